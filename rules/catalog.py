@@ -1,0 +1,45 @@
+"""The packs a process knows: the shipped ones and those of `ACCORD_RULES_DIR`.
+
+The current packs (the highest version of each pack id) evaluate new declarations;
+every loaded version stays reachable by id and version, or by content hash, so that a
+verdict can be replayed with the exact pack it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rules.pack import SHIPPED_DIR, Measure, Pack, check_no_overlap, current_packs, load_packs
+
+
+@dataclass(frozen=True)
+class Catalog:
+    packs: tuple[Pack, ...]
+    current: tuple[Pack, ...]
+
+    def by_sha(self, sha256: str) -> Pack | None:
+        return next((pack for pack in self.packs if pack.sha256 == sha256), None)
+
+    def by_version(self, pack_id: str, version: str) -> Pack | None:
+        return next(
+            (pack for pack in self.packs if pack.id == pack_id and pack.version == version), None
+        )
+
+    def measure(self, measure_id: str) -> tuple[Pack, Measure] | None:
+        """The current definition of a measure (the latest effective range)."""
+        found = [
+            (pack, measure)
+            for pack in self.current
+            for measure in pack.measures
+            if measure.id == measure_id
+        ]
+        return max(found, key=lambda item: item[1].effective.start) if found else None
+
+
+def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
+    packs = tuple(load_packs([SHIPPED_DIR, *extra_dirs]))
+    current = tuple(current_packs(packs))
+    check_no_overlap(current)
+    return Catalog(packs=packs, current=current)

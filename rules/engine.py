@@ -1,0 +1,584 @@
+"""Evaluation of one declaration against the rule packs, as of its `accepted_at`.
+
+    evaluate(declaration, packs, permits)  -> Evaluation   steps 2-4 of SPEC §4
+    finalize(evaluation, allocation)       -> Verdict      steps 6-7
+    measure_checks(pack, measure, as_of)   -> findings     the WTO / NOTIF checks
+
+The engine states facts (one per line and measure in force, one per measure for
+its arrangement checks, one per line and quota after allocation), asserts them into
+the pack's durable-rules ruleset and records which rules fired. Facts, not events:
+an event is consumed by the first rule it matches, a fact is seen by every rule.
+
+durable-rules' traps shape this module (see docs/engine.md): one Host per process,
+created lazily so that it is created after a fork; one session at a time under a
+lock, always the same sid, deleted in `finally` (session ids are compared by a
+32-bit hash and at most 1024 may live); a catch-all rule so that a batch in which
+some fact matches no rule is not refused whole; action exceptions land in the
+session state, which is checked after every call.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from rules.compiler import compile_ruleset, day_number
+from rules.errors import EngineError
+from rules.pack import Measure, Pack, Rule
+from rules.quota import period_of
+from schemas.declaration import Declaration, DeclarationLine
+from schemas.permit import Permit
+from schemas.quota import Allocation, LineAllocation, QuotaRequest
+from schemas.verdict import (
+    Duty,
+    Finding,
+    LineQuota,
+    LineVerdict,
+    Outcome,
+    RulePackRef,
+    Verdict,
+)
+
+CENT = Decimal("0.01")
+_CATCH_ALL = "__seen"
+_SID = "0"
+
+
+def percent(rate: Decimal) -> str:
+    """0.061 -> "6.1%"."""
+    text = format((rate * 100).normalize(), "f")
+    return f"{text}%"
+
+
+def basis_points(rate: Decimal) -> int:
+    return int((rate * 10000).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One rule decision: the rule, where it fired and the facts it saw."""
+
+    pack: Pack
+    measure: Measure
+    rule: Rule
+    line: int | None
+    facts: Mapping[str, Any]
+
+    def finding(self) -> Finding:
+        return Finding(
+            rule=self.rule.id,
+            severity=self.rule.severity,
+            line=self.line,
+            message=self.rule.message.format_map(_Blank(self.facts)),
+            reference=self.rule.reference.format_map(_Blank(self.facts)),
+            measure=self.measure.id,
+            pack=self.pack.id,
+            pack_version=self.pack.version,
+        )
+
+
+class _Blank(dict[str, Any]):
+    """Message templates name facts; a fact that is absent reads as a dash."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A measure in force for a line, and the pack it comes from."""
+
+    pack: Pack
+    measure: Measure
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `finalize` needs, and everything an auditor may ask about."""
+
+    declaration: Declaration
+    as_of: date
+    applied: Mapping[int, tuple[Applied, ...]]
+    fired: tuple[Fired, ...]
+    measure_findings: tuple[Fired, ...]
+    requests: tuple[QuotaRequest, ...]
+    line_facts: Mapping[tuple[int, str], Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def packs(self) -> tuple[Pack, ...]:
+        seen: dict[str, Pack] = {}
+        for applied in self.applied.values():
+            for item in applied:
+                seen[item.pack.sha256] = item.pack
+        return tuple(sorted(seen.values(), key=lambda pack: pack.id))
+
+    @property
+    def blocked(self) -> str | None:
+        """'reject' or 'hold' when the rules stop the declaration before allocation."""
+        outcomes = {item.rule.outcome for item in (*self.fired, *self.measure_findings)}
+        return "reject" if "reject" in outcomes else "hold" if "hold" in outcomes else None
+
+
+class _Session:
+    """The process's durable-rules host, its compiled packs and the firing log."""
+
+    def __init__(self) -> None:
+        from durable import engine as durable_engine  # imported late: a C extension
+
+        self.pid = os.getpid()
+        self.host = durable_engine.Host()
+        self.lock = threading.Lock()
+        self.rulesets: dict[str, dict[str, tuple[Measure, Rule]]] = {}
+        self.log: list[tuple[str, int]] = []
+
+    def ruleset(self, pack: Pack) -> tuple[str, dict[str, tuple[Measure, Rule]]]:
+        name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
+        index = self.rulesets.get(name)
+        if index is None:
+            index = {
+                rule.id: (measure, rule) for measure in pack.measures for rule in measure.rules
+            }
+            specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
+                rule.id: (rule.stage, measure.id, rule.when) for measure, rule in index.values()
+            }
+            body = compile_ruleset(specs, self._recorder)
+            body[_CATCH_ALL] = {"all": [{"m": {"$ex": {"stage": 1}}}], "run": _ignore}
+            self.host.set_rulesets(copy.deepcopy({name: body}))
+            self.rulesets[name] = index
+        return name, index
+
+    def _recorder(self, key: str) -> Any:
+        log = self.log
+
+        def record(c: Any) -> None:
+            log.append((key, c.m["line"]))
+
+        return record
+
+    def fire(
+        self, pack: Pack, facts: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Measure, Rule, int]]:
+        """Assert the facts in a fresh session; return (measure, rule, line) in firing order."""
+        if not facts:
+            return []
+        with self.lock:
+            name, index = self.ruleset(pack)
+            self.log.clear()
+            try:
+                state = self.host.assert_facts(name, [{**fact, "sid": _SID} for fact in facts])
+            except Exception as exc:  # the C core reports errors as bare exceptions
+                raise EngineError(f"durable-rules refused the facts of {pack.id}: {exc}") from exc
+            finally:
+                self.host.delete_state(name, _SID)
+            if isinstance(state, dict) and "exception" in state:
+                raise EngineError(f"a rule action failed in {pack.id}: {state['exception']}")
+            fired = [(*index[key], line) for key, line in self.log]
+            self.log.clear()
+        return fired
+
+
+def _ignore(c: Any) -> None:
+    """The catch-all rule's action: nothing to record."""
+
+
+_session: _Session | None = None
+
+
+def _current_session() -> _Session:
+    """The process's session, created on first use so that a forked child gets its own."""
+    global _session
+    if _session is None or _session.pid != os.getpid():
+        _session = _Session()
+    return _session
+
+
+# --- facts -------------------------------------------------------------------------------
+
+
+def _permit_status(
+    line: DeclarationLine,
+    measure: Measure,
+    declaration: Declaration,
+    permits: Mapping[str, Permit],
+    asked: Mapping[str, Decimal],
+) -> str:
+    if line.permit_number is None:
+        return "none"
+    permit = permits.get(line.permit_number)
+    if permit is None:
+        return "unregistered"
+    if permit.measure != measure.id:
+        return "other_measure"
+    if permit.business_number != declaration.importer.business_number:
+        return "other_importer"
+    if declaration.accepted_on < permit.issued_on:
+        return "not_yet_valid"
+    if declaration.accepted_on > permit.expires_on:
+        return "expired"
+    if permit.remaining < asked[line.permit_number]:
+        return "insufficient"
+    return "valid"
+
+
+def line_facts(
+    declaration: Declaration,
+    line: DeclarationLine,
+    measure: Measure,
+    permits: Mapping[str, Permit],
+    asked: Mapping[str, Decimal],
+) -> dict[str, Any]:
+    """What the line rules of a measure may test, stated as plain JSON values."""
+    facts: dict[str, Any] = {
+        "stage": "line",
+        "measure": measure.id,
+        "line": line.line,
+        "origin": line.origin,
+        "tariff_item": line.tariff_item,
+        "import_type": declaration.import_type,
+        "unit": line.unit,
+        "quantity": str(line.quantity),
+        "accepted_on": day_number(declaration.accepted_on),
+        "vins_given": bool(line.vins),
+    }
+    for name, spec in measure.rates.items():
+        facts[f"rate_{name}"] = percent(spec.rate)
+    if declaration.shipment_date is not None:
+        facts["shipment_date"] = day_number(declaration.shipment_date)
+    if line.remission_claim is not None:
+        facts["remission_claim"] = " ".join(line.remission_claim.upper().split())
+    quota = measure.quota
+    if quota is not None:
+        if quota.permits is not None:
+            facts["permit"] = _permit_status(line, measure, declaration, permits, asked)
+            if line.permit_number is not None:
+                facts["permit_number"] = line.permit_number
+        for sub in quota.sub_quotas:
+            price = line.fob_unit_price
+            facts[sub.name] = price is not None and price <= sub.max_fob_unit_price
+        period, _ = period_of(measure, declaration.accepted_on)
+        facts["period"] = f"{period.start}/{period.end}"
+        facts["over_quota"] = "reject" if quota.over_quota == "reject" else "rate"
+    return facts
+
+
+def _months_between(earlier: date, later: date) -> int:
+    """Whole calendar months from `earlier` to `later` (negative when later is earlier)."""
+    months = (later.year - earlier.year) * 12 + later.month - earlier.month
+    return months - 1 if later.day < earlier.day else months
+
+
+def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
+    """What the arrangement checks may test, as known on `as_of` (nothing later counts)."""
+    arrangement = measure.arrangement
+    if arrangement is None:
+        raise ValueError(f"measure {measure.id} records no arrangement")
+    facts: dict[str, Any] = {
+        "stage": "measure",
+        "measure": measure.id,
+        "line": 0,
+        "as_of": day_number(as_of),
+        "classification": arrangement.classification,
+        "partner": arrangement.partner,
+        "country_specific": arrangement.country_specific,
+        "bilateral_cap": arrangement.bilateral_cap,
+        "claimed_basis": arrangement.claimed_basis,
+        "bound_rate_bp": basis_points(arrangement.bound_rate),
+        "bound_rate": percent(arrangement.bound_rate),
+        "sum_rates_bp": sum(basis_points(spec.rate) for spec in measure.rates.values()),
+        "sum_rates": percent(sum((spec.rate for spec in measure.rates.values()), Decimal(0))),
+        "entry_into_force": measure.effective.start.isoformat(),
+    }
+    for name, spec in measure.rates.items():
+        facts[f"rate_{name}_bp"] = basis_points(spec.rate)
+        facts[f"rate_{name}"] = percent(spec.rate)
+    if measure.quota is not None:
+        facts["over_quota"] = "reject" if measure.quota.over_quota == "reject" else "rate"
+    known = [note for note in arrangement.us_notifications if note.date <= as_of]
+    before_entry = [note for note in known if note.date < measure.effective.start]
+    facts["us_notified_before_entry"] = bool(before_entry)
+    if before_entry:
+        first = min(before_entry, key=lambda note: note.date)
+        facts["us_first_notified_on"] = first.date.isoformat()
+    intents = [note.date for note in known if note.kind == "intent_to_negotiate"]
+    if intents and arrangement.negotiations_began_on is not None:
+        facts["us_intent_months_before_negotiations"] = _months_between(
+            min(intents), arrangement.negotiations_began_on
+        )
+    texts = [note.date for note in known if note.kind == "full_text"]
+    if texts and arrangement.signed_on is not None:
+        facts["us_full_text_days_before_signature"] = (arrangement.signed_on - min(texts)).days
+    if arrangement.published_on is not None:
+        facts["published_on"] = arrangement.published_on.isoformat()
+        facts["publication"] = arrangement.publication or "the measure's publication"
+        facts["publication_lead_days"] = (measure.effective.start - arrangement.published_on).days
+        facts["days_since_publication"] = (as_of - arrangement.published_on).days
+    notified = arrangement.wto_licensing_notified_on
+    facts["wto_licensing_notified"] = notified is not None and notified <= as_of
+    return facts
+
+
+def allocation_facts(request: QuotaRequest, allocated: LineAllocation) -> dict[str, Any]:
+    return {
+        "stage": "allocation",
+        "measure": request.quota_id,
+        "line": request.line,
+        "allocation": allocated.status,
+        "quantity": request.quantity,
+        "in_quota_quantity": allocated.in_quota,
+        "over_quota_quantity": allocated.over_quota,
+        "period": f"{request.period.start}/{request.period.end}",
+    }
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def measures_in_force(
+    packs: Iterable[Pack], line: DeclarationLine, import_type: str, as_of: date
+) -> tuple[Applied, ...]:
+    return tuple(
+        Applied(pack, measure)
+        for pack in packs
+        for measure in pack.measures
+        if measure.effective.contains(as_of)
+        and measure.in_scope(line.tariff_item, line.origin, import_type)
+    )
+
+
+_check_cache: dict[tuple[str, str, date], tuple[Fired, ...]] = {}
+
+
+def measure_checks(pack: Pack, measure: Measure, as_of: date) -> tuple[Fired, ...]:
+    """The arrangement checks of one measure as of a date; computed once per pack and day."""
+    if measure.arrangement is None:
+        return ()
+    key = (pack.sha256, measure.id, as_of)
+    cached = _check_cache.get(key)
+    if cached is None:
+        facts = measure_facts(measure, as_of)
+        cached = tuple(
+            Fired(pack, fired_measure, rule, None, facts)
+            for fired_measure, rule, _ in _current_session().fire(pack, [facts])
+            if rule.stage == "measure"
+        )
+        if len(_check_cache) > 4096:
+            _check_cache.clear()
+        _check_cache[key] = cached
+    return cached
+
+
+def evaluate(
+    declaration: Declaration, packs: Sequence[Pack], permits: Mapping[str, Permit]
+) -> Evaluation:
+    """Steps 2-4: measures in force per line, line rules, measure checks, quota requests."""
+    as_of = declaration.accepted_on
+    applied = {
+        line.line: measures_in_force(packs, line, declaration.import_type, as_of)
+        for line in declaration.lines
+    }
+    asked: dict[str, Decimal] = {}
+    for line in declaration.lines:
+        if line.permit_number is not None:
+            asked[line.permit_number] = asked.get(line.permit_number, Decimal(0)) + line.quantity
+    facts_by_pack: dict[str, list[dict[str, Any]]] = {}
+    pack_by_sha: dict[str, Pack] = {}
+    all_facts: dict[tuple[int, str], dict[str, Any]] = {}
+    for line in declaration.lines:
+        for item in applied[line.line]:
+            facts = line_facts(declaration, line, item.measure, permits, asked)
+            facts_by_pack.setdefault(item.pack.sha256, []).append(facts)
+            pack_by_sha[item.pack.sha256] = item.pack
+            all_facts[(line.line, item.measure.id)] = facts
+    fired: list[Fired] = []
+    for sha, facts_list in facts_by_pack.items():
+        pack = pack_by_sha[sha]
+        for measure, rule, line_number in _current_session().fire(pack, facts_list):
+            fired.append(
+                Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)])
+            )
+    checks: list[Fired] = []
+    seen_measures: set[tuple[str, str]] = set()
+    for items in applied.values():
+        for item in items:
+            if (item.pack.sha256, item.measure.id) not in seen_measures:
+                seen_measures.add((item.pack.sha256, item.measure.id))
+                checks.extend(measure_checks(item.pack, item.measure, as_of))
+    evaluation = Evaluation(
+        declaration=declaration,
+        as_of=as_of,
+        applied=applied,
+        fired=tuple(fired),
+        measure_findings=tuple(checks),
+        requests=(),
+        line_facts=all_facts,
+    )
+    if evaluation.blocked is not None:
+        return evaluation  # a rejected or held declaration asks nothing of any quota
+    return Evaluation(**{**evaluation.__dict__, "requests": _quota_requests(evaluation)})
+
+
+def _quota_requests(evaluation: Evaluation) -> tuple[QuotaRequest, ...]:
+    declaration = evaluation.declaration
+    lines = {line.line: line for line in declaration.lines}
+    requests = []
+    for item in evaluation.fired:
+        if not item.rule.then.claim_quota or item.line is None:
+            continue
+        quota = item.measure.quota
+        if quota is None:
+            raise EngineError(f"rule {item.rule.id} claims quota but {item.measure.id} has none")
+        line = lines[item.line]
+        period, previous = period_of(item.measure, evaluation.as_of)
+        affordable = [sub.name for sub in quota.sub_quotas if item.facts.get(sub.name)]
+        requests.append(
+            QuotaRequest(
+                quota_id=item.measure.id,
+                line=line.line,
+                quantity=int(line.quantity),
+                sub_quota=affordable[0] if affordable else None,
+                over_quota="reject" if quota.over_quota == "reject" else "rate",
+                mode=quota.mode,
+                critical_threshold=str(quota.critical_threshold),
+                period=period,
+                previous_period=previous,
+                permit_number=line.permit_number if quota.permits is not None else None,
+                vins=tuple(line.vins or ()),
+            )
+        )
+    return tuple(requests)
+
+
+# --- the verdict -------------------------------------------------------------------------
+
+
+def _apportion(value: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    return (value * part / whole).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def finalize(evaluation: Evaluation, allocation: Allocation) -> Verdict:
+    """Steps 6-7: allocation rules, treatments, duties, outcome. Pure: replayable."""
+    return finalize_with_decisions(evaluation, allocation)[0]
+
+
+def finalize_with_decisions(
+    evaluation: Evaluation, allocation: Allocation
+) -> tuple[Verdict, tuple[Fired, ...]]:
+    """`finalize`, and the rule decisions taken on the allocation, for the audit trail."""
+    declaration = evaluation.declaration
+    requests = {(request.line, request.quota_id): request for request in evaluation.requests}
+    post: list[Fired] = []
+    facts_by_pack: dict[str, list[dict[str, Any]]] = {}
+    pack_of: dict[str, Pack] = {}
+    alloc_facts: dict[tuple[int, str], dict[str, Any]] = {}
+    for (line_number, quota_id), request in requests.items():
+        allocated = allocation.for_line(line_number, quota_id)
+        if allocated is None:
+            raise EngineError(f"no allocation result for line {line_number} of {quota_id}")
+        pack = next(
+            item.pack for item in evaluation.applied[line_number] if item.measure.id == quota_id
+        )
+        facts = allocation_facts(request, allocated)
+        alloc_facts[(line_number, quota_id)] = facts
+        facts_by_pack.setdefault(pack.sha256, []).append(facts)
+        pack_of[pack.sha256] = pack
+    for sha, facts_list in facts_by_pack.items():
+        for measure, rule, line_number in _current_session().fire(pack_of[sha], facts_list):
+            post.append(
+                Fired(
+                    pack_of[sha], measure, rule, line_number, alloc_facts[(line_number, measure.id)]
+                )
+            )
+    decisions = (*evaluation.fired, *post)
+    outcomes = {item.rule.outcome for item in (*decisions, *evaluation.measure_findings)}
+    outcome: Outcome = (
+        "rejected" if "reject" in outcomes else "held" if "hold" in outcomes else "accepted"
+    )
+    lines = tuple(
+        _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")
+        for line in declaration.lines
+    )
+    findings = tuple(item.finding() for item in (*evaluation.measure_findings, *decisions))
+    verdict = Verdict(
+        outcome=outcome,
+        as_of=declaration.accepted_at,
+        rule_packs=tuple(
+            RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
+            for pack in evaluation.packs
+        ),
+        lines=lines,
+        total_duty=sum((line.total_duty for line in lines), Decimal("0.00")),
+        findings=findings,
+    )
+    return verdict, tuple(post)
+
+
+_TREATMENT_OF = {
+    "allocated": "in_quota",
+    "split": "split",
+    "over_quota": "over_quota",
+    "pending": "in_quota",
+}
+
+
+def _line_verdict(
+    line: DeclarationLine,
+    evaluation: Evaluation,
+    decisions: Sequence[Fired],
+    allocation: Allocation,
+    owed: bool,
+) -> LineVerdict:
+    applied = evaluation.applied[line.line]
+    mine = [item for item in decisions if item.line == line.line]
+    treatment = "not_covered" if not applied else None
+    quota_ref = None
+    in_quota = over_quota = Decimal(0)
+    for measure_in_force in applied:
+        allocated = allocation.for_line(line.line, measure_in_force.measure.id)
+        if allocated is not None and allocated.status in _TREATMENT_OF:
+            treatment = _TREATMENT_OF[allocated.status]
+            in_quota, over_quota = Decimal(allocated.in_quota), Decimal(allocated.over_quota)
+            quota_ref = LineQuota(
+                quota_id=allocated.quota_id, period=allocated.period, sub_quota=allocated.sub_quota
+            )
+    if treatment is None:
+        stated = [item.rule.then.treatment for item in mine if item.rule.then.treatment]
+        has_quota = any(each.measure.quota is not None for each in applied)
+        treatment = stated[-1] if stated else "over_quota" if has_quota else "not_covered"
+    duties: list[Duty] = []
+    if owed:
+        for item in mine:
+            for effect in item.rule.then.duties:
+                if effect.base == "line":
+                    base = line.value_for_duty
+                elif effect.base == "in_quota":
+                    base = _apportion(line.value_for_duty, in_quota, line.quantity)
+                else:
+                    base = line.value_for_duty - _apportion(
+                        line.value_for_duty, in_quota, line.quantity
+                    )
+                rate = item.measure.rates[effect.rate].rate
+                duties.append(
+                    Duty(
+                        type=effect.type,
+                        measure=item.measure.id,
+                        rate=rate,
+                        base=base,
+                        amount=(base * rate).quantize(CENT, rounding=ROUND_HALF_UP),
+                    )
+                )
+    return LineVerdict(
+        line=line.line,
+        measures=tuple(item.measure.id for item in applied),
+        treatment=treatment,  # type: ignore[arg-type]
+        in_quota_quantity=in_quota,
+        over_quota_quantity=over_quota,
+        quota=quota_ref,
+        duties=tuple(duties),
+        total_duty=sum((duty.amount for duty in duties), Decimal("0.00")),
+    )

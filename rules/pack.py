@@ -1,0 +1,426 @@
+"""Rule packs: the data model and its strict loader.
+
+A pack is one YAML file: an id, a version, its legal sources, its assumptions and
+its measures; each measure has effective dates, a scope, rates, an optional quota,
+the facts of the arrangement it implements, and its rules. Loading is strict, in
+the manner of OpenFisca's parameter loader: duplicate keys, unknown keys, non-ISO
+dates, unknown source or assumption references, bad conditions and overlapping
+effective ranges are errors that name the file and the key. The pack's content
+hash (SHA-256 of the file bytes) identifies the exact rules a verdict used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from rules.errors import PackError
+
+RULE_ID = r"^(ELIG|QUOTA|DUTY|WTO|NOTIF)-[A-Z0-9][A-Z0-9.-]*$"
+MEASURE_ID = r"^[A-Z0-9][A-Z0-9-]*$"
+
+Severity = Literal["info", "warning", "error"]
+Stage = Literal["line", "allocation", "measure"]
+ImportType = Literal["commercial", "personal"]
+Treatment = Literal["in_quota", "over_quota", "split", "not_covered", "exempt", "surtax"]
+
+
+def _percent(value: object) -> Decimal:
+    """Rates are written as percentages ("6.1%") so that no one reads 0.061 as 6.1."""
+    if not isinstance(value, str) or not value.endswith("%"):
+        raise ValueError('a rate is written as a percentage string, e.g. "6.1%"')
+    try:
+        rate = Decimal(value[:-1]) / 100
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number followed by %") from None
+    if not rate.is_finite() or rate < 0:
+        raise ValueError(f"{value!r} must be a non-negative percentage")
+    return rate
+
+
+def _money(value: object) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError('an amount is written as a decimal string, e.g. "35000.00"')
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"{value!r} must be a positive amount")
+    return amount
+
+
+Rate = Annotated[Decimal, BeforeValidator(_percent)]
+Money = Annotated[Decimal, BeforeValidator(_money)]
+IsoDate = Annotated[date, Field(strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Source(_Strict):
+    title: str
+    url: str | None = None
+
+
+class Assumption(_Strict):
+    text: str
+
+
+class Effective(_Strict):
+    start: IsoDate = Field(alias="from")
+    end: IsoDate | None = Field(default=None, alias="to")
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def overlaps(self, other: Effective) -> bool:
+        ends_before = self.end is not None and self.end < other.start
+        starts_after = other.end is not None and other.end < self.start
+        return not (ends_before or starts_after)
+
+
+class Scope(_Strict):
+    origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
+    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
+    import_types: tuple[ImportType, ...] = ("commercial", "personal")
+
+    def prefixes(self) -> tuple[str, ...]:
+        return tuple(item.replace(".", "") for item in self.tariff_items)
+
+
+class RateSpec(_Strict):
+    rate: Rate
+    source: str
+    assumption: str | None = None
+
+
+class DutyEffect(_Strict):
+    type: str
+    rate: str
+    base: Literal["line", "in_quota", "over_quota"] = "line"
+
+
+class Then(_Strict):
+    treatment: Treatment | None = None
+    duties: tuple[DutyEffect, ...] = ()
+    claim_quota: bool = False
+    outcome: Literal["reject", "hold"] | None = None
+
+
+class Rule(_Strict):
+    id: Annotated[str, Field(pattern=RULE_ID)]
+    stage: Stage = "line"
+    severity: Severity
+    when: dict[str, Any] = Field(default_factory=dict)
+    then: Then = Then()
+    message: str
+    source: str
+    reference: str
+    assumption: str | None = None
+
+    @property
+    def outcome(self) -> Literal["reject", "hold"] | None:
+        """Errors on a line reject the declaration unless the rule says otherwise;
+        measure-level checks never reject a declaration, they can only hold it."""
+        if self.then.outcome is not None:
+            return self.then.outcome
+        if self.severity == "error" and self.stage != "measure":
+            return "reject"
+        return None
+
+
+class SubQuota(_Strict):
+    name: str
+    max_fob_unit_price: Money
+    shares: dict[int, Rate]
+    source: str
+    assumption: str | None = None
+
+    def share(self, quota_year: int) -> Decimal:
+        """The share for a quota year; a year not listed keeps the last listed share."""
+        known = [year for year in self.shares if year <= quota_year]
+        return self.shares[max(known)] if known else Decimal(0)
+
+
+class Permits(_Strict):
+    required_for: tuple[ImportType, ...] = ("commercial",)
+    validity_days: int = 60
+    source: str
+
+
+class Quota(_Strict):
+    unit: str
+    mode: Literal["fcfs", "daily_pro_rata", "importer_allocation"] = "fcfs"
+    year_start: Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]
+    base_volume: int = Field(gt=0)
+    growth: Rate = Decimal(0)
+    periods_per_year: Literal[1, 2, 3, 4, 6, 12] = 1
+    sub_quotas: tuple[SubQuota, ...] = ()
+    over_quota: str = "reject"
+    critical_threshold: Rate = Decimal("0.90")
+    permits: Permits | None = None
+    source: str
+    assumption: str | None = None
+
+
+class Notification(_Strict):
+    date: IsoDate
+    kind: Literal["informal", "intent_to_negotiate", "full_text"]
+    what: str
+    source: str
+
+
+class Arrangement(_Strict):
+    """What the measure-level WTO and notification checks look at."""
+
+    classification: Literal["sectoral_arrangement", "fta_non_market"]
+    classification_assumption: str | None = None
+    partner: str
+    negotiations_began_on: IsoDate | None = None
+    signed_on: IsoDate | None = None
+    published_on: IsoDate | None = None
+    publication: str | None = None
+    us_notifications: tuple[Notification, ...] = ()
+    wto_licensing_notified_on: IsoDate | None = None
+    bound_rate: Rate
+    bound_rate_assumption: str | None = None
+    country_specific: bool = False
+    bilateral_cap: bool = False
+    claimed_basis: str = "none recorded"
+
+
+class Measure(_Strict):
+    id: Annotated[str, Field(pattern=MEASURE_ID)]
+    title: str
+    source: str
+    effective: Effective
+    scope: Scope
+    rates: dict[str, RateSpec]
+    quota: Quota | None = None
+    arrangement: Arrangement | None = None
+    rules: tuple[Rule, ...]
+
+    def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
+        return (
+            origin in self.scope.origins
+            and import_type in self.scope.import_types
+            and tariff_item.startswith(self.scope.prefixes())
+        )
+
+
+class PackBody(_Strict):
+    pack: Annotated[str, Field(pattern=MEASURE_ID)]
+    version: str
+    title: str
+    jurisdiction: str
+    sources: dict[str, Source]
+    assumptions: dict[str, Assumption] = Field(default_factory=dict)
+    measures: tuple[Measure, ...]
+
+
+class Pack:
+    """A loaded pack: its body, the file it came from and its content hash."""
+
+    def __init__(self, body: PackBody, path: str, sha256: str) -> None:
+        self.body = body
+        self.path = path
+        self.sha256 = sha256
+
+    @property
+    def id(self) -> str:
+        return self.body.pack
+
+    @property
+    def version(self) -> str:
+        return self.body.version
+
+    @property
+    def measures(self) -> tuple[Measure, ...]:
+        return self.body.measures
+
+    def __repr__(self) -> str:
+        return f"Pack({self.id}@{self.version} {self.sha256[:12]})"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML silently keeps the last of two equal keys; a rule pack must not."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, bool):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key_node.value!r} reads as a boolean in YAML; quote it",
+                key_node.start_mark,
+            )
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _key_path(loc: Iterable[int | str], data: Any) -> str:
+    """Turn a pydantic location into a readable key path, naming measures and rules by id."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            node = node[item]
+            label = node.get("id") if isinstance(node, dict) else None
+            parts.append(f"[{label}]" if label else f"[{item}]")
+        else:
+            node = node.get(item) if isinstance(node, dict) else None
+            parts.append(f".{item}")
+    return "".join(parts).lstrip(".")
+
+
+def parse_pack(text: bytes, path: str) -> Pack:
+    """Parse and check one pack; every problem raises `PackError` naming file and key."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "document"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PackError(path, where, str(problem)) from None
+    if not isinstance(data, dict):
+        raise PackError(path, "document", "a rule pack is a mapping")
+    try:
+        body = PackBody.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PackError(path, _key_path(first["loc"], data), first["msg"]) from None
+    _check_references(body, path)
+    return Pack(body, path, hashlib.sha256(text).hexdigest())
+
+
+def _check_references(body: PackBody, path: str) -> None:
+    from rules.compiler import check_condition  # the compiler owns the condition language
+
+    seen_rules: set[str] = set()
+    by_measure: dict[str, list[Measure]] = {}
+
+    def source(key: str, ref: str) -> None:
+        if ref not in body.sources:
+            raise PackError(path, key, f"unknown source {ref!r}")
+
+    def assumption(key: str, ref: str | None) -> None:
+        if ref is not None and ref not in body.assumptions:
+            raise PackError(path, key, f"unknown assumption {ref!r}")
+
+    for measure in body.measures:
+        where = f"measures[{measure.id}]"
+        source(f"{where}.source", measure.source)
+        if measure.effective.end is not None and measure.effective.end < measure.effective.start:
+            raise PackError(path, f"{where}.effective", "'to' is before 'from'")
+        for earlier in by_measure.get(measure.id, []):
+            if earlier.effective.overlaps(measure.effective):
+                raise PackError(path, f"{where}.effective", "overlapping effective ranges")
+        by_measure.setdefault(measure.id, []).append(measure)
+        for name, spec in measure.rates.items():
+            source(f"{where}.rates.{name}.source", spec.source)
+            assumption(f"{where}.rates.{name}.assumption", spec.assumption)
+        if measure.quota is not None:
+            quota = measure.quota
+            source(f"{where}.quota.source", quota.source)
+            assumption(f"{where}.quota.assumption", quota.assumption)
+            if quota.over_quota != "reject" and quota.over_quota not in measure.rates:
+                raise PackError(
+                    path, f"{where}.quota.over_quota", "must be 'reject' or the name of a rate"
+                )
+            if quota.permits is not None:
+                source(f"{where}.quota.permits.source", quota.permits.source)
+            for sub in quota.sub_quotas:
+                source(f"{where}.quota.sub_quotas[{sub.name}].source", sub.source)
+                assumption(f"{where}.quota.sub_quotas[{sub.name}].assumption", sub.assumption)
+        if measure.arrangement is not None:
+            arrangement = measure.arrangement
+            assumption(f"{where}.arrangement", arrangement.classification_assumption)
+            assumption(f"{where}.arrangement", arrangement.bound_rate_assumption)
+            for index, note in enumerate(arrangement.us_notifications):
+                source(f"{where}.arrangement.us_notifications[{index}].source", note.source)
+        for rule in measure.rules:
+            key = f"{where}.rules[{rule.id}]"
+            if rule.id in seen_rules:
+                raise PackError(path, key, "duplicate rule id")
+            seen_rules.add(rule.id)
+            source(f"{key}.source", rule.source)
+            assumption(f"{key}.assumption", rule.assumption)
+            check_condition(rule.when, path, f"{key}.when")
+            for duty in rule.then.duties:
+                if duty.rate not in measure.rates:
+                    raise PackError(path, f"{key}.then.duties", f"unknown rate {duty.rate!r}")
+            if rule.stage == "measure" and measure.arrangement is None:
+                raise PackError(path, key, "a measure-stage rule needs the measure's arrangement")
+
+
+def load_pack(path: Path) -> Pack:
+    return parse_pack(path.read_bytes(), str(path))
+
+
+SHIPPED_DIR = Path(__file__).parent / "packs"
+
+
+def load_packs(directories: Iterable[Path]) -> list[Pack]:
+    """Every `*.yaml` pack in the given directories, in file-name order."""
+    packs: list[Pack] = []
+    for directory in directories:
+        for path in sorted(directory.glob("*.yaml")):
+            packs.append(load_pack(path))
+    return packs
+
+
+def check_no_overlap(packs: Iterable[Pack]) -> None:
+    """Two current packs must not both define one measure for the same day."""
+    seen: dict[str, tuple[Pack, Measure]] = {}
+    for pack in packs:
+        for measure in pack.measures:
+            other = seen.get(measure.id)
+            clash = other is not None and other[0] is not pack
+            if clash and other and other[1].effective.overlaps(measure.effective):
+                raise PackError(
+                    pack.path,
+                    f"measures[{measure.id}].effective",
+                    f"overlaps the same measure in {other[0].path}",
+                )
+            seen[measure.id] = (pack, measure)
+
+
+def _version_key(version: str) -> tuple[tuple[int, str], ...]:
+    return tuple(
+        (int(part), "") if part.isdigit() else (0, part) for part in re.split(r"[.-]", version)
+    )
+
+
+def current_packs(packs: Iterable[Pack]) -> list[Pack]:
+    """The highest version of each pack id; older versions stay available for replay."""
+    best: dict[str, Pack] = {}
+    for pack in packs:
+        held = best.get(pack.id)
+        if held is None or _version_key(pack.version) > _version_key(held.version):
+            best[pack.id] = pack
+    return sorted(best.values(), key=lambda pack: pack.id)
+
+
+def sources_by_key(pack: Pack) -> Mapping[str, Source]:
+    return pack.body.sources

@@ -1,0 +1,90 @@
+"""Audit events: one link of a declaration's hash chain (SPEC §6).
+
+Each event's `hash` is the SHA-256 of the canonical JSON of the event without its
+hash (sequence, time, type, data and the previous event's hash), so changing any
+stored field, or removing or reordering an event, breaks verification at that event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON spelling of a value: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class AuditEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    at: str  # RFC 3339, UTC
+    type: str
+    data: dict[str, Any]
+    prev: str
+    hash: str
+
+    @staticmethod
+    def digest(seq: int, at: str, type: str, data: dict[str, Any], prev: str) -> str:
+        body = {"seq": seq, "at": at, "type": type, "data": data, "prev": prev}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+    @classmethod
+    def chain(cls, seq: int, at: str, type: str, data: dict[str, Any], prev: str) -> AuditEvent:
+        return cls(
+            seq=seq,
+            at=at,
+            type=type,
+            data=data,
+            prev=prev,
+            hash=cls.digest(seq, at, type, data, prev),
+        )
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    verified: bool
+    events: int
+    head: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(events: list[AuditEvent]) -> Verification:
+    """Recompute every hash; name the first event that does not verify."""
+    prev = GENESIS
+    for expected_seq, event in enumerate(events, start=1):
+        if event.seq != expected_seq:
+            return Verification(
+                verified=False,
+                events=len(events),
+                head=prev,
+                first_bad_seq=expected_seq,
+                problem=f"event {expected_seq} is missing or out of order (found seq {event.seq})",
+            )
+        if event.prev != prev:
+            return Verification(
+                verified=False,
+                events=len(events),
+                head=prev,
+                first_bad_seq=event.seq,
+                problem=f"event {event.seq} does not link to the hash of event {event.seq - 1}",
+            )
+        if AuditEvent.digest(event.seq, event.at, event.type, event.data, event.prev) != event.hash:
+            return Verification(
+                verified=False,
+                events=len(events),
+                head=prev,
+                first_bad_seq=event.seq,
+                problem=f"event {event.seq} ({event.type}) was changed after it was written",
+            )
+        prev = event.hash
+    return Verification(verified=True, events=len(events), head=prev)

@@ -1,0 +1,501 @@
+"""Input contract for an import declaration, as a client submits it to Accord.
+
+This module defines the pydantic models `Importer`, `DeclarationLine` and
+`Declaration`. They check one declaration's shape and field-level rules: the
+B3 field formats, exact decimal money, VIN check digits, and the uniqueness of
+line numbers and VINs. They normalise what may be written in more than one way
+(tariff items without dots, amounts to a fixed scale), and they give the
+canonical JSON body whose SHA-256 is the idempotency body hash. Compliance
+rules that need tariff or program data are not checked here; they belong to
+the rule packs. Nothing in this module reads files, the network or the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from schemas.countries import ISO_3166_ALPHA2
+
+__all__ = ["Declaration", "DeclarationLine", "Importer"]
+
+_DECLARATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The B3 needs the importer's import/export (RM) program account. The other
+# program identifiers (RT for GST, RP for payroll, ...) cannot account for goods.
+_BUSINESS_NUMBER = re.compile(r"[0-9]{9}RM[0-9]{4}")
+_BUSINESS_NUMBER_SHAPE = re.compile(r"[0-9]{9}[A-Z]{2}[0-9]{4}")
+_TARIFF_CHARS = re.compile(r"[0-9.]+")
+_ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
+_UNIT = re.compile(r"[A-Z0-9]{2,3}")
+_PERMIT_NUMBER = re.compile(r"[A-Za-z0-9._/-]{1,64}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Only plain positional notation: an exponent ("1E+3") or a thousands separator
+# is a likely typo in an amount, and it would not round-trip as written.
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_NON_FINITE_TEXT = frozenset({"nan", "snan", "inf", "infinity"})
+# Bounding the integer part keeps every accepted amount far inside the default
+# 28-digit decimal context, so quantizing it below can never round or raise.
+_MAX_INTEGER_DIGITS = 15
+
+_MIN_LINES = 1
+_MAX_LINES = 999
+
+_VIN_LENGTH = 17
+_VIN_CHECK_POSITION = 8
+_VIN_VALUES: dict[str, int] = {
+    **{str(digit): digit for digit in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
+}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def _invalid(error_type: str, message: str) -> PydanticCustomError:
+    # A custom error keeps the message as written: a plain ValueError would
+    # reach the client prefixed with "Value error, ".
+    return PydanticCustomError(error_type, message)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def _field_name(info: ValidationInfo) -> str:
+    return info.field_name or "value"
+
+
+def _require_str(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise _invalid("string_type", f"{field} must be a string")
+    return value
+
+
+def _bounded_text(value: object, field: str, max_length: int) -> str:
+    text = _require_str(value, field)
+    if not 1 <= len(text) <= max_length:
+        raise _invalid(
+            "string_length",
+            f"{field} must be 1 to {max_length} characters long, got {len(text)}",
+        )
+    if not text.strip():
+        raise _invalid("string_blank", f"{field} must not be blank")
+    return text
+
+
+def _fraction_digits(amount: Decimal) -> int:
+    # Counted on the digits rather than via normalize(), which rounds to the
+    # context precision and could hide a long, non-zero fraction.
+    _, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    text = "".join(str(digit) for digit in digits)
+    trailing_zeros = len(text) - len(text.rstrip("0"))
+    return max(0, -exponent - trailing_zeros)
+
+
+def _positive_decimal(value: object, field: str, max_places: int) -> Decimal:
+    example = '"12.50"' if max_places == 2 else '"1.5"'
+    # bool is an int subclass, and true/false is never a quantity or amount.
+    if isinstance(value, bool):
+        raise _invalid(
+            "decimal_type", f"{field} must be a decimal string such as {example}, not a boolean"
+        )
+    if isinstance(value, float):
+        raise _invalid(
+            "decimal_float",
+            f"{field} must be a decimal string such as {example} or an integer, "
+            f"not a floating-point number ({value!r}), which cannot hold an exact amount",
+        )
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        if _DECIMAL_TEXT.fullmatch(value) is None:
+            if value.strip().lstrip("+-").lower() in _NON_FINITE_TEXT:
+                raise _invalid("decimal_finite", f"{field} must be a finite number, got {value!r}")
+            raise _invalid(
+                "decimal_text",
+                f"{field} must be a plain decimal string such as {example}, got {value!r}",
+            )
+        amount = Decimal(value)
+    else:
+        raise _invalid("decimal_type", f"{field} must be a decimal string such as {example}")
+    if not amount.is_finite():
+        raise _invalid("decimal_finite", f"{field} must be a finite number, got {value!r}")
+    if amount <= 0:
+        raise _invalid("decimal_positive", f"{field} must be greater than 0, got {amount}")
+    if amount.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise _invalid(
+            "decimal_too_large",
+            f"{field} must have at most {_MAX_INTEGER_DIGITS} digits before the decimal point",
+        )
+    places = _fraction_digits(amount)
+    if places > max_places:
+        raise _invalid(
+            "decimal_places",
+            f"{field} must have at most {max_places} decimal places, got {places} in {amount}",
+        )
+    # Money is kept at a fixed scale of 2 and quantities without trailing zeros,
+    # so that "80000", "80000.0" and "80000.00" give one canonical body and hash.
+    scale = max_places if max_places == 2 else places
+    return amount.quantize(Decimal(1).scaleb(-scale))
+
+
+def _money(value: object, info: ValidationInfo) -> Decimal:
+    return _positive_decimal(value, _field_name(info), max_places=2)
+
+
+def _quantity(value: object, info: ValidationInfo) -> Decimal:
+    return _positive_decimal(value, _field_name(info), max_places=3)
+
+
+def _decimal_text(amount: Decimal) -> str:
+    # format "f" never falls back to exponent notation, unlike str().
+    return format(amount, "f")
+
+
+def _declaration_id(value: object) -> str:
+    text = _require_str(value, "declaration_id")
+    if _DECLARATION_ID.fullmatch(text) is None:
+        raise _invalid(
+            "declaration_id",
+            "declaration_id must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'",
+        )
+    return text
+
+
+def _business_number(value: object) -> str:
+    text = _require_str(value, "business_number")
+    if _BUSINESS_NUMBER_SHAPE.fullmatch(text) is None:
+        raise _invalid(
+            "business_number",
+            f"business_number must be a 15-character BN such as 123456789RM0001, got {text!r}",
+        )
+    if _BUSINESS_NUMBER.fullmatch(text) is None:
+        raise _invalid(
+            "business_number_program",
+            "business_number must be an import/export (RM) program account, "
+            f"got program {text[9:11]!r}",
+        )
+    return text
+
+
+def _importer_name(value: object) -> str:
+    return _bounded_text(value, "name", 200)
+
+
+def _accepted_at_input(value: object) -> object:
+    # Only RFC 3339 text (or a datetime from Python callers): pydantic would
+    # otherwise take a number as Unix seconds and invent a UTC offset for it.
+    if isinstance(value, str | datetime):
+        return value
+    raise _invalid(
+        "datetime_type",
+        "accepted_at must be an RFC 3339 timestamp string such as 2026-03-10T10:00:00-05:00",
+    )
+
+
+def _accepted_at_offset(value: datetime) -> datetime:
+    # The offset decides the calendar date of acceptance, so it is never guessed.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _invalid(
+            "datetime_offset",
+            "accepted_at must include a UTC offset such as 'Z' or '-05:00'; "
+            f"got {value.isoformat()} without one",
+        )
+    return value
+
+
+def _shipment_date_input(value: object) -> object:
+    # datetime is a subclass of date, and a time of day has no place here.
+    if isinstance(value, datetime) or not isinstance(value, str | date):
+        raise _invalid("date_type", "shipment_date must be a date in the form YYYY-MM-DD")
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value) is None:
+        raise _invalid(
+            "date_format", f"shipment_date must be a date in the form YYYY-MM-DD, got {value!r}"
+        )
+    return value
+
+
+def _tariff_item(value: object) -> str:
+    text = _require_str(value, "tariff_item")
+    if _TARIFF_CHARS.fullmatch(text) is None:
+        raise _invalid("tariff_item", f"tariff_item may contain only digits and dots, got {text!r}")
+    digits = text.replace(".", "")
+    if len(digits) != 10:
+        raise _invalid(
+            "tariff_item", f"tariff_item must have exactly 10 digits, got {len(digits)} in {text!r}"
+        )
+    return digits
+
+
+def _origin(value: object) -> str:
+    text = _require_str(value, "origin")
+    if _ORIGIN_SHAPE.fullmatch(text) is None:
+        raise _invalid(
+            "origin",
+            f"origin must be an ISO 3166-1 alpha-2 code of two uppercase letters, got {text!r}",
+        )
+    if text not in ISO_3166_ALPHA2:
+        raise _invalid(
+            "origin", f"origin {text} is not an assigned ISO 3166-1 alpha-2 country code"
+        )
+    return text
+
+
+def _description(value: object) -> str:
+    return _bounded_text(value, "description", 500)
+
+
+def _unit(value: object) -> str:
+    text = _require_str(value, "unit")
+    if _UNIT.fullmatch(text) is None:
+        raise _invalid(
+            "unit",
+            "unit must be a UN/ECE Recommendation 20 code of 2 or 3 uppercase letters or digits, "
+            f"got {text!r}",
+        )
+    return text
+
+
+def _permit_number(value: object) -> str:
+    text = _require_str(value, "permit_number")
+    if _PERMIT_NUMBER.fullmatch(text) is None:
+        raise _invalid(
+            "permit_number",
+            "permit_number must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', '/' and '-'",
+        )
+    return text
+
+
+def _remission_claim(value: object) -> str:
+    return _bounded_text(value, "remission_claim", 64)
+
+
+def _vin_check_digit(vin: str) -> str:
+    remainder = (
+        sum(_VIN_VALUES[char] * weight for char, weight in zip(vin, _VIN_WEIGHTS, strict=True)) % 11
+    )
+    return "X" if remainder == 10 else str(remainder)
+
+
+def _vin(value: object) -> str:
+    vin = _require_str(value, "VIN")
+    if len(vin) != _VIN_LENGTH:
+        raise _invalid(
+            "vin_length", f"VIN {vin} must be {_VIN_LENGTH} characters long, got {len(vin)}"
+        )
+    for position, char in enumerate(vin, start=1):
+        if char in _VIN_VALUES:
+            continue
+        if char in "IOQ":
+            reason = "I, O and Q are never used in a VIN"
+        elif "a" <= char <= "z":
+            reason = "letters must be uppercase"
+        else:
+            reason = "only A-Z (without I, O, Q) and 0-9 are allowed"
+        raise _invalid("vin_character", f"VIN {vin} has {char!r} at position {position}: {reason}")
+    expected = _vin_check_digit(vin)
+    actual = vin[_VIN_CHECK_POSITION]
+    if actual != expected:
+        raise _invalid(
+            "vin_check_digit", f"VIN {vin} has check digit {actual!r}, expected {expected!r}"
+        )
+    return vin
+
+
+_DeclarationId = Annotated[str, BeforeValidator(_declaration_id)]
+_BusinessNumber = Annotated[str, BeforeValidator(_business_number)]
+_ImporterName = Annotated[str, BeforeValidator(_importer_name)]
+_AcceptedAt = Annotated[
+    datetime, BeforeValidator(_accepted_at_input), AfterValidator(_accepted_at_offset)
+]
+_ShipmentDate = Annotated[date, BeforeValidator(_shipment_date_input)]
+_LineNumber = Annotated[int, Field(ge=1, strict=True)]
+_TariffItem = Annotated[str, BeforeValidator(_tariff_item)]
+_Origin = Annotated[str, BeforeValidator(_origin)]
+_Description = Annotated[str, BeforeValidator(_description)]
+_Unit = Annotated[str, BeforeValidator(_unit)]
+_Quantity = Annotated[
+    Decimal,
+    BeforeValidator(_quantity),
+    PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+]
+_Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+]
+_PermitNumber = Annotated[str, BeforeValidator(_permit_number)]
+_RemissionClaim = Annotated[str, BeforeValidator(_remission_claim)]
+_Vin = Annotated[str, BeforeValidator(_vin)]
+
+
+class Importer(BaseModel):
+    """The importer of record (B3 field 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    business_number: _BusinessNumber
+    name: _ImporterName
+
+
+class DeclarationLine(BaseModel):
+    """One line of goods on the declaration (B3 fields 12, 21-22, 27, 29-30, 37)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: _LineNumber
+    tariff_item: _TariffItem
+    origin: _Origin
+    description: _Description
+    # unit comes before quantity, and quantity before vins, because each later
+    # check reads the earlier field's validated value from ValidationInfo.data.
+    unit: _Unit
+    quantity: _Quantity
+    value_for_duty: _Money
+    fob_unit_price: _Money | None = None
+    permit_number: _PermitNumber | None = None
+    remission_claim: _RemissionClaim | None = None
+    vins: tuple[_Vin, ...] | None = None
+
+    @field_validator("quantity")
+    @classmethod
+    def _whole_vehicle_count(cls, quantity: Decimal, info: ValidationInfo) -> Decimal:
+        if info.data.get("unit") == "NMB" and quantity != quantity.to_integral_value():
+            raise _invalid(
+                "quantity_whole",
+                f"quantity must be a whole number when unit is NMB, got {quantity}",
+            )
+        return quantity
+
+    @field_validator("vins")
+    @classmethod
+    def _vins_match_quantity(
+        cls, vins: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        quantity: Decimal | None = info.data.get("quantity")
+        if vins is None or quantity is None:
+            return vins
+        if quantity != quantity.to_integral_value():
+            raise _invalid(
+                "vins_quantity",
+                f"vins can only be listed for a whole quantity, got quantity {quantity}",
+            )
+        expected = int(quantity)
+        if len(vins) != expected:
+            raise _invalid(
+                "vins_quantity",
+                f"vins must list exactly {_plural(expected, 'VIN')} (quantity), got {len(vins)}",
+            )
+        repeated = [
+            f"{vin} appears {_times(count)}" for vin, count in Counter(vins).items() if count > 1
+        ]
+        if repeated:
+            raise _invalid("vins_unique", "VINs must be unique: " + "; ".join(repeated))
+        return vins
+
+
+class Declaration(BaseModel):
+    """A commercial or personal import declaration, the unit Accord checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    declaration_id: _DeclarationId
+    importer: Importer
+    import_type: Literal["commercial", "personal"]
+    accepted_at: _AcceptedAt
+    shipment_date: _ShipmentDate | None = None
+    currency: Literal["CAD"]
+    lines: tuple[DeclarationLine, ...] = Field(
+        json_schema_extra={"minItems": _MIN_LINES, "maxItems": _MAX_LINES}
+    )
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _line_count(cls, lines: object) -> object:
+        # Counted on the raw input: pydantic's own min_length counts only the
+        # lines that validated, so one bad line alone also drew a "too short"
+        # error, and a huge list would be validated in full before its length.
+        if isinstance(lines, list | tuple) and not _MIN_LINES <= len(lines) <= _MAX_LINES:
+            raise _invalid(
+                "lines_count",
+                f"lines must hold {_MIN_LINES} to {_MAX_LINES} lines, got {len(lines)}",
+            )
+        return lines
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_lines_and_vins(
+        cls, lines: tuple[DeclarationLine, ...]
+    ) -> tuple[DeclarationLine, ...]:
+        numbers = Counter(line.line for line in lines)
+        repeated = [
+            f"{number} appears {_times(count)}"
+            for number, count in sorted(numbers.items())
+            if count > 1
+        ]
+        if repeated:
+            raise _invalid("line_unique", "line numbers must be unique: " + ", ".join(repeated))
+        vin_lines: dict[str, list[int]] = {}
+        for line in lines:
+            for vin in line.vins or ():
+                vin_lines.setdefault(vin, []).append(line.line)
+        shared = [
+            f"VIN {vin} appears on lines {', '.join(str(number) for number in on)}"
+            for vin, on in vin_lines.items()
+            if len(on) > 1
+        ]
+        if shared:
+            raise _invalid(
+                "vins_unique", "VINs must be unique within the declaration: " + "; ".join(shared)
+            )
+        return lines
+
+    @field_serializer("accepted_at", when_used="json")
+    def _accepted_at_text(self, accepted_at: datetime) -> str:
+        # isoformat is the spelling the canonical body promises; pydantic's own
+        # would write a zero offset as "Z" and could change between versions.
+        return accepted_at.isoformat()
+
+    @property
+    def accepted_on(self) -> date:
+        """Calendar date of acceptance in accepted_at's own offset, not in UTC."""
+        return self.accepted_at.date()
+
+    def canonical_json(self) -> str:
+        """Deterministic JSON of the normalised declaration, the idempotency body."""
+        body: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        return json.dumps(
+            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
+    def body_sha256(self) -> str:
+        """Hex SHA-256 of canonical_json() encoded as UTF-8."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()

@@ -1,0 +1,95 @@
+"""The verdict on a declaration (SPEC §6) and the status a broker polls.
+
+Amounts are `Decimal` and serialise as strings, so no client ever sees a binary
+fraction of a cent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Outcome = Literal["accepted", "rejected", "held"]
+Status = Literal["queued", "evaluating", "pending_allocation", "decided", "failed", "cancelled"]
+Severity = Literal["info", "warning", "error"]
+Treatment = Literal["in_quota", "over_quota", "split", "not_covered", "exempt", "surtax"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Finding(_Frozen):
+    rule: str
+    severity: Severity
+    line: int | None
+    message: str
+    reference: str
+    measure: str
+    pack: str
+    pack_version: str
+
+
+class Duty(_Frozen):
+    type: str
+    measure: str
+    rate: Decimal
+    base: Decimal
+    amount: Decimal
+
+
+class LineQuota(_Frozen):
+    quota_id: str
+    period: str
+    sub_quota: str | None
+
+
+class LineVerdict(_Frozen):
+    line: int
+    measures: tuple[str, ...]
+    treatment: Treatment
+    in_quota_quantity: Decimal
+    over_quota_quantity: Decimal
+    quota: LineQuota | None
+    duties: tuple[Duty, ...]
+    total_duty: Decimal
+
+
+class RulePackRef(_Frozen):
+    id: str
+    version: str
+    sha256: str
+
+
+class Verdict(_Frozen):
+    """What the engine decides: a pure function of declaration, packs and allocation."""
+
+    outcome: Outcome
+    as_of: datetime
+    rule_packs: tuple[RulePackRef, ...]
+    lines: tuple[LineVerdict, ...]
+    total_duty: Decimal
+    findings: tuple[Finding, ...]
+
+
+class AuditSummary(_Frozen):
+    events: int
+    head: str
+
+
+class DeclarationStatus(_Frozen):
+    """`GET /v1/declarations/{id}`: the status, and the verdict once decided."""
+
+    declaration_id: str
+    status: Status
+    outcome: Outcome | None = None
+    decided_at: datetime | None = None
+    rule_packs: tuple[RulePackRef, ...] | None = None
+    lines: tuple[LineVerdict, ...] | None = None
+    total_duty: Decimal | None = None
+    findings: tuple[Finding, ...] | None = None
+    audit: AuditSummary | None = None
+    error: str | None = None

@@ -1,0 +1,370 @@
+"""The HTTP API (v1). Routes validate, check the caller's role, call the store or the
+queue, and answer; the verdicts themselves come from the workers."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rules.catalog import Catalog, load_catalog
+from schemas.declaration import Declaration
+from schemas.permit import PermitIn
+from service import views
+from service.auth import Principal, TokenBook
+from service.errors import (
+    ApiError,
+    on_api_error,
+    on_http_error,
+    on_request_validation,
+    on_store_error,
+    validation_detail,
+)
+from service.settings import Settings
+from store.errors import StoreError
+from store.redis_store import RedisStore
+from workers import trail
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str], None]
+MAX_BATCH = 1000
+MAX_WAIT = 30.0
+
+
+class BodyLimit:
+    """413 for a body over the limit, whether or not Content-Length tells the truth."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"error": "request body too large", "detail": f"the limit is {self.limit} bytes"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    declarations: list[Any] = Field(max_length=MAX_BATCH)
+
+
+def create_app(
+    settings: Settings,
+    store: RedisStore,
+    enqueue: Enqueue,
+    catalog: Catalog | None = None,
+    tokens: TokenBook | None = None,
+    sweep: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    catalog = catalog or load_catalog(settings.rules_dirs)
+    if tokens is None:
+        if settings.tokens_file is None:
+            raise RuntimeError("ACCORD_TOKENS_FILE is not set")
+        tokens = TokenBook.load(settings.tokens_file)
+    book = tokens
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_every(settings.sweep_after / 4, sweep)) if sweep else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Accord",
+        version="1",
+        description=(
+            "Compliance checking of import declarations under trade measures. Submit a "
+            "declaration, poll its verdict, read its audit trail."
+        ),
+    )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(StoreError, on_store_error)
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise ApiError(401, "missing bearer token", "send Authorization: Bearer TOKEN")
+        found = book.principal(presented.strip())
+        if found is None:
+            raise ApiError(401, "invalid token", None)
+        return found
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def admin(caller: Caller) -> Principal:
+        if caller.role != "admin":
+            raise ApiError(403, "admin role required", None)
+        return caller
+
+    def reader(caller: Caller) -> Principal:
+        if caller.role not in ("admin", "auditor"):
+            raise ApiError(403, "auditor or admin role required", None)
+        return caller
+
+    Admin = Annotated[Principal, Depends(admin)]
+    Reader = Annotated[Principal, Depends(reader)]
+
+    def visible(caller: Principal, declaration_id: str) -> Any:
+        record = store.get(declaration_id)
+        if record is None or not caller.sees(record.business_number):
+            raise ApiError(404, "declaration not found", {"declaration_id": declaration_id})
+        return record
+
+    def accept(caller: Principal, raw: Any, submitted_by: str) -> tuple[int, dict[str, Any]]:
+        """Validate, authorise, store and enqueue one declaration."""
+        try:
+            declaration = Declaration.model_validate(raw)
+        except ValidationError as exc:
+            return 422, {"error": "invalid declaration", "detail": validation_detail(exc)}
+        if not caller.sees(declaration.importer.business_number):
+            return 403, {
+                "error": "not your importer",
+                "detail": "a submitter token submits for its own business number only",
+            }
+        result = store.submit(
+            declaration.declaration_id,
+            declaration.canonical_json(),
+            declaration.body_sha256(),
+            declaration.importer.business_number,
+            time.time(),
+            trail.received(declaration, submitted_by),
+        )
+        body = {"declaration_id": declaration.declaration_id, "status": result.status}
+        if result.outcome == "conflict":
+            return 409, {
+                "error": "declaration id already used with another body",
+                "detail": body,
+            }
+        if result.outcome == "created":
+            try:
+                enqueue(declaration.declaration_id)
+            except Exception:  # stored is what 202 promises; the sweeper enqueues it again
+                log.exception("could not enqueue %s; the sweeper will", declaration.declaration_id)
+            return 202, body
+        return 200, body
+
+    async def read_json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(422, "invalid JSON", [{"field": "body", "message": str(exc)}]) from None
+
+    @app.post(
+        "/v1/declarations",
+        status_code=202,
+        summary="Submit a declaration",
+        responses={
+            200: {"description": "already stored with the same body"},
+            409: {},
+            413: {},
+            422: {},
+        },
+    )
+    async def submit(request: Request, caller: Caller) -> JSONResponse:
+        raw = await read_json(request)
+        status, body = await run_in_threadpool(accept, caller, raw, _who(caller))
+        return JSONResponse(body, status_code=status)
+
+    @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
+    async def submit_batch(request: Request, caller: Caller) -> JSONResponse:
+        raw = await read_json(request)
+        try:
+            batch = Batch.model_validate(raw)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid batch", validation_detail(exc)) from None
+
+        def run() -> list[dict[str, Any]]:
+            results = []
+            for index, item in enumerate(batch.declarations):
+                status, body = accept(caller, item, _who(caller))
+                results.append({"index": index, "status_code": status, **body})
+            return results
+
+        results = await run_in_threadpool(run)
+        return JSONResponse({"results": results}, status_code=202)
+
+    @app.get("/v1/declarations/{declaration_id}", summary="Status and verdict")
+    async def status(
+        declaration_id: str,
+        caller: Caller,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
+    ) -> JSONResponse:
+        deadline = time.monotonic() + wait
+        while True:
+            record = await run_in_threadpool(visible, caller, declaration_id)
+            if record.status not in ("queued", "evaluating") or time.monotonic() >= deadline:
+                return JSONResponse(views.declaration_status(record))
+            await asyncio.sleep(0.02)
+
+    @app.get("/v1/declarations/{declaration_id}/audit", summary="Audit trail and its verification")
+    def audit(declaration_id: str, caller: Caller) -> dict[str, Any]:
+        visible(caller, declaration_id)
+        return views.audit_trail(declaration_id, store.audit(declaration_id))
+
+    @app.post(
+        "/v1/declarations/{declaration_id}/cancel",
+        summary="Cancel; returns quota, permit quantity and VINs",
+    )
+    def cancel(declaration_id: str, caller: Caller) -> JSONResponse:
+        record = visible(caller, declaration_id)
+        if record.status == "cancelled":
+            return JSONResponse(views.declaration_status(record))
+        if record.status == "evaluating":
+            raise ApiError(409, "declaration is being evaluated", "try again in a moment")
+        returned = store.give_back(declaration_id) if record.status == "decided" else []
+        outcome = store.record(
+            declaration_id,
+            [("cancelled", {"by": _who(caller), "previous_status": record.status})]
+            + [("returned", item) for item in returned],
+            {"status": "cancelled"},
+            allowed=("queued", "decided", "failed", "pending_allocation"),
+            done=True,
+        )
+        if outcome != "ok":
+            raise ApiError(409, "declaration changed status meanwhile", "try again")
+        return JSONResponse(views.declaration_status(store.get(declaration_id)))
+
+    @app.post("/v1/permits", status_code=201, summary="Register an import permit (admin)")
+    def add_permit(permit_in: PermitIn, caller: Admin) -> JSONResponse:
+        found = catalog.measure(permit_in.measure)
+        if found is None or found[1].quota is None or found[1].quota.permits is None:
+            problem = f"{permit_in.measure} is no measure that takes permits"
+            raise ApiError(422, "invalid permit", [{"field": "measure", "message": problem}])
+        permit = permit_in.with_default_expiry(found[1].quota.permits.validity_days)
+        if not store.add_permit(permit):
+            raise ApiError(409, "permit number already registered with other terms", None)
+        current = store.permit(permit.permit_number)
+        return JSONResponse(views.permit(current or permit), status_code=201)
+
+    @app.get("/v1/permits/{number}", summary="An import permit, with used and remaining")
+    def get_permit(number: str, caller: Caller) -> dict[str, Any]:
+        permit = store.permit(number)
+        if permit is None or not caller.sees(permit.business_number):
+            raise ApiError(404, "permit not found", {"permit_number": number})
+        return views.permit(permit)
+
+    @app.get("/v1/quotas", summary="Every quota with its current period")
+    def quotas(caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+        day = as_of or _today()
+        return {
+            "quotas": [
+                views.quota(store, pack, measure, day, brief=True)
+                for pack, measure in views.quota_measures(catalog)
+            ]
+        }
+
+    @app.get(
+        "/v1/quotas/{quota_id}", summary="One quota: periods, volumes, used, remaining, events"
+    )
+    def quota(quota_id: str, caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+        found = catalog.measure(quota_id)
+        if found is None or found[1].quota is None:
+            raise ApiError(404, "quota not found", {"quota_id": quota_id})
+        return views.quota(store, found[0], found[1], as_of or _today(), brief=False)
+
+    @app.get("/v1/measures", summary="Measures in force on a date")
+    def measures(caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+        return views.measures(catalog, as_of or _today())
+
+    @app.get("/v1/measures/{measure_id}/checks", summary="WTO and notification checks on a date")
+    def checks(measure_id: str, caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+        day = as_of or _today()
+        found = views.measure_on(catalog, measure_id, day)
+        if found is None:
+            raise ApiError(404, "measure not found", {"measure": measure_id})
+        return views.checks(found[0], found[1], day)
+
+    @app.get("/v1/decisions", summary="Every decision one rule took")
+    def decisions(
+        caller: Reader,
+        rule: str,
+        start: Annotated[float | None, Query(alias="from")] = None,
+        end: Annotated[float | None, Query(alias="to")] = None,
+    ) -> dict[str, Any]:
+        return views.decisions(store, rule, start, end)
+
+    @app.get("/healthz", summary="Liveness, with Redis and worker state")
+    def healthz() -> JSONResponse:
+        return views.health(store)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    def metrics(caller: Caller) -> Response:
+        body, content_type = views.metrics(store, catalog)
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def _today() -> date:
+    """The default `as_of` of the read endpoints: today in UTC (a declaration's own
+    evaluation never uses the clock, only its accepted_at)."""
+    return datetime.now(UTC).date()
+
+
+def _who(caller: Principal) -> str:
+    return (
+        caller.role if caller.business_number is None else f"{caller.role}:{caller.business_number}"
+    )
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:  # a failed sweep is tried again at the next tick
+            log.exception("sweep failed")

@@ -1,0 +1,255 @@
+"""The `accord` command: `accord run` starts the whole service; the other verbs are an
+HTTP client of it (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
+
+Exit codes: 0 done; 1 the API answered with an error; 2 bad usage or input;
+3 the API could not be reached; 4 (submit --wait) some declaration was not accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.settings import get_settings
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Client:
+    def __init__(self, api: str, token: str | None, timeout: float = 40.0) -> None:
+        if not token:
+            raise CliError("no token: pass --token or set ACCORD_TOKEN", 2)
+        self.http = httpx.Client(
+            base_url=api.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the API at {self.http.base_url}: {exc}", 3) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text}
+        if response.status_code >= 400:
+            raise CliError(_describe_error(response.status_code, body), 1)
+        return body
+
+
+def _describe_error(status: int, body: Any) -> str:
+    if not isinstance(body, dict):
+        return f"HTTP {status}: {body}"
+    text = f"HTTP {status}: {body.get('error')}"
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        text += "".join(f"\n  {item.get('field')}: {item.get('message')}" for item in detail)
+    elif detail:
+        text += f" ({detail})"
+    return text
+
+
+def _read_declarations(source: str) -> Iterator[Any]:
+    """JSON (one declaration or a list) or JSONL, from a file or `-` for standard input."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        whole = json.loads(stripped)
+    except json.JSONDecodeError:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CliError(f"{source}, line {number}: not JSON: {exc}", 2) from None
+        return
+    yield from whole if isinstance(whole, list) else [whole]
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _progress(done: int, total: int) -> None:
+    if not sys.stderr.isatty() and done not in (total,):
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
+    items = list(_read_declarations(source))
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(items), 1000):
+        chunk = items[start : start + 1000]
+        body = client.call("POST", "/v1/declarations/batch", json={"declarations": chunk})
+        results.extend(body["results"])
+        _progress(len(results), len(items))
+    rows = []
+    for index, result in enumerate(results):
+        row = {
+            "declaration_id": result.get("declaration_id") or f"#{index + 1}",
+            "status": result.get("status") or result.get("error"),
+            "outcome": None,
+            "total_duty": None,
+        }
+        if wait and result.get("declaration_id") and result.get("status_code", 500) < 300:
+            verdict = client.call(
+                "GET", f"/v1/declarations/{result['declaration_id']}", params={"wait": 30}
+            )
+            row.update(
+                status=verdict["status"],
+                outcome=verdict.get("outcome"),
+                total_duty=verdict.get("total_duty"),
+            )
+            _progress(index + 1, len(results))
+        rows.append(row)
+    if as_json:
+        _print(rows)
+    else:
+        _table(rows, ["declaration_id", "status", "outcome", "total_duty"])
+        counts: dict[str, int] = {}
+        for row in rows:
+            key = row["outcome"] or row["status"] or "?"
+            counts[key] = counts.get(key, 0) + 1
+        print("  ".join(f"{name}: {count}" for name, count in sorted(counts.items())))
+    invalid = any(result.get("status_code", 500) >= 400 for result in results)
+    unaccepted = wait and any(row["outcome"] != "accepted" for row in rows)
+    return 4 if unaccepted else 1 if invalid else 0
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {
+        column: max([len(column), *(len(str(row.get(column) or "")) for row in rows)])
+        for column in columns
+    }
+    print("  ".join(column.ljust(widths[column]) for column in columns))
+    for row in rows:
+        print("  ".join(str(row.get(column) or "").ljust(widths[column]) for column in columns))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--api", default=os.environ.get("ACCORD_API_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--token", default=os.environ.get("ACCORD_TOKEN"))
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    run_p = verbs.add_parser("run", help="start Redis, workers and the API")
+    run_p.add_argument("--host", default="127.0.0.1")
+    run_p.add_argument("--port", type=int, default=8000)
+    run_p.add_argument("--workers", type=int, default=2)
+
+    submit_p = verbs.add_parser("submit", help="submit declarations from JSON or JSONL")
+    submit_p.add_argument("file", help="a file, or - for standard input")
+    submit_p.add_argument("--wait", action="store_true", help="wait for every verdict")
+
+    for name, help_text in (
+        ("status", "status and verdict of a declaration"),
+        ("cancel", "cancel a declaration"),
+    ):
+        verbs.add_parser(name, help=help_text).add_argument("declaration_id")
+    audit_p = verbs.add_parser("audit", help="audit trail of a declaration")
+    audit_p.add_argument("declaration_id")
+    audit_p.add_argument("--verify", action="store_true", help="exit 1 unless the chain verifies")
+    quotas_p = verbs.add_parser("quotas", help="quota balances")
+    quotas_p.add_argument("quota_id", nargs="?")
+    quotas_p.add_argument("--as-of")
+    measures_p = verbs.add_parser("measures", help="measures in force")
+    measures_p.add_argument("--as-of")
+    measures_p.add_argument(
+        "--checks", action="store_true", help="with their WTO and notification checks"
+    )
+    decisions_p = verbs.add_parser("decisions", help="every decision of one rule")
+    decisions_p.add_argument("--rule", required=True)
+    permits_p = verbs.add_parser("permits", help="import permits")
+    permit_verbs = permits_p.add_subparsers(dest="permit_verb", required=True)
+    add_p = permit_verbs.add_parser("add", help="register a permit (admin)")
+    for flag in ("--number", "--business-number", "--measure", "--issued-on"):
+        add_p.add_argument(flag, required=True)
+    add_p.add_argument("--quantity", type=int, required=True)
+    add_p.add_argument("--expires-on")
+    show_p = permit_verbs.add_parser("show", help="a permit with used and remaining")
+    show_p.add_argument("number")
+
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except CliError as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return exc.code
+    except FileNotFoundError as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verb == "run":
+        from service.runner import run
+
+        return run(get_settings(), args.host, args.port, args.workers)
+    client = Client(args.api, args.token)
+    if args.verb == "submit":
+        return submit(client, args.file, args.wait, args.json)
+    if args.verb == "status":
+        _print(client.call("GET", f"/v1/declarations/{args.declaration_id}"))
+    elif args.verb == "cancel":
+        _print(client.call("POST", f"/v1/declarations/{args.declaration_id}/cancel"))
+    elif args.verb == "audit":
+        trail = client.call("GET", f"/v1/declarations/{args.declaration_id}/audit")
+        _print(trail)
+        if args.verify and not trail["verified"]:
+            print(f"accord: audit trail does not verify: {trail['problem']}", file=sys.stderr)
+            return 1
+    elif args.verb == "quotas":
+        params = {"as_of": args.as_of} if args.as_of else {}
+        path = f"/v1/quotas/{args.quota_id}" if args.quota_id else "/v1/quotas"
+        _print(client.call("GET", path, params=params))
+    elif args.verb == "measures":
+        params = {"as_of": args.as_of} if args.as_of else {}
+        body = client.call("GET", "/v1/measures", params=params)
+        if args.checks:
+            for measure in body["measures"]:
+                measure["checks"] = client.call(
+                    "GET", f"/v1/measures/{measure['id']}/checks", params=params
+                )["findings"]
+        _print(body)
+    elif args.verb == "decisions":
+        _print(client.call("GET", "/v1/decisions", params={"rule": args.rule}))
+    elif args.verb == "permits" and args.permit_verb == "add":
+        permit = {
+            "permit_number": args.number,
+            "business_number": args.business_number,
+            "measure": args.measure,
+            "quantity": args.quantity,
+            "issued_on": args.issued_on,
+        }
+        if args.expires_on:
+            permit["expires_on"] = args.expires_on
+        _print(client.call("POST", "/v1/permits", json=permit))
+    elif args.verb == "permits":
+        _print(client.call("GET", f"/v1/permits/{args.number}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""JSON errors `{error, detail}` with the right status, for every failure path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from store.errors import StoreError, StoreUnavailable
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """("lines", 0, "vins", 1) -> "lines[0].vins[1]"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_detail(
+    exc: ValidationError | RequestValidationError, skip: int = 0
+) -> list[dict[str, str]]:
+    return [
+        {"field": field_path(tuple(item["loc"])[skip:]) or "body", "message": item["msg"]}
+        for item in exc.errors()
+    ]
+
+
+def error_response(
+    status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.error, exc.detail, headers)
+
+
+async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"field": field_path(tuple(item["loc"])), "message": item["msg"]} for item in exc.errors()
+    ]
+    return error_response(422, "invalid request", detail)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail).lower(), None)
+
+
+async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, StoreUnavailable):
+        return error_response(503, "store unavailable", str(exc), {"Retry-After": "2"})
+    assert isinstance(exc, StoreError)
+    return error_response(503, "store error", str(exc), {"Retry-After": "2"})

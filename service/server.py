@@ -1,0 +1,44 @@
+"""The ASGI application as uvicorn serves it, configured from the environment:
+`uvicorn --factory service.server:build`."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from service.api import create_app
+from service.settings import get_settings
+from store.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+
+def build() -> FastAPI:
+    from workers.app import QUEUE
+    from workers.app import app as celery_app
+
+    settings = get_settings()
+    store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix, timeout=2.0)
+
+    def enqueue(declaration_id: str) -> None:
+        celery_app.send_task("accord.evaluate", args=[declaration_id], queue=QUEUE)
+
+    def sweep_once() -> None:
+        """Enqueue again what was stored but not decided long ago: a message lost between
+        the store and the broker, or dropped by a broker that restarted, is found here.
+        Only when the queue is empty, so a long but healthy backlog is not duplicated."""
+        if store.queue_depth(QUEUE) > 0:
+            return
+        now = time.time()
+        for declaration_id in store.pending_since(now - settings.sweep_after):
+            log.warning("re-enqueueing %s, stored without a verdict", declaration_id)
+            store.touch_pending(declaration_id, now)
+            enqueue(declaration_id)
+
+    async def sweep() -> None:
+        await run_in_threadpool(sweep_once)
+
+    return create_app(settings, store, enqueue, sweep=sweep)

@@ -1,0 +1,60 @@
+"""Configuration: environment variables read once, by one settings object.
+
+REDIS_URL                 Redis to use; unset: the embedded one `accord run` starts
+ACCORD_TOKENS_FILE        YAML file of tokens and roles (SPEC §7)
+ACCORD_RULES_DIR          extra rule packs (os.pathsep-separated directories)
+ACCORD_MAX_BODY_BYTES     request body limit, default 1 MiB
+ACCORD_REDIS_PREFIX       key prefix, default "accord"
+ACCORD_VAR_DIR            runtime state (embedded Redis data, tokens), default ./var
+ACCORD_VISIBILITY_TIMEOUT seconds before Redis redelivers an unacknowledged task (300)
+ACCORD_SWEEP_AFTER        seconds before a stored declaration without a verdict is
+                          enqueued again (120)
+ACCORD_TASK_RETRIES       retries of a task failing on a transient error (5)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    tokens_file: Path | None
+    rules_dirs: tuple[Path, ...]
+    max_body_bytes: int
+    redis_prefix: str
+    var_dir: Path
+    visibility_timeout: int
+    sweep_after: int
+    task_retries: int
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        rules = env.get("ACCORD_RULES_DIR", "")
+        tokens = env.get("ACCORD_TOKENS_FILE")
+        return cls(
+            redis_url=env.get("REDIS_URL") or None,
+            tokens_file=Path(tokens) if tokens else None,
+            rules_dirs=tuple(Path(part) for part in rules.split(os.pathsep) if part),
+            max_body_bytes=int(env.get("ACCORD_MAX_BODY_BYTES", 1024 * 1024)),
+            redis_prefix=env.get("ACCORD_REDIS_PREFIX", "accord"),
+            var_dir=Path(env.get("ACCORD_VAR_DIR", "var")),
+            visibility_timeout=int(env.get("ACCORD_VISIBILITY_TIMEOUT", 300)),
+            sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
+            task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
+        )
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("REDIS_URL is not set (accord run sets it for its children)")
+        return self.redis_url
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.from_environ()

@@ -1,0 +1,213 @@
+-- Apply one declaration's quota requests, all lines at once or none (SPEC §4 step 5).
+-- Idempotent: the result is stored under the declaration, and a second call returns it
+-- unchanged, so a redelivered task never consumes quota, permit quantity or VINs twice.
+--
+-- ARGV[1] key prefix, ARGV[2] request (JSON), ARGV[3] now (RFC 3339)
+-- request = {declaration_id, requests: [{quota_id, line, quantity, sub_quota, over_quota,
+--            critical_threshold, period: {key, end, year, index, volume, reserved},
+--            previous_period: {...} | null, permit_number, vins}]}
+-- Period hash fields: volume, carried, allocated, returned, status, critical_threshold,
+-- and per sub-quota s: reserved:s, reserved_carried:s, reserved_used:s, reserved_returned:s.
+-- balance = volume + carried + returned - allocated; the reserve is part of the balance.
+local prefix, now = ARGV[1], ARGV[3]
+local req = cjson.decode(ARGV[2])
+local decl = req.declaration_id
+local result_key = prefix .. ':alloc:' .. decl
+local prior = redis.call('GET', result_key)
+if prior then return prior end
+
+local function num(value) return tonumber(value) or 0 end
+local function period_key(quota_id, key) return prefix .. ':quota:' .. quota_id .. ':' .. key end
+local function event(quota_id, kind, period, quantity, before, after)
+  redis.call('RPUSH', prefix .. ':qevents:' .. quota_id, cjson.encode({
+    at = now, type = kind, period = period, quantity = quantity,
+    balance_before = before, balance_after = after, declaration_id = decl}))
+end
+
+local function subs_of(period)
+  local names = {}
+  if type(period.reserved) == 'table' then
+    for name, _ in pairs(period.reserved) do table.insert(names, name) end
+  end
+  table.sort(names)
+  return names
+end
+
+local function balance(key)
+  local h = redis.call('HMGET', key, 'volume', 'carried', 'returned', 'allocated')
+  return num(h[1]) + num(h[2]) + num(h[3]) - num(h[4])
+end
+
+local function reserve_left(key, sub)
+  local h = redis.call('HMGET', key, 'reserved:' .. sub, 'reserved_carried:' .. sub,
+    'reserved_returned:' .. sub, 'reserved_used:' .. sub)
+  return num(h[1]) + num(h[2]) + num(h[3]) - num(h[4])
+end
+
+-- Open a period the first time any declaration touches it; carry the unused units of
+-- the previous period of the same quota year over, and close that period.
+local function open_period(r)
+  local p = r.period
+  local key = period_key(r.quota_id, p.key)
+  if redis.call('EXISTS', key) == 1 then return key end
+  local subs = subs_of(p)
+  local fields = {'quota_id', r.quota_id, 'start', p.key, 'end', p['end'], 'year', p.year,
+    'index', p.index, 'volume', p.volume, 'carried', 0, 'allocated', 0, 'returned', 0,
+    'status', 'open', 'critical_threshold', r.critical_threshold, 'opened_at', now}
+  for _, sub in ipairs(subs) do
+    table.insert(fields, 'reserved:' .. sub); table.insert(fields, p.reserved[sub])
+    table.insert(fields, 'reserved_carried:' .. sub); table.insert(fields, 0)
+    table.insert(fields, 'reserved_used:' .. sub); table.insert(fields, 0)
+    table.insert(fields, 'reserved_returned:' .. sub); table.insert(fields, 0)
+  end
+  redis.call('HSET', key, unpack(fields))
+  redis.call('ZADD', prefix .. ':qperiods:' .. r.quota_id, p.year * 100 + p.index, p.key)
+  redis.call('SADD', prefix .. ':quotas', r.quota_id)
+  event(r.quota_id, 'opened', p.key, p.volume, 0, p.volume)
+  local prev = r.previous_period
+  if type(prev) == 'table' then
+    local prev_key = period_key(r.quota_id, prev.key)
+    local carried, reserved_carried = 0, {}
+    if redis.call('EXISTS', prev_key) == 1 then
+      carried = balance(prev_key)
+      for _, sub in ipairs(subs) do reserved_carried[sub] = reserve_left(prev_key, sub) end
+      redis.call('HSET', prev_key, 'status', 'closed')
+    else
+      -- nobody used the previous period: all of it carries over
+      carried = prev.volume
+      for _, sub in ipairs(subs) do reserved_carried[sub] = num(prev.reserved[sub]) end
+    end
+    if carried > 0 then
+      redis.call('HSET', key, 'carried', carried)
+      for _, sub in ipairs(subs) do
+        redis.call('HSET', key, 'reserved_carried:' .. sub, reserved_carried[sub])
+      end
+      event(r.quota_id, 'carried_over', p.key, carried, p.volume, p.volume + carried)
+    end
+  end
+  return key
+end
+
+-- Plan every line against the balances, counting what earlier lines of this
+-- declaration already took; nothing is written until every line fits.
+local planned_general, planned_reserve = {}, {}
+local lines, failed = {}, false
+local permit_asked, permit_lines = {}, {}
+for i, r in ipairs(req.requests) do
+  local key = open_period(r)
+  local status = redis.call('HGET', key, 'status')
+  local bal = balance(key)
+  if status == 'closed' then bal = 0 end
+  local reserve_total = 0
+  for _, sub in ipairs(subs_of(r.period)) do
+    local left = reserve_left(key, sub) - num(planned_reserve[key .. '|' .. sub])
+    if status == 'closed' then left = 0 end
+    reserve_total = reserve_total + left
+  end
+  local general = bal - reserve_total - num(planned_general[key])
+  local from_reserve = 0
+  if r.sub_quota ~= cjson.null and r.sub_quota ~= nil and status ~= 'closed' then
+    local left = reserve_left(key, r.sub_quota) - num(planned_reserve[key .. '|' .. r.sub_quota])
+    from_reserve = math.min(r.quantity, math.max(left, 0))
+  end
+  local from_general = math.min(r.quantity - from_reserve, math.max(general, 0))
+  local in_quota = from_reserve + from_general
+  local line = {line = r.line, quota_id = r.quota_id, period = r.period.key,
+    in_quota = in_quota, over_quota = r.quantity - in_quota, reserved_used = from_reserve,
+    status = 'allocated', key = key}
+  if from_reserve > 0 then line.sub_quota = r.sub_quota end
+  if in_quota < r.quantity then
+    if r.over_quota == 'reject' then
+      line.status = 'quota_exhausted'; failed = true
+    elseif in_quota == 0 then line.status = 'over_quota'
+    else line.status = 'split' end
+  end
+  planned_general[key] = num(planned_general[key]) + from_general
+  if from_reserve > 0 then
+    local rk = key .. '|' .. r.sub_quota
+    planned_reserve[rk] = num(planned_reserve[rk]) + from_reserve
+  end
+  if r.permit_number ~= cjson.null and r.permit_number ~= nil then
+    permit_asked[r.permit_number] = num(permit_asked[r.permit_number]) + r.quantity
+    permit_lines[r.permit_number] = permit_lines[r.permit_number] or {}
+    table.insert(permit_lines[r.permit_number], i)
+  end
+  if type(r.vins) == 'table' then
+    for _, vin in ipairs(r.vins) do
+      if redis.call('HEXISTS', prefix .. ':vins:' .. r.quota_id, vin) == 1 then
+        line.status = 'vin_already_used'; failed = true
+      end
+    end
+  end
+  lines[i] = line
+end
+for number, asked in pairs(permit_asked) do
+  local h = redis.call('HMGET', prefix .. ':permit:' .. number, 'quantity', 'used')
+  if num(h[1]) - num(h[2]) < asked then
+    failed = true
+    for _, i in ipairs(permit_lines[number]) do lines[i].status = 'permit_exhausted' end
+  end
+end
+
+local out_lines, balances = {}, {}
+if failed then
+  for _, line in ipairs(lines) do
+    local status = line.status
+    if status == 'allocated' or status == 'split' or status == 'over_quota' then status = 'not_applied' end
+    table.insert(out_lines, {line = line.line, quota_id = line.quota_id, period = line.period,
+      status = status, in_quota = 0, over_quota = 0, reserved_used = 0})
+  end
+  local result = cjson.encode({applied = false, lines = out_lines, balances = {}})
+  redis.call('SET', result_key, result)
+  return result
+end
+
+local function settle_status(key, quota_id, period)
+  local h = redis.call('HMGET', key, 'volume', 'carried', 'returned', 'allocated', 'status',
+    'critical_threshold')
+  local total = num(h[1]) + num(h[2])
+  local bal = total + num(h[3]) - num(h[4])
+  local used = num(h[4]) - num(h[3])
+  local status = 'open'
+  if bal <= 0 then status = 'exhausted'
+  elseif total > 0 and used >= num(h[6]) * total then status = 'critical' end
+  if status ~= h[5] and h[5] ~= 'closed' then
+    redis.call('HSET', key, 'status', status)
+    if status == 'open' or (status == 'critical' and h[5] == 'exhausted') then
+      event(quota_id, 'reopened', period, 0, bal, bal)
+    else
+      event(quota_id, status, period, 0, bal, bal)
+    end
+  end
+end
+
+for i, r in ipairs(req.requests) do
+  local line = lines[i]
+  local key = line.key
+  if line.in_quota > 0 then
+    local before = balance(key)
+    redis.call('HINCRBY', key, 'allocated', line.in_quota)
+    if line.reserved_used > 0 then
+      redis.call('HINCRBY', key, 'reserved_used:' .. r.sub_quota, line.reserved_used)
+    end
+    local after = balance(key)
+    event(r.quota_id, 'allocated', line.period, line.in_quota, before, after)
+    table.insert(balances, {quota_id = r.quota_id, period = line.period, before = before, after = after})
+    settle_status(key, r.quota_id, line.period)
+  end
+  if r.permit_number ~= cjson.null and r.permit_number ~= nil then
+    redis.call('HINCRBY', prefix .. ':permit:' .. r.permit_number, 'used', r.quantity)
+    redis.call('HINCRBY', prefix .. ':permit_uses:' .. r.permit_number, decl, r.quantity)
+  end
+  if type(r.vins) == 'table' then
+    for _, vin in ipairs(r.vins) do redis.call('HSET', prefix .. ':vins:' .. r.quota_id, vin, decl) end
+  end
+  table.insert(out_lines, {line = line.line, quota_id = line.quota_id, period = line.period,
+    status = line.status, in_quota = line.in_quota, over_quota = line.over_quota,
+    sub_quota = line.sub_quota, reserved_used = line.reserved_used})
+end
+local result = cjson.encode({applied = true, lines = out_lines, balances = balances})
+redis.call('SET', result_key, result)
+-- kept so that a cancellation knows which permit quantities and VINs to give back
+redis.call('SET', prefix .. ':allocreq:' .. decl, ARGV[2])
+return result

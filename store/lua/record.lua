@@ -1,0 +1,24 @@
+-- Append audit events and change a declaration's fields in one step, guarded twice:
+-- the declaration must be in one of the allowed statuses, and the audit chain's head
+-- must be the one the events were chained on (another writer got there first otherwise).
+-- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list
+-- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
+--       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
+--       6 'done' to take the declaration off the pending set
+local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len')
+if not state[1] then return {'missing', ''} end
+if ARGV[1] ~= '' then
+  local allowed = false
+  for status in string.gmatch(ARGV[1], '[^,]+') do
+    if status == state[1] then allowed = true end
+  end
+  if not allowed then return {'stale', state[1]} end
+end
+if state[2] ~= ARGV[2] then return {'conflict', state[1]} end
+local events = cjson.decode(ARGV[3])
+for _, event in ipairs(events) do redis.call('RPUSH', KEYS[3], event) end
+local fields = cjson.decode(ARGV[5])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
+redis.call('HSET', KEYS[1], 'audit_head', ARGV[4], 'audit_len', tonumber(state[3]) + #events)
+if ARGV[6] == 'done' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+return {'ok', redis.call('HGET', KEYS[1], 'status')}

@@ -1,0 +1,399 @@
+"""Declarations, verdicts, audit trails, permits and the quota ledger in Redis.
+
+Every write that must be atomic is one Lua script (`store/lua/`): storing a new
+declaration, appending to its audit chain together with a status change, applying a
+declaration's quota requests, giving them back on cancellation. Audit events are
+chained here in Python (Redis Lua has no SHA-256): the chain is computed on the head
+read beforehand, and the script refuses the append if the head moved meanwhile.
+
+Keys, under a prefix (default `accord`, so tests can share one server):
+    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, ...
+    audit:{id}           list of audit events (JSON)
+    pending              sorted set of declarations without a verdict, by submission time
+    alloc:{id}           the declaration's allocation result (the idempotency record)
+    allocreq:{id}        the requests that were applied, for cancellation
+    quota:{q}:{start}    hash: one quota period's volume, carried, allocated, returned ...
+    qperiods:{q}         sorted set of the quota's opened periods
+    qevents:{q}          list of the quota's events (JSON), append-only
+    permit:{n}           hash: registration, quantity, used;  permit_uses:{n} per declaration
+    vins:{q}             hash: VIN -> declaration that counted it
+    decisions:{rule}     sorted set of "declaration|line" by decision time
+    pack:{sha256}        the text of every rule pack version used
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+
+from schemas.audit import GENESIS, AuditEvent
+from schemas.permit import Permit
+from schemas.quota import Allocation, QuotaRequest
+from store.errors import NotFound, StoreError, StoreUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def translated(method: Callable[P, T]) -> Callable[P, T]:
+    """redis-py's exceptions become the store's at this boundary."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+        except redis.exceptions.BusyLoadingError as exc:
+            raise StoreUnavailable("Redis is loading its data; try again shortly") from exc
+        except redis.exceptions.RedisError as exc:
+            raise StoreError(f"Redis refused the operation: {exc}") from exc
+
+    return wrapper
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _lua(name: str) -> str:
+    return resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class DeclarationRecord:
+    declaration_id: str
+    body: str
+    sha: str
+    business_number: str
+    status: str
+    submitted_at: float
+    decided_at: str | None
+    verdict: str | None
+    error: str | None
+    audit_head: str
+    audit_len: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: str  # created | existing | conflict
+    status: str
+
+
+class RedisStore:
+    """The store's one implementation; construct with `RedisStore.from_url`."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "accord") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._submit = client.register_script(_lua("submit"))
+        self._record = client.register_script(_lua("record"))
+        self._allocate = client.register_script(_lua("allocate"))
+        self._give_back = client.register_script(_lua("give_back"))
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "accord", timeout: float = 5.0) -> RedisStore:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=min(timeout, 2.0),
+            health_check_interval=30,
+        )
+        return cls(client, prefix)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _declaration_keys(self, declaration_id: str) -> list[str]:
+        return [
+            self.key("decl", declaration_id),
+            self.key("pending"),
+            self.key("audit", declaration_id),
+        ]
+
+    def close(self) -> None:
+        self.client.close()
+
+    @translated
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    # --- declarations and their audit chains ----------------------------------------
+
+    @translated
+    def submit(
+        self,
+        declaration_id: str,
+        body: str,
+        sha: str,
+        business_number: str,
+        submitted_at: float,
+        events: Sequence[tuple[str, dict[str, Any]]],
+    ) -> SubmitResult:
+        """Store a new declaration with its first audit events; never overwrite one."""
+        chained = self._chain(GENESIS, 0, events)
+        outcome, status = self._submit(
+            keys=self._declaration_keys(declaration_id),
+            args=[
+                declaration_id, body, sha, business_number, repr(submitted_at),
+                json.dumps([event.model_dump_json() for event in chained]),
+                chained[-1].hash if chained else GENESIS, len(chained),
+            ],
+        )  # fmt: skip
+        return SubmitResult(_text(outcome) or "", _text(status) or "")
+
+    @staticmethod
+    def _chain(
+        head: str, length: int, events: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[AuditEvent]:
+        chained: list[AuditEvent] = []
+        at = now_rfc3339()
+        for offset, (kind, data) in enumerate(events, start=1):
+            event = AuditEvent.chain(length + offset, at, kind, data, head)
+            chained.append(event)
+            head = event.hash
+        return chained
+
+    @translated
+    def record(
+        self,
+        declaration_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        fields: dict[str, str] | None = None,
+        allowed: Iterable[str] = (),
+        done: bool = False,
+    ) -> str:
+        """Append audit events and set fields atomically, if the status is one of `allowed`.
+
+        Returns 'ok', or 'stale' when the declaration had moved to another status (the
+        caller lost a race, e.g. a duplicate delivery that finished first)."""
+        for _ in range(20):
+            state = self.client.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
+            if state[0] is None:
+                raise NotFound(f"declaration {declaration_id} does not exist")
+            head, length = _text(state[0]) or GENESIS, int(state[1] or 0)
+            chained = self._chain(head, length, events)
+            outcome, _status = self._record(
+                keys=self._declaration_keys(declaration_id),
+                args=[
+                    ",".join(allowed), head,
+                    json.dumps([event.model_dump_json() for event in chained]),
+                    chained[-1].hash if chained else head,
+                    json.dumps(fields or {}), "done" if done else "",
+                ],
+            )  # fmt: skip
+            outcome = _text(outcome)
+            if outcome != "conflict":
+                if outcome == "missing":
+                    raise NotFound(f"declaration {declaration_id} does not exist")
+                return outcome or ""
+        raise StoreError(f"the audit chain of {declaration_id} kept moving; gave up")
+
+    @translated
+    def get(self, declaration_id: str) -> DeclarationRecord | None:
+        raw = self.client.hgetall(self.key("decl", declaration_id))
+        if not raw:
+            return None
+        fields = {_text(key): _text(value) for key, value in raw.items()}
+        return DeclarationRecord(
+            declaration_id=fields["id"] or declaration_id,
+            body=fields["body"] or "",
+            sha=fields["sha"] or "",
+            business_number=fields["bn"] or "",
+            status=fields["status"] or "queued",
+            submitted_at=float(fields["submitted_at"] or 0),
+            decided_at=fields.get("decided_at"),
+            verdict=fields.get("verdict"),
+            error=fields.get("error"),
+            audit_head=fields.get("audit_head") or GENESIS,
+            audit_len=int(fields.get("audit_len") or 0),
+            attempts=int(fields.get("attempts") or 0),
+        )
+
+    @translated
+    def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in declaration_ids:
+            pipe.hget(self.key("decl", declaration_id), "status")
+        return [_text(value) for value in pipe.execute()]
+
+    @translated
+    def audit(self, declaration_id: str) -> list[AuditEvent]:
+        raw = self.client.lrange(self.key("audit", declaration_id), 0, -1)
+        return [AuditEvent.model_validate_json(item) for item in raw]
+
+    @translated
+    def bump_attempts(self, declaration_id: str) -> int:
+        return int(self.client.hincrby(self.key("decl", declaration_id), "attempts", 1))
+
+    @translated
+    def pending_since(self, older_than: float, limit: int = 500) -> list[str]:
+        """Declarations stored before `older_than` (epoch seconds) that have no verdict."""
+        raw = self.client.zrangebyscore(self.key("pending"), "-inf", older_than, 0, limit)
+        return [_text(item) or "" for item in raw]
+
+    @translated
+    def touch_pending(self, declaration_id: str, at: float) -> None:
+        """Push a re-enqueued declaration to the back of the sweeper's queue."""
+        self.client.zadd(self.key("pending"), {declaration_id: at}, xx=True)
+
+    @translated
+    def index_decisions(self, decisions: Iterable[tuple[str, str, int | None]], at: float) -> None:
+        """Remember (rule, declaration, line) for `GET /v1/decisions?rule=`."""
+        pipe = self.client.pipeline(transaction=False)
+        for rule, declaration_id, line in decisions:
+            pipe.zadd(self.key("decisions", rule), {f"{declaration_id}|{line or ''}": at})
+        pipe.execute()
+
+    @translated
+    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
+        raw = self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True)
+        out: list[tuple[str, int | None, float]] = []
+        for member, score in raw:
+            parts = str(_text(member)).rpartition("|")
+            declaration_id, line = parts[0], parts[2]
+            out.append((declaration_id, int(line) if line else None, float(score)))
+        return out
+
+    # --- operations: heartbeats, counters, queue depth ---------------------------------
+
+    @translated
+    def heartbeat(self, name: str, ttl: int) -> None:
+        self.client.set(self.key("workers", name), now_rfc3339(), ex=ttl)
+
+    @translated
+    def workers_alive(self) -> int:
+        return sum(1 for _ in self.client.scan_iter(match=self.key("workers", "*"), count=100))
+
+    @translated
+    def count(self, increments: dict[str, int]) -> None:
+        """Add to the operational counters that /metrics reports."""
+        pipe = self.client.pipeline(transaction=False)
+        for name, amount in increments.items():
+            pipe.hincrby(self.key("stats"), name, amount)
+        pipe.execute()
+
+    @translated
+    def stats(self) -> dict[str, int]:
+        raw = self.client.hgetall(self.key("stats"))
+        return {_text(name) or "": int(value) for name, value in raw.items()}
+
+    @translated
+    def queue_depth(self, queue: str) -> int:
+        return int(self.client.llen(self.key("celery", queue)))
+
+    # --- rule packs ------------------------------------------------------------------
+
+    @translated
+    def keep_pack(self, sha256: str, text: bytes) -> None:
+        self.client.set(self.key("pack", sha256), text, nx=True)
+
+    @translated
+    def pack_text(self, sha256: str) -> bytes | None:
+        value = self.client.get(self.key("pack", sha256))
+        return value if isinstance(value, bytes) else None
+
+    # --- permits ---------------------------------------------------------------------
+
+    @translated
+    def add_permit(self, permit: Permit) -> bool:
+        """Register a permit; False if the number exists with other terms."""
+        key = self.key("permit", permit.permit_number)
+        registration = permit.model_dump_json(exclude={"used"})
+        if self.client.hsetnx(key, "registration", registration):
+            self.client.hset(key, mapping={"quantity": permit.quantity, "used": 0})
+            return True
+        return _text(self.client.hget(key, "registration")) == registration
+
+    @translated
+    def permit(self, number: str) -> Permit | None:
+        raw = self.client.hmget(self.key("permit", number), "registration", "used")
+        if raw[0] is None:
+            return None
+        data = json.loads(raw[0])
+        return Permit.model_validate({**data, "used": int(raw[1] or 0)})
+
+    @translated
+    def permits_for(self, numbers: Iterable[str], declaration_id: str) -> dict[str, Permit]:
+        """The permits a declaration names, as it sees them: its own consumption (from an
+        earlier delivery of the same declaration) does not count against it."""
+        found: dict[str, Permit] = {}
+        for number in set(numbers):
+            permit = self.permit(number)
+            if permit is not None:
+                own = int(self.client.hget(self.key("permit_uses", number), declaration_id) or 0)
+                found[number] = permit.model_copy(update={"used": permit.used - own})
+        return found
+
+    # --- quota ledger ----------------------------------------------------------------
+
+    @translated
+    def allocate(self, declaration_id: str, requests: Sequence[QuotaRequest]) -> Allocation:
+        payload = {
+            "declaration_id": declaration_id,
+            "requests": [request.model_dump(mode="json") for request in requests],
+        }
+        raw = self._allocate(args=[self.prefix, json.dumps(payload), now_rfc3339()])
+        return _allocation(raw)
+
+    @translated
+    def allocation(self, declaration_id: str) -> Allocation | None:
+        raw = self.client.get(self.key("alloc", declaration_id))
+        return None if raw is None else _allocation(raw)
+
+    @translated
+    def give_back(self, declaration_id: str) -> list[dict[str, Any]]:
+        raw = self._give_back(args=[self.prefix, declaration_id, now_rfc3339()])
+        returned = json.loads(raw)["returned"]
+        return returned if isinstance(returned, list) else []
+
+    @translated
+    def quota_ids(self) -> list[str]:
+        return sorted(_text(item) or "" for item in self.client.smembers(self.key("quotas")))
+
+    @translated
+    def quota_periods(self, quota_id: str) -> dict[str, dict[str, str]]:
+        """Every opened period of a quota, by start date, as stored."""
+        starts = [
+            _text(item) or "" for item in self.client.zrange(self.key("qperiods", quota_id), 0, -1)
+        ]
+        pipe = self.client.pipeline(transaction=False)
+        for start in starts:
+            pipe.hgetall(self.key("quota", quota_id, start))
+        periods = {}
+        for start, raw in zip(starts, pipe.execute(), strict=True):
+            periods[start] = {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+        return periods
+
+    @translated
+    def quota_events(self, quota_id: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(item) for item in self.client.lrange(self.key("qevents", quota_id), 0, -1)
+        ]
+
+    @translated
+    def vin_owner(self, quota_id: str, vin: str) -> str | None:
+        return _text(self.client.hget(self.key("vins", quota_id), vin))
+
+
+def _allocation(raw: Any) -> Allocation:
+    data = json.loads(raw)
+    # Lua's cjson writes an empty table as {}; the schema says a list
+    for name in ("lines", "balances"):
+        if data.get(name) == {}:
+            data[name] = []
+    data.pop("returned_at", None)
+    return Allocation.model_validate(data)

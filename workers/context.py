@@ -1,0 +1,26 @@
+"""What a worker process keeps between tasks: its store connection and its pack catalog,
+created on first use in the process (after the fork, like the durable-rules host)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from rules.catalog import Catalog, load_catalog
+from service.settings import get_settings
+from store.redis_store import RedisStore
+
+
+@functools.cache
+def _store_for(pid: int) -> RedisStore:
+    settings = get_settings()
+    return RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
+
+
+def store() -> RedisStore:
+    return _store_for(os.getpid())
+
+
+@functools.cache
+def catalog() -> Catalog:
+    return load_catalog(get_settings().rules_dirs)

@@ -1,0 +1,89 @@
+"""One declaration from the queue to its verdict: load, evaluate, allocate, finalize,
+record. Safe to run any number of times for the same declaration: the allocation is
+idempotent in the store, and the verdict is written only by the first run to finish."""
+
+from __future__ import annotations
+
+import time
+
+from rules import engine
+from rules.catalog import Catalog
+from schemas.declaration import Declaration
+from schemas.quota import NO_ALLOCATION
+from store.redis_store import RedisStore, now_rfc3339
+from workers import trail
+
+OPEN = ("queued", "evaluating")
+
+
+def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
+    """Decide a stored declaration; returns its status afterwards."""
+    record = store.get(declaration_id)
+    if record is None:
+        return "missing"
+    if record.status not in OPEN:
+        return record.status
+    if record.status == "queued":
+        moved = store.record(declaration_id, [], {"status": "evaluating"}, allowed=OPEN)
+        if moved != "ok":  # cancelled, or decided by a duplicate delivery, meanwhile
+            current = store.get(declaration_id)
+            return current.status if current else "missing"
+    declaration = Declaration.model_validate_json(record.body)
+    numbers = [line.permit_number for line in declaration.lines if line.permit_number]
+    permits = store.permits_for(numbers, declaration_id) if numbers else {}
+    evaluation = engine.evaluate(declaration, catalog.current, permits)
+    allocation = (
+        store.allocate(declaration_id, evaluation.requests) if evaluation.requests else None
+    )
+    verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
+    for pack in evaluation.packs:
+        store.keep_pack(pack.sha256, _pack_bytes(pack.path))
+    decided_at = now_rfc3339()
+    outcome = store.record(
+        declaration_id,
+        trail.decided(evaluation, allocation, verdict, post),
+        {
+            "status": "decided",
+            "outcome": verdict.outcome,
+            "decided_at": decided_at,
+            "verdict": verdict.model_dump_json(),
+        },
+        allowed=OPEN,
+        done=True,
+    )
+    if outcome == "ok":
+        fired = (*evaluation.measure_findings, *evaluation.fired, *post)
+        now = time.time()
+        store.index_decisions(((item.rule.id, declaration_id, item.line) for item in fired), now)
+        store.count(latency_counters(verdict.outcome, now - record.submitted_at))
+    current = store.get(declaration_id)
+    return current.status if current else "missing"
+
+
+def fail(store: RedisStore, declaration_id: str, error: str) -> None:
+    """End a declaration that cannot be evaluated in `failed`, with the error in words."""
+    store.record(
+        declaration_id,
+        [("failed", {"error": error})],
+        {"status": "failed", "error": error, "decided_at": now_rfc3339()},
+        allowed=OPEN,
+        done=True,
+    )
+
+
+def _pack_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def latency_counters(outcome: str, seconds: float) -> dict[str, int]:
+    """The counters one verdict adds: its outcome, and its latency in a histogram bucket."""
+    bucket = next((str(bound) for bound in LATENCY_BUCKETS if seconds <= bound), "+Inf")
+    return {
+        f"verdicts:{outcome}": 1,
+        f"latency_le:{bucket}": 1,
+        "latency_sum_ms": round(seconds * 1000),
+    }

@@ -1,0 +1,93 @@
+"""The audit trail's content: pure functions from an evaluation, its allocation and its
+verdict to the (type, data) events that the store chains and writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rules.engine import Evaluation, Fired
+from schemas.declaration import Declaration
+from schemas.quota import Allocation
+from schemas.verdict import Verdict
+
+
+def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            "received",
+            {
+                "declaration_id": declaration.declaration_id,
+                "body_sha256": declaration.body_sha256(),
+                "business_number": declaration.importer.business_number,
+                "submitted_by": submitted_by,
+            },
+        ),
+        ("validated", {"schema": "declaration/1", "lines": len(declaration.lines)}),
+    ]
+
+
+def _decision(item: Fired) -> tuple[str, dict[str, Any]]:
+    return (
+        "rule_decision",
+        {
+            "rule": item.rule.id,
+            "stage": item.rule.stage,
+            "severity": item.rule.severity,
+            "line": item.line,
+            "measure": item.measure.id,
+            "pack": item.pack.id,
+            "pack_version": item.pack.version,
+            "reference": item.rule.reference,
+            "inputs": dict(item.facts),
+        },
+    )
+
+
+def decided(
+    evaluation: Evaluation, allocation: Allocation | None, verdict: Verdict, post: tuple[Fired, ...]
+) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "evaluated",
+            {
+                "as_of": evaluation.as_of.isoformat(),
+                "rule_packs": [ref.model_dump() for ref in verdict.rule_packs],
+                "measures": {
+                    str(line): [item.measure.id for item in applied]
+                    for line, applied in evaluation.applied.items()
+                },
+            },
+        )
+    ]
+    events.extend(_decision(item) for item in evaluation.measure_findings)
+    events.extend(_decision(item) for item in evaluation.fired)
+    if allocation is not None:
+        events.append(("quota_allocation", allocation.model_dump(mode="json")))
+    events.extend(_decision(item) for item in post)
+    events.append(
+        (
+            "duties",
+            {
+                "lines": [
+                    {
+                        "line": line.line,
+                        "treatment": line.treatment,
+                        "duties": [duty.model_dump(mode="json") for duty in line.duties],
+                        "total_duty": str(line.total_duty),
+                    }
+                    for line in verdict.lines
+                ]
+            },
+        )
+    )
+    events.append(
+        (
+            "verdict",
+            {
+                "outcome": verdict.outcome,
+                "total_duty": str(verdict.total_duty),
+                "findings": [finding.rule for finding in verdict.findings],
+            },
+        )
+    )
+    return events

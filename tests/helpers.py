@@ -1,0 +1,55 @@
+"""Declarations for tests: a valid base, and a way to vary it."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+IMPORTER = "123456789RM0001"
+
+BASE_LINE: dict[str, Any] = {
+    "line": 1,
+    "tariff_item": "8703.80.00.10",
+    "origin": "CN",
+    "description": "Battery electric passenger automobile",
+    "quantity": "2",
+    "unit": "NMB",
+    "value_for_duty": "80000.00",
+}
+
+BASE: dict[str, Any] = {
+    "declaration_id": "base",
+    "importer": {"business_number": IMPORTER, "name": "Maple Motors Inc."},
+    "import_type": "commercial",
+    "accepted_at": "2025-12-01T10:00:00-05:00",
+    "currency": "CAD",
+    "lines": [BASE_LINE],
+}
+
+
+def declaration(
+    declaration_id: str, lines: list[dict[str, Any]] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """The base declaration with top-level fields replaced and each line merged onto the base line."""
+    body = copy.deepcopy(BASE)
+    body.update(copy.deepcopy(fields))
+    body["declaration_id"] = declaration_id
+    if lines is not None:
+        body["lines"] = [
+            {**BASE_LINE, "line": index, **line} for index, line in enumerate(lines, start=1)
+        ]
+    return body
+
+
+def vin(
+    serial: int, wmi: str = "LRW", vds: str = "3E7FA", year: str = "T", plant: str = "C"
+) -> str:
+    """A VIN with a correct ISO 3779 check digit, unique per serial number."""
+    body = f"{wmi}{vds}0{year}{plant}{serial:06d}"
+    values = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+              **dict(zip("JKLMN", range(1, 6), strict=True)), "P": 7, "R": 9,
+              **dict(zip("STUVWXYZ", range(2, 10), strict=True))}  # fmt: skip
+    weights = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+    total = sum(values[char] * weight for char, weight in zip(body, weights, strict=True))
+    check = "X" if total % 11 == 10 else str(total % 11)
+    return body[:8] + check + body[9:]

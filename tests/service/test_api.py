@@ -1,0 +1,334 @@
+"""The HTTP API end to end: a real uvicorn, a real Celery worker, a real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from conftest import OTHER_IMPORTER, Stack, unique_id
+from helpers import declaration, vin
+
+pytestmark = pytest.mark.stack
+
+
+def submit(stack: Stack, body: dict[str, Any], role: str = "admin") -> Any:
+    with stack.client(role) as client:
+        return client.post("/v1/declarations", json=body)
+
+
+def wait_for(stack: Stack, declaration_id: str, role: str = "admin") -> dict[str, Any]:
+    with stack.client(role) as client:
+        response = client.get(f"/v1/declarations/{declaration_id}", params={"wait": 20})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_surtax_declaration_is_decided_with_the_surtax(stack: Stack) -> None:
+    """A CN EV of 1 December 2025, 2 vehicles at 80,000.00, owes 84,880.00."""
+    declaration_id = unique_id()
+    response = submit(stack, declaration(declaration_id))
+    assert response.status_code == 202
+    assert response.json() == {"declaration_id": declaration_id, "status": "queued"}
+    verdict = wait_for(stack, declaration_id)
+    assert verdict["status"] == "decided"
+    assert verdict["outcome"] == "accepted"
+    assert verdict["total_duty"] == "84880.00"
+    assert [line["treatment"] for line in verdict["lines"]] == ["surtax"]
+    assert verdict["rule_packs"][0]["id"] == "CA-CN-SURTAX-2024"
+    assert verdict["audit"]["events"] > 3
+
+
+def test_same_body_again_answers_200_and_evaluates_once(stack: Stack) -> None:
+    """Resubmitting the same declaration is 200 with the current status, not a new evaluation."""
+    body = declaration(unique_id())
+    assert submit(stack, body).status_code == 202
+    wait_for(stack, body["declaration_id"])
+    again = submit(stack, body)
+    assert again.status_code == 200
+    assert again.json()["status"] == "decided"
+    with stack.client() as client:
+        trail = client.get(f"/v1/declarations/{body['declaration_id']}/audit").json()
+    assert [event["type"] for event in trail["events"]].count("verdict") == 1
+
+
+def test_same_id_with_another_body_is_a_conflict(stack: Stack) -> None:
+    """The declaration id is the idempotency key: another body under it is 409."""
+    body = declaration(unique_id())
+    assert submit(stack, body).status_code == 202
+    changed = {**body, "accepted_at": "2025-12-02T10:00:00-05:00"}
+    response = submit(stack, changed)
+    assert response.status_code == 409
+    assert response.json()["error"].startswith("declaration id already used")
+
+
+def test_invalid_declaration_names_every_bad_field_and_stores_nothing(stack: Stack) -> None:
+    """A 422 lists each bad field by its path; the declaration does not exist afterwards."""
+    body = declaration(
+        unique_id(),
+        accepted_at="2026-03-10T10:00:00",
+        lines=[{"tariff_item": "8703.80", "value_for_duty": "-5", "origin": "ZZ"}],
+    )
+    response = submit(stack, body)
+    assert response.status_code == 422
+    fields = {item["field"] for item in response.json()["detail"]}
+    assert {
+        "accepted_at",
+        "lines[0].tariff_item",
+        "lines[0].value_for_duty",
+        "lines[0].origin",
+    } <= fields
+    with stack.client() as client:
+        assert client.get(f"/v1/declarations/{body['declaration_id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"{not json", 422),
+        (b"[]", 422),
+        (b'"a string"', 422),
+        (b"null", 422),
+        (json.dumps({"declaration_id": "x"}).encode(), 422),
+        ("\udcff".encode("utf-8", "surrogatepass"), 422),
+    ],
+)
+def test_malformed_bodies_are_422_never_5xx(stack: Stack, payload: bytes, status: int) -> None:
+    """Whatever the body, the answer is a JSON error with a 4xx status."""
+    with stack.client() as client:
+        response = client.post("/v1/declarations", content=payload)
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "detail"}
+
+
+def test_body_over_the_limit_is_413(stack: Stack) -> None:
+    """A body over 1 MiB is refused before it is parsed."""
+    body = declaration(unique_id(), lines=[{"description": "x" * 400}] * 999)
+    payload = json.dumps(body).encode() + b" " * (1024 * 1024)
+    with stack.client() as client:
+        response = client.post("/v1/declarations", content=payload)
+    assert response.status_code == 413
+    assert response.json()["error"] == "request body too large"
+
+
+def test_requests_without_a_valid_token_are_401(stack: Stack) -> None:
+    """No token, or an unknown one, is 401 on every endpoint but /healthz."""
+    import httpx
+
+    assert httpx.post(f"{stack.url}/v1/declarations", json=declaration("x")).status_code == 401
+    assert (
+        httpx.get(f"{stack.url}/v1/quotas", headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
+    assert httpx.get(f"{stack.url}/healthz").status_code == 200
+
+
+def test_submitter_submits_and_sees_only_its_own_importer(stack: Stack) -> None:
+    """Submitting for another importer is 403; another importer's declaration is 404."""
+    mine = declaration(unique_id())
+    assert submit(stack, mine, role="submitter").status_code == 202
+    theirs = declaration(unique_id(), importer={"business_number": OTHER_IMPORTER, "name": "Other"})
+    assert submit(stack, theirs, role="submitter").status_code == 403
+    assert submit(stack, theirs, role="other_submitter").status_code == 202
+    with stack.client("submitter") as client:
+        assert client.get(f"/v1/declarations/{mine['declaration_id']}").status_code == 200
+        assert client.get(f"/v1/declarations/{theirs['declaration_id']}").status_code == 404
+    with stack.client("auditor") as client:
+        assert client.get(f"/v1/declarations/{theirs['declaration_id']}").status_code == 200
+
+
+def test_batch_stores_the_valid_and_names_the_invalid(stack: Stack) -> None:
+    """One result per item: valid ones 202 and queued, invalid ones 422 with their fields."""
+    good = declaration(unique_id())
+    bad = declaration(unique_id(), lines=[{"quantity": "1.5"}])
+    with stack.client() as client:
+        response = client.post("/v1/declarations/batch", json={"declarations": [good, bad]})
+    assert response.status_code == 202
+    first, second = response.json()["results"]
+    assert (first["status_code"], first["declaration_id"]) == (202, good["declaration_id"])
+    assert second["status_code"] == 422
+    assert second["detail"][0]["field"] == "lines[0].quantity"
+    assert wait_for(stack, good["declaration_id"])["outcome"] == "accepted"
+    with stack.client() as client:
+        assert client.get(f"/v1/declarations/{bad['declaration_id']}").status_code == 404
+
+
+def register_permit(
+    stack: Stack, number: str, quantity: int, issued_on: str = "2026-03-01"
+) -> dict[str, Any]:
+    with stack.client() as client:
+        response = client.post(
+            "/v1/permits",
+            json={
+                "permit_number": number,
+                "business_number": "123456789RM0001",
+                "measure": "CA-CN-EV-TRQ-2026",
+                "quantity": quantity,
+                "issued_on": issued_on,
+            },
+        )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_quota_declaration_with_permit_is_in_quota_and_cancel_gives_everything_back(
+    stack: Stack,
+) -> None:
+    """10 vehicles with a permit on 10 March 2026 owe 18,300.00; cancelling returns quota, permit and VINs."""
+    number = unique_id("P")
+    permit = register_permit(stack, number, 10)
+    assert permit["expires_on"] == "2026-04-30"
+    body = declaration(
+        unique_id(),
+        accepted_at="2026-03-10T10:00:00-05:00",
+        lines=[{"quantity": "10", "value_for_duty": "300000.00", "permit_number": number,
+                "vins": [vin(serial) for serial in range(900000, 900010)]}],
+    )  # fmt: skip
+    with stack.client() as client:
+        before = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+    assert submit(stack, body).status_code == 202
+    verdict = wait_for(stack, body["declaration_id"])
+    assert (verdict["outcome"], verdict["total_duty"]) == ("accepted", "18300.00")
+    assert verdict["lines"][0]["treatment"] == "in_quota"
+    assert verdict["lines"][0]["quota"] == {
+        "quota_id": "CA-CN-EV-TRQ-2026",
+        "period": "2026-03-01",
+        "sub_quota": None,
+    }
+    with stack.client() as client:
+        during = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+        assert during["period"]["remaining"] == before["period"]["remaining"] - 10
+        assert client.get(f"/v1/permits/{number}").json()["remaining"] == 0
+        cancelled = client.post(f"/v1/declarations/{body['declaration_id']}/cancel")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        after = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+        assert after["period"]["remaining"] == before["period"]["remaining"]
+        assert after["events"][-1]["type"] in ("returned", "reopened")
+        assert client.get(f"/v1/permits/{number}").json()["remaining"] == 10
+        trail = client.get(f"/v1/declarations/{body['declaration_id']}/audit").json()
+    assert trail["verified"] is True
+    assert [event["type"] for event in trail["events"]][-2:] == ["cancelled", "returned"]
+    again = declaration(unique_id(), accepted_at="2026-03-11T10:00:00-05:00", lines=body["lines"])
+    assert submit(stack, again).status_code == 202
+    assert wait_for(stack, again["declaration_id"])["outcome"] == "accepted"
+
+
+def test_quota_declaration_without_permit_is_rejected_and_consumes_nothing(stack: Stack) -> None:
+    """A commercial CN EV after 1 March 2026 without a permit is rejected with an error finding."""
+    with stack.client() as client:
+        before = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+    body = declaration(unique_id(), accepted_at="2026-03-10T10:00:00-05:00")
+    submit(stack, body)
+    verdict = wait_for(stack, body["declaration_id"])
+    assert verdict["outcome"] == "rejected"
+    errors = [item["rule"] for item in verdict["findings"] if item["severity"] == "error"]
+    assert errors == ["ELIG-EVTRQ-PERMIT-MISSING"]
+    with stack.client() as client:
+        after = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+    assert after["period"]["remaining"] == before["period"]["remaining"]
+
+
+def test_only_admins_register_permits(stack: Stack) -> None:
+    """An auditor or submitter registering a permit is 403; a bad permit is 422 naming the field."""
+    permit = {"permit_number": unique_id("P"), "business_number": "123456789RM0001",
+              "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "2026-03-01"}  # fmt: skip
+    for role in ("auditor", "submitter"):
+        with stack.client(role) as client:
+            assert client.post("/v1/permits", json=permit).status_code == 403
+    with stack.client() as client:
+        response = client.post("/v1/permits", json={**permit, "measure": "CA-CN-SUR-2024-EV"})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "measure"
+        response = client.post("/v1/permits", json={**permit, "quantity": 0})
+        assert response.status_code == 422
+
+
+def test_measures_and_their_checks(stack: Stack) -> None:
+    """The quota is in force on 10 March 2026, with the 21-day and Art. XIII warnings; Art. 5.1 from 27 April."""
+    with stack.client("auditor") as client:
+        measures = client.get("/v1/measures", params={"as_of": "2026-03-10"}).json()["measures"]
+        assert "CA-CN-EV-TRQ-2026" in {item["id"] for item in measures}
+        assert "CA-CN-SUR-2024-EV" not in {item["id"] for item in measures}
+        march = client.get(
+            "/v1/measures/CA-CN-EV-TRQ-2026/checks", params={"as_of": "2026-03-10"}
+        ).json()
+        april = client.get(
+            "/v1/measures/CA-CN-EV-TRQ-2026/checks", params={"as_of": "2026-04-27"}
+        ).json()
+        assert client.get("/v1/measures/NOPE/checks").status_code == 404
+    march_rules = {item["rule"] for item in march["findings"]}
+    assert {"WTO-EVTRQ-ILA-1.4A", "WTO-EVTRQ-XIII-1"} <= march_rules
+    assert "WTO-EVTRQ-ILA-5.1" not in march_rules
+    assert "WTO-EVTRQ-ILA-5.1" in {item["rule"] for item in april["findings"]}
+
+
+def test_held_when_the_notification_requirement_is_unmet(stack: Stack) -> None:
+    """A declaration under a measure whose US notification is missing is held, not accepted."""
+    body = declaration(
+        unique_id(), accepted_at="2026-03-10T10:00:00-05:00", lines=[{"origin": "VN"}]
+    )
+    submit(stack, body)
+    verdict = wait_for(stack, body["declaration_id"])
+    assert verdict["outcome"] == "held"
+    assert "NOTIF-TEST-HELD-MISSING" in {item["rule"] for item in verdict["findings"]}
+
+
+def test_auditor_lists_the_decisions_of_a_rule(stack: Stack) -> None:
+    """GET /v1/decisions?rule= lists the declarations a rule decided, for auditors only."""
+    body = declaration(unique_id(), accepted_at="2026-03-12T10:00:00-05:00")
+    submit(stack, body)
+    wait_for(stack, body["declaration_id"])
+    with stack.client("auditor") as client:
+        found = client.get("/v1/decisions", params={"rule": "ELIG-EVTRQ-PERMIT-MISSING"}).json()
+    match = [
+        item for item in found["decisions"] if item["declaration_id"] == body["declaration_id"]
+    ]
+    assert match == [
+        {"declaration_id": body["declaration_id"], "line": 1, "severity": "error",
+         "at": match[0]["at"], "pack_version": "2026.1", "outcome": "rejected"}
+    ]  # fmt: skip
+    with stack.client("submitter") as client:
+        assert client.get("/v1/decisions", params={"rule": "X"}).status_code == 403
+
+
+def test_audit_trail_verifies(stack: Stack) -> None:
+    """The trail runs received → validated → … → verdict and its hash chain verifies."""
+    body = declaration(unique_id())
+    submit(stack, body)
+    wait_for(stack, body["declaration_id"])
+    with stack.client("auditor") as client:
+        trail = client.get(f"/v1/declarations/{body['declaration_id']}/audit").json()
+    types = [event["type"] for event in trail["events"]]
+    assert types[:3] == ["received", "validated", "evaluated"]
+    assert types[-2:] == ["duties", "verdict"]
+    assert "rule_decision" in types
+    assert trail["verified"] is True
+    assert trail["head"] == trail["events"][-1]["hash"]
+
+
+def test_wait_returns_as_soon_as_decided(stack: Stack) -> None:
+    """GET with wait answers when the verdict exists, well before the wait runs out."""
+    body = declaration(unique_id())
+    started = time.monotonic()
+    submit(stack, body)
+    verdict = wait_for(stack, body["declaration_id"])
+    assert verdict["status"] == "decided"
+    assert time.monotonic() - started < 20  # the wait asked for was 20 s
+
+
+def test_health_and_metrics(stack: Stack) -> None:
+    """/healthz reports Redis and the live workers; /metrics is Prometheus text."""
+    import httpx
+
+    health = httpx.get(f"{stack.url}/healthz").json()
+    assert health["redis"] == "up"
+    assert health["workers"] >= 1
+    with stack.client("auditor") as client:
+        text = client.get("/metrics").text
+    assert "accord_verdicts_total" in text
+    assert "accord_queue_depth" in text

@@ -30,7 +30,7 @@ BASE: dict[str, Any] = {
 def declaration(
     declaration_id: str, lines: list[dict[str, Any]] | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """The base declaration with top-level fields replaced and each line merged onto the base line."""
+    """The base declaration, top-level fields replaced, each line merged onto the base line."""
     body = copy.deepcopy(BASE)
     body.update(copy.deepcopy(fields))
     body["declaration_id"] = declaration_id

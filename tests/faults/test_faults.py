@@ -39,7 +39,10 @@ def wait_until_decided(store: RedisStore, ids: list[str], timeout: float) -> lis
     deadline = time.monotonic() + timeout
     while True:
         statuses = store.statuses(ids)
-        if all(status in ("decided", "failed") for status in statuses) or time.monotonic() > deadline:
+        if (
+            all(status in ("decided", "failed") for status in statuses)
+            or time.monotonic() > deadline
+        ):
             return statuses
         time.sleep(0.2)
 
@@ -60,7 +63,9 @@ def quota_declarations(stack: Stack, count: int, label: str) -> list[dict[str, A
                 declaration(
                     f"{label}-{index}",
                     accepted_at="2026-03-05T09:00:00-05:00",
-                    lines=[{"quantity": "1", "value_for_duty": "40000.00", "permit_number": number}],
+                    lines=[
+                        {"quantity": "1", "value_for_duty": "40000.00", "permit_number": number}
+                    ],
                 )
             )
     return bodies
@@ -97,9 +102,7 @@ def own_stack(tmp_path: Path) -> Iterator[tuple[Stack, EmbeddedRedis]]:
     """A stack on its own Redis (so that Redis can be killed), with a short visibility
     timeout and sweep delay, so that recovery is quick enough to test."""
     redis = EmbeddedRedis(tmp_path / "redis").start()
-    stack = make_stack(
-        redis.url, tmp_path, ACCORD_VISIBILITY_TIMEOUT="10", ACCORD_SWEEP_AFTER="4"
-    )
+    stack = make_stack(redis.url, tmp_path, ACCORD_VISIBILITY_TIMEOUT="10", ACCORD_SWEEP_AFTER="4")
     try:
         yield stack, redis
     finally:
@@ -193,10 +196,12 @@ def test_twenty_concurrent_duplicates_are_evaluated_once(stack: Stack) -> None:
 
 
 def test_a_declaration_that_cannot_be_evaluated_ends_failed_with_the_error(stack: Stack) -> None:
-    """A stored body the engine cannot read ends `failed` with the error in words, not in a retry loop."""
+    """A body the engine cannot read ends `failed` with the error in words, not retried forever."""
     store = stack.store()
     declaration_id = unique_id("broken")
-    store.submit(declaration_id, '{"declaration_id": "broken"}', "0" * 64, "123456789RM0001", time.time(), [])
+    store.submit(
+        declaration_id, '{"declaration_id": "broken"}', "0" * 64, "123456789RM0001", time.time(), []
+    )
     sender = Celery("test-sender", broker=stack.redis_url)
     sender.conf.update(
         task_serializer="json",

@@ -178,7 +178,7 @@ def register_permit(
 def test_quota_declaration_with_permit_is_in_quota_and_cancel_gives_everything_back(
     stack: Stack,
 ) -> None:
-    """10 vehicles with a permit on 10 March 2026 owe 18,300.00; cancelling returns quota, permit and VINs."""
+    """10 vehicles with a permit on 10 March 2026 owe 18,300.00; cancelling returns everything."""
     number = unique_id("P")
     permit = register_permit(stack, number, 10)
     assert permit["expires_on"] == "2026-04-30"
@@ -249,7 +249,7 @@ def test_only_admins_register_permits(stack: Stack) -> None:
 
 
 def test_measures_and_their_checks(stack: Stack) -> None:
-    """The quota is in force on 10 March 2026, with the 21-day and Art. XIII warnings; Art. 5.1 from 27 April."""
+    """On 10 March 2026 the quota shows the 21-day and Art. XIII warnings; 5.1 from 27 April."""
     with stack.client("auditor") as client:
         measures = client.get("/v1/measures", params={"as_of": "2026-03-10"}).json()["measures"]
         assert "CA-CN-EV-TRQ-2026" in {item["id"] for item in measures}

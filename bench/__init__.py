@@ -1,0 +1,2 @@
+"""The benchmark harness (`make bench`): engine, end to end, batch, latency, memory,
+each measured against a baseline in the same run, so the ratios hold on any machine."""

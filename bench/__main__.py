@@ -1,0 +1,70 @@
+"""`make bench`: run every benchmark, print a table, write bench/results.json.
+
+Figures are ratios against baselines measured in the same run on the same machine
+(durable-rules' raw rate, hand-written Python, a no-op Celery task), so they compare
+across machines; absolute rates are printed alongside."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import e2e_bench, engine_bench
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        rows = []
+        for key, item in value.items():
+            rows.extend(_flatten(item, f"{prefix}.{key}" if prefix else key))
+        return rows
+    return [(prefix, value)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    args = parser.parse_args()
+    started = time.monotonic()
+    sizes = (
+        {"single": 500, "batch": 1000, "noop": 1000, "memory_total": 20_000} if args.quick else {}
+    )
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "engine": engine_bench.run(),
+    }
+    results.update(e2e_bench.run(**sizes))
+    results["seconds"] = round(time.monotonic() - started, 1)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    width = max(len(key) for key, _ in _flatten(results))
+    for key, value in _flatten(results):
+        print(f"{key.ljust(width)}  {value}")
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""End to end: submit to verdict through the real API, queue and 2 worker processes,
+against a no-op Celery task on the same broker and settings; batch submission; latency
+at a fixed offered load; worker memory over 100,000 declarations."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from celery import Celery
+
+from bench.mix import declarations, permit_for
+from rules.catalog import load_catalog
+from service.runner import _start, _stop, api_command, worker_command
+from store.embedded import EmbeddedRedis, free_port
+from store.redis_store import RedisStore
+from workers import trail
+from workers.app import QUEUE
+from workers.evaluation import decide
+
+TOKEN = "bench-admin-token-0123456789abcdef"
+
+
+@dataclass
+class Running:
+    url: str
+    store: RedisStore
+    sender: Celery
+    env: dict[str, str]
+
+
+@contextlib.contextmanager
+def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
+    redis = EmbeddedRedis(directory / "redis").start()
+    tokens = directory / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}]}))
+    env = {
+        **os.environ,
+        "REDIS_URL": redis.url,
+        "ACCORD_TOKENS_FILE": str(tokens),
+        "ACCORD_REDIS_PREFIX": "bench",
+        "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+    }
+    port = free_port()
+    worker = _start(worker_command(workers, "bench@%h"), env)
+    api = _start(api_command("127.0.0.1", port), env)
+    store = RedisStore.from_url(redis.url, prefix="bench")
+    sender = Celery("bench-sender", broker=redis.url)
+    sender.conf.update(
+        task_serializer="json",
+        broker_transport_options={"global_keyprefix": "bench:celery:"},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).json().get("workers"):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the stack did not come up")
+            time.sleep(0.2)
+        yield Running(url=url, store=store, sender=sender, env=env)
+    finally:
+        _stop(api, 10)
+        _stop(worker, 10)
+        store.close()
+        redis.stop()
+
+
+def _wait_all(store: RedisStore, ids: list[str], timeout: float = 600) -> float:
+    """Seconds until every declaration is decided (polling in chunks)."""
+    deadline = time.monotonic() + timeout
+    pending = list(ids)
+    while pending:
+        statuses = store.statuses(pending[:2000])
+        done = {
+            pending[index]
+            for index, status in enumerate(statuses)
+            if status in ("decided", "failed")
+        }
+        pending = [item for item in pending if item not in done]
+        if pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(pending)} declarations not decided in time")
+            time.sleep(0.05)
+    return time.monotonic()
+
+
+def _register_permits(store: RedisStore, count: int, label: str) -> None:
+    for index in range(count):
+        store.add_permit(permit_for(index, label))
+
+
+def noop_rate(stack: Running, count: int) -> float:
+    counter = f"noop-{time.monotonic_ns()}"
+    started = time.monotonic()
+    with stack.sender.connection_for_write() as connection:
+        producer = stack.sender.amqp.Producer(connection)
+        for _ in range(count):
+            stack.sender.send_task("accord.noop", args=[counter], queue=QUEUE, producer=producer)
+    while stack.store.stats().get(counter, 0) < count:
+        time.sleep(0.02)
+    return count / (time.monotonic() - started)
+
+
+def single_rate(stack: Running, count: int, label: str, clients: int = 8) -> float:
+    bodies = declarations(count, seed=1, label=label)
+    _register_permits(stack.store, count, label)
+
+    def post(chunk: list[dict[str, Any]]) -> None:
+        with httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as client:
+            for body in chunk:
+                response = client.post("/v1/declarations", json=body)
+                if response.status_code != 202:
+                    raise RuntimeError(response.text)
+
+    chunks = [bodies[index::clients] for index in range(clients)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, chunks))
+    finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    return count / (finished - started)
+
+
+def batch_rate(stack: Running, count: int, label: str, size: int = 100, clients: int = 4) -> float:
+    bodies = declarations(count, seed=2, label=label)
+    _register_permits(stack.store, count, label)
+    batches = [bodies[index : index + size] for index in range(0, count, size)]
+
+    def post(chunk: list[list[dict[str, Any]]]) -> None:
+        with httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ) as client:
+            for batch in chunk:
+                response = client.post("/v1/declarations/batch", json={"declarations": batch})
+                if response.status_code != 202:
+                    raise RuntimeError(response.text)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, [batches[index::clients] for index in range(clients)]))
+    finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    return count / (finished - started)
+
+
+def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, float]:
+    """Submit at a fixed rate (open loop); latency is submission to verdict, as stored."""
+    count = max(int(rate * seconds), 10)
+    bodies = declarations(count, seed=3, label=label)
+    _register_permits(stack.store, count, label)
+    interval = 1.0 / rate
+    lock = threading.Lock()
+    next_index = [0]
+    started = time.monotonic()
+
+    def sender() -> None:
+        with httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as client:
+            while True:
+                with lock:
+                    index = next_index[0]
+                    next_index[0] += 1
+                if index >= count:
+                    return
+                delay = started + index * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                client.post("/v1/declarations", json=bodies[index])
+
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(16):
+            pool.submit(sender)
+    ids = [body["declaration_id"] for body in bodies]
+    _wait_all(stack.store, ids)
+    latencies = []
+    for declaration_id in ids:
+        record = stack.store.get(declaration_id)
+        if record is None or record.decided_at is None:
+            raise RuntimeError(f"{declaration_id} has no verdict")
+        decided = datetime.fromisoformat(record.decided_at.replace("Z", "+00:00")).timestamp()
+        latencies.append((decided - record.submitted_at) * 1000)
+    latencies.sort()
+    return {
+        "offered_per_s": round(rate, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+    }
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory_growth(
+    directory: Path, total: int = 100_000, baseline_at: int = 10_000
+) -> dict[str, float]:
+    """RSS of a process running the worker's own decide() loop (engine + store on a real
+    Redis, without Celery), after `baseline_at` and after `total` declarations."""
+    redis = EmbeddedRedis(directory / "redis-memory", fsync="no").start()
+    store = RedisStore.from_url(redis.url, prefix="mem")
+    catalog = load_catalog()
+    try:
+        rss_at_baseline = 0
+        for start in range(0, total, 1000):
+            bodies = declarations(1000, seed=start, label=f"m{start}")
+            for index in range(1000):
+                store.add_permit(permit_for(index, f"m{start}"))
+            for body in bodies:
+                from schemas.declaration import Declaration
+
+                parsed = Declaration.model_validate(body)
+                store.submit(parsed.declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                             parsed.importer.business_number, time.time(), trail.received(parsed, "bench"))  # fmt: skip
+                decide(store, catalog, parsed.declaration_id)
+            if start + 1000 == baseline_at:
+                rss_at_baseline = _rss_kb()
+        rss_at_end = _rss_kb()
+    finally:
+        store.close()
+        redis.stop()
+    return {
+        "rss_mb_at_10k": round(rss_at_baseline / 1024, 1),
+        "rss_mb_at_100k": round(rss_at_end / 1024, 1),
+        "rss_growth_pct": round((rss_at_end - rss_at_baseline) * 100 / rss_at_baseline, 2),
+    }
+
+
+def run(
+    single: int = 3000, batch: int = 6000, noop: int = 5000, memory_total: int = 100_000
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        directory = Path(tmp)
+        with running_stack(directory) as stack:
+            noop_per_s = noop_rate(stack, noop)
+            single_per_s = single_rate(stack, single, "single")
+            batch_per_s = batch_rate(stack, batch, "batch")
+            lat = latency(stack, single_per_s / 2, 15, "latency")
+        memory = memory_growth(directory, total=memory_total)
+    return {
+        "e2e": {
+            "single": {
+                "declarations_per_s": round(single_per_s, 1),
+                "vs_celery_noop": round(single_per_s / noop_per_s, 3),
+                "celery_noop_per_s": round(noop_per_s, 1),
+            },
+            "batch": {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100},
+        },
+        "latency": lat,
+        "memory": memory,
+    }

@@ -1,0 +1,198 @@
+"""Engine throughput on one core: the shipped packs through durable-rules, against
+durable-rules' own raw post rate and a hand-written Python evaluation of the same rules."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from bench.mix import declarations, permit_for
+from rules import engine
+from rules.catalog import load_catalog
+from schemas.declaration import Declaration
+from schemas.permit import Permit
+from schemas.quota import Allocation, LineAllocation
+
+CENT = Decimal("0.01")
+
+
+def _rate(seconds: float, count: int) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def _timed(count: int, run: Callable[[], None], minimum: float = 2.0) -> float:
+    """Declarations per second of `run` (which processes `count`), over at least `minimum` s."""
+    done = 0
+    started = time.perf_counter()
+    while True:
+        run()
+        done += count
+        elapsed = time.perf_counter() - started
+        if elapsed >= minimum:
+            return _rate(elapsed, done)
+
+
+def allocation_for(evaluation: engine.Evaluation) -> Allocation:
+    """As if the ledger had room for every request (the engine benchmark does no IO)."""
+    return Allocation(
+        applied=True,
+        lines=tuple(
+            LineAllocation(
+                line=request.line, quota_id=request.quota_id, period=request.period.key,
+                status="allocated", in_quota=request.quantity,
+            )
+            for request in evaluation.requests
+        ),
+    )  # fmt: skip
+
+
+def engine_rate(
+    parsed: list[Declaration], permits: dict[str, Permit]
+) -> tuple[float, list[Decimal]]:
+    packs = load_catalog().current
+    totals: list[Decimal] = []
+
+    def run() -> None:
+        totals.clear()
+        for item in parsed:
+            evaluation = engine.evaluate(item, packs, permits)
+            totals.append(engine.finalize(evaluation, allocation_for(evaluation)).total_duty)
+
+    return _timed(len(parsed), run), list(totals)
+
+
+def durable_raw_rate(count: int) -> float:
+    """durable-rules alone: one fact per declaration, one trivial rule, same session handling."""
+    from durable import engine as durable_engine
+
+    host = durable_engine.Host()
+    fired: list[int] = []
+    ruleset = {
+        "raw": {"r": {"all": [{"m": {"kind": "declaration"}}], "run": lambda c: fired.append(1)}}
+    }
+    host.set_rulesets(copy.deepcopy(ruleset))
+    facts = [{"sid": "0", "kind": "declaration", "n": index} for index in range(count)]
+
+    def run() -> None:
+        for fact in facts:
+            try:
+                host.assert_fact("raw", fact)
+            finally:
+                host.delete_state("raw", "0")
+
+    return _timed(count, run)
+
+
+# --- the same rules, written by hand -----------------------------------------------------
+
+EV_ITEMS = tuple(
+    item.replace(".", "")
+    for item in [
+        "8702.20.10",
+        "8702.20.20",
+        "8702.30.10",
+        "8702.30.20",
+        "8702.40.10",
+        "8702.40.20",
+        "8702.90.10",
+        "8702.90.20",
+        "8703.40.10",
+        "8703.40.90",
+        "8703.50.00",
+        "8703.60.10",
+        "8703.60.90",
+        "8703.70.00",
+        "8703.80.00",
+        "8703.90.00",
+        "8704.41.90",
+        "8704.42.00",
+        "8704.43.00",
+        "8704.51.00",
+        "8704.52.00",
+        "8704.60.00",
+        "8704.90.00",
+    ]
+)
+STEEL_AL = tuple(
+    str(heading) for heading in [*range(7206, 7230), *range(7301, 7307), *range(7601, 7610)]
+)
+MFN, SURTAX_EV, SURTAX_STEEL = Decimal("0.061"), Decimal("1"), Decimal("0.25")
+
+
+def _duty(base: Decimal, rate: Decimal) -> Decimal:
+    return (base * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def by_hand(declaration: Declaration, permits: dict[str, Permit]) -> Decimal:
+    day = declaration.accepted_on
+    total = Decimal("0.00")
+    rejected = False
+    for line in declaration.lines:
+        if line.origin != "CN":
+            continue
+        value = line.value_for_duty
+        if line.tariff_item.startswith(EV_ITEMS) and date(2024, 10, 1) <= day <= date(2026, 2, 28):
+            total += _duty(value, MFN)
+            shipped = declaration.shipment_date
+            if shipped is None or shipped >= date(2024, 10, 1):
+                total += _duty(value, SURTAX_EV)
+        elif line.tariff_item.startswith(EV_ITEMS) and day >= date(2026, 3, 1):
+            if declaration.import_type == "personal":
+                total += _duty(value, MFN)
+                continue
+            permit = permits.get(line.permit_number or "")
+            valid = (
+                permit is not None
+                and permit.measure == "CA-CN-EV-TRQ-2026"
+                and permit.business_number == declaration.importer.business_number
+                and permit.issued_on <= day <= permit.expires_on
+                and permit.remaining >= line.quantity
+            )
+            if not valid:
+                rejected = True
+            total += _duty(value, MFN)
+        elif line.tariff_item.startswith(STEEL_AL) and day >= date(2024, 10, 22):
+            claim = " ".join((line.remission_claim or "").upper().split())
+            remitted = claim in (
+                "SOR/2025-12",
+                "CHINA SURTAX REMISSION ORDER (2024)",
+            ) and day <= date(2026, 12, 31)
+            if not remitted:
+                total += _duty(value, SURTAX_STEEL)
+    return Decimal("0.00") if rejected else total
+
+
+def python_rate(
+    parsed: list[Declaration], permits: dict[str, Permit]
+) -> tuple[float, list[Decimal]]:
+    totals: list[Decimal] = []
+
+    def run() -> None:
+        totals.clear()
+        totals.extend(by_hand(item, permits) for item in parsed)
+
+    return _timed(len(parsed), run), list(totals)
+
+
+def run(count: int = 2000) -> dict[str, Any]:
+    raw = declarations(count)
+    parsed = [Declaration.model_validate(item) for item in raw]
+    permits = {
+        permit.permit_number: permit for permit in (permit_for(index) for index in range(count))
+    }
+    engine_per_s, engine_totals = engine_rate(parsed, permits)
+    python_per_s, python_totals = python_rate(parsed, permits)
+    if engine_totals != python_totals:
+        raise AssertionError("the hand-written evaluation disagrees with the engine")
+    raw_per_s = durable_raw_rate(count)
+    return {
+        "declarations_per_s": round(engine_per_s, 1),
+        "vs_durable_rules_raw": round(engine_per_s / raw_per_s, 3),
+        "vs_python": round(engine_per_s / python_per_s, 4),
+        "durable_rules_raw_per_s": round(raw_per_s, 1),
+        "python_per_s": round(python_per_s, 1),
+    }

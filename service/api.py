@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -38,7 +38,7 @@ from workers import trail
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[Sequence[str]], None]
 MAX_BATCH = 1000
 MAX_WAIT = 30.0
 
@@ -163,38 +163,53 @@ def create_app(
             raise ApiError(404, "declaration not found", {"declaration_id": declaration_id})
         return record
 
-    def accept(caller: Principal, raw: Any, submitted_by: str) -> tuple[int, dict[str, Any]]:
-        """Validate, authorise, store and enqueue one declaration."""
-        try:
-            declaration = Declaration.model_validate(raw)
-        except ValidationError as exc:
-            return 422, {"error": "invalid declaration", "detail": validation_detail(exc)}
-        if not caller.sees(declaration.importer.business_number):
-            return 403, {
-                "error": "not your importer",
-                "detail": "a submitter token submits for its own business number only",
-            }
-        result = store.submit(
-            declaration.declaration_id,
-            declaration.canonical_json(),
-            declaration.body_sha256(),
-            declaration.importer.business_number,
-            time.time(),
-            trail.received(declaration, submitted_by),
-        )
-        body = {"declaration_id": declaration.declaration_id, "status": result.status}
-        if result.outcome == "conflict":
-            return 409, {
-                "error": "declaration id already used with another body",
-                "detail": body,
-            }
-        if result.outcome == "created":
+    def accept(caller: Principal, items: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+        """Validate and authorise each declaration, store the good ones in one round trip,
+        enqueue the new ones; one (status code, body) per item, in order."""
+        answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(items)
+        good: list[tuple[int, Declaration]] = []
+        for index, raw in enumerate(items):
             try:
-                enqueue(declaration.declaration_id)
-            except Exception:  # stored is what 202 promises; the sweeper enqueues it again
-                log.exception("could not enqueue %s; the sweeper will", declaration.declaration_id)
-            return 202, body
-        return 200, body
+                declaration = Declaration.model_validate(raw)
+            except ValidationError as exc:
+                answers[index] = (
+                    422,
+                    {"error": "invalid declaration", "detail": validation_detail(exc)},
+                )
+                continue
+            if not caller.sees(declaration.importer.business_number):
+                answers[index] = (403, {
+                    "error": "not your importer",
+                    "detail": "a submitter token submits for its own business number only",
+                })  # fmt: skip
+                continue
+            good.append((index, declaration))
+        now, who = time.time(), _who(caller)
+        results = store.submit_many([
+            (declaration.declaration_id, declaration.canonical_json(), declaration.body_sha256(),
+             declaration.importer.business_number, now, trail.received(declaration, who))
+            for _, declaration in good
+        ]) if good else []  # fmt: skip
+        created = []
+        for (index, declaration), result in zip(good, results, strict=True):
+            body = {"declaration_id": declaration.declaration_id, "status": result.status}
+            if result.outcome == "conflict":
+                answers[index] = (
+                    409,
+                    {"error": "declaration id already used with another body", "detail": body},
+                )
+            elif result.outcome == "created":
+                answers[index] = (202, body)
+                created.append(declaration.declaration_id)
+            else:
+                answers[index] = (200, body)
+        if created:
+            try:
+                enqueue(created)
+            except Exception:  # stored is what 202 promises; the sweeper enqueues them again
+                log.exception("could not enqueue %d declarations; the sweeper will", len(created))
+            store.count({"submissions": len(created)})
+        return [answer for answer in answers if answer is not None]
 
     async def read_json(request: Request) -> Any:
         raw = await request.body()
@@ -216,7 +231,7 @@ def create_app(
     )
     async def submit(request: Request, caller: Caller) -> JSONResponse:
         raw = await read_json(request)
-        status, body = await run_in_threadpool(accept, caller, raw, _who(caller))
+        [(status, body)] = await run_in_threadpool(accept, caller, [raw])
         return JSONResponse(body, status_code=status)
 
     @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
@@ -227,14 +242,11 @@ def create_app(
         except ValidationError as exc:
             raise ApiError(422, "invalid batch", validation_detail(exc)) from None
 
-        def run() -> list[dict[str, Any]]:
-            results = []
-            for index, item in enumerate(batch.declarations):
-                status, body = accept(caller, item, _who(caller))
-                results.append({"index": index, "status_code": status, **body})
-            return results
-
-        results = await run_in_threadpool(run)
+        answers = await run_in_threadpool(accept, caller, batch.declarations)
+        results = [
+            {"index": index, "status_code": status, **body}
+            for index, (status, body) in enumerate(answers)
+        ]
         return JSONResponse({"results": results}, status_code=202)
 
     @app.get("/v1/declarations/{declaration_id}", summary="Status and verdict")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,8 @@ from store.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
+CHUNK = 25  # declarations per task for batch submissions
+
 
 def build() -> FastAPI:
     from workers.app import QUEUE
@@ -23,8 +26,15 @@ def build() -> FastAPI:
     settings = get_settings()
     store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix, timeout=2.0)
 
-    def enqueue(declaration_id: str) -> None:
-        celery_app.send_task("accord.evaluate", args=[declaration_id], queue=QUEUE)
+    def enqueue(declaration_ids: Sequence[str]) -> None:
+        """One message for one declaration; a batch goes in chunks, one task per chunk,
+        so that the queue's per-message cost is paid once per chunk."""
+        if len(declaration_ids) == 1:
+            celery_app.send_task("accord.evaluate", args=[declaration_ids[0]], queue=QUEUE)
+            return
+        for start in range(0, len(declaration_ids), CHUNK):
+            chunk = list(declaration_ids[start : start + CHUNK])
+            celery_app.send_task("accord.evaluate_many", args=[chunk], queue=QUEUE)
 
     def sweep_once() -> None:
         """Enqueue again what was stored but not decided long ago: a message lost between
@@ -33,10 +43,12 @@ def build() -> FastAPI:
         if store.queue_depth(QUEUE) > 0:
             return
         now = time.time()
-        for declaration_id in store.pending_since(now - settings.sweep_after):
+        stale = store.pending_since(now - settings.sweep_after)
+        for declaration_id in stale:
             log.warning("re-enqueueing %s, stored without a verdict", declaration_id)
             store.touch_pending(declaration_id, now)
-            enqueue(declaration_id)
+        if stale:
+            enqueue(stale)
 
     async def sweep() -> None:
         await run_in_threadpool(sweep_once)

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 
@@ -87,6 +88,10 @@ class DeclarationRecord:
     attempts: int
 
 
+Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]]]]
+"""(declaration id, canonical body, body sha256, business number, submitted at, audit events)"""
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     outcome: str  # created | existing | conflict
@@ -103,6 +108,8 @@ class RedisStore:
         self._record = client.register_script(_lua("record"))
         self._allocate = client.register_script(_lua("allocate"))
         self._give_back = client.register_script(_lua("give_back"))
+        self._begin = client.register_script(_lua("begin"))
+        self._kept_packs: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "accord", timeout: float = 5.0) -> RedisStore:
@@ -144,16 +151,29 @@ class RedisStore:
         events: Sequence[tuple[str, dict[str, Any]]],
     ) -> SubmitResult:
         """Store a new declaration with its first audit events; never overwrite one."""
-        chained = self._chain(GENESIS, 0, events)
-        outcome, status = self._submit(
-            keys=self._declaration_keys(declaration_id),
-            args=[
-                declaration_id, body, sha, business_number, repr(submitted_at),
-                json.dumps([event.model_dump_json() for event in chained]),
-                chained[-1].hash if chained else GENESIS, len(chained),
-            ],
-        )  # fmt: skip
-        return SubmitResult(_text(outcome) or "", _text(status) or "")
+        return self.submit_many(
+            [(declaration_id, body, sha, business_number, submitted_at, events)]
+        )[0]
+
+    @translated
+    def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
+        """`submit` for many declarations in one round trip (each one atomic on its own)."""
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id, body, sha, business_number, submitted_at, events in items:
+            chained = self._chain(GENESIS, 0, events)
+            self._submit(
+                keys=self._declaration_keys(declaration_id),
+                args=[
+                    declaration_id, body, sha, business_number, repr(submitted_at),
+                    json.dumps([event.model_dump_json() for event in chained]),
+                    chained[-1].hash if chained else GENESIS, len(chained),
+                ],
+                client=pipe,
+            )  # fmt: skip
+        return [
+            SubmitResult(_text(outcome) or "", _text(status) or "")
+            for outcome, status in pipe.execute()
+        ]
 
     @staticmethod
     def _chain(
@@ -175,16 +195,39 @@ class RedisStore:
         fields: dict[str, str] | None = None,
         allowed: Iterable[str] = (),
         done: bool = False,
+        known_head: tuple[str, int] | None = None,
+        decisions: Iterable[tuple[str, int | None]] = (),
+        counters: dict[str, int] | None = None,
     ) -> str:
         """Append audit events and set fields atomically, if the status is one of `allowed`.
 
         Returns 'ok', or 'stale' when the declaration had moved to another status (the
-        caller lost a race, e.g. a duplicate delivery that finished first)."""
+        caller lost a race, e.g. a duplicate delivery that finished first). A caller that
+        read the chain's head already passes it as `known_head` and saves a round trip;
+        if the head moved meanwhile, the script says so and the head is read again.
+        `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
+        operational counters, in the same atomic step, only if the record is written."""
+        now = time.time()
+        extra = json.dumps(
+            {
+                "index": [
+                    [self.key("decisions", rule), f"{declaration_id}|{line or ''}", now]
+                    for rule, line in decisions
+                ],
+                "counters": counters or {},
+                "stats": self.key("stats"),
+            }
+        )
         for _ in range(20):
-            state = self.client.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
-            if state[0] is None:
-                raise NotFound(f"declaration {declaration_id} does not exist")
-            head, length = _text(state[0]) or GENESIS, int(state[1] or 0)
+            if known_head is None:
+                state = self.client.hmget(
+                    self.key("decl", declaration_id), "audit_head", "audit_len"
+                )
+                if state[0] is None:
+                    raise NotFound(f"declaration {declaration_id} does not exist")
+                known_head = (_text(state[0]) or GENESIS, int(state[1] or 0))
+            head, length = known_head
+            known_head = None
             chained = self._chain(head, length, events)
             outcome, _status = self._record(
                 keys=self._declaration_keys(declaration_id),
@@ -192,7 +235,7 @@ class RedisStore:
                     ",".join(allowed), head,
                     json.dumps([event.model_dump_json() for event in chained]),
                     chained[-1].hash if chained else head,
-                    json.dumps(fields or {}), "done" if done else "",
+                    json.dumps(fields or {}), "done" if done else "", extra,
                 ],
             )  # fmt: skip
             outcome = _text(outcome)
@@ -224,6 +267,21 @@ class RedisStore:
         )
 
     @translated
+    def begin(
+        self, declaration_id: str, permit_numbers: Iterable[str]
+    ) -> tuple[str, dict[str, Permit]]:
+        """Take a declaration for evaluation (queued -> evaluating) and read the permits it
+        names, as it sees them, in one round trip. Returns its status and the permits."""
+        numbers = sorted(set(permit_numbers))
+        pipe = self.client.pipeline(transaction=False)
+        self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
+        for number in numbers:
+            pipe.hmget(self.key("permit", number), "registration", "used")
+            pipe.hget(self.key("permit_uses", number), declaration_id)
+        replies = pipe.execute()
+        return _text(replies[0]) or "", self._permits(numbers, replies[1:])
+
+    @translated
     def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]:
         pipe = self.client.pipeline(transaction=False)
         for declaration_id in declaration_ids:
@@ -251,16 +309,11 @@ class RedisStore:
         self.client.zadd(self.key("pending"), {declaration_id: at}, xx=True)
 
     @translated
-    def index_decisions(self, decisions: Iterable[tuple[str, str, int | None]], at: float) -> None:
-        """Remember (rule, declaration, line) for `GET /v1/decisions?rule=`."""
-        pipe = self.client.pipeline(transaction=False)
-        for rule, declaration_id, line in decisions:
-            pipe.zadd(self.key("decisions", rule), {f"{declaration_id}|{line or ''}": at})
-        pipe.execute()
-
-    @translated
     def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
-        raw = self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True)
+        raw = cast(
+            list[tuple[bytes, float]],
+            self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True),
+        )
         out: list[tuple[str, int | None, float]] = []
         for member, score in raw:
             parts = str(_text(member)).rpartition("|")
@@ -299,7 +352,10 @@ class RedisStore:
 
     @translated
     def keep_pack(self, sha256: str, text: bytes) -> None:
-        self.client.set(self.key("pack", sha256), text, nx=True)
+        """Keep a pack version by its content hash, once per process."""
+        if sha256 not in self._kept_packs:
+            self.client.set(self.key("pack", sha256), text, nx=True)
+            self._kept_packs.add(sha256)
 
     @translated
     def pack_text(self, sha256: str) -> bytes | None:
@@ -326,17 +382,28 @@ class RedisStore:
         data = json.loads(raw[0])
         return Permit.model_validate({**data, "used": int(raw[1] or 0)})
 
-    @translated
     def permits_for(self, numbers: Iterable[str], declaration_id: str) -> dict[str, Permit]:
         """The permits a declaration names, as it sees them: its own consumption (from an
         earlier delivery of the same declaration) does not count against it."""
-        found: dict[str, Permit] = {}
-        for number in set(numbers):
-            permit = self.permit(number)
-            if permit is not None:
-                own = int(self.client.hget(self.key("permit_uses", number), declaration_id) or 0)
-                found[number] = permit.model_copy(update={"used": permit.used - own})
-        return found
+        numbers = sorted(set(numbers))
+        pipe = self.client.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hmget(self.key("permit", number), "registration", "used")
+            pipe.hget(self.key("permit_uses", number), declaration_id)
+        return self._permits(numbers, pipe.execute())
+
+    @staticmethod
+    def _permits(numbers: Sequence[str], replies: Sequence[Any]) -> dict[str, Permit]:
+        """Permits from pipelined (HMGET registration used, HGET own use) reply pairs."""
+        permits: dict[str, Permit] = {}
+        for index, number in enumerate(numbers):
+            registration, used = replies[2 * index]
+            if registration is None:
+                continue
+            own = int(replies[2 * index + 1] or 0)
+            data = json.loads(registration)
+            permits[number] = Permit.model_validate({**data, "used": int(used or 0) - own})
+        return permits
 
     # --- quota ledger ----------------------------------------------------------------
 

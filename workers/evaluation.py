@@ -4,6 +4,7 @@ idempotent in the store, and the verdict is written only by the first run to fin
 
 from __future__ import annotations
 
+import functools
 import time
 
 from rules import engine
@@ -17,20 +18,21 @@ OPEN = ("queued", "evaluating")
 
 
 def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
-    """Decide a stored declaration; returns its status afterwards."""
+    """Decide a stored declaration; returns its status afterwards.
+
+    Four round trips to Redis at most: read the record; take it and read its permits;
+    allocate (only when a line claims quota); record the verdict with its audit events
+    and its decision index."""
     record = store.get(declaration_id)
     if record is None:
         return "missing"
     if record.status not in OPEN:
         return record.status
-    if record.status == "queued":
-        moved = store.record(declaration_id, [], {"status": "evaluating"}, allowed=OPEN)
-        if moved != "ok":  # cancelled, or decided by a duplicate delivery, meanwhile
-            current = store.get(declaration_id)
-            return current.status if current else "missing"
     declaration = Declaration.model_validate_json(record.body)
     numbers = [line.permit_number for line in declaration.lines if line.permit_number]
-    permits = store.permits_for(numbers, declaration_id) if numbers else {}
+    status, permits = store.begin(declaration_id, numbers)
+    if status not in OPEN:  # cancelled, or decided by a duplicate delivery, meanwhile
+        return status
     evaluation = engine.evaluate(declaration, catalog.current, permits)
     allocation = (
         store.allocate(declaration_id, evaluation.requests) if evaluation.requests else None
@@ -38,26 +40,26 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
     verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
     for pack in evaluation.packs:
         store.keep_pack(pack.sha256, _pack_bytes(pack.path))
-    decided_at = now_rfc3339()
+    fired = (*evaluation.measure_findings, *evaluation.fired, *post)
     outcome = store.record(
         declaration_id,
         trail.decided(evaluation, allocation, verdict, post),
         {
             "status": "decided",
             "outcome": verdict.outcome,
-            "decided_at": decided_at,
+            "decided_at": now_rfc3339(),
             "verdict": verdict.model_dump_json(),
         },
         allowed=OPEN,
         done=True,
+        known_head=(record.audit_head, record.audit_len),
+        decisions=[(item.rule.id, item.line) for item in fired],
+        counters=latency_counters(verdict.outcome, time.time() - record.submitted_at),
     )
-    if outcome == "ok":
-        fired = (*evaluation.measure_findings, *evaluation.fired, *post)
-        now = time.time()
-        store.index_decisions(((item.rule.id, declaration_id, item.line) for item in fired), now)
-        store.count(latency_counters(verdict.outcome, now - record.submitted_at))
-    current = store.get(declaration_id)
-    return current.status if current else "missing"
+    if outcome != "ok":
+        current = store.get(declaration_id)
+        return current.status if current else "missing"
+    return "decided"
 
 
 def fail(store: RedisStore, declaration_id: str, error: str) -> None:
@@ -68,9 +70,11 @@ def fail(store: RedisStore, declaration_id: str, error: str) -> None:
         {"status": "failed", "error": error, "decided_at": now_rfc3339()},
         allowed=OPEN,
         done=True,
+        counters={"verdicts:failed": 1},
     )
 
 
+@functools.cache
 def _pack_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()

@@ -21,20 +21,34 @@ log = logging.getLogger(__name__)
 
 @app.task(name="accord.evaluate", bind=True, acks_late=True)
 def evaluate(self: Any, declaration_id: str) -> str:
+    return _decide_all(self, [declaration_id])[0]
+
+
+@app.task(name="accord.evaluate_many", bind=True, acks_late=True)
+def evaluate_many(self: Any, declaration_ids: list[str]) -> list[str]:
+    """A chunk of a batch submission; each declaration is decided on its own."""
+    return _decide_all(self, declaration_ids)
+
+
+def _decide_all(task: Any, declaration_ids: list[str]) -> list[str]:
     store = context.store()
-    try:
-        return evaluation.decide(store, context.catalog(), declaration_id)
-    except StoreUnavailable as exc:
-        retries = int(self.request.retries)
-        if retries < get_settings().task_retries:
-            raise self.retry(exc=exc, countdown=min(2**retries, 30)) from exc
-        log.error("declaration %s: Redis kept failing: %s", declaration_id, exc)
-        evaluation.fail(store, declaration_id, f"the store stayed unavailable: {exc}")
-        return "failed"
-    except Exception as exc:
-        log.exception("declaration %s could not be evaluated", declaration_id)
-        evaluation.fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
-        return "failed"
+    statuses = []
+    for declaration_id in declaration_ids:
+        try:
+            statuses.append(evaluation.decide(store, context.catalog(), declaration_id))
+        except StoreUnavailable as exc:
+            # Retry the whole message: the declarations already decided return at once.
+            retries = int(task.request.retries)
+            if retries < get_settings().task_retries:
+                raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
+            log.error("declaration %s: Redis kept failing: %s", declaration_id, exc)
+            evaluation.fail(store, declaration_id, f"the store stayed unavailable: {exc}")
+            statuses.append("failed")
+        except Exception as exc:
+            log.exception("declaration %s could not be evaluated", declaration_id)
+            evaluation.fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
+            statuses.append("failed")
+    return statuses
 
 
 @app.task(name="accord.noop", acks_late=True)

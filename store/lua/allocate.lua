@@ -46,10 +46,15 @@ end
 
 -- Open a period the first time any declaration touches it; carry the unused units of
 -- the previous period of the same quota year over, and close that period.
+-- A period is never opened after a later period of its quota year: its units were
+-- carried into that later period already (a late declaration finds it closed).
 local function open_period(r)
   local p = r.period
   local key = period_key(r.quota_id, p.key)
   if redis.call('EXISTS', key) == 1 then return key end
+  local later = redis.call('ZRANGEBYSCORE', prefix .. ':qperiods:' .. r.quota_id,
+    '(' .. (p.year * 100 + p.index), p.year * 100 + 99, 'LIMIT', 0, 1)
+  if #later > 0 then return key end
   local subs = subs_of(p)
   local fields = {'quota_id', r.quota_id, 'start', p.key, 'end', p['end'], 'year', p.year,
     'index', p.index, 'volume', p.volume, 'carried', 0, 'allocated', 0, 'returned', 0,
@@ -93,20 +98,25 @@ end
 local planned_general, planned_reserve = {}, {}
 local lines, failed = {}, false
 local permit_asked, permit_lines = {}, {}
+local vins_seen = {}
 for i, r in ipairs(req.requests) do
   local key = open_period(r)
   local status = redis.call('HGET', key, 'status')
+  -- closed by carry-over, or never opened because a later period took its units
+  local closed = status == 'closed' or not status
   local bal = balance(key)
-  if status == 'closed' then bal = 0 end
+  if closed then bal = 0 end
+  -- general units = balance - reserve left, both net of what earlier lines planned:
+  -- a unit planned from a reserve leaves the balance and the reserve alike
   local reserve_total = 0
   for _, sub in ipairs(subs_of(r.period)) do
-    local left = reserve_left(key, sub) - num(planned_reserve[key .. '|' .. sub])
-    if status == 'closed' then left = 0 end
+    local left = reserve_left(key, sub)
+    if closed then left = 0 end
     reserve_total = reserve_total + left
   end
   local general = bal - reserve_total - num(planned_general[key])
   local from_reserve = 0
-  if r.sub_quota ~= cjson.null and r.sub_quota ~= nil and status ~= 'closed' then
+  if r.sub_quota ~= cjson.null and r.sub_quota ~= nil and not closed then
     local left = reserve_left(key, r.sub_quota) - num(planned_reserve[key .. '|' .. r.sub_quota])
     from_reserve = math.min(r.quantity, math.max(left, 0))
   end
@@ -134,9 +144,11 @@ for i, r in ipairs(req.requests) do
   end
   if type(r.vins) == 'table' then
     for _, vin in ipairs(r.vins) do
-      if redis.call('HEXISTS', prefix .. ':vins:' .. r.quota_id, vin) == 1 then
+      local seen = r.quota_id .. '|' .. vin
+      if vins_seen[seen] or redis.call('HEXISTS', prefix .. ':vins:' .. r.quota_id, vin) == 1 then
         line.status = 'vin_already_used'; failed = true
       end
+      vins_seen[seen] = true
     end
   end
   lines[i] = line
@@ -176,6 +188,10 @@ local function settle_status(key, quota_id, period)
     if status == 'open' or (status == 'critical' and h[5] == 'exhausted') then
       event(quota_id, 'reopened', period, 0, bal, bal)
     else
+      -- one allocation may cross both thresholds: critical is announced on the way
+      if status == 'exhausted' and h[5] == 'open' and total > 0 then
+        event(quota_id, 'critical', period, 0, bal, bal)
+      end
       event(quota_id, status, period, 0, bal, bal)
     end
   end

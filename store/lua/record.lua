@@ -4,7 +4,9 @@
 -- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list
 -- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
 --       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
---       6 'done' to take the declaration off the pending set
+--       6 'done' to take the declaration off the pending set,
+--       7 side effects on success (JSON: {index: [[key, member, score]], counters: {name: n},
+--         stats: key}), so that a verdict and its decision index are written together
 local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len')
 if not state[1] then return {'missing', ''} end
 if ARGV[1] ~= '' then
@@ -21,4 +23,13 @@ local fields = cjson.decode(ARGV[5])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
 redis.call('HSET', KEYS[1], 'audit_head', ARGV[4], 'audit_len', tonumber(state[3]) + #events)
 if ARGV[6] == 'done' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[7] and ARGV[7] ~= '' then
+  local extra = cjson.decode(ARGV[7])
+  if type(extra.index) == 'table' then
+    for _, entry in ipairs(extra.index) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
+  end
+  if type(extra.counters) == 'table' then
+    for name, amount in pairs(extra.counters) do redis.call('HINCRBY', extra.stats, name, amount) end
+  end
+end
 return {'ok', redis.call('HGET', KEYS[1], 'status')}

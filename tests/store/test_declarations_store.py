@@ -1,0 +1,161 @@
+"""Declarations in the store against a real Redis: storing once (idempotent on the body's
+hash), guarded status changes, the tamper-evident audit chain, and how a declaration
+sees the permits it names."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from helpers import IMPORTER, declaration
+from rules.catalog import Catalog
+from rules.quota import period_of
+from schemas.audit import verify_chain
+from schemas.declaration import Declaration
+from schemas.permit import Permit
+from schemas.quota import QuotaRequest
+from store.errors import NotFound
+from store.redis_store import RedisStore
+from workers import trail
+
+QUOTA = "TEST-JP-EV-TRQ"
+
+
+def parsed(declaration_id: str, quantity: str = "2") -> Declaration:
+    return Declaration.model_validate(
+        declaration(
+            declaration_id,
+            lines=[{"origin": "JP", "quantity": quantity}],
+            accepted_at="2026-03-02T10:00:00-05:00",
+        )
+    )
+
+
+def submit(store: RedisStore, body: Declaration) -> str:
+    return store.submit(
+        body.declaration_id,
+        body.canonical_json(),
+        body.body_sha256(),
+        body.importer.business_number,
+        1_700_000_000.0,
+        trail.received(body, "test"),
+    ).outcome
+
+
+def test_submit_stores_once_and_refuses_another_body_under_the_same_id(
+    store: RedisStore,
+) -> None:
+    """The first submit creates, the same body again finds it, another body conflicts,
+    and none of the repeats touches the stored declaration."""
+    first = parsed("d-1")
+    result = store.submit(
+        "d-1",
+        first.canonical_json(),
+        first.body_sha256(),
+        IMPORTER,
+        1.0,
+        trail.received(first, "t"),
+    )
+    assert (result.outcome, result.status) == ("created", "queued")
+    stored = store.get("d-1")
+
+    assert submit(store, first) == "existing"
+    assert submit(store, parsed("d-1", quantity="3")) == "conflict"
+
+    assert store.get("d-1") == stored
+    assert stored is not None and stored.sha == first.body_sha256()
+    assert stored.audit_len == 2 and len(store.audit("d-1")) == 2
+    assert store.pending_since(2.0) == ["d-1"]
+
+
+def test_record_changes_status_only_from_an_allowed_one(store: RedisStore) -> None:
+    """`record` appends and sets fields when the status is allowed, and answers 'stale'
+    without writing anything when it is not."""
+    submit(store, parsed("d-1"))
+    assert store.record("d-1", [("note", {"n": 1})], {"status": "evaluating"}, ("queued",)) == "ok"
+    before = (store.get("d-1"), store.audit("d-1"))
+
+    outcome = store.record("d-1", [("note", {"n": 2})], {"status": "decided"}, ("queued",))
+
+    assert outcome == "stale"
+    assert (store.get("d-1"), store.audit("d-1")) == before
+    record = store.get("d-1")
+    assert record is not None and record.status == "evaluating"
+    assert store.record("d-1", [("decided", {})], {"status": "decided"}, ("evaluating",), True)
+    assert store.pending_since(float("inf")) == []  # done: off the pending set
+
+
+def test_record_on_an_unknown_declaration_raises_not_found(store: RedisStore) -> None:
+    """Appending to a declaration that was never stored is an error, not a new record."""
+    with pytest.raises(NotFound):
+        store.record("nobody", [("note", {})], {"status": "decided"})
+    assert store.get("nobody") is None
+
+
+def test_the_audit_chain_verifies_and_names_an_altered_event(store: RedisStore) -> None:
+    """The chain written by submit and record verifies; changing one stored event makes
+    verification fail at that event's sequence number."""
+    submit(store, parsed("d-1"))
+    store.record("d-1", [("evaluated", {"as_of": "2026-03-02"})], {"status": "evaluating"})
+    store.record("d-1", [("verdict", {"outcome": "accepted"}), ("duties", {"total": "1.00"})])
+    chain = store.audit("d-1")
+    assert [event.seq for event in chain] == [1, 2, 3, 4, 5]
+    assert [event.type for event in chain] == [
+        "received",
+        "validated",
+        "evaluated",
+        "verdict",
+        "duties",
+    ]
+    verification = verify_chain(chain)
+    assert verification.verified
+    record = store.get("d-1")
+    assert record is not None and verification.head == record.audit_head == chain[-1].hash
+
+    altered = json.loads(chain[3].model_dump_json())
+    altered["data"]["outcome"] = "rejected"
+    store.client.lset(store.key("audit", "d-1"), 3, json.dumps(altered))
+
+    broken = verify_chain(store.audit("d-1"))
+    assert not broken.verified
+    assert broken.first_bad_seq == 4
+    assert broken.problem is not None and "event 4" in broken.problem
+
+
+def test_permits_for_excludes_the_declarations_own_consumption(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A declaration sees its permit as if its own earlier allocation had not used it;
+    any other declaration sees that use, and unknown permit numbers are left out."""
+    found = catalog.measure(QUOTA)
+    assert found is not None and found[1].quota is not None
+    measure = found[1]
+    permit = Permit(
+        permit_number="P-1",
+        business_number=IMPORTER,
+        measure=QUOTA,
+        quantity=5,
+        issued_on=date(2026, 3, 1),
+        expires_on=date(2026, 4, 30),
+    )
+    assert store.add_permit(permit)
+    assert store.add_permit(permit)  # the same terms again: accepted, nothing changes
+    assert not store.add_permit(permit.model_copy(update={"quantity": 6}))
+    period, previous = period_of(measure, date(2026, 3, 2))
+    request = QuotaRequest(
+        quota_id=QUOTA, line=1, quantity=3, sub_quota=None, over_quota="reject", mode="fcfs",
+        critical_threshold="0.9", period=period, previous_period=previous, permit_number="P-1",
+    )  # fmt: skip
+    assert store.allocate("mine", [request]).applied
+
+    assert store.permit("P-1") == permit.model_copy(update={"used": 3})
+    own = store.permits_for(["P-1", "P-UNKNOWN"], "mine")
+    assert set(own) == {"P-1"}
+    assert (own["P-1"].used, own["P-1"].remaining) == (0, 5)
+    other = store.permits_for(["P-1"], "someone-else")
+    assert (other["P-1"].used, other["P-1"].remaining) == (3, 2)
+
+    store.give_back("mine")
+    assert store.permits_for(["P-1"], "someone-else")["P-1"].used == 0

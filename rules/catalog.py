@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules.errors import PackError
 from rules.pack import SHIPPED_DIR, Measure, Pack, check_no_overlap, current_packs, load_packs
 
 
@@ -40,6 +41,15 @@ class Catalog:
 
 def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
     packs = tuple(load_packs([SHIPPED_DIR, *extra_dirs]))
+    seen: dict[tuple[str, str], Pack] = {}
+    for pack in packs:
+        other = seen.setdefault((pack.id, pack.version), pack)
+        if other.sha256 != pack.sha256:
+            raise PackError(
+                pack.path,
+                "version",
+                f"{pack.id} {pack.version} is also {other.path}, with other content",
+            )
     current = tuple(current_packs(packs))
     check_no_overlap(current)
     return Catalog(packs=packs, current=current)

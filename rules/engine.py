@@ -135,6 +135,7 @@ class _Session:
         self.host = durable_engine.Host()
         self.lock = threading.Lock()
         self.rulesets: dict[str, dict[str, tuple[Measure, Rule]]] = {}
+        self.order: dict[str, dict[str, int]] = {}
         self.log: list[tuple[str, int]] = []
 
     def ruleset(self, pack: Pack) -> tuple[str, dict[str, tuple[Measure, Rule]]]:
@@ -151,6 +152,7 @@ class _Session:
             body[_CATCH_ALL] = {"all": [{"m": {"$ex": {"stage": 1}}}], "run": _ignore}
             self.host.set_rulesets(copy.deepcopy({name: body}))
             self.rulesets[name] = index
+            self.order[name] = {key: position for position, key in enumerate(index)}
         return name, index
 
     def _recorder(self, key: str) -> Any:
@@ -178,9 +180,13 @@ class _Session:
                 self.host.delete_state(name, _SID)
             if isinstance(state, dict) and "exception" in state:
                 raise EngineError(f"a rule action failed in {pack.id}: {state['exception']}")
-            fired = [(*index[key], line) for key, line in self.log]
+            # A rule fires once per satisfied branch of an `any`; it decides once per line.
+            # durable-rules fires in no order a reader would expect: sort by line, then by
+            # the rule's place in the pack.
+            unique = dict.fromkeys(self.log)
             self.log.clear()
-        return fired
+        ordered = sorted(unique, key=lambda item: (item[1], self.order[name][item[0]]))
+        return [(*index[key], line) for key, line in ordered]
 
 
 def _ignore(c: Any) -> None:
@@ -255,7 +261,10 @@ def line_facts(
     quota = measure.quota
     if quota is not None:
         if quota.permits is not None:
-            facts["permit"] = _permit_status(line, measure, declaration, permits, asked)
+            if declaration.import_type in quota.permits.required_for:
+                facts["permit"] = _permit_status(line, measure, declaration, permits, asked)
+            else:
+                facts["permit"] = "not_required"
             if line.permit_number is not None:
                 facts["permit_number"] = line.permit_number
         for sub in quota.sub_quotas:

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from rules.errors import PackError
 
@@ -162,7 +169,7 @@ class Quota(_Strict):
     unit: str
     mode: Literal["fcfs", "daily_pro_rata", "importer_allocation"] = "fcfs"
     year_start: Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]
-    base_volume: int = Field(gt=0)
+    base_volume: int = Field(gt=0, strict=True)
     growth: Rate = Decimal(0)
     periods_per_year: Literal[1, 2, 3, 4, 6, 12] = 1
     sub_quotas: tuple[SubQuota, ...] = ()
@@ -171,6 +178,15 @@ class Quota(_Strict):
     permits: Permits | None = None
     source: str
     assumption: str | None = None
+
+    @field_validator("year_start")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        """A quota year starts on a day every year has (so not 29 February)."""
+        month, day = (int(part) for part in value.split("-"))
+        if not 1 <= month <= 12 or not 1 <= day <= 28:
+            raise ValueError("year_start is MM-DD with a day from 1 to 28")
+        return value
 
 
 class Notification(_Strict):
@@ -303,6 +319,8 @@ def parse_pack(text: bytes, path: str) -> Pack:
         where = f"line {mark.line + 1}" if mark is not None else "document"
         problem = getattr(exc, "problem", None) or str(exc)
         raise PackError(path, where, str(problem)) from None
+    except (ValueError, TypeError) as exc:  # e.g. 2026-13-01 read as a date, a list as a key
+        raise PackError(path, "document", f"unreadable value: {exc}") from None
     if not isinstance(data, dict):
         raise PackError(path, "document", "a rule pack is a mapping")
     try:

@@ -1,0 +1,293 @@
+"""Rules that the shipped packs never fire under their shipped parameters.
+
+The CUSMA Art. 32.10 checks, the missing prior notification and the exceeded bound
+rate only fire when the arrangement is recorded differently, so these tests load a
+modified copy of the shipped quota pack (same text, a few values replaced) and ask
+the engine for its measure-level checks and verdicts. The permit-exhausted allocation
+rule only fires when a permit is used up between evaluation and allocation (two
+workers racing), which the sequential case runner cannot arrange; it is staged here
+against the real ledger.
+
+Rule ids exercised only here: NOTIF-US-CUSMA-NOTICE, NOTIF-US-CUSMA-TEXT,
+NOTIF-US-PRIOR-MISSING, WTO-EVTRQ-BOUND-RATE-EXCEEDED, QUOTA-EVTRQ-PERMIT-EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from helpers import IMPORTER, declaration
+from rules import engine
+from rules.catalog import Catalog
+from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
+from schemas.declaration import Declaration
+from schemas.permit import Permit, PermitIn
+from schemas.quota import NO_ALLOCATION
+from schemas.verdict import Verdict
+from store.redis_store import RedisStore
+
+TRQ = "CA-CN-EV-TRQ-2026"
+# The rule ids no case in cases/*.yaml can fire; the tests below fire each of them.
+RULES_EXERCISED_HERE = frozenset(
+    {
+        "NOTIF-US-CUSMA-NOTICE",
+        "NOTIF-US-CUSMA-TEXT",
+        "NOTIF-US-PRIOR-MISSING",
+        "WTO-EVTRQ-BOUND-RATE-EXCEEDED",
+        "QUOTA-EVTRQ-PERMIT-EXHAUSTED",
+    }
+)
+TRQ_FILE = SHIPPED_DIR / "ca-cn-ev-trq-2026.yaml"
+SHIPPED_NOTIFICATIONS = """      us_notifications:
+        - {date: 2026-01-16, kind: informal, what: USTR made aware at the conclusion of the arrangement, source: TORONTO-STAR-USTR}
+        - {date: 2026-01-25, kind: informal, what: Minister-level call with USTR, source: LEBLANC-GREER-CALL}
+"""
+FTA = (
+    "classification: sectoral_arrangement\n      classification_assumption",
+    "classification: fta_non_market\n      classification_assumption",
+)
+AS_OF = date(2026, 3, 10)
+
+
+def variant(*replacements: tuple[str, str]) -> tuple[Pack, Measure]:
+    """The shipped quota pack with each (old, new) text replaced once, and its quota measure."""
+    text = TRQ_FILE.read_text()
+    for old, new in replacements:
+        assert text.count(old) == 1, f"{old!r} is not in the shipped pack exactly once"
+        text = text.replace(old, new)
+    pack = parse_pack(text.encode(), f"variant of {TRQ_FILE.name}")
+    measure = next(measure for measure in pack.measures if measure.id == TRQ)
+    return pack, measure
+
+
+def notifications(*notes: str) -> tuple[str, str]:
+    """A replacement of the shipped US notifications by the given flow mappings."""
+    if not notes:
+        return SHIPPED_NOTIFICATIONS, ""
+    lines = "".join(f"        - {note}\n" for note in notes)
+    return SHIPPED_NOTIFICATIONS, f"      us_notifications:\n{lines}"
+
+
+def intent(on: str) -> str:
+    return f"{{date: {on}, kind: intent_to_negotiate, what: Notice of intent, source: CUSMA-32.10}}"
+
+
+def full_text(on: str) -> str:
+    return f"{{date: {on}, kind: full_text, what: Full text offered, source: CUSMA-32.10}}"
+
+
+def checks(pack: Pack, measure: Measure, as_of: date = AS_OF) -> set[str]:
+    return {item.rule.id for item in engine.measure_checks(pack, measure, as_of)}
+
+
+def decide_without_ledger(
+    pack: Pack, permits: dict[str, Permit] | None = None, **fields: object
+) -> Verdict:
+    """The verdict of a declaration that asks nothing of the quota ledger."""
+    parsed = Declaration.model_validate(
+        declaration("variant", accepted_at="2026-03-10T10:00:00-04:00", **fields)
+    )
+    evaluation = engine.evaluate(parsed, [pack], permits or {})
+    assert evaluation.requests == ()
+    return engine.finalize(evaluation, NO_ALLOCATION)
+
+
+def rules_of(verdict: Verdict) -> set[str]:
+    return {finding.rule for finding in verdict.findings}
+
+
+def test_rules_exercised_here_are_rules_of_the_shipped_quota_pack() -> None:
+    """Every rule id this module claims to exercise is a rule of the shipped quota measure."""
+    _, measure = variant()
+    assert {rule.id for rule in measure.rules} >= RULES_EXERCISED_HERE
+
+
+# --- CUSMA Art. 32.10 ------------------------------------------------------------------
+
+
+def test_fta_classification_without_notices_fires_both_cusma_checks() -> None:
+    """Classified as an FTA with a non-market country and no notices, both CUSMA 32.10 checks fire."""
+    fired = checks(*variant(FTA))
+    assert {"NOTIF-US-CUSMA-NOTICE", "NOTIF-US-CUSMA-TEXT"} <= fired
+    assert "NOTIF-US-CUSMA-NOT-TRIGGERED" not in fired
+
+
+def test_fta_classification_with_timely_notices_passes_cusma() -> None:
+    """Notice of intent 3 months before negotiations and the text 46 days before signature pass."""
+    fired = checks(*variant(FTA, notifications(intent("2025-10-01"), full_text("2025-12-01"))))
+    assert not fired & {"NOTIF-US-CUSMA-NOTICE", "NOTIF-US-CUSMA-TEXT"}
+    assert "NOTIF-US-CUSMA-NOT-TRIGGERED" not in fired
+    assert "NOTIF-US-PRIOR-MET" in fired
+
+
+@pytest.mark.parametrize(
+    ("notice_on", "fires"),
+    [("2025-10-14", False), ("2025-10-15", True)],
+    ids=["exactly-3-months", "one-day-short"],
+)
+def test_cusma_notice_needs_three_whole_months(notice_on: str, fires: bool) -> None:
+    """Negotiations began 2026-01-14: notice on 2025-10-14 is 3 months before, 2025-10-15 is not."""
+    pack, measure = variant(FTA, notifications(intent(notice_on), full_text("2025-12-01")))
+    assert ("NOTIF-US-CUSMA-NOTICE" in checks(pack, measure)) is fires
+
+
+@pytest.mark.parametrize(
+    ("text_on", "fires"),
+    [("2025-12-17", False), ("2025-12-18", True)],
+    ids=["exactly-30-days", "29-days"],
+)
+def test_cusma_full_text_needs_thirty_days(text_on: str, fires: bool) -> None:
+    """Signed 2026-01-16: the full text on 2025-12-17 is 30 days before, 2025-12-18 only 29."""
+    pack, measure = variant(FTA, notifications(intent("2025-10-01"), full_text(text_on)))
+    assert ("NOTIF-US-CUSMA-TEXT" in checks(pack, measure)) is fires
+
+
+def test_cusma_checks_ignore_notices_dated_after_as_of() -> None:
+    """As of 2025-11-01 the full text offered on 2025-12-01 is not known yet; by 2026-03-10 it is."""
+    pack, measure = variant(FTA, notifications(intent("2025-10-01"), full_text("2025-12-01")))
+    assert "NOTIF-US-CUSMA-TEXT" in checks(pack, measure, date(2025, 11, 1))
+    assert "NOTIF-US-CUSMA-NOTICE" not in checks(pack, measure, date(2025, 11, 1))
+    assert "NOTIF-US-CUSMA-TEXT" not in checks(pack, measure, AS_OF)
+
+
+def test_fta_classification_without_notices_holds_declarations() -> None:
+    """An unmet CUSMA notice requirement holds a declaration instead of accepting it."""
+    pack, _ = variant(FTA)
+    verdict = decide_without_ledger(pack, import_type="personal")
+    assert verdict.outcome == "held"
+    assert verdict.total_duty == Decimal("0.00")
+    assert {"NOTIF-US-CUSMA-NOTICE", "NOTIF-US-CUSMA-TEXT"} <= rules_of(verdict)
+
+
+# --- the pack's own prior-notification requirement -------------------------------------
+
+
+def test_no_us_notification_fires_prior_missing() -> None:
+    """Without any recorded US notification the prior-notification check fails."""
+    fired = checks(*variant(notifications()))
+    assert "NOTIF-US-PRIOR-MISSING" in fired
+    assert "NOTIF-US-PRIOR-MET" not in fired
+
+
+def test_notification_on_entry_into_force_day_is_not_prior() -> None:
+    """A notification on the day of entry into force (2026-03-01) is not before it."""
+    note = "{date: 2026-03-01, kind: informal, what: Late call, source: LEBLANC-GREER-CALL}"
+    fired = checks(*variant(notifications(note)))
+    assert "NOTIF-US-PRIOR-MISSING" in fired
+    assert "NOTIF-US-PRIOR-MET" not in fired
+
+
+def test_notification_the_day_before_entry_into_force_is_prior() -> None:
+    """A notification on 2026-02-28, the day before entry into force, meets the requirement."""
+    note = "{date: 2026-02-28, kind: informal, what: Call, source: LEBLANC-GREER-CALL}"
+    fired = checks(*variant(notifications(note)))
+    assert "NOTIF-US-PRIOR-MET" in fired
+    assert "NOTIF-US-PRIOR-MISSING" not in fired
+
+
+def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -> None:
+    """A missing notification holds the declaration before any quota is asked for."""
+    pack, _ = variant(notifications())
+    permit = PermitIn(
+        permit_number="GAC-EV-0001",
+        business_number=IMPORTER,
+        measure=TRQ,
+        quantity=2,
+        issued_on=date(2026, 3, 2),
+    ).with_default_expiry(60)
+    verdict = decide_without_ledger(
+        pack, {"GAC-EV-0001": permit}, lines=[{"permit_number": "GAC-EV-0001"}]
+    )
+    assert verdict.outcome == "held"
+    assert verdict.total_duty == Decimal("0.00")
+    assert {"NOTIF-US-PRIOR-MISSING", "QUOTA-EVTRQ-CLAIM"} <= rules_of(verdict)
+    assert all(line.duties == () for line in verdict.lines)
+
+
+def test_missing_prior_notification_holds_a_personal_importation() -> None:
+    """Measure-level findings apply to every verdict of the measure, personal imports included."""
+    pack, _ = variant(notifications())
+    verdict = decide_without_ledger(pack, import_type="personal")
+    assert verdict.outcome == "held"
+    assert verdict.total_duty == Decimal("0.00")
+    assert {"NOTIF-US-PRIOR-MISSING", "ELIG-EVTRQ-PERSONAL"} <= rules_of(verdict)
+
+
+# --- GATT Art. II ----------------------------------------------------------------------
+
+
+def test_in_quota_rate_above_bound_rate_is_flagged() -> None:
+    """With a 5% bound rate the 6.1% in-quota rate exceeds it."""
+    fired = checks(*variant(('bound_rate: "6.1%"', 'bound_rate: "5%"')))
+    assert "WTO-EVTRQ-BOUND-RATE-EXCEEDED" in fired
+    assert "WTO-EVTRQ-BOUND-RATE-MET" not in fired
+
+
+def test_in_quota_rate_equal_to_bound_rate_is_met() -> None:
+    """A 6.1% bound rate is met by the 6.1% in-quota rate (not exceeded)."""
+    fired = checks(*variant(('bound_rate: "6.1%"', 'bound_rate: "6.10%"')))
+    assert "WTO-EVTRQ-BOUND-RATE-MET" in fired
+    assert "WTO-EVTRQ-BOUND-RATE-EXCEEDED" not in fired
+
+
+def test_exceeded_bound_rate_is_a_warning_that_does_not_reject() -> None:
+    """An exceeded bound rate is information for policy officers; the declaration is accepted."""
+    pack, _ = variant(('bound_rate: "6.1%"', 'bound_rate: "5%"'))
+    verdict = decide_without_ledger(pack, import_type="personal")
+    assert verdict.outcome == "accepted"
+    assert verdict.total_duty == Decimal("4880.00")
+    exceeded = [item for item in verdict.findings if item.rule == "WTO-EVTRQ-BOUND-RATE-EXCEEDED"]
+    assert [item.severity for item in exceeded] == ["warning"]
+
+
+def test_variant_findings_cite_the_pack_version_and_reference() -> None:
+    """Every measure-level finding cites its rule, pack version and legal reference."""
+    pack, measure = variant(notifications())
+    for fired in engine.measure_checks(pack, measure, AS_OF):
+        finding = fired.finding()
+        assert finding.pack_version == "2026.1"
+        assert finding.reference
+        assert finding.measure == TRQ
+
+
+# --- a permit used up between evaluation and allocation --------------------------------
+
+
+def test_permit_used_up_between_evaluation_and_allocation_is_refused(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """Two declarations that both saw a permit unused: the second to allocate is refused whole."""
+    permit = PermitIn(
+        permit_number="GAC-EV-RACE",
+        business_number=IMPORTER,
+        measure=TRQ,
+        quantity=10,
+        issued_on=date(2026, 3, 2),
+    ).with_default_expiry(60)
+    assert store.add_permit(permit)
+    line = {"quantity": "10", "value_for_duty": "300000.00", "permit_number": "GAC-EV-RACE"}
+    first, second = (
+        Declaration.model_validate(
+            declaration(name, lines=[line], accepted_at="2026-03-10T10:00:00-04:00")
+        )
+        for name in ("race-1", "race-2")
+    )
+    seen = {"GAC-EV-RACE": permit}  # both read the permit before either allocated
+    early = engine.evaluate(first, catalog.current, seen)
+    late = engine.evaluate(second, catalog.current, seen)
+    assert late.requests, "the stale view of the permit lets the second declaration claim quota"
+
+    assert store.allocate("race-1", early.requests).applied
+    allocation = store.allocate("race-2", late.requests)
+    assert not allocation.applied
+    verdict = engine.finalize(late, allocation)
+
+    assert verdict.outcome == "rejected"
+    assert verdict.total_duty == Decimal("0.00")
+    assert "QUOTA-EVTRQ-PERMIT-EXHAUSTED" in rules_of(verdict)
+    assert "QUOTA-EVTRQ-IN-QUOTA" not in rules_of(verdict)
+    stored = store.permit("GAC-EV-RACE")
+    assert stored is not None and stored.used == 10

@@ -458,6 +458,11 @@ def _quota_requests(evaluation: Evaluation) -> tuple[QuotaRequest, ...]:
                 previous_period=previous,
                 permit_number=line.permit_number if quota.permits is not None else None,
                 vins=tuple(line.vins or ()),
+                account=(
+                    declaration.importer.business_number
+                    if quota.mode == "importer_allocation"
+                    else None
+                ),
             )
         )
     return tuple(requests)

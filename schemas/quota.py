@@ -61,6 +61,7 @@ class QuotaRequest(_Frozen):
     previous_period: QuotaPeriod | None  # same year, for carry-over at opening
     permit_number: str | None
     vins: tuple[str, ...] = ()
+    account: str | None = None  # the importer's business number, for importer_allocation
 
 
 class LineAllocation(_Frozen):
@@ -85,6 +86,7 @@ class Allocation(_Frozen):
     """The store's answer to a declaration's quota requests: applied whole, or not at all."""
 
     applied: bool
+    pending: bool = False  # waiting for the day's pro-rata allocation run
     lines: tuple[LineAllocation, ...] = ()
     balances: tuple[BalanceChange, ...] = ()
 

@@ -8,19 +8,22 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
+from datetime import date as date_type
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.catalog import Catalog, load_catalog
+from rules.pack import Measure, Pack
+from rules.quota import year_volume
 from schemas.declaration import Declaration
-from schemas.permit import PermitIn
+from schemas.permit import BN15, PermitIn
 from service import views
 from service.auth import Principal, TokenBook
 from service.errors import (
@@ -88,6 +91,28 @@ class _TooLarge(Exception):
 
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+class AllocationRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: date_type = Field(description="the acceptance day whose requests are allocated")
+
+
+class ImporterAllocation(BaseModel):
+    """An importer's initial allocation for a quota year, or a transfer to another importer."""
+
+    model_config = ConfigDict(extra="forbid")
+    quota_year: int = Field(ge=1, le=100)
+    business_number: str = Field(pattern=BN15)
+    initial: int | None = Field(default=None, ge=0)
+    transfer_to: str | None = Field(default=None, pattern=BN15)
+    quantity: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> "ImporterAllocation":
+        if (self.initial is None) == (self.transfer_to is None or self.quantity is None):
+            raise ValueError("give either `initial`, or `transfer_to` and `quantity`")
+        return self
 
 
 class Batch(BaseModel):
@@ -327,6 +352,48 @@ def create_app(
         if found is None or found[1].quota is None:
             raise ApiError(404, "quota not found", {"quota_id": quota_id})
         return views.quota(store, found[0], found[1], as_of or _today(), brief=False)
+
+    def quota_measure(quota_id: str) -> tuple[Pack, Measure]:
+        found = catalog.measure(quota_id)
+        if found is None or found[1].quota is None:
+            raise ApiError(404, "quota not found", {"quota_id": quota_id})
+        return found
+
+    @app.post("/v1/quotas/{quota_id}/runs", summary="Run the pro-rata allocation of a day (admin)")
+    def run_allocation(quota_id: str, run: AllocationRun, caller: Admin) -> dict[str, Any]:
+        _, measure = quota_measure(quota_id)
+        assert measure.quota is not None
+        if measure.quota.mode != "daily_pro_rata":
+            raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
+        declarations = store.run_allocation(quota_id, run.date)
+        if declarations:
+            enqueue(declarations)
+        return {"quota_id": quota_id, "date": run.date.isoformat(), "declarations": declarations}
+
+    @app.post(
+        "/v1/quotas/{quota_id}/allocations", summary="Importer allocations and transfers (admin)"
+    )
+    def importer_allocation(
+        quota_id: str, change: ImporterAllocation, caller: Admin
+    ) -> dict[str, Any]:
+        _, measure = quota_measure(quota_id)
+        assert measure.quota is not None
+        if measure.quota.mode != "importer_allocation":
+            raise ApiError(409, "not an importer-allocation quota", {"mode": measure.quota.mode})
+        if change.initial is not None:
+            refused = store.account(
+                quota_id, change.quota_year, "initial", change.business_number, change.initial,
+                year_volume=year_volume(measure.quota, change.quota_year),
+            )  # fmt: skip
+        else:
+            refused = store.account(
+                quota_id, change.quota_year, "transfer", change.business_number,
+                change.quantity or 0, to_business_number=change.transfer_to or "",
+            )  # fmt: skip
+        if refused:
+            raise ApiError(409, "allocation refused", refused)
+        return {"quota_id": quota_id, "quota_year": change.quota_year,
+                "accounts": store.accounts(quota_id, change.quota_year)}  # fmt: skip
 
     @app.get("/v1/measures", summary="Measures in force on a date")
     def measures(caller: Caller, as_of: date | None = None) -> dict[str, Any]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from rules.catalog import load_catalog
 from service.api import create_app
 from service.settings import get_settings
 from store.redis_store import RedisStore
@@ -24,6 +26,7 @@ def build() -> FastAPI:
     from workers.app import app as celery_app
 
     settings = get_settings()
+    catalog = load_catalog(settings.rules_dirs)
     store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix, timeout=2.0)
 
     def enqueue(declaration_ids: Sequence[str]) -> None:
@@ -50,7 +53,22 @@ def build() -> FastAPI:
         if stale:
             enqueue(stale)
 
+    def scheduled_runs() -> None:
+        """The daily pro-rata runs: every day before today with requests waiting is run
+        (an administrator may run a day earlier with POST /v1/quotas/{id}/runs)."""
+        today = datetime.now(UTC).date()
+        for pack in catalog.current:
+            for measure in pack.measures:
+                if measure.quota is None or measure.quota.mode != "daily_pro_rata":
+                    continue
+                for day in store.pro_rata_days(measure.id):
+                    if day < today:
+                        waiting = store.run_allocation(measure.id, day)
+                        if waiting:
+                            enqueue(waiting)
+
     async def sweep() -> None:
+        await run_in_threadpool(scheduled_runs)
         await run_in_threadpool(sweep_once)
 
-    return create_app(settings, store, enqueue, sweep=sweep)
+    return create_app(settings, store, enqueue, catalog=catalog, sweep=sweep)

@@ -69,6 +69,10 @@ def _period_view(period: Any, ledger: dict[str, str] | None, as_of: date) -> dic
 
     carried, allocated, returned = number("carried"), number("allocated"), number("returned")
     remaining = period.volume + carried + returned - allocated
+    carried_forward = 0
+    if ledger and ledger.get("status") == "closed":
+        # its unused units moved to the next period when that one opened
+        carried_forward, remaining = remaining, 0
     if period.end < as_of or period.start > as_of:
         status = "closed"
     elif ledger and ledger.get("status"):
@@ -83,6 +87,7 @@ def _period_view(period: Any, ledger: dict[str, str] | None, as_of: date) -> dic
         "used": allocated,
         "returned": returned,
         "remaining": remaining,
+        "carried_forward": carried_forward,
         "status": status,
         "sub_quotas": [
             {
@@ -127,6 +132,10 @@ def quota(
         return body
     starts = {view["start"] for view in periods}
     body["periods"] = periods
+    if quota_block.mode == "importer_allocation":
+        body["accounts"] = store.accounts(measure.id, year)
+    if quota_block.mode == "daily_pro_rata":
+        body["runs_pending"] = [day.isoformat() for day in store.pro_rata_days(measure.id)]
     body["events"] = [
         event for event in store.quota_events(measure.id) if event.get("period") in starts
     ]

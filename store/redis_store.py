@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -109,6 +109,7 @@ class RedisStore:
         self._allocate = client.register_script(_lua("allocate"))
         self._give_back = client.register_script(_lua("give_back"))
         self._begin = client.register_script(_lua("begin"))
+        self._account = client.register_script(_lua("account"))
         self._kept_packs: set[str] = set()
 
     @classmethod
@@ -408,13 +409,79 @@ class RedisStore:
     # --- quota ledger ----------------------------------------------------------------
 
     @translated
-    def allocate(self, declaration_id: str, requests: Sequence[QuotaRequest]) -> Allocation:
+    def allocate(
+        self,
+        declaration_id: str,
+        requests: Sequence[QuotaRequest],
+        requested_on: date | None = None,
+    ) -> Allocation:
+        """Apply a declaration's quota requests, all or none; `requested_on` (the date of
+        its acceptance) files a daily pro-rata request under its day's run."""
         payload = {
             "declaration_id": declaration_id,
+            "requested_on": requested_on.isoformat() if requested_on else None,
             "requests": [request.model_dump(mode="json") for request in requests],
         }
         raw = self._allocate(args=[self.prefix, json.dumps(payload), now_rfc3339()])
         return _allocation(raw)
+
+    @translated
+    def run_allocation(self, quota_id: str, day: date) -> list[str]:
+        """The pro-rata run of one quota for one day: grants for the day's requests.
+        Returns the declarations to evaluate again (each then takes its grant)."""
+        payload = {"quota_id": quota_id, "day": day.isoformat()}
+        raw = self._allocate(args=[self.prefix, json.dumps(payload), now_rfc3339(), "run"])
+        declarations = json.loads(raw)["declarations"]
+        return [str(item) for item in declarations] if isinstance(declarations, list) else []
+
+    @translated
+    def pro_rata_days(self, quota_id: str) -> list[date]:
+        """Days with requests waiting for their run."""
+        raw = self.client.smembers(self.key("prorata_days", quota_id))
+        return sorted(date.fromisoformat(_text(item) or "") for item in raw)
+
+    @translated
+    def account(
+        self,
+        quota_id: str,
+        year: int,
+        operation: str,
+        business_number: str,
+        quantity: int,
+        to_business_number: str = "",
+        year_volume: int = 0,
+    ) -> str | None:
+        """Set an importer's initial allocation, or transfer units to another importer;
+        returns None, or why it was refused."""
+        outcome, reason = self._account(args=[
+            self.prefix, quota_id, year, operation, business_number, quantity,
+            to_business_number, year_volume, now_rfc3339(),
+        ])  # fmt: skip
+        return None if _text(outcome) == "ok" else _text(reason)
+
+    @translated
+    def accounts(self, quota_id: str, year: int) -> list[dict[str, int | str]]:
+        members = sorted(
+            _text(item) or ""
+            for item in self.client.smembers(self.key("accts", quota_id, str(year)))
+        )
+        out: list[dict[str, int | str]] = []
+        for member in members:
+            raw = self.client.hgetall(self.key("acct", quota_id, str(year), member))
+            fields = {
+                _text(name) or "": int(value)
+                for name, value in raw.items()
+                if _text(name) != "business_number"
+            }
+            row: dict[str, int | str] = {"business_number": member}
+            for name in ("initial", "transfers_in", "transfers_out", "returned", "used"):
+                row[name] = fields.get(name, 0)
+            row["remaining"] = (
+                fields.get("initial", 0) + fields.get("transfers_in", 0) - fields.get("transfers_out", 0)
+                + fields.get("returned", 0) - fields.get("used", 0)
+            )  # fmt: skip
+            out.append(row)
+        return out
 
     @translated
     def allocation(self, declaration_id: str) -> Allocation | None:

@@ -10,11 +10,11 @@ import time
 from rules import engine
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
-from schemas.quota import NO_ALLOCATION
+from schemas.quota import NO_ALLOCATION, Allocation
 from store.redis_store import RedisStore, now_rfc3339
 from workers import trail
 
-OPEN = ("queued", "evaluating")
+OPEN = ("queued", "evaluating", "pending_allocation")
 
 
 def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
@@ -35,8 +35,12 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
         return status
     evaluation = engine.evaluate(declaration, catalog.current, permits)
     allocation = (
-        store.allocate(declaration_id, evaluation.requests) if evaluation.requests else None
+        store.allocate(declaration_id, evaluation.requests, evaluation.as_of)
+        if evaluation.requests
+        else None
     )
+    if allocation is not None and allocation.pending:
+        return _wait_for_run(store, declaration_id, record.status, allocation)
     verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
     for pack in evaluation.packs:
         store.keep_pack(pack.sha256, _pack_bytes(pack.path))
@@ -60,6 +64,20 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
         current = store.get(declaration_id)
         return current.status if current else "missing"
     return "decided"
+
+
+def _wait_for_run(
+    store: RedisStore, declaration_id: str, status: str, allocation: Allocation
+) -> str:
+    """A daily pro-rata declaration waits for its day's allocation run, once recorded."""
+    if status != "pending_allocation":
+        store.record(
+            declaration_id,
+            [("allocation_requested", allocation.model_dump(mode="json"))],
+            {"status": "pending_allocation"},
+            allowed=OPEN,
+        )
+    return "pending_allocation"
 
 
 def fail(store: RedisStore, declaration_id: str, error: str) -> None:

@@ -2,21 +2,33 @@
 -- Idempotent: the result is stored under the declaration, and a second call returns it
 -- unchanged, so a redelivered task never consumes quota, permit quantity or VINs twice.
 --
--- ARGV[1] key prefix, ARGV[2] request (JSON), ARGV[3] now (RFC 3339)
--- request = {declaration_id, requests: [{quota_id, line, quantity, sub_quota, over_quota,
---            critical_threshold, period: {key, end, year, index, volume, reserved},
+-- ARGV[1] key prefix, ARGV[2] request (JSON), ARGV[3] now (RFC 3339), ARGV[4] 'run' for a
+-- pro-rata allocation run (below), else absent
+-- request = {declaration_id, requested_on, requests: [{quota_id, line, quantity, sub_quota,
+--            over_quota, mode, account, critical_threshold,
+--            period: {key, end, year, index, volume, reserved},
 --            previous_period: {...} | null, permit_number, vins}]}
+--
+-- Modes. fcfs: units are taken from the period's balance now. importer_allocation: as
+-- fcfs, and also from the importer's allocation account for the quota year
+-- (acct:{q}:{year}:{bn}: initial + transfers_in - transfers_out + returned - used).
+-- daily_pro_rata: the first call only registers the request for its day's run and
+-- answers 'pending'; the run (ARGV[4] == 'run', ARGV[2] = {quota_id, day}) shares the
+-- balance among that day's requests pro rata (whole units, largest remainder, ties by
+-- submission order) and writes each declaration's grant; the declaration's next call
+-- then takes at most its grant, by the same all-or-nothing path as fcfs.
 -- Period hash fields: volume, carried, allocated, returned, status, critical_threshold,
 -- and per sub-quota s: reserved:s, reserved_carried:s, reserved_used:s, reserved_returned:s.
 -- balance = volume + carried + returned - allocated; the reserve is part of the balance.
 local prefix, now = ARGV[1], ARGV[3]
 local req = cjson.decode(ARGV[2])
 local decl = req.declaration_id
-local result_key = prefix .. ':alloc:' .. decl
-local prior = redis.call('GET', result_key)
-if prior then return prior end
-
 local function num(value) return tonumber(value) or 0 end
+if ARGV[4] ~= 'run' then
+  local prior = redis.call('GET', prefix .. ':alloc:' .. decl)
+  if prior then return prior end
+end
+local result_key = prefix .. ':alloc:' .. (decl or '')
 local function period_key(quota_id, key) return prefix .. ':quota:' .. quota_id .. ':' .. key end
 local function event(quota_id, kind, period, quantity, before, after)
   redis.call('RPUSH', prefix .. ':qevents:' .. quota_id, cjson.encode({
@@ -93,8 +105,101 @@ local function open_period(r)
   return key
 end
 
+local function account_left(key)
+  local h = redis.call('HMGET', key, 'initial', 'transfers_in', 'transfers_out', 'returned', 'used')
+  return num(h[1]) + num(h[2]) - num(h[3]) + num(h[4]) - num(h[5])
+end
+
+-- A pro-rata run: share the day's requests, write the grants, answer the declarations.
+if ARGV[4] == 'run' then
+  local list_key = prefix .. ':prorata:' .. req.quota_id .. ':' .. req.day
+  local ids = redis.call('LRANGE', list_key, 0, -1)
+  -- in submission order (workers may file requests in another order)
+  local submitted = {}
+  for position, id in ipairs(ids) do
+    submitted[id] = {num(redis.call('HGET', prefix .. ':decl:' .. id, 'submitted_at')), position}
+  end
+  table.sort(ids, function(a, b)
+    if submitted[a][1] ~= submitted[b][1] then return submitted[a][1] < submitted[b][1] end
+    return submitted[a][2] < submitted[b][2]
+  end)
+  local asks, total, key = {}, 0, nil
+  for _, id in ipairs(ids) do
+    local pending = cjson.decode(redis.call('GET', prefix .. ':prorata_req:' .. id))
+    for _, r in ipairs(pending.requests) do
+      if r.quota_id == req.quota_id then
+        key = key or open_period(r)
+        table.insert(asks, {id = id, line = r.line, quantity = r.quantity})
+        total = total + r.quantity
+      end
+    end
+  end
+  local granted = {}
+  if key then
+    local status = redis.call('HGET', key, 'status')
+    local bal = balance(key)
+    if status == 'closed' or not status then bal = 0 end
+    local shares, order = {}, {}
+    if total <= bal then
+      for i, ask in ipairs(asks) do shares[i] = ask.quantity end
+    else
+      local given = 0
+      for i, ask in ipairs(asks) do
+        shares[i] = math.floor(bal * ask.quantity / total)
+        given = given + shares[i]
+        table.insert(order, {i = i, rest = (bal * ask.quantity) % total})
+      end
+      table.sort(order, function(a, b)
+        if a.rest ~= b.rest then return a.rest > b.rest end
+        return a.i < b.i
+      end)
+      for n = 1, bal - given do shares[order[n].i] = shares[order[n].i] + 1 end
+    end
+    for i, ask in ipairs(asks) do
+      granted[ask.id] = granted[ask.id] or {}
+      granted[ask.id][tostring(ask.line)] = shares[i]
+    end
+  end
+  for _, id in ipairs(ids) do
+    redis.call('SET', prefix .. ':prorata_grant:' .. id, cjson.encode(granted[id] or {x = 0}))
+  end
+  redis.call('DEL', list_key)
+  redis.call('SREM', prefix .. ':prorata_days:' .. req.quota_id, req.day)
+  return cjson.encode({declarations = ids, requested = total})
+end
+
+-- daily_pro_rata: without a grant yet, register the request for its day's run.
+local grants = nil
+for _, r in ipairs(req.requests) do
+  if r.mode == 'daily_pro_rata' then
+    local raw = redis.call('GET', prefix .. ':prorata_grant:' .. decl)
+    if raw then
+      grants = cjson.decode(raw)
+    else
+      if redis.call('SETNX', prefix .. ':prorata_req:' .. decl, ARGV[2]) == 1 then
+        local seen = {}
+        for _, each in ipairs(req.requests) do
+          if not seen[each.quota_id] then
+            seen[each.quota_id] = true
+            redis.call('RPUSH', prefix .. ':prorata:' .. each.quota_id .. ':' .. req.requested_on, decl)
+            redis.call('SADD', prefix .. ':prorata_days:' .. each.quota_id, req.requested_on)
+          end
+        end
+      end
+      local waiting = {}
+      for _, each in ipairs(req.requests) do
+        table.insert(waiting, {line = each.line, quota_id = each.quota_id, period = each.period.key,
+          status = 'pending', in_quota = 0, over_quota = 0, reserved_used = 0})
+      end
+      return cjson.encode({applied = false, pending = true, lines = waiting, balances = {}})
+    end
+    break
+  end
+end
+
 -- Plan every line against the balances, counting what earlier lines of this
 -- declaration already took; nothing is written until every line fits.
+local planned_account = {}
 local planned_general, planned_reserve = {}, {}
 local lines, failed = {}, false
 local permit_asked, permit_lines = {}, {}
@@ -121,10 +226,24 @@ for i, r in ipairs(req.requests) do
     from_reserve = math.min(r.quantity, math.max(left, 0))
   end
   local from_general = math.min(r.quantity - from_reserve, math.max(general, 0))
+  local account_key = nil
+  if r.mode == 'importer_allocation' then
+    -- the importer's own allocation bounds what it may take, reserve included
+    account_key = prefix .. ':acct:' .. r.quota_id .. ':' .. r.period.year .. ':' .. r.account
+    local left = math.max(account_left(account_key) - num(planned_account[account_key]), 0)
+    from_reserve = math.min(from_reserve, left)
+    from_general = math.min(from_general, left - from_reserve)
+    planned_account[account_key] = num(planned_account[account_key]) + from_reserve + from_general
+  end
+  if grants then
+    local cap = num(grants[tostring(r.line)])
+    from_reserve = math.min(from_reserve, cap)
+    from_general = math.min(from_general, cap - from_reserve)
+  end
   local in_quota = from_reserve + from_general
   local line = {line = r.line, quota_id = r.quota_id, period = r.period.key,
     in_quota = in_quota, over_quota = r.quantity - in_quota, reserved_used = from_reserve,
-    status = 'allocated', key = key}
+    status = 'allocated', key = key, account_key = account_key}
   if from_reserve > 0 then line.sub_quota = r.sub_quota end
   if in_quota < r.quantity then
     if r.over_quota == 'reject' then
@@ -208,6 +327,7 @@ for i, r in ipairs(req.requests) do
     end
     local after = balance(key)
     event(r.quota_id, 'allocated', line.period, line.in_quota, before, after)
+    if line.account_key then redis.call('HINCRBY', line.account_key, 'used', line.in_quota) end
     table.insert(balances, {quota_id = r.quota_id, period = line.period, before = before, after = after})
     settle_status(key, r.quota_id, line.period)
   end

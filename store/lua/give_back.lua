@@ -22,6 +22,10 @@ for i, line in ipairs(result.lines) do
   if line.in_quota > 0 and status and status ~= 'closed' then
     local before = balance(key)
     redis.call('HINCRBY', key, 'returned', line.in_quota)
+    if r and r.mode == 'importer_allocation' then
+      redis.call('HINCRBY', prefix .. ':acct:' .. line.quota_id .. ':' .. r.period.year .. ':' .. r.account,
+        'returned', line.in_quota)
+    end
     if num(line.reserved_used) > 0 then
       redis.call('HINCRBY', key, 'reserved_returned:' .. line.sub_quota, line.reserved_used)
     end

@@ -1,0 +1,156 @@
+"""The allocation modes after the first-come-first-served period, end to end: daily
+pro rata (requests of one day allocated together at that day's run) and importer
+allocations (each importer draws on its own account)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
+from helpers import declaration
+
+pytestmark = pytest.mark.stack
+
+
+def wait_status(
+    stack: Stack, declaration_id: str, wanted: str, timeout: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with stack.client() as client:
+        while True:
+            body: dict[str, Any] = client.get(f"/v1/declarations/{declaration_id}").json()
+            if body["status"] == wanted or time.monotonic() > deadline:
+                return body
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def tomorrow() -> str:
+    # A day after today, so that the scheduled runs (days before today) leave it to the test.
+    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+
+
+def test_pro_rata_run_end_to_end(stack: Stack, tomorrow: str) -> None:
+    """Three same-day requests wait in pending_allocation, then the run shares 500 units pro rata."""
+    ids = []
+    for quantity in (600, 300, 100):
+        body = declaration(
+            unique_id("pr"),
+            accepted_at=f"{tomorrow}T10:00:00-05:00",
+            lines=[
+                {
+                    "origin": "TW",
+                    "quantity": str(quantity),
+                    "value_for_duty": f"{quantity * 10000}.00",
+                }
+            ],
+        )
+        with stack.client() as client:
+            assert client.post("/v1/declarations", json=body).status_code == 202
+        ids.append(body["declaration_id"])
+    for declaration_id in ids:
+        assert (
+            wait_status(stack, declaration_id, "pending_allocation")["status"]
+            == "pending_allocation"
+        )
+    with stack.client() as client:
+        quota = client.get("/v1/quotas/TEST-TW-EV-PRORATA", params={"as_of": tomorrow}).json()
+        assert tomorrow in quota["runs_pending"]
+        run = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": tomorrow})
+        assert run.status_code == 200
+        assert run.json()["declarations"] == ids
+        submitter = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": "x"})
+        assert submitter.status_code == 422
+    verdicts = [wait_status(stack, declaration_id, "decided") for declaration_id in ids]
+    shares = [
+        (v["lines"][0]["in_quota_quantity"], v["lines"][0]["over_quota_quantity"]) for v in verdicts
+    ]
+    assert shares == [("300", "300"), ("150", "150"), ("50", "50")]
+    assert [v["lines"][0]["treatment"] for v in verdicts] == ["split"] * 3
+    assert {f["rule"] for f in verdicts[0]["findings"]} == {
+        "QUOTA-TPRO-CLAIM", "DUTY-TPRO-IN-QUOTA", "DUTY-TPRO-OVER-QUOTA"
+    }  # fmt: skip
+    # 300 units in quota at 6.1% of 3,000,000.00, 300 over at 35% of 3,000,000.00
+    assert verdicts[0]["total_duty"] == "1233000.00"
+    with stack.client() as client:
+        trail = client.get(f"/v1/declarations/{ids[0]}/audit").json()
+    types = [event["type"] for event in trail["events"]]
+    assert "allocation_requested" in types
+    assert types[-1] == "verdict"
+    assert trail["verified"] is True
+
+
+def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(stack: Stack) -> None:
+    """A run by an auditor is 403; a run of a first-come-first-served quota is 409."""
+    with stack.client("auditor") as client:
+        assert (
+            client.post(
+                "/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": "2026-05-01"}
+            ).status_code
+            == 403
+        )
+    with stack.client() as client:
+        response = client.post("/v1/quotas/CA-CN-EV-TRQ-2026/runs", json={"date": "2026-05-01"})
+        assert response.status_code == 409
+        assert client.post("/v1/quotas/NOPE/runs", json={"date": "2026-05-01"}).status_code == 404
+
+
+def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
+    """Each importer draws on its own allocation; transfers move units; cancelling returns them."""
+    year = {"quota_year": 3}  # quota year 3 starts 2028-01-01; kept apart from other tests
+    with stack.client() as client:
+        path = "/v1/quotas/TEST-TH-EV-ALLOC/allocations"
+        assert (
+            client.post(path, json={**year, "business_number": IMPORTER, "initial": 10}).status_code
+            == 200
+        )
+        assert (
+            client.post(
+                path, json={**year, "business_number": OTHER_IMPORTER, "initial": 5}
+            ).status_code
+            == 200
+        )
+        too_much = client.post(
+            path, json={**year, "business_number": OTHER_IMPORTER, "initial": 95}
+        )
+        assert too_much.status_code == 409
+        moved = client.post(
+            path,
+            json={
+                **year,
+                "business_number": IMPORTER,
+                "transfer_to": OTHER_IMPORTER,
+                "quantity": 3,
+            },
+        )
+        assert moved.status_code == 200
+        accounts = {row["business_number"]: row for row in moved.json()["accounts"]}
+        assert (accounts[IMPORTER]["remaining"], accounts[OTHER_IMPORTER]["remaining"]) == (7, 8)
+        assert client.post(path, json={**year, "business_number": IMPORTER}).status_code == 422
+    over = declaration(unique_id("al"), accepted_at="2028-02-01T10:00:00-05:00",
+                       lines=[{"origin": "TH", "quantity": "8", "value_for_duty": "80000.00"}])  # fmt: skip
+    fits = declaration(unique_id("al"), accepted_at="2028-02-01T10:00:00-05:00",
+                       lines=[{"origin": "TH", "quantity": "7", "value_for_duty": "70000.00"}])  # fmt: skip
+    with stack.client() as client:
+        client.post("/v1/declarations", json=over)
+        refused = wait_status(stack, over["declaration_id"], "decided")
+        assert refused["outcome"] == "rejected"
+        assert "QUOTA-TALLOC-REFUSED" in {f["rule"] for f in refused["findings"]}
+        client.post("/v1/declarations", json=fits)
+        decided = wait_status(stack, fits["declaration_id"], "decided")
+        assert (decided["outcome"], decided["total_duty"]) == ("accepted", "4270.00")
+        assert {f["rule"] for f in decided["findings"]} == {
+            "QUOTA-TALLOC-CLAIM",
+            "DUTY-TALLOC-IN-QUOTA",
+        }
+        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2028-02-01"}).json()
+        mine = next(row for row in quota["accounts"] if row["business_number"] == IMPORTER)
+        assert (mine["used"], mine["remaining"]) == (7, 0)
+        client.post(f"/v1/declarations/{fits['declaration_id']}/cancel")
+        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2028-02-01"}).json()
+        mine = next(row for row in quota["accounts"] if row["business_number"] == IMPORTER)
+        assert (mine["returned"], mine["remaining"]) == (7, 7)

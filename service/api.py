@@ -6,14 +6,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from datetime import date as date_type
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +26,7 @@ from schemas.declaration import Declaration
 from schemas.permit import BN15, PermitIn
 from service import views
 from service.auth import Principal, TokenBook
+from service.dashboard import mount_dashboard
 from service.errors import (
     ApiError,
     on_api_error,
@@ -38,6 +39,7 @@ from service.settings import Settings
 from store.errors import StoreError
 from store.redis_store import RedisStore
 from workers import trail
+from workers.replay import ReplayError, replay_declaration
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,15 @@ class ImporterAllocation(BaseModel):
         if (self.initial is None) == (self.transfer_to is None or self.quantity is None):
             raise ValueError("give either `initial`, or `transfer_to` and `quantity`")
         return self
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    declaration_id: str = Field(min_length=1, max_length=64)
+    pack_version: str | None = Field(
+        default=None,
+        description='a version ("2026.2"), or one pack\'s ("CA-CN-SURTAX-2024@2026.2")',
+    )
 
 
 class Batch(BaseModel):
@@ -416,6 +427,28 @@ def create_app(
     ) -> dict[str, Any]:
         return views.decisions(store, rule, start, end)
 
+    @app.post("/v1/replay", summary="Decide a declaration again, with its packs or another version")
+    def replay(request: ReplayRequest, caller: Reader) -> dict[str, Any]:
+        visible(caller, request.declaration_id)
+        try:
+            return replay_declaration(store, catalog, request.declaration_id, request.pack_version)
+        except ReplayError as exc:
+            raise ApiError(409, "cannot replay", str(exc)) from None
+
+    @app.get("/v1/export", summary="Verdicts and audit trails decided in a time range, as JSONL")
+    def export(
+        caller: Reader,
+        start: Annotated[datetime, Query(alias="from")],
+        end: Annotated[datetime, Query(alias="to")],
+    ) -> StreamingResponse:
+        ids = store.decided_between(start.timestamp(), end.timestamp())
+
+        def lines() -> Iterator[bytes]:
+            for declaration_id in ids:
+                yield (json.dumps(views.export_line(store, declaration_id)) + "\n").encode()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     @app.get("/healthz", summary="Liveness, with Redis and worker state")
     def healthz() -> JSONResponse:
         return views.health(store)
@@ -425,6 +458,7 @@ def create_app(
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 
+    mount_dashboard(app, store, catalog, book, settings)
     return app
 
 

@@ -36,6 +36,15 @@ class Client:
             timeout=timeout,
         )
 
+    def text(self, method: str, path: str, **kwargs: Any) -> str:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the API at {self.http.base_url}: {exc}", 3) from exc
+        if response.status_code >= 400:
+            raise CliError(_describe_error(response.status_code, response.json()), 1)
+        return response.text
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
@@ -48,6 +57,13 @@ class Client:
         if response.status_code >= 400:
             raise CliError(_describe_error(response.status_code, body), 1)
         return body
+
+
+def _instant(value: str, end: bool = False) -> str:
+    """A bare date means its whole day (in UTC)."""
+    if len(value) == 10:
+        return f"{value}T23:59:59.999999+00:00" if end else f"{value}T00:00:00+00:00"
+    return value
 
 
 def _describe_error(status: int, body: Any) -> str:
@@ -181,6 +197,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     decisions_p = verbs.add_parser("decisions", help="every decision of one rule")
     decisions_p.add_argument("--rule", required=True)
+    replay_p = verbs.add_parser(
+        "replay", help="decide a declaration again and show the differences"
+    )
+    replay_p.add_argument("declaration_id")
+    replay_p.add_argument("--pack", dest="pack_version", help="another pack version, e.g. 2026.2")
+    export_p = verbs.add_parser(
+        "export", help="verdicts and audit trails of a time range, as JSONL"
+    )
+    export_p.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
+    simulate_p = verbs.add_parser(
+        "simulate",
+        help="what-if: replay a JSONL stream through an in-memory ledger",
+        add_help=False,
+    )
+    simulate_p.add_argument("rest", nargs=argparse.REMAINDER)
     permits_p = verbs.add_parser("permits", help="import permits")
     permit_verbs = permits_p.add_subparsers(dest="permit_verb", required=True)
     add_p = permit_verbs.add_parser("add", help="register a permit (admin)")
@@ -207,6 +240,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from service.runner import run
 
         return run(get_settings(), args.host, args.port, args.workers)
+    if args.verb == "simulate":
+        from service.simulate import main as simulate
+
+        return simulate(args.rest)
     client = Client(args.api, args.token)
     if args.verb == "submit":
         return submit(client, args.file, args.wait, args.json)
@@ -233,6 +270,21 @@ def _dispatch(args: argparse.Namespace) -> int:
                     "GET", f"/v1/measures/{measure['id']}/checks", params=params
                 )["findings"]
         _print(body)
+    elif args.verb == "replay":
+        body = {"declaration_id": args.declaration_id, "pack_version": args.pack_version}
+        result = client.call("POST", "/v1/replay", json=body)
+        if args.json:
+            _print(result)
+        else:
+            _print(result["differences"])
+            print(f"{len(result['differences'])} differences", file=sys.stderr)
+    elif args.verb == "export":
+        params = {"from": _instant(args.start), "to": _instant(args.end, end=True)}
+        text = client.text("GET", "/v1/export", params=params)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.output).write_text(text)
     elif args.verb == "decisions":
         _print(client.call("GET", "/v1/decisions", params={"rule": args.rule}))
     elif args.verb == "permits" and args.permit_verb == "add":

@@ -299,3 +299,16 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
 
     registry.register(Collector())
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def export_line(store: RedisStore, declaration_id: str) -> dict[str, Any]:
+    """One declaration for an export: its body, its status and verdict, its trail."""
+    record = store.get(declaration_id)
+    if record is None:
+        return {"declaration_id": declaration_id, "missing": True}
+    trail = audit_trail(declaration_id, store.audit(declaration_id))
+    return {
+        "declaration": json.loads(record.body),
+        "status": declaration_status(record),
+        "audit": trail,
+    }

@@ -163,7 +163,11 @@ class RedisStore:
         for declaration_id, body, sha, business_number, submitted_at, events in items:
             chained = self._chain(GENESIS, 0, events)
             self._submit(
-                keys=self._declaration_keys(declaration_id),
+                keys=[
+                    *self._declaration_keys(declaration_id),
+                    self.key("submitted"),
+                    self.key("submitted", business_number),
+                ],
                 args=[
                     declaration_id, body, sha, business_number, repr(submitted_at),
                     json.dumps([event.model_dump_json() for event in chained]),
@@ -209,12 +213,15 @@ class RedisStore:
         `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
         operational counters, in the same atomic step, only if the record is written."""
         now = time.time()
+        index = [
+            [self.key("decisions", rule), f"{declaration_id}|{line or ''}", now]
+            for rule, line in decisions
+        ]
+        if fields and fields.get("status") in ("decided", "failed"):
+            index.append([self.key("decided"), declaration_id, now])
         extra = json.dumps(
             {
-                "index": [
-                    [self.key("decisions", rule), f"{declaration_id}|{line or ''}", now]
-                    for rule, line in decisions
-                ],
+                "index": index,
                 "counters": counters or {},
                 "stats": self.key("stats"),
             }
@@ -281,6 +288,20 @@ class RedisStore:
             pipe.hget(self.key("permit_uses", number), declaration_id)
         replies = pipe.execute()
         return _text(replies[0]) or "", self._permits(numbers, replies[1:])
+
+    @translated
+    def recent(self, limit: int = 50, business_number: str | None = None) -> list[DeclarationRecord]:
+        """The latest submissions, newest first; only one importer's when it is named."""
+        index = self.key("submitted", business_number) if business_number else self.key("submitted")
+        ids = [_text(item) or "" for item in self.client.zrevrange(index, 0, limit - 1)]
+        records = [self.get(declaration_id) for declaration_id in ids]
+        return [record for record in records if record is not None]
+
+    @translated
+    def decided_between(self, start: float, end: float) -> list[str]:
+        """Declarations decided in [start, end] (epoch seconds), oldest first."""
+        raw = self.client.zrangebyscore(self.key("decided"), start, end)
+        return [_text(item) or "" for item in raw]
 
     @translated
     def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]:

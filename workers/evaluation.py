@@ -47,7 +47,7 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
     fired = (*evaluation.measure_findings, *evaluation.fired, *post)
     outcome = store.record(
         declaration_id,
-        trail.decided(evaluation, allocation, verdict, post),
+        trail.decided(evaluation, allocation, verdict, post, permits),
         {
             "status": "decided",
             "outcome": verdict.outcome,

@@ -3,10 +3,12 @@ verdict to the (type, data) events that the store chains and writes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rules.engine import Evaluation, Fired
 from schemas.declaration import Declaration
+from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verdict import Verdict
 
@@ -44,7 +46,11 @@ def _decision(item: Fired) -> tuple[str, dict[str, Any]]:
 
 
 def decided(
-    evaluation: Evaluation, allocation: Allocation | None, verdict: Verdict, post: tuple[Fired, ...]
+    evaluation: Evaluation,
+    allocation: Allocation | None,
+    verdict: Verdict,
+    post: tuple[Fired, ...],
+    permits: Mapping[str, Permit],
 ) -> list[tuple[str, dict[str, Any]]]:
     events: list[tuple[str, dict[str, Any]]] = [
         (
@@ -55,6 +61,10 @@ def decided(
                 "measures": {
                     str(line): [item.measure.id for item in applied]
                     for line, applied in evaluation.applied.items()
+                },
+                # the permits as the evaluation saw them, so that a replay sees them too
+                "permits": {
+                    number: permit.model_dump(mode="json") for number, permit in permits.items()
                 },
             },
         )

@@ -1,5 +1,6 @@
 -- Store a declaration once: the API answers 202 only after this returns 'created'.
--- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list
+-- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] index of
+-- submissions, KEYS[5] index of the importer's submissions (newest last)
 -- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
 --       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length
 local existing = redis.call('HMGET', KEYS[1], 'sha', 'status')
@@ -11,5 +12,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn'
   'status', 'queued', 'submitted_at', ARGV[5], 'audit_head', ARGV[7], 'audit_len', ARGV[8],
   'attempts', 0)
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
 for _, event in ipairs(cjson.decode(ARGV[6])) do redis.call('RPUSH', KEYS[3], event) end
 return {'created', 'queued'}

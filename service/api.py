@@ -26,7 +26,6 @@ from schemas.declaration import Declaration
 from schemas.permit import BN15, PermitIn
 from service import views
 from service.auth import Principal, TokenBook
-from service.dashboard import mount_dashboard
 from service.errors import (
     ApiError,
     on_api_error,
@@ -458,7 +457,6 @@ def create_app(
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 
-    mount_dashboard(app, store, catalog, book, settings)
     return app
 
 

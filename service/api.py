@@ -24,7 +24,7 @@ from rules.pack import Measure, Pack
 from rules.quota import year_volume
 from schemas.declaration import Declaration
 from schemas.permit import BN15, PermitIn
-from service import views
+from service import openapi, views
 from service.auth import Principal, TokenBook
 from service.errors import (
     ApiError,
@@ -457,6 +457,7 @@ def create_app(
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 
+    openapi.install(app)
     return app
 
 

@@ -71,7 +71,7 @@ class Fired:
     facts: Mapping[str, Any]
 
     def finding(self) -> Finding:
-        return Finding(
+        return Finding.model_construct(
             rule=self.rule.id,
             severity=self.rule.severity,
             line=self.line,
@@ -518,11 +518,11 @@ def finalize_with_decisions(
         for line in declaration.lines
     )
     findings = tuple(item.finding() for item in (*evaluation.measure_findings, *decisions))
-    verdict = Verdict(
+    verdict = Verdict.model_construct(
         outcome=outcome,
         as_of=declaration.accepted_at,
         rule_packs=tuple(
-            RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
+            RulePackRef.model_construct(id=pack.id, version=pack.version, sha256=pack.sha256)
             for pack in evaluation.packs
         ),
         lines=lines,
@@ -557,7 +557,7 @@ def _line_verdict(
         if allocated is not None and allocated.status in _TREATMENT_OF:
             treatment = _TREATMENT_OF[allocated.status]
             in_quota, over_quota = Decimal(allocated.in_quota), Decimal(allocated.over_quota)
-            quota_ref = LineQuota(
+            quota_ref = LineQuota.model_construct(
                 quota_id=allocated.quota_id, period=allocated.period, sub_quota=allocated.sub_quota
             )
     if treatment is None:
@@ -578,7 +578,7 @@ def _line_verdict(
                     )
                 rate = item.measure.rates[effect.rate].rate
                 duties.append(
-                    Duty(
+                    Duty.model_construct(
                         type=effect.type,
                         measure=item.measure.id,
                         rate=rate,
@@ -586,7 +586,7 @@ def _line_verdict(
                         amount=(base * rate).quantize(CENT, rounding=ROUND_HALF_UP),
                     )
                 )
-    return LineVerdict(
+    return LineVerdict.model_construct(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),
         treatment=treatment,  # type: ignore[arg-type]

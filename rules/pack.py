@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
 )
@@ -100,9 +101,14 @@ class Scope(_Strict):
     origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
     tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    _prefixes: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any) -> None:
+        # matched for every line of every declaration: normalise once
+        self._prefixes = tuple(item.replace(".", "") for item in self.tariff_items)
 
     def prefixes(self) -> tuple[str, ...]:
-        return tuple(item.replace(".", "") for item in self.tariff_items)
+        return self._prefixes
 
 
 class RateSpec(_Strict):

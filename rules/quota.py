@@ -92,8 +92,24 @@ def quota_year_of(measure: Measure, day: date) -> int:
     return _year_start_on_or_before(quota, day).year - first.year + 1
 
 
+# keyed by the measure's identity; the measure is kept with the entry so that its id
+# cannot be reused by another measure while the entry lives
+_periods: dict[tuple[int, date], tuple[Measure, tuple[QuotaPeriod, QuotaPeriod | None]]] = {}
+
+
 def period_of(measure: Measure, day: date) -> tuple[QuotaPeriod, QuotaPeriod | None]:
-    """The period containing `day`, and the one before it in the same quota year."""
+    """The period containing `day`, and the one before it in the same quota year
+    (remembered per measure and day: every quota line of a day asks the same)."""
+    key = (id(measure), day)
+    entry = _periods.get(key)
+    if entry is None or entry[0] is not measure:
+        if len(_periods) > 100_000:
+            _periods.clear()
+        entry = _periods[key] = (measure, _period_of(measure, day))
+    return entry[1]
+
+
+def _period_of(measure: Measure, day: date) -> tuple[QuotaPeriod, QuotaPeriod | None]:
     periods = periods_of_year(measure, quota_year_of(measure, day))
     for position, period in enumerate(periods):
         if period.start <= day <= period.end:

@@ -589,7 +589,7 @@ def _line_verdict(
     return LineVerdict.model_construct(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),
-        treatment=treatment,  # type: ignore[arg-type]
+        treatment=treatment,
         in_quota_quantity=in_quota,
         over_quota_quantity=over_quota,
         quota=quota_ref,

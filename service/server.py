@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -13,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from rules.catalog import load_catalog
 from service.api import create_app
+from service.enqueuer import Coalescer
 from service.settings import get_settings
 from store.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
-CHUNK = 25  # declarations per task for batch submissions
+CHUNK = 25  # declarations per task at most
 
 
 def build() -> FastAPI:
@@ -29,15 +29,15 @@ def build() -> FastAPI:
     catalog = load_catalog(settings.rules_dirs)
     store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix, timeout=2.0)
 
-    def enqueue(declaration_ids: Sequence[str]) -> None:
-        """One message for one declaration; a batch goes in chunks, one task per chunk,
-        so that the queue's per-message cost is paid once per chunk."""
+    def send(declaration_ids: list[str]) -> None:
         if len(declaration_ids) == 1:
-            celery_app.send_task("accord.evaluate", args=[declaration_ids[0]], queue=QUEUE)
-            return
-        for start in range(0, len(declaration_ids), CHUNK):
-            chunk = list(declaration_ids[start : start + CHUNK])
-            celery_app.send_task("accord.evaluate_many", args=[chunk], queue=QUEUE)
+            celery_app.send_task("accord.evaluate", args=declaration_ids, queue=QUEUE)
+        else:
+            celery_app.send_task("accord.evaluate_many", args=[declaration_ids], queue=QUEUE)
+
+    # Declarations stored within 5 ms of each other, by one request or by many, go to
+    # the workers as one task of up to CHUNK declarations.
+    enqueue = Coalescer(send, window=0.005, chunk=CHUNK)
 
     def sweep_once() -> None:
         """Enqueue again what was stored but not decided long ago: a message lost between

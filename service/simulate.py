@@ -1,0 +1,227 @@
+"""`accord simulate FILE [--pack PATH …] [--set KEY=VALUE …] [--chart PNG] [--json]`: the
+what-if simulator's command line. It reads a JSONL stream of declarations, loads the
+rule packs (the shipped current packs unless `--pack` names files), applies the quota
+overrides, runs `rules.simulation.simulate` and prints one row per quota period (or the
+report as JSON), then draws the cumulative allocation of each period against its volume
+into a PNG with matplotlib's Agg backend. No business logic here: reading, printing and
+drawing only. Exit codes: 0 done; 2 bad usage or input (file, declaration, pack, --set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from rules.catalog import load_catalog
+from rules.errors import PackError
+from rules.simulation import (
+    OverrideError,
+    SimulationReport,
+    apply_overrides_to_packs,
+    percent_text,
+    simulate,
+)
+from schemas.declaration import Declaration
+
+USAGE = "accord simulate FILE [--pack PATH ...] [--set KEY=VALUE ...] [--chart PNG] [--json]"
+_COLUMNS = (
+    ("quota", "<"),
+    ("period", "<"),
+    ("volume", ">"),
+    ("carried", ">"),
+    ("allocated", ">"),
+    ("utilisation", ">"),
+    ("fill date", "<"),
+    ("rejected units", ">"),
+    ("over quota", ">"),
+)
+
+
+class SimulateError(Exception):
+    """Bad input: the message says which file, line, pack or key."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="accord simulate",
+        usage=USAGE,
+        description="Replay declarations through the rules and an in-memory quota ledger.",
+    )
+    parser.add_argument("file", metavar="FILE", help="JSONL declarations, one a line; - for stdin")
+    parser.add_argument(
+        "--pack",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a rule pack file (repeatable); default: the shipped current packs",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="a quota parameter, e.g. quota.growth=10%% or MEASURE:quota.base_volume=60000",
+    )
+    parser.add_argument("--chart", default="simulation.png", metavar="PNG")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits by itself; a verb's main returns its code
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        overrides = _overrides(args.overrides)
+        packs = apply_overrides_to_packs(_pack_texts(args.pack), overrides)
+        declarations = _read_declarations(args.file)
+    except (SimulateError, OverrideError, PackError) as exc:
+        print(f"accord simulate: {exc}", file=sys.stderr)
+        return 2
+    report = simulate(declarations, packs)
+    try:
+        write_chart(report, Path(args.chart))
+    except OSError as exc:
+        print(f"accord simulate: cannot write the chart {args.chart}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({**report.as_json(), "chart": args.chart}, indent=2))
+    else:
+        print(table(report))
+        print(f"chart: {args.chart}")
+    return 0
+
+
+def _overrides(items: Sequence[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise SimulateError(f"--set {item!r}: expected KEY=VALUE, e.g. quota.growth=10%")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _pack_texts(paths: Sequence[str]) -> list[tuple[bytes, str]]:
+    if not paths:
+        return [(Path(pack.path).read_bytes(), pack.path) for pack in load_catalog().current]
+    texts = []
+    for path in paths:
+        try:
+            texts.append((Path(path).read_bytes(), path))
+        except OSError as exc:
+            raise SimulateError(f"--pack {path}: {exc.strerror or exc}") from None
+    return texts
+
+
+def _read_declarations(source: str) -> list[Declaration]:
+    """Every declaration of the JSONL stream, validated before the simulation starts, so
+    that a bad line stops it with the line and field named rather than half-way."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimulateError(f"{source}: cannot read: {exc}") from None
+    declarations = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            declarations.append(Declaration.model_validate_json(line))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "declaration"
+            if first["type"] == "json_invalid":
+                raise SimulateError(f"{source}, line {number}: not JSON") from None
+            raise SimulateError(f"{source}, line {number}: {where}: {first['msg']}") from None
+    return declarations
+
+
+def table(report: SimulationReport) -> str:
+    """One row per quota period, then the verdicts' outcomes."""
+    rows = [[name for name, _ in _COLUMNS]]
+    for period in report.periods:
+        rows.append(
+            [
+                period.quota_id,
+                f"{period.start}..{period.end}",
+                str(period.volume),
+                str(period.carried_over),
+                str(period.allocated),
+                percent_text(period.utilisation),
+                period.fill_date.isoformat() if period.fill_date else "-",
+                str(period.rejected_units),
+                str(period.over_quota_units),
+            ]
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+    lines = [
+        "  ".join(
+            f"{cell:{align}{width}}"
+            for cell, (_, align), width in zip(row, _COLUMNS, widths, strict=True)
+        ).rstrip()
+        for row in rows
+    ]
+    if not report.periods:
+        lines.append("(no declaration reached a quota)")
+    outcomes = report.outcomes
+    summary = (
+        f"declarations: {report.declarations} (accepted {outcomes['accepted']}, "
+        f"rejected {outcomes['rejected']}, held {outcomes['held']})"
+    )
+    if report.duplicates:
+        summary += f"; {report.duplicates} repeated ids ignored"
+    return "\n".join([*lines, "", summary])
+
+
+def write_chart(report: SimulationReport, path: Path) -> None:
+    """Units allocated so far in each period, as steps over the acceptance dates, with the
+    period's volume (carried units included) as a dashed line over the period's dates."""
+    # imported here: matplotlib is slow to import and only this verb draws
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 5.5), layout="constrained")
+    FigureCanvasAgg(figure)  # Agg, whatever backend the environment would pick
+    axes = figure.add_subplot()
+    last_day = max(
+        (day for period in report.periods for day, _ in period.timeline),
+        default=None,
+    )
+    for number, period in enumerate(report.periods):
+        color = f"C{number % 10}"
+        label = f"{period.quota_id} {period.start}..{period.end}"
+        horizon = min(period.end, max(last_day or period.start, period.start))
+        # datetime64 days: matplotlib plots them as dates, and numpy's types satisfy mypy
+        days = np.array(
+            [period.start, *(day for day, _ in period.timeline), horizon], dtype="datetime64[D]"
+        )
+        units = [0, *(allocated for _, allocated in period.timeline)]
+        units.append(units[-1])
+        axes.step(days, units, where="post", color=color, label=label)
+        axes.hlines(
+            period.capacity,
+            np.datetime64(period.start, "D"),
+            np.datetime64(period.end, "D"),
+            colors=color,
+            linestyles="dashed",
+        )
+        if period.fill_date is not None:
+            axes.plot(
+                np.array([period.fill_date], dtype="datetime64[D]"),
+                [period.allocated],
+                marker="o",
+                color=color,
+            )
+    axes.set_title("Quota periods: units allocated (steps) against volume (dashed)")
+    axes.set_xlabel("accepted on")
+    axes.set_ylabel("units allocated in the period")
+    if report.periods:
+        axes.legend(loc="upper left", fontsize="small")
+        figure.autofmt_xdate()
+    else:
+        axes.text(0.5, 0.5, "no declaration reached a quota", ha="center", transform=axes.transAxes)
+    figure.savefig(path, format="png")

@@ -1,0 +1,80 @@
+"""Every endpoint for every role (SPEC §7): what each role may read and write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Stack, unique_id
+from helpers import declaration
+
+pytestmark = pytest.mark.stack
+
+ROLES = ("admin", "auditor", "submitter", "other_submitter", "nobody")
+
+
+@pytest.fixture(scope="module")
+def decided_id(stack: Stack) -> str:
+    """A declaration of the submitter's importer, decided."""
+    body = declaration(unique_id("roles"))
+    with stack.client("submitter") as client:
+        assert client.post("/v1/declarations", json=body).status_code == 202
+        client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 20})
+    return str(body["declaration_id"])
+
+
+def call(stack: Stack, role: str, method: str, path: str, body: Any = None) -> int:
+    headers = {} if role == "nobody" else {"Authorization": f"Bearer {stack.tokens[role]}"}
+    response = httpx.request(method, f"{stack.url}{path}", json=body, headers=headers, timeout=30)
+    return response.status_code
+
+
+# (method, path, body, expected status per role in ROLES order); {id} is a declaration
+# of the submitter's importer.
+MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
+    ("GET", "/v1/declarations/{id}", None, (200, 200, 200, 404, 401)),
+    ("GET", "/v1/declarations/{id}/audit", None, (200, 200, 200, 404, 401)),
+    ("GET", "/v1/quotas", None, (200, 200, 200, 200, 401)),
+    ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?as_of=2026-03-10", None, (200, 200, 200, 200, 401)),
+    ("GET", "/v1/measures?as_of=2026-03-10", None, (200, 200, 200, 200, 401)),
+    ("GET", "/v1/measures/CA-CN-EV-TRQ-2026/checks?as_of=2026-03-10", None, (200, 200, 200, 200, 401)),
+    ("GET", "/v1/decisions?rule=DUTY-SUR-EV-MFN", None, (200, 200, 403, 403, 401)),
+    ("POST", "/v1/replay", {"declaration_id": "{id}"}, (200, 200, 403, 403, 401)),
+    ("GET", "/v1/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", None, (200, 200, 403, 403, 401)),
+    ("POST", "/v1/permits", {"permit_number": "ROLE-1", "business_number": "123456789RM0001",
+                             "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "2026-03-01"},
+     (201, 403, 403, 403, 401)),
+    ("POST", "/v1/quotas/TEST-TW-EV-PRORATA/runs", {"date": "2020-01-01"}, (200, 403, 403, 403, 401)),
+    ("POST", "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
+     {"quota_year": 9, "business_number": "123456789RM0001", "initial": 1}, (200, 403, 403, 403, 401)),
+    ("GET", "/metrics", None, (200, 200, 200, 200, 401)),
+    ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
+)
+def test_each_role_gets_what_it_may(
+    stack: Stack, decided_id: str, method: str, path: str, body: Any, expected: tuple[int, ...]
+) -> None:
+    """Admins do everything, auditors read everything, submitters see their own importer only."""
+    path = path.replace("{id}", decided_id)
+    if isinstance(body, dict):
+        body = {key: (decided_id if value == "{id}" else value) for key, value in body.items()}
+    got = tuple(call(stack, role, method, path, body) for role in ROLES)
+    assert got == expected
+
+
+def test_cancel_by_role(stack: Stack) -> None:
+    """Another importer's submitter cannot cancel (404); the owner can."""
+    body = declaration(unique_id("roles"))
+    with stack.client("submitter") as client:
+        client.post("/v1/declarations", json=body)
+        client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 20})
+    path = f"/v1/declarations/{body['declaration_id']}/cancel"
+    assert call(stack, "other_submitter", "POST", path) == 404
+    assert call(stack, "nobody", "POST", path) == 401
+    assert call(stack, "submitter", "POST", path) == 200

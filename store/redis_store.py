@@ -290,7 +290,9 @@ class RedisStore:
         return _text(replies[0]) or "", self._permits(numbers, replies[1:])
 
     @translated
-    def recent(self, limit: int = 50, business_number: str | None = None) -> list[DeclarationRecord]:
+    def recent(
+        self, limit: int = 50, business_number: str | None = None
+    ) -> list[DeclarationRecord]:
         """The latest submissions, newest first; only one importer's when it is named."""
         index = self.key("submitted", business_number) if business_number else self.key("submitted")
         ids = [_text(item) or "" for item in self.client.zrevrange(index, 0, limit - 1)]

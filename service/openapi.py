@@ -51,7 +51,10 @@ EXAMPLES: dict[tuple[str, str], Any] = {
 
 
 def _body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": schema, "example": example}},
+    }
 
 
 def install(app: FastAPI) -> None:
@@ -73,7 +76,9 @@ def install(app: FastAPI) -> None:
                 "type": "object",
                 "required": ["declarations"],
                 "additionalProperties": False,
-                "properties": {"declarations": {"type": "array", "items": reference, "maxItems": 1000}},
+                "properties": {
+                    "declarations": {"type": "array", "items": reference, "maxItems": 1000}
+                },
             },
             {"declarations": [DECLARATION_EXAMPLE]},
         )

@@ -16,7 +16,9 @@ from conftest import Stack
 pytestmark = pytest.mark.stack
 
 
-def test_no_generated_request_gives_a_server_error_or_moves_a_balance(stack: Stack, tmp_path: Path) -> None:
+def test_no_generated_request_gives_a_server_error_or_moves_a_balance(
+    stack: Stack, tmp_path: Path
+) -> None:
     """schemathesis sends generated requests to every operation as admin; none answers 5xx."""
     store = stack.store()
     quota = "CA-CN-EV-TRQ-2026"

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal
+
+from rules.pack import Measure
+from rules.quota import period_of
+from schemas.quota import QuotaRequest
 
 IMPORTER = "123456789RM0001"
 
@@ -53,3 +59,32 @@ def vin(
     total = sum(values[char] * weight for char, weight in zip(body, weights, strict=True))
     check = "X" if total % 11 == 10 else str(total % 11)
     return body[:8] + check + body[9:]
+
+
+def quota_request(
+    measure: Measure,
+    day: date,
+    quantity: int,
+    *,
+    line: int = 1,
+    affordable: bool = False,
+    over_quota: Literal["reject", "rate"] = "reject",
+    permit: str | None = None,
+    vins: Sequence[str] = (),
+) -> QuotaRequest:
+    """What the engine asks of a quota for one line accepted on `day`."""
+    assert measure.quota is not None
+    period, previous = period_of(measure, day)
+    return QuotaRequest(
+        quota_id=measure.id,
+        line=line,
+        quantity=quantity,
+        sub_quota="affordable" if affordable else None,
+        over_quota=over_quota,
+        mode=measure.quota.mode,
+        critical_threshold=str(measure.quota.critical_threshold),
+        period=period,
+        previous_period=previous,
+        permit_number=permit,
+        vins=tuple(vins),
+    )

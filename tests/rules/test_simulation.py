@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from helpers import IMPORTER, declaration, vin
+from helpers import quota_request as request
 from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
-from rules.quota import period_of, periods_of_year, year_volume
+from rules.quota import periods_of_year, year_volume
 from rules.simulation import (
     MemoryLedger,
     OverrideError,
@@ -285,34 +286,6 @@ def race(catalog: Catalog) -> Measure:
     found = catalog.measure(RACE)
     assert found is not None
     return found[1]
-
-
-def request(
-    measure: Measure,
-    day: date,
-    quantity: int,
-    *,
-    line: int = 1,
-    affordable: bool = False,
-    over_quota: str = "reject",
-    permit: str | None = None,
-    vins: Sequence[str] = (),
-) -> QuotaRequest:
-    """What the engine asks of the quota for one line accepted on `day`."""
-    period, previous = period_of(measure, day)
-    return QuotaRequest(
-        quota_id=measure.id,
-        line=line,
-        quantity=quantity,
-        sub_quota="affordable" if affordable else None,
-        over_quota="reject" if over_quota == "reject" else "rate",
-        mode="fcfs",
-        critical_threshold="0.90",
-        period=period,
-        previous_period=previous,
-        permit_number=permit,
-        vins=tuple(vins),
-    )
 
 
 def test_memory_ledger_applies_all_lines_or_none(race: Measure) -> None:

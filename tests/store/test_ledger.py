@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 
 from helpers import IMPORTER, vin
+from helpers import quota_request as request
 from rules.catalog import Catalog
 from rules.pack import Measure
-from rules.quota import period_of
 from schemas.permit import Permit
-from schemas.quota import QuotaRequest
 from store.redis_store import RedisStore
 
 QUOTA = "TEST-JP-EV-TRQ"
@@ -36,34 +35,6 @@ def measure(catalog: Catalog) -> Measure:
     found = catalog.measure(QUOTA)
     assert found is not None and found[1].quota is not None
     return found[1]
-
-
-def request(
-    measure: Measure,
-    day: date,
-    quantity: int,
-    *,
-    line: int = 1,
-    affordable: bool = False,
-    permit: str | None = None,
-    vins: Sequence[str] = (),
-) -> QuotaRequest:
-    """What the engine asks of the quota for one line accepted on `day`."""
-    assert measure.quota is not None
-    period, previous = period_of(measure, day)
-    return QuotaRequest(
-        quota_id=measure.id,
-        line=line,
-        quantity=quantity,
-        sub_quota="affordable" if affordable else None,
-        over_quota="reject",
-        mode=measure.quota.mode,
-        critical_threshold=str(measure.quota.critical_threshold),
-        period=period,
-        previous_period=previous,
-        permit_number=permit,
-        vins=tuple(vins),
-    )
 
 
 def add_permit(store: RedisStore, number: str, quantity: int) -> None:

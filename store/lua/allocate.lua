@@ -113,7 +113,13 @@ end
 -- A pro-rata run: share the day's requests, write the grants, answer the declarations.
 if ARGV[4] == 'run' then
   local list_key = prefix .. ':prorata:' .. req.quota_id .. ':' .. req.day
-  local ids = redis.call('LRANGE', list_key, 0, -1)
+  local ids = {}
+  for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do
+    -- a declaration cancelled while it waited takes no share from the others
+    if redis.call('HGET', prefix .. ':decl:' .. id, 'status') ~= 'cancelled' then
+      table.insert(ids, id)
+    end
+  end
   -- in submission order (workers may file requests in another order)
   local submitted = {}
   for position, id in ipairs(ids) do

@@ -52,11 +52,21 @@ def test_pro_rata_run_end_to_end(stack: Stack, tomorrow: str) -> None:
         with stack.client() as client:
             assert client.post("/v1/declarations", json=body).status_code == 202
         ids.append(body["declaration_id"])
-    for declaration_id in ids:
+    withdrawn = declaration(
+        unique_id("pr"),
+        accepted_at=f"{tomorrow}T11:00:00-05:00",
+        lines=[{"origin": "TW", "quantity": "1000", "value_for_duty": "10000000.00"}],
+    )
+    with stack.client() as client:
+        assert client.post("/v1/declarations", json=withdrawn).status_code == 202
+    for declaration_id in [*ids, withdrawn["declaration_id"]]:
         assert (
             wait_status(stack, declaration_id, "pending_allocation")["status"]
             == "pending_allocation"
         )
+    with stack.client() as client:
+        cancelled = client.post(f"/v1/declarations/{withdrawn['declaration_id']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"  # it takes no share at the run
     with stack.client() as client:
         quota = client.get("/v1/quotas/TEST-TW-EV-PRORATA", params={"as_of": tomorrow}).json()
         assert tomorrow in quota["runs_pending"]

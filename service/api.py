@@ -26,6 +26,7 @@ from schemas.declaration import Declaration
 from schemas.permit import BN15, PermitIn
 from service import openapi, views
 from service.auth import Principal, TokenBook
+from service.dashboard import mount_dashboard
 from service.errors import (
     ApiError,
     on_api_error,
@@ -457,6 +458,7 @@ def create_app(
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 
+    mount_dashboard(app, store, catalog, book, settings)
     openapi.install(app)
     return app
 

@@ -204,10 +204,8 @@ def decisions(
     found = store.decisions(
         rule, start if start is not None else 0, end if end is not None else float("inf")
     )
-    records = {}
-    for declaration_id, _, _ in found:
-        if declaration_id not in records:
-            records[declaration_id] = store.get(declaration_id)
+    unique = list(dict.fromkeys(declaration_id for declaration_id, _, _ in found))
+    records = {record.declaration_id: record for record in store.get_many(unique)}
     out = []
     for declaration_id, line, at in found:
         record = records.get(declaration_id)

@@ -29,6 +29,7 @@ def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dic
 
 
 def _decision(item: Fired) -> tuple[str, dict[str, Any]]:
+    finding = item.finding()
     return (
         "rule_decision",
         {
@@ -39,7 +40,8 @@ def _decision(item: Fired) -> tuple[str, dict[str, Any]]:
             "measure": item.measure.id,
             "pack": item.pack.id,
             "pack_version": item.pack.version,
-            "reference": item.rule.reference,
+            "message": finding.message,
+            "reference": finding.reference,
             "inputs": dict(item.facts),
         },
     )

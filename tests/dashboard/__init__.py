@@ -1,0 +1,1 @@
+"""Dashboard tests: pages over HTTP, the chart geometry, and a real browser."""

@@ -20,6 +20,7 @@ session state, which is checked after every call.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ from schemas.verdict import (
     LineVerdict,
     Outcome,
     RulePackRef,
+    Treatment,
     Verdict,
 )
 
@@ -70,8 +72,11 @@ class Fired:
     line: int | None
     facts: Mapping[str, Any]
 
+    @functools.cached_property
     def finding(self) -> Finding:
-        return Finding.model_construct(
+        """The finding this decision gives (measure checks are shared between verdicts,
+        so it is built once)."""
+        return Finding(
             rule=self.rule.id,
             severity=self.rule.severity,
             line=self.line,
@@ -517,12 +522,12 @@ def finalize_with_decisions(
         _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")
         for line in declaration.lines
     )
-    findings = tuple(item.finding() for item in (*evaluation.measure_findings, *decisions))
-    verdict = Verdict.model_construct(
+    findings = tuple(item.finding for item in (*evaluation.measure_findings, *decisions))
+    verdict = Verdict(
         outcome=outcome,
         as_of=declaration.accepted_at,
         rule_packs=tuple(
-            RulePackRef.model_construct(id=pack.id, version=pack.version, sha256=pack.sha256)
+            RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
             for pack in evaluation.packs
         ),
         lines=lines,
@@ -532,7 +537,7 @@ def finalize_with_decisions(
     return verdict, tuple(post)
 
 
-_TREATMENT_OF = {
+_TREATMENT_OF: dict[str, Treatment] = {
     "allocated": "in_quota",
     "split": "split",
     "over_quota": "over_quota",
@@ -549,7 +554,7 @@ def _line_verdict(
 ) -> LineVerdict:
     applied = evaluation.applied[line.line]
     mine = [item for item in decisions if item.line == line.line]
-    treatment = "not_covered" if not applied else None
+    treatment: Treatment | None = "not_covered" if not applied else None
     quota_ref = None
     in_quota = over_quota = Decimal(0)
     for measure_in_force in applied:
@@ -557,7 +562,7 @@ def _line_verdict(
         if allocated is not None and allocated.status in _TREATMENT_OF:
             treatment = _TREATMENT_OF[allocated.status]
             in_quota, over_quota = Decimal(allocated.in_quota), Decimal(allocated.over_quota)
-            quota_ref = LineQuota.model_construct(
+            quota_ref = LineQuota(
                 quota_id=allocated.quota_id, period=allocated.period, sub_quota=allocated.sub_quota
             )
     if treatment is None:
@@ -578,7 +583,7 @@ def _line_verdict(
                     )
                 rate = item.measure.rates[effect.rate].rate
                 duties.append(
-                    Duty.model_construct(
+                    Duty(
                         type=effect.type,
                         measure=item.measure.id,
                         rate=rate,
@@ -586,7 +591,7 @@ def _line_verdict(
                         amount=(base * rate).quantize(CENT, rounding=ROUND_HALF_UP),
                     )
                 )
-    return LineVerdict.model_construct(
+    return LineVerdict(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),
         treatment=treatment,

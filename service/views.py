@@ -194,7 +194,7 @@ def checks(pack: Pack, measure: Measure, as_of: date) -> dict[str, Any]:
         "measure": measure.id,
         "as_of": as_of.isoformat(),
         "in_force": in_force,
-        "findings": [item.finding().model_dump(mode="json") for item in findings],
+        "findings": [item.finding.model_dump(mode="json") for item in findings],
     }
 
 

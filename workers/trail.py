@@ -29,7 +29,7 @@ def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dic
 
 
 def _decision(item: Fired) -> tuple[str, dict[str, Any]]:
-    finding = item.finding()
+    finding = item.finding
     return (
         "rule_decision",
         {

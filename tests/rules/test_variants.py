@@ -247,7 +247,7 @@ def test_variant_findings_cite_the_pack_version_and_reference() -> None:
     """Every measure-level finding cites its rule, pack version and legal reference."""
     pack, measure = variant(notifications())
     for fired in engine.measure_checks(pack, measure, AS_OF):
-        finding = fired.finding()
+        finding = fired.finding
         assert finding.pack_version == "2026.1"
         assert finding.reference
         assert finding.measure == TRQ

@@ -8,17 +8,19 @@ stored field, or removing or reordering an event, breaks verification at that ev
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 GENESIS = "0" * 64
 
 
 def canonical_json(value: Any) -> str:
-    """The one JSON spelling of a value: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The one JSON spelling of a value: sorted keys, no spaces, UTF-8 kept as is (the
+    same text as json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for the strings, whole numbers, booleans and nulls that audit events hold)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class AuditEvent(BaseModel):

@@ -20,11 +20,12 @@ session state, which is checked after every call.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -113,7 +114,6 @@ class Evaluation:
     fired: tuple[Fired, ...]
     measure_findings: tuple[Fired, ...]
     requests: tuple[QuotaRequest, ...]
-    line_facts: Mapping[tuple[int, str], Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def packs(self) -> tuple[Pack, ...]:
@@ -430,11 +430,10 @@ def evaluate(
         fired=tuple(fired),
         measure_findings=tuple(checks),
         requests=(),
-        line_facts=all_facts,
     )
     if evaluation.blocked is not None:
         return evaluation  # a rejected or held declaration asks nothing of any quota
-    return Evaluation(**{**evaluation.__dict__, "requests": _quota_requests(evaluation)})
+    return dataclasses.replace(evaluation, requests=_quota_requests(evaluation))
 
 
 def _quota_requests(evaluation: Evaluation) -> tuple[QuotaRequest, ...]:

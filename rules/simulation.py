@@ -298,16 +298,30 @@ class MemoryLedger:
         self._periods[key] = held
         previous = request.previous_period
         if previous is not None:
-            earlier = self._periods.get((request.quota_id, previous.key))
-            if earlier is not None:
-                snapshot = earlier.snapshot()
+            # As the Redis ledger: the balance of the latest earlier period that was opened
+            # (closed now), plus the whole volume of every earlier period nobody touched.
+            opened = [
+                other
+                for other in self._periods.values()
+                if other.period.quota_id == request.quota_id
+                and other.period.year == period.year
+                and other.period.index < period.index
+            ]
+            carried = 0
+            reserved = dict.fromkeys(subs, 0)
+            untouched = period.index - 1
+            if opened:
+                latest = max(opened, key=lambda other: other.period.index)
+                snapshot = latest.snapshot()
+                untouched = period.index - 1 - latest.period.index
                 carried = snapshot.balance
                 reserved = {sub: snapshot.reserve_left(sub) for sub in subs}
-                earlier.status = "closed"
-            else:
-                # nobody used the previous period: all of it carries over
-                carried = previous.volume
-                reserved = {sub: previous.reserved.get(sub, 0) for sub in subs}
+                latest.status = "closed"
+            carried += untouched * previous.volume
+            reserved = {
+                sub: units + untouched * previous.reserved.get(sub, 0)
+                for sub, units in reserved.items()
+            }
             if carried > 0:
                 held.carried = carried
                 held.reserved_carried = reserved

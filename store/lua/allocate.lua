@@ -83,16 +83,24 @@ local function open_period(r)
   event(r.quota_id, 'opened', p.key, p.volume, 0, p.volume)
   local prev = r.previous_period
   if type(prev) == 'table' then
-    local prev_key = period_key(r.quota_id, prev.key)
-    local carried, reserved_carried = 0, {}
-    if redis.call('EXISTS', prev_key) == 1 then
-      carried = balance(prev_key)
-      for _, sub in ipairs(subs) do reserved_carried[sub] = reserve_left(prev_key, sub) end
-      redis.call('HSET', prev_key, 'status', 'closed')
-    else
-      -- nobody used the previous period: all of it carries over
-      carried = prev.volume
-      for _, sub in ipairs(subs) do reserved_carried[sub] = num(prev.reserved[sub]) end
+    -- What the year has not used before this period carries over: the balance of the
+    -- latest earlier period that was opened (which closes now), plus the whole volume of
+    -- every earlier period nobody touched since. Periods before the last one of a year
+    -- all have the previous period's volume and reserve (the remainder goes to the last).
+    local opened = redis.call('ZRANGEBYSCORE', prefix .. ':qperiods:' .. r.quota_id,
+      p.year * 100, '(' .. (p.year * 100 + p.index))
+    local carried, reserved_carried, untouched = 0, {}, p.index - 1
+    for _, sub in ipairs(subs) do reserved_carried[sub] = 0 end
+    if #opened > 0 then
+      local latest = period_key(r.quota_id, opened[#opened])
+      untouched = p.index - 1 - num(redis.call('HGET', latest, 'index'))
+      carried = balance(latest)
+      for _, sub in ipairs(subs) do reserved_carried[sub] = reserve_left(latest, sub) end
+      redis.call('HSET', latest, 'status', 'closed')
+    end
+    carried = carried + untouched * prev.volume
+    for _, sub in ipairs(subs) do
+      reserved_carried[sub] = reserved_carried[sub] + untouched * num(prev.reserved[sub])
     end
     if carried > 0 then
       redis.call('HSET', key, 'carried', carried)

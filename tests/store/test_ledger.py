@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from conftest import TEST_PACKS
 from helpers import IMPORTER, vin
 from helpers import quota_request as request
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.pack import Measure, parse_pack
+from rules.simulation import MemoryLedger
 from schemas.permit import Permit
 from store.redis_store import RedisStore
 
@@ -476,3 +478,30 @@ def test_units_of_a_period_closed_by_carry_over_are_not_returned_to_it(
     assert events(store, None, "returned", "reopened") == []
     assert store.permit("P-1").used == 0  # type: ignore[union-attr]
     assert all(store.vin_owner(QUOTA, each) is None for each in vins)
+
+
+def test_quarters_carry_what_the_year_left_unused_even_past_an_untouched_quarter(
+    store: RedisStore,
+) -> None:
+    """With four periods, Q3 opening after Q1 was used and Q2 never touched carries Q1's
+    balance and all of Q2, closes Q1, and a late Q2 line finds its period closed; the
+    in-memory ledger of `accord simulate` agrees."""
+    text = (
+        (TEST_PACKS / "test-race.yaml")
+        .read_text()
+        .replace("periods_per_year: 2", "periods_per_year: 4")
+    )
+    quarters = parse_pack(text.encode(), "test-race, in quarters").measures[0]
+    q1, q2, q3 = date(2026, 2, 2), date(2026, 5, 4), date(2026, 8, 3)  # volume 25 a quarter
+    memory = MemoryLedger()
+    for ledger in (store, memory):
+        assert ledger.allocate("q1", [request(quarters, q1, 20)]).applied
+        assert ledger.allocate("q3", [request(quarters, q3, 1)]).applied
+        late = ledger.allocate("late-q2", [request(quarters, q2, 1)])
+        assert [line.status for line in late.lines] == ["quota_exhausted"]
+    periods = store.quota_periods(quarters.id)
+    assert periods["2026-01-01"]["status"] == "closed"
+    assert "2026-04-01" not in periods
+    # 20 of Q1's 25 used: 5 (of which 5 reserved) + all 25 of Q2 (5 reserved) carried into Q3
+    assert int(periods["2026-07-01"]["carried"]) == 5 + 25
+    assert int(periods["2026-07-01"]["reserved_carried:affordable"]) == 5 + 5

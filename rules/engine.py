@@ -12,8 +12,8 @@ an event is consumed by the first rule it matches, a fact is seen by every rule.
 durable-rules' traps shape this module (see docs/engine.md): one Host per process,
 created lazily so that it is created after a fork; one session at a time under a
 lock, always the same sid, deleted in `finally` (session ids are compared by a
-32-bit hash and at most 1024 may live); a catch-all rule so that a batch in which
-some fact matches no rule is not refused whole; action exceptions land in the
+32-bit hash and at most 1024 may live); facts asserted one at a time, since a batch
+in which some fact matches no rule is refused whole; action exceptions land in the
 session state, which is checked after every call.
 """
 
@@ -49,7 +49,6 @@ from schemas.verdict import (
 )
 
 CENT = Decimal("0.01")
-_CATCH_ALL = "__seen"
 _SID = "0"
 
 
@@ -138,6 +137,7 @@ class _Session:
 
         self.pid = os.getpid()
         self.host = durable_engine.Host()
+        self.not_handled = durable_engine.MessageNotHandledException
         self.lock = threading.Lock()
         self.rulesets: dict[str, dict[str, tuple[Measure, Rule]]] = {}
         self.order: dict[str, dict[str, int]] = {}
@@ -154,7 +154,6 @@ class _Session:
                 rule.id: (rule.stage, measure.id, rule.when) for measure, rule in index.values()
             }
             body = compile_ruleset(specs, self._recorder)
-            body[_CATCH_ALL] = {"all": [{"m": {"$ex": {"stage": 1}}}], "run": _ignore}
             self.host.set_rulesets(copy.deepcopy({name: body}))
             self.rulesets[name] = index
             self.order[name] = {key: position for position, key in enumerate(index)}
@@ -178,13 +177,23 @@ class _Session:
             name, index = self.ruleset(pack)
             self.log.clear()
             try:
-                state = self.host.assert_facts(name, [{**fact, "sid": _SID} for fact in facts])
-            except Exception as exc:  # the C core reports errors as bare exceptions
-                raise EngineError(f"durable-rules refused the facts of {pack.id}: {exc}") from exc
+                for fact in facts:
+                    # One fact at a time: a batch in which one fact matches no rule is
+                    # refused whole, and a fact that matches none is no error here.
+                    try:
+                        state = self.host.assert_fact(name, {**fact, "sid": _SID})
+                    except self.not_handled:
+                        continue
+                    except Exception as exc:  # the C core reports errors as bare exceptions
+                        raise EngineError(
+                            f"durable-rules refused a fact of {pack.id}: {exc}"
+                        ) from exc
+                    if isinstance(state, dict) and "exception" in state:
+                        raise EngineError(
+                            f"a rule action failed in {pack.id}: {state['exception']}"
+                        )
             finally:
                 self.host.delete_state(name, _SID)
-            if isinstance(state, dict) and "exception" in state:
-                raise EngineError(f"a rule action failed in {pack.id}: {state['exception']}")
             # A rule fires once per satisfied branch of an `any`; it decides once per line.
             # durable-rules fires in no order a reader would expect: sort by line, then by
             # the rule's place in the pack.
@@ -192,10 +201,6 @@ class _Session:
             self.log.clear()
         ordered = sorted(unique, key=lambda item: (item[1], self.order[name][item[0]]))
         return [(*index[key], line) for key, line in ordered]
-
-
-def _ignore(c: Any) -> None:
-    """The catch-all rule's action: nothing to record."""
 
 
 _session: _Session | None = None

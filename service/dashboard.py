@@ -561,6 +561,12 @@ def audit_summary(event: dict[str, Any]) -> str:
     if kind == "rule_decision":
         where = f"line {data['line']}" if data.get("line") is not None else "measure"
         return f"{data.get('rule')} · {data.get('severity')} · {where} · {data.get('reference')}"
+    if kind == "measure_checks":
+        checks = data.get("checks") or []
+        return "; ".join(
+            f"{item.get('measure')} as of {item.get('as_of')}: {len(item.get('rules') or [])} checks"
+            for item in checks
+        )
     if kind == "received":
         return f"submitted by {data.get('submitted_by')}, importer {data.get('business_number')}"
     if kind == "verdict":

@@ -19,6 +19,7 @@ Keys, under a prefix (default `accord`, so tests can share one server):
     vins:{q}             hash: VIN -> declaration that counted it
     decisions:{rule}     sorted set of "declaration|line" by decision time
     pack:{sha256}        the text of every rule pack version used
+    checks:{sha256}:{measure}:{day}  measure-level checks with their inputs, kept once
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 
-from schemas.audit import GENESIS, AuditEvent
+from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
 from schemas.quota import Allocation, QuotaRequest
 from store.errors import NotFound, StoreError, StoreUnavailable
@@ -111,6 +112,7 @@ class RedisStore:
         self._begin = client.register_script(_lua("begin"))
         self._account = client.register_script(_lua("account"))
         self._kept_packs: set[str] = set()
+        self._kept_checks: set[tuple[str, str, str]] = set()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "accord", timeout: float = 5.0) -> RedisStore:
@@ -396,6 +398,24 @@ class RedisStore:
         if sha256 not in self._kept_packs:
             self.client.set(self.key("pack", sha256), text, nx=True)
             self._kept_packs.add(sha256)
+
+    @translated
+    def keep_measure_checks(self, records: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        """Keep each measure-check record (pack sha256, measure, day) once, the first time
+        any declaration applies it; a process remembers what it kept."""
+        fresh = {key: record for key, record in records.items() if key not in self._kept_checks}
+        if not fresh:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for (sha256, measure, day), record in fresh.items():
+            pipe.set(self.key("checks", sha256, measure, day), canonical_json(record), nx=True)
+        pipe.execute()
+        self._kept_checks.update(fresh)
+
+    @translated
+    def measure_check_record(self, sha256: str, measure: str, day: str) -> dict[str, Any] | None:
+        raw = self.client.get(self.key("checks", sha256, measure, day))
+        return None if raw is None else dict(json.loads(raw))
 
     @translated
     def pack_text(self, sha256: str) -> bytes | None:

@@ -44,6 +44,7 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
     verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
     for pack in evaluation.packs:
         store.keep_pack(pack.sha256, _pack_bytes(pack.path))
+    store.keep_measure_checks(trail.measure_check_records(evaluation))
     fired = (*evaluation.measure_findings, *evaluation.fired, *post)
     outcome = store.record(
         declaration_id,

@@ -1,12 +1,18 @@
 """The audit trail's content: pure functions from an evaluation, its allocation and its
-verdict to the (type, data) events that the store chains and writes."""
+verdict to the (type, data) events that the store chains and writes.
+
+Measure-level checks (WTO, notification) are the same for every declaration of a day
+under a pack version: they are kept once, as a record with their inputs, and each trail
+names that record by its SHA-256 and lists the rules it fired."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from rules.engine import Evaluation, Fired
+from schemas.audit import canonical_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
@@ -71,7 +77,8 @@ def decided(
             },
         )
     ]
-    events.extend(_decision(item) for item in evaluation.measure_findings)
+    if evaluation.measure_findings:
+        events.append(("measure_checks", {"checks": measure_check_refs(evaluation)}))
     events.extend(_decision(item) for item in evaluation.fired)
     if allocation is not None:
         events.append(("quota_allocation", allocation.model_dump(mode="json")))
@@ -103,3 +110,49 @@ def decided(
         )
     )
     return events
+
+
+def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The measure-level checks this evaluation applied, each as the record kept once per
+    pack version, measure and day: every decision with the arrangement facts it saw."""
+    records: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in evaluation.measure_findings:
+        key = (item.pack.sha256, item.measure.id, evaluation.as_of.isoformat())
+        record = records.setdefault(
+            key,
+            {
+                "measure": item.measure.id,
+                "pack": item.pack.id,
+                "pack_version": item.pack.version,
+                "pack_sha256": item.pack.sha256,
+                "as_of": evaluation.as_of.isoformat(),
+                "inputs": dict(item.facts),
+                "decisions": [],
+            },
+        )
+        finding = item.finding
+        record["decisions"].append(
+            {
+                "rule": item.rule.id,
+                "severity": item.rule.severity,
+                "message": finding.message,
+                "reference": finding.reference,
+            }
+        )
+    return records
+
+
+def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """What a declaration's trail says of its measure checks: which record, by digest,
+    and the rules it fired (the inputs live once in the record, not in every trail)."""
+    return [
+        {
+            "measure": record["measure"],
+            "pack": record["pack"],
+            "pack_version": record["pack_version"],
+            "as_of": record["as_of"],
+            "record_sha256": hashlib.sha256(canonical_json(record).encode()).hexdigest(),
+            "rules": [decision["rule"] for decision in record["decisions"]],
+        }
+        for record in measure_check_records(evaluation).values()
+    ]

@@ -1,0 +1,50 @@
+"""The audit trail's content: measure checks kept once per pack, measure and day, and
+named by digest from every trail that applied them."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from helpers import declaration
+from rules.catalog import Catalog
+from schemas.audit import canonical_json, verify_chain
+from schemas.declaration import Declaration
+from store.redis_store import RedisStore
+from workers import trail
+from workers.evaluation import decide
+
+
+def decided(store: RedisStore, catalog: Catalog, declaration_id: str, **fields: object) -> None:
+    parsed = Declaration.model_validate(declaration(declaration_id, **fields))
+    store.submit(declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                 parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
+    assert decide(store, catalog, declaration_id) == "decided"
+
+
+def test_measure_checks_are_kept_once_and_named_by_digest(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """Two declarations of one day name the same kept check record, whose digest matches."""
+    for declaration_id in ("a", "b"):
+        decided(store, catalog, declaration_id, accepted_at="2026-03-10T10:00:00-05:00")
+    refs = []
+    for declaration_id in ("a", "b"):
+        events = store.audit(declaration_id)
+        assert verify_chain(events).verified
+        [checks] = [event for event in events if event.type == "measure_checks"]
+        refs.append(checks.data["checks"])
+        assert all(
+            event.data.get("stage") != "measure"
+            for event in events
+            if event.type == "rule_decision"
+        )
+    assert refs[0] == refs[1]
+    [ref] = refs[0]
+    assert "WTO-EVTRQ-ILA-1.4A" in ref["rules"]
+    pack = next(pack for pack in catalog.current if pack.id == ref["pack"])
+    record = store.measure_check_record(pack.sha256, ref["measure"], ref["as_of"])
+    assert record is not None
+    assert hashlib.sha256(canonical_json(record).encode()).hexdigest() == ref["record_sha256"]
+    assert record["inputs"]["publication_lead_days"] == 4
+    assert [decision["rule"] for decision in record["decisions"]] == ref["rules"]

@@ -206,12 +206,17 @@ class _Session:
 _session: _Session | None = None
 
 
+_session_lock = threading.Lock()
+
+
 def _current_session() -> _Session:
-    """The process's session, created on first use so that a forked child gets its own."""
+    """The process's session, created on first use so that a forked child gets its own
+    (and only one, however many threads ask first)."""
     global _session
-    if _session is None or _session.pid != os.getpid():
-        _session = _Session()
-    return _session
+    with _session_lock:
+        if _session is None or _session.pid != os.getpid():
+            _session = _Session()
+        return _session
 
 
 # --- facts -------------------------------------------------------------------------------
@@ -452,6 +457,12 @@ def _quota_requests(evaluation: Evaluation) -> tuple[QuotaRequest, ...]:
         if quota is None:
             raise EngineError(f"rule {item.rule.id} claims quota but {item.measure.id} has none")
         line = lines[item.line]
+        if line.unit != quota.unit or line.quantity != line.quantity.to_integral_value():
+            # a pack must refuse such lines itself (see ELIG-EVTRQ-UNIT): units are counted whole
+            raise EngineError(
+                f"line {line.line} claims {item.measure.id} in {line.quantity} {line.unit}; "
+                f"the quota counts whole {quota.unit}"
+            )
         period, previous = period_of(item.measure, evaluation.as_of)
         affordable = [sub.name for sub in quota.sub_quotas if item.facts.get(sub.name)]
         requests.append(

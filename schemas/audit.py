@@ -60,6 +60,48 @@ class Verification(BaseModel):
     problem: str | None = None
 
 
+def parse_events(raw: list[str | bytes]) -> tuple[list[AuditEvent], int | None]:
+    """Stored events, and the position (1-based) of the first one that is not a valid
+    event at all (garbled, or with fields added), if any."""
+    events: list[AuditEvent] = []
+    for position, item in enumerate(raw, start=1):
+        try:
+            events.append(AuditEvent.model_validate_json(item))
+        except ValueError:
+            return events, position
+    return events, None
+
+
+def verify_stored(
+    raw: list[str | bytes], recorded_head: str | None = None, recorded_count: int | None = None
+) -> tuple[list[AuditEvent], Verification]:
+    """Verify a stored trail: every event parses, every hash recomputes and links, and the
+    chain ends where the declaration's record says it ends (so removing events from the
+    end does not go unnoticed)."""
+    events, unreadable = parse_events(raw)
+    if unreadable is not None:
+        return events, Verification(
+            verified=False, events=len(raw), head=GENESIS, first_bad_seq=unreadable,
+            problem=f"event {unreadable} is not a valid audit event",
+        )  # fmt: skip
+    verification = verify_chain(events)
+    if not verification.verified:
+        return events, verification
+    if recorded_count is not None and recorded_count != len(events):
+        return events, Verification(
+            verified=False, events=len(events), head=verification.head,
+            first_bad_seq=min(len(events), recorded_count) + 1,
+            problem=f"the record says {recorded_count} events, the trail holds {len(events)}",
+        )  # fmt: skip
+    if recorded_head is not None and recorded_head != verification.head:
+        return events, Verification(
+            verified=False, events=len(events), head=verification.head,
+            first_bad_seq=len(events),
+            problem="the trail does not end with the head the record holds",
+        )  # fmt: skip
+    return events, verification
+
+
 def verify_chain(events: list[AuditEvent]) -> Verification:
     """Recompute every hash; name the first event that does not verify."""
     prev = GENESIS

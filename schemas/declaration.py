@@ -221,6 +221,10 @@ def _accepted_at_input(value: object) -> object:
     )
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # beyond that a date is a typing error, not a declaration
+MAX_UNITS = 1_000_000  # vehicles on one line
+
+
 def _accepted_at_offset(value: datetime) -> datetime:
     # The offset decides the calendar date of acceptance, so it is never guessed.
     if value.tzinfo is None or value.utcoffset() is None:
@@ -228,6 +232,11 @@ def _accepted_at_offset(value: datetime) -> datetime:
             "datetime_offset",
             "accepted_at must include a UTC offset such as 'Z' or '-05:00'; "
             f"got {value.isoformat()} without one",
+        )
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise _invalid(
+            "datetime_range",
+            f"accepted_at must be between {EARLIEST_YEAR} and {LATEST_YEAR}, got {value.year}",
         )
     return value
 
@@ -337,7 +346,7 @@ _AcceptedAt = Annotated[
     datetime, BeforeValidator(_accepted_at_input), AfterValidator(_accepted_at_offset)
 ]
 _ShipmentDate = Annotated[date, BeforeValidator(_shipment_date_input)]
-_LineNumber = Annotated[int, Field(ge=1, strict=True)]
+_LineNumber = Annotated[int, Field(ge=1, le=99999, strict=True)]
 _TariffItem = Annotated[str, BeforeValidator(_tariff_item)]
 _Origin = Annotated[str, BeforeValidator(_origin)]
 _Description = Annotated[str, BeforeValidator(_description)]
@@ -392,6 +401,12 @@ class DeclarationLine(BaseModel):
             raise _invalid(
                 "quantity_whole",
                 f"quantity must be a whole number when unit is NMB, got {quantity}",
+            )
+        if info.data.get("unit") == "NMB" and quantity > MAX_UNITS:
+            # vehicles are counted against quotas in whole units, exactly
+            raise _invalid(
+                "quantity_too_large",
+                f"quantity must be at most {MAX_UNITS} when unit is NMB, got {quantity}",
             )
         return quantity
 

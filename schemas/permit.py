@@ -25,6 +25,9 @@ class PermitIn(BaseModel):
 
     @model_validator(mode="after")
     def _expiry(self) -> Self:
+        for name, day in (("issued_on", self.issued_on), ("expires_on", self.expires_on)):
+            if day is not None and not 1990 <= day.year <= 2200:
+                raise ValueError(f"{name} must be between 1990 and 2200")
         if self.expires_on is not None and self.expires_on < self.issued_on:
             raise ValueError("expires_on must not be before issued_on")
         return self

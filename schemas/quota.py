@@ -87,6 +87,7 @@ class Allocation(_Frozen):
 
     applied: bool
     pending: bool = False  # waiting for the day's pro-rata allocation run
+    cancelled: bool = False  # the declaration was cancelled: nothing was applied
     lines: tuple[LineAllocation, ...] = ()
     balances: tuple[BalanceChange, ...] = ()
 

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import date as date_type
 from typing import Annotated, Any
 
@@ -44,6 +44,15 @@ from workers.replay import ReplayError, replay_declaration
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[Sequence[str]], None]
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of this clock an accepted_at may be
+AsOf = Annotated[
+    date | None,
+    Query(
+        ge=date(1990, 1, 1),
+        le=date(2200, 12, 31),
+        description="the day to look at (default today, UTC)",
+    ),
+]
 MAX_BATCH = 1000
 MAX_WAIT = 30.0
 
@@ -219,6 +228,13 @@ def create_app(
                     "detail": "a submitter token submits for its own business number only",
                 })  # fmt: skip
                 continue
+            if declaration.accepted_at > datetime.now(UTC) + CLOCK_SKEW:
+                # quota periods open and close by acceptance date: none may come early
+                answers[index] = (422, {"error": "invalid declaration", "detail": [{
+                    "field": "accepted_at",
+                    "message": "accepted_at is in the future: customs has not accepted it yet",
+                }]})  # fmt: skip
+                continue
             good.append((index, declaration))
         now, who = time.time(), _who(caller)
         results = store.submit_many([
@@ -301,7 +317,7 @@ def create_app(
     @app.get("/v1/declarations/{declaration_id}/audit", summary="Audit trail and its verification")
     def audit(declaration_id: str, caller: Caller) -> dict[str, Any]:
         visible(caller, declaration_id)
-        return views.audit_trail(declaration_id, store.audit(declaration_id))
+        return views.audit_trail(store, declaration_id)
 
     @app.post(
         "/v1/declarations/{declaration_id}/cancel",
@@ -309,21 +325,26 @@ def create_app(
     )
     def cancel(declaration_id: str, caller: Caller) -> JSONResponse:
         record = visible(caller, declaration_id)
-        if record.status == "cancelled":
-            return JSONResponse(views.declaration_status(record))
         if record.status == "evaluating":
             raise ApiError(409, "declaration is being evaluated", "try again in a moment")
-        returned = store.give_back(declaration_id) if record.status == "decided" else []
-        outcome = store.record(
-            declaration_id,
-            [("cancelled", {"by": _who(caller), "previous_status": record.status})]
-            + [("returned", item) for item in returned],
-            {"status": "cancelled"},
-            allowed=("queued", "decided", "failed", "pending_allocation"),
-            done=True,
-        )
-        if outcome != "ok":
-            raise ApiError(409, "declaration changed status meanwhile", "try again")
+        if record.status != "cancelled":
+            # Cancelled first, as a compare-and-set on the status read: no worker can take
+            # it afterwards, and one that took it meanwhile makes this a 409.
+            outcome = store.record(
+                declaration_id,
+                [("cancelled", {"by": _who(caller), "previous_status": record.status})],
+                {"status": "cancelled"},
+                allowed=(record.status,),
+                done=True,
+            )
+            if outcome != "ok":
+                raise ApiError(409, "declaration changed status meanwhile", "try again")
+        # Then whatever it holds goes back (idempotent: a retried cancel completes it).
+        returned = store.give_back(declaration_id)
+        if returned:
+            store.record(
+                declaration_id, [("returned", item) for item in returned], allowed=("cancelled",)
+            )
         return JSONResponse(views.declaration_status(store.get(declaration_id)))
 
     @app.post("/v1/permits", status_code=201, summary="Register an import permit (admin)")
@@ -346,7 +367,7 @@ def create_app(
         return views.permit(permit)
 
     @app.get("/v1/quotas", summary="Every quota with its current period")
-    def quotas(caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+    def quotas(caller: Caller, as_of: AsOf = None) -> dict[str, Any]:
         day = as_of or _today()
         return {
             "quotas": [
@@ -358,11 +379,9 @@ def create_app(
     @app.get(
         "/v1/quotas/{quota_id}", summary="One quota: periods, volumes, used, remaining, events"
     )
-    def quota(quota_id: str, caller: Caller, as_of: date | None = None) -> dict[str, Any]:
-        found = catalog.measure(quota_id)
-        if found is None or found[1].quota is None:
-            raise ApiError(404, "quota not found", {"quota_id": quota_id})
-        return views.quota(store, found[0], found[1], as_of or _today(), brief=False)
+    def quota(quota_id: str, caller: Caller, as_of: AsOf = None) -> dict[str, Any]:
+        pack, measure = quota_measure(quota_id)
+        return views.quota(store, pack, measure, as_of or _today(), brief=False, viewer=caller)
 
     def quota_measure(quota_id: str) -> tuple[Pack, Measure]:
         found = catalog.measure(quota_id)
@@ -407,11 +426,11 @@ def create_app(
                 "accounts": store.accounts(quota_id, change.quota_year)}  # fmt: skip
 
     @app.get("/v1/measures", summary="Measures in force on a date")
-    def measures(caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+    def measures(caller: Caller, as_of: AsOf = None) -> dict[str, Any]:
         return views.measures(catalog, as_of or _today())
 
     @app.get("/v1/measures/{measure_id}/checks", summary="WTO and notification checks on a date")
-    def checks(measure_id: str, caller: Caller, as_of: date | None = None) -> dict[str, Any]:
+    def checks(measure_id: str, caller: Caller, as_of: AsOf = None) -> dict[str, Any]:
         day = as_of or _today()
         found = views.measure_on(catalog, measure_id, day)
         if found is None:
@@ -422,8 +441,8 @@ def create_app(
     def decisions(
         caller: Reader,
         rule: str,
-        start: Annotated[float | None, Query(alias="from")] = None,
-        end: Annotated[float | None, Query(alias="to")] = None,
+        start: Annotated[float | None, Query(alias="from", allow_inf_nan=False)] = None,
+        end: Annotated[float | None, Query(alias="to", allow_inf_nan=False)] = None,
     ) -> dict[str, Any]:
         return views.decisions(store, rule, start, end)
 

@@ -15,8 +15,9 @@ from rules.catalog import Catalog
 from rules.engine import percent
 from rules.pack import Measure, Pack
 from rules.quota import periods_of_year, quota_year_of
-from schemas.audit import AuditEvent, verify_chain
+from schemas.audit import verify_stored
 from schemas.permit import Permit
+from service.auth import Principal
 from store.errors import StoreError
 from store.redis_store import DeclarationRecord, RedisStore
 from workers.app import QUEUE
@@ -38,8 +39,13 @@ def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
     return body
 
 
-def audit_trail(declaration_id: str, events: list[AuditEvent]) -> dict[str, Any]:
-    verification = verify_chain(events)
+def audit_trail(store: RedisStore, declaration_id: str) -> dict[str, Any]:
+    record = store.get(declaration_id)
+    events, verification = verify_stored(
+        store.audit_raw(declaration_id),
+        record.audit_head if record else None,
+        record.audit_len if record else None,
+    )
     return {
         "declaration_id": declaration_id,
         "verified": verification.verified,
@@ -105,8 +111,15 @@ def _period_view(period: Any, ledger: dict[str, str] | None, as_of: date) -> dic
 
 
 def quota(
-    store: RedisStore, pack: Pack, measure: Measure, as_of: date, brief: bool
+    store: RedisStore,
+    pack: Pack,
+    measure: Measure,
+    as_of: date,
+    brief: bool,
+    viewer: Principal | None = None,
 ) -> dict[str, Any]:
+    """A quota as SPEC §5 shows it. A submitter sees balances and events, but only its own
+    declarations named in them and only its own allocation account."""
     quota_block = measure.quota
     assert quota_block is not None
     year = max(quota_year_of(measure, as_of), 1)
@@ -132,13 +145,33 @@ def quota(
         return body
     starts = {view["start"] for view in periods}
     body["periods"] = periods
-    if quota_block.mode == "importer_allocation":
-        body["accounts"] = store.accounts(measure.id, year)
+    events = [event for event in store.quota_events(measure.id) if event.get("period") in starts]
+    accounts = (
+        store.accounts(measure.id, year) if quota_block.mode == "importer_allocation" else None
+    )
+    if viewer is not None and viewer.role == "submitter":
+        named = list({event["declaration_id"] for event in events if event.get("declaration_id")})
+        own = {
+            record.declaration_id
+            for record in store.get_many(named)
+            if record.business_number == viewer.business_number
+        }
+        events = [
+            {
+                **event,
+                "declaration_id": event.get("declaration_id")
+                if event.get("declaration_id") in own
+                else None,
+            }
+            for event in events
+        ]
+        if accounts is not None:
+            accounts = [row for row in accounts if row["business_number"] == viewer.business_number]
+    if accounts is not None:
+        body["accounts"] = accounts
     if quota_block.mode == "daily_pro_rata":
         body["runs_pending"] = [day.isoformat() for day in store.pro_rata_days(measure.id)]
-    body["events"] = [
-        event for event in store.quota_events(measure.id) if event.get("period") in starts
-    ]
+    body["events"] = events
     return body
 
 
@@ -289,10 +322,10 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
                 for start, fields in store.quota_periods(measure.id).items():
                     balance = sum(
                         int(fields.get(name) or 0) for name in ("volume", "carried", "returned")
-                    )
-                    remaining.add_metric(
-                        [measure.id, start], balance - int(fields.get("allocated") or 0)
-                    )
+                    ) - int(fields.get("allocated") or 0)
+                    # a closed period's units went to the next one with carry-over
+                    closed = fields.get("status") == "closed"
+                    remaining.add_metric([measure.id, start], 0 if closed else balance)
             yield remaining
 
     registry.register(Collector())
@@ -304,7 +337,7 @@ def export_line(store: RedisStore, declaration_id: str) -> dict[str, Any]:
     record = store.get(declaration_id)
     if record is None:
         return {"declaration_id": declaration_id, "missing": True}
-    trail = audit_trail(declaration_id, store.audit(declaration_id))
+    trail = audit_trail(store, declaration_id)
     return {
         "declaration": json.loads(record.body),
         "status": declaration_status(record),

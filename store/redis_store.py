@@ -94,6 +94,16 @@ Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Taken:
+    """A declaration as a worker took it: its status now and before, and how many
+    earlier attempts were interrupted mid-evaluation."""
+
+    status: str
+    before: str
+    interrupted: int
+
+
+@dataclass(frozen=True)
 class SubmitResult:
     outcome: str  # created | existing | conflict
     status: str
@@ -169,6 +179,7 @@ class RedisStore:
                     *self._declaration_keys(declaration_id),
                     self.key("submitted"),
                     self.key("submitted", business_number),
+                    self.key("submission_seq"),
                 ],
                 args=[
                     declaration_id, body, sha, business_number, repr(submitted_at),
@@ -296,9 +307,9 @@ class RedisStore:
     @translated
     def begin(
         self, declaration_id: str, permit_numbers: Iterable[str]
-    ) -> tuple[str, dict[str, Permit]]:
-        """Take a declaration for evaluation (queued -> evaluating) and read the permits it
-        names, as it sees them, in one round trip. Returns its status and the permits."""
+    ) -> tuple[Taken, dict[str, Permit]]:
+        """Take a declaration for evaluation (-> evaluating) and read the permits it names,
+        as it sees them, in one round trip."""
         numbers = sorted(set(permit_numbers))
         pipe = self.client.pipeline(transaction=False)
         self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
@@ -306,7 +317,9 @@ class RedisStore:
             pipe.hmget(self.key("permit", number), "registration", "used")
             pipe.hget(self.key("permit_uses", number), declaration_id)
         replies = pipe.execute()
-        return _text(replies[0]) or "", self._permits(numbers, replies[1:])
+        now, before, interrupted = replies[0]
+        taken = Taken(_text(now) or "", _text(before) or "", int(interrupted))
+        return taken, self._permits(numbers, replies[1:])
 
     @translated
     def recent(
@@ -332,8 +345,12 @@ class RedisStore:
 
     @translated
     def audit(self, declaration_id: str) -> list[AuditEvent]:
-        raw = self.client.lrange(self.key("audit", declaration_id), 0, -1)
-        return [AuditEvent.model_validate_json(item) for item in raw]
+        return [AuditEvent.model_validate_json(item) for item in self.audit_raw(declaration_id)]
+
+    @translated
+    def audit_raw(self, declaration_id: str) -> list[str | bytes]:
+        """The stored events as written, for verification that must survive bad ones."""
+        return list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
 
     @translated
     def bump_attempts(self, declaration_id: str) -> int:
@@ -370,8 +387,16 @@ class RedisStore:
         self.client.set(self.key("workers", name), now_rfc3339(), ex=ttl)
 
     @translated
+    def workers(self) -> set[str]:
+        """The workers whose heartbeat is fresh (host:pid)."""
+        prefix = self.key("workers", "")
+        return {
+            (_text(key) or "")[len(prefix) :]
+            for key in self.client.scan_iter(match=f"{prefix}*", count=100)
+        }
+
     def workers_alive(self) -> int:
-        return sum(1 for _ in self.client.scan_iter(match=self.key("workers", "*"), count=100))
+        return len(self.workers())
 
     @translated
     def count(self, increments: dict[str, int]) -> None:

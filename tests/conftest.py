@@ -80,12 +80,13 @@ class Stack:
         return RedisStore.from_url(self.redis_url, prefix=self.prefix)
 
     def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+        known = self.store().workers()  # a killed worker's heartbeat lives on for 30 s
         self.worker = _spawn(
             worker_command(concurrency, f"test-{uuid.uuid4().hex[:6]}@%h"),
             self.env,
             self.logs / "worker.log",
         )
-        _wait_for_worker(self)
+        _wait_for_worker(self, known)
         return self.worker
 
     def stop_worker(self) -> None:
@@ -129,10 +130,11 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _wait_for_worker(stack: Stack) -> None:
+def _wait_for_worker(stack: Stack, known: set[str]) -> None:
+    """Until the new worker's own heartbeat appears."""
     store = stack.store()
     deadline = time.monotonic() + 60
-    while store.workers_alive() == 0:
+    while not store.workers() - known:
         if stack.worker is not None and stack.worker.poll() is not None:
             raise RuntimeError(f"the worker exited; see {stack.logs / 'worker.log'}")
         if time.monotonic() > deadline:

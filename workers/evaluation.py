@@ -15,6 +15,7 @@ from store.redis_store import RedisStore, now_rfc3339
 from workers import trail
 
 OPEN = ("queued", "evaluating", "pending_allocation")
+MAX_INTERRUPTED = 5  # evaluations cut short (a worker died) before a declaration fails
 
 
 def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
@@ -30,17 +31,22 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
         return record.status
     declaration = Declaration.model_validate_json(record.body)
     numbers = [line.permit_number for line in declaration.lines if line.permit_number]
-    status, permits = store.begin(declaration_id, numbers)
-    if status not in OPEN:  # cancelled, or decided by a duplicate delivery, meanwhile
-        return status
+    taken, permits = store.begin(declaration_id, numbers)
+    if taken.status not in OPEN:  # cancelled, or decided by a duplicate delivery, meanwhile
+        return taken.status
+    if taken.interrupted > MAX_INTERRUPTED:
+        fail(store, declaration_id, f"evaluation was interrupted {taken.interrupted} times")
+        return "failed"
     evaluation = engine.evaluate(declaration, catalog.current, permits)
     allocation = (
         store.allocate(declaration_id, evaluation.requests, evaluation.as_of)
         if evaluation.requests
         else None
     )
+    if allocation is not None and allocation.cancelled:
+        return "cancelled"
     if allocation is not None and allocation.pending:
-        return _wait_for_run(store, declaration_id, record.status, allocation)
+        return _wait_for_run(store, declaration_id, taken.before, allocation)
     verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
     for pack in evaluation.packs:
         store.keep_pack(pack.sha256, _pack_bytes(pack.path))
@@ -70,22 +76,21 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
 def _wait_for_run(
     store: RedisStore, declaration_id: str, status: str, allocation: Allocation
 ) -> str:
-    """A daily pro-rata declaration waits for its day's allocation run, once recorded."""
-    if status != "pending_allocation":
-        store.record(
-            declaration_id,
-            [("allocation_requested", allocation.model_dump(mode="json"))],
-            {"status": "pending_allocation"},
-            allowed=OPEN,
-        )
+    """A daily pro-rata declaration waits for its day's allocation run; the request is
+    recorded in its trail the first time only."""
+    waited = status == "pending_allocation"
+    events = [] if waited else [("allocation_requested", allocation.model_dump(mode="json"))]
+    store.record(declaration_id, events, {"status": "pending_allocation"}, allowed=OPEN)
     return "pending_allocation"
 
 
 def fail(store: RedisStore, declaration_id: str, error: str) -> None:
-    """End a declaration that cannot be evaluated in `failed`, with the error in words."""
+    """End a declaration that cannot be evaluated in `failed`, with the error in words,
+    giving back whatever an interrupted evaluation had allocated."""
+    returned = store.give_back(declaration_id)
     store.record(
         declaration_id,
-        [("failed", {"error": error})],
+        [("failed", {"error": error}), *(("returned", item) for item in returned)],
         {"status": "failed", "error": error, "decided_at": now_rfc3339()},
         allowed=OPEN,
         done=True,

@@ -27,13 +27,17 @@ local function num(value) return tonumber(value) or 0 end
 if ARGV[4] ~= 'run' then
   local prior = redis.call('GET', prefix .. ':alloc:' .. decl)
   if prior then return prior end
+  -- a cancelled declaration takes nothing, whatever a late worker asks
+  if redis.call('HGET', prefix .. ':decl:' .. decl, 'status') == 'cancelled' then
+    return cjson.encode({applied = false, cancelled = true, lines = {}, balances = {}})
+  end
 end
 local result_key = prefix .. ':alloc:' .. (decl or '')
 local function period_key(quota_id, key) return prefix .. ':quota:' .. quota_id .. ':' .. key end
 local function event(quota_id, kind, period, quantity, before, after)
   redis.call('RPUSH', prefix .. ':qevents:' .. quota_id, cjson.encode({
     at = now, type = kind, period = period, quantity = quantity,
-    balance_before = before, balance_after = after, declaration_id = decl}))
+    balance_before = before, balance_after = after, declaration_id = decl or cjson.null}))
 end
 
 local function subs_of(period)
@@ -131,7 +135,7 @@ if ARGV[4] == 'run' then
   -- in submission order (workers may file requests in another order)
   local submitted = {}
   for position, id in ipairs(ids) do
-    submitted[id] = {num(redis.call('HGET', prefix .. ':decl:' .. id, 'submitted_at')), position}
+    submitted[id] = {num(redis.call('HGET', prefix .. ':decl:' .. id, 'seq')), position}
   end
   table.sort(ids, function(a, b)
     if submitted[a][1] ~= submitted[b][1] then return submitted[a][1] < submitted[b][1] end
@@ -151,7 +155,8 @@ if ARGV[4] == 'run' then
   local granted = {}
   if key then
     local status = redis.call('HGET', key, 'status')
-    local bal = balance(key)
+    -- units granted by earlier runs and not yet taken are not there to share again
+    local bal = math.max(balance(key) - num(redis.call('HGET', key, 'granted')), 0)
     if status == 'closed' or not status then bal = 0 end
     local shares, order = {}, {}
     if total <= bal then
@@ -169,10 +174,13 @@ if ARGV[4] == 'run' then
       end)
       for n = 1, bal - given do shares[order[n].i] = shares[order[n].i] + 1 end
     end
+    local total_granted = 0
     for i, ask in ipairs(asks) do
       granted[ask.id] = granted[ask.id] or {}
       granted[ask.id][tostring(ask.line)] = shares[i]
+      total_granted = total_granted + shares[i]
     end
+    redis.call('HINCRBY', key, 'granted', total_granted)
   end
   for _, id in ipairs(ids) do
     redis.call('SET', prefix .. ':prorata_grant:' .. id, cjson.encode(granted[id] or {x = 0}))
@@ -208,6 +216,18 @@ for _, r in ipairs(req.requests) do
       return cjson.encode({applied = false, pending = true, lines = waiting, balances = {}})
     end
     break
+  end
+end
+
+-- A declaration that takes its pro-rata grant (in full, in part, or not at all) gives
+-- the grant up: what it did not take is free for the next run.
+local function release_grants()
+  if not grants then return end
+  for _, r in ipairs(req.requests) do
+    local share = num(grants[tostring(r.line)])
+    if share > 0 then
+      redis.call('HINCRBY', period_key(r.quota_id, r.period.key), 'granted', -share)
+    end
   end
 end
 
@@ -302,6 +322,7 @@ if failed then
     table.insert(out_lines, {line = line.line, quota_id = line.quota_id, period = line.period,
       status = status, in_quota = 0, over_quota = 0, reserved_used = 0})
   end
+  release_grants()
   local result = cjson.encode({applied = false, lines = out_lines, balances = {}})
   redis.call('SET', result_key, result)
   return result
@@ -356,6 +377,7 @@ for i, r in ipairs(req.requests) do
     status = line.status, in_quota = line.in_quota, over_quota = line.over_quota,
     sub_quota = line.sub_quota, reserved_used = line.reserved_used})
 end
+release_grants()
 local result = cjson.encode({applied = true, lines = out_lines, balances = balances})
 redis.call('SET', result_key, result)
 -- kept so that a cancellation knows which permit quantities and VINs to give back

@@ -1,9 +1,16 @@
--- A worker takes a declaration: queued -> evaluating, atomically, so that a
--- cancellation that got there first is never overwritten. Returns the status now.
--- KEYS[1] declaration hash
+-- A worker takes a declaration: queued (or pending_allocation, after its pro-rata run)
+-- -> evaluating, atomically, so that a cancellation that got there first is never
+-- overwritten and a cancellation cannot slip in while it is evaluated. Finding it
+-- evaluating already means an earlier attempt was interrupted (or a duplicate delivery
+-- is at work): that is counted, so that a declaration that keeps killing its worker ends
+-- failed instead of looping.
+-- KEYS[1] declaration hash. Returns {status now, status before, interrupted attempts}.
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'queued' then
+if status == 'queued' or status == 'pending_allocation' then
   redis.call('HSET', KEYS[1], 'status', 'evaluating')
-  return 'evaluating'
+  return {'evaluating', status, tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
 end
-return status or ''
+if status == 'evaluating' then
+  return {'evaluating', status, redis.call('HINCRBY', KEYS[1], 'attempts', 1)}
+end
+return {status or '', status or '', 0}

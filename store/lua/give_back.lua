@@ -5,7 +5,22 @@
 local prefix, decl, now = ARGV[1], ARGV[2], ARGV[3]
 local result_key = prefix .. ':alloc:' .. decl
 local raw = redis.call('GET', result_key)
-if not raw then return cjson.encode({returned = {}}) end
+if not raw then
+  -- nothing allocated; a pro-rata grant not taken yet is given up for the next run
+  local grant = redis.call('GET', prefix .. ':prorata_grant:' .. decl)
+  local pending = redis.call('GET', prefix .. ':prorata_req:' .. decl)
+  if grant and pending then
+    local shares = cjson.decode(grant)
+    for _, r in ipairs(cjson.decode(pending).requests) do
+      local share = tonumber(shares[tostring(r.line)]) or 0
+      if share > 0 then
+        redis.call('HINCRBY', prefix .. ':quota:' .. r.quota_id .. ':' .. r.period.key, 'granted', -share)
+      end
+    end
+    redis.call('DEL', prefix .. ':prorata_grant:' .. decl)
+  end
+  return cjson.encode({returned = {}})
+end
 local result = cjson.decode(raw)
 if result.returned_at or not result.applied then return cjson.encode({returned = {}}) end
 local req = cjson.decode(redis.call('GET', prefix .. ':allocreq:' .. decl))
@@ -22,10 +37,6 @@ for i, line in ipairs(result.lines) do
   if line.in_quota > 0 and status and status ~= 'closed' then
     local before = balance(key)
     redis.call('HINCRBY', key, 'returned', line.in_quota)
-    if r and r.mode == 'importer_allocation' then
-      redis.call('HINCRBY', prefix .. ':acct:' .. line.quota_id .. ':' .. r.period.year .. ':' .. r.account,
-        'returned', line.in_quota)
-    end
     if num(line.reserved_used) > 0 then
       redis.call('HINCRBY', key, 'reserved_returned:' .. line.sub_quota, line.reserved_used)
     end
@@ -47,6 +58,11 @@ for i, line in ipairs(result.lines) do
     end
     table.insert(returned, {quota_id = line.quota_id, period = line.period, quantity = line.in_quota,
       balance_before = before, balance_after = after})
+  end
+  -- an importer's account is per quota year: its units come back even after carry-over
+  if r and r.mode == 'importer_allocation' and line.in_quota > 0 then
+    redis.call('HINCRBY', prefix .. ':acct:' .. line.quota_id .. ':' .. r.period.year .. ':' .. r.account,
+      'returned', line.in_quota)
   end
   if r and r.permit_number ~= cjson.null and r.permit_number ~= nil then
     local taken = num(redis.call('HGET', prefix .. ':permit_uses:' .. r.permit_number, decl))

@@ -1,6 +1,7 @@
 -- Store a declaration once: the API answers 202 only after this returns 'created'.
 -- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] index of
--- submissions, KEYS[5] index of the importer's submissions (newest last)
+-- submissions, KEYS[5] index of the importer's submissions (newest last), KEYS[6] the
+-- submission counter (the order of submission, within a batch too)
 -- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
 --       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length
 local existing = redis.call('HMGET', KEYS[1], 'sha', 'status')
@@ -10,7 +11,7 @@ if existing[1] then
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn', ARGV[4],
   'status', 'queued', 'submitted_at', ARGV[5], 'audit_head', ARGV[7], 'audit_len', ARGV[8],
-  'attempts', 0)
+  'attempts', 0, 'seq', redis.call('INCR', KEYS[6]))
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])

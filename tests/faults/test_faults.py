@@ -145,7 +145,9 @@ def test_killing_the_whole_worker_loses_nothing(own_stack: tuple[Stack, Embedded
     worker = stack.start_worker(concurrency=2)
     store = stack.store()
     ids = [body["declaration_id"] for body in bodies]
+    deadline = time.monotonic() + 60
     while sum(status == "decided" for status in store.statuses(ids)) < 20:
+        assert time.monotonic() < deadline, "the worker decided nothing within 60 s"
         time.sleep(0.01)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()

@@ -332,3 +332,71 @@ def test_health_and_metrics(stack: Stack) -> None:
         text = client.get("/metrics").text
     assert "accord_verdicts_total" in text
     assert "accord_queue_depth" in text
+
+
+def test_a_declaration_accepted_in_the_future_is_refused(stack: Stack) -> None:
+    """Quota periods open by acceptance date, so an accepted_at ahead of the clock is a 422."""
+    response = submit(stack, declaration(unique_id(), accepted_at="2099-01-01T10:00:00-05:00"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "accepted_at"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/quotas?as_of=9999-12-31", None),
+        ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?as_of=0001-01-01", None),
+        ("GET", "/v1/measures?as_of=9999-12-31", None),
+        ("GET", "/v1/decisions?rule=X&from=nan", None),
+        ("POST", "/v1/permits", {"permit_number": "Y9999", "business_number": "123456789RM0001",
+                                 "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "9999-12-31"}),
+        ("POST", "/v1/declarations", {**declaration("huge-line"), "lines": [{**declaration("x")["lines"][0], "line": 2**60}]}),
+    ],
+)  # fmt: skip
+def test_out_of_range_input_is_422_not_5xx(stack: Stack, method: str, path: str, body: Any) -> None:
+    """Dates beyond any declaration's reach and absurd numbers are refused with a 422."""
+    with stack.client() as client:
+        response = client.request(method, path, json=body)
+    assert response.status_code == 422, response.text
+
+
+def test_audit_verification_notices_truncation_and_garbled_events(stack: Stack) -> None:
+    """Removing the last events, or garbling one, makes the trail fail verification (not a 500)."""
+    store = stack.store()
+    for damage in ("truncate", "garble"):
+        body = declaration(unique_id())
+        submit(stack, body)
+        wait_for(stack, body["declaration_id"])
+        key = store.key("audit", body["declaration_id"])
+        if damage == "truncate":
+            store.client.rpop(key)
+        else:
+            store.client.lset(key, 2, b'{"seq": 3, "not": "an event"}')
+        with stack.client("auditor") as client:
+            response = client.get(f"/v1/declarations/{body['declaration_id']}/audit")
+        assert response.status_code == 200
+        trail = response.json()
+        assert trail["verified"] is False, damage
+        assert trail["first_bad_seq"] is not None
+        assert trail["problem"]
+
+
+def test_a_submitter_sees_no_other_importers_declarations_in_a_quota(stack: Stack) -> None:
+    """In a quota's events a submitter sees its own declaration ids only."""
+    number = unique_id("P")
+    register_permit(stack, number, 1)
+    body = declaration(
+        unique_id(),
+        accepted_at="2026-03-12T10:00:00-05:00",
+        lines=[{"quantity": "1", "value_for_duty": "30000.00", "permit_number": number}],
+    )
+    submit(stack, body)
+    assert wait_for(stack, body["declaration_id"])["outcome"] == "accepted"
+    params = {"as_of": "2026-03-12"}
+    with stack.client("submitter") as client:
+        mine = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params=params).json()["events"]
+    with stack.client("other_submitter") as client:
+        theirs = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params=params).json()["events"]
+    assert body["declaration_id"] in {event["declaration_id"] for event in mine}
+    assert body["declaration_id"] not in {event["declaration_id"] for event in theirs}
+    assert len(mine) == len(theirs)

@@ -29,18 +29,19 @@ def wait_status(
 
 
 @pytest.fixture
-def tomorrow() -> str:
-    # A day after today, so that the scheduled runs (days before today) leave it to the test.
-    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+def today() -> str:
+    # Today (UTC): the scheduled runs take only days before today, so the run is the test's.
+    # Declarations are dated a minute ago: none may be dated in the future.
+    return (datetime.now(UTC) - timedelta(minutes=1)).date().isoformat()
 
 
-def test_pro_rata_run_end_to_end(stack: Stack, tomorrow: str) -> None:
+def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
     """Three same-day requests wait in pending_allocation, then the run shares 500 units pro rata."""
     ids = []
     for quantity in (600, 300, 100):
         body = declaration(
             unique_id("pr"),
-            accepted_at=f"{tomorrow}T10:00:00-05:00",
+            accepted_at=f"{today}T00:00:00Z",
             lines=[
                 {
                     "origin": "TW",
@@ -54,7 +55,7 @@ def test_pro_rata_run_end_to_end(stack: Stack, tomorrow: str) -> None:
         ids.append(body["declaration_id"])
     withdrawn = declaration(
         unique_id("pr"),
-        accepted_at=f"{tomorrow}T11:00:00-05:00",
+        accepted_at=f"{today}T00:00:01Z",
         lines=[{"origin": "TW", "quantity": "1000", "value_for_duty": "10000000.00"}],
     )
     with stack.client() as client:
@@ -68,9 +69,9 @@ def test_pro_rata_run_end_to_end(stack: Stack, tomorrow: str) -> None:
         cancelled = client.post(f"/v1/declarations/{withdrawn['declaration_id']}/cancel")
         assert cancelled.json()["status"] == "cancelled"  # it takes no share at the run
     with stack.client() as client:
-        quota = client.get("/v1/quotas/TEST-TW-EV-PRORATA", params={"as_of": tomorrow}).json()
-        assert tomorrow in quota["runs_pending"]
-        run = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": tomorrow})
+        quota = client.get("/v1/quotas/TEST-TW-EV-PRORATA", params={"as_of": today}).json()
+        assert today in quota["runs_pending"]
+        run = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": today})
         assert run.status_code == 200
         assert run.json()["declarations"] == ids
         submitter = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": "x"})
@@ -111,7 +112,7 @@ def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(stack: Stack) 
 
 def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
     """Each importer draws on its own allocation; transfers move units; cancelling returns them."""
-    year = {"quota_year": 3}  # quota year 3 starts 2028-01-01; kept apart from other tests
+    year = {"quota_year": 1}  # 2026; no other test uses this quota
     with stack.client() as client:
         path = "/v1/quotas/TEST-TH-EV-ALLOC/allocations"
         assert (
@@ -141,9 +142,9 @@ def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
         accounts = {row["business_number"]: row for row in moved.json()["accounts"]}
         assert (accounts[IMPORTER]["remaining"], accounts[OTHER_IMPORTER]["remaining"]) == (7, 8)
         assert client.post(path, json={**year, "business_number": IMPORTER}).status_code == 422
-    over = declaration(unique_id("al"), accepted_at="2028-02-01T10:00:00-05:00",
+    over = declaration(unique_id("al"), accepted_at="2026-02-02T10:00:00-05:00",
                        lines=[{"origin": "TH", "quantity": "8", "value_for_duty": "80000.00"}])  # fmt: skip
-    fits = declaration(unique_id("al"), accepted_at="2028-02-01T10:00:00-05:00",
+    fits = declaration(unique_id("al"), accepted_at="2026-02-02T10:00:00-05:00",
                        lines=[{"origin": "TH", "quantity": "7", "value_for_duty": "70000.00"}])  # fmt: skip
     with stack.client() as client:
         client.post("/v1/declarations", json=over)
@@ -157,10 +158,10 @@ def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
             "QUOTA-TALLOC-CLAIM",
             "DUTY-TALLOC-IN-QUOTA",
         }
-        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2028-02-01"}).json()
+        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2026-02-02"}).json()
         mine = next(row for row in quota["accounts"] if row["business_number"] == IMPORTER)
         assert (mine["used"], mine["remaining"]) == (7, 0)
         client.post(f"/v1/declarations/{fits['declaration_id']}/cancel")
-        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2028-02-01"}).json()
+        quota = client.get("/v1/quotas/TEST-TH-EV-ALLOC", params={"as_of": "2026-02-02"}).json()
         mine = next(row for row in quota["accounts"] if row["business_number"] == IMPORTER)
         assert (mine["returned"], mine["remaining"]) == (7, 7)

@@ -1,0 +1,162 @@
+"""A declaration's life in the worker, on a real Redis: races with cancellation,
+interrupted evaluations, failures that must give back what they took, and pro-rata
+grants that must not be granted twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from typing import Any
+
+from helpers import declaration
+from rules import engine
+from rules.catalog import Catalog
+from schemas.declaration import Declaration
+from store.redis_store import RedisStore
+from workers import trail
+from workers.evaluation import MAX_INTERRUPTED, decide, fail
+
+
+def stored(store: RedisStore, declaration_id: str, **fields: Any) -> Declaration:
+    parsed = Declaration.model_validate(declaration(declaration_id, **fields))
+    store.submit(declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                 parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
+    return parsed
+
+
+def tw(quantity: int, day: str = "2026-05-04") -> dict[str, Any]:
+    """Fields of a declaration under the daily pro-rata test quota (500 a year)."""
+    return {
+        "accepted_at": f"{day}T10:00:00-04:00",
+        "lines": [
+            {"origin": "TW", "quantity": str(quantity), "value_for_duty": f"{quantity}000.00"}
+        ],
+    }
+
+
+def in_quota(store: RedisStore, declaration_id: str) -> int:
+    record = store.get(declaration_id)
+    assert record is not None and record.verdict is not None
+    return int(json.loads(record.verdict)["lines"][0]["in_quota_quantity"])
+
+
+def test_a_cancelled_declaration_takes_nothing_even_from_a_late_worker(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A worker that allocates after the declaration was cancelled gets nothing applied."""
+    parsed = stored(store, "c1", **tw(5))
+    assert (
+        store.record("c1", [("cancelled", {})], {"status": "cancelled"}, allowed=("queued",))
+        == "ok"
+    )
+    evaluation = engine.evaluate(parsed, catalog.current, {})
+    allocation = store.allocate("c1", evaluation.requests, parsed.accepted_on)
+    assert allocation.cancelled
+    assert decide(store, catalog, "c1") == "cancelled"
+    assert store.quota_periods("TEST-TW-EV-PRORATA") == {}
+
+
+def test_a_declaration_waiting_for_its_run_is_taken_before_it_is_evaluated_again(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """After the run, a worker moves pending_allocation to evaluating, so a cancel cannot slip in."""
+    stored(store, "p1", **tw(5))
+    assert decide(store, catalog, "p1") == "pending_allocation"
+    assert decide(store, catalog, "p1") == "pending_allocation"  # the sweeper's visit: nothing new
+    types = [event.type for event in store.audit("p1")]
+    assert types.count("allocation_requested") == 1
+    assert store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4)) == ["p1"]
+    taken, _ = store.begin("p1", [])
+    assert (taken.status, taken.before) == ("evaluating", "pending_allocation")
+    assert (
+        store.record(
+            "p1", [("cancelled", {})], {"status": "cancelled"}, allowed=("pending_allocation",)
+        )
+        == "stale"
+    )
+    assert decide(store, catalog, "p1") == "decided"
+    assert in_quota(store, "p1") == 5
+
+
+def test_runs_never_grant_units_an_earlier_run_granted(store: RedisStore, catalog: Catalog) -> None:
+    """Two days' runs for one 500-unit balance grant 500, then 0, until the first grant is taken."""
+    stored(store, "d1", **tw(500, "2026-05-04"))
+    stored(store, "d2", **tw(500, "2026-05-05"))
+    assert decide(store, catalog, "d1") == "pending_allocation"
+    assert decide(store, catalog, "d2") == "pending_allocation"
+    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4))
+    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 5))
+    assert decide(store, catalog, "d2") == "decided"  # the later day decided first
+    assert decide(store, catalog, "d1") == "decided"
+    assert (in_quota(store, "d1"), in_quota(store, "d2")) == (500, 0)
+    period = store.quota_periods("TEST-TW-EV-PRORATA")["2026-01-01"]
+    assert (int(period["allocated"]), int(period["granted"])) == (500, 0)
+
+
+def test_a_cancelled_grant_is_free_for_the_next_run(store: RedisStore, catalog: Catalog) -> None:
+    """Cancelling a declaration that was granted units but had not taken them frees them."""
+    stored(store, "g1", **tw(300, "2026-05-04"))
+    assert decide(store, catalog, "g1") == "pending_allocation"
+    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4))
+    assert (
+        store.record(
+            "g1", [("cancelled", {})], {"status": "cancelled"}, allowed=("pending_allocation",)
+        )
+        == "ok"
+    )
+    store.give_back("g1")
+    stored(store, "g2", **tw(500, "2026-05-05"))
+    assert decide(store, catalog, "g2") == "pending_allocation"
+    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 5))
+    assert decide(store, catalog, "g2") == "decided"
+    assert in_quota(store, "g2") == 500
+
+
+def test_batch_submissions_are_shared_in_submission_order(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """Declarations stored in one batch (one timestamp) still tie-break in the order given."""
+    now = time.time()
+    items = []
+    for declaration_id in ("t1", "t2", "t3"):
+        parsed = Declaration.model_validate(declaration(declaration_id, **tw(1)))
+        items.append((declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                      parsed.importer.business_number, now, trail.received(parsed, "test")))  # fmt: skip
+    store.submit_many(items)
+    stored(store, "big", **tw(497))
+    for declaration_id in ("t3", "t2", "big", "t1"):  # workers file them in another order
+        assert decide(store, catalog, declaration_id) == "pending_allocation"
+    # 500 for 500 asked: everyone is served in full; order shows in the run's answer
+    assert store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4)) == ["t1", "t2", "t3", "big"]
+
+
+def test_an_evaluation_interrupted_too_often_ends_failed(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A declaration whose evaluations keep dying (worker killed mid-way) ends failed."""
+    stored(store, "crash")
+    store.begin("crash", [])  # an attempt that never finished
+    for _ in range(MAX_INTERRUPTED):
+        store.begin("crash", [])
+    assert decide(store, catalog, "crash") == "failed"
+    record = store.get("crash")
+    assert record is not None and "interrupted" in (record.error or "")
+
+
+def test_failing_gives_back_what_an_interrupted_evaluation_allocated(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A declaration that fails after its allocation returns its quota units."""
+    parsed = stored(
+        store,
+        "f1",
+        accepted_at="2026-03-10T10:00:00-05:00",
+        lines=[{"origin": "KR", "quantity": "3"}],
+    )
+    evaluation = engine.evaluate(parsed, catalog.current, {})
+    assert store.allocate("f1", evaluation.requests, parsed.accepted_on).applied
+    fail(store, "f1", "boom")
+    period = store.quota_periods("TEST-KR-EV-TRQ")["2026-01-01"]
+    assert (int(period["allocated"]), int(period["returned"])) == (3, 3)
+    assert [event.type for event in store.audit("f1")][-2:] == ["failed", "returned"]

@@ -286,7 +286,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             Path(args.output).write_text(text)
     elif args.verb == "decisions":
-        _print(client.call("GET", "/v1/decisions", params={"rule": args.rule}))
+        found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
+        if args.json:
+            _print(found)
+        else:
+            print(f"{args.rule}: {len(found['decisions'])} decisions")
+            _table(
+                found["decisions"],
+                ["declaration_id", "line", "severity", "outcome", "pack_version", "at"],
+            )
     elif args.verb == "permits" and args.permit_verb == "add":
         permit = {
             "permit_number": args.number,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -256,7 +256,7 @@ def decisions(
                 "declaration_id": declaration_id,
                 "line": line,
                 "severity": match["severity"] if match else None,
-                "at": at,
+                "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds"),
                 "pack_version": match["pack_version"] if match else None,
                 "outcome": verdict.get("outcome"),
             }

@@ -24,11 +24,12 @@ Keys, under a prefix (default `accord`, so tests can share one server):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar, cast
@@ -91,6 +92,21 @@ class DeclarationRecord:
 
 Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]]]]
 """(declaration id, canonical body, body sha256, business number, submitted at, audit events)"""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One atomic write to a declaration: audit events appended under `known_head` (read
+    again when None), fields set, if its status is one of `allowed`."""
+
+    declaration_id: str
+    events: Sequence[tuple[str, dict[str, Any]]]
+    fields: dict[str, str]
+    allowed: tuple[str, ...]
+    done: bool = False
+    known_head: tuple[str, int] | None = None
+    decisions: Sequence[tuple[str, int | None]] = ()
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,46 +241,64 @@ class RedisStore:
         if the head moved meanwhile, the script says so and the head is read again.
         `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
         operational counters, in the same atomic step, only if the record is written."""
+        write = Write(
+            declaration_id, tuple(events), fields or {}, tuple(allowed), done, known_head,
+            tuple(decisions), counters or {},
+        )  # fmt: skip
+        return self.record_many([write])[0]
+
+    @translated
+    def record_many(self, writes: Sequence[Write]) -> list[str]:
+        """`record` for many declarations in one round trip (each one atomic on its own);
+        a write whose chain head moved meanwhile is retried on its own."""
+        pipe = self.client.pipeline(transaction=False)
+        for write in writes:
+            self._record(
+                keys=self._declaration_keys(write.declaration_id),
+                args=self._record_args(write),
+                client=pipe,
+            )
+        outcomes = [_text(outcome) or "" for outcome, _status in pipe.execute()]
+        for position, write in enumerate(writes):
+            attempts = 0
+            while outcomes[position] == "conflict":
+                attempts += 1
+                if attempts > 20:
+                    raise StoreError(
+                        f"the audit chain of {write.declaration_id} kept moving; gave up"
+                    )
+                fresh = dataclasses.replace(write, known_head=None)
+                outcome, _status = self._record(
+                    keys=self._declaration_keys(write.declaration_id), args=self._record_args(fresh)
+                )
+                outcomes[position] = _text(outcome) or ""
+            if outcomes[position] == "missing":
+                raise NotFound(f"declaration {write.declaration_id} does not exist")
+        return outcomes
+
+    def _record_args(self, write: Write) -> list[Any]:
+        head, length = write.known_head or self._head(write.declaration_id)
         now = time.time()
         index = [
-            [self.key("decisions", rule), f"{declaration_id}|{line or ''}", now]
-            for rule, line in decisions
+            [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
+            for rule, line in write.decisions
         ]
-        if fields and fields.get("status") in ("decided", "failed"):
-            index.append([self.key("decided"), declaration_id, now])
-        extra = json.dumps(
-            {
-                "index": index,
-                "counters": counters or {},
-                "stats": self.key("stats"),
-            }
-        )
-        for _ in range(20):
-            if known_head is None:
-                state = self.client.hmget(
-                    self.key("decl", declaration_id), "audit_head", "audit_len"
-                )
-                if state[0] is None:
-                    raise NotFound(f"declaration {declaration_id} does not exist")
-                known_head = (_text(state[0]) or GENESIS, int(state[1] or 0))
-            head, length = known_head
-            known_head = None
-            chained = self._chain(head, length, events)
-            outcome, _status = self._record(
-                keys=self._declaration_keys(declaration_id),
-                args=[
-                    ",".join(allowed), head,
-                    json.dumps([event.model_dump_json() for event in chained]),
-                    chained[-1].hash if chained else head,
-                    json.dumps(fields or {}), "done" if done else "", extra,
-                ],
-            )  # fmt: skip
-            outcome = _text(outcome)
-            if outcome != "conflict":
-                if outcome == "missing":
-                    raise NotFound(f"declaration {declaration_id} does not exist")
-                return outcome or ""
-        raise StoreError(f"the audit chain of {declaration_id} kept moving; gave up")
+        if write.fields.get("status") in ("decided", "failed"):
+            index.append([self.key("decided"), write.declaration_id, now])
+        extra = {"index": index, "counters": write.counters, "stats": self.key("stats")}
+        chained = self._chain(head, length, write.events)
+        return [
+            ",".join(write.allowed), head,
+            json.dumps([event.model_dump_json() for event in chained]),
+            chained[-1].hash if chained else head,
+            json.dumps(write.fields), "done" if write.done else "", json.dumps(extra),
+        ]  # fmt: skip
+
+    def _head(self, declaration_id: str) -> tuple[str, int]:
+        state = self.client.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
+        if state[0] is None:
+            raise NotFound(f"declaration {declaration_id} does not exist")
+        return _text(state[0]) or GENESIS, int(state[1] or 0)
 
     @translated
     def get(self, declaration_id: str) -> DeclarationRecord | None:
@@ -305,21 +339,39 @@ class RedisStore:
         )
 
     @translated
+    def begin_many(
+        self, wanted: Sequence[tuple[str, Iterable[str]]]
+    ) -> list[tuple[Taken, dict[str, Permit]]]:
+        """`begin` for many declarations ((id, permit numbers) pairs) in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        plans = []
+        for declaration_id, permit_numbers in wanted:
+            numbers = sorted(set(permit_numbers))
+            plans.append(numbers)
+            self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
+            for number in numbers:
+                pipe.hmget(self.key("permit", number), "registration", "used")
+                pipe.hget(self.key("permit_uses", number), declaration_id)
+        replies = pipe.execute()
+        out = []
+        position = 0
+        for numbers in plans:
+            now, before, interrupted = replies[position]
+            taken = Taken(_text(now) or "", _text(before) or "", int(interrupted))
+            permits = self._permits(
+                numbers, replies[position + 1 : position + 1 + 2 * len(numbers)]
+            )
+            out.append((taken, permits))
+            position += 1 + 2 * len(numbers)
+        return out
+
+    @translated
     def begin(
         self, declaration_id: str, permit_numbers: Iterable[str]
     ) -> tuple[Taken, dict[str, Permit]]:
         """Take a declaration for evaluation (-> evaluating) and read the permits it names,
         as it sees them, in one round trip."""
-        numbers = sorted(set(permit_numbers))
-        pipe = self.client.pipeline(transaction=False)
-        self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
-        for number in numbers:
-            pipe.hmget(self.key("permit", number), "registration", "used")
-            pipe.hget(self.key("permit_uses", number), declaration_id)
-        replies = pipe.execute()
-        now, before, interrupted = replies[0]
-        taken = Taken(_text(now) or "", _text(before) or "", int(interrupted))
-        return taken, self._permits(numbers, replies[1:])
+        return self.begin_many([(declaration_id, permit_numbers)])[0]
 
     @translated
     def recent(

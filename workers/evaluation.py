@@ -1,37 +1,92 @@
-"""One declaration from the queue to its verdict: load, evaluate, allocate, finalize,
-record. Safe to run any number of times for the same declaration: the allocation is
-idempotent in the store, and the verdict is written only by the first run to finish."""
+"""Declarations from the queue to their verdicts: load, take, evaluate, allocate,
+finalize, record. Safe to run any number of times for the same declaration: the
+allocation is idempotent in the store, and the verdict is written only by the first
+run to finish."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
+from collections.abc import Mapping, Sequence
 
 from rules import engine
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
+from schemas.permit import Permit
 from schemas.quota import NO_ALLOCATION, Allocation
-from store.redis_store import RedisStore, now_rfc3339
+from store.errors import StoreUnavailable
+from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339
 from workers import trail
+
+log = logging.getLogger(__name__)
 
 OPEN = ("queued", "evaluating", "pending_allocation")
 MAX_INTERRUPTED = 5  # evaluations cut short (a worker died) before a declaration fails
 
 
 def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
-    """Decide a stored declaration; returns its status afterwards.
+    """Decide a stored declaration; returns its status afterwards."""
+    return decide_many(store, catalog, [declaration_id])[0]
 
-    Four round trips to Redis at most: read the record; take it and read its permits;
-    allocate (only when a line claims quota); record the verdict with its audit events
-    and its decision index."""
-    record = store.get(declaration_id)
-    if record is None:
-        return "missing"
-    if record.status not in OPEN:
-        return record.status
-    declaration = Declaration.model_validate_json(record.body)
-    numbers = [line.permit_number for line in declaration.lines if line.permit_number]
-    taken, permits = store.begin(declaration_id, numbers)
+
+def decide_many(store: RedisStore, catalog: Catalog, declaration_ids: Sequence[str]) -> list[str]:
+    """Decide stored declarations, in order; returns each one's status afterwards.
+
+    Reads, takes and records the whole chunk in one round trip each; only allocations go
+    one by one, in order, so that first come is first served. A declaration that cannot
+    be evaluated ends `failed` without stopping the others; Redis becoming unreachable
+    stops the chunk (the task retries it, and what was decided already returns at once)."""
+    ids = list(dict.fromkeys(declaration_ids))
+    statuses: dict[str, str] = {}
+    todo: list[tuple[DeclarationRecord, Declaration]] = []
+    records = {record.declaration_id: record for record in store.get_many(ids)}
+    for declaration_id in ids:
+        record = records.get(declaration_id)
+        if record is None or record.status not in OPEN:
+            statuses[declaration_id] = record.status if record else "missing"
+            continue
+        try:
+            todo.append((record, Declaration.model_validate_json(record.body)))
+        except ValueError as exc:
+            statuses[declaration_id] = _failed(store, declaration_id, exc)
+    wanted = [
+        (record.declaration_id, [line.permit_number for line in parsed.lines if line.permit_number])
+        for record, parsed in todo
+    ]
+    writes: list[Write] = []
+    for (record, parsed), (taken, permits) in zip(todo, store.begin_many(wanted), strict=True):
+        declaration_id = record.declaration_id
+        try:
+            outcome = _decide_one(store, catalog, record, parsed, taken, permits)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # this declaration's own problem: the others go on
+            statuses[declaration_id] = _failed(store, declaration_id, exc)
+            continue
+        if isinstance(outcome, Write):
+            writes.append(outcome)
+        else:
+            statuses[declaration_id] = outcome
+    for write, written in zip(writes, store.record_many(writes), strict=True):
+        if written == "ok":
+            statuses[write.declaration_id] = "decided"
+        else:  # a duplicate delivery finished first, or it was cancelled meanwhile
+            current = store.get(write.declaration_id)
+            statuses[write.declaration_id] = current.status if current else "missing"
+    return [statuses[declaration_id] for declaration_id in declaration_ids]
+
+
+def _decide_one(
+    store: RedisStore,
+    catalog: Catalog,
+    record: DeclarationRecord,
+    declaration: Declaration,
+    taken: Taken,
+    permits: Mapping[str, Permit],
+) -> str | Write:
+    """One declaration, taken: its final status, or the write that records its verdict."""
+    declaration_id = record.declaration_id
     if taken.status not in OPEN:  # cancelled, or decided by a duplicate delivery, meanwhile
         return taken.status
     if taken.interrupted > MAX_INTERRUPTED:
@@ -52,10 +107,10 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
         store.keep_pack(pack.sha256, _pack_bytes(pack.path))
     store.keep_measure_checks(trail.measure_check_records(evaluation))
     fired = (*evaluation.measure_findings, *evaluation.fired, *post)
-    outcome = store.record(
-        declaration_id,
-        trail.decided(evaluation, allocation, verdict, post, permits),
-        {
+    return Write(
+        declaration_id=declaration_id,
+        events=trail.decided(evaluation, allocation, verdict, post, permits),
+        fields={
             "status": "decided",
             "outcome": verdict.outcome,
             "decided_at": now_rfc3339(),
@@ -67,10 +122,12 @@ def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
         decisions=[(item.rule.id, item.line) for item in fired],
         counters=latency_counters(verdict.outcome, time.time() - record.submitted_at),
     )
-    if outcome != "ok":
-        current = store.get(declaration_id)
-        return current.status if current else "missing"
-    return "decided"
+
+
+def _failed(store: RedisStore, declaration_id: str, exc: Exception) -> str:
+    log.exception("declaration %s could not be evaluated", declaration_id)
+    fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
+    return "failed"
 
 
 def _wait_for_run(

@@ -1,9 +1,9 @@
 """Celery tasks: ten-line adapters around `workers.evaluation`.
 
-A transient store error (Redis unreachable, loading) is retried with exponential
-backoff; anything else, or too many retries, ends the declaration in `failed` with the
-error in words rather than in a silent retry loop. If Redis stays down even for that,
-the declaration is still stored and unevaluated, and the sweeper enqueues it again.
+A declaration that cannot be evaluated ends `failed` with the error in words, inside
+`decide_many`, without stopping the others of its chunk. Redis being unreachable is
+retried with exponential backoff; if it stays down past the retries, the declarations
+are still stored and undecided, and the sweeper enqueues them again when it is back.
 """
 
 from __future__ import annotations
@@ -32,23 +32,15 @@ def evaluate_many(self: Any, declaration_ids: list[str]) -> list[str]:
 
 def _decide_all(task: Any, declaration_ids: list[str]) -> list[str]:
     store = context.store()
-    statuses = []
-    for declaration_id in declaration_ids:
-        try:
-            statuses.append(evaluation.decide(store, context.catalog(), declaration_id))
-        except StoreUnavailable as exc:
-            # Retry the whole message: the declarations already decided return at once.
-            retries = int(task.request.retries)
-            if retries < get_settings().task_retries:
-                raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
-            log.error("declaration %s: Redis kept failing: %s", declaration_id, exc)
-            evaluation.fail(store, declaration_id, f"the store stayed unavailable: {exc}")
-            statuses.append("failed")
-        except Exception as exc:
-            log.exception("declaration %s could not be evaluated", declaration_id)
-            evaluation.fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
-            statuses.append("failed")
-    return statuses
+    try:
+        return evaluation.decide_many(store, context.catalog(), declaration_ids)
+    except StoreUnavailable as exc:
+        # Retry the whole message: the declarations already decided return at once.
+        retries = int(task.request.retries)
+        if retries < get_settings().task_retries:
+            raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
+        log.error("declarations %s: Redis kept failing: %s", declaration_ids, exc)
+        raise  # the declarations stay stored; the sweeper enqueues them again
 
 
 @app.task(name="accord.noop", acks_late=True)

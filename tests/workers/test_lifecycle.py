@@ -15,7 +15,7 @@ from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from store.redis_store import RedisStore
 from workers import trail
-from workers.evaluation import MAX_INTERRUPTED, decide, fail
+from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 
 def stored(store: RedisStore, declaration_id: str, **fields: Any) -> Declaration:
@@ -160,3 +160,18 @@ def test_failing_gives_back_what_an_interrupted_evaluation_allocated(
     period = store.quota_periods("TEST-KR-EV-TRQ")["2026-01-01"]
     assert (int(period["allocated"]), int(period["returned"])) == (3, 3)
     assert [event.type for event in store.audit("f1")][-2:] == ["failed", "returned"]
+
+
+def test_a_chunk_decides_in_order_and_one_bad_declaration_stops_no_other(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """decide_many serves a chunk first come first served; a corrupt one fails alone."""
+    for declaration_id in ("k1", "k2"):  # 8 of the 10 units each: only the first fits
+        stored(store, declaration_id, accepted_at="2026-03-10T10:00:00-05:00",
+               lines=[{"origin": "KR", "quantity": "8"}])  # fmt: skip
+    store.submit("broken", '{"not": "a declaration"}', "0" * 64, "123456789RM0001", time.time(), [])
+    statuses = decide_many(store, catalog, ["k1", "broken", "k2"])
+    assert statuses == ["decided", "failed", "decided"]
+    assert (in_quota(store, "k1"), in_quota(store, "k2")) == (8, 2)
+    record = store.get("broken")
+    assert record is not None and (record.error or "").startswith("ValidationError")

@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar, cast
 
+import orjson
 import redis
 
 from schemas.audit import GENESIS, AuditEvent, canonical_json
@@ -289,9 +290,9 @@ class RedisStore:
         chained = self._chain(head, length, write.events)
         return [
             ",".join(write.allowed), head,
-            json.dumps([event.model_dump_json() for event in chained]),
+            orjson.dumps([event.model_dump_json() for event in chained]),
             chained[-1].hash if chained else head,
-            json.dumps(write.fields), "done" if write.done else "", json.dumps(extra),
+            orjson.dumps(write.fields), "done" if write.done else "", orjson.dumps(extra),
         ]  # fmt: skip
 
     def _head(self, declaration_id: str) -> tuple[str, int]:

@@ -7,6 +7,7 @@ names that record by its SHA-256 and lists the rules it fired."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -112,9 +113,29 @@ def decided(
     return events
 
 
+_records: dict[tuple[Any, ...], dict[tuple[str, str, str], dict[str, Any]]] = {}
+
+
 def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
     """The measure-level checks this evaluation applied, each as the record kept once per
-    pack version, measure and day: every decision with the arrangement facts it saw."""
+    pack version, measure and day: every decision with the arrangement facts it saw.
+    (Built once per day's checks: every declaration of the day applies the same ones.)"""
+    key = (
+        evaluation.as_of,
+        *(
+            (item.pack.sha256, item.measure.id, item.rule.id)
+            for item in evaluation.measure_findings
+        ),
+    )
+    found = _records.get(key)
+    if found is None:
+        if len(_records) > 4096:
+            _records.clear()
+        found = _records[key] = _build_records(evaluation)
+    return found
+
+
+def _build_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
     records: dict[tuple[str, str, str], dict[str, Any]] = {}
     for item in evaluation.measure_findings:
         key = (item.pack.sha256, item.measure.id, evaluation.as_of.isoformat())
@@ -151,8 +172,13 @@ def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
             "pack": record["pack"],
             "pack_version": record["pack_version"],
             "as_of": record["as_of"],
-            "record_sha256": hashlib.sha256(canonical_json(record).encode()).hexdigest(),
+            "record_sha256": _digest(canonical_json(record)),
             "rules": [decision["rule"] for decision in record["decisions"]],
         }
         for record in measure_check_records(evaluation).values()
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

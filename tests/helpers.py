@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from rules.pack import Measure
 from rules.quota import period_of
+from schemas.permit import Permit
 from schemas.quota import QuotaRequest
 
 IMPORTER = "123456789RM0001"
@@ -87,4 +88,16 @@ def quota_request(
         previous_period=previous,
         permit_number=permit,
         vins=tuple(vins),
+    )
+
+
+def long_permit(number: str, quantity: int, measure: str) -> Permit:
+    """A permit of the base importer valid through 2026 and 2027, for ledger tests."""
+    return Permit(
+        permit_number=number,
+        business_number=IMPORTER,
+        measure=measure,
+        quantity=quantity,
+        issued_on=date(2026, 1, 1),
+        expires_on=date(2027, 12, 31),
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from helpers import IMPORTER, declaration, vin
+from helpers import IMPORTER, declaration, long_permit, vin
 from helpers import quota_request as request
 from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
@@ -37,7 +37,6 @@ from rules.simulation import (
     with_synthetic_permits,
 )
 from schemas.declaration import Declaration
-from schemas.permit import Permit
 from schemas.quota import QuotaRequest
 from service.simulate import main
 from store.redis_store import RedisStore
@@ -570,16 +569,7 @@ def test_memory_ledger_agrees_with_the_redis_ledger(
 ) -> None:
     """For a seeded random stream, MemoryLedger answers every declaration line by line as allocate.lua does."""
     for number, quantity in RACE_PERMITS.items():
-        assert store.add_permit(
-            Permit(
-                permit_number=number,
-                business_number=IMPORTER,
-                measure=RACE,
-                quantity=quantity,
-                issued_on=date(2026, 1, 1),
-                expires_on=date(2027, 12, 31),
-            )
-        )
+        assert store.add_permit(long_permit(number, quantity, RACE))
     memory = MemoryLedger(permits=RACE_PERMITS)
     reserve_used = False
     statuses: set[str] = set()

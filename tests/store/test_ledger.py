@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 from conftest import TEST_PACKS
-from helpers import IMPORTER, vin
+from helpers import long_permit, vin
 from helpers import quota_request as request
 from rules.catalog import Catalog
 from rules.pack import Measure, parse_pack
 from rules.simulation import MemoryLedger
-from schemas.permit import Permit
 from store.redis_store import RedisStore
 
 QUOTA = "TEST-JP-EV-TRQ"
@@ -40,14 +39,7 @@ def measure(catalog: Catalog) -> Measure:
 
 
 def add_permit(store: RedisStore, number: str, quantity: int) -> None:
-    permit = Permit(
-        permit_number=number,
-        business_number=IMPORTER,
-        measure=QUOTA,
-        quantity=quantity,
-        issued_on=date(2026, 1, 1),
-        expires_on=date(2027, 12, 31),
-    )
+    permit = long_permit(number, quantity, QUOTA)
     assert store.add_permit(permit)
 
 

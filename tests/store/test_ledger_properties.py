@@ -25,11 +25,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from helpers import IMPORTER, vin
+from helpers import long_permit, vin
 from rules.catalog import Catalog
 from rules.pack import Measure
 from rules.quota import period_of
-from schemas.permit import Permit
 from schemas.quota import Allocation, QuotaRequest
 from store.redis_store import RedisStore
 
@@ -68,16 +67,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.given_back: set[str] = set()
         self.returned: dict[str, int] = defaultdict(int)  # period -> units given back to it
         for number, quantity in PERMITS.items():
-            assert self.store.add_permit(
-                Permit(
-                    permit_number=number,
-                    business_number=IMPORTER,
-                    measure=QUOTA,
-                    quantity=quantity,
-                    issued_on=date(2026, 1, 1),
-                    expires_on=date(2027, 12, 31),
-                )
-            )
+            assert self.store.add_permit(long_permit(number, quantity, QUOTA))
 
     def teardown(self) -> None:
         keys = list(self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=500))

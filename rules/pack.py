@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -444,7 +444,3 @@ def current_packs(packs: Iterable[Pack]) -> list[Pack]:
         if held is None or _version_key(pack.version) > _version_key(held.version):
             best[pack.id] = pack
     return sorted(best.values(), key=lambda pack: pack.id)
-
-
-def sources_by_key(pack: Pack) -> Mapping[str, Source]:
-    return pack.body.sources

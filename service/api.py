@@ -24,6 +24,7 @@ from rules.pack import Measure, Pack
 from rules.quota import year_volume
 from schemas.declaration import Declaration
 from schemas.permit import BN15, PermitIn
+from schemas.verdict import DeclarationStatus
 from service import openapi, views
 from service.auth import Principal, TokenBook
 from service.dashboard import mount_dashboard
@@ -301,7 +302,11 @@ def create_app(
         ]
         return JSONResponse({"results": results}, status_code=202)
 
-    @app.get("/v1/declarations/{declaration_id}", summary="Status and verdict")
+    @app.get(
+        "/v1/declarations/{declaration_id}",
+        summary="Status and verdict",
+        responses={200: {"model": DeclarationStatus}},
+    )
     async def status(
         declaration_id: str,
         caller: Caller,

@@ -17,6 +17,7 @@ from rules.pack import Measure, Pack
 from rules.quota import periods_of_year, quota_year_of
 from schemas.audit import verify_stored
 from schemas.permit import Permit
+from schemas.verdict import DeclarationStatus
 from service.auth import Principal
 from store.errors import StoreError
 from store.redis_store import DeclarationRecord, RedisStore
@@ -25,6 +26,7 @@ from workers.evaluation import LATENCY_BUCKETS
 
 
 def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
+    """`GET /v1/declarations/{id}` (SPEC §6), checked against its schema."""
     if record is None:
         return {}
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
@@ -36,7 +38,7 @@ def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:
         body["error"] = record.error
-    return body
+    return DeclarationStatus.model_validate(body).model_dump(mode="json", exclude_unset=True)
 
 
 def audit_trail(store: RedisStore, declaration_id: str) -> dict[str, Any]:

@@ -406,10 +406,6 @@ class RedisStore:
         return list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
 
     @translated
-    def bump_attempts(self, declaration_id: str) -> int:
-        return int(self.client.hincrby(self.key("decl", declaration_id), "attempts", 1))
-
-    @translated
     def pending_since(self, older_than: float, limit: int = 500) -> list[str]:
         """Declarations stored before `older_than` (epoch seconds) that have no verdict."""
         raw = self.client.zrangebyscore(self.key("pending"), "-inf", older_than, 0, limit)
@@ -520,16 +516,6 @@ class RedisStore:
         data = json.loads(raw[0])
         return Permit.model_validate({**data, "used": int(raw[1] or 0)})
 
-    def permits_for(self, numbers: Iterable[str], declaration_id: str) -> dict[str, Permit]:
-        """The permits a declaration names, as it sees them: its own consumption (from an
-        earlier delivery of the same declaration) does not count against it."""
-        numbers = sorted(set(numbers))
-        pipe = self.client.pipeline(transaction=False)
-        for number in numbers:
-            pipe.hmget(self.key("permit", number), "registration", "used")
-            pipe.hget(self.key("permit_uses", number), declaration_id)
-        return self._permits(numbers, pipe.execute())
-
     @staticmethod
     def _permits(numbers: Sequence[str], replies: Sequence[Any]) -> dict[str, Permit]:
         """Permits from pipelined (HMGET registration used, HGET own use) reply pairs."""
@@ -630,10 +616,6 @@ class RedisStore:
         raw = self._give_back(args=[self.prefix, declaration_id, now_rfc3339()])
         returned = json.loads(raw)["returned"]
         return returned if isinstance(returned, list) else []
-
-    @translated
-    def quota_ids(self) -> list[str]:
-        return sorted(_text(item) or "" for item in self.client.smembers(self.key("quotas")))
 
     @translated
     def quota_periods(self, quota_id: str) -> dict[str, dict[str, str]]:

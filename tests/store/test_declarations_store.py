@@ -9,13 +9,11 @@ from datetime import date
 
 import pytest
 
-from helpers import IMPORTER, declaration
+from helpers import IMPORTER, declaration, quota_request
 from rules.catalog import Catalog
-from rules.quota import period_of
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from schemas.permit import Permit
-from schemas.quota import QuotaRequest
 from store.errors import NotFound
 from store.redis_store import RedisStore
 from workers import trail
@@ -124,7 +122,7 @@ def test_the_audit_chain_verifies_and_names_an_altered_event(store: RedisStore) 
     assert broken.problem is not None and "event 4" in broken.problem
 
 
-def test_permits_for_excludes_the_declarations_own_consumption(
+def test_a_declaration_sees_its_permits_without_its_own_consumption(
     store: RedisStore, catalog: Catalog
 ) -> None:
     """A declaration sees its permit as if its own earlier allocation had not used it;
@@ -143,19 +141,15 @@ def test_permits_for_excludes_the_declarations_own_consumption(
     assert store.add_permit(permit)
     assert store.add_permit(permit)  # the same terms again: accepted, nothing changes
     assert not store.add_permit(permit.model_copy(update={"quantity": 6}))
-    period, previous = period_of(measure, date(2026, 3, 2))
-    request = QuotaRequest(
-        quota_id=QUOTA, line=1, quantity=3, sub_quota=None, over_quota="reject", mode="fcfs",
-        critical_threshold="0.9", period=period, previous_period=previous, permit_number="P-1",
-    )  # fmt: skip
+    request = quota_request(measure, date(2026, 3, 2), 3, permit="P-1")
     assert store.allocate("mine", [request]).applied
 
     assert store.permit("P-1") == permit.model_copy(update={"used": 3})
-    own = store.permits_for(["P-1", "P-UNKNOWN"], "mine")
+    _, own = store.begin("mine", ["P-1", "P-UNKNOWN"])
     assert set(own) == {"P-1"}
     assert (own["P-1"].used, own["P-1"].remaining) == (0, 5)
-    other = store.permits_for(["P-1"], "someone-else")
+    _, other = store.begin("someone-else", ["P-1"])
     assert (other["P-1"].used, other["P-1"].remaining) == (3, 2)
 
     store.give_back("mine")
-    assert store.permits_for(["P-1"], "someone-else")["P-1"].used == 0
+    assert store.begin("someone-else", ["P-1"])[1]["P-1"].used == 0

@@ -21,7 +21,7 @@ import httpx
 import yaml
 from celery import Celery
 
-from bench.mix import declarations, permit_for
+from bench.mix import declarations, issue_permits
 from rules.catalog import load_catalog
 from service.runner import _start, _stop, api_command, worker_command
 from store.embedded import EmbeddedRedis, free_port
@@ -100,8 +100,7 @@ def _wait_all(store: RedisStore, ids: list[str], timeout: float = 600) -> float:
 
 
 def _register_permits(store: RedisStore, count: int, label: str) -> None:
-    for index in range(count):
-        store.add_permit(permit_for(index, label))
+    issue_permits(store, load_catalog(), range(count), label)
 
 
 def noop_rate(stack: Running, count: int) -> float:
@@ -222,8 +221,7 @@ def memory_growth(
         rss_at_baseline = 0
         for start in range(0, total, 1000):
             bodies = declarations(1000, seed=start, label=f"m{start}")
-            for index in range(1000):
-                store.add_permit(permit_for(index, f"m{start}"))
+            issue_permits(store, catalog, range(1000), f"m{start}")
             for body in bodies:
                 from schemas.declaration import Declaration
 

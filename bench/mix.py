@@ -8,7 +8,10 @@ import random
 from datetime import date
 from typing import Any
 
-from schemas.permit import Permit
+from rules.catalog import Catalog
+from rules.quota import terms_of
+from schemas.permit import Permit, PermitTerms
+from store.redis_store import RedisStore, now_rfc3339
 
 IMPORTER = "123456789RM0001"
 
@@ -66,15 +69,38 @@ def declaration(index: int, rng: random.Random, label: str = "bench") -> dict[st
     }
 
 
-def permit_for(index: int, label: str = "bench") -> Permit:
-    return Permit(
+TRQ = "CA-CN-EV-TRQ-2026"
+
+
+def permit_terms(index: int, label: str = "bench") -> PermitTerms:
+    """The permit a quota declaration of the mix names: one vehicle, issued 1 March 2026."""
+    return PermitTerms(
         permit_number=f"{label}-P{index}",
         business_number=IMPORTER,
-        measure="CA-CN-EV-TRQ-2026",
+        measure=TRQ,
         quantity=1,
         issued_on=date(2026, 3, 1),
-        expires_on=date(2026, 4, 30),
+        expires_on=date(2026, 4, 29),
     )
+
+
+def permit_for(index: int, label: str = "bench") -> Permit:
+    """The same permit as the ledger holds it once issued (for engine-only benchmarks)."""
+    return Permit(
+        **permit_terms(index, label).model_dump(), status="issued", held=1, period="2026-03-01"
+    )
+
+
+def issue_permits(
+    store: RedisStore, catalog: Catalog, indexes: range | list[int], label: str = "bench"
+) -> None:
+    """Apply for the mix's permits through the ledger (each draws its vehicle from the
+    quota; past the period's volume they are refused, and their declarations with them)."""
+    found = catalog.measure(TRQ)
+    assert found is not None
+    terms = terms_of(found[1], 1)
+    for index in indexes:
+        store.ledger.apply_permit(terms, permit_terms(index, label), now_rfc3339())
 
 
 def declarations(count: int, seed: int = 42, label: str = "bench") -> list[dict[str, Any]]:

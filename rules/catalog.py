@@ -38,6 +38,19 @@ class Catalog:
         ]
         return max(found, key=lambda item: item[1].effective.start) if found else None
 
+    def permit_quotas(self) -> tuple[str, ...]:
+        """The quotas that take import permits, by id."""
+        return tuple(
+            sorted(
+                {
+                    measure.id
+                    for pack in self.current
+                    for measure in pack.measures
+                    if measure.quota is not None and measure.quota.permits is not None
+                }
+            )
+        )
+
 
 def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
     packs = tuple(load_packs([SHIPPED_DIR, *extra_dirs]))

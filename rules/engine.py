@@ -33,7 +33,7 @@ from typing import Any
 from rules.compiler import compile_ruleset, day_number
 from rules.errors import EngineError
 from rules.pack import Measure, Pack, Rule
-from rules.quota import period_of
+from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import Declaration, DeclarationLine
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
@@ -113,6 +113,7 @@ class Evaluation:
     fired: tuple[Fired, ...]
     measure_findings: tuple[Fired, ...]
     requests: tuple[QuotaRequest, ...]
+    permits: Mapping[str, Permit] = dataclasses.field(default_factory=dict)
 
     @property
     def packs(self) -> tuple[Pack, ...]:
@@ -229,21 +230,32 @@ def _permit_status(
     permits: Mapping[str, Permit],
     asked: Mapping[str, Decimal],
 ) -> str:
+    """What the line's permit allows. `permits` holds the importer's own permits only: a
+    number held by another importer reads as unregistered, so that nothing about it
+    reaches this importer's verdict or trail."""
     if line.permit_number is None:
         return "none"
     permit = permits.get(line.permit_number)
-    if permit is None:
+    if permit is None or permit.business_number != declaration.importer.business_number:
         return "unregistered"
     if permit.measure != measure.id:
         return "other_measure"
-    if permit.business_number != declaration.importer.business_number:
-        return "other_importer"
+    if permit.status != "issued":
+        return {"pending_allocation": "pending"}.get(permit.status, permit.status)
     if declaration.accepted_on < permit.issued_on:
         return "not_yet_valid"
     if declaration.accepted_on > permit.expires_on:
         return "expired"
     if permit.remaining < asked[line.permit_number]:
         return "insufficient"
+    if permit.reserve > 0 and measure.quota is not None:
+        # units drawn on a sub-quota's reserve serve only the goods it is reserved for
+        sub = next(
+            (each for each in measure.quota.sub_quotas if each.name == permit.sub_quota), None
+        )
+        price = line.fob_unit_price
+        if sub is not None and (price is None or price > sub.max_fob_unit_price):
+            return "over_fob_limit"
     return "valid"
 
 
@@ -285,7 +297,7 @@ def line_facts(
         for sub in quota.sub_quotas:
             price = line.fob_unit_price
             facts[sub.name] = price is not None and price <= sub.max_fob_unit_price
-        period, _ = period_of(measure, declaration.accepted_on)
+        period = period_of(measure, declaration.accepted_on)
         facts["period"] = f"{period.start}/{period.end}"
         facts["over_quota"] = "reject" if quota.over_quota == "reject" else "rate"
     return facts
@@ -348,6 +360,7 @@ def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
 
 
 def allocation_facts(request: QuotaRequest, allocated: LineAllocation) -> dict[str, Any]:
+    period = next((p for p in request.quota.periods if p.key == allocated.period), None)
     return {
         "stage": "allocation",
         "measure": request.quota_id,
@@ -356,7 +369,7 @@ def allocation_facts(request: QuotaRequest, allocated: LineAllocation) -> dict[s
         "quantity": request.quantity,
         "in_quota_quantity": allocated.in_quota,
         "over_quota_quantity": allocated.over_quota,
-        "period": f"{request.period.start}/{request.period.end}",
+        "period": f"{period.key}/{period.end}" if period else allocated.period,
     }
 
 
@@ -440,6 +453,7 @@ def evaluate(
         fired=tuple(fired),
         measure_findings=tuple(checks),
         requests=(),
+        permits=permits,
     )
     if evaluation.blocked is not None:
         return evaluation  # a rejected or held declaration asks nothing of any quota
@@ -463,19 +477,25 @@ def _quota_requests(evaluation: Evaluation) -> tuple[QuotaRequest, ...]:
                 f"line {line.line} claims {item.measure.id} in {line.quantity} {line.unit}; "
                 f"the quota counts whole {quota.unit}"
             )
-        period, previous = period_of(item.measure, evaluation.as_of)
         affordable = [sub.name for sub in quota.sub_quotas if item.facts.get(sub.name)]
+        permit = (
+            evaluation.permits.get(line.permit_number)
+            if quota.permits is not None and line.permit_number is not None
+            else None
+        )
+        if quota.drawn_at == "permit" and permit is not None and permit.period is not None:
+            # the permit's units were drawn from its own quota year
+            year = quota_year_of(item.measure, date.fromisoformat(permit.period))
+            terms = terms_of(item.measure, max(year, 1))
+        else:
+            terms = terms_on(item.measure, evaluation.as_of)
         requests.append(
             QuotaRequest(
-                quota_id=item.measure.id,
+                quota=terms,
                 line=line.line,
                 quantity=int(line.quantity),
                 sub_quota=affordable[0] if affordable else None,
                 over_quota="reject" if quota.over_quota == "reject" else "rate",
-                mode=quota.mode,
-                critical_threshold=str(quota.critical_threshold),
-                period=period,
-                previous_period=previous,
                 permit_number=line.permit_number if quota.permits is not None else None,
                 vins=tuple(line.vins or ()),
                 account=(

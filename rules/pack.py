@@ -38,7 +38,10 @@ MEASURE_ID = r"^[A-Z0-9][A-Z0-9-]*$"
 Severity = Literal["info", "warning", "error"]
 Stage = Literal["line", "allocation", "measure"]
 ImportType = Literal["commercial", "personal"]
-Treatment = Literal["in_quota", "over_quota", "split", "not_covered", "exempt", "surtax"]
+# no_permit: refused for want of a usable permit (a quota drawn at permit issuance)
+Treatment = Literal[
+    "in_quota", "over_quota", "split", "not_covered", "exempt", "surtax", "no_permit"
+]
 
 
 def _percent(value: object) -> Decimal:
@@ -174,6 +177,8 @@ class Permits(_Strict):
 class Quota(_Strict):
     unit: str
     mode: Literal["fcfs", "daily_pro_rata", "importer_allocation"] = "fcfs"
+    # where units are drawn (SPEC §5): at permit issuance (Canada) or at declarations
+    drawn_at: Literal["permit", "declaration"] = "declaration"
     year_start: Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]
     base_volume: int = Field(gt=0, strict=True)
     growth: Rate = Decimal(0)
@@ -374,6 +379,15 @@ def _check_references(body: PackBody, path: str) -> None:
                 )
             if quota.permits is not None:
                 source(f"{where}.quota.permits.source", quota.permits.source)
+            if quota.drawn_at == "permit" and (
+                quota.permits is None or quota.over_quota != "reject"
+            ):
+                raise PackError(
+                    path,
+                    f"{where}.quota.drawn_at",
+                    "a quota drawn at permit issuance needs a permits block and over_quota: "
+                    "reject (no permit, no entry)",
+                )
             for sub in quota.sub_quotas:
                 source(f"{where}.quota.sub_quotas[{sub.name}].source", sub.source)
                 assumption(f"{where}.quota.sub_quotas[{sub.name}].assumption", sub.assumption)

@@ -5,7 +5,8 @@ measure's effective date. Year n's volume is `base_volume × (1 + growth)^(n-1)`
 rounded half-up to a whole unit; its periods split it evenly, rounded down, with
 the remainder in the last period. Each sub-quota reserves `floor(volume × share)`
 units of the year, split across the periods the same way. Carry-over of unused
-units into the next period of the same year is the ledger's business, at opening.
+units into the next period of the same year is the ledger's business: `terms_of` gives
+the ledger a quota year's definition, and the ledger derives the rest.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from rules.pack import Measure, Quota
-from schemas.quota import QuotaPeriod
+from schemas.quota import QuotaPeriod, QuotaTerms, TermsPeriod
 
 
 def _add_months(day: date, months: int) -> date:
@@ -94,12 +95,12 @@ def quota_year_of(measure: Measure, day: date) -> int:
 
 # keyed by the measure's identity; the measure is kept with the entry so that its id
 # cannot be reused by another measure while the entry lives
-_periods: dict[tuple[int, date], tuple[Measure, tuple[QuotaPeriod, QuotaPeriod | None]]] = {}
+_periods: dict[tuple[int, date], tuple[Measure, QuotaPeriod]] = {}
 
 
-def period_of(measure: Measure, day: date) -> tuple[QuotaPeriod, QuotaPeriod | None]:
-    """The period containing `day`, and the one before it in the same quota year
-    (remembered per measure and day: every quota line of a day asks the same)."""
+def period_of(measure: Measure, day: date) -> QuotaPeriod:
+    """The period containing `day` (remembered per measure and day: every quota line of
+    a day asks the same)."""
     key = (id(measure), day)
     entry = _periods.get(key)
     if entry is None or entry[0] is not measure:
@@ -109,9 +110,47 @@ def period_of(measure: Measure, day: date) -> tuple[QuotaPeriod, QuotaPeriod | N
     return entry[1]
 
 
-def _period_of(measure: Measure, day: date) -> tuple[QuotaPeriod, QuotaPeriod | None]:
-    periods = periods_of_year(measure, quota_year_of(measure, day))
-    for position, period in enumerate(periods):
+def _period_of(measure: Measure, day: date) -> QuotaPeriod:
+    for period in periods_of_year(measure, quota_year_of(measure, day)):
         if period.start <= day <= period.end:
-            return period, periods[position - 1] if position else None
+            return period
     raise ValueError(f"{day} is in no period of {measure.id}")  # unreachable: periods tile the year
+
+
+_terms: dict[tuple[int, int], tuple[Measure, QuotaTerms]] = {}
+
+
+def terms_of(measure: Measure, year: int) -> QuotaTerms:
+    """A quota year as the ledger scripts take it (remembered per measure and year)."""
+    key = (id(measure), year)
+    entry = _terms.get(key)
+    if entry is None or entry[0] is not measure:
+        quota = measure.quota
+        if quota is None:
+            raise ValueError(f"measure {measure.id} has no quota")
+        terms = QuotaTerms(
+            id=measure.id,
+            mode=quota.mode,
+            drawn_at=quota.drawn_at,
+            critical_threshold=str(quota.critical_threshold),
+            year=year,
+            periods=tuple(
+                TermsPeriod(
+                    key=period.key,
+                    end=period.end.isoformat(),
+                    index=period.index,
+                    volume=period.volume,
+                    reserved=period.reserved,
+                )
+                for period in periods_of_year(measure, year)
+            ),
+        )
+        if len(_terms) > 10_000:
+            _terms.clear()
+        entry = _terms[key] = (measure, terms)
+    return entry[1]
+
+
+def terms_on(measure: Measure, day: date) -> QuotaTerms:
+    """The quota year containing `day` (the first one before the measure's first year)."""
+    return terms_of(measure, max(quota_year_of(measure, day), 1))

@@ -5,6 +5,7 @@ between two verdicts, field by field, for auditors and policy analysts."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from rules import engine
@@ -16,7 +17,7 @@ from schemas.verdict import Verdict
 
 
 def replay_allocation(
-    recorded: Allocation | None, requests: Sequence[QuotaRequest]
+    recorded: Allocation | None, requests: Sequence[QuotaRequest], as_of: date
 ) -> tuple[Allocation, list[int]]:
     """The recorded allocation, with every request it does not answer (a pack that now
     claims quota where the original did not) assumed allocated in full; returns the
@@ -27,8 +28,10 @@ def replay_allocation(
         found = recorded.for_line(request.line, request.quota_id) if recorded else None
         if found is None:
             assumed.append(request.line)
+            period = request.quota.period_containing(as_of)
             found = LineAllocation(
-                line=request.line, quota_id=request.quota_id, period=request.period.key,
+                line=request.line, quota_id=request.quota_id,
+                period=period.key if period else as_of.isoformat(),
                 status="allocated", in_quota=request.quantity,
             )  # fmt: skip
         lines.append(found)
@@ -43,7 +46,7 @@ def replay(
     recorded: Allocation | None,
 ) -> tuple[Verdict, list[int]]:
     evaluation = engine.evaluate(declaration, packs, permits)
-    allocation, assumed = replay_allocation(recorded, evaluation.requests)
+    allocation, assumed = replay_allocation(recorded, evaluation.requests, evaluation.as_of)
     return engine.finalize(evaluation, allocation), assumed
 
 

@@ -1,44 +1,75 @@
-"""Import permits (special authority [26]) registered by a quota administrator."""
+"""Import permits (special authority [26]): the application and the permit as the
+ledger holds it (SPEC §5). For a quota drawn at permit issuance, issuing a permit draws
+its units; at the border a declaration uses it."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PERMIT_NUMBER = r"^[A-Za-z0-9._/-]{1,64}$"
-BN15 = r"^\d{9}[A-Z]{2}\d{4}$"
+# reachable in a URL path segment: no '/' (and not '.' or '..', refused by the model)
+PERMIT_NUMBER = r"^[A-Za-z0-9._-]{1,64}$"
+# an importer/exporter program account (RM) of a 9-digit business number, ASCII digits only
+BN15 = r"^[0-9]{9}RM[0-9]{4}$"
+
+PermitStatus = Literal["issued", "pending_allocation", "used", "cancelled", "expired", "refused"]
 
 
-class PermitIn(BaseModel):
-    """A permit as an administrator registers it; `expires_on` defaults to 60 days on."""
+class PermitApplication(BaseModel):
+    """An application for a permit. `permit_number` is assigned when absent; `issued_on`
+    defaults to today and is never in the future; `expires_on` defaults to the pack's
+    validity counted from `issued_on`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    permit_number: Annotated[str, Field(pattern=PERMIT_NUMBER)]
+    permit_number: Annotated[str | None, Field(pattern=PERMIT_NUMBER)] = None
     business_number: Annotated[str, Field(pattern=BN15)]
     measure: Annotated[str, Field(min_length=1, max_length=64)]
     quantity: Annotated[int, Field(gt=0, le=1_000_000)]
-    issued_on: date
+    issued_on: date | None = None
     expires_on: date | None = None
+    sub_quota: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+    @field_validator("permit_number")
+    @classmethod
+    def _reachable(cls, value: str | None) -> str | None:
+        if value in (".", ".."):
+            raise ValueError("a permit number cannot be '.' or '..' (it names no URL path)")
+        return value
 
     @model_validator(mode="after")
-    def _expiry(self) -> Self:
+    def _dates(self) -> Self:
         for name, day in (("issued_on", self.issued_on), ("expires_on", self.expires_on)):
             if day is not None and not 1990 <= day.year <= 2200:
                 raise ValueError(f"{name} must be between 1990 and 2200")
-        if self.expires_on is not None and self.expires_on < self.issued_on:
+        if (
+            self.expires_on is not None
+            and self.issued_on is not None
+            and self.expires_on < self.issued_on
+        ):
             raise ValueError("expires_on must not be before issued_on")
         return self
 
-    def with_default_expiry(self, validity_days: int = 60) -> Permit:
-        expires_on = self.expires_on or self.issued_on + timedelta(days=validity_days)
-        return Permit(**{**self.model_dump(), "expires_on": expires_on})
+    def terms(self, number: str, today: date, validity_days: int) -> PermitTerms:
+        """The permit applied for, with its number and dates settled. Validity counts the
+        day of issue: 60 days from 1 March run to 29 April."""
+        issued_on = self.issued_on or today
+        expires_on = self.expires_on or issued_on + timedelta(days=validity_days - 1)
+        return PermitTerms(
+            permit_number=number,
+            business_number=self.business_number,
+            measure=self.measure,
+            quantity=self.quantity,
+            issued_on=issued_on,
+            expires_on=expires_on,
+            sub_quota=self.sub_quota,
+        )
 
 
-class Permit(BaseModel):
-    """A registered permit with its consumption."""
+class PermitTerms(BaseModel):
+    """What a permit was applied for: the registration the ledger keeps."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,8 +79,23 @@ class Permit(BaseModel):
     quantity: int
     issued_on: date
     expires_on: date
+    sub_quota: str | None = None
+
+
+class Permit(PermitTerms):
+    """A permit as the ledger holds it. `held` is what it covers now (its drawn units,
+    or the units a declaration used); `reserve` of them came from the sub-quota's reserve."""
+
+    status: PermitStatus
+    held: int = 0
+    reserve: int = 0
+    period: str | None = None  # the period its units were drawn from
     used: int = 0
+    used_by: str | None = None
+    returned: int = 0
+    lapsed: int = 0
 
     @property
     def remaining(self) -> int:
-        return self.quantity - self.used
+        """Units a declaration may still use it for."""
+        return self.held if self.status == "issued" else 0

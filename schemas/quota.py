@@ -18,7 +18,8 @@ LineAllocationStatus = Literal[
     "split",  # some units in quota, the rest over quota at the over-quota rate
     "over_quota",  # no unit in quota, all at the over-quota rate
     "quota_exhausted",  # did not fit whole and the quota refuses over-quota entries
-    "permit_exhausted",  # the permit has not enough quantity left
+    "permit_exhausted",  # the permit is not issued (used, cancelled, ...) or holds too few units
+    "permit_missing",  # the quota is drawn at permit issuance and the line names no permit
     "vin_already_used",  # a VIN already counted against this quota
     "pending",  # waits for the day's allocation run (daily_pro_rata)
     "not_applied",  # another line failed, so nothing was applied (all or nothing)
@@ -47,21 +48,51 @@ class QuotaPeriod(_Frozen):
         return self.start.isoformat()
 
 
+DrawPoint = Literal["permit", "declaration"]
+AllocationMode = Literal["fcfs", "daily_pro_rata", "importer_allocation"]
+
+
+class TermsPeriod(_Frozen):
+    """A period as the ledger scripts read it (`key` is its start date)."""
+
+    key: str
+    end: str
+    index: int
+    volume: int
+    reserved: dict[str, int]
+
+
+class QuotaTerms(_Frozen):
+    """One quota year as its pack defines it: what every ledger script is given, so that
+    the scripts derive balances, carry-over and status from the counts they store."""
+
+    id: str
+    mode: AllocationMode
+    drawn_at: DrawPoint
+    critical_threshold: str  # a decimal fraction, e.g. "0.90"
+    year: int
+    periods: tuple[TermsPeriod, ...]
+
+    def period_containing(self, day: date) -> TermsPeriod | None:
+        text = day.isoformat()
+        return next((p for p in self.periods if p.key <= text <= p.end), None)
+
+
 class QuotaRequest(_Frozen):
     """What one declaration line asks of a quota; built by the engine, applied by the store."""
 
-    quota_id: str
+    quota: QuotaTerms
     line: int
     quantity: int
     sub_quota: str | None  # the sub-quota the line may draw on first (affordable vehicles)
     over_quota: Literal["reject", "rate"]
-    mode: Literal["fcfs", "daily_pro_rata", "importer_allocation"]
-    critical_threshold: str  # a decimal fraction, e.g. "0.90"
-    period: QuotaPeriod
-    previous_period: QuotaPeriod | None  # same year, for carry-over at opening
     permit_number: str | None
     vins: tuple[str, ...] = ()
     account: str | None = None  # the importer's business number, for importer_allocation
+
+    @property
+    def quota_id(self) -> str:
+        return self.quota.id
 
 
 class LineAllocation(_Frozen):

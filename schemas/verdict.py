@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict
 Outcome = Literal["accepted", "rejected", "held"]
 Status = Literal["queued", "evaluating", "pending_allocation", "decided", "failed", "cancelled"]
 Severity = Literal["info", "warning", "error"]
-Treatment = Literal["in_quota", "over_quota", "split", "not_covered", "exempt", "surtax"]
+# no_permit: refused for want of a usable permit (a quota drawn at permit issuance)
+Treatment = Literal[
+    "in_quota", "over_quota", "split", "not_covered", "exempt", "surtax", "no_permit"
+]
 
 
 class _Frozen(BaseModel):

@@ -21,9 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack
-from rules.quota import year_volume
+from rules.quota import terms_of, terms_on, year_volume
 from schemas.declaration import Declaration
-from schemas.permit import BN15, PermitIn
+from schemas.ledger import QuotaView
+from schemas.permit import BN15, Permit, PermitApplication
 from schemas.verdict import DeclarationStatus
 from service import openapi, views
 from service.auth import Principal, TokenBook
@@ -38,7 +39,9 @@ from service.errors import (
 )
 from service.settings import Settings
 from store.errors import StoreError
-from store.redis_store import RedisStore
+from store.ledger import MAX_EVENTS_PAGE
+from store.redis_store import RedisStore, now_rfc3339
+from workers import permits as permit_workflow
 from workers import trail
 from workers.replay import ReplayError, replay_declaration
 
@@ -200,8 +203,14 @@ def create_app(
             raise ApiError(403, "auditor or admin role required", None)
         return caller
 
+    def writer(caller: Caller) -> Principal:
+        if caller.role == "auditor":
+            raise ApiError(403, "the auditor role reads only", None)
+        return caller
+
     Admin = Annotated[Principal, Depends(admin)]
     Reader = Annotated[Principal, Depends(reader)]
+    Writer = Annotated[Principal, Depends(writer)]
 
     def visible(caller: Principal, declaration_id: str) -> Any:
         record = store.get(declaration_id)
@@ -345,30 +354,67 @@ def create_app(
             if outcome != "ok":
                 raise ApiError(409, "declaration changed status meanwhile", "try again")
         # Then whatever it holds goes back (idempotent: a retried cancel completes it).
-        returned = store.give_back(declaration_id)
+        returned = store.ledger.give_back(declaration_id, _today(), now_rfc3339())
         if returned:
             store.record(
                 declaration_id, [("returned", item) for item in returned], allowed=("cancelled",)
             )
         return JSONResponse(views.declaration_status(store.get(declaration_id)))
 
-    @app.post("/v1/permits", status_code=201, summary="Register an import permit (admin)")
-    def add_permit(permit_in: PermitIn, caller: Admin) -> JSONResponse:
-        found = catalog.measure(permit_in.measure)
-        if found is None or found[1].quota is None or found[1].quota.permits is None:
-            problem = f"{permit_in.measure} is no measure that takes permits"
-            raise ApiError(422, "invalid permit", [{"field": "measure", "message": problem}])
-        permit = permit_in.with_default_expiry(found[1].quota.permits.validity_days)
-        if not store.add_permit(permit):
-            raise ApiError(409, "permit number already registered with other terms", None)
-        current = store.permit(permit.permit_number)
-        return JSONResponse(views.permit(current or permit), status_code=201)
+    @app.post(
+        "/v1/permits",
+        status_code=201,
+        summary="Apply for an import permit (admins for any importer, submitters for their own)",
+        responses={
+            200: {"description": "the same application again: the permit as it stands"},
+            202: {"description": "pending_allocation: waits for its day's pro-rata run"},
+            403: {},
+            409: {"description": "quota exhausted (with the units left), or number taken"},
+            422: {},
+        },
+    )
+    def apply_permit(application: PermitApplication, caller: Writer) -> JSONResponse:
+        if not caller.sees(application.business_number):
+            raise ApiError(403, "not your importer", "a submitter applies for its own permits only")
+        try:
+            applied = permit_workflow.apply(store, catalog, application, _today())
+        except permit_workflow.PermitRefused as exc:
+            raise ApiError(
+                422, "invalid permit", [{"field": exc.field, "message": exc.message}]
+            ) from None
+        decision = applied.decision
+        if decision.outcome == "conflict":
+            raise ApiError(409, "permit number taken", None)
+        if decision.outcome == "refused" and decision.remaining is not None:
+            raise ApiError(409, "quota exhausted", {"remaining": decision.remaining})
+        if decision.permit is None:  # refused at its pro-rata run, applied for again
+            raise ApiError(409, "quota exhausted", {"remaining": 0})
+        status = {"issued": 201, "pending_allocation": 202}.get(decision.outcome, 200)
+        return JSONResponse(views.permit(decision.permit), status_code=status)
 
-    @app.get("/v1/permits/{number}", summary="An import permit, with used and remaining")
-    def get_permit(number: str, caller: Caller) -> dict[str, Any]:
-        permit = store.permit(number)
+    def visible_permit(caller: Principal, number: str) -> Permit:
+        permit = permit_workflow.find(store, catalog, number)
         if permit is None or not caller.sees(permit.business_number):
             raise ApiError(404, "permit not found", {"permit_number": number})
+        return permit
+
+    @app.get("/v1/permits/{number}", summary="An import permit: status, units held, use")
+    def get_permit(number: str, caller: Caller) -> dict[str, Any]:
+        return views.permit(visible_permit(caller, number))
+
+    @app.post(
+        "/v1/permits/{number}/cancel",
+        summary="Cancel an unused permit; its units return to the quota",
+        responses={403: {}, 404: {}, 409: {"description": "the permit was used"}},
+    )
+    def cancel_permit(number: str, caller: Writer) -> dict[str, Any]:
+        permit = visible_permit(caller, number)
+        if permit.status == "used":
+            raise ApiError(
+                409, "permit used", "cancel the declaration that used it first, then the permit"
+            )
+        if permit.status in ("issued", "pending_allocation"):
+            permit = permit_workflow.end(store, catalog, permit, _today(), "cancelled") or permit
         return views.permit(permit)
 
     @app.get("/v1/quotas", summary="Every quota with its current period")
@@ -376,17 +422,28 @@ def create_app(
         day = as_of or _today()
         return {
             "quotas": [
-                views.quota(store, pack, measure, day, brief=True)
+                views.quota(store, pack, measure, day, brief=True).model_dump(mode="json")
                 for pack, measure in views.quota_measures(catalog)
             ]
         }
 
     @app.get(
-        "/v1/quotas/{quota_id}", summary="One quota: periods, volumes, used, remaining, events"
+        "/v1/quotas/{quota_id}",
+        summary="One quota: periods, volumes, used, remaining, permits, events (paged)",
+        response_model=QuotaView,
     )
-    def quota(quota_id: str, caller: Caller, as_of: AsOf = None) -> dict[str, Any]:
+    def quota(
+        quota_id: str,
+        caller: Caller,
+        as_of: AsOf = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+        cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
+    ) -> QuotaView:
         pack, measure = quota_measure(quota_id)
-        return views.quota(store, pack, measure, as_of or _today(), brief=False, viewer=caller)
+        return views.quota(
+            store, pack, measure, as_of or _today(), brief=False, viewer=caller,
+            cursor=cursor, limit=limit,
+        )  # fmt: skip
 
     def quota_measure(quota_id: str) -> tuple[Pack, Measure]:
         found = catalog.measure(quota_id)
@@ -400,10 +457,15 @@ def create_app(
         assert measure.quota is not None
         if measure.quota.mode != "daily_pro_rata":
             raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
-        declarations = store.run_allocation(quota_id, run.date)
-        if declarations:
-            enqueue(declarations)
-        return {"quota_id": quota_id, "date": run.date.isoformat(), "declarations": declarations}
+        result = store.ledger.run(terms_on(measure, run.date), run.date, now_rfc3339())
+        if result.declarations:
+            enqueue(result.declarations)
+        return {
+            "quota_id": quota_id,
+            "date": run.date.isoformat(),
+            "declarations": result.declarations,
+            "permits": result.permits,
+        }
 
     @app.post(
         "/v1/quotas/{quota_id}/allocations", summary="Importer allocations and transfers (admin)"
@@ -415,20 +477,23 @@ def create_app(
         assert measure.quota is not None
         if measure.quota.mode != "importer_allocation":
             raise ApiError(409, "not an importer-allocation quota", {"mode": measure.quota.mode})
+        terms = terms_of(measure, change.quota_year)
         if change.initial is not None:
-            refused = store.account(
-                quota_id, change.quota_year, "initial", change.business_number, change.initial,
-                year_volume=year_volume(measure.quota, change.quota_year),
+            refused = store.ledger.account(
+                terms, "initial", change.business_number, change.initial,
+                year_volume=year_volume(measure.quota, change.quota_year), now=now_rfc3339(),
             )  # fmt: skip
         else:
-            refused = store.account(
-                quota_id, change.quota_year, "transfer", change.business_number,
-                change.quantity or 0, to_business_number=change.transfer_to or "",
+            refused = store.ledger.account(
+                terms, "transfer", change.business_number, change.quantity or 0,
+                to_business_number=change.transfer_to or "", now=now_rfc3339(),
             )  # fmt: skip
         if refused:
             raise ApiError(409, "allocation refused", refused)
+        holders = store.ledger.account_holders(quota_id, change.quota_year)
+        accounts = store.ledger.view(terms, _today(), limit=1, accounts=holders).accounts
         return {"quota_id": quota_id, "quota_year": change.quota_year,
-                "accounts": store.accounts(quota_id, change.quota_year)}  # fmt: skip
+                "accounts": [account.model_dump() for account in accounts]}  # fmt: skip
 
     @app.get("/v1/measures", summary="Measures in force on a date")
     def measures(caller: Caller, as_of: AsOf = None) -> dict[str, Any]:

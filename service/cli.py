@@ -210,19 +210,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
     simulate_p = verbs.add_parser(
         "simulate",
-        help="what-if: replay a JSONL stream through an in-memory ledger",
+        help="what-if: replay a JSONL stream through the ledger on a private Redis",
         add_help=False,
     )
     simulate_p.add_argument("rest", nargs=argparse.REMAINDER)
     permits_p = verbs.add_parser("permits", help="import permits")
     permit_verbs = permits_p.add_subparsers(dest="permit_verb", required=True)
-    add_p = permit_verbs.add_parser("add", help="register a permit (admin)")
-    for flag in ("--number", "--business-number", "--measure", "--issued-on"):
-        add_p.add_argument(flag, required=True)
-    add_p.add_argument("--quantity", type=int, required=True)
-    add_p.add_argument("--expires-on")
-    show_p = permit_verbs.add_parser("show", help="a permit with used and remaining")
+    apply_p = permit_verbs.add_parser(
+        "apply", help="apply for a permit: issued (units drawn), pending, or refused"
+    )
+    for flag in ("--business-number", "--measure"):
+        apply_p.add_argument(flag, required=True)
+    apply_p.add_argument("--quantity", type=int, required=True)
+    for flag in ("--number", "--issued-on", "--expires-on", "--sub-quota"):
+        apply_p.add_argument(flag)
+    show_p = permit_verbs.add_parser("show", help="a permit: status, units held, use")
     show_p.add_argument("number")
+    cancel_p = permit_verbs.add_parser("cancel", help="cancel an unused permit")
+    cancel_p.add_argument("number")
 
     args = parser.parse_args(argv)
     try:
@@ -295,17 +300,22 @@ def _dispatch(args: argparse.Namespace) -> int:
                 found["decisions"],
                 ["declaration_id", "line", "severity", "outcome", "pack_version", "at"],
             )
-    elif args.verb == "permits" and args.permit_verb == "add":
-        permit = {
-            "permit_number": args.number,
+    elif args.verb == "permits" and args.permit_verb == "apply":
+        application: dict[str, Any] = {
             "business_number": args.business_number,
             "measure": args.measure,
             "quantity": args.quantity,
-            "issued_on": args.issued_on,
         }
-        if args.expires_on:
-            permit["expires_on"] = args.expires_on
-        _print(client.call("POST", "/v1/permits", json=permit))
+        optional = {
+            "permit_number": args.number,
+            "issued_on": args.issued_on,
+            "expires_on": args.expires_on,
+            "sub_quota": args.sub_quota,
+        }
+        application.update({name: value for name, value in optional.items() if value})
+        _print(client.call("POST", "/v1/permits", json=application))
+    elif args.verb == "permits" and args.permit_verb == "cancel":
+        _print(client.call("POST", f"/v1/permits/{args.number}/cancel"))
     elif args.verb == "permits":
         _print(client.call("GET", f"/v1/permits/{args.number}"))
     return 0

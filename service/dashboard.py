@@ -51,6 +51,7 @@ SESSION_MAX_AGE = 12 * 60 * 60
 RECENT_WINDOW = 100  # submissions read for the latest-verdicts list and its counts
 RECENT_SHOWN = 50
 EVENTS_SHOWN = 50
+EVENTS_READ = 1000  # the latest ledger events read for a period's chart
 OUTCOME_FILTERS = ("all", "accepted", "rejected", "held", "pending", "failed", "cancelled")
 PENDING = ("queued", "evaluating", "pending_allocation")
 
@@ -733,15 +734,19 @@ def mount_dashboard(
         day_shown, notice = parse_day(as_of, now.date())
         quotas = []
         for pack, measure in views.quota_measures(catalog):
-            body = views.quota(store, pack, measure, day_shown, brief=False)
+            body = views.quota(
+                store, pack, measure, day_shown, brief=False, viewer=caller,
+                limit=EVENTS_READ, latest=True,
+            ).model_dump(mode="json")  # fmt: skip
             period, relation = choose_period(body, day_shown)
             if period is None:
                 continue
-            events = [item for item in body["events"] if item.get("period") == period["start"]]
+            events = [
+                item for item in body["events"]["events"] if item.get("period") == period["start"]
+            ]
             threshold = Decimal(body["critical_threshold"])
-            total = int(period["volume"]) + int(period.get("carried_over") or 0)
-            used = int(period["used"]) - int(period.get("returned") or 0)
-            reserved_left = sum(int(sub["remaining"]) for sub in period["sub_quotas"])
+            total, used = int(period["available"]), int(period["net_used"])
+            reserved_left = int(period["reserved_left"])
             latest = events[-EVENTS_SHOWN:][::-1]
             quotas.append(
                 {

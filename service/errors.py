@@ -52,9 +52,12 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [
-        {"field": field_path(tuple(item["loc"])), "message": item["msg"]} for item in exc.errors()
-    ]
+    detail = []
+    for item in exc.errors():
+        loc = tuple(item["loc"])
+        # a JSON body's fields are named as the body names them: "quantity", not "body.quantity"
+        named = loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
+        detail.append({"field": field_path(named), "message": item["msg"]})
     return error_response(422, "invalid request", detail)
 
 

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from rules.catalog import load_catalog
+from rules.quota import terms_on
 from service.api import create_app
 from service.enqueuer import Coalescer
 from service.settings import get_settings
-from store.redis_store import RedisStore
+from store.redis_store import RedisStore, now_rfc3339
+from workers import permits
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +57,20 @@ def build() -> FastAPI:
 
     def scheduled_runs() -> None:
         """The daily pro-rata runs: every day before today with requests waiting is run
-        (an administrator may run a day earlier with POST /v1/quotas/{id}/runs)."""
+        (an administrator may run a day earlier with POST /v1/quotas/{id}/runs); and the
+        permits that expired unused give their units back."""
         today = datetime.now(UTC).date()
         for pack in catalog.current:
             for measure in pack.measures:
                 if measure.quota is None or measure.quota.mode != "daily_pro_rata":
                     continue
-                for day in store.pro_rata_days(measure.id):
+                for day in store.ledger.pro_rata_days(measure.id):
                     if day < today:
-                        waiting = store.run_allocation(measure.id, day)
-                        if waiting:
-                            enqueue(waiting)
+                        result = store.ledger.run(terms_on(measure, day), day, now_rfc3339())
+                        if result.declarations:
+                            enqueue(result.declarations)
+        for number in permits.expire_all(store, catalog, today):
+            log.info("permit %s expired unused; its units returned", number)
 
     async def sweep() -> None:
         await run_in_threadpool(scheduled_runs)

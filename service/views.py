@@ -14,8 +14,9 @@ from rules import engine
 from rules.catalog import Catalog
 from rules.engine import percent
 from rules.pack import Measure, Pack
-from rules.quota import periods_of_year, quota_year_of
+from rules.quota import terms_on
 from schemas.audit import verify_stored
+from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
 from schemas.verdict import DeclarationStatus
 from service.auth import Principal
@@ -59,6 +60,7 @@ def audit_trail(store: RedisStore, declaration_id: str) -> dict[str, Any]:
 
 
 def permit(permit: Permit) -> dict[str, Any]:
+    """`GET /v1/permits/{number}` (SPEC §5)."""
     return {**permit.model_dump(mode="json"), "remaining": permit.remaining}
 
 
@@ -71,47 +73,6 @@ def quota_measures(catalog: Catalog) -> list[tuple[Pack, Measure]]:
     ]
 
 
-def _period_view(period: Any, ledger: dict[str, str] | None, as_of: date) -> dict[str, Any]:
-    def number(name: str) -> int:
-        return int(ledger.get(name) or 0) if ledger else 0
-
-    carried, allocated, returned = number("carried"), number("allocated"), number("returned")
-    remaining = period.volume + carried + returned - allocated
-    carried_forward = 0
-    if ledger and ledger.get("status") == "closed":
-        # its unused units moved to the next period when that one opened
-        carried_forward, remaining = remaining, 0
-    if period.end < as_of or period.start > as_of:
-        status = "closed"
-    elif ledger and ledger.get("status"):
-        status = ledger["status"]
-    else:
-        status = "open"
-    return {
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        "volume": period.volume,
-        "carried_over": carried,
-        "used": allocated,
-        "returned": returned,
-        "remaining": remaining,
-        "carried_forward": carried_forward,
-        "status": status,
-        "sub_quotas": [
-            {
-                "name": name,
-                "reserved": reserved + number(f"reserved_carried:{name}"),
-                "used": number(f"reserved_used:{name}") - number(f"reserved_returned:{name}"),
-                "remaining": reserved
-                + number(f"reserved_carried:{name}")
-                + number(f"reserved_returned:{name}")
-                - number(f"reserved_used:{name}"),
-            }
-            for name, reserved in period.reserved.items()
-        ],
-    }
-
-
 def quota(
     store: RedisStore,
     pack: Pack,
@@ -119,62 +80,72 @@ def quota(
     as_of: date,
     brief: bool,
     viewer: Principal | None = None,
-) -> dict[str, Any]:
-    """A quota as SPEC §5 shows it. A submitter sees balances and events, but only its own
-    declarations named in them and only its own allocation account."""
+    cursor: int = 0,
+    limit: int = 100,
+    latest: bool = False,
+) -> QuotaView:
+    """A quota as SPEC §5 shows it, from the ledger's read model. A submitter sees the
+    balances and events, but only its own declarations and permits named in them and
+    only its own allocation account."""
     quota_block = measure.quota
     assert quota_block is not None
-    year = max(quota_year_of(measure, as_of), 1)
-    ledger = store.quota_periods(measure.id)
-    periods = [
-        _period_view(period, ledger.get(period.key), as_of)
-        for period in periods_of_year(measure, year)
-    ]
-    current = next(
-        (view for view in periods if view["start"] <= as_of.isoformat() <= view["end"]), None
+    terms = terms_on(measure, as_of)
+    submitter = viewer is not None and viewer.role == "submitter"
+    holders: list[str] = []
+    if quota_block.mode == "importer_allocation" and not brief:
+        holders = store.ledger.account_holders(measure.id, terms.year)
+        if submitter:
+            holders = [bn for bn in holders if bn == viewer.business_number]  # type: ignore[union-attr]
+    year = store.ledger.view(
+        terms, as_of, cursor=cursor, limit=limit, accounts=holders, latest=latest
     )
-    body: dict[str, Any] = {
-        "quota_id": measure.id,
-        "measure": measure.title,
-        "pack": {"id": pack.id, "version": pack.version, "sha256": pack.sha256},
-        "mode": quota_block.mode,
-        "unit": quota_block.unit,
-        "critical_threshold": str(quota_block.critical_threshold),
-        "quota_year": year,
-        "period": current,
-    }
+    view = QuotaView(
+        quota_id=measure.id,
+        measure=measure.title,
+        pack=PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
+        mode=quota_block.mode,
+        drawn_at=quota_block.drawn_at,
+        unit=quota_block.unit,
+        critical_threshold=str(quota_block.critical_threshold),
+        quota_year=terms.year,
+        as_of=as_of,
+        period=year.current,
+    )
     if brief:
-        return body
-    starts = {view["start"] for view in periods}
-    body["periods"] = periods
-    events = [event for event in store.quota_events(measure.id) if event.get("period") in starts]
-    accounts = (
-        store.accounts(measure.id, year) if quota_block.mode == "importer_allocation" else None
-    )
-    if viewer is not None and viewer.role == "submitter":
-        named = list({event["declaration_id"] for event in events if event.get("declaration_id")})
-        own = {
-            record.declaration_id
-            for record in store.get_many(named)
-            if record.business_number == viewer.business_number
+        return view
+    events = year.events
+    if submitter:
+        own = viewer.business_number  # type: ignore[union-attr]
+        events = events.model_copy(
+            update={"events": tuple(_masked(event, own) for event in events.events)}
+        )
+    return view.model_copy(
+        update={
+            "periods": year.periods,
+            "events": events,
+            "accounts": year.accounts if quota_block.mode == "importer_allocation" else None,
+            "runs_pending": (
+                tuple(store.ledger.pro_rata_days(measure.id))
+                if quota_block.mode == "daily_pro_rata"
+                else None
+            ),
         }
-        events = [
-            {
-                **event,
-                "declaration_id": event.get("declaration_id")
-                if event.get("declaration_id") in own
-                else None,
-            }
-            for event in events
-        ]
-        if accounts is not None:
-            accounts = [row for row in accounts if row["business_number"] == viewer.business_number]
-    if accounts is not None:
-        body["accounts"] = accounts
-    if quota_block.mode == "daily_pro_rata":
-        body["runs_pending"] = [day.isoformat() for day in store.pro_rata_days(measure.id)]
-    body["events"] = events
-    return body
+    )
+
+
+def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
+    """An event as a submitter may read it: who acted is named only when it is itself."""
+    anonymous = event.business_number is None and not (event.declaration_id or event.permit_number)
+    if anonymous or event.business_number == own:
+        return event
+    return event.model_copy(
+        update={
+            "declaration_id": None,
+            "permit_number": None,
+            "business_number": None,
+            "to_business_number": None,
+        }
+    )
 
 
 def _measure_summary(pack: Pack, measure: Measure) -> dict[str, Any]:
@@ -317,18 +288,24 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
             yield depth
             remaining = GaugeMetricFamily(
                 "accord_quota_remaining",
-                "Units remaining per quota period",
+                "Units remaining per quota period (today's quota year)",
                 labels=["quota", "period"],
             )
+            outstanding = GaugeMetricFamily(
+                "accord_permits_outstanding",
+                "Units of issued permits not yet used or returned, per quota period",
+                labels=["quota", "period"],
+            )
+            today = datetime.now(UTC).date()
             for _, measure in quota_measures(catalog):
-                for start, fields in store.quota_periods(measure.id).items():
-                    balance = sum(
-                        int(fields.get(name) or 0) for name in ("volume", "carried", "returned")
-                    ) - int(fields.get("allocated") or 0)
-                    # a closed period's units went to the next one with carry-over
-                    closed = fields.get("status") == "closed"
-                    remaining.add_metric([measure.id, start], 0 if closed else balance)
+                year = store.ledger.view(terms_on(measure, today), today, limit=1)
+                for period in year.periods:
+                    labels = [measure.id, period.start.isoformat()]
+                    remaining.add_metric(labels, period.remaining)
+                    if period.permits is not None:
+                        outstanding.add_metric(labels, period.permits.outstanding)
             yield remaining
+            yield outstanding
 
     registry.register(Collector())
     return generate_latest(registry), CONTENT_TYPE_LATEST

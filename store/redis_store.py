@@ -12,11 +12,8 @@ Keys, under a prefix (default `accord`, so tests can share one server):
     pending              sorted set of declarations without a verdict, by submission time
     alloc:{id}           the declaration's allocation result (the idempotency record)
     allocreq:{id}        the requests that were applied, for cancellation
-    quota:{q}:{start}    hash: one quota period's volume, carried, allocated, returned ...
-    qperiods:{q}         sorted set of the quota's opened periods
-    qevents:{q}          list of the quota's events (JSON), append-only
-    permit:{n}           hash: registration, quantity, used;  permit_uses:{n} per declaration
-    vins:{q}             hash: VIN -> declaration that counted it
+    {QUOTA}:...          the quota ledger: periods, events, permits, VINs, accounts
+                         (store/ledger.py)
     decisions:{rule}     sorted set of "declaration|line" by decision time
     pack:{sha256}        the text of every rule pack version used
     checks:{sha256}:{measure}:{day}  measure-level checks with their inputs, kept once
@@ -25,46 +22,31 @@ Keys, under a prefix (default `accord`, so tests can share one server):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 import redis
 
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
-from schemas.quota import Allocation, QuotaRequest
-from store.errors import NotFound, StoreError, StoreUnavailable
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def translated(method: Callable[P, T]) -> Callable[P, T]:
-    """redis-py's exceptions become the store's at this boundary."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
-        except redis.exceptions.BusyLoadingError as exc:
-            raise StoreUnavailable("Redis is loading its data; try again shortly") from exc
-        except redis.exceptions.RedisError as exc:
-            raise StoreError(f"Redis refused the operation: {exc}") from exc
-
-    return wrapper
+from store.errors import NotFound, StoreError, translated
+from store.ledger import Ledger, permit_of
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def today() -> date:
+    """The ledger's day for returns and cancellations: the UTC date (a declaration's
+    own evaluation never uses the clock, only its accepted_at)."""
+    return datetime.now(UTC).date()
 
 
 def _lua(name: str) -> str:
@@ -134,10 +116,8 @@ class RedisStore:
         self.prefix = prefix
         self._submit = client.register_script(_lua("submit"))
         self._record = client.register_script(_lua("record"))
-        self._allocate = client.register_script(_lua("allocate"))
-        self._give_back = client.register_script(_lua("give_back"))
         self._begin = client.register_script(_lua("begin"))
-        self._account = client.register_script(_lua("account"))
+        self.ledger = Ledger(client, prefix)
         self._kept_packs: set[str] = set()
         self._kept_checks: set[tuple[str, str, str]] = set()
 
@@ -341,38 +321,40 @@ class RedisStore:
 
     @translated
     def begin_many(
-        self, wanted: Sequence[tuple[str, Iterable[str]]]
-    ) -> list[tuple[Taken, dict[str, Permit]]]:
-        """`begin` for many declarations ((id, permit numbers) pairs) in one round trip."""
+        self, wanted: Sequence[tuple[str, Iterable[tuple[str, str]]]]
+    ) -> list[tuple[Taken, dict[tuple[str, str], Permit]]]:
+        """`begin` for many declarations ((id, (quota id, permit number) pairs)) in one
+        round trip."""
         pipe = self.client.pipeline(transaction=False)
         plans = []
-        for declaration_id, permit_numbers in wanted:
-            numbers = sorted(set(permit_numbers))
-            plans.append(numbers)
+        for declaration_id, permit_keys in wanted:
+            keys = sorted(set(permit_keys))
+            plans.append((declaration_id, keys))
             self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
-            for number in numbers:
-                pipe.hmget(self.key("permit", number), "registration", "used")
-                pipe.hget(self.key("permit_uses", number), declaration_id)
+            for quota_id, number in keys:
+                pipe.hgetall(self.ledger.key(f"{quota_id}|permit|{number}"))
         replies = pipe.execute()
         out = []
         position = 0
-        for numbers in plans:
+        for declaration_id, keys in plans:
             now, before, interrupted = replies[position]
             taken = Taken(_text(now) or "", _text(before) or "", int(interrupted))
-            permits = self._permits(
-                numbers, replies[position + 1 : position + 1 + 2 * len(numbers)]
-            )
+            permits = {}
+            for offset, item in enumerate(keys, start=1):
+                permit = permit_of(replies[position + offset])
+                if permit is not None:
+                    permits[item] = _as_before_use(permit, declaration_id)
             out.append((taken, permits))
-            position += 1 + 2 * len(numbers)
+            position += 1 + len(keys)
         return out
 
     @translated
     def begin(
-        self, declaration_id: str, permit_numbers: Iterable[str]
-    ) -> tuple[Taken, dict[str, Permit]]:
+        self, declaration_id: str, permit_keys: Iterable[tuple[str, str]]
+    ) -> tuple[Taken, dict[tuple[str, str], Permit]]:
         """Take a declaration for evaluation (-> evaluating) and read the permits it names,
         as it sees them, in one round trip."""
-        return self.begin_many([(declaration_id, permit_numbers)])[0]
+        return self.begin_many([(declaration_id, permit_keys)])[0]
 
     @translated
     def recent(
@@ -496,157 +478,10 @@ class RedisStore:
         value = self.client.get(self.key("pack", sha256))
         return value if isinstance(value, bytes) else None
 
-    # --- permits ---------------------------------------------------------------------
 
-    @translated
-    def add_permit(self, permit: Permit) -> bool:
-        """Register a permit; False if the number exists with other terms."""
-        key = self.key("permit", permit.permit_number)
-        registration = permit.model_dump_json(exclude={"used"})
-        if self.client.hsetnx(key, "registration", registration):
-            self.client.hset(key, mapping={"quantity": permit.quantity, "used": 0})
-            return True
-        return _text(self.client.hget(key, "registration")) == registration
-
-    @translated
-    def permit(self, number: str) -> Permit | None:
-        raw = self.client.hmget(self.key("permit", number), "registration", "used")
-        if raw[0] is None:
-            return None
-        data = json.loads(raw[0])
-        return Permit.model_validate({**data, "used": int(raw[1] or 0)})
-
-    @staticmethod
-    def _permits(numbers: Sequence[str], replies: Sequence[Any]) -> dict[str, Permit]:
-        """Permits from pipelined (HMGET registration used, HGET own use) reply pairs."""
-        permits: dict[str, Permit] = {}
-        for index, number in enumerate(numbers):
-            registration, used = replies[2 * index]
-            if registration is None:
-                continue
-            own = int(replies[2 * index + 1] or 0)
-            data = json.loads(registration)
-            permits[number] = Permit.model_validate({**data, "used": int(used or 0) - own})
-        return permits
-
-    # --- quota ledger ----------------------------------------------------------------
-
-    @translated
-    def allocate(
-        self,
-        declaration_id: str,
-        requests: Sequence[QuotaRequest],
-        requested_on: date | None = None,
-    ) -> Allocation:
-        """Apply a declaration's quota requests, all or none; `requested_on` (the date of
-        its acceptance) files a daily pro-rata request under its day's run."""
-        payload = {
-            "declaration_id": declaration_id,
-            "requested_on": requested_on.isoformat() if requested_on else None,
-            "requests": [request.model_dump(mode="json") for request in requests],
-        }
-        raw = self._allocate(args=[self.prefix, json.dumps(payload), now_rfc3339()])
-        return _allocation(raw)
-
-    @translated
-    def run_allocation(self, quota_id: str, day: date) -> list[str]:
-        """The pro-rata run of one quota for one day: grants for the day's requests.
-        Returns the declarations to evaluate again (each then takes its grant)."""
-        payload = {"quota_id": quota_id, "day": day.isoformat()}
-        raw = self._allocate(args=[self.prefix, json.dumps(payload), now_rfc3339(), "run"])
-        declarations = json.loads(raw)["declarations"]
-        return [str(item) for item in declarations] if isinstance(declarations, list) else []
-
-    @translated
-    def pro_rata_days(self, quota_id: str) -> list[date]:
-        """Days with requests waiting for their run."""
-        raw = self.client.smembers(self.key("prorata_days", quota_id))
-        return sorted(date.fromisoformat(_text(item) or "") for item in raw)
-
-    @translated
-    def account(
-        self,
-        quota_id: str,
-        year: int,
-        operation: str,
-        business_number: str,
-        quantity: int,
-        to_business_number: str = "",
-        year_volume: int = 0,
-    ) -> str | None:
-        """Set an importer's initial allocation, or transfer units to another importer;
-        returns None, or why it was refused."""
-        outcome, reason = self._account(args=[
-            self.prefix, quota_id, year, operation, business_number, quantity,
-            to_business_number, year_volume, now_rfc3339(),
-        ])  # fmt: skip
-        return None if _text(outcome) == "ok" else _text(reason)
-
-    @translated
-    def accounts(self, quota_id: str, year: int) -> list[dict[str, int | str]]:
-        members = sorted(
-            _text(item) or ""
-            for item in self.client.smembers(self.key("accts", quota_id, str(year)))
-        )
-        out: list[dict[str, int | str]] = []
-        for member in members:
-            raw = self.client.hgetall(self.key("acct", quota_id, str(year), member))
-            fields = {
-                _text(name) or "": int(value)
-                for name, value in raw.items()
-                if _text(name) != "business_number"
-            }
-            row: dict[str, int | str] = {"business_number": member}
-            for name in ("initial", "transfers_in", "transfers_out", "returned", "used"):
-                row[name] = fields.get(name, 0)
-            row["remaining"] = (
-                fields.get("initial", 0) + fields.get("transfers_in", 0) - fields.get("transfers_out", 0)
-                + fields.get("returned", 0) - fields.get("used", 0)
-            )  # fmt: skip
-            out.append(row)
-        return out
-
-    @translated
-    def allocation(self, declaration_id: str) -> Allocation | None:
-        raw = self.client.get(self.key("alloc", declaration_id))
-        return None if raw is None else _allocation(raw)
-
-    @translated
-    def give_back(self, declaration_id: str) -> list[dict[str, Any]]:
-        raw = self._give_back(args=[self.prefix, declaration_id, now_rfc3339()])
-        returned = json.loads(raw)["returned"]
-        return returned if isinstance(returned, list) else []
-
-    @translated
-    def quota_periods(self, quota_id: str) -> dict[str, dict[str, str]]:
-        """Every opened period of a quota, by start date, as stored."""
-        starts = [
-            _text(item) or "" for item in self.client.zrange(self.key("qperiods", quota_id), 0, -1)
-        ]
-        pipe = self.client.pipeline(transaction=False)
-        for start in starts:
-            pipe.hgetall(self.key("quota", quota_id, start))
-        periods = {}
-        for start, raw in zip(starts, pipe.execute(), strict=True):
-            periods[start] = {_text(k) or "": _text(v) or "" for k, v in raw.items()}
-        return periods
-
-    @translated
-    def quota_events(self, quota_id: str) -> list[dict[str, Any]]:
-        return [
-            json.loads(item) for item in self.client.lrange(self.key("qevents", quota_id), 0, -1)
-        ]
-
-    @translated
-    def vin_owner(self, quota_id: str, vin: str) -> str | None:
-        return _text(self.client.hget(self.key("vins", quota_id), vin))
-
-
-def _allocation(raw: Any) -> Allocation:
-    data = json.loads(raw)
-    # Lua's cjson writes an empty table as {}; the schema says a list
-    for name in ("lines", "balances"):
-        if data.get(name) == {}:
-            data[name] = []
-    data.pop("returned_at", None)
-    return Allocation.model_validate(data)
+def _as_before_use(permit: Permit, declaration_id: str) -> Permit:
+    """A permit this declaration already used (an evaluation that is run again after its
+    allocation applied) is seen as it was before: issued, holding what it held."""
+    if permit.status == "used" and permit.used_by == declaration_id:
+        return permit.model_copy(update={"status": "issued", "used": 0, "used_by": None})
+    return permit

@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any, Literal
 
 from rules.pack import Measure
-from rules.quota import period_of
-from schemas.permit import Permit
+from rules.quota import terms_on
+from schemas.permit import PermitTerms
 from schemas.quota import QuotaRequest
 
 IMPORTER = "123456789RM0001"
@@ -73,31 +73,39 @@ def quota_request(
     permit: str | None = None,
     vins: Sequence[str] = (),
 ) -> QuotaRequest:
-    """What the engine asks of a quota for one line accepted on `day`."""
+    """What the engine asks of a quota for one line accepted on `day` (for a quota drawn
+    at permit issuance, pass the day the permit was drawn on: the request carries that
+    quota year)."""
     assert measure.quota is not None
-    period, previous = period_of(measure, day)
     return QuotaRequest(
-        quota_id=measure.id,
+        quota=terms_on(measure, day),
         line=line,
         quantity=quantity,
         sub_quota="affordable" if affordable else None,
         over_quota=over_quota,
-        mode=measure.quota.mode,
-        critical_threshold=str(measure.quota.critical_threshold),
-        period=period,
-        previous_period=previous,
         permit_number=permit,
         vins=tuple(vins),
+        account=IMPORTER if measure.quota.mode == "importer_allocation" else None,
     )
 
 
-def long_permit(number: str, quantity: int, measure: str) -> Permit:
-    """A permit of the base importer valid through 2026 and 2027, for ledger tests."""
-    return Permit(
+def permit_terms(
+    number: str,
+    quantity: int,
+    measure: str,
+    issued_on: date = date(2026, 3, 1),
+    expires_on: date = date(2027, 2, 28),
+    business_number: str = IMPORTER,
+    sub_quota: str | None = None,
+) -> PermitTerms:
+    """A permit application with every term settled (by default of the base importer,
+    valid through quota year 1 of a 1 March quota)."""
+    return PermitTerms(
         permit_number=number,
-        business_number=IMPORTER,
+        business_number=business_number,
         measure=measure,
         quantity=quantity,
-        issued_on=date(2026, 1, 1),
-        expires_on=date(2027, 12, 31),
+        issued_on=issued_on,
+        expires_on=expires_on,
+        sub_quota=sub_quota,
     )

@@ -16,7 +16,7 @@ from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import NO_ALLOCATION, Allocation
 from store.errors import StoreUnavailable
-from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339
+from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339, today
 from workers import trail
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,24 @@ def decide_many(store: RedisStore, catalog: Catalog, declaration_ids: Sequence[s
             todo.append((record, Declaration.model_validate_json(record.body)))
         except ValueError as exc:
             statuses[declaration_id] = _failed(store, declaration_id, exc)
+    permit_quotas = catalog.permit_quotas()
     wanted = [
-        (record.declaration_id, [line.permit_number for line in parsed.lines if line.permit_number])
+        (
+            record.declaration_id,
+            [
+                (quota_id, line.permit_number)
+                for line in parsed.lines
+                if line.permit_number
+                for quota_id in permit_quotas
+            ],
+        )
         for record, parsed in todo
     ]
     writes: list[Write] = []
-    for (record, parsed), (taken, permits) in zip(todo, store.begin_many(wanted), strict=True):
+    for (record, parsed), (taken, found) in zip(todo, store.begin_many(wanted), strict=True):
         declaration_id = record.declaration_id
         try:
+            permits = own_permits(found, parsed.importer.business_number)
             outcome = _decide_one(store, catalog, record, parsed, taken, permits)
         except StoreUnavailable:
             raise
@@ -94,7 +104,13 @@ def _decide_one(
         return "failed"
     evaluation = engine.evaluate(declaration, catalog.current, permits)
     allocation = (
-        store.allocate(declaration_id, evaluation.requests, evaluation.as_of)
+        store.ledger.allocate(
+            declaration_id,
+            evaluation.requests,
+            evaluation.as_of,
+            now_rfc3339(),
+            declaration.importer.business_number,
+        )
         if evaluation.requests
         else None
     )
@@ -124,6 +140,16 @@ def _decide_one(
     )
 
 
+def own_permits(found: Mapping[tuple[str, str], Permit], business_number: str) -> dict[str, Permit]:
+    """The permits a declaration names that its importer holds, by number: another
+    importer's permit never enters an evaluation, a verdict or a trail."""
+    own: dict[str, Permit] = {}
+    for (_, number), permit in sorted(found.items()):
+        if permit.business_number == business_number:
+            own.setdefault(number, permit)
+    return own
+
+
 def _failed(store: RedisStore, declaration_id: str, exc: Exception) -> str:
     log.exception("declaration %s could not be evaluated", declaration_id)
     fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
@@ -144,7 +170,7 @@ def _wait_for_run(
 def fail(store: RedisStore, declaration_id: str, error: str) -> None:
     """End a declaration that cannot be evaluated in `failed`, with the error in words,
     giving back whatever an interrupted evaluation had allocated."""
-    returned = store.give_back(declaration_id)
+    returned = store.ledger.give_back(declaration_id, today(), now_rfc3339())
     store.record(
         declaration_id,
         [("failed", {"error": error}), *(("returned", item) for item in returned)],

@@ -1,84 +1,94 @@
--- Cancel an accepted declaration: give back its quota units (only while their period is
--- still open for allocation), its permit quantity and its VINs, as `returned` events.
--- Idempotent: the allocation result is marked returned, and a second call does nothing.
--- ARGV[1] key prefix, ARGV[2] declaration id, ARGV[3] now
-local prefix, decl, now = ARGV[1], ARGV[2], ARGV[3]
-local result_key = prefix .. ':alloc:' .. decl
-local raw = redis.call('GET', result_key)
+-- Give back what a declaration holds when it is cancelled (or fails after allocating):
+-- units it drew at declaration return to the period open on `day` within their quota
+-- year (after it they lapse); a permit it used is usable again while valid, for the units
+-- the declaration declared (a permit past its expiry ends expired and its units return);
+-- its VINs are freed. A declaration still waiting for its pro-rata run leaves the run
+-- and gives up a grant not yet taken. Idempotent: the allocation result is marked, and a
+-- second call does nothing; with no result yet, a tombstone keeps a late worker from
+-- taking anything.
+-- PAYLOAD = {declaration_id, day}; the requests come from the stored allocreq.
+-- Answers {returned = [{quota_id, period, quantity, permit_number?}]}
+local decl, day = PAYLOAD.declaration_id, PAYLOAD.day
+local raw = redis.call('GET', key('alloc'))
+local req_raw = redis.call('GET', key('allocreq'))
+local req = req_raw and cjson.decode(req_raw) or {requests = {}}
+local who = {declaration_id = decl, business_number = req.business_number}
 if not raw then
-  -- nothing allocated; a pro-rata grant not taken yet is given up for the next run
-  local grant = redis.call('GET', prefix .. ':prorata_grant:' .. decl)
-  local pending = redis.call('GET', prefix .. ':prorata_req:' .. decl)
-  if grant and pending then
-    local shares = cjson.decode(grant)
-    for _, r in ipairs(cjson.decode(pending).requests) do
-      local share = tonumber(shares[tostring(r.line)]) or 0
-      if share > 0 then
-        redis.call('HINCRBY', prefix .. ':quota:' .. r.quota_id .. ':' .. r.period.key, 'granted', -share)
+  local seen = {}
+  for _, r in ipairs(req.requests) do
+    local q = r.quota
+    if q.mode == 'daily_pro_rata' and not seen[q.id] then
+      seen[q.id] = true
+      redis.call('LREM', key(q.id .. '|prorata|' .. req.on), 0, 'decl:' .. decl)
+      local grant = redis.call('GET', key(q.id .. '|prorata_grant|' .. decl))
+      if grant then
+        local shares = cjson.decode(grant)
+        local i = period_index(q, req.on)
+        for _, each in ipairs(req.requests) do
+          local share = each.quota.id == q.id and num(shares[tostring(each.line)]) or 0
+          if share > 0 and i then
+            redis.call('HINCRBY', key(period_role(q, q.periods[i].key)), 'granted', -share)
+          end
+        end
+        redis.call('DEL', key(q.id .. '|prorata_grant|' .. decl))
       end
     end
-    redis.call('DEL', prefix .. ':prorata_grant:' .. decl)
   end
+  redis.call('SET', key('alloc'), cjson.encode({applied = false, cancelled = true,
+    lines = {}, balances = {}}))
   return cjson.encode({returned = {}})
 end
 local result = cjson.decode(raw)
 if result.returned_at or not result.applied then return cjson.encode({returned = {}}) end
-local req = cjson.decode(redis.call('GET', prefix .. ':allocreq:' .. decl))
-local function num(value) return tonumber(value) or 0 end
-local function balance(key)
-  local h = redis.call('HMGET', key, 'volume', 'carried', 'returned', 'allocated')
-  return num(h[1]) + num(h[2]) + num(h[3]) - num(h[4])
-end
-local returned = {}
+local returned, permits_done = {}, {}
 for i, line in ipairs(result.lines) do
   local r = req.requests[i]
-  local key = prefix .. ':quota:' .. line.quota_id .. ':' .. line.period
-  local status = redis.call('HGET', key, 'status')
-  if line.in_quota > 0 and status and status ~= 'closed' then
-    local before = balance(key)
-    redis.call('HINCRBY', key, 'returned', line.in_quota)
-    if num(line.reserved_used) > 0 then
-      redis.call('HINCRBY', key, 'reserved_returned:' .. line.sub_quota, line.reserved_used)
+  local q = r.quota
+  if q.drawn_at == 'declaration' and line.in_quota > 0 then
+    local went = give(q, line.in_quota, num(line.reserved_used), line.sub_quota, who, day)
+    if q.mode == 'importer_allocation' then
+      -- an importer's account is per quota year: its units come back to it
+      redis.call('HINCRBY', key(account_role(q, r.account)), 'returned', line.in_quota)
     end
-    local after = balance(key)
-    redis.call('RPUSH', prefix .. ':qevents:' .. line.quota_id, cjson.encode({at = now,
-      type = 'returned', period = line.period, quantity = line.in_quota,
-      balance_before = before, balance_after = after, declaration_id = decl}))
-    local h = redis.call('HMGET', key, 'volume', 'carried', 'returned', 'allocated', 'critical_threshold')
-    local total = num(h[1]) + num(h[2])
-    local used = num(h[4]) - num(h[3])
-    local new_status = 'open'
-    if after <= 0 then new_status = 'exhausted'
-    elseif used >= num(h[5]) * total then new_status = 'critical' end
-    if new_status ~= status then
-      redis.call('HSET', key, 'status', new_status)
-      redis.call('RPUSH', prefix .. ':qevents:' .. line.quota_id, cjson.encode({at = now,
-        type = 'reopened', period = line.period, quantity = 0, balance_before = after,
-        balance_after = after, declaration_id = decl}))
+    table.insert(returned, {quota_id = q.id, period = went or cjson.null,
+      quantity = line.in_quota})
+  end
+  local pkey = present(r.permit_number) and (q.id .. '|' .. r.permit_number) or nil
+  if pkey and not permits_done[pkey] then
+    permits_done[pkey] = true
+    local role = permit_role(q, r.permit_number)
+    local h = hash(role)
+    if h.used_by == decl and h.status == 'used' then
+      local registration = cjson.decode(h.registration)
+      local used = num(h.used)
+      redis.call('HSET', key(role), 'status', 'issued', 'used', 0, 'used_on', '')
+      redis.call('HDEL', key(role), 'used_by')
+      if q.drawn_at == 'permit' then count_permit(q, h.period, 'permits_used', -used) end
+      if day <= registration.expires_on then
+        redis.call('ZADD', key(q.id .. '|expiring'), day_score(registration.expires_on),
+          r.permit_number)
+      elseif q.drawn_at == 'permit' then
+        local permit_who = {declaration_id = decl, permit_number = r.permit_number,
+          business_number = h.business_number}
+        local went = give(q, used, num(h.reserve), h.sub_quota, permit_who, day)
+        if went then count_permit(q, h.period, 'permits_returned', used) end
+        redis.call('HSET', key(role), 'status', 'expired', 'ended_on', day,
+          'returned', num(h.returned) + (went and used or 0), 'lapsed', went and 0 or used)
+        table.insert(returned, {quota_id = q.id, period = went or cjson.null, quantity = used,
+          permit_number = r.permit_number})
+      else
+        redis.call('HSET', key(role), 'status', 'expired', 'ended_on', day)
+      end
     end
-    table.insert(returned, {quota_id = line.quota_id, period = line.period, quantity = line.in_quota,
-      balance_before = before, balance_after = after})
   end
-  -- an importer's account is per quota year: its units come back even after carry-over
-  if r and r.mode == 'importer_allocation' and line.in_quota > 0 then
-    redis.call('HINCRBY', prefix .. ':acct:' .. line.quota_id .. ':' .. r.period.year .. ':' .. r.account,
-      'returned', line.in_quota)
-  end
-  if r and r.permit_number ~= cjson.null and r.permit_number ~= nil then
-    local taken = num(redis.call('HGET', prefix .. ':permit_uses:' .. r.permit_number, decl))
-    if taken > 0 then
-      redis.call('HINCRBY', prefix .. ':permit:' .. r.permit_number, 'used', -taken)
-      redis.call('HDEL', prefix .. ':permit_uses:' .. r.permit_number, decl)
-    end
-  end
-  if r and type(r.vins) == 'table' then
+  if type(r.vins) == 'table' then
     for _, vin in ipairs(r.vins) do
-      if redis.call('HGET', prefix .. ':vins:' .. line.quota_id, vin) == decl then
-        redis.call('HDEL', prefix .. ':vins:' .. line.quota_id, vin)
+      if redis.call('HGET', key(q.id .. '|vins'), vin) == decl then
+        redis.call('HDEL', key(q.id .. '|vins'), vin)
       end
     end
   end
 end
-result.returned_at = now
-redis.call('SET', result_key, cjson.encode(result))
+result.returned_at = NOW
+redis.call('SET', key('alloc'), cjson.encode(result))
 return cjson.encode({returned = returned})

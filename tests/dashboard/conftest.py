@@ -89,28 +89,23 @@ def seeded(stack: Stack) -> Seeded:
     declaration of each outcome, submitted through the API and decided by the worker."""
     today = datetime.now(UTC).date()
     accepted_at = f"{today.isoformat()}T09:30:00+00:00"
-    permit = unique_id("P")
-    with stack.client("admin") as admin:
-        response = admin.post(
-            "/v1/permits",
-            json={"permit_number": permit, "business_number": IMPORTER, "measure": JP_QUOTA,
-                  "quantity": sum(JP_QUANTITIES) + JP_AFFORDABLE,
-                  "issued_on": (today - timedelta(days=1)).isoformat()},
-        )  # fmt: skip
-        assert response.status_code == 201, response.text
-    jp = {"origin": "JP", "permit_number": permit}
-    bodies = [
-        declaration(unique_id("JP"), accepted_at=accepted_at,
-                    lines=[{**jp, "quantity": str(quantity),
-                            "value_for_duty": f"{quantity * 52000}.00"}])
+    lines: list[dict[str, Any]] = [
+        {"quantity": str(quantity), "value_for_duty": f"{quantity * 52000}.00"}
         for quantity in JP_QUANTITIES
-    ]  # fmt: skip
-    bodies.insert(
-        2,
-        declaration(unique_id("JP"), accepted_at=accepted_at,
-                    lines=[{**jp, "quantity": str(JP_AFFORDABLE), "value_for_duty": "96000.00",
-                            "fob_unit_price": "24000.00"}]),
-    )  # fmt: skip
+    ]
+    lines.insert(2, {"quantity": str(JP_AFFORDABLE), "value_for_duty": "96000.00",
+                     "fob_unit_price": "24000.00"})  # fmt: skip
+    with stack.client("admin") as admin:
+        for line in lines:  # a permit serves one declaration
+            response = admin.post(
+                "/v1/permits",
+                json={"business_number": IMPORTER, "measure": JP_QUOTA,
+                      "quantity": int(line["quantity"]),
+                      "issued_on": (today - timedelta(days=1)).isoformat()},
+            )  # fmt: skip
+            assert response.status_code == 201, response.text
+            line.update(origin="JP", permit_number=response.json()["permit_number"])
+    bodies = [declaration(unique_id("JP"), accepted_at=accepted_at, lines=[line]) for line in lines]
     with stack.client("submitter") as mine:
         quota_ids = tuple(_submit(mine, body) for body in bodies)
         for declaration_id in quota_ids:  # one at a time: the chart gets one step each

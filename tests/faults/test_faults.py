@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from celery import Celery
 
 from conftest import Stack, make_stack, unique_id
 from helpers import declaration
+from rules.catalog import load_catalog
+from rules.quota import terms_of
 from store.embedded import EmbeddedRedis
 from store.redis_store import RedisStore
 from workers.app import QUEUE
@@ -72,7 +75,8 @@ def quota_declarations(stack: Stack, count: int, label: str) -> list[dict[str, A
 
 
 def assert_exactly_once(store: RedisStore, bodies: list[dict[str, Any]]) -> None:
-    """Every declaration decided once; the quota used is the units of the accepted ones."""
+    """Every declaration decided once, each using its own permit once; the quota drawn is
+    the units of the permits issued, neither more nor less."""
     ids = [body["declaration_id"] for body in bodies]
     statuses = wait_until_decided(store, ids, timeout=180)
     assert statuses == ["decided"] * len(ids)
@@ -85,16 +89,18 @@ def assert_exactly_once(store: RedisStore, bodies: list[dict[str, Any]]) -> None
         assert record is not None and record.verdict is not None
         accepted += '"outcome":"accepted"' in record.verdict
     assert accepted == len(ids)
-    period = store.quota_periods(QUOTA)[PERIOD]
-    allocated_events = [
-        event for event in store.quota_events(QUOTA)
-        if event["type"] == "allocated" and event["declaration_id"] in set(ids)
-    ]  # fmt: skip
-    assert len(allocated_events) == len(ids)
-    assert int(period["allocated"]) == len(ids)
     for body in bodies:
-        permit = store.permit(body["lines"][0]["permit_number"])
-        assert permit is not None and permit.used == 1
+        permit = store.ledger.permit(QUOTA, body["lines"][0]["permit_number"])
+        assert permit is not None
+        assert (permit.status, permit.used, permit.used_by) == ("used", 1, body["declaration_id"])
+    catalog = load_catalog()
+    found = catalog.measure(QUOTA)
+    assert found is not None
+    year = store.ledger.view(terms_of(found[1], 1), date(2026, 3, 5))
+    period = next(item for item in year.periods if item.start.isoformat() == PERIOD)
+    assert period.permits is not None
+    assert period.used == period.permits.issued
+    assert period.permits.used >= len(ids)
 
 
 @pytest.fixture

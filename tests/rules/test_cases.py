@@ -1,8 +1,12 @@
 """Rule-pack test cases as data: every `cases/*.yaml` entry is a named pytest item.
 
 A case describes a declaration (fields merged onto the base declaration of
-tests/helpers.py), what exists before it (permits, quota already used, declarations
-decided earlier) and what the verdict must be. It runs through the worker's own
+tests/helpers.py), what exists before it (permit applications, quota already used,
+declarations decided earlier) and what the verdict must be. A permit is applied for as an
+importer would, on its `issued_on`: for a quota drawn at permit issuance that draws its
+units, so it is issued unless the case says `refused: true` (the quota had too few
+units). Quota already used is drawn the way its quota draws: by a permit of another
+importer, or by an earlier declaration's allocation. It runs through the worker's own
 pipeline (`workers.evaluation.decide`) against a real Redis, so allocation, permits
 and VINs are the ledger's, not a stand-in's. Measure-level checks are cases too
 (`checks:`). `test_every_rule_is_exercised` fails for any rule no case names (a few rules fire only
@@ -20,16 +24,16 @@ import pytest
 import yaml
 from test_variants import RULES_EXERCISED_HERE
 
-from helpers import declaration
+from helpers import declaration, quota_request
 from rules import engine
 from rules.catalog import Catalog
-from rules.quota import period_of
 from schemas.declaration import Declaration
-from schemas.permit import PermitIn
-from schemas.quota import QuotaRequest
-from store.redis_store import RedisStore
-from workers import trail
+from schemas.permit import PermitApplication
+from store.redis_store import RedisStore, now_rfc3339
+from workers import permits, trail
 from workers.evaluation import decide
+
+PREFILL_IMPORTER = "999999999RM0001"
 
 CASES = Path(__file__).parent / "cases"
 
@@ -61,22 +65,39 @@ def _submit(store: RedisStore, body: dict[str, Any]) -> Declaration:
 def _prefill(
     store: RedisStore, catalog: Catalog, quota_id: str, day: date, units: int, sub_quota: str | None
 ) -> None:
-    """Use `units` of the period containing `day`, as earlier declarations would have."""
+    """Use `units` of the period containing `day`, as earlier permits or declarations would
+    have."""
     found = catalog.measure(quota_id)
-    assert found is not None and found[1].quota is not None
+    assert found is not None
     measure = found[1]
-    period, previous = period_of(measure, day)
-    request = QuotaRequest(
-        quota_id=quota_id, line=1, quantity=units, sub_quota=sub_quota, over_quota="reject",
-        mode=measure.quota.mode, critical_threshold=str(measure.quota.critical_threshold),
-        period=period, previous_period=previous, permit_number=None,
-    )  # fmt: skip
-    assert store.allocate(f"prefill-{quota_id}-{day}-{sub_quota}", [request]).applied
+    assert measure.quota is not None
+    if measure.quota.drawn_at == "permit":
+        application = PermitApplication(
+            business_number=PREFILL_IMPORTER, measure=quota_id, quantity=units, issued_on=day,
+            sub_quota=sub_quota,
+        )  # fmt: skip
+        decision = permits.apply(store, catalog, application, day).decision
+        assert decision.outcome == "issued", decision
+        return
+    request = quota_request(measure, day, units, affordable=sub_quota is not None)
+    allocation = store.ledger.allocate(
+        f"prefill-{quota_id}-{day}-{sub_quota}", [request], day, now_rfc3339()
+    )
+    assert allocation.applied
+
+
+def _apply(store: RedisStore, catalog: Catalog, permit: dict[str, Any]) -> None:
+    """A case's permit application, on its issue date; it must end as the case says."""
+    refused = bool(permit.get("refused"))
+    application = PermitApplication.model_validate(
+        {key: value for key, value in permit.items() if key != "refused"}
+    )
+    day = application.issued_on or date(2026, 3, 1)
+    decision = permits.apply(store, catalog, application, day).decision
+    assert (decision.outcome == "refused") == refused, decision
 
 
 def run_case(case: dict[str, Any], store: RedisStore, catalog: Catalog) -> dict[str, Any]:
-    for permit in case.get("permits", []):
-        store.add_permit(PermitIn.model_validate(permit).with_default_expiry(60))
     for used in case.get("quota_used", []):
         _prefill(
             store,
@@ -86,6 +107,8 @@ def run_case(case: dict[str, Any], store: RedisStore, catalog: Catalog) -> dict[
             used["units"],
             used.get("sub_quota"),
         )
+    for permit in case.get("permits", []):
+        _apply(store, catalog, permit)
     for index, earlier in enumerate(case.get("before", [])):
         parsed = _submit(store, declaration(f"before-{index}", **earlier))
         decide(store, catalog, parsed.declaration_id)

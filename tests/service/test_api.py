@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -155,18 +156,19 @@ def test_batch_stores_the_valid_and_names_the_invalid(stack: Stack) -> None:
         assert client.get(f"/v1/declarations/{bad['declaration_id']}").status_code == 404
 
 
-def register_permit(
-    stack: Stack, number: str, quantity: int, issued_on: str = "2026-03-01"
+def apply_for_permit(
+    stack: Stack, quantity: int, issued_on: str = "2026-03-01", role: str = "admin", **extra: Any
 ) -> dict[str, Any]:
-    with stack.client() as client:
+    """An issued permit for the base importer (its units drawn from the quota)."""
+    with stack.client(role) as client:
         response = client.post(
             "/v1/permits",
             json={
-                "permit_number": number,
                 "business_number": "123456789RM0001",
                 "measure": "CA-CN-EV-TRQ-2026",
                 "quantity": quantity,
                 "issued_on": issued_on,
+                **extra,
             },
         )
     assert response.status_code == 201, response.text
@@ -174,77 +176,122 @@ def register_permit(
     return body
 
 
-def test_quota_declaration_with_permit_is_in_quota_and_cancel_gives_everything_back(
-    stack: Stack,
-) -> None:
-    """10 vehicles with a permit on 10 March 2026 owe 18,300.00; cancelling returns everything."""
-    number = unique_id("P")
-    permit = register_permit(stack, number, 10)
-    assert permit["expires_on"] == "2026-04-30"
+def remaining(stack: Stack, as_of: str = "2026-03-10") -> int:
+    with stack.client() as client:
+        body = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": as_of}).json()
+    return int(body["period"]["remaining"])
+
+
+def test_a_permit_draws_the_quota_and_a_declaration_uses_it(stack: Stack) -> None:
+    """Issuing a permit for 10 vehicles draws 10 units; the declaration that uses it owes
+    MFN on them and draws nothing more; cancelling the declaration makes the permit usable
+    again, and cancelling the permit returns its units. (Today's dates: units come back to
+    the period open on the day they are given back.)"""
+    now = datetime.now(UTC)
+    today = now.date().isoformat()
+    before = remaining(stack, today)
+    permit = apply_for_permit(stack, 10, issued_on=today, role="submitter")
+    number = permit["permit_number"]
+    assert (permit["status"], permit["held"]) == ("issued", 10)
+    assert permit["expires_on"] == (now.date() + timedelta(days=59)).isoformat()
+    assert remaining(stack, today) == before - 10
     body = declaration(
         unique_id(),
-        accepted_at="2026-03-10T10:00:00-05:00",
+        accepted_at=(now - timedelta(minutes=1)).isoformat(timespec="seconds"),
         lines=[{"quantity": "10", "value_for_duty": "300000.00", "permit_number": number,
                 "vins": [vin(serial) for serial in range(900000, 900010)]}],
     )  # fmt: skip
-    with stack.client() as client:
-        before = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
     assert submit(stack, body).status_code == 202
     verdict = wait_for(stack, body["declaration_id"])
     assert (verdict["outcome"], verdict["total_duty"]) == ("accepted", "18300.00")
     assert verdict["lines"][0]["treatment"] == "in_quota"
     assert verdict["lines"][0]["quota"] == {
         "quota_id": "CA-CN-EV-TRQ-2026",
-        "period": "2026-03-01",
+        "period": permit["period"],
         "sub_quota": None,
     }
+    assert remaining(stack, today) == before - 10
     with stack.client() as client:
-        during = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
-        assert during["period"]["remaining"] == before["period"]["remaining"] - 10
-        assert client.get(f"/v1/permits/{number}").json()["remaining"] == 0
+        used = client.get(f"/v1/permits/{number}").json()
+        assert (used["status"], used["used_by"], used["remaining"]) == (
+            "used", body["declaration_id"], 0,
+        )  # fmt: skip
+        assert client.post(f"/v1/permits/{number}/cancel").status_code == 409
         cancelled = client.post(f"/v1/declarations/{body['declaration_id']}/cancel")
         assert cancelled.status_code == 200
         assert cancelled.json()["status"] == "cancelled"
-        after = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
-        assert after["period"]["remaining"] == before["period"]["remaining"]
-        assert after["events"][-1]["type"] in ("returned", "reopened")
-        assert client.get(f"/v1/permits/{number}").json()["remaining"] == 10
+        again = client.get(f"/v1/permits/{number}").json()
+        assert (again["status"], again["remaining"]) == ("issued", 10)
         trail = client.get(f"/v1/declarations/{body['declaration_id']}/audit").json()
     assert trail["verified"] is True
-    assert [event["type"] for event in trail["events"]][-2:] == ["cancelled", "returned"]
-    again = declaration(unique_id(), accepted_at="2026-03-11T10:00:00-05:00", lines=body["lines"])
-    assert submit(stack, again).status_code == 202
-    assert wait_for(stack, again["declaration_id"])["outcome"] == "accepted"
+    assert remaining(stack, today) == before - 10
+    with stack.client("submitter") as client:
+        ended = client.post(f"/v1/permits/{number}/cancel").json()
+    assert (ended["status"], ended["returned"]) == ("cancelled", 10)
+    assert remaining(stack, today) == before
+    reused = declaration(unique_id(), accepted_at=body["accepted_at"], lines=body["lines"])
+    assert submit(stack, reused).status_code == 202
+    refused = wait_for(stack, reused["declaration_id"])
+    assert refused["outcome"] == "rejected"
+    assert refused["lines"][0]["treatment"] == "no_permit"
 
 
 def test_quota_declaration_without_permit_is_rejected_and_consumes_nothing(stack: Stack) -> None:
-    """A commercial CN EV after 1 March 2026 without a permit is rejected with an error finding."""
-    with stack.client() as client:
-        before = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
+    """A commercial CN EV after 1 March 2026 without a permit is rejected for want of a
+    permit (treatment no_permit, not over_quota), and draws nothing."""
+    before = remaining(stack)
     body = declaration(unique_id(), accepted_at="2026-03-10T10:00:00-05:00")
     submit(stack, body)
     verdict = wait_for(stack, body["declaration_id"])
     assert verdict["outcome"] == "rejected"
+    assert verdict["lines"][0]["treatment"] == "no_permit"
     errors = [item["rule"] for item in verdict["findings"] if item["severity"] == "error"]
     assert errors == ["ELIG-EVTRQ-PERMIT-MISSING"]
-    with stack.client() as client:
-        after = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params={"as_of": "2026-03-10"}).json()
-    assert after["period"]["remaining"] == before["period"]["remaining"]
+    assert remaining(stack) == before
 
 
-def test_only_admins_register_permits(stack: Stack) -> None:
-    """An auditor or submitter registering a permit is 403; a bad permit is 422 naming the field."""
-    permit = {"permit_number": unique_id("P"), "business_number": "123456789RM0001",
-              "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "2026-03-01"}  # fmt: skip
-    for role in ("auditor", "submitter"):
-        with stack.client(role) as client:
-            assert client.post("/v1/permits", json=permit).status_code == 403
+def test_who_may_apply_for_permits(stack: Stack) -> None:
+    """A submitter applies for its own importer only, an auditor never; a bad application
+    is 422 naming the field; none of these draws a unit."""
+    application = {"business_number": "123456789RM0001", "measure": "CA-CN-EV-TRQ-2026",
+                   "quantity": 1, "issued_on": "2026-03-01"}  # fmt: skip
+    before = remaining(stack)
+    with stack.client("auditor") as client:
+        assert client.post("/v1/permits", json=application).status_code == 403
+    with stack.client("submitter") as client:
+        other = {**application, "business_number": "987654321RM0001"}
+        assert client.post("/v1/permits", json=other).status_code == 403
     with stack.client() as client:
-        response = client.post("/v1/permits", json={**permit, "measure": "CA-CN-SUR-2024-EV"})
-        assert response.status_code == 422
-        assert response.json()["detail"][0]["field"] == "measure"
-        response = client.post("/v1/permits", json={**permit, "quantity": 0})
-        assert response.status_code == 422
+        for change, field in (
+            ({"measure": "CA-CN-SUR-2024-EV"}, "measure"),
+            ({"quantity": 0}, "quantity"),
+            ({"issued_on": "2099-01-01"}, "issued_on"),
+            ({"issued_on": "2026-02-27"}, "issued_on"),
+            ({"sub_quota": "cheap"}, "sub_quota"),
+            ({"permit_number": ".."}, "permit_number"),
+            ({"business_number": "123456789RT0001"}, "business_number"),
+        ):
+            response = client.post("/v1/permits", json={**application, **change})
+            assert response.status_code == 422, (change, response.text)
+            assert response.json()["detail"][0]["field"] == field
+    assert remaining(stack) == before
+
+
+def test_an_administrator_cannot_issue_more_than_the_quota(stack: Stack) -> None:
+    """Three permits of 1,000,000 vehicles in quota year 1 are refused with the units
+    left, and nothing is drawn; an application for what is left is issued."""
+    before = remaining(stack, "2026-09-10")
+    with stack.client() as client:
+        for _ in range(3):
+            response = client.post("/v1/permits", json={
+                "business_number": "123456789RM0001", "measure": "CA-CN-EV-TRQ-2026",
+                "quantity": 1_000_000, "issued_on": "2026-09-10",
+            })  # fmt: skip
+            assert response.status_code == 409
+            assert response.json() == {
+                "error": "quota exhausted", "detail": {"remaining": before},
+            }  # fmt: skip
+    assert remaining(stack, "2026-09-10") == before
 
 
 def test_measures_and_their_checks(stack: Stack) -> None:
@@ -289,7 +336,7 @@ def test_auditor_lists_the_decisions_of_a_rule(stack: Stack) -> None:
     ]
     assert match == [
         {"declaration_id": body["declaration_id"], "line": 1, "severity": "error",
-         "at": match[0]["at"], "pack_version": "2026.1", "outcome": "rejected"}
+         "at": match[0]["at"], "pack_version": "2026.2", "outcome": "rejected"}
     ]  # fmt: skip
     with stack.client("submitter") as client:
         assert client.get("/v1/decisions", params={"rule": "X"}).status_code == 403
@@ -350,6 +397,8 @@ def test_a_declaration_accepted_in_the_future_is_refused(stack: Stack) -> None:
         ("GET", "/v1/decisions?rule=X&from=nan", None),
         ("POST", "/v1/permits", {"permit_number": "Y9999", "business_number": "123456789RM0001",
                                  "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "9999-12-31"}),
+        ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?cursor=-1", None),
+        ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?limit=100000", None),
         ("POST", "/v1/declarations", {**declaration("huge-line"), "lines": [{**declaration("x")["lines"][0], "line": 2**60}]}),
     ],
 )  # fmt: skip
@@ -381,10 +430,25 @@ def test_audit_verification_notices_truncation_and_garbled_events(stack: Stack) 
         assert trail["problem"]
 
 
-def test_a_submitter_sees_no_other_importers_declarations_in_a_quota(stack: Stack) -> None:
-    """In a quota's events a submitter sees its own declaration ids only."""
-    number = unique_id("P")
-    register_permit(stack, number, 1)
+def all_events(client: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every event of a quota year, page after page."""
+    events: list[dict[str, Any]] = []
+    cursor: str | None = "0"
+    while cursor is not None:
+        page = client.get(
+            "/v1/quotas/CA-CN-EV-TRQ-2026", params={**params, "cursor": cursor, "limit": 50}
+        ).json()["events"]
+        assert len(page["events"]) <= 50
+        events.extend(page["events"])
+        cursor = page["next_cursor"]
+    return events
+
+
+def test_a_submitter_sees_no_other_importers_declarations_or_permits_in_a_quota(
+    stack: Stack,
+) -> None:
+    """In a quota's events a submitter sees its own declaration ids and permit numbers only."""
+    number = apply_for_permit(stack, 2, issued_on="2026-03-12")["permit_number"]
     body = declaration(
         unique_id(),
         accepted_at="2026-03-12T10:00:00-05:00",
@@ -394,9 +458,14 @@ def test_a_submitter_sees_no_other_importers_declarations_in_a_quota(stack: Stac
     assert wait_for(stack, body["declaration_id"])["outcome"] == "accepted"
     params = {"as_of": "2026-03-12"}
     with stack.client("submitter") as client:
-        mine = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params=params).json()["events"]
+        mine = all_events(client, params)
     with stack.client("other_submitter") as client:
-        theirs = client.get("/v1/quotas/CA-CN-EV-TRQ-2026", params=params).json()["events"]
-    assert body["declaration_id"] in {event["declaration_id"] for event in mine}
+        theirs = all_events(client, params)
+    # the undeclared vehicle went back at once, naming the declaration and the permit
+    returned = [event for event in mine if event["permit_number"] == number]
+    assert [event["type"] for event in returned] == ["allocated", "returned"]
+    assert returned[1]["declaration_id"] == body["declaration_id"]
     assert body["declaration_id"] not in {event["declaration_id"] for event in theirs}
+    assert number not in {event["permit_number"] for event in theirs}
+    assert "123456789RM0001" not in {event["business_number"] for event in theirs}
     assert len(mine) == len(theirs)

@@ -45,7 +45,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/v1/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", None, (200, 200, 403, 403, 401)),
     ("POST", "/v1/permits", {"permit_number": "ROLE-1", "business_number": "123456789RM0001",
                              "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "2026-03-01"},
-     (201, 403, 403, 403, 401)),
+     (201, 403, 200, 403, 401)),  # the submitter's is the same application again
     ("POST", "/v1/quotas/TEST-TW-EV-PRORATA/runs", {"date": "2020-01-01"}, (200, 403, 403, 403, 401)),
     ("POST", "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
      {"quota_year": 9, "business_number": "123456789RM0001", "initial": 1}, (200, 403, 403, 403, 401)),

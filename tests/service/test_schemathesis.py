@@ -7,11 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import Stack
+from rules.catalog import load_catalog
+from rules.quota import terms_of
 
 pytestmark = pytest.mark.stack
 
@@ -39,13 +43,21 @@ def test_no_generated_request_gives_a_server_error(stack: Stack, tmp_path: Path)
 
 
 def test_what_a_submitter_sends_moves_no_balance(stack: Stack, tmp_path: Path) -> None:
-    """As a submitter (who cannot register permits), nothing generated touches the quota.
+    """As another importer's submitter (who may apply for permits only for its own
+    importer, and the examples name the base importer), nothing generated moves a balance.
 
-    (As admin, the documented examples chain into a registered permit and a valid
-    declaration using it, which rightly takes quota.)"""
+    (As admin, the documented examples chain into an issued permit and a valid
+    declaration using it, which rightly draws quota.)"""
     store = stack.store()
-    quota = "CA-CN-EV-TRQ-2026"
-    before = (store.quota_periods(quota), len(store.quota_events(quota)))
-    result = schemathesis(stack, "submitter", tmp_path)
+    found = load_catalog().measure("CA-CN-EV-TRQ-2026")
+    assert found is not None
+    terms = terms_of(found[1], 1)
+
+    def ledger() -> tuple[Any, ...]:
+        year = store.ledger.view(terms, date(2026, 3, 10), limit=1)
+        return (year.periods, year.events.total)
+
+    before = ledger()
+    result = schemathesis(stack, "other_submitter", tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert (store.quota_periods(quota), len(store.quota_events(quota))) == before
+    assert ledger() == before

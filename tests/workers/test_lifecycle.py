@@ -12,8 +12,10 @@ from typing import Any
 from helpers import declaration
 from rules import engine
 from rules.catalog import Catalog
+from rules.quota import terms_on
 from schemas.declaration import Declaration
-from store.redis_store import RedisStore
+from schemas.ledger import PeriodFigures
+from store.redis_store import RedisStore, now_rfc3339, today
 from workers import trail
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
@@ -35,6 +37,24 @@ def tw(quantity: int, day: str = "2026-05-04") -> dict[str, Any]:
     }
 
 
+def run(
+    store: RedisStore, catalog: Catalog, day: date, quota_id: str = "TEST-TW-EV-PRORATA"
+) -> list[str]:
+    """The pro-rata run of a day; the declarations it asks to be evaluated again."""
+    found = catalog.measure(quota_id)
+    assert found is not None
+    return store.ledger.run(terms_on(found[1], day), day, now_rfc3339()).declarations
+
+
+def period(store: RedisStore, catalog: Catalog, quota_id: str, day: date) -> PeriodFigures:
+    """The ledger's period containing `day`, as it stands on that day."""
+    found = catalog.measure(quota_id)
+    assert found is not None
+    year = store.ledger.view(terms_on(found[1], day), day)
+    assert year.current is not None
+    return year.current
+
+
 def in_quota(store: RedisStore, declaration_id: str) -> int:
     record = store.get(declaration_id)
     assert record is not None and record.verdict is not None
@@ -51,10 +71,11 @@ def test_a_cancelled_declaration_takes_nothing_even_from_a_late_worker(
         == "ok"
     )
     evaluation = engine.evaluate(parsed, catalog.current, {})
-    allocation = store.allocate("c1", evaluation.requests, parsed.accepted_on)
+    allocation = store.ledger.allocate("c1", evaluation.requests, parsed.accepted_on, now_rfc3339())
     assert allocation.cancelled
     assert decide(store, catalog, "c1") == "cancelled"
-    assert store.quota_periods("TEST-TW-EV-PRORATA") == {}
+    figures = period(store, catalog, "TEST-TW-EV-PRORATA", parsed.accepted_on)
+    assert (figures.used, figures.granted, figures.remaining) == (0, 0, 500)
 
 
 def test_a_declaration_waiting_for_its_run_is_taken_before_it_is_evaluated_again(
@@ -66,7 +87,7 @@ def test_a_declaration_waiting_for_its_run_is_taken_before_it_is_evaluated_again
     assert decide(store, catalog, "p1") == "pending_allocation"  # the sweeper's visit: nothing new
     types = [event.type for event in store.audit("p1")]
     assert types.count("allocation_requested") == 1
-    assert store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4)) == ["p1"]
+    assert run(store, catalog, date(2026, 5, 4)) == ["p1"]
     taken, _ = store.begin("p1", [])
     assert (taken.status, taken.before) == ("evaluating", "pending_allocation")
     assert (
@@ -85,30 +106,30 @@ def test_runs_never_grant_units_an_earlier_run_granted(store: RedisStore, catalo
     stored(store, "d2", **tw(500, "2026-05-05"))
     assert decide(store, catalog, "d1") == "pending_allocation"
     assert decide(store, catalog, "d2") == "pending_allocation"
-    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4))
-    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 5))
+    run(store, catalog, date(2026, 5, 4))
+    run(store, catalog, date(2026, 5, 5))
     assert decide(store, catalog, "d2") == "decided"  # the later day decided first
     assert decide(store, catalog, "d1") == "decided"
     assert (in_quota(store, "d1"), in_quota(store, "d2")) == (500, 0)
-    period = store.quota_periods("TEST-TW-EV-PRORATA")["2026-01-01"]
-    assert (int(period["allocated"]), int(period["granted"])) == (500, 0)
+    figures = period(store, catalog, "TEST-TW-EV-PRORATA", date(2026, 5, 5))
+    assert (figures.used, figures.granted) == (500, 0)
 
 
 def test_a_cancelled_grant_is_free_for_the_next_run(store: RedisStore, catalog: Catalog) -> None:
     """Cancelling a declaration that was granted units but had not taken them frees them."""
     stored(store, "g1", **tw(300, "2026-05-04"))
     assert decide(store, catalog, "g1") == "pending_allocation"
-    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4))
+    run(store, catalog, date(2026, 5, 4))
     assert (
         store.record(
             "g1", [("cancelled", {})], {"status": "cancelled"}, allowed=("pending_allocation",)
         )
         == "ok"
     )
-    store.give_back("g1")
+    store.ledger.give_back("g1", today(), now_rfc3339())
     stored(store, "g2", **tw(500, "2026-05-05"))
     assert decide(store, catalog, "g2") == "pending_allocation"
-    store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 5))
+    run(store, catalog, date(2026, 5, 5))
     assert decide(store, catalog, "g2") == "decided"
     assert in_quota(store, "g2") == 500
 
@@ -128,7 +149,7 @@ def test_batch_submissions_are_shared_in_submission_order(
     for declaration_id in ("t3", "t2", "big", "t1"):  # workers file them in another order
         assert decide(store, catalog, declaration_id) == "pending_allocation"
     # 500 for 500 asked: everyone is served in full; order shows in the run's answer
-    assert store.run_allocation("TEST-TW-EV-PRORATA", date(2026, 5, 4)) == ["t1", "t2", "t3", "big"]
+    assert run(store, catalog, date(2026, 5, 4)) == ["t1", "t2", "t3", "big"]
 
 
 def test_an_evaluation_interrupted_too_often_ends_failed(
@@ -147,7 +168,8 @@ def test_an_evaluation_interrupted_too_often_ends_failed(
 def test_failing_gives_back_what_an_interrupted_evaluation_allocated(
     store: RedisStore, catalog: Catalog
 ) -> None:
-    """A declaration that fails after its allocation returns its quota units."""
+    """A declaration that fails after its allocation returns its quota units, to the period
+    open on the day it failed within the quota year (after the year they lapse)."""
     parsed = stored(
         store,
         "f1",
@@ -155,11 +177,18 @@ def test_failing_gives_back_what_an_interrupted_evaluation_allocated(
         lines=[{"origin": "KR", "quantity": "3"}],
     )
     evaluation = engine.evaluate(parsed, catalog.current, {})
-    assert store.allocate("f1", evaluation.requests, parsed.accepted_on).applied
+    allocation = store.ledger.allocate("f1", evaluation.requests, parsed.accepted_on, now_rfc3339())
+    assert allocation.applied
     fail(store, "f1", "boom")
-    period = store.quota_periods("TEST-KR-EV-TRQ")["2026-01-01"]
-    assert (int(period["allocated"]), int(period["returned"])) == (3, 3)
+    found = catalog.measure("TEST-KR-EV-TRQ")
+    assert found is not None
+    year = store.ledger.view(terms_on(found[1], parsed.accepted_on), today())
+    assert sum(item.used for item in year.periods) == 3
+    within_year = year.periods[0].start <= today() <= year.periods[-1].end
+    assert sum(item.returned for item in year.periods) == (3 if within_year else 0)
     assert [event.type for event in store.audit("f1")][-2:] == ["failed", "returned"]
+    assert store.ledger.allocation("f1") is not None  # marked returned: a retry gives nothing
+    assert store.ledger.give_back("f1", today(), now_rfc3339()) == []
 
 
 def test_a_chunk_decides_in_order_and_one_bad_declaration_stops_no_other(

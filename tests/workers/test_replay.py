@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.mix import declarations, permit_for
+from bench.mix import declarations, issue_permits
 from rules.catalog import Catalog, load_catalog
 from rules.pack import SHIPPED_DIR
 from schemas.declaration import Declaration
@@ -27,8 +27,7 @@ def decide_all(store: RedisStore, catalog: Catalog, count: int, seed: int) -> li
                      parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
         ids.append(parsed.declaration_id)
     # half of the quota declarations have their permit; the others are rejected
-    for index in range(0, count, 2):
-        store.add_permit(permit_for(index, f"r{seed}"))
+    issue_permits(store, catalog, range(0, count, 2), f"r{seed}")
     for declaration_id in ids:
         assert decide(store, catalog, declaration_id) == "decided"
     return ids

@@ -1,0 +1,253 @@
+-- The quota ledger's arithmetic, in one place: every ledger script is this prelude
+-- followed by its own body (store/ledger.py joins them), and the read script computes
+-- what users see with the same functions that the writes use.
+--
+-- Calling convention of every ledger script:
+--   KEYS     every key the script touches, declared (Redis requires it; Cluster routes
+--            by it). Ledger keys carry their quota's hash tag: accord:{QUOTA}:...
+--   ARGV[1]  JSON list of the role of each key, in KEYS order ('Q|period|2026-03-01')
+--   ARGV[2]  JSON payload
+--   ARGV[3]  now (RFC 3339), for events
+-- A quota year travels as Q = {id, mode, drawn_at, critical_threshold, year,
+--   periods = [{key, end, index, volume, reserved = {sub = units}}]} (from the pack).
+--
+-- The stored counts of a period (hash Q|period|START): allocated, returned, granted
+-- (pro-rata grants not yet taken), reserved_used:S, reserved_returned:S, status (the
+-- last status announced by an event), permits_issued, permits_used, permits_returned,
+-- opened_at. Nothing else is stored: carry-over, balance, reserve left and status are
+-- derived from the counts and the pack's volumes, by `year_figures`:
+--   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k) - granted(k)
+-- so what the earlier periods of a quota year left is carried into each later period
+-- the moment it starts, whether or not anything was written since, and a declaration
+-- accepted in an earlier period may still draw on that period's units wherever they
+-- were carried, as long as no later period has used them: a draw on period k must fit
+-- in the balance of k and of every later period of the year.
+local ROLES = cjson.decode(ARGV[1])
+local PAYLOAD = cjson.decode(ARGV[2])
+local NOW = ARGV[3]
+local K = {}
+for i, role in ipairs(ROLES) do K[role] = KEYS[i] end
+
+local function key(role)
+  local found = K[role]
+  if not found then error('ledger script used an undeclared key: ' .. role) end
+  return found
+end
+
+local function num(value) return tonumber(value) or 0 end
+local function present(value) return value ~= nil and value ~= cjson.null end
+
+local function hash(role)
+  local flat = redis.call('HGETALL', key(role))
+  local out = {}
+  for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
+  return out
+end
+
+local function period_role(q, period_key) return q.id .. '|period|' .. period_key end
+
+local function sub_names(period)
+  local names = {}
+  if type(period.reserved) == 'table' then
+    for name, _ in pairs(period.reserved) do table.insert(names, name) end
+  end
+  table.sort(names)
+  return names
+end
+
+-- The position of the period of Q that contains `day` (ISO date), or nil.
+local function period_index(q, day)
+  for i, p in ipairs(q.periods) do
+    if p.key <= day and day <= p['end'] then return i end
+  end
+  return nil
+end
+
+-- Every period of a quota year with its derived figures; `avail*` is what a draw on
+-- that period may take without any later period going below zero.
+local function year_figures(q)
+  local out, cum, rcum = {}, 0, {}
+  for i, p in ipairs(q.periods) do
+    local h = hash(period_role(q, p.key))
+    local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
+      allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
+      subs = {}, reserve_left = 0}
+    f.balance = cum + p.volume + f.returned - f.allocated - f.granted
+    cum = f.balance
+    for _, name in ipairs(sub_names(p)) do
+      local carried = num(rcum[name])
+      local s = {name = name, own = num(p.reserved[name]), carried = carried,
+        used = num(h['reserved_used:' .. name]), returned = num(h['reserved_returned:' .. name])}
+      s.left = carried + s.own + s.returned - s.used
+      rcum[name] = s.left
+      f.subs[name] = s
+      f.reserve_left = f.reserve_left + s.left
+    end
+    f.general = f.balance - f.reserve_left
+    out[i] = f
+  end
+  for i = #out, 1, -1 do
+    local f, later = out[i], out[i + 1]
+    f.avail = later and math.min(f.balance, later.avail) or f.balance
+    f.avail_general = later and math.min(f.general, later.avail_general) or f.general
+    f.avail_reserve = {}
+    for name, s in pairs(f.subs) do
+      f.avail_reserve[name] = later and math.min(s.left, later.avail_reserve[name]) or s.left
+    end
+  end
+  return out
+end
+
+-- The status a write announces: exhausted when nothing can be drawn, critical once the
+-- threshold of the period's units (its volume and what it carried) is used.
+local function drawing_status(q, f)
+  local total = f.volume + f.carried
+  local used = f.allocated - f.returned
+  if f.avail <= 0 then return 'exhausted' end
+  if total > 0 and used >= tonumber(q.critical_threshold) * total then return 'critical' end
+  return 'open'
+end
+
+-- The status a reader sees on `day`: a period not started is scheduled, one that has
+-- ended is closed (its units are in the next period, or lapsed with the year).
+local function status_on(q, f, day)
+  local p = f.period
+  if day < p.key then return 'scheduled' end
+  if p['end'] < day then return 'closed' end
+  if f.balance <= 0 then return 'exhausted' end
+  return drawing_status(q, f)
+end
+
+local function event(q, fields)
+  fields.at = NOW
+  fields.quota_id = q.id
+  redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields))
+end
+
+-- The first write into a period opens it: its volume, and what the year carried in.
+local function touch(q, f, on)
+  if f.stored.opened_at then return end
+  local role = period_role(q, f.period.key)
+  redis.call('HSET', key(role), 'opened_at', NOW, 'status', 'open')
+  f.stored.opened_at, f.stored.status = NOW, 'open'
+  event(q, {type = 'opened', on = on, period = f.period.key, quantity = f.volume,
+    balance_before = 0, balance_after = f.volume})
+  if f.carried ~= 0 then
+    event(q, {type = 'carried_over', on = on, period = f.period.key, quantity = f.carried,
+      balance_before = f.volume, balance_after = f.volume + f.carried})
+  end
+end
+
+-- Announce every status a change moved, in every opened period from `from` on.
+local function settle(q, figures, from, on)
+  for i = from, #figures do
+    local f = figures[i]
+    local before = f.stored.status
+    if f.stored.opened_at then
+      local now_status = drawing_status(q, f)
+      if now_status ~= before then
+        redis.call('HSET', key(period_role(q, f.period.key)), 'status', now_status)
+        f.stored.status = now_status
+        local kinds = {}
+        if now_status == 'open' or (now_status == 'critical' and before == 'exhausted') then
+          kinds = {'reopened'}
+        elseif now_status == 'exhausted' and before == 'open' and f.volume + f.carried > 0 then
+          kinds = {'critical', 'exhausted'}  -- one draw may cross both thresholds
+        else
+          kinds = {now_status}
+        end
+        for _, kind in ipairs(kinds) do
+          event(q, {type = kind, on = on, period = f.period.key, quantity = 0,
+            balance_before = f.balance, balance_after = f.balance})
+        end
+      end
+    end
+  end
+end
+
+-- Change one period's counts by `delta` units (positive: allocated; negative: returned),
+-- `reserve` of them on sub-quota `sub`; record the event and what later periods carried.
+-- `who` = {declaration_id, permit_number, business_number} for the event.
+local function move(q, figures, i, kind, quantity, reserve, sub, who, on)
+  local f = figures[i]
+  touch(q, f, on)
+  local role = period_role(q, f.period.key)
+  local before = f.balance
+  if kind == 'allocated' then
+    redis.call('HINCRBY', key(role), 'allocated', quantity)
+    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_used:' .. sub, reserve) end
+  else
+    redis.call('HINCRBY', key(role), 'returned', quantity)
+    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_returned:' .. sub, reserve) end
+  end
+  local sign = kind == 'allocated' and -1 or 1
+  event(q, {type = kind, on = on, period = f.period.key, quantity = quantity,
+    balance_before = before, balance_after = before + sign * quantity,
+    sub_quota = reserve > 0 and sub or nil, reserved = reserve,
+    declaration_id = who.declaration_id, permit_number = who.permit_number,
+    business_number = who.business_number})
+  -- later periods that are open carried these units: their carry-over changes with them
+  for j = i + 1, #figures do
+    local later = figures[j]
+    if later.stored.opened_at then
+      event(q, {type = 'carried_over', on = on, period = later.period.key,
+        quantity = sign * quantity, balance_before = later.balance,
+        balance_after = later.balance + sign * quantity})
+    end
+  end
+end
+
+-- Importer allocation accounts (Canadian allocation TRQs), per quota year:
+-- hash Q|acct|YEAR|BN: initial, transfers_in, transfers_out, returned, used.
+local function account_role(q, bn) return q.id .. '|acct|' .. q.year .. '|' .. bn end
+
+local function account_figures(role)
+  local h = redis.call('HMGET', key(role), 'initial', 'transfers_in', 'transfers_out',
+    'returned', 'used')
+  local a = {initial = num(h[1]), transfers_in = num(h[2]), transfers_out = num(h[3]),
+    returned = num(h[4]), used = num(h[5])}
+  a.remaining = a.initial + a.transfers_in - a.transfers_out + a.returned - a.used
+  return a
+end
+
+-- What a new draw on period i may take: general units, and the reserve of `sub` first
+-- when the request may use it. Returns from_reserve, from_general for `quantity`.
+local function plan_draw(f, quantity, sub, planned)
+  planned = planned or {}
+  local from_reserve = 0
+  if present(sub) and f.avail_reserve[sub] then
+    local left = f.avail_reserve[sub] - num(planned['r|' .. sub])
+    from_reserve = math.min(quantity, math.max(left, 0))
+  end
+  local general = f.avail_general - num(planned.general)
+  local from_general = math.min(quantity - from_reserve, math.max(general, 0))
+  return from_reserve, from_general
+end
+
+
+-- Units given back on `day` return to the period containing it, within the quota year;
+-- after the year they lapse. Returns the period they went to, or nil.
+local function give(q, quantity, reserve, sub, who, day)
+  if quantity <= 0 then return nil end
+  local i = period_index(q, day)
+  if not i then return nil end
+  local figures = year_figures(q)
+  move(q, figures, i, 'returned', quantity, reserve, sub, who, day)
+  settle(q, year_figures(q), 1, day)
+  return figures[i].period.key
+end
+
+-- Permits (quotas drawn at permit issuance): hash Q|permit|NUMBER with registration
+-- (the application as JSON), status, quantity (units the permit holds), reserve (of
+-- them, drawn from the sub-quota's reserve), sub_quota, period, year, used, used_by,
+-- returned. An issued, unused permit is also in Q|expiring (score YYYYMMDD of expiry).
+local function permit_role(q, number) return q.id .. '|permit|' .. number end
+
+local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
+
+-- Utilisation of the period a permit was drawn from.
+local function count_permit(q, period_key, field, quantity)
+  if quantity ~= 0 and period_key and period_key ~= '' then
+    redis.call('HINCRBY', key(period_role(q, period_key)), field, quantity)
+  end
+end

@@ -1,0 +1,99 @@
+"""Permit applications and their end (SPEC §5): the workflow between a caller (the API,
+`accord simulate`) and the ledger. It settles what the application leaves open (number,
+dates, the quota year) from the pack, refuses what no permit may be, and lets the ledger
+draw, register or refuse atomically. The ledger's arithmetic is not here: see
+store/ledger.py."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+
+from rules.catalog import Catalog
+from rules.pack import Measure
+from rules.quota import quota_year_of, terms_of
+from schemas.permit import Permit, PermitApplication
+from store.ledger import PermitDecision
+from store.redis_store import RedisStore, now_rfc3339
+
+
+class PermitRefused(Exception):
+    """The application names something no permit may be; `field` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Applied:
+    decision: PermitDecision
+    measure: Measure
+
+
+def permit_measure(catalog: Catalog, measure_id: str) -> Measure:
+    found = catalog.measure(measure_id)
+    if found is None or found[1].quota is None or found[1].quota.permits is None:
+        raise PermitRefused("measure", f"{measure_id} is no measure that takes permits")
+    return found[1]
+
+
+def apply(
+    store: RedisStore, catalog: Catalog, application: PermitApplication, today: date
+) -> Applied:
+    """Apply for a permit as of `today` (issued_on defaults to it and never passes it)."""
+    measure = permit_measure(catalog, application.measure)
+    quota = measure.quota
+    assert quota is not None
+    assert quota.permits is not None
+    issued_on = application.issued_on or today
+    if issued_on > today:
+        raise PermitRefused(
+            "issued_on",
+            "issued_on is in the future: a permit is issued on the day it is applied for or earlier",
+        )
+    if not measure.effective.contains(issued_on):
+        raise PermitRefused("issued_on", f"{measure.id} is not in force on {issued_on}")
+    names = {sub.name for sub in quota.sub_quotas}
+    if application.sub_quota is not None and application.sub_quota not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise PermitRefused(
+            "sub_quota",
+            f"{measure.id} has no sub-quota {application.sub_quota!r} (it has: {known})",
+        )
+    year = max(quota_year_of(measure, issued_on), 1)
+    number = application.permit_number or store.ledger.next_permit_number(measure.id, year)
+    permit = application.terms(number, issued_on, quota.permits.validity_days)
+    decision = store.ledger.apply_permit(terms_of(measure, year), permit, now_rfc3339())
+    return Applied(decision, measure)
+
+
+def end(
+    store: RedisStore, catalog: Catalog, permit: Permit, day: date, status: str
+) -> Permit | None:
+    """Cancel (or expire) an unused permit; its units return on `day`."""
+    measure = permit_measure(catalog, permit.measure)
+    store.ledger.end_permit(
+        functools.partial(terms_of, measure), measure.id, permit.permit_number, day, status,
+        now_rfc3339(),
+    )  # fmt: skip
+    return store.ledger.permit(measure.id, permit.permit_number)
+
+
+def expire_all(store: RedisStore, catalog: Catalog, today: date) -> list[str]:
+    """End every permit that expired unused before `today` (the periodic sweep)."""
+    ended = []
+    for quota_id in catalog.permit_quotas():
+        measure = permit_measure(catalog, quota_id)
+        ended += store.ledger.expire(
+            functools.partial(terms_of, measure), quota_id, today, now_rfc3339()
+        )
+    return ended
+
+
+def find(store: RedisStore, catalog: Catalog, number: str) -> Permit | None:
+    """A permit by number, in whichever quota holds it."""
+    found = store.ledger.permits([(quota_id, number) for quota_id in catalog.permit_quotas()])
+    return next(iter(found.values()), None)

@@ -55,6 +55,10 @@ AsOf = Annotated[
     ),
 ]
 MAX_BATCH = 1000
+ID_TAKEN: dict[str, Any] = {
+    "error": "declaration id already used",
+    "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
+}
 MAX_WAIT = 30.0
 
 
@@ -200,8 +204,16 @@ def create_app(
             raise ApiError(403, "auditor or admin role required", None)
         return caller
 
+    def writer(caller: Caller) -> Principal:
+        # An auditor reads everything and writes nothing (SPEC §7); admin-only writes
+        # have their own, stricter dependency.
+        if caller.role == "auditor":
+            raise ApiError(403, "the auditor role is read-only", None)
+        return caller
+
     Admin = Annotated[Principal, Depends(admin)]
     Reader = Annotated[Principal, Depends(reader)]
+    Writer = Annotated[Principal, Depends(writer)]
 
     def visible(caller: Principal, declaration_id: str) -> Any:
         record = store.get(declaration_id)
@@ -247,10 +259,9 @@ def create_app(
         for (index, declaration), result in zip(good, results, strict=True):
             body = {"declaration_id": declaration.declaration_id, "status": result.status}
             if result.outcome == "conflict":
-                answers[index] = (
-                    409,
-                    {"error": "declaration id already used with another body", "detail": body},
-                )
+                # The stored declaration may be another importer's, which GET answers 404
+                # for: so no status and nothing else about it, only that the id is taken.
+                answers[index] = (409, ID_TAKEN)
             elif result.outcome == "created":
                 answers[index] = (202, body)
                 created.append(declaration.declaration_id)
@@ -282,13 +293,13 @@ def create_app(
             422: {},
         },
     )
-    async def submit(request: Request, caller: Caller) -> JSONResponse:
+    async def submit(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
         [(status, body)] = await run_in_threadpool(accept, caller, [raw])
         return JSONResponse(body, status_code=status)
 
     @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
-    async def submit_batch(request: Request, caller: Caller) -> JSONResponse:
+    async def submit_batch(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
         try:
             batch = Batch.model_validate(raw)
@@ -328,7 +339,7 @@ def create_app(
         "/v1/declarations/{declaration_id}/cancel",
         summary="Cancel; returns quota, permit quantity and VINs",
     )
-    def cancel(declaration_id: str, caller: Caller) -> JSONResponse:
+    def cancel(declaration_id: str, caller: Writer) -> JSONResponse:
         record = visible(caller, declaration_id)
         if record.status == "evaluating":
             raise ApiError(409, "declaration is being evaluated", "try again in a moment")
@@ -473,12 +484,26 @@ def create_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    @app.get("/healthz", summary="Liveness, with Redis and worker state")
+    @app.get(
+        "/healthz",
+        summary="Liveness, with Redis and worker state",
+        description=(
+            "`{status, redis: up | down, workers}` and nothing more: it needs no token, so it "
+            "names no address and quotes no error."
+        ),
+    )
     def healthz() -> JSONResponse:
         return views.health(store)
 
-    @app.get("/metrics", summary="Prometheus metrics")
-    def metrics(caller: Caller) -> Response:
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (admin and auditor)",
+        description=(
+            "Submissions, verdicts, latency, queue depth and the balance of every quota period. "
+            "These cover every importer, so submitters are refused (403)."
+        ),
+    )
+    def metrics(caller: Reader) -> Response:
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 

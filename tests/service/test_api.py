@@ -9,6 +9,9 @@ import pytest
 
 from conftest import OTHER_IMPORTER, Stack, unique_id
 from helpers import declaration, vin
+from service import views
+from store.embedded import free_port
+from store.redis_store import RedisStore
 
 pytestmark = pytest.mark.stack
 
@@ -62,6 +65,39 @@ def test_same_id_with_another_body_is_a_conflict(stack: Stack) -> None:
     response = submit(stack, changed)
     assert response.status_code == 409
     assert response.json()["error"].startswith("declaration id already used")
+
+
+ID_TAKEN = {
+    "error": "declaration id already used",
+    "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
+}
+
+
+def test_an_id_another_importer_took_says_only_that_it_is_taken(stack: Stack) -> None:
+    """Reusing another importer's id is a 409 that tells nothing of that declaration."""
+    theirs = declaration(unique_id(), importer={"business_number": OTHER_IMPORTER, "name": "Other"})
+    assert submit(stack, theirs, role="other_submitter").status_code == 202
+    wait_for(stack, theirs["declaration_id"], role="other_submitter")
+    mine = declaration(theirs["declaration_id"])
+    single = submit(stack, mine, role="submitter")
+    with stack.client("submitter") as client:
+        batch = client.post("/v1/declarations/batch", json={"declarations": [mine]})
+        assert client.get(f"/v1/declarations/{mine['declaration_id']}").status_code == 404
+    assert (single.status_code, single.json()) == (409, ID_TAKEN)
+    assert batch.json()["results"] == [{"index": 0, "status_code": 409, **ID_TAKEN}]
+
+
+def test_the_owner_resubmitting_its_own_body_still_sees_its_status(stack: Stack) -> None:
+    """The same body again from its own importer is 200 with the status, single or batched."""
+    body = declaration(unique_id())
+    assert submit(stack, body, role="submitter").status_code == 202
+    wait_for(stack, body["declaration_id"], role="submitter")
+    again = submit(stack, body, role="submitter")
+    with stack.client("submitter") as client:
+        batch = client.post("/v1/declarations/batch", json={"declarations": [body]})
+    assert (again.status_code, again.json()["status"]) == (200, "decided")
+    [result] = batch.json()["results"]
+    assert (result["status_code"], result["status"]) == (200, "decided")
 
 
 def test_invalid_declaration_names_every_bad_field_and_stores_nothing(stack: Stack) -> None:
@@ -319,6 +355,17 @@ def test_wait_answers_with_the_verdict_and_is_bounded(stack: Stack) -> None:
         too_long = client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 31})
     assert too_long.status_code == 422
     assert too_long.json()["detail"][0]["field"] == "query.wait"
+
+
+def test_health_says_up_or_down_and_nothing_more(stack: Stack) -> None:
+    """/healthz answers status, redis and workers only; with Redis down, no address or error."""
+    import httpx
+
+    assert set(httpx.get(f"{stack.url}/healthz").json()) == {"status", "redis", "workers"}
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    down = views.health(RedisStore.from_url(unreachable, prefix="health"))
+    assert down.status_code == 503
+    assert json.loads(down.body) == {"status": "unavailable", "redis": "down", "workers": None}
 
 
 def test_health_and_metrics(stack: Stack) -> None:

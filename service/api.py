@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack
 from rules.quota import year_volume
-from schemas.declaration import Declaration
+from schemas.declaration import EARLIEST_DAY, EARLIEST_YEAR, LATEST_DAY, LATEST_YEAR, Declaration
 from schemas.permit import BN15, PermitIn
 from schemas.verdict import DeclarationStatus
 from service import openapi, views
@@ -49,8 +49,8 @@ CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of this clock an accepted_at 
 AsOf = Annotated[
     date | None,
     Query(
-        ge=date(1990, 1, 1),
-        le=date(2200, 12, 31),
+        ge=EARLIEST_DAY,
+        le=LATEST_DAY,
         description="the day to look at (default today, UTC)",
     ),
 ]
@@ -78,19 +78,34 @@ class BodyLimit:
                 await self._refuse(send)
                 return
         seen = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            # FastAPI reads the body of a route with a pydantic body itself, and turns any
+            # exception while reading into its own 400: once the limit is exceeded,
+            # whatever the app answers is dropped and the 413 goes out instead.
+            if exceeded:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+            await self.app(scope, limited, guarded)
+        except Exception:  # _TooLarge, or whatever the app made of it
+            if not exceeded:
+                raise
+        if exceeded and not started:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -281,6 +296,10 @@ def create_app(
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(422, "invalid JSON", [{"field": "body", "message": str(exc)}]) from None
+        except RecursionError:
+            # json's parser recurses once per level: a body of a few thousand "[" ends it
+            detail = [{"field": "body", "message": "nested too deeply"}]
+            raise ApiError(422, "invalid JSON", detail) from None
 
     @app.post(
         "/v1/declarations",
@@ -476,6 +495,13 @@ def create_app(
         start: Annotated[datetime, Query(alias="from")],
         end: Annotated[datetime, Query(alias="to")],
     ) -> StreamingResponse:
+        for name, moment in (("from", start), ("to", end)):
+            # timestamp() overflows near the ends of the calendar; no verdict lies there
+            if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+                problem = f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
+                raise ApiError(
+                    422, "invalid request", [{"field": f"query.{name}", "message": problem}]
+                )
         ids = store.decided_between(start.timestamp(), end.timestamp())
 
         def lines() -> Iterator[bytes]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import OTHER_IMPORTER, Stack, unique_id
+from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
 from helpers import declaration, vin
 from service import views
 from store.embedded import free_port
@@ -137,6 +137,81 @@ def test_malformed_bodies_are_422_never_5xx(stack: Stack, payload: bytes, status
         response = client.post("/v1/declarations", content=payload)
     assert response.status_code == status
     assert set(response.json()) == {"error", "detail"}
+
+
+def nested(depth: int) -> bytes:
+    return b'{"declaration_id": "deep", "importer": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/v1/declarations", nested(1000), "body"),
+        ("/v1/declarations", nested(100_000), "body"),
+        ("/v1/declarations/batch", b'{"declarations": [' + nested(1000) + b"]}", "body"),
+    ],
+)
+def test_deeply_nested_json_is_422_and_stores_nothing(
+    stack: Stack, path: str, payload: bytes, field: str
+) -> None:
+    """JSON nested a thousand deep or more is refused with a 422 naming the body, not a 500."""
+    with stack.client() as client:
+        response = client.post(path, content=payload)
+        assert client.get("/v1/declarations/deep").status_code == 404
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == field
+
+
+def test_a_lone_surrogate_is_422_at_its_field(stack: Stack) -> None:
+    """A lone surrogate in the importer's name is a 422 naming importer.name; nothing is stored."""
+    body = declaration(unique_id(), importer={"business_number": IMPORTER, "name": "Maple \ud800"})
+    payload = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as \ud800
+    with stack.client() as client:
+        response = client.post("/v1/declarations", content=payload)
+        assert client.get(f"/v1/declarations/{body['declaration_id']}").status_code == 404
+    assert response.status_code == 422, response.text
+    assert [item["field"] for item in response.json()["detail"]] == ["importer.name"]
+
+
+def test_a_lone_surrogate_fails_only_its_own_item_of_a_batch(stack: Stack) -> None:
+    """In a batch, the item with a lone surrogate gets a 422 and the others are stored."""
+    good = declaration(unique_id())
+    bad = declaration(unique_id(), lines=[{"description": "Battery \udc00 electric"}])
+    payload = json.dumps({"declarations": [good, bad]}).encode()
+    with stack.client() as client:
+        response = client.post("/v1/declarations/batch", content=payload)
+        assert client.get(f"/v1/declarations/{bad['declaration_id']}").status_code == 404
+    assert response.status_code == 202, response.text
+    first, second = response.json()["results"]
+    assert first["status_code"] == 202
+    assert (second["status_code"], second["detail"][0]["field"]) == (422, "lines[0].description")
+    assert wait_for(stack, good["declaration_id"])["status"] == "decided"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/permits",
+        "/v1/quotas/TEST-TW-EV-PRORATA/runs",
+        "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
+        "/v1/replay",
+        "/v1/declarations",
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_413(stack: Stack, path: str) -> None:
+    """Without a Content-Length, a body that grows past 1 MiB is refused with 413 everywhere."""
+
+    def chunks() -> Any:
+        yield b'{"padding": "'
+        for _ in range(20):
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    with stack.client() as client:
+        response = client.post(path, content=chunks())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "request body too large"
 
 
 def test_body_over_the_limit_is_413(stack: Stack) -> None:
@@ -395,6 +470,8 @@ def test_a_declaration_accepted_in_the_future_is_refused(stack: Stack) -> None:
         ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?as_of=0001-01-01", None),
         ("GET", "/v1/measures?as_of=9999-12-31", None),
         ("GET", "/v1/decisions?rule=X&from=nan", None),
+        ("GET", "/v1/export?from=0001-01-01T00:00:00&to=2020-01-01T00:00:00Z", None),
+        ("GET", "/v1/export?from=2020-01-01T00:00:00Z&to=9999-12-31T23:59:59", None),
         ("POST", "/v1/permits", {"permit_number": "Y9999", "business_number": "123456789RM0001",
                                  "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "9999-12-31"}),
         ("POST", "/v1/declarations", {**declaration("huge-line"), "lines": [{**declaration("x")["lines"][0], "line": 2**60}]}),

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -38,6 +38,9 @@ from schemas.countries import ISO_3166_ALPHA2
 __all__ = ["Declaration", "DeclarationLine", "Importer"]
 
 _DECLARATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# URL normalisation removes "." and ".." path segments, so GET /v1/declarations/.. could
+# never reach a declaration stored under such an id.
+_UNREACHABLE_IDS = frozenset({".", ".."})
 # The B3 needs the importer's import/export (RM) program account. The other
 # program identifiers (RT for GST, RP for payroll, ...) cannot account for goods.
 _BUSINESS_NUMBER = re.compile(r"[0-9]{9}RM[0-9]{4}")
@@ -92,6 +95,14 @@ def _field_name(info: ValidationInfo) -> str:
 def _require_str(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise _invalid("string_type", f"{field} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON's \ud800 escape parses to a lone surrogate, which no UTF-8 body, hash or
+        # store can hold: it is refused here, where the field can still be named.
+        raise _invalid(
+            "string_unicode", f"{field} must be valid Unicode text, without lone surrogates"
+        ) from None
     return value
 
 
@@ -187,6 +198,11 @@ def _declaration_id(value: object) -> str:
             "declaration_id",
             "declaration_id must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'",
         )
+    if text in _UNREACHABLE_IDS:
+        raise _invalid(
+            "declaration_id",
+            f"declaration_id {text!r} is not allowed: a URL path cannot name it",
+        )
     return text
 
 
@@ -222,16 +238,27 @@ def _accepted_at_input(value: object) -> object:
 
 
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # beyond that a date is a typing error, not a declaration
+EARLIEST_DAY, LATEST_DAY = date(EARLIEST_YEAR, 1, 1), date(LATEST_YEAR, 12, 31)
+# The offsets real time zones use (UTC-12:00 to UTC+14:00); Python accepts up to +/-23:59,
+# and an offset outside this range would move the calendar date of acceptance.
+MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
 MAX_UNITS = 1_000_000  # vehicles on one line
 
 
 def _accepted_at_offset(value: datetime) -> datetime:
     # The offset decides the calendar date of acceptance, so it is never guessed.
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise _invalid(
             "datetime_offset",
             "accepted_at must include a UTC offset such as 'Z' or '-05:00'; "
             f"got {value.isoformat()} without one",
+        )
+    if not MIN_OFFSET <= offset <= MAX_OFFSET:
+        raise _invalid(
+            "datetime_offset_range",
+            "accepted_at must have a UTC offset between -12:00 and +14:00, "
+            f"got {value.isoformat()}",
         )
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise _invalid(
@@ -248,6 +275,15 @@ def _shipment_date_input(value: object) -> object:
     if isinstance(value, str) and _ISO_DATE.fullmatch(value) is None:
         raise _invalid(
             "date_format", f"shipment_date must be a date in the form YYYY-MM-DD, got {value!r}"
+        )
+    return value
+
+
+def _shipment_date_range(value: date) -> date:
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise _invalid(
+            "date_range",
+            f"shipment_date must be between {EARLIEST_YEAR} and {LATEST_YEAR}, got {value}",
         )
     return value
 
@@ -345,7 +381,9 @@ _ImporterName = Annotated[str, BeforeValidator(_importer_name)]
 _AcceptedAt = Annotated[
     datetime, BeforeValidator(_accepted_at_input), AfterValidator(_accepted_at_offset)
 ]
-_ShipmentDate = Annotated[date, BeforeValidator(_shipment_date_input)]
+_ShipmentDate = Annotated[
+    date, BeforeValidator(_shipment_date_input), AfterValidator(_shipment_date_range)
+]
 _LineNumber = Annotated[int, Field(ge=1, le=99999, strict=True)]
 _TariffItem = Annotated[str, BeforeValidator(_tariff_item)]
 _Origin = Annotated[str, BeforeValidator(_origin)]
@@ -451,6 +489,26 @@ class Declaration(BaseModel):
     lines: tuple[DeclarationLine, ...] = Field(
         json_schema_extra={"minItems": _MIN_LINES, "maxItems": _MAX_LINES}
     )
+
+    @field_validator("shipment_date")
+    @classmethod
+    def _shipped_before_acceptance(
+        cls, shipment_date: date | None, info: ValidationInfo
+    ) -> date | None:
+        # Goods leave the country of export before customs accepts them; compared with the
+        # calendar date of acceptance in its own offset, as every effective date is.
+        accepted_at: datetime | None = info.data.get("accepted_at")
+        if (
+            shipment_date is not None
+            and accepted_at is not None
+            and shipment_date > accepted_at.date()
+        ):
+            raise _invalid(
+                "date_order",
+                f"shipment_date {shipment_date} is after the date of accepted_at "
+                f"({accepted_at.date()})",
+            )
+        return shipment_date
 
     @field_validator("lines", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_of, terms_on, year_volume
-from schemas.declaration import Declaration
+from schemas.declaration import EARLIEST_DAY, EARLIEST_YEAR, LATEST_DAY, LATEST_YEAR, Declaration
 from schemas.ledger import QuotaView
 from schemas.permit import BN15, Permit, PermitApplication
 from schemas.verdict import DeclarationStatus
@@ -52,12 +52,16 @@ CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of this clock an accepted_at 
 AsOf = Annotated[
     date | None,
     Query(
-        ge=date(1990, 1, 1),
-        le=date(2200, 12, 31),
+        ge=EARLIEST_DAY,
+        le=LATEST_DAY,
         description="the day to look at (default today, UTC)",
     ),
 ]
 MAX_BATCH = 1000
+ID_TAKEN: dict[str, Any] = {
+    "error": "declaration id already used",
+    "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
+}
 MAX_WAIT = 30.0
 
 
@@ -77,19 +81,34 @@ class BodyLimit:
                 await self._refuse(send)
                 return
         seen = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            # FastAPI reads the body of a route with a pydantic body itself, and turns any
+            # exception while reading into its own 400: once the limit is exceeded,
+            # whatever the app answers is dropped and the 413 goes out instead.
+            if exceeded:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+            await self.app(scope, limited, guarded)
+        except Exception:  # _TooLarge, or whatever the app made of it
+            if not exceeded:
+                raise
+        if exceeded and not started:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -204,8 +223,10 @@ def create_app(
         return caller
 
     def writer(caller: Caller) -> Principal:
+        # An auditor reads everything and writes nothing (SPEC §7); admin-only writes
+        # have their own, stricter dependency.
         if caller.role == "auditor":
-            raise ApiError(403, "the auditor role reads only", None)
+            raise ApiError(403, "the auditor role is read-only", None)
         return caller
 
     Admin = Annotated[Principal, Depends(admin)]
@@ -256,10 +277,9 @@ def create_app(
         for (index, declaration), result in zip(good, results, strict=True):
             body = {"declaration_id": declaration.declaration_id, "status": result.status}
             if result.outcome == "conflict":
-                answers[index] = (
-                    409,
-                    {"error": "declaration id already used with another body", "detail": body},
-                )
+                # The stored declaration may be another importer's, which GET answers 404
+                # for: so no status and nothing else about it, only that the id is taken.
+                answers[index] = (409, ID_TAKEN)
             elif result.outcome == "created":
                 answers[index] = (202, body)
                 created.append(declaration.declaration_id)
@@ -279,6 +299,10 @@ def create_app(
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(422, "invalid JSON", [{"field": "body", "message": str(exc)}]) from None
+        except RecursionError:
+            # json's parser recurses once per level: a body of a few thousand "[" ends it
+            detail = [{"field": "body", "message": "nested too deeply"}]
+            raise ApiError(422, "invalid JSON", detail) from None
 
     @app.post(
         "/v1/declarations",
@@ -291,13 +315,13 @@ def create_app(
             422: {},
         },
     )
-    async def submit(request: Request, caller: Caller) -> JSONResponse:
+    async def submit(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
         [(status, body)] = await run_in_threadpool(accept, caller, [raw])
         return JSONResponse(body, status_code=status)
 
     @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
-    async def submit_batch(request: Request, caller: Caller) -> JSONResponse:
+    async def submit_batch(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
         try:
             batch = Batch.model_validate(raw)
@@ -337,7 +361,7 @@ def create_app(
         "/v1/declarations/{declaration_id}/cancel",
         summary="Cancel; returns quota, permit quantity and VINs",
     )
-    def cancel(declaration_id: str, caller: Caller) -> JSONResponse:
+    def cancel(declaration_id: str, caller: Writer) -> JSONResponse:
         record = visible(caller, declaration_id)
         if record.status == "evaluating":
             raise ApiError(409, "declaration is being evaluated", "try again in a moment")
@@ -530,6 +554,13 @@ def create_app(
         start: Annotated[datetime, Query(alias="from")],
         end: Annotated[datetime, Query(alias="to")],
     ) -> StreamingResponse:
+        for name, moment in (("from", start), ("to", end)):
+            # timestamp() overflows near the ends of the calendar; no verdict lies there
+            if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+                problem = f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
+                raise ApiError(
+                    422, "invalid request", [{"field": f"query.{name}", "message": problem}]
+                )
         ids = store.decided_between(start.timestamp(), end.timestamp())
 
         def lines() -> Iterator[bytes]:
@@ -538,12 +569,26 @@ def create_app(
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    @app.get("/healthz", summary="Liveness, with Redis and worker state")
+    @app.get(
+        "/healthz",
+        summary="Liveness, with Redis and worker state",
+        description=(
+            "`{status, redis: up | down, workers}` and nothing more: it needs no token, so it "
+            "names no address and quotes no error."
+        ),
+    )
     def healthz() -> JSONResponse:
         return views.health(store)
 
-    @app.get("/metrics", summary="Prometheus metrics")
-    def metrics(caller: Caller) -> Response:
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (admin and auditor)",
+        description=(
+            "Submissions, verdicts, latency, queue depth and the balance of every quota period. "
+            "These cover every importer, so submitters are refused (403)."
+        ),
+    )
+    def metrics(caller: Reader) -> Response:
         body, content_type = views.metrics(store, catalog)
         return Response(body, media_type=content_type)
 

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from rules.catalog import Catalog
 from rules.engine import percent
 from schemas.audit import canonical_json
+from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from service import views
 from service.auth import Principal, TokenBook
 from service.settings import Settings
@@ -620,13 +621,23 @@ def choose_period(body: dict[str, Any], as_of: date) -> tuple[dict[str, Any] | N
     return (periods[-1], "past") if periods else (None, "none")
 
 
-def parse_day(text: str | None, default: date) -> tuple[date, str | None]:
+def parse_day(text: str | None, default: date) -> tuple[date, str | None, int]:
+    """The day a page shows, a notice when it is not the one asked for, and the status:
+    422 for a date outside the range every endpoint accepts (at the ends of the calendar
+    the quota and period arithmetic overflows), as the API answers for its as_of."""
     if not text:
-        return default, None
+        return default, None, 200
     try:
-        return date.fromisoformat(text), None
+        day = date.fromisoformat(text)
     except ValueError:
-        return default, f"“{text}” is not a date (YYYY-MM-DD); showing {default.isoformat()}."
+        return default, f"“{text}” is not a date (YYYY-MM-DD); showing {default.isoformat()}.", 200
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        notice = (
+            f"as_of must be between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}; "
+            f"showing {default.isoformat()}."
+        )
+        return default, notice, 422
+    return day, None, 200
 
 
 # --- the routes ------------------------------------------------------------------------
@@ -731,7 +742,7 @@ def mount_dashboard(
         if caller is None:
             return to_login(request)
         now = datetime.now(UTC)
-        day_shown, notice = parse_day(as_of, now.date())
+        day_shown, notice, status_code = parse_day(as_of, now.date())
         quotas = []
         for pack, measure in views.quota_measures(catalog):
             body = views.quota(
@@ -793,6 +804,7 @@ def mount_dashboard(
                 "window": RECENT_WINDOW,
             },
             caller,
+            status_code,
         )
 
     @router.get("/declarations/{declaration_id}")
@@ -827,7 +839,7 @@ def mount_dashboard(
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
-        day_shown, notice = parse_day(as_of, datetime.now(UTC).date())
+        day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date())
         in_force = []
         for summary in views.measures(catalog, day_shown)["measures"]:
             found = views.measure_on(catalog, summary["id"], day_shown)
@@ -857,6 +869,7 @@ def mount_dashboard(
                 "others": others,
             },
             caller,
+            status_code,
         )
 
     app.include_router(router)

@@ -248,6 +248,18 @@ def test_measures_page_lists_the_checks_for_the_date_chosen(stack: Stack) -> Non
     assert "is not a date" in bad.text
 
 
+@pytest.mark.parametrize("page", ["/dashboard", "/dashboard/measures"])
+@pytest.mark.parametrize("as_of", ["9999-12-31", "0001-01-01", "1989-12-31", "2201-01-01"])
+def test_a_date_at_the_ends_of_the_calendar_is_422_naming_as_of(
+    stack: Stack, page: str, as_of: str
+) -> None:
+    """A page asked for a day outside 1990-2200 answers 422 and says as_of is out of range."""
+    with signed_in(stack, "auditor") as client:
+        response = client.get(page, params={"as_of": as_of})
+    assert response.status_code == 422
+    assert "as_of must be between 1990-01-01 and 2200-12-31" in response.text
+
+
 def test_assets_are_served_by_the_service_and_nothing_comes_from_another_host(
     stack: Stack, seeded: Seeded
 ) -> None:

@@ -53,7 +53,7 @@ def _payload() -> dict[str, Any]:
         "importer": {"business_number": "123456789RM0001", "name": "Maple Motors Ltd."},
         "import_type": "commercial",
         "accepted_at": "2026-03-10T10:00:00-05:00",
-        "shipment_date": "2026-03-01",
+        "shipment_date": "2026-02-20",
         "currency": "CAD",
         "lines": [
             {
@@ -118,7 +118,7 @@ def test_valid_declaration_parses_and_normalises() -> None:
     assert declaration.importer == Importer(
         business_number="123456789RM0001", name="Maple Motors Ltd."
     )
-    assert declaration.shipment_date == date(2026, 3, 1)
+    assert declaration.shipment_date == date(2026, 2, 20)
     assert first.tariff_item == "8703800010"
     assert first.quantity == Decimal("2")
     assert first.vins == (VIN_A, VIN_B)
@@ -146,6 +146,15 @@ BAD_FIELDS: list[tuple[tuple[str | int, ...], object, str]] = [
     (("accepted_at",), "yesterday", "datetime"),
     (("shipment_date",), "2026/03/01", "shipment_date must be a date in the form YYYY-MM-DD"),
     (("shipment_date",), "2026-02-30", "date"),
+    (("shipment_date",), "0001-01-01", "shipment_date must be between 1990 and 2200"),
+    (("shipment_date",), "9999-12-31", "shipment_date must be between 1990 and 2200"),
+    (("shipment_date",), "2026-03-11", "shipment_date 2026-03-11 is after the date of accepted_at"),
+    (("declaration_id",), ".", "a URL path cannot name it"),
+    (("declaration_id",), "..", "a URL path cannot name it"),
+    (("accepted_at",), "2026-03-10T10:00:00+23:59", "offset between -12:00 and +14:00"),
+    (("accepted_at",), "2026-03-10T10:00:00-12:01", "offset between -12:00 and +14:00"),
+    (("accepted_at",), "2026-03-10T10:00:00+14:01", "offset between -12:00 and +14:00"),
+    (("importer", "business_number"), "١٢٣٤٥٦٧٨٩RM0001", "15-character BN"),
     (("currency",), "USD", "'CAD'"),
     (("lines",), [], "lines must hold 1 to 999 lines, got 0"),
     (("lines", 0, "line"), 0, "greater than or equal to 1"),
@@ -314,6 +323,41 @@ def test_money_is_normalised_to_two_places(text: str, stored: str) -> None:
     """Money keeps a scale of 2; trailing zeros beyond it carry no extra precision."""
     declaration = Declaration.model_validate(_with(("lines", 0, "value_for_duty"), text))
     assert str(declaration.lines[0].value_for_duty) == stored
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("importer", "name"), "name"),
+        (("lines", 0, "description"), "description"),
+        (("lines", 1, "remission_claim"), "remission_claim"),
+        (("lines", 1, "permit_number"), "permit_number"),
+    ],
+)
+def test_lone_surrogate_is_refused_at_its_field(path: tuple[str | int, ...], field: str) -> None:
+    """Text holding a lone surrogate, which UTF-8 cannot encode, is an error at that field."""
+    with pytest.raises(ValidationError) as caught:
+        Declaration.model_validate(_with(path, "Maple \ud800 Motors"))
+    errors = caught.value.errors()
+    assert [error["loc"] for error in errors] == [path]
+    assert f"{field} must be valid Unicode text" in errors[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("accepted_at", "shipment_date"),
+    [
+        ("2026-03-10T10:00:00-05:00", "2026-03-10"),
+        ("2026-03-11T00:30:00+14:00", "2026-03-11"),
+        ("2026-03-10T23:30:00-12:00", "2026-03-10"),
+    ],
+)
+def test_shipment_on_the_day_of_acceptance_at_the_extreme_offsets_is_accepted(
+    accepted_at: str, shipment_date: str
+) -> None:
+    """Shipping on the calendar day of acceptance, in accepted_at's own offset, is valid."""
+    payload = _with(("accepted_at",), accepted_at)
+    payload["shipment_date"] = shipment_date
+    assert Declaration.model_validate(payload).shipment_date == date.fromisoformat(shipment_date)
 
 
 @pytest.mark.parametrize("timestamp", ["2026-03-10T10:00:00", "2026-03-10 10:00:00", "2026-03-10"])

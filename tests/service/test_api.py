@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from conftest import OTHER_IMPORTER, Stack, unique_id
+from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
 from helpers import declaration, vin
+from service import views
+from store.embedded import free_port
+from store.redis_store import RedisStore
 
 pytestmark = pytest.mark.stack
 
@@ -65,6 +68,39 @@ def test_same_id_with_another_body_is_a_conflict(stack: Stack) -> None:
     assert response.json()["error"].startswith("declaration id already used")
 
 
+ID_TAKEN = {
+    "error": "declaration id already used",
+    "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
+}
+
+
+def test_an_id_another_importer_took_says_only_that_it_is_taken(stack: Stack) -> None:
+    """Reusing another importer's id is a 409 that tells nothing of that declaration."""
+    theirs = declaration(unique_id(), importer={"business_number": OTHER_IMPORTER, "name": "Other"})
+    assert submit(stack, theirs, role="other_submitter").status_code == 202
+    wait_for(stack, theirs["declaration_id"], role="other_submitter")
+    mine = declaration(theirs["declaration_id"])
+    single = submit(stack, mine, role="submitter")
+    with stack.client("submitter") as client:
+        batch = client.post("/v1/declarations/batch", json={"declarations": [mine]})
+        assert client.get(f"/v1/declarations/{mine['declaration_id']}").status_code == 404
+    assert (single.status_code, single.json()) == (409, ID_TAKEN)
+    assert batch.json()["results"] == [{"index": 0, "status_code": 409, **ID_TAKEN}]
+
+
+def test_the_owner_resubmitting_its_own_body_still_sees_its_status(stack: Stack) -> None:
+    """The same body again from its own importer is 200 with the status, single or batched."""
+    body = declaration(unique_id())
+    assert submit(stack, body, role="submitter").status_code == 202
+    wait_for(stack, body["declaration_id"], role="submitter")
+    again = submit(stack, body, role="submitter")
+    with stack.client("submitter") as client:
+        batch = client.post("/v1/declarations/batch", json={"declarations": [body]})
+    assert (again.status_code, again.json()["status"]) == (200, "decided")
+    [result] = batch.json()["results"]
+    assert (result["status_code"], result["status"]) == (200, "decided")
+
+
 def test_invalid_declaration_names_every_bad_field_and_stores_nothing(stack: Stack) -> None:
     """A 422 lists each bad field by its path; the declaration does not exist afterwards."""
     body = declaration(
@@ -102,6 +138,81 @@ def test_malformed_bodies_are_422_never_5xx(stack: Stack, payload: bytes, status
         response = client.post("/v1/declarations", content=payload)
     assert response.status_code == status
     assert set(response.json()) == {"error", "detail"}
+
+
+def nested(depth: int) -> bytes:
+    return b'{"declaration_id": "deep", "importer": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/v1/declarations", nested(1000), "body"),
+        ("/v1/declarations", nested(100_000), "body"),
+        ("/v1/declarations/batch", b'{"declarations": [' + nested(1000) + b"]}", "body"),
+    ],
+)
+def test_deeply_nested_json_is_422_and_stores_nothing(
+    stack: Stack, path: str, payload: bytes, field: str
+) -> None:
+    """JSON nested a thousand deep or more is refused with a 422 naming the body, not a 500."""
+    with stack.client() as client:
+        response = client.post(path, content=payload)
+        assert client.get("/v1/declarations/deep").status_code == 404
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == field
+
+
+def test_a_lone_surrogate_is_422_at_its_field(stack: Stack) -> None:
+    """A lone surrogate in the importer's name is a 422 naming importer.name; nothing is stored."""
+    body = declaration(unique_id(), importer={"business_number": IMPORTER, "name": "Maple \ud800"})
+    payload = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as \ud800
+    with stack.client() as client:
+        response = client.post("/v1/declarations", content=payload)
+        assert client.get(f"/v1/declarations/{body['declaration_id']}").status_code == 404
+    assert response.status_code == 422, response.text
+    assert [item["field"] for item in response.json()["detail"]] == ["importer.name"]
+
+
+def test_a_lone_surrogate_fails_only_its_own_item_of_a_batch(stack: Stack) -> None:
+    """In a batch, the item with a lone surrogate gets a 422 and the others are stored."""
+    good = declaration(unique_id())
+    bad = declaration(unique_id(), lines=[{"description": "Battery \udc00 electric"}])
+    payload = json.dumps({"declarations": [good, bad]}).encode()
+    with stack.client() as client:
+        response = client.post("/v1/declarations/batch", content=payload)
+        assert client.get(f"/v1/declarations/{bad['declaration_id']}").status_code == 404
+    assert response.status_code == 202, response.text
+    first, second = response.json()["results"]
+    assert first["status_code"] == 202
+    assert (second["status_code"], second["detail"][0]["field"]) == (422, "lines[0].description")
+    assert wait_for(stack, good["declaration_id"])["status"] == "decided"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/permits",
+        "/v1/quotas/TEST-TW-EV-PRORATA/runs",
+        "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
+        "/v1/replay",
+        "/v1/declarations",
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_413(stack: Stack, path: str) -> None:
+    """Without a Content-Length, a body that grows past 1 MiB is refused with 413 everywhere."""
+
+    def chunks() -> Any:
+        yield b'{"padding": "'
+        for _ in range(20):
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    with stack.client() as client:
+        response = client.post(path, content=chunks())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "request body too large"
 
 
 def test_body_over_the_limit_is_413(stack: Stack) -> None:
@@ -368,6 +479,17 @@ def test_wait_answers_with_the_verdict_and_is_bounded(stack: Stack) -> None:
     assert too_long.json()["detail"][0]["field"] == "query.wait"
 
 
+def test_health_says_up_or_down_and_nothing_more(stack: Stack) -> None:
+    """/healthz answers status, redis and workers only; with Redis down, no address or error."""
+    import httpx
+
+    assert set(httpx.get(f"{stack.url}/healthz").json()) == {"status", "redis", "workers"}
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    down = views.health(RedisStore.from_url(unreachable, prefix="health"))
+    assert down.status_code == 503
+    assert json.loads(down.body) == {"status": "unavailable", "redis": "down", "workers": None}
+
+
 def test_health_and_metrics(stack: Stack) -> None:
     """/healthz reports Redis and the live workers; /metrics is Prometheus text."""
     import httpx
@@ -395,6 +517,8 @@ def test_a_declaration_accepted_in_the_future_is_refused(stack: Stack) -> None:
         ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?as_of=0001-01-01", None),
         ("GET", "/v1/measures?as_of=9999-12-31", None),
         ("GET", "/v1/decisions?rule=X&from=nan", None),
+        ("GET", "/v1/export?from=0001-01-01T00:00:00&to=2020-01-01T00:00:00Z", None),
+        ("GET", "/v1/export?from=2020-01-01T00:00:00Z&to=9999-12-31T23:59:59", None),
         ("POST", "/v1/permits", {"permit_number": "Y9999", "business_number": "123456789RM0001",
                                  "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "9999-12-31"}),
         ("GET", "/v1/quotas/CA-CN-EV-TRQ-2026?cursor=-1", None),

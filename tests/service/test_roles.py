@@ -15,14 +15,18 @@ pytestmark = pytest.mark.stack
 ROLES = ("admin", "auditor", "submitter", "other_submitter", "nobody")
 
 
-@pytest.fixture(scope="module")
-def decided_id(stack: Stack) -> str:
-    """A declaration of the submitter's importer, decided."""
+def decided(stack: Stack) -> str:
+    """A new declaration of the submitter's importer, decided."""
     body = declaration(unique_id("roles"))
     with stack.client("submitter") as client:
         assert client.post("/v1/declarations", json=body).status_code == 202
         client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 20})
     return str(body["declaration_id"])
+
+
+@pytest.fixture(scope="module")
+def decided_id(stack: Stack) -> str:
+    return decided(stack)
 
 
 def call(stack: Stack, role: str, method: str, path: str, body: Any = None) -> int:
@@ -32,8 +36,14 @@ def call(stack: Stack, role: str, method: str, path: str, body: Any = None) -> i
 
 
 # (method, path, body, expected status per role in ROLES order); {id} is a declaration
-# of the submitter's importer.
+# of the submitter's importer, {fresh} one made for this case alone and decided, NEW a
+# declaration body of the submitter's importer under an id nobody used, NEW_BATCH a batch
+# of one. Roles call in ROLES order, so the submitter resubmits what the admin stored.
+NEW, NEW_BATCH = "new declaration", "new batch"
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
+    ("POST", "/v1/declarations", NEW, (202, 403, 200, 403, 401)),
+    ("POST", "/v1/declarations/batch", NEW_BATCH, (202, 403, 202, 202, 401)),
+    ("POST", "/v1/declarations/{fresh}/cancel", None, (200, 403, 200, 404, 401)),
     ("GET", "/v1/declarations/{id}", None, (200, 200, 200, 404, 401)),
     ("GET", "/v1/declarations/{id}/audit", None, (200, 200, 200, 404, 401)),
     ("GET", "/v1/quotas", None, (200, 200, 200, 200, 401)),
@@ -49,7 +59,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", "/v1/quotas/TEST-TW-EV-PRORATA/runs", {"date": "2020-01-01"}, (200, 403, 403, 403, 401)),
     ("POST", "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
      {"quota_year": 9, "business_number": "123456789RM0001", "initial": 1}, (200, 403, 403, 403, 401)),
-    ("GET", "/metrics", None, (200, 200, 200, 200, 401)),
+    ("GET", "/metrics", None, (200, 200, 403, 403, 401)),
     ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
 ]  # fmt: skip
 
@@ -62,6 +72,12 @@ def test_each_role_gets_what_it_may(
 ) -> None:
     """Admins do everything, auditors read everything, submitters see their own importer only."""
     path = path.replace("{id}", decided_id)
+    if "{fresh}" in path:
+        path = path.replace("{fresh}", decided(stack))
+    if body == NEW:
+        body = declaration(unique_id("roles"))
+    elif body == NEW_BATCH:
+        body = {"declarations": [declaration(unique_id("roles"))]}
     if isinstance(body, dict):
         body = {key: (decided_id if value == "{id}" else value) for key, value in body.items()}
     got = tuple(call(stack, role, method, path, body) for role in ROLES)
@@ -78,3 +94,18 @@ def test_cancel_by_role(stack: Stack) -> None:
     assert call(stack, "other_submitter", "POST", path) == 404
     assert call(stack, "nobody", "POST", path) == 401
     assert call(stack, "submitter", "POST", path) == 200
+
+
+def test_an_auditor_write_changes_nothing(stack: Stack) -> None:
+    """What an auditor submits is not stored, and what it cancels stays as it was."""
+    single, batched = declaration(unique_id("roles")), declaration(unique_id("roles"))
+    existing = decided(stack)
+    with stack.client("auditor") as client:
+        assert client.post("/v1/declarations", json=single).status_code == 403
+        batch = client.post("/v1/declarations/batch", json={"declarations": [batched]})
+        assert batch.status_code == 403
+        assert client.post(f"/v1/declarations/{existing}/cancel").status_code == 403
+    with stack.client("admin") as client:
+        assert client.get(f"/v1/declarations/{single['declaration_id']}").status_code == 404
+        assert client.get(f"/v1/declarations/{batched['declaration_id']}").status_code == 404
+        assert client.get(f"/v1/declarations/{existing}").json()["status"] == "decided"

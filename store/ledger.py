@@ -234,7 +234,6 @@ class Ledger:
         return dict(json.loads(self._call("end_permit", roles, payload, now)))
 
     @translated
-    @translated
     def next_permit_number(self, quota_id: str, year: int) -> str:
         """A new permit number of a quota, for an application that names none."""
         serial = int(self.client.incr(self.key(f"{quota_id}|permit_serial")))

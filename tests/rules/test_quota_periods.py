@@ -15,6 +15,7 @@ from rules.quota import (
     period_of,
     periods_of_year,
     quota_year_of,
+    terms_on,
     year_reserved,
     year_volume,
 )
@@ -156,14 +157,20 @@ def test_quota_year_of_turns_on_1_march(day: str, year: int) -> None:
         ("2028-02-29", "2027-09-01", "2027-03-01"),
     ],
 )
-def test_period_of_gives_the_period_and_the_one_before_in_the_same_year(
+def test_period_of_and_the_quota_terms_agree_on_the_day(
     day: str, key: str, previous: str | None
 ) -> None:
-    """period_of names the period containing the day and the earlier period of the same year only."""
-    period, before = period_of(TRQ, d(day))
+    """period_of names the period containing the day; the quota terms of that day's year
+    hold it, after the earlier period of the same year only."""
+    period = period_of(TRQ, d(day))
     assert period.key == key
     assert period.start <= d(day) <= period.end
-    assert (before.key if before else None) == previous
+    terms = terms_on(TRQ, d(day))
+    found = terms.period_containing(d(day))
+    assert found is not None
+    assert found.key == key
+    position = [item.key for item in terms.periods].index(key)
+    assert (terms.periods[position - 1].key if position else None) == previous
 
 
 def test_first_quota_year_starts_on_the_effective_date_when_it_is_1_march() -> None:

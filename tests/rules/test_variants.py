@@ -5,8 +5,8 @@ rate only fire when the arrangement is recorded differently, so these tests load
 modified copy of the shipped quota pack (same text, a few values replaced) and ask
 the engine for its measure-level checks and verdicts. The permit-exhausted allocation
 rule only fires when a permit is used up between evaluation and allocation (two
-workers racing), which the sequential case runner cannot arrange; it is staged here
-against the real ledger.
+workers racing: both read it issued, the first uses it), which the sequential case
+runner cannot arrange; it is staged here against the real ledger.
 
 Rule ids exercised only here: NOTIF-US-CUSMA-NOTICE, NOTIF-US-CUSMA-TEXT,
 NOTIF-US-PRIOR-MISSING, WTO-EVTRQ-BOUND-RATE-EXCEEDED, QUOTA-EVTRQ-PERMIT-EXHAUSTED.
@@ -24,10 +24,11 @@ from rules import engine
 from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
 from schemas.declaration import Declaration
-from schemas.permit import Permit, PermitIn
+from schemas.permit import Permit, PermitApplication
 from schemas.quota import NO_ALLOCATION
 from schemas.verdict import Verdict
-from store.redis_store import RedisStore
+from store.redis_store import RedisStore, now_rfc3339
+from workers import permits as permit_workflow
 
 TRQ = "CA-CN-EV-TRQ-2026"
 # The rule ids no case in cases/*.yaml can fire; the tests below fire each of them.
@@ -191,13 +192,17 @@ def test_notification_the_day_before_entry_into_force_is_prior() -> None:
 def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -> None:
     """A missing notification holds the declaration before any quota is asked for."""
     pack, _ = variant(notifications())
-    permit = PermitIn(
+    permit = Permit(
         permit_number="GAC-EV-0001",
         business_number=IMPORTER,
         measure=TRQ,
         quantity=2,
         issued_on=date(2026, 3, 2),
-    ).with_default_expiry(60)
+        expires_on=date(2026, 4, 30),
+        status="issued",
+        held=2,
+        period="2026-03-01",
+    )
     verdict = decide_without_ledger(
         pack, {"GAC-EV-0001": permit}, lines=[{"permit_number": "GAC-EV-0001"}]
     )
@@ -248,7 +253,7 @@ def test_variant_findings_cite_the_pack_version_and_reference() -> None:
     pack, measure = variant(notifications())
     for fired in engine.measure_checks(pack, measure, AS_OF):
         finding = fired.finding
-        assert finding.pack_version == "2026.1"
+        assert finding.pack_version == "2026.2"
         assert finding.reference
         assert finding.measure == TRQ
 
@@ -259,15 +264,16 @@ def test_variant_findings_cite_the_pack_version_and_reference() -> None:
 def test_permit_used_up_between_evaluation_and_allocation_is_refused(
     store: RedisStore, catalog: Catalog
 ) -> None:
-    """Two declarations that both saw a permit unused: the second to allocate is refused whole."""
-    permit = PermitIn(
+    """Two declarations that both saw a permit issued: the second to allocate is refused whole."""
+    application = PermitApplication(
         permit_number="GAC-EV-RACE",
         business_number=IMPORTER,
         measure=TRQ,
         quantity=10,
         issued_on=date(2026, 3, 2),
-    ).with_default_expiry(60)
-    assert store.add_permit(permit)
+    )
+    applied = permit_workflow.apply(store, catalog, application, date(2026, 3, 2))
+    assert applied.decision.outcome == "issued"
     line = {"quantity": "10", "value_for_duty": "300000.00", "permit_number": "GAC-EV-RACE"}
     first, second = (
         Declaration.model_validate(
@@ -275,13 +281,18 @@ def test_permit_used_up_between_evaluation_and_allocation_is_refused(
         )
         for name in ("race-1", "race-2")
     )
-    seen = {"GAC-EV-RACE": permit}  # both read the permit before either allocated
+    issued = store.ledger.permit(TRQ, "GAC-EV-RACE")
+    assert issued is not None and issued.status == "issued"
+    seen = {"GAC-EV-RACE": issued}  # both read the permit before either allocated
     early = engine.evaluate(first, catalog.current, seen)
     late = engine.evaluate(second, catalog.current, seen)
-    assert late.requests, "the stale view of the permit lets the second declaration claim quota"
+    assert late.requests, "the stale view of the permit lets the second declaration claim it"
 
-    assert store.allocate("race-1", early.requests).applied
-    allocation = store.allocate("race-2", late.requests)
+    on = date(2026, 3, 10)
+    first_allocation = store.ledger.allocate("race-1", early.requests, on, now_rfc3339(), IMPORTER)
+    assert first_allocation.applied
+    assert engine.finalize(early, first_allocation).outcome == "accepted"
+    allocation = store.ledger.allocate("race-2", late.requests, on, now_rfc3339(), IMPORTER)
     assert not allocation.applied
     verdict = engine.finalize(late, allocation)
 
@@ -289,5 +300,7 @@ def test_permit_used_up_between_evaluation_and_allocation_is_refused(
     assert verdict.total_duty == Decimal("0.00")
     assert "QUOTA-EVTRQ-PERMIT-EXHAUSTED" in rules_of(verdict)
     assert "QUOTA-EVTRQ-IN-QUOTA" not in rules_of(verdict)
-    stored = store.permit("GAC-EV-RACE")
-    assert stored is not None and stored.used == 10
+    assert [each.treatment for each in verdict.lines] == ["no_permit"]
+    stored = store.ledger.permit(TRQ, "GAC-EV-RACE")
+    assert stored is not None
+    assert (stored.status, stored.used, stored.used_by) == ("used", 10, "race-1")

@@ -553,6 +553,10 @@ def finalize_with_decisions(
     outcome: Outcome = (
         "rejected" if "reject" in outcomes else "held" if "hold" in outcomes else "accepted"
     )
+    if requests and not allocation.applied:
+        # all lines or none (SPEC §4 step 5): a declaration whose requests the ledger did
+        # not apply owes nothing and is not accepted, whatever rules its pack has
+        outcome = "rejected"
     lines = tuple(
         _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")
         for line in declaration.lines

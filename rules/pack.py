@@ -256,12 +256,14 @@ class PackBody(_Strict):
 
 
 class Pack:
-    """A loaded pack: its body, the file it came from and its content hash."""
+    """A loaded pack: its body, where it came from, its text and the text's hash (a pack
+    changed by `accord simulate`'s overrides has no file, only its text)."""
 
-    def __init__(self, body: PackBody, path: str, sha256: str) -> None:
+    def __init__(self, body: PackBody, path: str, text: bytes) -> None:
         self.body = body
         self.path = path
-        self.sha256 = sha256
+        self.text = text
+        self.sha256 = hashlib.sha256(text).hexdigest()
 
     @property
     def id(self) -> str:
@@ -340,7 +342,7 @@ def parse_pack(text: bytes, path: str) -> Pack:
         first = exc.errors()[0]
         raise PackError(path, _key_path(first["loc"], data), first["msg"]) from None
     _check_references(body, path)
-    return Pack(body, path, hashlib.sha256(text).hexdigest())
+    return Pack(body, path, text)
 
 
 def _check_references(body: PackBody, path: str) -> None:

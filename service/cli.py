@@ -164,6 +164,12 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["simulate"]:
+        # its own parser, --help included (argparse would take --help for `accord` itself)
+        from service.simulate import main as simulate
+
+        return simulate(arguments[1:])
     parser = argparse.ArgumentParser(prog="accord", description=__doc__.split("\n\n")[0])
     parser.add_argument("--api", default=os.environ.get("ACCORD_API_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--token", default=os.environ.get("ACCORD_TOKEN"))
@@ -229,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cancel_p = permit_verbs.add_parser("cancel", help="cancel an unused permit")
     cancel_p.add_argument("number")
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         return _dispatch(args)
     except CliError as exc:

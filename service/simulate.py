@@ -1,10 +1,12 @@
 """`accord simulate FILE [--pack PATH …] [--set KEY=VALUE …] [--chart PNG] [--json]`: the
 what-if simulator's command line. It reads a JSONL stream of declarations, loads the
 rule packs (the shipped current packs unless `--pack` names files), applies the quota
-overrides, runs `rules.simulation.simulate` and prints one row per quota period (or the
-report as JSON), then draws the cumulative allocation of each period against its volume
-into a PNG with matplotlib's Agg backend. No business logic here: reading, printing and
-drawing only. Exit codes: 0 done; 2 bad usage or input (file, declaration, pack, --set).
+overrides, runs `workers.simulation.simulate` (the worker's pipeline and the ledger's own
+scripts on a private embedded Redis) and prints one row per quota period (or the report
+as JSON), then draws the units in use in each period against its volume into a PNG with
+matplotlib's Agg backend. No business logic here: reading, printing and drawing only.
+Exit codes: 0 done; 1 the private Redis could not start; 2 bad usage or input (file,
+declaration, pack, --set).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from rules.simulation import (
     SimulationReport,
     apply_overrides_to_packs,
     percent_text,
-    simulate,
 )
 from schemas.declaration import Declaration
+from workers.simulation import simulate
 
 USAGE = "accord simulate FILE [--pack PATH ...] [--set KEY=VALUE ...] [--chart PNG] [--json]"
 _COLUMNS = (
@@ -42,6 +44,9 @@ _COLUMNS = (
 )
 
 
+_VERDICTS = ("accepted", "rejected", "held")
+
+
 class SimulateError(Exception):
     """Bad input: the message says which file, line, pack or key."""
 
@@ -50,7 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="accord simulate",
         usage=USAGE,
-        description="Replay declarations through the rules and an in-memory quota ledger.",
+        description=(
+            "Replay declarations through the rules and the quota ledger's own scripts, on a "
+            "private embedded Redis, under every draw point and allocation mode "
+            "(--set quota.mode=daily_pro_rata, quota.drawn_at=declaration, ...). Commercial "
+            "lines that need a permit apply for one on their acceptance date. A simulation "
+            "has no allocation accounts: for an importer_allocation quota, each importer in "
+            "the stream gets an equal share of the year's volume."
+        ),
+        epilog=(
+            "Assumptions: permits are applied for on the acceptance date, for the line's "
+            "quantity, on the first sub-quota whose price limit the line meets; daily "
+            "pro-rata runs happen before the first declaration of a later day; importer "
+            "allocations are equal shares of each quota year's volume among the importers "
+            "seen in the stream for it (the remainder one unit each to those seen first)."
+        ),
     )
     parser.add_argument("file", metavar="FILE", help="JSONL declarations, one a line; - for stdin")
     parser.add_argument(
@@ -66,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         dest="overrides",
         metavar="KEY=VALUE",
-        help="a quota parameter, e.g. quota.growth=10%% or MEASURE:quota.base_volume=60000",
+        help=(
+            "a quota parameter, e.g. quota.growth=10%%, quota.mode=daily_pro_rata or "
+            "MEASURE:quota.base_volume=60000"
+        ),
     )
     parser.add_argument("--chart", default="simulation.png", metavar="PNG")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -81,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SimulateError, OverrideError, PackError) as exc:
         print(f"accord simulate: {exc}", file=sys.stderr)
         return 2
-    report = simulate(declarations, packs)
+    try:
+        report = simulate(declarations, packs)
+    except (RuntimeError, OSError) as exc:  # the embedded redis-server did not start
+        print(f"accord simulate: cannot run the private Redis: {exc}", file=sys.stderr)
+        return 1
     try:
         write_chart(report, Path(args.chart))
     except OSError as exc:
@@ -169,16 +195,19 @@ def table(report: SimulationReport) -> str:
     outcomes = report.outcomes
     summary = (
         f"declarations: {report.declarations} (accepted {outcomes['accepted']}, "
-        f"rejected {outcomes['rejected']}, held {outcomes['held']})"
+        f"rejected {outcomes['rejected']}, held {outcomes['held']}"
     )
+    others = [f"{name} {count}" for name, count in outcomes.items() if name not in _VERDICTS]
+    summary += "".join(f", {item}" for item in others) + ")"
     if report.duplicates:
         summary += f"; {report.duplicates} repeated ids ignored"
     return "\n".join([*lines, "", summary])
 
 
 def write_chart(report: SimulationReport, path: Path) -> None:
-    """Units allocated so far in each period, as steps over the acceptance dates, with the
-    period's volume (carried units included) as a dashed line over the period's dates."""
+    """Units in use so far in each period (drawn less returned), as steps over the ledger
+    dates, with the period's volume (carried units included) as a dashed line over the
+    period's dates."""
     # imported here: matplotlib is slow to import and only this verb draws
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -212,13 +241,13 @@ def write_chart(report: SimulationReport, path: Path) -> None:
         if period.fill_date is not None:
             axes.plot(
                 np.array([period.fill_date], dtype="datetime64[D]"),
-                [period.allocated],
+                [period.allocated - period.returned],
                 marker="o",
                 color=color,
             )
-    axes.set_title("Quota periods: units allocated (steps) against volume (dashed)")
-    axes.set_xlabel("accepted on")
-    axes.set_ylabel("units allocated in the period")
+    axes.set_title("Quota periods: units in use (steps) against volume (dashed)")
+    axes.set_xlabel("ledger date (acceptance or permit issue)")
+    axes.set_ylabel("units in use in the period")
     if report.periods:
         axes.legend(loc="upper left", fontsize="small")
         figure.autofmt_xdate()

@@ -5,7 +5,6 @@ run to finish."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -120,7 +119,7 @@ def _decide_one(
         return _wait_for_run(store, declaration_id, taken.before, allocation)
     verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
     for pack in evaluation.packs:
-        store.keep_pack(pack.sha256, _pack_bytes(pack.path))
+        store.keep_pack(pack.sha256, pack.text)
     store.keep_measure_checks(trail.measure_check_records(evaluation))
     fired = (*evaluation.measure_findings, *evaluation.fired, *post)
     return Write(
@@ -179,12 +178,6 @@ def fail(store: RedisStore, declaration_id: str, error: str) -> None:
         done=True,
         counters={"verdicts:failed": 1},
     )
-
-
-@functools.cache
-def _pack_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

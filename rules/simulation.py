@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from rules.errors import PackError, RulesError
 from rules.pack import Pack, Quota, Rate, parse_pack
-from schemas.ledger import PeriodStatus
+from schemas.ledger import PeriodStatus, PermitUtilisation
 
 _RATE_METADATA = get_args(Rate)[1:]
 
@@ -245,9 +245,7 @@ class PeriodReport:
     reserved_used: Mapping[str, int]
     status: PeriodStatus
     timeline: tuple[tuple[date, int], ...]  # units in use after each day with a draw or return
-    permits: Mapping[str, int] | None = (
-        None  # issued, used, returned, outstanding (drawn_at permit)
-    )
+    permits: PermitUtilisation | None = None  # quotas drawn at permit issuance
 
     @property
     def capacity(self) -> int:
@@ -308,7 +306,7 @@ class SimulationReport:
                     "reserved_used": dict(item.reserved_used),
                     "status": item.status,
                     "timeline": [[day.isoformat(), units] for day, units in item.timeline],
-                    "permits": dict(item.permits) if item.permits is not None else None,
+                    "permits": item.permits.model_dump() if item.permits is not None else None,
                 }
                 for item in self.periods
             ],

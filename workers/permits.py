@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from rules.catalog import Catalog
 from rules.pack import Measure
@@ -63,9 +63,17 @@ def apply(
             "sub_quota",
             f"{measure.id} has no sub-quota {application.sub_quota!r} (it has: {known})",
         )
+    validity = quota.permits.validity_days
+    last_day = issued_on + timedelta(days=validity - 1)
+    if application.expires_on is not None and application.expires_on > last_day:
+        raise PermitRefused(
+            "expires_on",
+            f"a permit of {measure.id} is valid {validity} days counting the day of issue: "
+            f"expires_on may be {last_day} at the latest",
+        )
     year = max(quota_year_of(measure, issued_on), 1)
     number = application.permit_number or store.ledger.next_permit_number(measure.id, year)
-    permit = application.terms(number, issued_on, quota.permits.validity_days)
+    permit = application.terms(number, issued_on, validity)
     decision = store.ledger.apply_permit(terms_of(measure, year), permit, now_rfc3339())
     return Applied(decision, measure)
 

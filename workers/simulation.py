@@ -76,7 +76,9 @@ def simulate(
             server.start()
             store = RedisStore.from_url(server.url, prefix="simulation")
             try:
-                return run_stream(store, Catalog(packs=tuple(packs), current=tuple(packs)), declarations)
+                return run_stream(
+                    store, Catalog(packs=tuple(packs), current=tuple(packs)), declarations
+                )
             finally:
                 store.close()
         finally:
@@ -475,7 +477,7 @@ def _period_report(
         reserved_used={sub.name: sub.used for sub in figures.sub_quotas},
         status=figures.status,
         timeline=tuple(timeline),
-        permits=figures.permits.model_dump() if figures.permits is not None else None,
+        permits=figures.permits,
     )
 
 

@@ -378,6 +378,7 @@ def test_who_may_apply_for_permits(stack: Stack) -> None:
             ({"quantity": 0}, "quantity"),
             ({"issued_on": "2099-01-01"}, "issued_on"),
             ({"issued_on": "2026-02-27"}, "issued_on"),
+            ({"expires_on": "2026-04-30"}, "expires_on"),  # 61 days
             ({"sub_quota": "cheap"}, "sub_quota"),
             ({"permit_number": ".."}, "permit_number"),
             ({"business_number": "123456789RT0001"}, "business_number"),

@@ -42,7 +42,8 @@ class PermitUtilisation(_Frozen):
 
 class PeriodFigures(_Frozen):
     """One period of a quota year as it stands on the date asked. remaining =
-    volume + carried_over + returned - used - granted, while the period is current; a
+    volume + carried_over + returned - used - granted, while the period is current
+    (`granted`: promised to declarations by a pro-rata run and not yet taken); a
     closed period's unused units show as carried_forward (or lapsed, at the year's end).
     `available` is volume + carried_over and `net_used` is used - returned: the figures
     a utilisation chart or a threshold is drawn against."""

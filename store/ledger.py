@@ -173,8 +173,14 @@ class Ledger:
             if request.get("account"):
                 roles.append(f"{terms.id}|acct|{terms.year}|{request['account']}")
             roles += self._pro_rata_roles(terms, declaration_id, on)
-        payload = {"declaration_id": declaration_id, "day": day.isoformat()}
+        payload = {
+            "declaration_id": declaration_id,
+            "day": day.isoformat(),
+            "requests_read": _text(raw) if raw else "",
+        }
         returned = json.loads(self._call("give_back", roles, payload, now, declaration_id))
+        if returned.get("retry"):  # a worker stored its requests meanwhile: declare them
+            return self.give_back(declaration_id, day, now)
         items = returned["returned"]
         return items if isinstance(items, list) else []
 
@@ -294,7 +300,11 @@ class Ledger:
                 roles += [f"{terms.id}|prorata_req|{ident}", f"{terms.id}|prorata_grant|{ident}"]
             else:
                 roles.append(f"{terms.id}|permit|{ident}")
-        payload = {"quota": terms.model_dump(mode="json"), "day": day.isoformat()}
+        payload = {
+            "quota": terms.model_dump(mode="json"),
+            "day": day.isoformat(),
+            "entries": entries,
+        }
         answer = json.loads(self._call("run", roles, payload, now))
         declarations = answer["declarations"]
         permits = answer["permits"]

@@ -23,6 +23,7 @@ if q.drawn_at == 'declaration' then
   table.insert(fields, 'status'); table.insert(fields, 'issued')
   table.insert(fields, 'held'); table.insert(fields, p.quantity)
   redis.call('HSET', key(role), unpack(fields))
+  redis.call('ZADD', key(q.id .. '|expiring'), day_score(p.expires_on), p.permit_number)
   return cjson.encode({outcome = 'issued'})
 end
 

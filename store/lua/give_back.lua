@@ -6,11 +6,17 @@
 -- and gives up a grant not yet taken. Idempotent: the allocation result is marked, and a
 -- second call does nothing; with no result yet, a tombstone keeps a late worker from
 -- taking anything.
--- PAYLOAD = {declaration_id, day}; the requests come from the stored allocreq.
+-- PAYLOAD = {declaration_id, day, requests_read (the allocreq text the caller read to
+--            declare the keys, '' when none)}; the requests come from the stored allocreq.
 -- Answers {returned = [{quota_id, period, quantity, permit_number?}]}
 local decl, day = PAYLOAD.declaration_id, PAYLOAD.day
 local raw = redis.call('GET', key('alloc'))
 local req_raw = redis.call('GET', key('allocreq'))
+-- the caller declared the keys of the requests it read; a worker that stored them since
+-- makes it read again
+if (req_raw or '') ~= PAYLOAD.requests_read then
+  return cjson.encode({retry = true, returned = {}})
+end
 local req = req_raw and cjson.decode(req_raw) or {requests = {}}
 local who = {declaration_id = decl, business_number = req.business_number}
 if not raw then
@@ -71,9 +77,15 @@ for i, line in ipairs(result.lines) do
         local permit_who = {declaration_id = decl, permit_number = r.permit_number,
           business_number = h.business_number}
         local went = give(q, used, num(h.reserve), h.sub_quota, permit_who, day)
-        if went then count_permit(q, h.period, 'permits_returned', used) end
+        if went then
+          count_permit(q, h.period, 'permits_returned', used)
+          if q.mode == 'importer_allocation' then
+            redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', used)
+          end
+        end
         redis.call('HSET', key(role), 'status', 'expired', 'ended_on', day,
-          'returned', num(h.returned) + (went and used or 0), 'lapsed', went and 0 or used)
+          'returned', num(h.returned) + (went and used or 0),
+          'lapsed', num(h.lapsed) + (went and 0 or used))
         table.insert(returned, {quota_id = q.id, period = went or cjson.null, quantity = used,
           permit_number = r.permit_number})
       else

@@ -16,12 +16,14 @@
 -- last status announced by an event), permits_issued, permits_used, permits_returned,
 -- opened_at. Nothing else is stored: carry-over, balance, reserve left and status are
 -- derived from the counts and the pack's volumes, by `year_figures`:
---   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k) - granted(k)
+--   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k)
 -- so what the earlier periods of a quota year left is carried into each later period
 -- the moment it starts, whether or not anything was written since, and a declaration
 -- accepted in an earlier period may still draw on that period's units wherever they
 -- were carried, as long as no later period has used them: a draw on period k must fit
--- in the balance of k and of every later period of the year.
+-- in what is free in k and in every later period of the year, free being the balance
+-- less the pro-rata grants written and not yet taken (granted is not allocated: events
+-- record the balance, so that they replay as volume + carried + returned - allocated).
 local ROLES = cjson.decode(ARGV[1])
 local PAYLOAD = cjson.decode(ARGV[2])
 local NOW = ARGV[3]
@@ -66,13 +68,15 @@ end
 -- Every period of a quota year with its derived figures; `avail*` is what a draw on
 -- that period may take without any later period going below zero.
 local function year_figures(q)
-  local out, cum, rcum = {}, 0, {}
+  local out, cum, held, rcum = {}, 0, 0, {}
   for i, p in ipairs(q.periods) do
     local h = hash(period_role(q, p.key))
     local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
       allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
       subs = {}, reserve_left = 0}
-    f.balance = cum + p.volume + f.returned - f.allocated - f.granted
+    f.balance = cum + p.volume + f.returned - f.allocated
+    held = held + f.granted
+    f.free = f.balance - held
     cum = f.balance
     for _, name in ipairs(sub_names(p)) do
       local carried = num(rcum[name])
@@ -83,12 +87,12 @@ local function year_figures(q)
       f.subs[name] = s
       f.reserve_left = f.reserve_left + s.left
     end
-    f.general = f.balance - f.reserve_left
+    f.general = f.free - f.reserve_left
     out[i] = f
   end
   for i = #out, 1, -1 do
     local f, later = out[i], out[i + 1]
-    f.avail = later and math.min(f.balance, later.avail) or f.balance
+    f.avail = later and math.min(f.free, later.avail) or f.free
     f.avail_general = later and math.min(f.general, later.avail_general) or f.general
     f.avail_reserve = {}
     for name, s in pairs(f.subs) do

@@ -8,7 +8,15 @@
 --          quantity}], requested}
 local q, day = PAYLOAD.quota, PAYLOAD.day
 local list_role = q.id .. '|prorata|' .. day
-local entries = redis.call('LRANGE', key(list_role), 0, -1)
+-- the entries the caller read (and declared the keys of); one filed since waits for the
+-- next run of its day
+local still = {}
+for _, entry in ipairs(redis.call('LRANGE', key(list_role), 0, -1)) do still[entry] = true end
+local entries = {}
+for _, entry in ipairs(PAYLOAD.entries) do
+  -- a declaration cancelled since left the list: it takes no share from the others
+  if still[entry] then table.insert(entries, entry) end
+end
 local asks, order, total = {}, {}, 0
 for position, entry in ipairs(entries) do
   local kind, id = string.match(entry, '^(%a+):(.*)$')
@@ -20,7 +28,7 @@ for position, entry in ipairs(entries) do
           seq = num(pending.seq), position = position})
       end
     end
-  else
+  elseif kind == 'permit' then
     local h = hash(permit_role(q, id))
     if h.status == 'pending_allocation' then
       table.insert(asks, {kind = kind, id = id, quantity = num(h.quantity), seq = num(h.seq),
@@ -85,6 +93,8 @@ for _, id in ipairs(declarations) do
   redis.call('SET', key(q.id .. '|prorata_grant|' .. id), cjson.encode(grants[id]))
 end
 settle(q, year_figures(q), 1, day)
-redis.call('DEL', key(list_role))
-redis.call('SREM', key(q.id .. '|prorata_days'), day)
+for _, entry in ipairs(entries) do redis.call('LREM', key(list_role), 1, entry) end
+if redis.call('LLEN', key(list_role)) == 0 then
+  redis.call('SREM', key(q.id .. '|prorata_days'), day)
+end
 return cjson.encode({declarations = declarations, permits = permits, requested = total})

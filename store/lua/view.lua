@@ -12,7 +12,7 @@ for i, f in ipairs(figures) do
   local last = i == #figures
   local view = {start = f.period.key, ['end'] = f.period['end'], volume = f.volume,
     carried_over = f.carried, used = f.allocated, returned = f.returned, granted = f.granted,
-    remaining = f.balance, carried_forward = 0, lapsed = 0, status = status, sub_quotas = {}}
+    remaining = f.free, carried_forward = 0, lapsed = 0, status = status, sub_quotas = {}}
   if status == 'scheduled' then
     view.carried_over = 0
     view.remaining = f.volume + f.returned - f.allocated - f.granted

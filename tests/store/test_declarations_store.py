@@ -9,16 +9,17 @@ from datetime import date
 
 import pytest
 
-from helpers import IMPORTER, declaration, quota_request
+from helpers import IMPORTER, declaration, permit_terms, quota_request
 from rules.catalog import Catalog
+from rules.quota import terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
-from schemas.permit import Permit
 from store.errors import NotFound
 from store.redis_store import RedisStore
 from workers import trail
 
 QUOTA = "TEST-JP-EV-TRQ"
+NOW = "2026-03-01T12:00:00Z"
 
 
 def parsed(declaration_id: str, quantity: str = "2") -> Declaration:
@@ -125,31 +126,32 @@ def test_the_audit_chain_verifies_and_names_an_altered_event(store: RedisStore) 
 def test_a_declaration_sees_its_permits_without_its_own_consumption(
     store: RedisStore, catalog: Catalog
 ) -> None:
-    """A declaration sees its permit as if its own earlier allocation had not used it;
-    any other declaration sees that use, and unknown permit numbers are left out."""
+    """A declaration sees a permit it used as if its own allocation had not used it
+    (issued, for the units it declared); any other declaration sees it used, and unknown
+    permit numbers are left out."""
     found = catalog.measure(QUOTA)
     assert found is not None and found[1].quota is not None
     measure = found[1]
-    permit = Permit(
-        permit_number="P-1",
-        business_number=IMPORTER,
-        measure=QUOTA,
-        quantity=5,
-        issued_on=date(2026, 3, 1),
-        expires_on=date(2026, 4, 30),
+    day = date(2026, 3, 2)
+    terms = permit_terms("P-1", 5, QUOTA, date(2026, 3, 1), date(2026, 4, 30))
+    year = terms_on(measure, day)
+    assert store.ledger.apply_permit(year, terms, NOW).outcome == "issued"
+    assert store.ledger.apply_permit(year, terms, NOW).outcome == "existing"
+    assert (
+        store.ledger.apply_permit(year, terms.model_copy(update={"quantity": 6}), NOW).outcome
+        == "conflict"
     )
-    assert store.add_permit(permit)
-    assert store.add_permit(permit)  # the same terms again: accepted, nothing changes
-    assert not store.add_permit(permit.model_copy(update={"quantity": 6}))
-    request = quota_request(measure, date(2026, 3, 2), 3, permit="P-1")
-    assert store.allocate("mine", [request]).applied
+    request = quota_request(measure, day, 3, permit="P-1")
+    assert store.ledger.allocate("mine", [request], day, NOW).applied
 
-    assert store.permit("P-1") == permit.model_copy(update={"used": 3})
-    _, own = store.begin("mine", ["P-1", "P-UNKNOWN"])
-    assert set(own) == {"P-1"}
-    assert (own["P-1"].used, own["P-1"].remaining) == (0, 5)
-    _, other = store.begin("someone-else", ["P-1"])
-    assert (other["P-1"].used, other["P-1"].remaining) == (3, 2)
+    used = store.ledger.permit(QUOTA, "P-1")
+    assert used is not None and (used.status, used.used_by, used.used) == ("used", "mine", 3)
+    _, own = store.begin("mine", [(QUOTA, "P-1"), (QUOTA, "P-UNKNOWN")])
+    assert set(own) == {(QUOTA, "P-1")}
+    assert (own[QUOTA, "P-1"].status, own[QUOTA, "P-1"].remaining) == ("issued", 3)
+    _, other = store.begin("someone-else", [(QUOTA, "P-1")])
+    assert (other[QUOTA, "P-1"].status, other[QUOTA, "P-1"].remaining) == ("used", 0)
 
-    store.give_back("mine")
-    assert store.begin("someone-else", ["P-1"])[1]["P-1"].used == 0
+    store.ledger.give_back("mine", day, NOW)
+    again = store.begin("someone-else", [(QUOTA, "P-1")])[1][QUOTA, "P-1"]
+    assert (again.status, again.used, again.remaining) == ("issued", 0, 3)

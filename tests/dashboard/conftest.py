@@ -88,7 +88,7 @@ def seeded(stack: Stack) -> Seeded:
     """Quota allocations dated today (so they fall in the current period), and one
     declaration of each outcome, submitted through the API and decided by the worker."""
     today = datetime.now(UTC).date()
-    accepted_at = f"{today.isoformat()}T09:30:00+00:00"
+    accepted_at = f"{today.isoformat()}T00:00:00+00:00"  # never in the future, whatever the hour
     lines: list[dict[str, Any]] = [
         {"quantity": str(quantity), "value_for_duty": f"{quantity * 52000}.00"}
         for quantity in JP_QUANTITIES

@@ -50,6 +50,19 @@ class AuditEvent(BaseModel):
         )
 
 
+class CheckpointCover(BaseModel):
+    """The latest checkpoint that names a declaration: when its trail held `events`
+    events ending in `head`; `covers` says whether that is the whole trail or a prefix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    at: str
+    events: int
+    head: str
+    covers: str  # head | prefix
+
+
 class Verification(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +71,11 @@ class Verification(BaseModel):
     head: str
     first_bad_seq: int | None = None
     problem: str | None = None
+    # whether the head's MAC was checked under the service's key and matched; without a
+    # key the chain's integrity is checked but not who wrote it (schemas/verification.py)
+    authenticated: bool = False
+    authentication: str | None = None
+    checkpoint: CheckpointCover | None = None
 
 
 def parse_events(raw: list[str | bytes]) -> tuple[list[AuditEvent], int | None]:

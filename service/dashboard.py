@@ -816,7 +816,7 @@ def mount_dashboard(
         if record is None or not caller.sees(record.business_number):
             return page(request, "not_found.html", {"declaration_id": declaration_id}, caller, 404)
         status = views.declaration_status(record)
-        trail = views.audit_trail(store, declaration_id)
+        trail = views.audit_trail(store, declaration_id, record)
         body = _body(record)
         return page(
             request,

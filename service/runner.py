@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -51,6 +52,17 @@ def api_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def audit_key(path: Path) -> str:
+    """The audit key kept in `path`, made on first use: it must outlive restarts, since
+    every head written under it is checked against it later."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def run(settings: Settings, host: str, port: int, workers: int) -> int:
     env = dict(os.environ)
     redis: EmbeddedRedis | None = None
@@ -75,6 +87,10 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
             tokens_file = settings.var_dir / "tokens.yaml"
             token = write_admin_tokens(tokens_file)
             env["ACCORD_TOKENS_FILE"] = str(tokens_file.resolve())
+        if settings.audit_key is None:
+            key_file = settings.var_dir / "audit.key"
+            env["ACCORD_AUDIT_KEY"] = audit_key(key_file)
+            print(f"Audit key  {key_file} (authenticates audit heads and checkpoints)")
         worker_env = dict(env)
         if os.geteuid() == 0:  # JSON only, so Celery's warning about pickle as root does not apply
             worker_env["PYTHONWARNINGS"] = "ignore:You're running the worker with superuser"

@@ -29,7 +29,10 @@ def build() -> FastAPI:
 
     settings = get_settings()
     catalog = load_catalog(settings.rules_dirs)
-    store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix, timeout=2.0)
+    store = RedisStore.from_url(
+        settings.require_redis_url(), settings.redis_prefix, timeout=2.0,
+        audit_key=settings.audit_key,
+    )  # fmt: skip
 
     def send(declaration_ids: list[str]) -> None:
         if len(declaration_ids) == 1:
@@ -72,8 +75,16 @@ def build() -> FastAPI:
         for number in permits.expire_all(store, catalog, today):
             log.info("permit %s expired unused; its units returned", number)
 
+    def checkpoint() -> None:
+        """Checkpoint the audit heads that changed since the last tick (none when nothing
+        changed), so that an auditor can show what existed at a time (docs/security.md)."""
+        written = store.write_checkpoint(now_rfc3339())
+        if written is not None:
+            log.info("audit checkpoint %d: %d trails", written.seq, len(written.declarations))
+
     async def sweep() -> None:
         await run_in_threadpool(scheduled_runs)
         await run_in_threadpool(sweep_once)
+        await run_in_threadpool(checkpoint)
 
     return create_app(settings, store, enqueue, catalog=catalog, sweep=sweep)

@@ -10,13 +10,16 @@ ACCORD_VISIBILITY_TIMEOUT seconds before Redis redelivers an unacknowledged task
 ACCORD_SWEEP_AFTER        seconds before a stored declaration without a verdict is
                           enqueued again (120)
 ACCORD_TASK_RETRIES       retries of a task failing on a transient error (5)
+ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoints
+                          (docs/security.md); `accord run` keeps one in var/audit.key
+                          when unset. Without it trails are checked, not authenticated.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -31,6 +34,7 @@ class Settings:
     visibility_timeout: int
     sweep_after: int
     task_retries: int
+    audit_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,6 +51,7 @@ class Settings:
             visibility_timeout=int(env.get("ACCORD_VISIBILITY_TIMEOUT", 300)),
             sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
             task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
+            audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
         )
 
     def require_redis_url(self) -> str:

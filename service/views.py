@@ -15,10 +15,11 @@ from rules.catalog import Catalog
 from rules.engine import percent
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
-from schemas.audit import verify_stored
+from schemas.audit import GENESIS
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
 from schemas.verdict import DeclarationStatus
+from schemas.verification import served_verdict, verify_declaration
 from service.auth import Principal
 from store.errors import StoreError
 from store.redis_store import DeclarationRecord, RedisStore
@@ -32,9 +33,7 @@ def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
         return {}
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
     if record.verdict:
-        verdict = json.loads(record.verdict)
-        verdict.pop("as_of", None)
-        body.update(verdict)
+        body.update(served_verdict(record.verdict))
         body["decided_at"] = record.decided_at
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:
@@ -42,19 +41,36 @@ def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
     return DeclarationStatus.model_validate(body).model_dump(mode="json", exclude_unset=True)
 
 
-def audit_trail(store: RedisStore, declaration_id: str) -> dict[str, Any]:
-    record = store.get(declaration_id)
-    events, verification = verify_stored(
-        store.audit_raw(declaration_id),
-        record.audit_head if record else None,
-        record.audit_len if record else None,
+def audit_trail(
+    store: RedisStore, declaration_id: str, record: DeclarationRecord | None = None
+) -> dict[str, Any]:
+    """`GET /v1/declarations/{id}/audit`: the events and what they prove of what users read
+    (schemas/verification.py; the dashboard and the export show the same)."""
+    record = record or store.get(declaration_id)
+    raw = store.audit_raw(declaration_id)
+    checkpoint = store.checkpoint_raw(record.checkpoint) if record and record.checkpoint else None
+    events, verification = verify_declaration(
+        declaration_id,
+        raw,
+        body=record.body if record else "",
+        verdict=record.verdict if record else None,
+        recorded_head=record.audit_head if record else GENESIS,
+        recorded_count=record.audit_len if record else 0,
+        recorded_mac=record.audit_mac if record else None,
+        key=store.audit_key,
+        checkpoint=checkpoint,
     )
     return {
         "declaration_id": declaration_id,
         "verified": verification.verified,
+        "authenticated": verification.authenticated,
+        "authentication": verification.authentication,
         "head": verification.head,
         "first_bad_seq": verification.first_bad_seq,
         "problem": verification.problem,
+        "checkpoint": (
+            verification.checkpoint.model_dump() if verification.checkpoint is not None else None
+        ),
         "events": [event.model_dump() for event in events],
     }
 
@@ -317,7 +333,7 @@ def export_line(store: RedisStore, declaration_id: str) -> dict[str, Any]:
     record = store.get(declaration_id)
     if record is None:
         return {"declaration_id": declaration_id, "missing": True}
-    trail = audit_trail(store, declaration_id)
+    trail = audit_trail(store, declaration_id, record)
     return {
         "declaration": json.loads(record.body),
         "status": declaration_status(record),

@@ -7,8 +7,13 @@ chained here in Python (Redis Lua has no SHA-256): the chain is computed on the 
 read beforehand, and the script refuses the append if the head moved meanwhile.
 
 Keys, under a prefix (default `accord`, so tests can share one server):
-    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, ...
+    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, audit_len,
+                         audit_mac (HMAC of id, head and length under the audit key),
+                         checkpoint (seq of the latest checkpoint naming its head), ...
     audit:{id}           list of audit events (JSON)
+    audit:changed        sorted set of declarations whose trail changed since the last
+                         checkpoint, by audit:changes (a counter)
+    audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
     pending              sorted set of declarations without a verdict, by submission time
     alloc:{id}           the declaration's allocation result (the idempotency record)
     allocreq:{id}        the requests that were applied, for cancellation
@@ -35,6 +40,7 @@ import redis
 
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
+from schemas.verification import Checkpoint, head_mac
 from store.errors import NotFound, StoreError, translated
 from store.ledger import Ledger, permit_of
 
@@ -71,6 +77,8 @@ class DeclarationRecord:
     audit_head: str
     audit_len: int
     attempts: int
+    audit_mac: str | None = None
+    checkpoint: int | None = None
 
 
 Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]]]]
@@ -111,25 +119,32 @@ class SubmitResult:
 class RedisStore:
     """The store's one implementation; construct with `RedisStore.from_url`."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "accord") -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "accord", audit_key: bytes | None = None
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        # heads are authenticated (and checkpoints written) only with the service's key
+        self.audit_key = audit_key
         self._submit = client.register_script(_lua("submit"))
         self._record = client.register_script(_lua("record"))
+        self._checkpoint = client.register_script(_lua("checkpoint"))
         self._begin = client.register_script(_lua("begin"))
         self.ledger = Ledger(client, prefix)
         self._kept_packs: set[str] = set()
         self._kept_checks: set[tuple[str, str, str]] = set()
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "accord", timeout: float = 5.0) -> RedisStore:
+    def from_url(
+        cls, url: str, prefix: str = "accord", timeout: float = 5.0, audit_key: bytes | None = None
+    ) -> RedisStore:
         client = redis.Redis.from_url(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=min(timeout, 2.0),
             health_check_interval=30,
         )
-        return cls(client, prefix)
+        return cls(client, prefix, audit_key)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -177,11 +192,15 @@ class RedisStore:
                     self.key("submitted"),
                     self.key("submitted", business_number),
                     self.key("submission_seq"),
+                    self.key("audit", "changed"),
+                    self.key("audit", "changes"),
                 ],
                 args=[
                     declaration_id, body, sha, business_number, repr(submitted_at),
                     json.dumps([event.model_dump_json() for event in chained]),
                     chained[-1].hash if chained else GENESIS, len(chained),
+                    self._mac(declaration_id, chained[-1].hash if chained else GENESIS,
+                              len(chained)),
                 ],
                 client=pipe,
             )  # fmt: skip
@@ -235,7 +254,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for write in writes:
             self._record(
-                keys=self._declaration_keys(write.declaration_id),
+                keys=self._record_keys(write.declaration_id),
                 args=self._record_args(write),
                 client=pipe,
             )
@@ -250,7 +269,7 @@ class RedisStore:
                     )
                 fresh = dataclasses.replace(write, known_head=None)
                 outcome, _status = self._record(
-                    keys=self._declaration_keys(write.declaration_id), args=self._record_args(fresh)
+                    keys=self._record_keys(write.declaration_id), args=self._record_args(fresh)
                 )
                 outcomes[position] = _text(outcome) or ""
             if outcomes[position] == "missing":
@@ -268,12 +287,27 @@ class RedisStore:
             index.append([self.key("decided"), write.declaration_id, now])
         extra = {"index": index, "counters": write.counters, "stats": self.key("stats")}
         chained = self._chain(head, length, write.events)
+        new_head = chained[-1].hash if chained else head
         return [
             ",".join(write.allowed), head,
             orjson.dumps([event.model_dump_json() for event in chained]),
-            chained[-1].hash if chained else head,
+            new_head,
             orjson.dumps(write.fields), "done" if write.done else "", orjson.dumps(extra),
+            self._mac(write.declaration_id, new_head, length + len(chained)),
         ]  # fmt: skip
+
+    def _record_keys(self, declaration_id: str) -> list[str]:
+        return [
+            *self._declaration_keys(declaration_id),
+            self.key("audit", "changed"),
+            self.key("audit", "changes"),
+        ]
+
+    def _mac(self, declaration_id: str, head: str, length: int) -> str:
+        """The head's MAC, written with the head by the same script ('' without a key)."""
+        if self.audit_key is None:
+            return ""
+        return head_mac(self.audit_key, declaration_id, head, length)
 
     def _head(self, declaration_id: str) -> tuple[str, int]:
         state = self.client.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
@@ -317,6 +351,8 @@ class RedisStore:
             audit_head=fields.get("audit_head") or GENESIS,
             audit_len=int(fields.get("audit_len") or 0),
             attempts=int(fields.get("attempts") or 0),
+            audit_mac=fields.get("audit_mac"),
+            checkpoint=int(fields.get("checkpoint") or 0) or None,
         )
 
     @translated
@@ -386,6 +422,68 @@ class RedisStore:
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
         """The stored events as written, for verification that must survive bad ones."""
         return list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+
+    @translated
+    def checkpoint_raw(self, seq: int) -> bytes | None:
+        """Checkpoint `seq` as stored (1-based), for verification."""
+        value = self.client.lindex(self.key("audit", "checkpoints"), seq - 1)
+        return value if isinstance(value, bytes) else None
+
+    @translated
+    def checkpoints_raw(self) -> list[str | bytes]:
+        return list(self.client.lrange(self.key("audit", "checkpoints"), 0, -1))
+
+    @translated
+    def write_checkpoint(self, at: str, limit: int = 5000) -> Checkpoint | None:
+        """Checkpoint the heads of (at most `limit` of) the trails changed since the last
+        checkpoint, oldest change first: one entry on the checkpoint chain, or None when
+        nothing changed or there is no audit key. A trail that changes again meanwhile
+        stays for the next checkpoint."""
+        if self.audit_key is None:
+            return None
+        changed_key = self.key("audit", "changed")
+        changed = cast(
+            list[tuple[bytes, float]],
+            self.client.zrange(changed_key, 0, limit - 1, withscores=True),
+        )
+        if not changed:
+            return None
+        ids = [_text(member) or "" for member, _ in changed]
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in ids:
+            pipe.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
+        heads = [(_text(head), count) for head, count in pipe.execute()]
+        entries = [
+            (declaration_id, head, int(count))
+            for declaration_id, (head, count) in zip(ids, heads, strict=True)
+            if head is not None
+        ]
+        read = [
+            [declaration_id, str(int(score)), head or ""]
+            for declaration_id, (_, score), (head, _) in zip(ids, changed, heads, strict=True)
+        ]
+        for _ in range(5):  # another process appended one meanwhile: chain onto it
+            last = self.client.lindex(self.key("audit", "checkpoints"), -1)
+            previous = Checkpoint.model_validate_json(last) if last else None
+            checkpoint = Checkpoint.make(
+                self.audit_key,
+                previous.seq + 1 if previous else 1,
+                at,
+                entries,
+                previous.mac if previous else GENESIS,
+            )
+            outcome = self._checkpoint(
+                keys=[
+                    self.key("audit", "checkpoints"),
+                    changed_key,
+                    *(self.key("decl", declaration_id) for declaration_id in ids),
+                ],
+                args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
+                      orjson.dumps(read)],
+            )  # fmt: skip
+            if _text(outcome) == "ok":
+                return checkpoint
+        raise StoreError("the checkpoint chain kept moving; gave up")
 
     @translated
     def pending_since(self, older_than: float, limit: int = 500) -> list[str]:

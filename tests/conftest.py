@@ -76,8 +76,13 @@ class Stack:
             timeout=timeout,
         )
 
+    @property
+    def audit_key(self) -> bytes:
+        return self.env["ACCORD_AUDIT_KEY"].encode()
+
     def store(self) -> RedisStore:
-        return RedisStore.from_url(self.redis_url, prefix=self.prefix)
+        """A store on the stack's Redis and prefix, holding the stack's audit key."""
+        return RedisStore.from_url(self.redis_url, prefix=self.prefix, audit_key=self.audit_key)
 
     def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
         known = self.store().workers()  # a killed worker's heartbeat lives on for 30 s
@@ -179,6 +184,7 @@ def make_stack(redis_url: str, directory: Path, **overrides: str) -> Stack:
         "ACCORD_RULES_DIR": str(TEST_PACKS),
         "ACCORD_REDIS_PREFIX": prefix,
         "ACCORD_VAR_DIR": str(directory),
+        "ACCORD_AUDIT_KEY": secrets.token_urlsafe(32),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
         **overrides,
     }

@@ -14,7 +14,9 @@ from store.redis_store import RedisStore
 @functools.cache
 def _store_for(pid: int) -> RedisStore:
     settings = get_settings()
-    return RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
+    return RedisStore.from_url(
+        settings.require_redis_url(), settings.redis_prefix, audit_key=settings.audit_key
+    )
 
 
 def store() -> RedisStore:

@@ -18,6 +18,7 @@ from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verdict import Verdict
+from schemas.verification import verdict_sha256
 
 
 def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dict[str, Any]]]:
@@ -107,6 +108,8 @@ def decided(
                 "outcome": verdict.outcome,
                 "total_duty": str(verdict.total_duty),
                 "findings": [finding.rule for finding in verdict.findings],
+                # the verdict as served, so that a changed stored verdict fails verification
+                "verdict_sha256": verdict_sha256(verdict.model_dump_json()),
             },
         )
     )

@@ -1,12 +1,14 @@
 -- Append audit events and change a declaration's fields in one step, guarded twice:
 -- the declaration must be in one of the allowed statuses, and the audit chain's head
 -- must be the one the events were chained on (another writer got there first otherwise).
--- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list
+-- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] trails
+-- changed since the last checkpoint (sorted by KEYS[5], the change counter)
 -- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
 --       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
 --       6 'done' to take the declaration off the pending set,
 --       7 side effects on success (JSON: {index: [[key, member, score]], counters: {name: n},
---         stats: key}), so that a verdict and its decision index are written together
+--         stats: key}), so that a verdict and its decision index are written together,
+--       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
 local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len')
 if not state[1] then return {'missing', ''} end
 if ARGV[1] ~= '' then
@@ -22,6 +24,12 @@ for _, event in ipairs(events) do redis.call('RPUSH', KEYS[3], event) end
 local fields = cjson.decode(ARGV[5])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
 redis.call('HSET', KEYS[1], 'audit_head', ARGV[4], 'audit_len', tonumber(state[3]) + #events)
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'audit_mac', ARGV[8])
+  if #events > 0 then
+    redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), redis.call('HGET', KEYS[1], 'id'))
+  end
+end
 if ARGV[6] == 'done' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
 if ARGV[7] and ARGV[7] ~= '' then
   local extra = cjson.decode(ARGV[7])

@@ -1,9 +1,11 @@
 -- Store a declaration once: the API answers 202 only after this returns 'created'.
 -- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] index of
 -- submissions, KEYS[5] index of the importer's submissions (newest last), KEYS[6] the
--- submission counter (the order of submission, within a batch too)
+-- submission counter (the order of submission, within a batch too), KEYS[7] trails changed
+-- since the last checkpoint (sorted by KEYS[8], the change counter)
 -- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
---       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length
+--       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length,
+--       9 HMAC of (id, head, length) under the audit key ('' without a key)
 local existing = redis.call('HMGET', KEYS[1], 'sha', 'status')
 if existing[1] then
   if existing[1] == ARGV[3] then return {'existing', existing[2]} end
@@ -16,4 +18,8 @@ redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
 for _, event in ipairs(cjson.decode(ARGV[6])) do redis.call('RPUSH', KEYS[3], event) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'audit_mac', ARGV[9])
+  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[8]), ARGV[1])
+end
 return {'created', 'queued'}

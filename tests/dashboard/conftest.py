@@ -67,6 +67,7 @@ class Seeded:
     held_id: str  # under a measure whose notification is missing
     other_id: str  # another importer's
     tamper_id: str  # a declaration whose trail a test changes
+    verdict_tamper_id: str  # a declaration whose stored verdict a test changes
 
 
 def _submit(client: httpx.Client, body: dict[str, Any]) -> str:
@@ -88,7 +89,7 @@ def seeded(stack: Stack) -> Seeded:
     """Quota allocations dated today (so they fall in the current period), and one
     declaration of each outcome, submitted through the API and decided by the worker."""
     today = datetime.now(UTC).date()
-    accepted_at = f"{today.isoformat()}T09:30:00+00:00"
+    accepted_at = f"{today.isoformat()}T00:00:00+00:00"  # never in the future, whatever the hour
     lines: list[dict[str, Any]] = [
         {"quantity": str(quantity), "value_for_duty": f"{quantity * 52000}.00"}
         for quantity in JP_QUANTITIES
@@ -121,12 +122,13 @@ def seeded(stack: Stack) -> Seeded:
             ),
         )
         tamper_id = _submit(mine, declaration(unique_id("TAMPER")))
+        verdict_tamper_id = _submit(mine, declaration(unique_id("TAMPER")))
         outcomes = {
             declaration_id: _wait(mine, declaration_id)["outcome"]
-            for declaration_id in (surtax_id, rejected_id, held_id, tamper_id)
+            for declaration_id in (surtax_id, rejected_id, held_id, tamper_id, verdict_tamper_id)
         }
     assert outcomes == {surtax_id: "accepted", rejected_id: "rejected", held_id: "held",
-                        tamper_id: "accepted"}  # fmt: skip
+                        tamper_id: "accepted", verdict_tamper_id: "accepted"}  # fmt: skip
     theirs = declaration(unique_id("OTHER"), importer={"business_number": OTHER_IMPORTER,
                                                       "name": "Prairie Auto Ltd."})  # fmt: skip
     with stack.client("other_submitter") as other:
@@ -140,6 +142,7 @@ def seeded(stack: Stack) -> Seeded:
         held_id=held_id,
         other_id=other_id,
         tamper_id=tamper_id,
+        verdict_tamper_id=verdict_tamper_id,
     )
 
 

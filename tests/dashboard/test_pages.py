@@ -290,3 +290,25 @@ def test_the_dashboard_stays_out_of_the_api_description(stack: Stack) -> None:
     """/openapi.json documents the API only, not the dashboard pages."""
     paths = httpx.get(f"{stack.url}/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith(("/dashboard", "/static"))]
+
+
+def test_a_changed_stored_verdict_shows_where_verification_fails(
+    stack: Stack, seeded: Seeded
+) -> None:
+    """Lowering the stored total duty makes the page say verification failed at the verdict event."""
+    with signed_in(stack, "auditor") as client:
+        before = client.get(f"/dashboard/declarations/{seeded.verdict_tamper_id}").text
+    assert 'data-verified="true"' in before
+    assert 'data-authenticated="true"' in before
+    store = stack.store()
+    key = store.key("decl", seeded.verdict_tamper_id)
+    verdict = json.loads(store.client.hget(key, "verdict"))  # type: ignore[arg-type]
+    verdict["total_duty"] = "0.01"
+    store.client.hset(key, "verdict", json.dumps(verdict))
+    seq = store.client.llen(store.key("audit", seeded.verdict_tamper_id))
+    store.close()
+    with signed_in(stack, "auditor") as client:
+        page = client.get(f"/dashboard/declarations/{seeded.verdict_tamper_id}").text
+    assert 'data-verified="false"' in page
+    assert f"Verification failed at event {seq}." in page
+    assert "stored verdict does not match" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,8 @@ import pytest
 
 from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
 from helpers import declaration, vin
+from schemas.audit import GENESIS, AuditEvent
+from schemas.verification import head_mac, verify_checkpoints
 from service import views
 from store.embedded import free_port
 from store.redis_store import RedisStore
@@ -594,3 +597,115 @@ def test_a_submitter_sees_no_other_importers_declarations_or_permits_in_a_quota(
     assert number not in {event["permit_number"] for event in theirs}
     assert "123456789RM0001" not in {event["business_number"] for event in theirs}
     assert len(mine) == len(theirs)
+
+
+def decided_trail(stack: Stack) -> str:
+    body = declaration(unique_id())
+    submit(stack, body)
+    wait_for(stack, body["declaration_id"])
+    return str(body["declaration_id"])
+
+
+def audit_of(stack: Stack, declaration_id: str) -> dict[str, Any]:
+    with stack.client("auditor") as client:
+        response = client.get(f"/v1/declarations/{declaration_id}/audit")
+    assert response.status_code == 200, response.text
+    trail: dict[str, Any] = response.json()
+    return trail
+
+
+def test_a_changed_stored_verdict_fails_verification_at_the_verdict_event(stack: Stack) -> None:
+    """Lowering the total duty inside the stored verdict makes the trail fail at its verdict event."""
+    declaration_id = decided_trail(stack)
+    store = stack.store()
+    key = store.key("decl", declaration_id)
+    verdict = json.loads(store.client.hget(key, "verdict"))  # type: ignore[arg-type]
+    assert audit_of(stack, declaration_id)["verified"] is True
+    verdict["total_duty"] = "0.01"
+    store.client.hset(key, "verdict", json.dumps(verdict))
+    wait = wait_for(stack, declaration_id)
+    assert wait["total_duty"] == "0.01"  # what a reader is served ...
+    trail = audit_of(stack, declaration_id)  # ... is what the chain no longer vouches for
+    assert trail["verified"] is False
+    assert trail["first_bad_seq"] == trail["events"][-1]["seq"]
+    assert trail["events"][-1]["type"] == "verdict"
+    assert "verdict" in trail["problem"]
+    store.close()
+
+
+def test_a_changed_stored_body_fails_verification_at_the_received_event(stack: Stack) -> None:
+    """Editing the stored declaration body (even with its sha field to match) fails at event 1."""
+    declaration_id = decided_trail(stack)
+    store = stack.store()
+    key = store.key("decl", declaration_id)
+    body = json.loads(store.client.hget(key, "body"))  # type: ignore[arg-type]
+    body["importer"]["name"] = "Someone Else Ltd."
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    store.client.hset(key, mapping={"body": text, "sha": hashlib.sha256(text.encode()).hexdigest()})
+    trail = audit_of(stack, declaration_id)
+    assert trail["verified"] is False
+    assert trail["first_bad_seq"] == 1
+    assert "body" in trail["problem"]
+    store.close()
+
+
+def rebuild_chain(store: RedisStore, declaration_id: str) -> str:
+    """Rewrite a trail as someone with write access to Redis could: every event again with
+    a fresh time and hash, a new head and count. Returns the new head."""
+    key = store.key("audit", declaration_id)
+    events = [AuditEvent.model_validate_json(item) for item in store.client.lrange(key, 0, -1)]
+    head = GENESIS
+    rebuilt = []
+    for event in events:
+        fresh = AuditEvent.chain(event.seq, "2026-01-01T00:00:00.000000Z", event.type,
+                                 event.data, head)  # fmt: skip
+        rebuilt.append(fresh.model_dump_json())
+        head = fresh.hash
+    pipe = store.client.pipeline()
+    pipe.delete(key)
+    pipe.rpush(key, *rebuilt)
+    pipe.hset(store.key("decl", declaration_id),
+              mapping={"audit_head": head, "audit_len": len(rebuilt)})  # fmt: skip
+    pipe.hdel(store.key("decl", declaration_id), "checkpoint")
+    pipe.execute()
+    return head
+
+
+def test_a_chain_rebuilt_without_the_key_fails_and_with_it_verifies(stack: Stack) -> None:
+    """A trail rebuilt with fresh hashes and head is refused as not authenticated unless
+    its head's MAC is made with the service's key, which then verifies it."""
+    declaration_id = decided_trail(stack)
+    store = stack.store()
+    head = rebuild_chain(store, declaration_id)
+    trail = audit_of(stack, declaration_id)
+    assert trail["head"] == head
+    assert (trail["verified"], trail["authenticated"]) == (False, False)
+    assert "head not authenticated" in trail["problem"]
+    events = len(trail["events"])
+    store.client.hset(store.key("decl", declaration_id), "audit_mac",
+                      head_mac(stack.audit_key, declaration_id, head, events))  # fmt: skip
+    trail = audit_of(stack, declaration_id)
+    assert (trail["verified"], trail["authenticated"]) == (True, True)
+    store.close()
+
+
+def test_the_audit_trail_shows_the_checkpoint_that_covers_its_head(stack: Stack) -> None:
+    """After a checkpoint, the trail names it as covering its head; a later event makes it a prefix."""
+    declaration_id = decided_trail(stack)
+    store = stack.store()
+    store.write_checkpoint("2026-12-01T00:00:00.000000Z")  # what the API's sweep does each tick
+    trail = audit_of(stack, declaration_id)
+    assert trail["verified"] is True
+    checkpoint = trail["checkpoint"]
+    assert checkpoint is not None
+    assert (checkpoint["head"], checkpoint["covers"]) == (trail["head"], "head")
+    assert checkpoint["events"] == len(trail["events"])
+    with stack.client() as client:
+        assert client.post(f"/v1/declarations/{declaration_id}/cancel").status_code == 200
+    later = audit_of(stack, declaration_id)
+    assert later["verified"] is True
+    assert later["checkpoint"]["covers"] == "prefix"
+    count, problem = verify_checkpoints(store.checkpoints_raw(), stack.audit_key)
+    assert problem is None
+    assert count >= checkpoint["seq"]
+    store.close()

@@ -50,12 +50,13 @@ def alive(pid: int) -> bool:
 
 
 def test_accord_run_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """accord run prints URL and token, a CN EV of 2025-12-01 owes 84,880.00, and SIGINT stops everything."""
+    """accord run prints URL and token, a CN EV of 2025-12-01 owes 84,880.00 with an
+    authenticated trail under a key it keeps in var/, and SIGINT stops everything."""
     port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "ACCORD_TOKENS_FILE")
+        if key not in ("REDIS_URL", "ACCORD_TOKENS_FILE", "ACCORD_AUDIT_KEY")
     }
     env["ACCORD_VAR_DIR"] = str(tmp_path / "var")
     env["PYTHONWARNINGS"] = "ignore:You're running the worker with superuser"
@@ -86,6 +87,9 @@ def test_accord_run_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             f"{url}/v1/declarations/run-1", params={"wait": 20}, headers=headers
         ).json()
         assert verdict["total_duty"] == "84880.00"
+        trail = httpx.get(f"{url}/v1/declarations/run-1/audit", headers=headers).json()
+        assert (trail["verified"], trail["authenticated"]) == (True, True)
+        assert (tmp_path / "var" / "audit.key").stat().st_mode & 0o777 == 0o600
         assert httpx.post(f"{url}/v1/declarations", json=body).status_code == 401
         children = descendants(process.pid)
         assert len(children) >= 4  # Redis, the worker and its pool, the API

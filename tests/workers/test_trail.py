@@ -10,6 +10,7 @@ from helpers import declaration
 from rules.catalog import Catalog
 from schemas.audit import canonical_json, verify_chain
 from schemas.declaration import Declaration
+from schemas.verification import verdict_sha256, verify_declaration
 from store.redis_store import RedisStore
 from workers import trail
 from workers.evaluation import decide
@@ -48,3 +49,22 @@ def test_measure_checks_are_kept_once_and_named_by_digest(
     assert hashlib.sha256(canonical_json(record).encode()).hexdigest() == ref["record_sha256"]
     assert record["inputs"]["publication_lead_days"] == 4
     assert [decision["rule"] for decision in record["decisions"]] == ref["rules"]
+
+
+def test_the_verdict_event_holds_the_sha256_of_the_verdict_as_served(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """The verdict event records the SHA-256 of the stored verdict as served, and a store
+    without a key verifies the trail without calling it authenticated."""
+    decided(store, catalog, "v", accepted_at="2026-03-10T10:00:00-05:00")
+    record = store.get("v")
+    assert record is not None and record.verdict is not None
+    [event] = [event for event in store.audit("v") if event.type == "verdict"]
+    assert event.data["verdict_sha256"] == verdict_sha256(record.verdict)
+    _, verification = verify_declaration(
+        "v", store.audit_raw("v"), body=record.body, verdict=record.verdict,
+        recorded_head=record.audit_head, recorded_count=record.audit_len,
+        recorded_mac=record.audit_mac, key=store.audit_key,
+    )  # fmt: skip
+    assert (verification.verified, verification.authenticated) == (True, False)
+    assert record.audit_mac is None

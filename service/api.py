@@ -38,6 +38,7 @@ from service.errors import (
     validation_detail,
 )
 from service.settings import Settings
+from service.waiting import StatusWaiters
 from store.errors import StoreError
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import RedisStore, now_rfc3339
@@ -63,6 +64,7 @@ ID_TAKEN: dict[str, Any] = {
     "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
 }
 MAX_WAIT = 30.0
+UNDECIDED = ("queued", "evaluating")  # what a long poll waits through
 
 
 class BodyLimit:
@@ -178,10 +180,14 @@ def create_app(
         tokens = TokenBook.load(settings.tokens_file)
     book = tokens
 
+    waiters = StatusWaiters(store, settings.long_polls_per_caller)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_every(settings.sweep_after / 4, sweep)) if sweep else None
+        waiters.start()
         yield
+        await asyncio.to_thread(waiters.stop)
         if task is not None:
             task.cancel()
 
@@ -194,6 +200,7 @@ def create_app(
             "declaration, poll its verdict, read its audit trail."
         ),
     )
+    app.state.waiters = waiters
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
@@ -345,12 +352,19 @@ def create_app(
         caller: Caller,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
     ) -> JSONResponse:
-        deadline = time.monotonic() + wait
-        while True:
+        if wait == 0:
             record = await run_in_threadpool(visible, caller, declaration_id)
-            if record.status not in ("queued", "evaluating") or time.monotonic() >= deadline:
-                return JSONResponse(views.declaration_status(record))
-            await asyncio.sleep(0.02)
+            return JSONResponse(views.declaration_status(record))
+        deadline = time.monotonic() + wait
+        with waiters.slot(caller.token_key or _who(caller)):
+            while True:
+                # Watching before reading: a change published between the two is not lost.
+                with waiters.watch(declaration_id) as changed:
+                    record = await run_in_threadpool(visible, caller, declaration_id)
+                    remaining = deadline - time.monotonic()
+                    if record.status not in UNDECIDED or remaining <= 0:
+                        return JSONResponse(views.declaration_status(record))
+                    await waiters.changed(changed, remaining)
 
     @app.get("/v1/declarations/{declaration_id}/audit", summary="Audit trail and its verification")
     def audit(declaration_id: str, caller: Caller) -> dict[str, Any]:

@@ -10,6 +10,8 @@ ACCORD_VISIBILITY_TIMEOUT seconds before Redis redelivers an unacknowledged task
 ACCORD_SWEEP_AFTER        seconds before a stored declaration without a verdict is
                           enqueued again (120)
 ACCORD_TASK_RETRIES       retries of a task failing on a transient error (5)
+ACCORD_LONG_POLLS         long polls (`?wait=`) one token may hold at once (20)
+ACCORD_HEADER_TIMEOUT     seconds a connection has to send a complete request head (10)
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Settings:
     visibility_timeout: int
     sweep_after: int
     task_retries: int
+    long_polls_per_caller: int = 20
+    header_timeout: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,6 +51,8 @@ class Settings:
             visibility_timeout=int(env.get("ACCORD_VISIBILITY_TIMEOUT", 300)),
             sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
             task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
+            long_polls_per_caller=int(env.get("ACCORD_LONG_POLLS", 20)),
+            header_timeout=float(env.get("ACCORD_HEADER_TIMEOUT", 10)),
         )
 
     def require_redis_url(self) -> str:

@@ -17,6 +17,7 @@ Keys, under a prefix (default `accord`, so tests can share one server):
     decisions:{rule}     sorted set of "declaration|line" by decision time
     pack:{sha256}        the text of every rule pack version used
     checks:{sha256}:{measure}:{day}  measure-level checks with their inputs, kept once
+    session:{id}         a dashboard session, until sign-out or its maximum age
 
 Channel `{prefix}:changes`: the id of every declaration whose status a record changed
 (published by the record script), which the API's long polls wait on.
@@ -442,6 +443,20 @@ class RedisStore:
             raise StoreUnavailable(
                 f"the change subscription dropped: {type(exc).__name__}"
             ) from exc
+
+    # --- dashboard sessions -----------------------------------------------------------
+
+    @translated
+    def open_session(self, session_id: str, ttl: int) -> None:
+        self.client.set(self.key("session", session_id), "1", ex=ttl)
+
+    @translated
+    def session_open(self, session_id: str) -> bool:
+        return bool(self.client.exists(self.key("session", session_id)))
+
+    @translated
+    def close_session(self, session_id: str) -> None:
+        self.client.delete(self.key("session", session_id))
 
     # --- operations: heartbeats, counters, queue depth ---------------------------------
 

@@ -172,7 +172,11 @@ def create_app(
     catalog: Catalog | None = None,
     tokens: TokenBook | None = None,
     sweep: Callable[[], Awaitable[None]] | None = None,
+    enqueue_bulk: Enqueue | None = None,
 ) -> FastAPI:
+    """`enqueue` hands single submissions to the workers, `enqueue_bulk` (by default the
+    same) batches and allocation runs, which must not hold up another importer's single."""
+    bulk = enqueue_bulk or enqueue
     catalog = catalog or load_catalog(settings.rules_dirs)
     if tokens is None:
         if settings.tokens_file is None:
@@ -246,7 +250,9 @@ def create_app(
             raise ApiError(404, "declaration not found", {"declaration_id": declaration_id})
         return record
 
-    def accept(caller: Principal, items: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    def accept(
+        caller: Principal, items: Sequence[Any], send: Enqueue
+    ) -> list[tuple[int, dict[str, Any]]]:
         """Validate and authorise each declaration, store the good ones in one round trip,
         enqueue the new ones; one (status code, body) per item, in order."""
         answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(items)
@@ -294,7 +300,7 @@ def create_app(
                 answers[index] = (200, body)
         if created:
             try:
-                enqueue(created)
+                send(created)
             except Exception:  # stored is what 202 promises; the sweeper enqueues them again
                 log.exception("could not enqueue %d declarations; the sweeper will", len(created))
             store.count({"submissions": len(created)})
@@ -324,7 +330,7 @@ def create_app(
     )
     async def submit(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
-        [(status, body)] = await run_in_threadpool(accept, caller, [raw])
+        [(status, body)] = await run_in_threadpool(accept, caller, [raw], enqueue)
         return JSONResponse(body, status_code=status)
 
     @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
@@ -335,7 +341,7 @@ def create_app(
         except ValidationError as exc:
             raise ApiError(422, "invalid batch", validation_detail(exc)) from None
 
-        answers = await run_in_threadpool(accept, caller, batch.declarations)
+        answers = await run_in_threadpool(accept, caller, batch.declarations, bulk)
         results = [
             {"index": index, "status_code": status, **body}
             for index, (status, body) in enumerate(answers)
@@ -497,7 +503,7 @@ def create_app(
             raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
         result = store.ledger.run(terms_on(measure, run.date), run.date, now_rfc3339())
         if result.declarations:
-            enqueue(result.declarations)
+            bulk(result.declarations)
         return {
             "quota_id": quota_id,
             "date": run.date.isoformat(),

@@ -9,13 +9,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from conftest import Stack, unique_id
+from conftest import OTHER_IMPORTER, Stack, unique_id
+from helpers import declaration
 from rules.catalog import Catalog
 from service.api import create_app
 from service.auth import TokenBook, TokenEntry
@@ -126,3 +128,26 @@ def test_many_long_polls_are_all_answered_and_one_token_holds_at_most_twenty(
     with stack.client("auditor") as client:
         again = client.get(f"/v1/declarations/{waiting[0]}", params={"wait": 1})
     assert again.status_code == 200
+
+
+@pytest.mark.stack
+def test_a_single_declaration_is_not_queued_behind_another_importers_batch(stack: Stack) -> None:
+    """After a batch of 1,000 from one importer, another importer's single declaration,
+    submitted right after it, is decided before most of that batch."""
+    batch = [declaration(unique_id("bulk")) for _ in range(1000)]
+    single = declaration(unique_id("single"), importer={"business_number": OTHER_IMPORTER,
+                                                       "name": "Prairie Auto Ltd."})  # fmt: skip
+    with stack.client("submitter") as mine, stack.client("other_submitter") as theirs:
+        response = mine.post("/v1/declarations/batch", json={"declarations": batch})
+        assert response.status_code == 202
+        assert {item["status_code"] for item in response.json()["results"]} == {202}
+        assert theirs.post("/v1/declarations", json=single).status_code == 202
+        path = f"/v1/declarations/{single['declaration_id']}"
+        verdict = theirs.get(path, params={"wait": 30}).json()
+    assert verdict["status"] == "decided"
+    single_at = datetime.fromisoformat(verdict["decided_at"])
+    records = stack.store().get_many([body["declaration_id"] for body in batch])
+    before = [
+        r for r in records if r.decided_at and datetime.fromisoformat(r.decided_at) < single_at
+    ]
+    assert len(before) < len(batch) // 4, f"{len(before)} of the batch were decided first"

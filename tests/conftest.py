@@ -180,6 +180,7 @@ def make_stack(redis_url: str, directory: Path, **overrides: str) -> Stack:
         "ACCORD_REDIS_PREFIX": prefix,
         "ACCORD_VAR_DIR": str(directory),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+        "ACCORD_HEADER_TIMEOUT": "1",  # short, so that a test can wait it out
         **overrides,
     }
     return Stack(

@@ -5,6 +5,8 @@ requests timed out."""
 from __future__ import annotations
 
 import concurrent.futures
+import select
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -151,3 +153,36 @@ def test_a_single_declaration_is_not_queued_behind_another_importers_batch(stack
         r for r in records if r.decided_at and datetime.fromisoformat(r.decided_at) < single_at
     ]
     assert len(before) < len(batch) // 4, f"{len(before)} of the batch were decided first"
+
+
+@pytest.mark.stack
+def test_a_request_head_dripped_a_header_at_a_time_is_closed(stack: Stack) -> None:
+    """A connection that keeps sending header lines but never ends its head is closed
+    by the server once ACCORD_HEADER_TIMEOUT (1 s for the test stack) has passed."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: accord\r\n")
+        closed = False
+        for number in range(100):  # up to 20 s of dripping, far past the timeout
+            readable, _, _ = select.select([connection], [], [], 0.2)
+            if readable:
+                closed = connection.recv(1024) == b""
+                break
+            try:
+                connection.sendall(f"X-Drip-{number}: 1\r\n".encode())
+            except OSError:  # reset: closed too
+                closed = True
+                break
+    assert closed
+
+
+@pytest.mark.stack
+def test_a_request_outlasting_the_header_timeout_is_answered(stack: Stack) -> None:
+    """The timeout is on the head only: a long poll of 2.5 s, past the 1 s of the test
+    stack, is answered on its connection, which then serves the next request."""
+    declaration_id = undecided(stack.store())
+    with stack.client("admin") as client:
+        waited = client.get(f"/v1/declarations/{declaration_id}", params={"wait": 2.5})
+        assert waited.status_code == 200
+        assert waited.json()["status"] == "queued"
+        assert client.get(f"/v1/declarations/{declaration_id}").status_code == 200

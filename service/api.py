@@ -38,6 +38,7 @@ from service.errors import (
     validation_detail,
 )
 from service.settings import Settings
+from service.waiting import StatusWaiters
 from store.errors import StoreError
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import RedisStore, now_rfc3339
@@ -63,6 +64,7 @@ ID_TAKEN: dict[str, Any] = {
     "detail": [{"field": "declaration_id", "message": "declaration id taken"}],
 }
 MAX_WAIT = 30.0
+UNDECIDED = ("queued", "evaluating")  # what a long poll waits through
 
 
 class BodyLimit:
@@ -170,7 +172,11 @@ def create_app(
     catalog: Catalog | None = None,
     tokens: TokenBook | None = None,
     sweep: Callable[[], Awaitable[None]] | None = None,
+    enqueue_bulk: Enqueue | None = None,
 ) -> FastAPI:
+    """`enqueue` hands single submissions to the workers, `enqueue_bulk` (by default the
+    same) batches and allocation runs, which must not hold up another importer's single."""
+    bulk = enqueue_bulk or enqueue
     catalog = catalog or load_catalog(settings.rules_dirs)
     if tokens is None:
         if settings.tokens_file is None:
@@ -178,10 +184,14 @@ def create_app(
         tokens = TokenBook.load(settings.tokens_file)
     book = tokens
 
+    waiters = StatusWaiters(store, settings.long_polls_per_caller)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_every(settings.sweep_after / 4, sweep)) if sweep else None
+        waiters.start()
         yield
+        await asyncio.to_thread(waiters.stop)
         if task is not None:
             task.cancel()
 
@@ -194,6 +204,7 @@ def create_app(
             "declaration, poll its verdict, read its audit trail."
         ),
     )
+    app.state.waiters = waiters
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
@@ -239,7 +250,9 @@ def create_app(
             raise ApiError(404, "declaration not found", {"declaration_id": declaration_id})
         return record
 
-    def accept(caller: Principal, items: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    def accept(
+        caller: Principal, items: Sequence[Any], send: Enqueue
+    ) -> list[tuple[int, dict[str, Any]]]:
         """Validate and authorise each declaration, store the good ones in one round trip,
         enqueue the new ones; one (status code, body) per item, in order."""
         answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(items)
@@ -287,7 +300,7 @@ def create_app(
                 answers[index] = (200, body)
         if created:
             try:
-                enqueue(created)
+                send(created)
             except Exception:  # stored is what 202 promises; the sweeper enqueues them again
                 log.exception("could not enqueue %d declarations; the sweeper will", len(created))
             store.count({"submissions": len(created)})
@@ -317,7 +330,7 @@ def create_app(
     )
     async def submit(request: Request, caller: Writer) -> JSONResponse:
         raw = await read_json(request)
-        [(status, body)] = await run_in_threadpool(accept, caller, [raw])
+        [(status, body)] = await run_in_threadpool(accept, caller, [raw], enqueue)
         return JSONResponse(body, status_code=status)
 
     @app.post("/v1/declarations/batch", status_code=202, summary="Submit up to 1,000 declarations")
@@ -328,7 +341,7 @@ def create_app(
         except ValidationError as exc:
             raise ApiError(422, "invalid batch", validation_detail(exc)) from None
 
-        answers = await run_in_threadpool(accept, caller, batch.declarations)
+        answers = await run_in_threadpool(accept, caller, batch.declarations, bulk)
         results = [
             {"index": index, "status_code": status, **body}
             for index, (status, body) in enumerate(answers)
@@ -345,12 +358,19 @@ def create_app(
         caller: Caller,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
     ) -> JSONResponse:
-        deadline = time.monotonic() + wait
-        while True:
+        if wait == 0:
             record = await run_in_threadpool(visible, caller, declaration_id)
-            if record.status not in ("queued", "evaluating") or time.monotonic() >= deadline:
-                return JSONResponse(views.declaration_status(record))
-            await asyncio.sleep(0.02)
+            return JSONResponse(views.declaration_status(record))
+        deadline = time.monotonic() + wait
+        with waiters.slot(caller.token_key or _who(caller)):
+            while True:
+                # Watching before reading: a change published between the two is not lost.
+                with waiters.watch(declaration_id) as changed:
+                    record = await run_in_threadpool(visible, caller, declaration_id)
+                    remaining = deadline - time.monotonic()
+                    if record.status not in UNDECIDED or remaining <= 0:
+                        return JSONResponse(views.declaration_status(record))
+                    await waiters.changed(changed, remaining)
 
     @app.get("/v1/declarations/{declaration_id}/audit", summary="Audit trail and its verification")
     def audit(declaration_id: str, caller: Caller) -> dict[str, Any]:
@@ -483,7 +503,7 @@ def create_app(
             raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
         result = store.ledger.run(terms_on(measure, run.date), run.date, now_rfc3339())
         if result.declarations:
-            enqueue(result.declarations)
+            bulk(result.declarations)
         return {
             "quota_id": quota_id,
             "date": run.date.isoformat(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +51,8 @@ class TokensFile(BaseModel):
 class Principal:
     role: Role
     business_number: str | None = None
+    # which token of the book it presented (its position), for limits per caller
+    token_key: str = field(default="", compare=False)
 
     def sees(self, business_number: str) -> bool:
         return self.role != "submitter" or self.business_number == business_number
@@ -67,9 +69,9 @@ class TokenBook:
 
     def principal(self, presented: str) -> Principal | None:
         found: Principal | None = None
-        for entry in self.entries:
+        for position, entry in enumerate(self.entries):
             if hmac.compare_digest(entry.token.encode(), presented.encode()):
-                found = Principal(entry.role, entry.business_number)
+                found = Principal(entry.role, entry.business_number, f"token:{position}")
         return found
 
 

@@ -8,7 +8,9 @@ no script at all. Sign-in takes a token through a form and keeps a session cooki
 holds no token: a keyed digest of it, signed with its issue time, checked against the
 token book on every request. The key is derived from the token book, so every API
 process that reads the same tokens file accepts the same sessions, and any change to the
-file (a token revoked, say) ends every session once the service restarts with it.
+file (a token revoked, say) ends every session once the service restarts with it. Each
+session also has a record in Redis (expiring with the cookie) that signing out deletes,
+so a copied cookie dies with the sign-out instead of living out its 12 hours.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import jinja2
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from rules.catalog import Catalog
 from rules.engine import percent
@@ -137,6 +140,12 @@ class Sessions:
             if hmac.compare_digest(known, subject):
                 found = principal
         return found
+
+    @staticmethod
+    def session_id(cookie: str) -> str:
+        """The name of a cookie's server-side record: a digest of its mac, which no two
+        sessions share, so that the store holds nothing a cookie could be rebuilt from."""
+        return hashlib.sha256(b"session id\0" + cookie.rpartition(".")[2].encode()).hexdigest()
 
 
 def safe_next(target: str | None) -> str:
@@ -664,7 +673,12 @@ def mount_dashboard(
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
     def signed_in(request: Request) -> Principal | None:
-        return sessions.principal(request.cookies.get(COOKIE_NAME), time.time())
+        cookie = request.cookies.get(COOKIE_NAME)
+        caller = sessions.principal(cookie, time.time())
+        if caller is None or cookie is None:
+            return None
+        # A genuine cookie whose session was signed out is refused like a forged one.
+        return caller if store.session_open(sessions.session_id(cookie)) else None
 
     def to_login(request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -724,6 +738,9 @@ def mount_dashboard(
             return page(
                 request, "login.html", {"next": target, "error": error}, None, status_code=401
             )
+        await run_in_threadpool(
+            store.open_session, sessions.session_id(issued[0]), ttl=sessions.max_age
+        )
         response = RedirectResponse(target, status_code=303)
         set_session(response, request, issued[0])
         return response
@@ -732,6 +749,9 @@ def mount_dashboard(
     def logout(request: Request) -> Response:
         if not same_origin(request):
             return Response("cross-site sign-out refused", status_code=403)
+        cookie = request.cookies.get(COOKIE_NAME)
+        if cookie:
+            store.close_session(sessions.session_id(cookie))
         response = RedirectResponse(f"{COOKIE_PATH}/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.auth import write_admin_tokens
+from service.connections import PROTOCOL
 from service.settings import Settings
 from store.embedded import EmbeddedRedis
 
@@ -48,7 +49,8 @@ def worker_command(concurrency: int, name: str) -> list[str]:
 def api_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "--factory", "service.server:build",
-        "--host", host, "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--http", PROTOCOL, "--host", host, "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -24,7 +25,7 @@ CHUNK = 25  # declarations per task at most
 
 
 def build() -> FastAPI:
-    from workers.app import QUEUE
+    from workers.app import BULK_QUEUE, QUEUE, QUEUES
     from workers.app import app as celery_app
 
     settings = get_settings()
@@ -34,21 +35,27 @@ def build() -> FastAPI:
         audit_key=settings.audit_key,
     )  # fmt: skip
 
-    def send(declaration_ids: list[str]) -> None:
-        if len(declaration_ids) == 1:
-            celery_app.send_task("accord.evaluate", args=declaration_ids, queue=QUEUE)
-        else:
-            celery_app.send_task("accord.evaluate_many", args=[declaration_ids], queue=QUEUE)
+    def sender(queue: str) -> Callable[[list[str]], None]:
+        def send(declaration_ids: list[str]) -> None:
+            if len(declaration_ids) == 1:
+                celery_app.send_task("accord.evaluate", args=declaration_ids, queue=queue)
+            else:
+                celery_app.send_task("accord.evaluate_many", args=[declaration_ids], queue=queue)
+
+        return send
 
     # Declarations stored within 5 ms of each other, by one request or by many, go to
-    # the workers as one task of up to CHUNK declarations.
-    enqueue = Coalescer(send, window=0.005, chunk=CHUNK)
+    # the workers as one task of up to CHUNK declarations. Single submissions and batches
+    # have queues of their own, which workers take from in turn: a single declaration
+    # does not wait behind another importer's thousand.
+    enqueue = Coalescer(sender(QUEUE), window=0.005, chunk=CHUNK)
+    enqueue_bulk = Coalescer(sender(BULK_QUEUE), window=0.005, chunk=CHUNK)
 
     def sweep_once() -> None:
         """Enqueue again what was stored but not decided long ago: a message lost between
         the store and the broker, or dropped by a broker that restarted, is found here.
         Only when the queue is empty, so a long but healthy backlog is not duplicated."""
-        if store.queue_depth(QUEUE) > 0:
+        if any(store.queue_depth(queue) > 0 for queue in QUEUES):
             return
         now = time.time()
         stale = store.pending_since(now - settings.sweep_after)
@@ -56,7 +63,7 @@ def build() -> FastAPI:
             log.warning("re-enqueueing %s, stored without a verdict", declaration_id)
             store.touch_pending(declaration_id, now)
         if stale:
-            enqueue(stale)
+            enqueue_bulk(stale)
 
     def scheduled_runs() -> None:
         """The daily pro-rata runs: every day before today with requests waiting is run
@@ -71,7 +78,7 @@ def build() -> FastAPI:
                     if day < today:
                         result = store.ledger.run(terms_on(measure, day), day, now_rfc3339())
                         if result.declarations:
-                            enqueue(result.declarations)
+                            enqueue_bulk(result.declarations)
         for number in permits.expire_all(store, catalog, today):
             log.info("permit %s expired unused; its units returned", number)
 
@@ -87,4 +94,6 @@ def build() -> FastAPI:
         await run_in_threadpool(sweep_once)
         await run_in_threadpool(checkpoint)
 
-    return create_app(settings, store, enqueue, catalog=catalog, sweep=sweep)
+    return create_app(
+        settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk
+    )

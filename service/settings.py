@@ -13,6 +13,8 @@ ACCORD_TASK_RETRIES       retries of a task failing on a transient error (5)
 ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoints
                           (docs/security.md); `accord run` keeps one in var/audit.key
                           when unset. Without it trails are checked, not authenticated.
+ACCORD_LONG_POLLS         long polls (`?wait=`) one token may hold at once (20)
+ACCORD_HEADER_TIMEOUT     seconds a connection has to send a complete request head (10)
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Settings:
     sweep_after: int
     task_retries: int
     audit_key: bytes | None = field(default=None, repr=False)
+    long_polls_per_caller: int = 20
+    header_timeout: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
             task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
             audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
+            long_polls_per_caller=int(env.get("ACCORD_LONG_POLLS", 20)),
+            header_timeout=float(env.get("ACCORD_HEADER_TIMEOUT", 10)),
         )
 
     def require_redis_url(self) -> str:

@@ -23,7 +23,7 @@ from schemas.verification import served_verdict, verify_declaration
 from service.auth import Principal
 from store.errors import StoreError
 from store.redis_store import DeclarationRecord, RedisStore
-from workers.app import QUEUE
+from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
 
 
@@ -299,9 +299,9 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
                 sum_value=stats.get("latency_sum_ms", 0) / 1000,
             )
             depth = GaugeMetricFamily(
-                "accord_queue_depth", "Messages waiting in the evaluation queue"
+                "accord_queue_depth", "Messages waiting in the evaluation queues"
             )
-            depth.add_metric([], store.queue_depth(QUEUE))
+            depth.add_metric([], sum(store.queue_depth(queue) for queue in QUEUES))
             yield depth
             remaining = GaugeMetricFamily(
                 "accord_quota_remaining",

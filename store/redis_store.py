@@ -22,14 +22,19 @@ Keys, under a prefix (default `accord`, so tests can share one server):
     decisions:{rule}     sorted set of "declaration|line" by decision time
     pack:{sha256}        the text of every rule pack version used
     checks:{sha256}:{measure}:{day}  measure-level checks with their inputs, kept once
+    session:{id}         a dashboard session, until sign-out or its maximum age
+
+Channel `{prefix}:changes`: the id of every declaration whose status a record changed
+(published by the record script), which the API's long polls wait on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -41,7 +46,7 @@ import redis
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
 from schemas.verification import Checkpoint, head_mac
-from store.errors import NotFound, StoreError, translated
+from store.errors import NotFound, StoreError, StoreUnavailable, translated
 from store.ledger import Ledger, permit_of
 
 
@@ -145,6 +150,10 @@ class RedisStore:
             health_check_interval=30,
         )
         return cls(client, prefix, audit_key)
+
+    @property
+    def changes_channel(self) -> str:
+        return self.key("changes")
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -285,7 +294,12 @@ class RedisStore:
         ]
         if write.fields.get("status") in ("decided", "failed"):
             index.append([self.key("decided"), write.declaration_id, now])
-        extra = {"index": index, "counters": write.counters, "stats": self.key("stats")}
+        extra = {
+            "index": index,
+            "counters": write.counters,
+            "stats": self.key("stats"),
+            "channel": self.changes_channel,
+        }
         chained = self._chain(head, length, write.events)
         new_head = chained[-1].hash if chained else head
         return [
@@ -508,6 +522,39 @@ class RedisStore:
             declaration_id, line = parts[0], parts[2]
             out.append((declaration_id, int(line) if line else None, float(score)))
         return out
+
+    def listen_changes(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
+        """Call `on_change(declaration id)` for every status change, until `stop` is set;
+        blocking, for a thread of its own. Raises StoreUnavailable when the subscription
+        drops, so that the caller knows to fall back on reading until it subscribes again."""
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self.changes_channel)
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        on_change(_text(message["data"]) or "")
+            finally:
+                pubsub.close()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(
+                f"the change subscription dropped: {type(exc).__name__}"
+            ) from exc
+
+    # --- dashboard sessions -----------------------------------------------------------
+
+    @translated
+    def open_session(self, session_id: str, ttl: int) -> None:
+        self.client.set(self.key("session", session_id), "1", ex=ttl)
+
+    @translated
+    def session_open(self, session_id: str) -> bool:
+        return bool(self.client.exists(self.key("session", session_id)))
+
+    @translated
+    def close_session(self, session_id: str) -> None:
+        self.client.delete(self.key("session", session_id))
 
     # --- operations: heartbeats, counters, queue depth ---------------------------------
 

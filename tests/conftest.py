@@ -186,6 +186,7 @@ def make_stack(redis_url: str, directory: Path, **overrides: str) -> Stack:
         "ACCORD_VAR_DIR": str(directory),
         "ACCORD_AUDIT_KEY": secrets.token_urlsafe(32),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+        "ACCORD_HEADER_TIMEOUT": "1",  # short, so that a test can wait it out
         **overrides,
     }
     return Stack(

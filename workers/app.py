@@ -8,6 +8,10 @@
 - the Redis transport's `visibility_timeout` (ACCORD_VISIBILITY_TIMEOUT) is how long an
   unacknowledged message waits before Redis redelivers it; tasks take milliseconds, so
   it bounds only the recovery after a whole worker node is lost.
+- two queues: single submissions go to `QUEUE`, batches (and the sweeper's and pro-rata
+  runs' re-enqueues) to `BULK_QUEUE`. Every worker consumes both, and the Redis transport
+  takes from them in turn, so a single declaration waits behind at most about one chunk
+  of another importer's batch per worker process instead of behind the whole batch.
 Evaluations are idempotent by declaration id, so every redelivery is harmless.
 """
 
@@ -21,10 +25,13 @@ import time
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu import Queue
 
 from service.settings import get_settings
 
 QUEUE = "accord.evaluate"
+BULK_QUEUE = "accord.bulk"
+QUEUES = (QUEUE, BULK_QUEUE)
 
 
 def make_app() -> Celery:
@@ -53,6 +60,8 @@ def make_app() -> Celery:
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
+        # a worker started without --queues consumes both, the single submissions first
+        task_queues=[Queue(name) for name in QUEUES],
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,

@@ -7,7 +7,9 @@
 --       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
 --       6 'done' to take the declaration off the pending set,
 --       7 side effects on success (JSON: {index: [[key, member, score]], counters: {name: n},
---         stats: key}), so that a verdict and its decision index are written together,
+--         stats: key, channel: name}), so that a verdict and its decision index are written
+--         together; a status change is published on `channel` (the declaration id), which
+--         wakes the API's long polls
 --       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
 local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len')
 if not state[1] then return {'missing', ''} end
@@ -38,6 +40,9 @@ if ARGV[7] and ARGV[7] ~= '' then
   end
   if type(extra.counters) == 'table' then
     for name, amount in pairs(extra.counters) do redis.call('HINCRBY', extra.stats, name, amount) end
+  end
+  if fields.status and type(extra.channel) == 'string' then
+    redis.call('PUBLISH', extra.channel, redis.call('HGET', KEYS[1], 'id'))
   end
 end
 return {'ok', redis.call('HGET', KEYS[1], 'status')}

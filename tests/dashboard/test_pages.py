@@ -106,6 +106,25 @@ def test_signing_out_ends_the_session_in_the_browser(stack: Stack) -> None:
         assert client.get("/dashboard").status_code == 303
 
 
+def test_signing_out_ends_the_session_on_the_server(stack: Stack) -> None:
+    """A copy of the cookie taken before sign-out is refused after it: back to sign-in."""
+    with signed_in(stack, "auditor") as client:
+        copied = client.cookies["accord_session"]
+        assert client.post("/dashboard/logout").status_code == 303
+    response = httpx.get(f"{stack.url}/dashboard", cookies={"accord_session": copied})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/dashboard/login")
+
+
+def test_signing_out_one_session_leaves_the_others(stack: Stack) -> None:
+    """Two sign-ins with one token are two sessions: ending one keeps the other."""
+    with signed_in(stack, "auditor") as first, signed_in(stack, "auditor") as second:
+        while second.cookies["accord_session"] == first.cookies["accord_session"]:
+            second.post("/dashboard/login", data={"token": stack.tokens["auditor"]})
+        assert first.post("/dashboard/logout").status_code == 303
+        assert second.get("/dashboard").status_code == 200
+
+
 def test_sign_in_and_sign_out_from_another_site_are_refused(stack: Stack) -> None:
     """A form posted from another origin neither signs in (login CSRF) nor signs out."""
     response = httpx.post(

@@ -170,8 +170,13 @@ class SubQuota(_Strict):
 
 class Permits(_Strict):
     required_for: tuple[ImportType, ...] = ("commercial",)
-    validity_days: int = 60
+    validity_days: int = Field(default=60, ge=1, le=3660)
+    # an unused permit's units return this many days after its last valid day, so that an
+    # accounting declaration filed after release, and accepted within the validity, still
+    # finds the permit it was released under
+    grace_days: int = Field(default=0, ge=0, le=366)
     source: str
+    assumption: str | None = None
 
 
 class Quota(_Strict):
@@ -381,6 +386,7 @@ def _check_references(body: PackBody, path: str) -> None:
                 )
             if quota.permits is not None:
                 source(f"{where}.quota.permits.source", quota.permits.source)
+                assumption(f"{where}.quota.permits.assumption", quota.permits.assumption)
             if quota.drawn_at == "permit" and (
                 quota.permits is None or quota.over_quota != "reject"
             ):

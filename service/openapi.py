@@ -38,7 +38,6 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "business_number": "123456789RM0001",
         "measure": "CA-CN-EV-TRQ-2026",
         "quantity": 10,
-        "issued_on": "2026-03-01",
     },
     ("/v1/quotas/{quota_id}/runs", "post"): {"date": "2026-09-14"},
     ("/v1/quotas/{quota_id}/allocations", "post"): {

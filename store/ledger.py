@@ -253,19 +253,22 @@ class Ledger:
 
     @translated
     def expire(
-        self, terms_of_year: Callable[[int], QuotaTerms], quota_id: str, today: date, now: str
+        self,
+        terms_of_year: Callable[[int], QuotaTerms],
+        quota_id: str,
+        today: date,
+        now: str,
+        grace_days: int = 0,
     ) -> list[str]:
-        """End every permit of a quota that expired unused before `today`; its units
-        return on the day after its expiry."""
+        """End every permit of a quota that is unused `grace_days` after its last valid
+        day, as of `today`; its units return on the day after the grace."""
         ended = []
-        for number in self.expiring(quota_id, today):
+        for number in self.expiring(quota_id, today - timedelta(days=grace_days)):
             permit = self.permit(quota_id, number)
             if permit is None:
                 continue
-            self.end_permit(
-                terms_of_year, quota_id, number, permit.expires_on + timedelta(days=1),
-                "expired", now,
-            )  # fmt: skip
+            returned_on = permit.expires_on + timedelta(days=grace_days + 1)
+            self.end_permit(terms_of_year, quota_id, number, returned_on, "expired", now)
             ended.append(number)
         return ended
 

@@ -91,12 +91,16 @@ def end(
 
 
 def expire_all(store: RedisStore, catalog: Catalog, today: date) -> list[str]:
-    """End every permit that expired unused before `today` (the periodic sweep)."""
+    """End every permit that expired unused, once the pack's grace after its last valid
+    day has passed (the periodic sweep)."""
     ended = []
     for quota_id in catalog.permit_quotas():
         measure = permit_measure(catalog, quota_id)
+        assert measure.quota is not None
+        assert measure.quota.permits is not None
+        grace = measure.quota.permits.grace_days
         ended += store.ledger.expire(
-            functools.partial(terms_of, measure), quota_id, today, now_rfc3339()
+            functools.partial(terms_of, measure), quota_id, today, now_rfc3339(), grace
         )
     return ended
 

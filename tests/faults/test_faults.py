@@ -10,7 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from celery import Celery
 from conftest import Stack, make_stack, unique_id
 from helpers import declaration
 from rules.catalog import load_catalog
-from rules.quota import terms_of
+from rules.quota import terms_on
 from store.embedded import EmbeddedRedis
 from store.redis_store import RedisStore
 from workers.app import QUEUE
@@ -29,7 +29,6 @@ from workers.app import QUEUE
 pytestmark = pytest.mark.fault
 
 QUOTA = "CA-CN-EV-TRQ-2026"
-PERIOD = "2026-03-01"
 
 
 def pool_children(worker: subprocess.Popen[bytes]) -> list[int]:
@@ -51,21 +50,23 @@ def wait_until_decided(store: RedisStore, ids: list[str], timeout: float) -> lis
 
 
 def quota_declarations(stack: Stack, count: int, label: str) -> list[dict[str, Any]]:
-    """`count` one-vehicle declarations in March 2026, each with its own permit."""
+    """`count` one-vehicle declarations accepted now, each with its own permit issued
+    today (so that no permit expires while the test runs)."""
     bodies = []
+    accepted_at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
     with stack.client() as client:
         for index in range(count):
             number = f"{label}-P{index}"
             response = client.post(
                 "/v1/permits",
                 json={"permit_number": number, "business_number": "123456789RM0001",
-                      "measure": QUOTA, "quantity": 1, "issued_on": "2026-03-01"},
+                      "measure": QUOTA, "quantity": 1, "issued_on": accepted_at[:10]},
             )  # fmt: skip
             assert response.status_code == 201
             bodies.append(
                 declaration(
                     f"{label}-{index}",
-                    accepted_at="2026-03-05T09:00:00-05:00",
+                    accepted_at=accepted_at,
                     lines=[
                         {"quantity": "1", "value_for_duty": "40000.00", "permit_number": number}
                     ],
@@ -96,8 +97,9 @@ def assert_exactly_once(store: RedisStore, bodies: list[dict[str, Any]]) -> None
     catalog = load_catalog()
     found = catalog.measure(QUOTA)
     assert found is not None
-    year = store.ledger.view(terms_of(found[1], 1), date(2026, 3, 5))
-    period = next(item for item in year.periods if item.start.isoformat() == PERIOD)
+    day = date.fromisoformat(bodies[0]["accepted_at"][:10])
+    period = store.ledger.view(terms_on(found[1], day), day).current
+    assert period is not None
     assert period.permits is not None
     assert period.used == period.permits.issued
     assert period.permits.used >= len(ids)

@@ -271,9 +271,12 @@ def test_batch_stores_the_valid_and_names_the_invalid(stack: Stack) -> None:
 
 
 def apply_for_permit(
-    stack: Stack, quantity: int, issued_on: str = "2026-03-01", role: str = "admin", **extra: Any
+    stack: Stack, quantity: int, issued_on: str | None = None, role: str = "admin", **extra: Any
 ) -> dict[str, Any]:
-    """An issued permit for the base importer (its units drawn from the quota)."""
+    """An issued permit for the base importer (its units drawn from the quota), issued
+    today unless told otherwise (a permit that expires while the suite runs would have
+    its units given back by the service's sweep)."""
+    issued_on = issued_on or datetime.now(UTC).date().isoformat()
     with stack.client(role) as client:
         response = client.post(
             "/v1/permits",
@@ -576,15 +579,16 @@ def test_a_submitter_sees_no_other_importers_declarations_or_permits_in_a_quota(
     stack: Stack,
 ) -> None:
     """In a quota's events a submitter sees its own declaration ids and permit numbers only."""
-    number = apply_for_permit(stack, 2, issued_on="2026-03-12")["permit_number"]
+    now = datetime.now(UTC)
+    number = apply_for_permit(stack, 2)["permit_number"]
     body = declaration(
         unique_id(),
-        accepted_at="2026-03-12T10:00:00-05:00",
+        accepted_at=(now - timedelta(minutes=1)).isoformat(timespec="seconds"),
         lines=[{"quantity": "1", "value_for_duty": "30000.00", "permit_number": number}],
     )
     submit(stack, body)
     assert wait_for(stack, body["declaration_id"])["outcome"] == "accepted"
-    params = {"as_of": "2026-03-12"}
+    params = {"as_of": body["accepted_at"][:10]}
     with stack.client("submitter") as client:
         mine = all_events(client, params)
     with stack.client("other_submitter") as client:

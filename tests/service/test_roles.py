@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -35,6 +36,8 @@ def call(stack: Stack, role: str, method: str, path: str, body: Any = None) -> i
     return response.status_code
 
 
+TODAY = datetime.now(UTC).date().isoformat()  # a permit of today does not expire mid-run
+
 # (method, path, body, expected status per role in ROLES order); {id} is a declaration
 # of the submitter's importer, {fresh} one made for this case alone and decided, NEW a
 # declaration body of the submitter's importer under an id nobody used, NEW_BATCH a batch
@@ -54,7 +57,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", "/v1/replay", {"declaration_id": "{id}"}, (200, 200, 403, 403, 401)),
     ("GET", "/v1/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", None, (200, 200, 403, 403, 401)),
     ("POST", "/v1/permits", {"permit_number": "ROLE-1", "business_number": "123456789RM0001",
-                             "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": "2026-03-01"},
+                             "measure": "CA-CN-EV-TRQ-2026", "quantity": 1, "issued_on": TODAY},
      (201, 403, 200, 403, 401)),  # the submitter's is the same application again
     ("POST", "/v1/quotas/TEST-TW-EV-PRORATA/runs", {"date": "2020-01-01"}, (200, 403, 403, 403, 401)),
     ("POST", "/v1/quotas/TEST-TH-EV-ALLOC/allocations",

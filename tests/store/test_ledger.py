@@ -389,12 +389,13 @@ def test_cancelling_an_unused_permit_returns_its_units(
     assert [line.status for line in use.lines] == ["permit_exhausted"]
 
 
-def test_expired_permits_return_their_units_the_day_after_expiry(
+def test_expired_permits_return_their_units_after_the_accounting_grace(
     store: RedisStore, catalog: Catalog, ev: Measure
 ) -> None:
-    """The expiry sweep ends unused permits whose validity ended before today; their units
-    return on the day after expiry, here into the second half; a used permit does not
-    expire."""
+    """The expiry sweep ends unused permits once the pack's grace after their last valid
+    day has passed (10 days for the EV quota: a declaration accepted on the last day may
+    be accounted for later); their units return the day after the grace, here into the
+    second half; a used permit does not expire."""
     expiring = apply(store, catalog, 12, date(2026, 7, 5)).permit  # valid through 2026-09-02
     used = apply(store, catalog, 8, date(2026, 7, 5)).permit
     assert store.ledger.allocate(
@@ -403,14 +404,17 @@ def test_expired_permits_return_their_units_the_day_after_expiry(
     ).applied  # fmt: skip
     assert expiring.expires_on == date(2026, 9, 2)
 
-    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 2)) == []
-    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 4)) == [expiring.permit_number]
+    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 4)) == []
+    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 12)) == []
+    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 13)) == [
+        expiring.permit_number
+    ]
 
     ended = permit(store, EV_TRQ, expiring.permit_number)
     assert (ended.status, ended.returned) == ("expired", 12)
     assert permit(store, EV_TRQ, used.permit_number).status == "used"
     back = events(store, terms_of(ev, 1), None, "returned")
-    assert [(e.period, e.quantity, e.on) for e in back] == [(EV_H2, 12, date(2026, 9, 3))]
+    assert [(e.period, e.quantity, e.on) for e in back] == [(EV_H2, 12, date(2026, 9, 13))]
     assert permit_workflow.expire_all(store, catalog, date(2026, 9, 30)) == []
 
 
@@ -420,7 +424,7 @@ def test_permit_units_returned_after_their_quota_year_lapse(
     """A permit of quota year 1 that expires in quota year 2 returns nothing to either
     year: its units lapse."""
     issued = apply(store, catalog, 9, date(2027, 2, 1)).permit  # valid through 2027-04-01
-    assert permit_workflow.expire_all(store, catalog, date(2027, 4, 10)) == [issued.permit_number]
+    assert permit_workflow.expire_all(store, catalog, date(2027, 4, 20)) == [issued.permit_number]
     ended = permit(store, EV_TRQ, issued.permit_number)
     assert (ended.status, ended.returned, ended.lapsed) == ("expired", 0, 9)
     assert events(store, terms_of(ev, 1), None, "returned") == []

@@ -136,8 +136,9 @@ def main() -> None:
             _store(store, declaration_id, heavy_body.replace('"x"', f'"{declaration_id}"'), HEAVY)
         _store(store, "other-1", _body("other-1", OTHER, "Prairie Auto Ltd.", 1), OTHER)
         stored = sum(
-            int(store.client.memory_usage(store.key("decl", f"heavy-{n:02d}")) or 0)
+            int(store.client.hstrlen(store.key("decl", f"heavy-{n:02d}"), name))
             for n in range(DECLARATIONS)
+            for name in ("body", "verdict")
         )
         port = free_port()
         env = {
@@ -180,7 +181,9 @@ def report(url: str, tokens: dict[str, str], stored: int) -> None:
     other = httpx.Client(
         base_url=url, timeout=120, headers={"Authorization": f"Bearer {tokens['other']}"}
     )
-    print(f"{DECLARATIONS} declarations of {LINES} lines stored ({stored / 1e6:.1f} MB in Redis)")
+    print(
+        f"{DECLARATIONS} declarations of {LINES} lines stored ({stored / 1e6:.1f} MB of bodies and verdicts)"
+    )
     alone = [_timed(other, "/v1/declarations/other-1") for _ in range(20)]
     print(f"other importer's GET, idle:              {_figures(alone)}")
     viewers = [dashboard() for _ in range(6)]

@@ -372,10 +372,26 @@ def create_app(
                         return JSONResponse(views.declaration_status(record))
                     await waiters.changed(changed, remaining)
 
-    @app.get("/v1/declarations/{declaration_id}/audit", summary="Audit trail and its verification")
-    def audit(declaration_id: str, caller: Caller) -> dict[str, Any]:
-        visible(caller, declaration_id)
-        return views.audit_trail(store, declaration_id)
+    @app.get(
+        "/v1/declarations/{declaration_id}/audit",
+        summary="Audit trail and its verification (events paged)",
+        description=(
+            f"`verified` covers the whole chain, every event of it, whatever page is asked "
+            f"for (`verified_events` says how many); `events` holds at most `limit` of them "
+            f"(default {views.AUDIT_PAGE}, at most {views.MAX_AUDIT_PAGE}) from position "
+            f"`cursor` (0 for the first event). `next_cursor` is where the next page starts, "
+            f"null after the last."
+        ),
+    )
+    def audit(
+        declaration_id: str,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=views.MAX_AUDIT_PAGE)] = views.AUDIT_PAGE,
+        cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
+    ) -> dict[str, Any]:
+        record = visible(caller, declaration_id)
+        trail = views.audit_trail(store, declaration_id, record)
+        return views.audit_page(trail, cursor, limit)
 
     @app.post(
         "/v1/declarations/{declaration_id}/cancel",

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -43,7 +43,7 @@ from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from service import views
 from service.auth import Principal, TokenBook
 from service.settings import Settings
-from store.redis_store import DeclarationRecord, RedisStore
+from store.redis_store import DeclarationSummary, RedisStore
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -52,8 +52,10 @@ STATIC = HERE / "static"
 COOKIE_NAME = "accord_session"
 COOKIE_PATH = "/dashboard"
 SESSION_MAX_AGE = 12 * 60 * 60
-RECENT_WINDOW = 100  # submissions read for the latest-verdicts list and its counts
+RECENT_WINDOW = 100  # submissions read (their summaries only) for the latest verdicts
 RECENT_SHOWN = 50
+LINES_PER_PAGE = 50  # a declaration's page: its lines, and their findings, per page
+TRAIL_PER_PAGE = 50  # and its audit events per page (verification covers them all)
 EVENTS_SHOWN = 50
 EVENTS_READ = 1000  # the latest ledger events read for a period's chart
 OUTCOME_FILTERS = ("all", "accepted", "rejected", "held", "pending", "failed", "cancelled")
@@ -517,43 +519,78 @@ def _environment() -> jinja2.Environment:
 # --- what the pages show ---------------------------------------------------------------
 
 
-def verdict_kind(record: DeclarationRecord, outcome: str | None) -> str:
+def verdict_kind(status: str, outcome: str | None) -> str:
     """The latest-verdicts filter a declaration falls under."""
-    if record.status == "decided" and outcome:
+    if status == "decided" and outcome:
         return outcome
-    if record.status in PENDING:
+    if status in PENDING:
         return "pending"
-    return record.status
+    return status
 
 
-def _body(record: DeclarationRecord) -> dict[str, Any]:
+def _body(text: str) -> dict[str, Any]:
     try:
-        body = json.loads(record.body)
+        body = json.loads(text)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
 
 
-def verdict_row(record: DeclarationRecord) -> dict[str, Any]:
-    status = views.declaration_status(record)
-    body = _body(record)
-    findings = status.get("findings") or []
-    severities = Counter(item.get("severity") for item in findings)
+def verdict_row(summary: DeclarationSummary) -> dict[str, Any]:
+    """One row of the latest verdicts, from the declaration's summary alone."""
     return {
-        "declaration_id": record.declaration_id,
-        "importer": (body.get("importer") or {}).get("name", ""),
-        "business_number": record.business_number,
-        "accepted_at": body.get("accepted_at"),
-        "status": record.status,
-        "outcome": status.get("outcome"),
-        "kind": verdict_kind(record, status.get("outcome")),
-        "lines": len(body.get("lines") or []),
-        "errors": severities["error"],
-        "warnings": severities["warning"],
-        "total_duty": status.get("total_duty"),
-        "decided_at": status.get("decided_at"),
-        "submitted_at": record.submitted_at,
+        "declaration_id": summary.declaration_id,
+        "importer": summary.importer_name,
+        "business_number": summary.business_number,
+        "accepted_at": summary.accepted_at,
+        "status": summary.status,
+        "outcome": summary.outcome,
+        "kind": verdict_kind(summary.status, summary.outcome),
+        "lines": summary.line_count,
+        "errors": summary.errors,
+        "warnings": summary.warnings,
+        "total_duty": summary.total_duty,
+        "decided_at": summary.decided_at,
+        "submitted_at": summary.submitted_at,
     }
+
+
+@dataclass(frozen=True)
+class Pager:
+    """One page of a long list on a declaration's page: which items it shows and the
+    pages either side (None at the ends)."""
+
+    page: int
+    pages: int
+    first: int  # 1-based position of the first item shown (0 when there are none)
+    last: int
+    total: int
+    previous: int | None
+    next: int | None
+
+    @classmethod
+    def of(cls, asked: str | None, total: int, size: int) -> Pager:
+        """The page asked for (`?page=`), held within the pages there are: a bad or
+        out-of-range number shows the nearest page rather than an error."""
+        pages = max(1, -(-total // size))
+        try:
+            page = int(asked or 1)
+        except ValueError:
+            page = 1
+        page = min(max(page, 1), pages)
+        first = (page - 1) * size
+        return cls(
+            page=page,
+            pages=pages,
+            first=first + 1 if total else 0,
+            last=min(first + size, total),
+            total=total,
+            previous=page - 1 if page > 1 else None,
+            next=page + 1 if page < pages else None,
+        )
+
+    def cut(self, items: Sequence[Any]) -> list[Any]:
+        return list(items[max(self.first - 1, 0) : self.last])
 
 
 def declaration_lines(body: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -828,7 +865,14 @@ def mount_dashboard(
         )
 
     @router.get("/declarations/{declaration_id}")
-    def declaration(request: Request, declaration_id: str) -> Response:
+    def declaration(
+        request: Request,
+        declaration_id: str,
+        page_asked: str | None = Query(None, alias="page"),
+        trail_asked: str | None = Query(None, alias="trail_page"),
+    ) -> Response:
+        """A declaration, its verdict and its trail: at most LINES_PER_PAGE lines (with
+        their findings) and TRAIL_PER_PAGE audit events per page, however large it is."""
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
@@ -837,7 +881,13 @@ def mount_dashboard(
             return page(request, "not_found.html", {"declaration_id": declaration_id}, caller, 404)
         status = views.declaration_status(record)
         trail = views.audit_trail(store, declaration_id, record)
-        body = _body(record)
+        body = _body(record.body)
+        lines = declaration_lines(body, status)
+        lines_pager = Pager.of(page_asked, len(lines), LINES_PER_PAGE)
+        shown = lines_pager.cut(lines)
+        on_page = {item["declared"].get("line") for item in shown}
+        findings = status.get("findings") or []
+        trail_pager = Pager.of(trail_asked, len(trail["events"]), TRAIL_PER_PAGE)
         return page(
             request,
             "declaration.html",
@@ -845,11 +895,16 @@ def mount_dashboard(
                 "record": record,
                 "status": status,
                 "body": body,
-                "kind": verdict_kind(record, status.get("outcome")),
-                "lines": declaration_lines(body, status),
-                "findings": status.get("findings") or [],
+                "kind": verdict_kind(record.status, status.get("outcome")),
+                "lines": shown,
+                "lines_pager": lines_pager,
+                "findings": [
+                    item for item in findings if item.get("line") is None or item["line"] in on_page
+                ],
+                "findings_total": len(findings),
                 "trail": trail,
-                "rows": audit_rows(trail),
+                "rows": audit_rows({**trail, "events": trail_pager.cut(trail["events"])}),
+                "trail_pager": trail_pager,
             },
             caller,
         )

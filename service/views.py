@@ -75,6 +75,26 @@ def audit_trail(
     }
 
 
+AUDIT_PAGE = 100  # events per page of GET /v1/declarations/{id}/audit, by default
+MAX_AUDIT_PAGE = 1000  # and at most
+
+
+def audit_page(trail: dict[str, Any], cursor: int, limit: int) -> dict[str, Any]:
+    """One page of a verified trail: the events from position `cursor` (0-based), at most
+    `limit` of them, and where the next page starts (None after the last). Verification
+    covered every event, not only the page: `verified_events` says how many."""
+    events = trail["events"]
+    end = cursor + limit
+    return {
+        **trail,
+        "events": events[cursor:end],
+        "verified_events": len(events),
+        "cursor": cursor,
+        "limit": limit,
+        "next_cursor": end if end < len(events) else None,
+    }
+
+
 def permit(permit: Permit) -> dict[str, Any]:
     """`GET /v1/permits/{number}` (SPEC §5)."""
     return {**permit.model_dump(mode="json"), "remaining": permit.remaining}

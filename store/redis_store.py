@@ -9,7 +9,10 @@ read beforehand, and the script refuses the append if the head moved meanwhile.
 Keys, under a prefix (default `accord`, so tests can share one server):
     decl:{id}            hash: body, sha, bn, status, verdict, audit_head, audit_len,
                          audit_mac (HMAC of id, head and length under the audit key),
-                         checkpoint (seq of the latest checkpoint naming its head), ...
+                         checkpoint (seq of the latest checkpoint naming its head), and
+                         the summary lists read instead of body and verdict
+                         (schemas/summary.py: importer_name, accepted_at, line_count,
+                         outcome, total_duty, errors, warnings), ...
     audit:{id}           list of audit events (JSON)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
@@ -43,6 +46,7 @@ from typing import Any, cast
 import orjson
 import redis
 
+from schemas import summary
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
 from schemas.verification import Checkpoint, head_mac
@@ -84,6 +88,31 @@ class DeclarationRecord:
     attempts: int
     audit_mac: str | None = None
     checkpoint: int | None = None
+
+
+@dataclass(frozen=True)
+class DeclarationSummary:
+    """What a list shows of a declaration, read without its body or verdict."""
+
+    declaration_id: str
+    business_number: str
+    status: str
+    submitted_at: float
+    decided_at: str | None
+    importer_name: str
+    accepted_at: str | None
+    line_count: int
+    outcome: str | None
+    total_duty: str | None
+    errors: int
+    warnings: int
+
+
+SUMMARY_READ = (
+    "id", "bn", "status", "submitted_at", "decided_at", *summary.BODY_FIELDS,
+    *summary.VERDICT_FIELDS, "audit_head",
+)  # fmt: skip
+"""The fields a list reads of each declaration (HMGET): never body or verdict."""
 
 
 Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]]]]
@@ -135,6 +164,7 @@ class RedisStore:
         self._record = client.register_script(_lua("record"))
         self._checkpoint = client.register_script(_lua("checkpoint"))
         self._begin = client.register_script(_lua("begin"))
+        self._summarise = client.register_script(_lua("summarise"))
         self.ledger = Ledger(client, prefix)
         self._kept_packs: set[str] = set()
         self._kept_checks: set[tuple[str, str, str]] = set()
@@ -210,6 +240,7 @@ class RedisStore:
                     chained[-1].hash if chained else GENESIS, len(chained),
                     self._mac(declaration_id, chained[-1].hash if chained else GENESIS,
                               len(chained)),
+                    orjson.dumps(summary.of_body(body)),
                 ],
                 client=pipe,
             )  # fmt: skip
@@ -302,11 +333,14 @@ class RedisStore:
         }
         chained = self._chain(head, length, write.events)
         new_head = chained[-1].hash if chained else head
+        fields = write.fields
+        if "verdict" in fields:  # lists read the summary, never the verdict
+            fields = {**summary.of_verdict(fields["verdict"]), **fields}
         return [
             ",".join(write.allowed), head,
             orjson.dumps([event.model_dump_json() for event in chained]),
             new_head,
-            orjson.dumps(write.fields), "done" if write.done else "", orjson.dumps(extra),
+            orjson.dumps(fields), "done" if write.done else "", orjson.dumps(extra),
             self._mac(write.declaration_id, new_head, length + len(chained)),
         ]  # fmt: skip
 
@@ -409,11 +443,46 @@ class RedisStore:
     @translated
     def recent(
         self, limit: int = 50, business_number: str | None = None
-    ) -> list[DeclarationRecord]:
-        """The latest submissions, newest first; only one importer's when it is named."""
+    ) -> list[DeclarationSummary]:
+        """The summaries of the latest submissions, newest first; only one importer's when
+        it is named. One round trip reads the summary fields of all of them, so a list
+        costs the same whatever the size of the declarations in it."""
         index = self.key("submitted", business_number) if business_number else self.key("submitted")
         ids = [_text(item) or "" for item in self.client.zrevrange(index, 0, limit - 1)]
-        return self.get_many(ids)
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in ids:
+            pipe.hmget(self.key("decl", declaration_id), SUMMARY_READ)
+        out = []
+        for declaration_id, raw in zip(ids, pipe.execute(), strict=True):
+            fields = dict(zip(SUMMARY_READ, (_text(value) for value in raw), strict=True))
+            if fields["id"] is None:
+                continue
+            if _unsummarised(fields):
+                fields = self._summarise_once(declaration_id, fields)
+            out.append(_summary_of(declaration_id, fields))
+        return out
+
+    def _summarise_once(
+        self, declaration_id: str, fields: dict[str, str | None]
+    ) -> dict[str, str | None]:
+        """A declaration stored before summaries were kept: derive its summary from the
+        whole record this once, and keep it, so that the next list reads only the summary."""
+        record = self.get(declaration_id)
+        if record is None:
+            return fields
+        derived = summary.of_body(record.body)
+        if record.verdict:
+            derived.update(summary.of_verdict(record.verdict))
+        self._summarise(
+            keys=[self.key("decl", declaration_id)],
+            args=[record.audit_head, orjson.dumps(derived)],
+        )
+        return {
+            **fields,
+            **derived,
+            "status": record.status,
+            "decided_at": record.decided_at,
+        }
 
     @translated
     def decided_between(self, start: float, end: float) -> list[str]:
@@ -622,6 +691,30 @@ class RedisStore:
     def pack_text(self, sha256: str) -> bytes | None:
         value = self.client.get(self.key("pack", sha256))
         return value if isinstance(value, bytes) else None
+
+
+def _unsummarised(fields: dict[str, str | None]) -> bool:
+    """Stored (or decided) before summaries were kept."""
+    return fields["line_count"] is None or (
+        fields["status"] == "decided" and fields["errors"] is None
+    )
+
+
+def _summary_of(declaration_id: str, fields: dict[str, str | None]) -> DeclarationSummary:
+    return DeclarationSummary(
+        declaration_id=fields["id"] or declaration_id,
+        business_number=fields["bn"] or "",
+        status=fields["status"] or "queued",
+        submitted_at=float(fields["submitted_at"] or 0),
+        decided_at=fields["decided_at"] or None,
+        importer_name=fields["importer_name"] or "",
+        accepted_at=fields["accepted_at"] or None,
+        line_count=int(fields["line_count"] or 0),
+        outcome=fields["outcome"] or None,
+        total_duty=fields["total_duty"] or None,
+        errors=int(fields["errors"] or 0),
+        warnings=int(fields["warnings"] or 0),
+    )
 
 
 def _as_before_use(permit: Permit, declaration_id: str) -> Permit:

@@ -1,6 +1,8 @@
 -- Append audit events and change a declaration's fields in one step, guarded twice:
 -- the declaration must be in one of the allowed statuses, and the audit chain's head
 -- must be the one the events were chained on (another writer got there first otherwise).
+-- A fields object holding a verdict holds its summary too (schemas/summary.py), so that
+-- lists never read a verdict to show one row of it.
 -- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] trails
 -- changed since the last checkpoint (sorted by KEYS[5], the change counter)
 -- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,

@@ -5,7 +5,8 @@
 -- since the last checkpoint (sorted by KEYS[8], the change counter)
 -- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
 --       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length,
---       9 HMAC of (id, head, length) under the audit key ('' without a key)
+--       9 HMAC of (id, head, length) under the audit key ('' without a key),
+--       10 the summary of the body that lists read (JSON object, schemas/summary.py)
 local existing = redis.call('HMGET', KEYS[1], 'sha', 'status')
 if existing[1] then
   if existing[1] == ARGV[3] then return {'existing', existing[2]} end
@@ -14,6 +15,7 @@ end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn', ARGV[4],
   'status', 'queued', 'submitted_at', ARGV[5], 'audit_head', ARGV[7], 'audit_len', ARGV[8],
   'attempts', 0, 'seq', redis.call('INCR', KEYS[6]))
+for name, value in pairs(cjson.decode(ARGV[10])) do redis.call('HSET', KEYS[1], name, value) end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])

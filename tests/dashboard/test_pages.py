@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from conftest import Stack
+from conftest import Stack, unique_id
+from helpers import declaration
 
 from .conftest import JP_QUOTA, Seeded, signed_in
 
@@ -331,3 +332,36 @@ def test_a_changed_stored_verdict_shows_where_verification_fails(
     assert 'data-verified="false"' in page
     assert f"Verification failed at event {seq}." in page
     assert "stored verdict does not match" in page
+
+
+def test_a_large_declaration_pages_its_lines_and_its_trail(stack: Stack) -> None:
+    """A declaration of 120 lines shows 50 lines a page with next and previous links, and
+    its trail 50 events a page, verified as a whole; a page past the end shows the last."""
+    body = declaration(unique_id("BIG"), lines=[{} for _ in range(120)])
+    with stack.client("submitter") as client:
+        assert client.post("/v1/declarations", json=body).status_code == 202
+        response = client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 30})
+        assert response.json()["status"] == "decided"
+    path = f"/dashboard/declarations/{body['declaration_id']}"
+    with signed_in(stack, "submitter") as client:
+        pages = [client.get(path, params={"page": number}).text for number in (1, 2, 3, 99)]
+        trail_page = client.get(path, params={"trail_page": 2}).text
+
+    def line_numbers(html: str) -> list[int]:
+        return [int(n) for n in re.findall(r'<tr class="line-row">\s*<td class="num">(\d+)<', html)]
+
+    assert line_numbers(pages[0]) == list(range(1, 51))
+    assert line_numbers(pages[1]) == list(range(51, 101))
+    assert line_numbers(pages[2]) == line_numbers(pages[3]) == list(range(101, 121))
+    assert 'data-testid="pager-lines" data-page="1" data-pages="3"' in pages[0]
+    assert 'href="?page=2&amp;trail_page=1#lines"' in pages[0]
+    assert 'href="?page=1&amp;trail_page=1#lines"' in pages[1]
+    assert 'href="?page=3&amp;trail_page=1#lines"' in pages[1]
+    assert 'rel="next"' not in pages[2].split('id="lines"')[1].split("</section>")[0]
+    events = [int(n) for n in re.findall(r'<tr class="check-verified" data-seq="(\d+)"', pages[0])]
+    assert events == list(range(1, 51))
+    later = [int(n) for n in re.findall(r'<tr class="check-\w+" data-seq="(\d+)"', trail_page)]
+    assert later and later[0] == 51 and len(later) <= 50
+    for html in (pages[0], trail_page):
+        assert 'data-verified="true"' in html
+        assert "all of them, not only this page" in html

@@ -475,6 +475,43 @@ def test_audit_trail_verifies(stack: Stack) -> None:
     assert trail["head"] == trail["events"][-1]["hash"]
 
 
+def test_the_audit_trail_pages_and_still_verifies_the_whole_chain(stack: Stack) -> None:
+    """?limit= and ?cursor= page the events (next_cursor until the last page); every page
+    verifies the whole chain, so an event changed on a later page fails the first page too."""
+    body = declaration(unique_id(), lines=[{}, {}, {}])
+    submit(stack, body)
+    wait_for(stack, body["declaration_id"])
+    path = f"/v1/declarations/{body['declaration_id']}/audit"
+    with stack.client("auditor") as client:
+        whole = client.get(path).json()
+        total = len(whole["events"])
+        assert total > 4 and whole["next_cursor"] is None
+        assert (whole["cursor"], whole["limit"]) == (0, views.AUDIT_PAGE)
+        pages, cursor = [], 0
+        while cursor is not None:
+            page = client.get(path, params={"limit": 2, "cursor": cursor}).json()
+            assert len(page["events"]) <= 2
+            assert page["verified"] is True and page["verified_events"] == total
+            pages.append(page)
+            cursor = page["next_cursor"]
+        assert len(pages) == -(-total // 2)
+        assert [event["seq"] for page in pages for event in page["events"]] == list(
+            range(1, total + 1)
+        )
+        assert client.get(path, params={"limit": views.MAX_AUDIT_PAGE + 1}).status_code == 422
+        assert client.get(path, params={"cursor": -1}).status_code == 422
+    store = stack.store()
+    last = json.loads(store.client.lindex(store.key("audit", body["declaration_id"]), -1))  # type: ignore[arg-type]
+    last["data"]["outcome"] = "rejected"
+    store.client.lset(store.key("audit", body["declaration_id"]), -1, json.dumps(last))
+    store.close()
+    with stack.client("auditor") as client:
+        first = client.get(path, params={"limit": 2}).json()
+    assert [event["seq"] for event in first["events"]] == [1, 2]
+    assert first["verified"] is False
+    assert first["first_bad_seq"] == total
+
+
 def test_wait_answers_with_the_verdict_and_is_bounded(stack: Stack) -> None:
     """GET with wait answers with the decided verdict; a wait over 30 s is a 422."""
     body = declaration(unique_id())

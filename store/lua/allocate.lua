@@ -88,7 +88,9 @@ for i, r in ipairs(PAYLOAD.requests) do
   else
     figures[q.id] = figures[q.id] or year_figures(q)
     local k = period_index(q, on)
-    local f = figures[q.id][k]
+    -- a day in no period of the year (before a measure's first quota year) has no units
+    local f = figures[q.id][k] or {avail_general = 0, avail_reserve = {},
+      period = {key = on}}
     local pk = q.id .. '|' .. k
     planned[pk] = planned[pk] or {}
     local from_reserve, from_general = plan_draw(f, r.quantity, r.sub_quota, planned[pk])

@@ -406,9 +406,7 @@ def test_expired_permits_return_their_units_after_the_accounting_grace(
 
     assert permit_workflow.expire_all(store, catalog, date(2026, 9, 4)) == []
     assert permit_workflow.expire_all(store, catalog, date(2026, 9, 12)) == []
-    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 13)) == [
-        expiring.permit_number
-    ]
+    assert permit_workflow.expire_all(store, catalog, date(2026, 9, 13)) == [expiring.permit_number]
 
     ended = permit(store, EV_TRQ, expiring.permit_number)
     assert (ended.status, ended.returned) == ("expired", 12)

@@ -9,11 +9,15 @@ a finding lists the assumptions of the values its rule reads.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from helpers import BASE, BASE_LINE
 from rules import engine
 from rules.catalog import load_catalog
+from rules.errors import PackError
 from rules.facts import DOC, STAGE_MODELS, StatedFacts, declared_facts, model_facts, with_table
 from rules.pack import SHIPPED_DIR, Pack, parse_pack
 from schemas.declaration import Declaration
@@ -158,3 +162,13 @@ def test_a_finding_stored_without_assumptions_still_reads() -> None:
         "pack_version": "2026.1",
     }  # fmt: skip
     assert Finding.model_validate(stored).assumptions == ()
+
+
+def test_a_pack_in_the_rules_dir_is_held_to_the_declared_facts(tmp_path: Path) -> None:
+    """A pack dropped into ACCORD_RULES_DIR with a misspelt fact stops the catalog from loading, naming file and key."""
+    broken = Path(__file__).parent / "broken" / "unknown-fact.yaml"
+    (tmp_path / "mine.yaml").write_bytes(broken.read_bytes())
+    with pytest.raises(PackError) as raised:
+        load_catalog([tmp_path])
+    assert raised.value.file == str(tmp_path / "mine.yaml")
+    assert raised.value.key == "measures[BROKEN-M].rules[DUTY-BROKEN-MFN].when.import_typ"

@@ -12,8 +12,14 @@ durable-rules' own (bare-key equality, `$neq`, `$nex`, `$m` references):
     shipment_date: {absent: true}        the fact is missing (true) or present (false)
     any: [{...}, {...}]                  at least one of the nested conditions
     all: [{...}, {...}]                  every nested condition
+    accepted_on: {on_or_before: {param: REMISSION-LAST-DAY}}   a dated parameter
+    remission_claim: {in: {param: REMISSION-CITATIONS}}
 
-Several keys in one mapping must all hold. Dates compile to integers (YYYYMMDD) so
+Several keys in one mapping must all hold. An operand `{param: NAME}` names one of the
+pack's dated parameters; it compiles to one branch per dated value, each guarded by the
+stage's date fact (`accepted_on`, or `as_of` for measure checks), so that a declaration
+is held to the value in force on its own date.
+Dates compile to integers (YYYYMMDD) so
 durable-rules compares them as numbers; the engine states date facts the same way.
 Every compiled rule also matches its stage and its measure, so a rule only ever sees
 the facts of its own measure.
@@ -21,17 +27,29 @@ the facts of its own measure.
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from rules.errors import PackError
 
-_DATE_OPS = {"before": "$lt", "on_or_before": "$lte", "after": "$gt", "on_or_after": "$gte"}
-_NUMBER_OPS = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
-_OPS = {"not", "in", "not_in", "absent", *_DATE_OPS, *_NUMBER_OPS}
+DATE_OPS = {"before": "$lt", "on_or_before": "$lte", "after": "$gt", "on_or_after": "$gte"}
+NUMBER_OPS = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+_OPS = {"not", "in", "not_in", "absent", *DATE_OPS, *NUMBER_OPS}
 
 Scalar = str | int | bool
+
+
+class ParameterValues(Protocol):
+    """What the compiler needs of a pack parameter: its values by effective range."""
+
+    def periods(self) -> list[tuple[date, date | None, Any]]: ...
+
+
+Parameters = Mapping[str, ParameterValues]
+_NO_PARAMETERS: Parameters = {}
 
 
 def day_number(day: date) -> int:
@@ -47,13 +65,66 @@ def _scalar(value: Any, file: str, key: str) -> Scalar:
     raise PackError(file, key, f"{value!r} is not a string, whole number, boolean or date")
 
 
-def check_condition(condition: Any, file: str, key: str) -> None:
+def _param(value: Any) -> str | None:
+    if isinstance(value, Mapping) and set(value) == {"param"} and isinstance(value["param"], str):
+        return value["param"]
+    return None
+
+
+class _Context:
+    """Where a condition is compiled: the file, the pack's parameters and the fact the
+    stage dates by."""
+
+    def __init__(self, file: str, parameters: Parameters, date_fact: str) -> None:
+        self.file = file
+        self.parameters = parameters
+        self.date_fact = date_fact
+
+    def dated(self, name: str, key: str, build: Callable[[Any], Any]) -> Any:
+        """`build(value)` for each dated value of a parameter, guarded by its range."""
+        parameter = self.parameters.get(name)
+        if parameter is None:
+            close = difflib.get_close_matches(name, list(self.parameters), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PackError(self.file, key, f"unknown parameter {name!r} in this pack{hint}")
+        branches = []
+        for start, end, value in parameter.periods():
+            guard: list[Any] = [{"$gte": {self.date_fact: day_number(start)}}]
+            if end is not None:
+                guard.append({"$lte": {self.date_fact: day_number(end)}})
+            try:
+                term = build(value)
+            except PackError as exc:
+                problem = f"parameter {name!r} from {start}: {exc.problem}"
+                raise PackError(self.file, key, problem) from None
+            branches.append({"$and": [*guard, term]})
+        return branches[0] if len(branches) == 1 else {"$or": branches}
+
+
+def check_condition(
+    condition: Any,
+    file: str,
+    key: str,
+    parameters: Parameters = _NO_PARAMETERS,
+    date_fact: str = "accepted_on",
+) -> None:
     """Raise `PackError` naming the key if the condition is not in the language."""
-    compile_condition(condition, file, key)
+    compile_condition(condition, file, key, parameters, date_fact)
 
 
-def compile_condition(condition: Any, file: str = "<pack>", key: str = "when") -> list[Any]:
+def compile_condition(
+    condition: Any,
+    file: str = "<pack>",
+    key: str = "when",
+    parameters: Parameters = _NO_PARAMETERS,
+    date_fact: str = "accepted_on",
+) -> list[Any]:
     """A condition as a list of durable-rules expressions that must all hold."""
+    return _compile(condition, key, _Context(file, parameters, date_fact))
+
+
+def _compile(condition: Any, key: str, context: _Context) -> list[Any]:
+    file = context.file
     if not isinstance(condition, Mapping):
         raise PackError(file, key, "a condition is a mapping of facts to tests")
     terms: list[Any] = []
@@ -63,17 +134,24 @@ def compile_condition(condition: Any, file: str = "<pack>", key: str = "when") -
             if not isinstance(test, list) or not test:
                 raise PackError(file, where, f"'{name}' takes a non-empty list of conditions")
             nested = [
-                _conjunction(compile_condition(item, file, f"{where}[{index}]"))
+                _conjunction(_compile(item, f"{where}[{index}]", context))
                 for index, item in enumerate(test)
             ]
             terms.append({"$or" if name == "any" else "$and": nested})
         elif not isinstance(name, str) or not name.isidentifier():
             raise PackError(file, where, "a fact name is a lower-case identifier")
+        elif _param(test) is not None:
+            equal = functools.partial(_equal, name, file, where)
+            terms.append(context.dated(str(_param(test)), where, equal))
         elif isinstance(test, Mapping):
-            terms.extend(_compile_test(name, test, file, where))
+            terms.extend(_compile_test(name, test, where, context))
         else:
             terms.append({name: _scalar(test, file, where)})
     return terms
+
+
+def _equal(name: str, file: str, where: str, value: Any) -> Any:
+    return {name: _scalar(value, file, where)}
 
 
 def _conjunction(terms: list[Any]) -> Any:
@@ -82,44 +160,66 @@ def _conjunction(terms: list[Any]) -> Any:
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
 
-def _compile_test(name: str, test: Mapping[str, Any], file: str, key: str) -> list[Any]:
+def _members(op: str, name: str, values: list[Scalar]) -> Any:
+    if op == "in":
+        return {"$or": [{name: item} for item in values]}
+    return {"$and": [{"$neq": {name: item}} for item in values]}
+
+
+def _compile_test(name: str, test: Mapping[str, Any], key: str, context: _Context) -> list[Any]:
     terms: list[Any] = []
     for op, value in test.items():
         where = f"{key}.{op}"
         if op not in _OPS:
-            raise PackError(file, where, f"unknown test {op!r}; known: {', '.join(sorted(_OPS))}")
-        if op == "not":
-            terms.append({"$neq": {name: _scalar(value, file, where)}})
-        elif op in ("in", "not_in"):
-            if not isinstance(value, list) or not value:
-                raise PackError(file, where, f"'{op}' takes a non-empty list")
-            values = [_scalar(item, file, where) for item in value]
-            if op == "in":
-                terms.append({"$or": [{name: item} for item in values]})
-            else:
-                terms.append({"$and": [{"$neq": {name: item}} for item in values]})
-        elif op == "absent":
-            if not isinstance(value, bool):
-                raise PackError(file, where, "'absent' takes true or false")
-            terms.append({"$nex" if value else "$ex": {name: 1}})
-        elif op in _DATE_OPS:
-            if not isinstance(value, date):
-                raise PackError(file, where, f"'{op}' takes an ISO date (YYYY-MM-DD)")
-            terms.append({_DATE_OPS[op]: {name: day_number(value)}})
-        else:
-            if isinstance(value, Mapping) and set(value) == {"fact"}:
-                operand: Any = {"$m": str(value["fact"])}
-            elif isinstance(value, int) and not isinstance(value, bool):
-                operand = value
-            else:
-                raise PackError(file, where, f"'{op}' takes a whole number or {{fact: name}}")
-            terms.append({_NUMBER_OPS[op]: {name: operand}})
+            raise PackError(
+                context.file, where, f"unknown test {op!r}; known: {', '.join(sorted(_OPS))}"
+            )
+        ref = _param(value)
+        build = functools.partial(_term, op, name, context.file, where)
+        terms.append(build(value) if ref is None else context.dated(ref, where, build))
     return terms
 
 
-def compile_rule(stage: str, measure_id: str, condition: Mapping[str, Any]) -> dict[str, Any]:
+def _term(op: str, name: str, file: str, where: str, value: Any) -> Any:
+    """One test with a literal operand (or a parameter's value, already typed)."""
+    if op == "not":
+        return {"$neq": {name: _scalar(value, file, where)}}
+    if op in ("in", "not_in"):
+        if not isinstance(value, list | tuple) or not value:
+            raise PackError(file, where, f"'{op}' takes a non-empty list")
+        return _members(op, name, [_scalar(item, file, where) for item in value])
+    if op == "absent":
+        if not isinstance(value, bool):
+            raise PackError(file, where, "'absent' takes true or false")
+        return {"$nex" if value else "$ex": {name: 1}}
+    if op in DATE_OPS:
+        if not isinstance(value, date):
+            raise PackError(file, where, f"'{op}' takes an ISO date (YYYY-MM-DD)")
+        return {DATE_OPS[op]: {name: day_number(value)}}
+    if isinstance(value, Mapping) and set(value) == {"fact"}:
+        operand: Any = {"$m": str(value["fact"])}
+    elif isinstance(value, int) and not isinstance(value, bool):
+        operand = value
+    else:
+        raise PackError(
+            file, where, f"'{op}' takes a whole number, {{fact: name}} or {{param: NAME}}"
+        )
+    return {NUMBER_OPS[op]: {name: operand}}
+
+
+def compile_rule(
+    stage: str,
+    measure_id: str,
+    condition: Mapping[str, Any],
+    parameters: Parameters = _NO_PARAMETERS,
+    date_fact: str = "accepted_on",
+) -> dict[str, Any]:
     """The durable-rules pattern of one rule: its stage, its measure and its condition."""
-    terms = [{"stage": stage}, {"measure": measure_id}, *compile_condition(condition)]
+    terms = [
+        {"stage": stage},
+        {"measure": measure_id},
+        *compile_condition(condition, "<pack>", "when", parameters, date_fact),
+    ]
     return {"all": [{"m": {"$and": terms}}]}
 
 
@@ -127,7 +227,10 @@ Action = Callable[[Any], None]
 
 
 def compile_ruleset(
-    rules: Mapping[str, tuple[str, str, Mapping[str, Any]]], action: Callable[[str], Action]
+    rules: Mapping[str, tuple[str, str, Mapping[str, Any]]],
+    action: Callable[[str], Action],
+    parameters: Parameters = _NO_PARAMETERS,
+    date_facts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A durable-rules ruleset body: one entry per rule key, each with its own action.
 
@@ -136,6 +239,15 @@ def compile_ruleset(
     rule fired it.
     """
     return {
-        key: {**compile_rule(stage, measure_id, condition), "run": action(key)}
+        key: {
+            **compile_rule(
+                stage,
+                measure_id,
+                condition,
+                parameters,
+                (date_facts or {}).get(stage, "accepted_on"),
+            ),
+            "run": action(key),
+        }
         for key, (stage, measure_id, condition) in rules.items()
     }

@@ -30,8 +30,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from rules.compiler import compile_ruleset, day_number
+from rules.compiler import compile_ruleset
 from rules.errors import EngineError
+from rules.facts import DATE_FACT, AllocationFacts, LineFacts, MeasureFacts, resting_on
 from rules.pack import Measure, Pack, Rule
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import Declaration, DeclarationLine
@@ -71,6 +72,12 @@ class Fired:
     rule: Rule
     line: int | None
     facts: Mapping[str, Any]
+    as_of: date
+
+    @functools.cached_property
+    def assumptions(self) -> tuple[str, ...]:
+        """The assumptions this decision rests on, as of its date."""
+        return resting_on(self.pack.body.parameters, self.measure, self.rule, self.as_of)
 
     @functools.cached_property
     def finding(self) -> Finding:
@@ -85,6 +92,7 @@ class Fired:
             measure=self.measure.id,
             pack=self.pack.id,
             pack_version=self.pack.version,
+            assumptions=self.assumptions,
         )
 
 
@@ -154,7 +162,7 @@ class _Session:
             specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
                 rule.id: (rule.stage, measure.id, rule.when) for measure, rule in index.values()
             }
-            body = compile_ruleset(specs, self._recorder)
+            body = compile_ruleset(specs, self._recorder, pack.body.parameters, DATE_FACT)
             self.host.set_rulesets(copy.deepcopy({name: body}))
             self.rulesets[name] = index
             self.order[name] = {key: position for position, key in enumerate(index)}
@@ -267,40 +275,49 @@ def line_facts(
     asked: Mapping[str, Decimal],
 ) -> dict[str, Any]:
     """What the line rules of a measure may test, stated as plain JSON values."""
-    facts: dict[str, Any] = {
-        "stage": "line",
-        "measure": measure.id,
-        "line": line.line,
-        "origin": line.origin,
-        "tariff_item": line.tariff_item,
-        "import_type": declaration.import_type,
-        "unit": line.unit,
-        "quantity": str(line.quantity),
-        "accepted_on": day_number(declaration.accepted_on),
-        "vins_given": bool(line.vins),
+    as_of = declaration.accepted_on
+    derived: dict[str, Any] = {
+        f"rate_{name}": percent(measure.rate_on(name, as_of)) for name in measure.rates
     }
-    for name, spec in measure.rates.items():
-        facts[f"rate_{name}"] = percent(spec.rate)
-    if declaration.shipment_date is not None:
-        facts["shipment_date"] = day_number(declaration.shipment_date)
-    if line.remission_claim is not None:
-        facts["remission_claim"] = " ".join(line.remission_claim.upper().split())
+    permit: str | None = None
+    permit_number: str | None = None
+    period: str | None = None
+    over_quota: str | None = None
     quota = measure.quota
     if quota is not None:
         if quota.permits is not None:
             if declaration.import_type in quota.permits.required_for:
-                facts["permit"] = _permit_status(line, measure, declaration, permits, asked)
+                permit = _permit_status(line, measure, declaration, permits, asked)
             else:
-                facts["permit"] = "not_required"
-            if line.permit_number is not None:
-                facts["permit_number"] = line.permit_number
+                permit = "not_required"
+            permit_number = line.permit_number
         for sub in quota.sub_quotas:
             price = line.fob_unit_price
-            facts[sub.name] = price is not None and price <= sub.max_fob_unit_price
-        period = period_of(measure, declaration.accepted_on)
-        facts["period"] = f"{period.start}/{period.end}"
-        facts["over_quota"] = "reject" if quota.over_quota == "reject" else "rate"
-    return facts
+            derived[sub.name] = price is not None and price <= sub.max_fob_unit_price
+        open_period = period_of(measure, as_of)
+        period = f"{open_period.start}/{open_period.end}"
+        over_quota = "reject" if quota.over_quota == "reject" else "rate"
+    claim = line.remission_claim
+    facts = LineFacts.model_validate(
+        {
+            "measure": measure.id,
+            "line": line.line,
+            "origin": line.origin,
+            "tariff_item": line.tariff_item,
+            "import_type": declaration.import_type,
+            "unit": line.unit,
+            "quantity": str(line.quantity),
+            "accepted_on": as_of,
+            "vins_given": bool(line.vins),
+            "shipment_date": declaration.shipment_date,
+            "remission_claim": " ".join(claim.upper().split()) if claim is not None else None,
+            "permit": permit,
+            "permit_number": permit_number,
+            "period": period,
+            "over_quota": over_quota,
+        }
+    )
+    return facts.stated(derived)
 
 
 def _months_between(earlier: date, later: date) -> int:
@@ -314,11 +331,11 @@ def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
     arrangement = measure.arrangement
     if arrangement is None:
         raise ValueError(f"measure {measure.id} records no arrangement")
+    rates = {name: measure.rate_on(name, as_of) for name in measure.rates}
     facts: dict[str, Any] = {
-        "stage": "measure",
         "measure": measure.id,
         "line": 0,
-        "as_of": day_number(as_of),
+        "as_of": as_of,
         "classification": arrangement.classification,
         "partner": arrangement.partner,
         "country_specific": arrangement.country_specific,
@@ -326,13 +343,14 @@ def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
         "claimed_basis": arrangement.claimed_basis,
         "bound_rate_bp": basis_points(arrangement.bound_rate),
         "bound_rate": percent(arrangement.bound_rate),
-        "sum_rates_bp": sum(basis_points(spec.rate) for spec in measure.rates.values()),
-        "sum_rates": percent(sum((spec.rate for spec in measure.rates.values()), Decimal(0))),
+        "sum_rates_bp": sum(basis_points(rate) for rate in rates.values()),
+        "sum_rates": percent(sum(rates.values(), Decimal(0))),
         "entry_into_force": measure.effective.start.isoformat(),
     }
-    for name, spec in measure.rates.items():
-        facts[f"rate_{name}_bp"] = basis_points(spec.rate)
-        facts[f"rate_{name}"] = percent(spec.rate)
+    derived: dict[str, Any] = {}
+    for name, rate in rates.items():
+        derived[f"rate_{name}_bp"] = basis_points(rate)
+        derived[f"rate_{name}"] = percent(rate)
     if measure.quota is not None:
         facts["over_quota"] = "reject" if measure.quota.over_quota == "reject" else "rate"
     known = [note for note in arrangement.us_notifications if note.date <= as_of]
@@ -356,21 +374,24 @@ def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
         facts["days_since_publication"] = (as_of - arrangement.published_on).days
     notified = arrangement.wto_licensing_notified_on
     facts["wto_licensing_notified"] = notified is not None and notified <= as_of
-    return facts
+    return MeasureFacts.model_validate(facts).stated(derived)
 
 
-def allocation_facts(request: QuotaRequest, allocated: LineAllocation) -> dict[str, Any]:
+def allocation_facts(
+    request: QuotaRequest, allocated: LineAllocation, as_of: date
+) -> dict[str, Any]:
     period = next((p for p in request.quota.periods if p.key == allocated.period), None)
-    return {
-        "stage": "allocation",
-        "measure": request.quota_id,
-        "line": request.line,
-        "allocation": allocated.status,
-        "quantity": request.quantity,
-        "in_quota_quantity": allocated.in_quota,
-        "over_quota_quantity": allocated.over_quota,
-        "period": f"{period.key}/{period.end}" if period else allocated.period,
-    }
+    facts = AllocationFacts(
+        measure=request.quota_id,
+        line=request.line,
+        allocation=allocated.status,
+        accepted_on=as_of,
+        quantity=request.quantity,
+        in_quota_quantity=allocated.in_quota,
+        over_quota_quantity=allocated.over_quota,
+        period=f"{period.key}/{period.end}" if period else allocated.period,
+    )
+    return facts.stated()
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -400,7 +421,7 @@ def measure_checks(pack: Pack, measure: Measure, as_of: date) -> tuple[Fired, ..
     if cached is None:
         facts = measure_facts(measure, as_of)
         cached = tuple(
-            Fired(pack, fired_measure, rule, None, facts)
+            Fired(pack, fired_measure, rule, None, facts, as_of)
             for fired_measure, rule, _ in _current_session().fire(pack, [facts])
             if rule.stage == "measure"
         )
@@ -437,7 +458,7 @@ def evaluate(
         pack = pack_by_sha[sha]
         for measure, rule, line_number in _current_session().fire(pack, facts_list):
             fired.append(
-                Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)])
+                Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)], as_of)
             )
     checks: list[Fired] = []
     seen_measures: set[tuple[str, str]] = set()
@@ -537,7 +558,7 @@ def finalize_with_decisions(
         pack = next(
             item.pack for item in evaluation.applied[line_number] if item.measure.id == quota_id
         )
-        facts = allocation_facts(request, allocated)
+        facts = allocation_facts(request, allocated, evaluation.as_of)
         alloc_facts[(line_number, quota_id)] = facts
         facts_by_pack.setdefault(pack.sha256, []).append(facts)
         pack_of[pack.sha256] = pack
@@ -545,7 +566,12 @@ def finalize_with_decisions(
         for measure, rule, line_number in _current_session().fire(pack_of[sha], facts_list):
             post.append(
                 Fired(
-                    pack_of[sha], measure, rule, line_number, alloc_facts[(line_number, measure.id)]
+                    pack_of[sha],
+                    measure,
+                    rule,
+                    line_number,
+                    alloc_facts[(line_number, measure.id)],
+                    evaluation.as_of,
                 )
             )
     decisions = (*evaluation.fired, *post)
@@ -620,7 +646,7 @@ def _line_verdict(
                     base = line.value_for_duty - _apportion(
                         line.value_for_duty, in_quota, line.quantity
                     )
-                rate = item.measure.rates[effect.rate].rate
+                rate = item.measure.rate_on(effect.rate, evaluation.as_of)
                 duties.append(
                     Duty(
                         type=effect.type,

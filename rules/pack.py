@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from rules.errors import PackError
@@ -114,10 +115,81 @@ class Scope(_Strict):
         return self._prefixes
 
 
-class RateSpec(_Strict):
-    rate: Rate
+ParameterType = Literal["date", "rate", "number", "text", "text_list", "boolean"]
+
+
+class ParameterValue(_Strict):
+    """One dated value of a parameter, with the source that gives it."""
+
+    value: Any
     source: str
     assumption: str | None = None
+
+
+class Parameter(_Strict):
+    """A value the law sets and may change, in the manner of OpenFisca's parameters: each
+    value applies from its date until the day before the next one."""
+
+    description: str
+    type: ParameterType
+    values: dict[IsoDate, ParameterValue] = Field(min_length=1)
+
+    def typed(self, value: Any) -> Any:
+        """The value as rules read it (a rate as a fraction); ValueError if it is not of
+        the parameter's type."""
+        kind = self.type
+        if kind == "rate":
+            return _percent(value)
+        checks = {
+            "date": isinstance(value, date),
+            "number": isinstance(value, int) and not isinstance(value, bool),
+            "text": isinstance(value, str),
+            "boolean": isinstance(value, bool),
+            "text_list": isinstance(value, list)
+            and bool(value)
+            and all(isinstance(item, str) for item in value),
+        }
+        if not checks[kind]:
+            raise ValueError(f"{value!r} is not a {kind}")
+        return tuple(value) if kind == "text_list" else value
+
+    def periods(self) -> list[tuple[date, date | None, Any]]:
+        """(first day, last day or None, typed value) for each dated value, in date order."""
+        starts = sorted(self.values)
+        ends: list[date | None] = [day - timedelta(days=1) for day in starts[1:]]
+        ends.append(None)
+        return [
+            (start, end, self.typed(self.values[start].value))
+            for start, end in zip(starts, ends, strict=True)
+        ]
+
+    def entry_on(self, day: date) -> ParameterValue | None:
+        """The dated value in force on `day`, None before the first date."""
+        known = [start for start in self.values if start <= day]
+        return self.values[max(known)] if known else None
+
+    def value_on(self, day: date) -> Any:
+        entry = self.entry_on(day)
+        return None if entry is None else self.typed(entry.value)
+
+
+class RateSpec(_Strict):
+    """A rate: a percentage with its source, or `param:` a dated rate parameter."""
+
+    rate: Rate | None = None
+    param: str | None = None
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> RateSpec:
+        if (self.rate is None) == (self.param is None):
+            raise ValueError("a rate has either 'rate' (with its 'source') or 'param'")
+        if self.rate is not None and self.source is None:
+            raise ValueError("a rate given as a percentage needs its 'source'")
+        if self.param is not None and (self.source or self.assumption):
+            raise ValueError("a rate read from a parameter takes its source from the parameter")
+        return self
 
 
 class DutyEffect(_Strict):
@@ -241,6 +313,20 @@ class Measure(_Strict):
     quota: Quota | None = None
     arrangement: Arrangement | None = None
     rules: tuple[Rule, ...]
+    _parameters: dict[str, Parameter] = PrivateAttr(default_factory=dict)
+
+    def rate_entry(self, name: str, day: date) -> tuple[Decimal, str | None]:
+        """A rate in force on `day` and the assumption it rests on, if any."""
+        spec = self.rates[name]
+        if spec.rate is not None:
+            return spec.rate, spec.assumption
+        entry = self._parameters[str(spec.param)].entry_on(day)
+        if entry is None:
+            raise ValueError(f"rate {name!r} of {self.id} has no value on {day}")
+        return _percent(entry.value), entry.assumption
+
+    def rate_on(self, name: str, day: date) -> Decimal:
+        return self.rate_entry(name, day)[0]
 
     def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
         return (
@@ -257,7 +343,13 @@ class PackBody(_Strict):
     jurisdiction: str
     sources: dict[str, Source]
     assumptions: dict[str, Assumption] = Field(default_factory=dict)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
     measures: tuple[Measure, ...]
+
+    def model_post_init(self, context: Any) -> None:
+        # a measure reads its parameter rates through the pack's parameters
+        for measure in self.measures:
+            measure._parameters = self.parameters
 
 
 class Pack:
@@ -351,7 +443,9 @@ def parse_pack(text: bytes, path: str) -> Pack:
 
 
 def _check_references(body: PackBody, path: str) -> None:
-    from rules.compiler import check_condition  # the compiler owns the condition language
+    # the compiler owns the condition language, rules.facts the facts it may name
+    from rules.compiler import check_condition
+    from rules.facts import DATE_FACT, ConditionCheck, declared_facts
 
     seen_rules: set[str] = set()
     by_measure: dict[str, list[Measure]] = {}
@@ -364,6 +458,19 @@ def _check_references(body: PackBody, path: str) -> None:
         if ref is not None and ref not in body.assumptions:
             raise PackError(path, key, f"unknown assumption {ref!r}")
 
+    for name, parameter in body.parameters.items():
+        where = f"parameters.{name}"
+        if not re.fullmatch(MEASURE_ID, name):
+            raise PackError(path, where, "a parameter name is upper case, digits and '-'")
+        for day, entry in parameter.values.items():
+            key = f"{where}.values.{day}"
+            source(f"{key}.source", entry.source)
+            assumption(f"{key}.assumption", entry.assumption)
+            try:
+                parameter.typed(entry.value)
+            except ValueError as exc:
+                raise PackError(path, f"{key}.value", str(exc)) from None
+
     for measure in body.measures:
         where = f"measures[{measure.id}]"
         source(f"{where}.source", measure.source)
@@ -374,8 +481,22 @@ def _check_references(body: PackBody, path: str) -> None:
                 raise PackError(path, f"{where}.effective", "overlapping effective ranges")
         by_measure.setdefault(measure.id, []).append(measure)
         for name, spec in measure.rates.items():
-            source(f"{where}.rates.{name}.source", spec.source)
+            if spec.source is not None:
+                source(f"{where}.rates.{name}.source", spec.source)
             assumption(f"{where}.rates.{name}.assumption", spec.assumption)
+            if spec.param is not None:
+                rate_parameter = body.parameters.get(spec.param)
+                if rate_parameter is None or rate_parameter.type != "rate":
+                    raise PackError(
+                        path, f"{where}.rates.{name}.param", f"no rate parameter {spec.param!r}"
+                    )
+                if rate_parameter.entry_on(measure.effective.start) is None:
+                    raise PackError(
+                        path,
+                        f"{where}.rates.{name}.param",
+                        f"{spec.param} has no value on the measure's first day "
+                        f"{measure.effective.start}",
+                    )
         if measure.quota is not None:
             quota = measure.quota
             source(f"{where}.quota.source", quota.source)
@@ -412,7 +533,13 @@ def _check_references(body: PackBody, path: str) -> None:
             seen_rules.add(rule.id)
             source(f"{key}.source", rule.source)
             assumption(f"{key}.assumption", rule.assumption)
-            check_condition(rule.when, path, f"{key}.when")
+            check_condition(rule.when, path, f"{key}.when", body.parameters, DATE_FACT[rule.stage])
+            check = ConditionCheck(
+                declared_facts(rule.stage, measure), body.parameters, path, rule.stage
+            )
+            check.condition(rule.when, f"{key}.when")
+            check.template(rule.message, f"{key}.message")
+            check.template(rule.reference, f"{key}.reference")
             for duty in rule.then.duties:
                 if duty.rate not in measure.rates:
                     raise PackError(path, f"{key}.then.duties", f"unknown rate {duty.rate!r}")

@@ -34,6 +34,10 @@ class Finding(_Frozen):
     measure: str
     pack: str
     pack_version: str
+    # the pack assumptions the finding rests on (its rule's own, and those of the parameter,
+    # rate and quota values the rule reads); empty for settled law and for verdicts stored
+    # before findings listed them
+    assumptions: tuple[str, ...] = ()
 
 
 class Duty(_Frozen):

@@ -184,7 +184,7 @@ def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
     )
 
 
-def _measure_summary(pack: Pack, measure: Measure) -> dict[str, Any]:
+def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> dict[str, Any]:
     source = pack.body.sources[measure.source]
     return {
         "id": measure.id,
@@ -196,7 +196,7 @@ def _measure_summary(pack: Pack, measure: Measure) -> dict[str, Any]:
             "to": measure.effective.end.isoformat() if measure.effective.end else None,
         },
         "scope": measure.scope.model_dump(mode="json"),
-        "rates": {name: percent(spec.rate) for name, spec in measure.rates.items()},
+        "rates": {name: percent(measure.rate_on(name, as_of)) for name in measure.rates},
         "quota": None
         if measure.quota is None
         else {"mode": measure.quota.mode, "unit": measure.quota.unit},
@@ -208,7 +208,7 @@ def measures(catalog: Catalog, as_of: date) -> dict[str, Any]:
     return {
         "as_of": as_of.isoformat(),
         "measures": [
-            _measure_summary(pack, measure)
+            _measure_summary(pack, measure, as_of)
             for pack in catalog.current
             for measure in pack.measures
             if measure.effective.contains(as_of)

@@ -1,0 +1,580 @@
+"""The facts a rule pack may test, declared: one typed model per stage.
+
+OpenFisca declares the variables a formula may read; Accord declares the facts a rule
+may test. The engine states every fact through these models (`LineFacts`,
+`MeasureFacts`, `AllocationFacts`), and the pack loader holds every `when` key, every
+operand and every message placeholder to the same declarations, so that a misspelt fact
+is an error at load time instead of a rule that never fires or a message that prints a
+dash. A few facts are derived from the measure rather than declared as fields: one
+`rate_<name>` per rate (and `rate_<name>_bp` at the measure stage), and at the line
+stage one boolean per sub-quota. `python -m rules.facts --markdown` rewrites the
+reference table in docs/rule-packs.md from these models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import string
+import sys
+import types
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from rules.compiler import DATE_OPS, NUMBER_OPS, day_number
+from rules.errors import PackError
+from rules.pack import ImportType, Measure, Parameter, Rule, Stage
+from schemas.quota import LineAllocationStatus
+
+FactType = Literal["text", "enum", "number", "date", "boolean"]
+
+# Dates are stated as integers YYYYMMDD so that durable-rules compares them as numbers.
+DayNumber = Annotated[date, PlainSerializer(day_number, return_type=int)]
+
+PermitStatus = Literal[
+    "none",  # the line names no permit
+    "unregistered",  # no such permit, or another importer's
+    "other_measure",
+    "pending",
+    "used",
+    "cancelled",
+    "expired",
+    "refused",
+    "not_yet_valid",
+    "insufficient",  # holds fewer units than the declaration's lines ask of it
+    "over_fob_limit",  # drawn on a sub-quota's reserve, for goods above its limit
+    "valid",
+    "not_required",  # this import type needs no permit
+]
+OverQuota = Literal["reject", "rate"]
+Classification = Literal["sectoral_arrangement", "fta_non_market"]
+
+
+class Fact(BaseModel):
+    """One fact as a pack sees it: what `when`, operands and placeholders may name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: FactType
+    description: str
+    values: tuple[str, ...] = ()
+    needs: Literal["", "quota", "permits"] = ""  # stated only for measures that have one
+
+
+def _needs(what: Literal["quota", "permits"]) -> dict[str, Any]:
+    return {"needs": what}
+
+
+class StatedFacts(BaseModel):
+    """What every stage states besides its facts: the stage, the measure and the line,
+    which route a fact to the rules of its own measure and are not for packs to test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    STAGE: ClassVar[Stage]
+    BOOKKEEPING: ClassVar[frozenset[str]] = frozenset({"measure", "line"})
+
+    measure: str
+    line: int
+
+    def stated(self, derived: Mapping[str, Any] = types.MappingProxyType({})) -> dict[str, Any]:
+        """The fact as asserted into durable-rules: plain JSON values, absent ones left out."""
+        return {"stage": self.STAGE, **self.model_dump(exclude_none=True), **derived}
+
+
+class LineFacts(StatedFacts):
+    """The line stage: one fact per declaration line and measure in force for it."""
+
+    STAGE: ClassVar[Stage] = "line"
+
+    origin: str = Field(description="Country of origin of the line (ISO 3166 alpha-2).")
+    tariff_item: str = Field(description="The line's 10-digit classification, with dots.")
+    import_type: ImportType = Field(description="The declaration's import type.")
+    unit: str = Field(description="Unit of the declared quantity (UN/ECE Rec. 20, e.g. NMB).")
+    quantity: str = Field(description="The declared quantity as a decimal string.")
+    accepted_on: DayNumber = Field(
+        description="Calendar date of `accepted_at` in its own offset: the date of the law."
+    )
+    vins_given: bool = Field(description="Whether the line lists VINs.")
+    shipment_date: DayNumber | None = Field(
+        default=None, description="The declared shipment date; absent if not declared."
+    )
+    remission_claim: str | None = Field(
+        default=None,
+        description="The remission claimed, upper-cased, spaces collapsed; absent if none.",
+    )
+    permit: PermitStatus | None = Field(
+        default=None,
+        description="What the line's import permit allows (another importer's permit reads "
+        "as `unregistered`).",
+        json_schema_extra=_needs("permits"),
+    )
+    permit_number: str | None = Field(
+        default=None,
+        description="The permit the line names; absent if none.",
+        json_schema_extra=_needs("permits"),
+    )
+    period: str | None = Field(
+        default=None,
+        description="The quota period open on the acceptance date, `start/end`.",
+        json_schema_extra=_needs("quota"),
+    )
+    over_quota: OverQuota | None = Field(
+        default=None,
+        description="What the quota does with units over it: refuse them or charge a rate.",
+        json_schema_extra=_needs("quota"),
+    )
+
+
+class MeasureFacts(StatedFacts):
+    """The measure stage: one fact per measure with an `arrangement`, as known on the date."""
+
+    STAGE: ClassVar[Stage] = "measure"
+
+    as_of: DayNumber = Field(description="The date the checks are made for.")
+    classification: Classification = Field(description="How the arrangement is classified.")
+    partner: str = Field(description="The other party to the arrangement.")
+    country_specific: bool = Field(description="Whether the measure applies to one country.")
+    bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
+    claimed_basis: str = Field(description="The legal basis the measure's maker claims.")
+    bound_rate_bp: int = Field(description="The WTO bound rate, in basis points.")
+    bound_rate: str = Field(description='The WTO bound rate as a percentage ("6.1%").')
+    sum_rates_bp: int = Field(description="The measure's rates added up, in basis points.")
+    sum_rates: str = Field(description="The measure's rates added up, as a percentage.")
+    entry_into_force: str = Field(description="The measure's first day (ISO text).")
+    over_quota: OverQuota | None = Field(
+        default=None,
+        description="What the quota does with units over it.",
+        json_schema_extra=_needs("quota"),
+    )
+    us_notified_before_entry: bool = Field(
+        description="Whether a US notification dated before entry into force is recorded."
+    )
+    us_first_notified_on: str | None = Field(
+        default=None, description="The first such notification (ISO text); absent if none."
+    )
+    us_intent_months_before_negotiations: int | None = Field(
+        default=None,
+        description="Whole months from the notice of intent to the start of negotiations; "
+        "absent without both.",
+    )
+    us_full_text_days_before_signature: int | None = Field(
+        default=None,
+        description="Days from offering the full text to signature; absent without both.",
+    )
+    published_on: str | None = Field(
+        default=None, description="Publication date (ISO text); absent if not recorded."
+    )
+    publication: str | None = Field(default=None, description="What was published.")
+    publication_lead_days: int | None = Field(
+        default=None, description="Days from publication to entry into force."
+    )
+    days_since_publication: int | None = Field(
+        default=None, description="Days from publication to the date of the checks."
+    )
+    wto_licensing_notified: bool = Field(
+        description="Whether the licensing procedure was notified to the WTO by the date."
+    )
+
+
+class AllocationFacts(StatedFacts):
+    """The allocation stage: one fact per line that claimed quota, once the ledger answered."""
+
+    STAGE: ClassVar[Stage] = "allocation"
+
+    allocation: LineAllocationStatus = Field(description="What the quota ledger answered.")
+    accepted_on: DayNumber = Field(description="Calendar date of `accepted_at`.")
+    quantity: int = Field(description="Units the line asked of the quota.")
+    in_quota_quantity: int = Field(description="Units in quota.")
+    over_quota_quantity: int = Field(description="Units over quota.")
+    period: str = Field(
+        description="The period drawn from, `start/end` (for a quota drawn at permits, the "
+        "period the permit drew from)."
+    )
+
+
+STAGE_MODELS: dict[str, type[StatedFacts]] = {
+    "line": LineFacts,
+    "measure": MeasureFacts,
+    "allocation": AllocationFacts,
+}
+# The fact each stage dates by: a dated parameter takes the value in force on it.
+DATE_FACT: dict[str, str] = {"line": "accepted_on", "measure": "as_of", "allocation": "accepted_on"}
+
+
+def _fact_type(annotation: Any) -> tuple[FactType, tuple[str, ...]]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is Literal:
+        return "enum", tuple(str(value) for value in get_args(annotation))
+    if annotation is bool:
+        return "boolean", ()
+    if annotation is int:
+        return "number", ()
+    if annotation is date:
+        return "date", ()
+    if annotation is str:
+        return "text", ()
+    raise TypeError(f"no fact type for {annotation!r}")
+
+
+def model_facts(model: type[StatedFacts]) -> tuple[Fact, ...]:
+    """The facts a stage model declares as fields, in declaration order."""
+    facts = []
+    for name, field in model.model_fields.items():
+        if name in model.BOOKKEEPING:
+            continue
+        kind, values = _fact_type(field.annotation)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        needs: Literal["", "quota", "permits"] = (
+            "quota" if extra.get("needs") == "quota" else "permits" if extra.get("needs") else ""
+        )
+        facts.append(
+            Fact(
+                name=name,
+                type=kind,
+                description=field.description or "",
+                values=values,
+                needs=needs,
+            )
+        )
+    return tuple(facts)
+
+
+def derived_facts(stage: str, measure: Measure) -> tuple[Fact, ...]:
+    """The facts a measure's own data adds: its rates, and its sub-quotas at the line stage."""
+    facts: list[Fact] = []
+    if stage in ("line", "measure"):
+        for name in measure.rates:
+            facts.append(
+                Fact(name=f"rate_{name}", type="text", description=f"Rate `{name}` in force.")
+            )
+    if stage == "measure":
+        for name in measure.rates:
+            facts.append(
+                Fact(
+                    name=f"rate_{name}_bp",
+                    type="number",
+                    description=f"Rate `{name}` in basis points.",
+                )
+            )
+    if stage == "line" and measure.quota is not None:
+        for sub in measure.quota.sub_quotas:
+            facts.append(
+                Fact(
+                    name=sub.name,
+                    type="boolean",
+                    description=f"Whether the goods qualify for sub-quota `{sub.name}`.",
+                    needs="quota",
+                )
+            )
+    return tuple(facts)
+
+
+def declared_facts(stage: str, measure: Measure) -> dict[str, Fact]:
+    """Every fact the rules of `stage` of this measure may name."""
+    quota = measure.quota
+    present = {
+        "": True,
+        "quota": quota is not None,
+        "permits": quota is not None and quota.permits is not None,
+    }
+    facts = [fact for fact in model_facts(STAGE_MODELS[stage]) if present[fact.needs]]
+    return {fact.name: fact for fact in (*facts, *derived_facts(stage, measure))}
+
+
+# --- the loader's checks ----------------------------------------------------------------------
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, Any], scope: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r} {scope}{hint}"
+
+
+def _param_ref(value: Any) -> str | None:
+    if isinstance(value, Mapping) and set(value) == {"param"}:
+        return str(value["param"])
+    return None
+
+
+class ConditionCheck:
+    """Holds one rule's `when` to the declared facts of its stage and measure, and to the
+    pack's parameters; every error names the file and the key."""
+
+    def __init__(
+        self,
+        facts: Mapping[str, Fact],
+        parameters: Mapping[str, Parameter],
+        file: str,
+        stage: str,
+    ) -> None:
+        self.facts = facts
+        self.parameters = parameters
+        self.file = file
+        self.stage = stage
+        self.params_read: set[str] = set()
+        self.facts_read: set[str] = set()
+
+    def fail(self, key: str, problem: str) -> PackError:
+        return PackError(self.file, key, problem)
+
+    def fact(self, name: str, key: str) -> Fact:
+        fact = self.facts.get(name)
+        if fact is None:
+            raise self.fail(
+                key,
+                _unknown("fact", name, self.facts, f"at the {self.stage} stage of this measure"),
+            )
+        self.facts_read.add(name)
+        return fact
+
+    def parameter(self, name: str, key: str) -> Parameter:
+        parameter = self.parameters.get(name)
+        if parameter is None:
+            raise self.fail(key, _unknown("parameter", name, self.parameters, "in this pack"))
+        self.params_read.add(name)
+        return parameter
+
+    def condition(self, condition: Mapping[str, Any], key: str) -> None:
+        for name, test in condition.items():
+            where = f"{key}.{name}"
+            if name in ("any", "all"):
+                for index, item in enumerate(test):
+                    self.condition(item, f"{where}[{index}]")
+                continue
+            fact = self.fact(name, where)
+            if isinstance(test, Mapping) and _param_ref(test) is None:
+                for op, value in test.items():
+                    self.operand(fact, op, value, f"{where}.{op}")
+            else:
+                self.value(fact, test, where)
+
+    def value(self, fact: Fact, value: Any, key: str) -> None:
+        """An equality operand (plain value, `not`, a member of `in`/`not_in`)."""
+        ref = _param_ref(value)
+        if ref is not None:
+            parameter = self.parameter(ref, key)
+            wanted = {"enum": "text", "text": "text"}.get(fact.type, fact.type)
+            if parameter.type != wanted:
+                raise self.fail(
+                    key,
+                    f"parameter {ref!r} is a {parameter.type}; fact {fact.name!r} is a {fact.type}",
+                )
+            for start, _, typed in parameter.periods():
+                self.member(fact, typed, f"{key} (value of {ref} from {start})")
+            return
+        self.member(fact, value, key)
+
+    def member(self, fact: Fact, value: Any, key: str) -> None:
+        ok = {
+            "enum": isinstance(value, str) and value in fact.values,
+            "text": isinstance(value, str),
+            "number": isinstance(value, int) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool),
+            "date": isinstance(value, date),
+        }[fact.type]
+        if ok:
+            return
+        if fact.type == "enum":
+            raise self.fail(
+                key,
+                f"{value!r} is not a value of fact {fact.name!r}; values: {', '.join(fact.values)}",
+            )
+        raise self.fail(key, f"fact {fact.name!r} is a {fact.type}, not {value!r}")
+
+    def operand(self, fact: Fact, op: str, value: Any, key: str) -> None:
+        if op == "absent":
+            return
+        if op == "not":
+            self.value(fact, value, key)
+        elif op in ("in", "not_in"):
+            ref = _param_ref(value)
+            if ref is None:
+                for item in value:
+                    self.member(fact, item, key)
+                return
+            parameter = self.parameter(ref, key)
+            if parameter.type != "text_list" or fact.type not in ("text", "enum"):
+                raise self.fail(
+                    key,
+                    f"'{op}' takes a text_list parameter for a text fact; {ref!r} is a "
+                    f"{parameter.type} and {fact.name!r} a {fact.type}",
+                )
+            for start, _, typed in parameter.periods():
+                for item in typed:
+                    self.member(fact, item, f"{key} (value of {ref} from {start})")
+        elif op in DATE_OPS:
+            if fact.type != "date":
+                raise self.fail(key, f"'{op}' compares dates; fact {fact.name!r} is a {fact.type}")
+            ref = _param_ref(value)
+            if ref is not None and self.parameter(ref, key).type != "date":
+                raise self.fail(key, f"'{op}' takes a date parameter; {ref!r} is not one")
+        elif op in NUMBER_OPS:
+            if fact.type != "number":
+                raise self.fail(
+                    key, f"'{op}' compares numbers; fact {fact.name!r} is a {fact.type}"
+                )
+            ref = _param_ref(value)
+            if ref is not None and self.parameter(ref, key).type != "number":
+                raise self.fail(key, f"'{op}' takes a number parameter; {ref!r} is not one")
+            if isinstance(value, Mapping) and set(value) == {"fact"}:
+                other = self.fact(str(value["fact"]), f"{key}.fact")
+                if other.type != "number":
+                    raise self.fail(
+                        f"{key}.fact",
+                        f"'{op}' compares numbers; fact {other.name!r} is a {other.type}",
+                    )
+
+    def template(self, text: str, key: str) -> None:
+        """Every `{placeholder}` of a message or reference names a declared fact."""
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise self.fail(key, f"unreadable template: {exc}") from None
+        for _, field, _, _ in parsed:
+            if field is None:
+                continue
+            if not field.isidentifier():
+                raise self.fail(key, f"placeholder {{{field}}} is not a fact name")
+            self.fact(field, f"{key}.{{{field}}}")
+
+
+def reads(rule: Rule) -> tuple[frozenset[str], frozenset[str]]:
+    """The facts and the parameters a rule reads: in its `when` (operands included) and in
+    the placeholders of its message and reference."""
+    facts: set[str] = set()
+    params: set[str] = set()
+
+    def operand(value: Any) -> None:
+        if isinstance(value, Mapping) and set(value) == {"param"}:
+            params.add(str(value["param"]))
+        elif isinstance(value, Mapping) and set(value) == {"fact"}:
+            facts.add(str(value["fact"]))
+
+    def walk(condition: Mapping[str, Any]) -> None:
+        for name, test in condition.items():
+            if name in ("any", "all"):
+                for item in test:
+                    walk(item)
+                continue
+            facts.add(name)
+            operand(test)
+            if isinstance(test, Mapping):
+                for value in test.values():
+                    operand(value)
+
+    walk(rule.when)
+    for text in (rule.message, rule.reference):
+        facts.update(field for _, field, _, _ in string.Formatter().parse(text) if field)
+    return frozenset(facts), frozenset(params)
+
+
+def resting_on(
+    parameters: Mapping[str, Parameter], measure: Measure, rule: Rule, day: date
+) -> tuple[str, ...]:
+    """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
+    every parameter value, rate, quota figure and arrangement value it reads."""
+    facts, params = reads(rule)
+    found: list[str | None] = [rule.assumption]
+    for name in sorted(params):
+        entry = parameters[name].entry_on(day) if name in parameters else None
+        found.append(entry.assumption if entry else None)
+    rates = {duty.rate for duty in rule.then.duties}
+    rates.update(
+        name for name in measure.rates if f"rate_{name}" in facts or f"rate_{name}_bp" in facts
+    )
+    for name in sorted(rates):
+        try:
+            found.append(measure.rate_entry(name, day)[1])
+        except ValueError:
+            continue
+    quota = measure.quota
+    if quota is not None:
+        if rule.then.claim_quota or rule.stage == "allocation" or "over_quota" in facts:
+            found.append(quota.assumption)
+        found.extend(sub.assumption for sub in quota.sub_quotas if sub.name in facts)
+    arrangement = measure.arrangement
+    if arrangement is not None and rule.stage == "measure":
+        if "classification" in facts:
+            found.append(arrangement.classification_assumption)
+        if facts & {"bound_rate", "bound_rate_bp"}:
+            found.append(arrangement.bound_rate_assumption)
+    return tuple(dict.fromkeys(item for item in found if item is not None))
+
+
+# --- the reference table ---------------------------------------------------------------------
+
+BEGIN = "<!-- facts:begin (generated by `python -m rules.facts --markdown`; do not edit) -->"
+END = "<!-- facts:end -->"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "rule-packs.md"
+
+_DERIVED_ROWS = {
+    "line": [
+        ("rate_<name>", "text", 'One per rate of the measure, in force on the date ("6.1%").', ""),
+        ("<sub-quota name>", "boolean", "One per sub-quota: whether the goods qualify.", "quota"),
+    ],
+    "measure": [
+        ("rate_<name>", "text", "One per rate of the measure, as a percentage.", ""),
+        ("rate_<name>_bp", "number", "One per rate of the measure, in basis points.", ""),
+    ],
+    "allocation": [],
+}
+
+
+def markdown_table() -> str:
+    """The facts of every stage as Markdown, from the models."""
+    out: list[str] = []
+    for stage, model in STAGE_MODELS.items():
+        out.append(f"**`{stage}` stage** — {(model.__doc__ or '').split(':', 1)[-1].strip()}")
+        out.append("")
+        out.append("| fact | type | values | stated for | meaning |")
+        out.append("|---|---|---|---|---|")
+        rows: list[tuple[str, str, str, str, str]] = [
+            (fact.name, fact.type, ", ".join(fact.values), fact.needs, fact.description)
+            for fact in model_facts(model)
+        ]
+        rows += [(name, kind, "", needs, text) for name, kind, text, needs in _DERIVED_ROWS[stage]]
+        for name, kind, values, needs, text in rows:
+            shown = ", ".join(f"`{value}`" for value in values.split(", ")) if values else ""
+            where = {"": "every measure", "quota": "quota measures", "permits": "permit quotas"}
+            out.append(f"| `{name}` | {kind} | {shown} | {where[needs]} | {text} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def with_table(doc: str) -> str:
+    """The document with the text between the markers replaced by the generated table."""
+    head, begin, rest = doc.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the document has no {BEGIN!r} ... {END!r} markers")
+    return f"{head}{BEGIN}\n\n{markdown_table()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rules.facts", description=__doc__)
+    parser.add_argument(
+        "--markdown", action="store_true", help=f"rewrite the facts table in {DOC.name}"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
+    args = parser.parse_args(argv)
+    current = DOC.read_text()
+    wanted = with_table(current)
+    if args.check:
+        return 0 if wanted == current else 1
+    if args.markdown:
+        DOC.write_text(wanted)
+        return 0
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Every in-scope line gets exactly one treatment, on every effective date of each measure.
+
+Some rules are written as the negation of others (`DUTY-SUR-STAL-SURTAX` is the
+complement of `ELIG-SUR-STAL-REMISSION`), and nothing else keeps the two in step. This
+test is generated from every loaded pack, shipped and test: for each measure whose line
+rules decide a treatment (state `then.treatment` or claim quota, the allocation then
+giving in_quota, split or over_quota), it evaluates synthetic in-scope lines through
+`rules.engine` on the day before, on and after each `from`/`to` of the measure and each
+date of the pack's parameters and conditions, with every value the rules distinguish
+(shipment dates around each date tested, remission claims cited and not, permits valid,
+unregistered and missing, the quota's unit and another). On each day the measure is in
+force, exactly one deciding rule fires for each line, or none while a rule refuses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import BASE, BASE_LINE
+from rules import engine
+from rules.catalog import Catalog, load_catalog
+from rules.pack import Measure, Pack, Rule
+from schemas.declaration import Declaration
+from schemas.permit import Permit
+
+TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"
+EST = timezone(timedelta(hours=-5))
+PERMIT = "P-TREATMENT-1"
+
+
+def _deciding(rule: Rule) -> bool:
+    return rule.stage == "line" and (rule.then.treatment is not None or rule.then.claim_quota)
+
+
+def _dates_in(value: Any) -> Iterator[date]:
+    """Every date a condition names, literally or through a date parameter's values."""
+    if isinstance(value, date):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _dates_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _dates_in(item)
+
+
+def _texts_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts_in(item)
+
+
+def _around(days: set[date]) -> list[date]:
+    return sorted({day + timedelta(days=step) for day in days for step in (-1, 0, 1)})
+
+
+def boundary_dates(pack: Pack, measure: Measure) -> list[date]:
+    """The day before, on and after each date of the measure, its parameters and rules."""
+    days = {measure.effective.start}
+    if measure.effective.end is not None:
+        days.add(measure.effective.end)
+    for parameter in pack.body.parameters.values():
+        for start, _, value in parameter.periods():
+            days.add(start)
+            days.update(_dates_in(value))
+    for rule in measure.rules:
+        days.update(_dates_in(rule.when))
+    return _around(days)
+
+
+def remission_claims(pack: Pack, measure: Measure) -> list[str | None]:
+    """No claim, each citation the rules or parameters name, and one no rule knows."""
+    claims: set[str] = set()
+    for rule in measure.rules:
+        if "remission_claim" in str(rule.when):
+            claims.update(_texts_in(rule.when))
+    for parameter in pack.body.parameters.values():
+        if parameter.type == "text_list":
+            for _, _, value in parameter.periods():
+                claims.update(value)
+    claims = {claim for claim in claims if "/" in claim or " " in claim}
+    return [None, *sorted(claims), "SOME OTHER REMISSION ORDER"]
+
+
+def shipment_dates(measure: Measure, pack: Pack) -> list[date | None]:
+    dated = set()
+    for rule in measure.rules:
+        if "shipment_date" in str(rule.when):
+            dated.update(_dates_in(rule.when))
+    return [None, *_around(dated)]
+
+
+def _declaration(
+    day: date, import_type: str, line: dict[str, Any], shipped: date | None
+) -> Declaration:
+    body: dict[str, Any] = {
+        **BASE,
+        "declaration_id": "treatment",
+        "import_type": import_type,
+        "accepted_at": datetime.combine(day, time(10), EST).isoformat(),
+        "lines": [{**BASE_LINE, **line}],
+    }
+    if shipped is not None:
+        body["shipment_date"] = shipped.isoformat()
+    return Declaration.model_validate(body)
+
+
+def _permit(measure: Measure, day: date) -> Permit:
+    return Permit(
+        permit_number=PERMIT,
+        business_number=BASE["importer"]["business_number"],
+        measure=measure.id,
+        quantity=1000,
+        issued_on=day - timedelta(days=1),
+        expires_on=day + timedelta(days=30),
+        status="issued",
+        held=1000,
+    )
+
+
+def synthetic_lines(
+    pack: Pack, measure: Measure, day: date
+) -> Iterator[tuple[str, Declaration, dict[str, Permit]]]:
+    """Every combination of the inputs the measure's rules tell apart, for one day."""
+    item = measure.scope.prefixes()[0]
+    tariff_item = f"{item[:4]}.{item[4:6] or '00'}.{item[6:8] or '00'}.{item[8:10] or '00'}"
+    quota = measure.quota
+    units = [quota.unit] if quota is not None else ["NMB"]
+    if any("unit" in rule.when for rule in measure.rules):
+        units.append("KGM")  # a pack that tests the unit refuses lines in another one
+    permits: list[str | None] = [None]
+    if quota is not None and quota.permits is not None:
+        permits = [None, "unregistered", "valid"]
+    for import_type, origin, unit, claim, shipped, permit in itertools.product(
+        measure.scope.import_types,
+        measure.scope.origins,
+        units,
+        remission_claims(pack, measure),
+        shipment_dates(measure, pack),
+        permits,
+    ):
+        if shipped is not None and shipped > day:
+            continue  # a declaration cannot ship after its acceptance
+        line: dict[str, Any] = {"tariff_item": tariff_item, "origin": origin, "unit": unit}
+        if claim is not None:
+            line["remission_claim"] = claim
+        known: dict[str, Permit] = {}
+        if permit is not None:
+            line["permit_number"] = PERMIT
+            if permit == "valid":
+                known[PERMIT] = _permit(measure, day)
+        name = f"{import_type} {origin} {unit} claim={claim} shipped={shipped} permit={permit}"
+        yield name, _declaration(day, import_type, line, shipped), known
+
+
+def _measures() -> list[tuple[Pack, Measure]]:
+    catalog = load_catalog([TEST_PACKS])
+    return [
+        (pack, measure)
+        for pack in catalog.packs
+        for measure in pack.measures
+        if any(_deciding(rule) for rule in measure.rules)
+    ]
+
+
+MEASURES = _measures()
+
+
+def test_treatment_deciding_measures_are_found() -> None:
+    """The shipped EV surtax, steel and aluminium surtax and EV quota are among the measures tested."""
+    ids = {measure.id for _, measure in MEASURES}
+    assert {"CA-CN-SUR-2024-EV", "CA-CN-SUR-2024-STEEL-AL", "CA-CN-EV-TRQ-2026"} <= ids
+
+
+@pytest.mark.parametrize(
+    ("pack", "measure"),
+    MEASURES,
+    ids=[f"{pack.id}@{pack.version}:{measure.id}" for pack, measure in MEASURES],
+)
+def test_every_in_scope_line_gets_exactly_one_treatment(pack: Pack, measure: Measure) -> None:
+    """On every boundary date in force, each synthetic line fires exactly one deciding rule, or none while refused."""
+    checked = 0
+    for day in boundary_dates(pack, measure):
+        if not measure.effective.contains(day):
+            continue
+        for name, declaration, permits in synthetic_lines(pack, measure, day):
+            evaluation = engine.evaluate(declaration, [pack], permits)
+            mine = [item for item in evaluation.fired if item.measure.id == measure.id]
+            deciding = sorted(item.rule.id for item in mine if _deciding(item.rule))
+            refused = any(item.rule.outcome == "reject" for item in mine)
+            assert len(deciding) == 1 or (not deciding and refused), (
+                f"{measure.id} on {day}, {name}: deciding rules {deciding}"
+            )
+            checked += 1
+    assert checked > 0
+
+
+def test_remission_is_settled_for_every_claim_and_date() -> None:
+    """Steel with a remission claim around the last day of remission gets exempt or surtax, never both or neither."""
+    catalog: Catalog = load_catalog()
+    pack = next(p for p in catalog.current if p.id == "CA-CN-SURTAX-2024")
+    steel = next(m for m in pack.measures if m.id == "CA-CN-SUR-2024-STEEL-AL")
+    last_day = pack.body.parameters["REMISSION-LAST-DAY"].value_on(date(2026, 1, 1))
+    assert last_day == date(2026, 12, 31)
+    seen = set()
+    for day in _around({last_day}):
+        line = {"tariff_item": "7208.10.00.00", "unit": "KGM", "remission_claim": "SOR/2025-12"}
+        evaluation = engine.evaluate(_declaration(day, "commercial", line, None), [pack], {})
+        stated = [
+            item.rule.then.treatment for item in evaluation.fired if item.measure.id == steel.id
+        ]
+        seen.add((day, tuple(t for t in stated if t)))
+    assert seen == {
+        (date(2026, 12, 30), ("exempt",)),
+        (date(2026, 12, 31), ("exempt",)),
+        (date(2027, 1, 1), ("surtax",)),
+    }
+    assert Decimal("0.25") == steel.rate_on("surtax", date(2027, 1, 1))

@@ -286,9 +286,8 @@ class SentinelGroup:
         try:
             for port, _ in self.sentinels:
                 client = redis.Redis(port=port, socket_timeout=1)
-                master = client.execute_command("SENTINEL", "MASTER", self.MASTER)
-                info = dict(zip(master[::2], master[1::2], strict=True))
-                if int(info[b"num-slaves"]) < 1 or int(info[b"num-other-sentinels"]) < 2:
+                info = client.sentinel_master(self.MASTER)
+                if int(info["num-slaves"]) < 1 or int(info["num-other-sentinels"]) < 2:
                     return False
             return True
         except redis.RedisError:
@@ -297,8 +296,8 @@ class SentinelGroup:
     def master_port(self) -> int:
         port, _ = self.sentinels[0]
         client = redis.Redis(port=port, socket_timeout=1)
-        _, master = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.MASTER)
-        return int(master)
+        _, port = client.sentinel_get_master_addr_by_name(self.MASTER)
+        return int(port)
 
     def stop(self) -> None:
         for _, process in self.sentinels:
@@ -312,8 +311,9 @@ class SentinelGroup:
 def test_a_sentinel_failover_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """The primary SIGKILLed under load, with REDIS_URL naming three Sentinels: the replica
     takes over, every 202 is there and decided once, and nothing is restarted by hand."""
-    group = SentinelGroup(tmp_path).start()
+    group = SentinelGroup(tmp_path)
     try:
+        group.start()
         stack = make_stack(group.url, tmp_path)
         store = stack.store()
         with accord_run(stack) as supervisor:

@@ -1,7 +1,14 @@
 """`accord run`: Redis (embedded unless REDIS_URL), N Celery worker processes and the API,
 in one foreground command. Ctrl-C (or SIGTERM) stops all of it and leaves no process
 behind: the API first, then the workers (warm shutdown, then SIGKILL of their process
-group), then the embedded Redis, which writes its append-only file on the way out."""
+group), then the embedded Redis, which writes its append-only file on the way out.
+
+It supervises what it started: a child that dies (the worker's main process ending on an
+unrecoverable error, an OOM kill, the embedded Redis crashing) is restarted, not taken as
+a reason to stop the service. What the dead child left in its process group (a Celery
+pool) is killed first. Restarts back off: 0.5 s after the first death, doubling up to
+30 s while the child keeps dying; a child that stayed up for a minute starts again from
+0.5 s. Every death and restart is written to standard error."""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.auth import write_admin_tokens
@@ -36,6 +44,74 @@ def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
     with contextlib.suppress(ProcessLookupError):  # the pool, if its parent left it behind
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+FIRST_BACKOFF = 0.5  # seconds before restarting a child that died
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0  # a child up this long is well again: its next restart is quick
+
+
+@dataclass
+class Child:
+    """A process `accord run` keeps running: `start` makes (or remakes) it."""
+
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    deaths: int = 0  # in a row, each within STABLE_AFTER of its start
+    restart_at: float | None = None
+    restarts: int = field(default=0)
+
+    def launch(self) -> None:
+        self.process = self.start()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def backoff(self) -> float:
+        return float(min(FIRST_BACKOFF * 2 ** (self.deaths - 1), MAX_BACKOFF))
+
+    def tend(self, now: float) -> None:
+        """Notice a death and schedule the restart; restart when its time has come."""
+        if self.restart_at is None:
+            if self.process is None or self.process.poll() is None:
+                return
+            code = self.process.returncode
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # its pool, left behind
+            self.deaths = 1 if now - self.started_at >= STABLE_AFTER else self.deaths + 1
+            self.restart_at = now + self.backoff()
+            print(
+                f"accord: {self.name} (pid {self.process.pid}) exited with code {code}; "
+                f"restarting in {self.backoff():.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        if now >= self.restart_at:
+            try:
+                self.launch()
+            except Exception as exc:  # e.g. Redis that does not come up: try again later
+                self.deaths += 1
+                self.restart_at = now + self.backoff()
+                print(
+                    f"accord: {self.name} did not start ({exc}); trying again in "
+                    f"{self.backoff():.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            self.restarts += 1
+            assert self.process is not None
+            print(
+                f"accord: {self.name} restarted (pid {self.process.pid}, restart {self.restarts})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def stop(self, grace: float) -> None:
+        if self.process is not None:
+            _stop(self.process, grace)
 
 
 def worker_command(concurrency: int, name: str) -> list[str]:
@@ -68,7 +144,7 @@ def audit_key(path: Path) -> str:
 def run(settings: Settings, host: str, port: int, workers: int) -> int:
     env = dict(os.environ)
     redis: EmbeddedRedis | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -80,6 +156,16 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
     try:
         if settings.redis_url is None:
             redis = EmbeddedRedis(settings.var_dir / "redis").start()
+            embedded = redis
+
+            def start_redis() -> subprocess.Popen[bytes]:
+                embedded.start()  # the same port, the same append-only file
+                assert embedded.process is not None
+                return embedded.process
+
+            supervised_redis = Child("embedded Redis", start_redis, process=redis.process)
+            supervised_redis.started_at = time.monotonic()
+            children.append(supervised_redis)
             env["REDIS_URL"] = redis.url
             print(f"Redis      {redis.url} (embedded, append-only file in {redis.directory})")
         else:
@@ -96,8 +182,13 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
         worker_env = dict(env)
         if os.geteuid() == 0:  # JSON only, so Celery's warning about pickle as root does not apply
             worker_env["PYTHONWARNINGS"] = "ignore:You're running the worker with superuser"
-        children.append(_start(worker_command(workers, f"accord-{os.getpid()}@%h"), worker_env))
-        children.append(_start(api_command(host, port), env))
+        worker_args = worker_command(workers, f"accord-{os.getpid()}@%h")
+        api_args = api_command(host, port)
+        children.append(Child("worker", lambda: _start(worker_args, worker_env)))
+        children.append(Child("API", lambda: _start(api_args, env)))
+        for child in children:
+            if child.process is None:
+                child.launch()
         url = f"http://{host}:{port}"
         print(f"API        {url}  (OpenAPI: {url}/docs)")
         print(f"Workers    {workers} Celery worker processes")
@@ -106,18 +197,15 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
             print(f"           (written to {Path(env['ACCORD_TOKENS_FILE'])})")
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping:
+            now = time.monotonic()
             for child in children:
-                if child.poll() is not None:
-                    print(
-                        f"process {child.pid} exited ({child.returncode}); stopping",
-                        file=sys.stderr,
-                    )
-                    stopping = True
+                child.tend(now)
             time.sleep(0.2)
         return 0
     finally:
         for child in reversed(children):
-            _stop(child, grace=10)
+            if child.name != "embedded Redis":
+                child.stop(grace=10)
         if redis is not None:
             redis.stop()
         print("Stopped.", flush=True)

@@ -15,6 +15,7 @@ from rules.catalog import load_catalog
 from rules.quota import terms_on
 from service.api import create_app
 from service.enqueuer import Coalescer
+from service.recovery import RedisWatch
 from service.settings import get_settings
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits
@@ -93,6 +94,10 @@ def build() -> FastAPI:
         await run_in_threadpool(scheduled_runs)
         await run_in_threadpool(sweep_once)
         await run_in_threadpool(checkpoint)
+
+    # Redis back after a restart or a failover: what is pending is enqueued again at once,
+    # not after ACCORD_SWEEP_AFTER (service/recovery.py).
+    RedisWatch(store, enqueue_bulk).start()
 
     return create_app(
         settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk

@@ -1,6 +1,8 @@
 """Configuration: environment variables read once, by one settings object.
 
-REDIS_URL                 Redis to use; unset: the embedded one `accord run` starts
+REDIS_URL                 Redis to use; unset: the embedded one `accord run` starts.
+                          May name Sentinels: sentinel://h:p;sentinel://h:p/master_name
+                          (store/connection.py, docs/reliability.md)
 ACCORD_TOKENS_FILE        YAML file of tokens and roles (SPEC §7)
 ACCORD_RULES_DIR          extra rule packs (os.pathsep-separated directories)
 ACCORD_MAX_BODY_BYTES     request body limit, default 1 MiB
@@ -9,7 +11,7 @@ ACCORD_VAR_DIR            runtime state (embedded Redis data, tokens), default .
 ACCORD_VISIBILITY_TIMEOUT seconds before Redis redelivers an unacknowledged task (300)
 ACCORD_SWEEP_AFTER        seconds before a stored declaration without a verdict is
                           enqueued again (120)
-ACCORD_TASK_RETRIES       retries of a task failing on a transient error (5)
+ACCORD_TASK_RETRIES       times a task waits up to 30 s for Redis to return (5)
 ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoints
                           (docs/security.md); `accord run` keeps one in var/audit.key
                           when unset. Without it trails are checked, not authenticated.

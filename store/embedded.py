@@ -29,10 +29,17 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process with its data under `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None, fsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        fsync: str = "everysec",
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.directory = directory.resolve()
         self.port = port or free_port()
         self.fsync = fsync
+        self.extra = extra  # further options, e.g. ("--replicaof", host, port)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,6 +59,7 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
+            *self.extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True

@@ -20,6 +20,11 @@ class StoreUnavailable(StoreError):
     """Redis cannot be reached or did not answer in time."""
 
 
+class NotReplicated(StoreUnavailable):
+    """A submission reached the primary but no replica within the wait: a failover now
+    could lose it, so it is not acknowledged (it may still be evaluated)."""
+
+
 class NotFound(StoreError):
     """The declaration, permit or quota asked for does not exist."""
 

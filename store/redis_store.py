@@ -50,7 +50,8 @@ from schemas import summary
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
 from schemas.verification import Checkpoint, head_mac
-from store.errors import NotFound, StoreError, StoreUnavailable, translated
+from store import connection
+from store.errors import NotFound, NotReplicated, StoreError, StoreUnavailable, translated
 from store.ledger import Ledger, permit_of
 
 
@@ -168,18 +169,19 @@ class RedisStore:
         self.ledger = Ledger(client, prefix)
         self._kept_packs: set[str] = set()
         self._kept_checks: set[tuple[str, str, str]] = set()
+        # replicas that must hold a submission before it counts as stored (Sentinel),
+        # as long as the primary has that many connected (looked up every half second)
+        self.replicas = 0
+        self.replica_wait_ms = 1000
+        self._replicas_connected = (0, -1.0)  # (count, when looked up)
 
     @classmethod
     def from_url(
         cls, url: str, prefix: str = "accord", timeout: float = 5.0, audit_key: bytes | None = None
     ) -> RedisStore:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=min(timeout, 2.0),
-            health_check_interval=30,
-        )
-        return cls(client, prefix, audit_key)
+        store = cls(connection.client(url, timeout), prefix, audit_key)
+        store.replicas = connection.replicas_to_wait(url)
+        return store
 
     @property
     def changes_channel(self) -> str:
@@ -244,10 +246,30 @@ class RedisStore:
                 ],
                 client=pipe,
             )  # fmt: skip
+        replicas = self._replicas_to_wait()
+        if replicas:  # on the same connection, so it waits for these very writes
+            pipe.execute_command("WAIT", replicas, self.replica_wait_ms)  # type: ignore[no-untyped-call]
+        replies = pipe.execute()
+        if replicas and int(replies.pop()) < replicas:
+            raise NotReplicated(
+                f"no replica acknowledged the submission within {self.replica_wait_ms} ms"
+            )
         return [
-            SubmitResult(_text(outcome) or "", _text(status) or "")
-            for outcome, status in pipe.execute()
+            SubmitResult(_text(outcome) or "", _text(status) or "") for outcome, status in replies
         ]
+
+    def _replicas_to_wait(self) -> int:
+        """The replicas a submission waits for: `replicas`, or fewer while the primary has
+        fewer connected (its replica down, or lost in a failover): then a 202 rests on
+        the primary alone, as docs/reliability.md states, rather than no 202 at all."""
+        if not self.replicas:
+            return 0
+        count, when = self._replicas_connected
+        if time.monotonic() - when > 0.5:
+            info = self.client.info("replication")
+            count = int(info.get("connected_slaves", 0))
+            self._replicas_connected = (count, time.monotonic())
+        return min(self.replicas, count)
 
     @staticmethod
     def _chain(
@@ -573,6 +595,17 @@ class RedisStore:
         """Declarations stored before `older_than` (epoch seconds) that have no verdict."""
         raw = self.client.zrangebyscore(self.key("pending"), "-inf", older_than, 0, limit)
         return [_text(item) or "" for item in raw]
+
+    @translated
+    def pending_all(self) -> list[str]:
+        """Every declaration stored without a verdict (SCAN: each one that stays pending
+        throughout is listed at least once)."""
+        return [_text(item) or "" for item, _ in self.client.zscan_iter(self.key("pending"))]
+
+    @translated
+    def server_run_id(self) -> str:
+        """The id of the Redis process answering: a new one after a restart or a failover."""
+        return str(self.client.info("server")["run_id"])
 
     @translated
     def touch_pending(self, declaration_id: str, at: float) -> None:

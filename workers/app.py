@@ -12,35 +12,90 @@
   runs' re-enqueues) to `BULK_QUEUE`. Every worker consumes both, and the Redis transport
   takes from them in turn, so a single declaration waits behind at most about one chunk
   of another importer's batch per worker process instead of behind the whole batch.
+- the worker reconnects to a Redis that went away every second (`QuickReconnect`), for
+  as long as it takes, rather than Celery's 2, 4, 6 ... 30 s: a Redis restart is routine,
+  and what was in flight must be decided within seconds of its return (SPEC §8).
+- REDIS_URL may name Sentinels (`store/connection.py`); the broker then uses kombu's
+  Sentinel transport with the same Sentinels and master.
 Evaluations are idempotent by declaration id, so every redelivery is harmless.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
 import time
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready
-from kombu import Queue
+from celery.worker.consumer import Consumer
+from celery.worker.state import maybe_shutdown
+from kombu import Connection, Queue
 
 from service.settings import get_settings
+from store import connection
 
 QUEUE = "accord.evaluate"
 BULK_QUEUE = "accord.bulk"
 QUEUES = (QUEUE, BULK_QUEUE)
 
 
+RECONNECT_EVERY = 1.0  # seconds between attempts to reach a Redis that went away
+
+log = logging.getLogger(__name__)
+
+
+class QuickReconnect(Consumer):
+    """Celery's consumer, reconnecting to the broker every second without end, and
+    surviving kombu's fault on the way there."""
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError as fault:
+            # Celery collects the broken connection (which detaches kombu's transport
+            # from it) before closing it; closing the Redis channel then tries to put
+            # the unacknowledged messages back through that transport and fails with
+            # AttributeError("'NoneType' object has no attribute 'hostname'"), which
+            # Celery treats as unrecoverable and stops the worker. Redis is down at that
+            # moment anyway, so nothing could have been put back: the messages stay
+            # unacknowledged in Redis, and the API re-enqueues their declarations when
+            # Redis returns. The consumer reconnects as after any connection loss.
+            log.warning("closing the lost broker connection failed (%r); reconnecting", fault)
+
+    def ensure_connected(self, conn: Connection) -> Connection:
+        def on_error(exc: Exception, interval: float) -> None:
+            log.warning("broker unreachable (%s); trying again in %.1f s", exc, interval)
+
+        retry: dict[str, Any] = {
+            "max_retries": None,  # for as long as Redis is away: a restart is no reason to stop
+            "interval_start": 0.2,
+            "interval_step": 0.4,
+            "interval_max": RECONNECT_EVERY,
+            "callback": maybe_shutdown,
+        }
+        conn = conn.ensure_connection(on_error, **retry)
+        self.first_connection_attempt = False
+        self.broker_connection_retry_attempt = 0
+        return conn
+
+
 def make_app() -> Celery:
     settings = get_settings()
+    broker_url, sentinel_options = connection.broker(
+        settings.redis_url or "redis://127.0.0.1:6379/0"
+    )
     app = Celery("accord", include=["workers.tasks"])
     app.conf.update(
-        broker_url=settings.redis_url or "redis://127.0.0.1:6379/0",
+        broker_url=broker_url,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
         broker_connection_timeout=2,
+        worker_consumer="workers.app:QuickReconnect",
         task_publish_retry_policy={
             "max_retries": 3,
             "interval_start": 0,
@@ -50,6 +105,7 @@ def make_app() -> Celery:
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             "global_keyprefix": f"{settings.redis_prefix}:celery:",
+            **sentinel_options,
         },
         task_serializer="json",
         result_serializer="json",
@@ -73,8 +129,16 @@ def make_app() -> Celery:
 app = make_app()
 
 
+CHUNK = 25  # declarations per re-enqueued task
+
+
 def _start_heartbeat(**_: object) -> None:
-    """Tell /healthz this worker is alive, every 10 s, from the worker's main process."""
+    """Tell /healthz this worker is alive, every 10 s, from the worker's main process.
+
+    First, enqueue again every declaration stored without a verdict: a worker starting
+    may be the restart of one that died (its main process killed, say) holding messages
+    it had taken, which Redis would otherwise return only after the visibility timeout.
+    The duplicates cost one read each; evaluations are idempotent."""
     from store.errors import StoreError
     from store.redis_store import RedisStore
 
@@ -83,6 +147,15 @@ def _start_heartbeat(**_: object) -> None:
 
     def beat() -> None:
         store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
+        try:
+            pending = store.pending_all()
+            for start in range(0, len(pending), CHUNK):
+                app.send_task(
+                    "accord.evaluate_many", args=[pending[start : start + CHUNK]], queue=BULK_QUEUE
+                )
+            log.info("worker started: re-enqueued %d pending declarations", len(pending))
+        except Exception:  # Redis away: the API re-enqueues them when it sees Redis again
+            log.exception("could not re-enqueue the pending declarations at start")
         while True:
             with contextlib.suppress(StoreError):  # Redis down: beats resume when it returns
                 store.heartbeat(name, ttl=30)

@@ -1,46 +1,70 @@
 """Celery tasks: ten-line adapters around `workers.evaluation`.
 
 A declaration that cannot be evaluated ends `failed` with the error in words, inside
-`decide_many`, without stopping the others of its chunk. Redis being unreachable is
-retried with exponential backoff; if it stays down past the retries, the declarations
-are still stored and undecided, and the sweeper enqueues them again when it is back.
+`decide_many`, without stopping the others of its chunk.
+
+Redis being unreachable is waited out here, in the task, and the chunk decided again as
+soon as Redis answers. Not with `task.retry`: the retry is a new message, published to
+the very Redis that is down, and Celery drops the original (`Reject(requeue=False)`)
+when that publish fails, which left declarations undecided until the sweeper found them
+minutes later. If Redis stays away past the wait, the task gives up; the declarations are
+still stored and pending, and the API re-enqueues every pending declaration the moment it
+sees Redis again (`service/recovery.py`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
 
 from service.settings import get_settings
-from store.errors import StoreUnavailable
+from store.errors import StoreError, StoreUnavailable
+from store.redis_store import RedisStore
 from workers import context, evaluation
 from workers.app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="accord.evaluate", bind=True, acks_late=True)
-def evaluate(self: Any, declaration_id: str) -> str:
-    return _decide_all(self, [declaration_id])[0]
+@app.task(name="accord.evaluate", acks_late=True)
+def evaluate(declaration_id: str) -> str:
+    return _decide_all([declaration_id])[0]
 
 
-@app.task(name="accord.evaluate_many", bind=True, acks_late=True)
-def evaluate_many(self: Any, declaration_ids: list[str]) -> list[str]:
+@app.task(name="accord.evaluate_many", acks_late=True)
+def evaluate_many(declaration_ids: list[str]) -> list[str]:
     """A chunk of a batch submission; each declaration is decided on its own."""
-    return _decide_all(self, declaration_ids)
+    return _decide_all(declaration_ids)
 
 
-def _decide_all(task: Any, declaration_ids: list[str]) -> list[str]:
+WAIT_FOR_REDIS = 30.0  # seconds a task waits for Redis to answer again, per attempt
+POLL = 0.2
+
+
+def _decide_all(declaration_ids: list[str]) -> list[str]:
     store = context.store()
-    try:
-        return evaluation.decide_many(store, context.catalog(), declaration_ids)
-    except StoreUnavailable as exc:
-        # Retry the whole message: the declarations already decided return at once.
-        retries = int(task.request.retries)
-        if retries < get_settings().task_retries:
-            raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
-        log.error("declarations %s: Redis kept failing: %s", declaration_ids, exc)
-        raise  # the declarations stay stored; the sweeper enqueues them again
+    attempts = get_settings().task_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            # the whole chunk again: the declarations already decided return at once
+            return evaluation.decide_many(store, context.catalog(), declaration_ids)
+        except StoreUnavailable as exc:
+            if attempt == attempts or not _wait_for(store, WAIT_FOR_REDIS):
+                log.error("declarations %s: Redis kept failing: %s", declaration_ids, exc)
+                raise  # still stored and pending: re-enqueued when Redis is seen again
+            log.warning("Redis was away (%s); deciding %d again", exc, len(declaration_ids))
+    raise AssertionError("unreachable")
+
+
+def _wait_for(store: RedisStore, seconds: float) -> bool:
+    """Whether Redis answers within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return store.ping()
+        except StoreError:
+            time.sleep(POLL)
+    return False
 
 
 @app.task(name="accord.noop", acks_late=True)

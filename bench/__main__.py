@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e_bench, engine_bench
+from bench import e2e_bench, engine_bench, ledger_bench
 
 RESULTS = Path(__file__).parent / "results.json"
 
@@ -56,6 +56,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "engine": engine_bench.run(),
+        "ledger": ledger_bench.run(),
     }
     results.update(e2e_bench.run(**sizes))
     results["seconds"] = round(time.monotonic() - started, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +12,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -70,7 +73,15 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, StoreUnavailable):
-        return error_response(503, "store unavailable", str(exc), {"Retry-After": "2"})
+    """503 in words a caller may read: the store's own message (which names Redis's
+    address and error) goes to the log, not to the caller."""
     assert isinstance(exc, StoreError)
-    return error_response(503, "store error", str(exc), {"Retry-After": "2"})
+    log.warning("store failure on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, StoreUnavailable):
+        return error_response(
+            503, "store unavailable", "the store cannot be reached; try again shortly",
+            {"Retry-After": "2"},
+        )  # fmt: skip
+    return error_response(
+        503, "store error", "the store refused the operation; try again", {"Retry-After": "2"}
+    )

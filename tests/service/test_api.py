@@ -11,6 +11,7 @@ import pytest
 
 from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
 from helpers import declaration, vin
+from rules.catalog import Catalog
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import head_mac, verify_checkpoints
 from service import views
@@ -750,3 +751,37 @@ def test_the_audit_trail_shows_the_checkpoint_that_covers_its_head(stack: Stack)
     assert problem is None
     assert count >= checkpoint["seq"]
     store.close()
+
+
+def test_a_store_outage_answers_503_without_the_stores_address(
+    catalog: Catalog, redis_url: str
+) -> None:
+    """With Redis unreachable, a caller gets 503 and Retry-After, and the answer names no
+    address, port or driver error (those go to the log)."""
+    import asyncio
+
+    import httpx
+
+    from service.api import create_app
+    from service.auth import TokenBook, TokenEntry
+    from service.settings import Settings
+
+    port = free_port()
+    unreachable = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix="down", timeout=0.5)
+    settings = Settings.from_environ({"REDIS_URL": redis_url})
+    token = "a-token-for-the-outage-test"
+    book = TokenBook((TokenEntry(token=token, role="admin"),))
+    app = create_app(settings, unreachable, lambda ids: None, catalog=catalog, tokens=book)
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://accord") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            return await client.get("/v1/declarations/x", headers=headers)
+
+    answer = asyncio.run(ask())
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"
+    assert str(port) not in answer.text
+    assert "127.0.0.1" not in answer.text
+    assert answer.json()["error"] == "store unavailable"

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rules.errors import PackError
-from rules.pack import SHIPPED_DIR, Measure, Pack, check_no_overlap, current_packs, load_packs
+from rules.pack import (
+    SHIPPED_DIR,
+    Measure,
+    Pack,
+    check_counterparts,
+    check_no_overlap,
+    current_packs,
+    load_packs,
+)
 
 
 @dataclass(frozen=True)
@@ -65,4 +73,5 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
             )
     current = tuple(current_packs(packs))
     check_no_overlap(current)
+    check_counterparts(current)
     return Catalog(packs=packs, current=current)

@@ -1,4 +1,5 @@
-"""The packs a process knows: the shipped ones and those of `ACCORD_RULES_DIR`.
+"""The packs a process knows: the shipped ones and those of `ACCORD_RULES_DIR`; and the
+shipped arrangements, which group the measures of both parties to one arrangement.
 
 The current packs (the highest version of each pack id) evaluate new declarations;
 every loaded version stays reachable by id and version, or by content hash, so that a
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules.arrangement import Arrangement, check_arrangement, load_arrangements
 from rules.errors import PackError
 from rules.pack import (
     SHIPPED_DIR,
@@ -27,6 +29,10 @@ from rules.pack import (
 class Catalog:
     packs: tuple[Pack, ...]
     current: tuple[Pack, ...]
+    arrangements: tuple[Arrangement, ...] = ()
+
+    def arrangement(self, arrangement_id: str) -> Arrangement | None:
+        return next((item for item in self.arrangements if item.id == arrangement_id), None)
 
     def by_sha(self, sha256: str) -> Pack | None:
         return next((pack for pack in self.packs if pack.sha256 == sha256), None)
@@ -74,4 +80,8 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
     current = tuple(current_packs(packs))
     check_no_overlap(current)
     check_counterparts(current)
-    return Catalog(packs=packs, current=current)
+    arrangements = []
+    for arrangement, path in load_arrangements():
+        check_arrangement(arrangement, path, current)
+        arrangements.append(arrangement)
+    return Catalog(packs=packs, current=current, arrangements=tuple(arrangements))

@@ -918,7 +918,7 @@ def mount_dashboard(
         in_force = []
         for summary in views.measures(catalog, day_shown)["measures"]:
             found = views.measure_on(catalog, summary["id"], day_shown)
-            checks = views.checks(found[0], found[1], day_shown) if found else None
+            checks = views.checks(found[0], found[1], day_shown, catalog.current) if found else None
             in_force.append({"measure": summary, "checks": checks})
         shown = {item["measure"]["id"] for item in in_force}
         others = [

@@ -516,9 +516,14 @@ def measure_checks(
 
 
 def evaluate(
-    declaration: Declaration, packs: Sequence[Pack], permits: Mapping[str, Permit]
+    declaration: Declaration,
+    packs: Sequence[Pack],
+    permits: Mapping[str, Permit],
+    counterpart_packs: Sequence[Pack] = (),
 ) -> Evaluation:
-    """Steps 2-4: measures in force per line, line rules, measure checks, quota requests."""
+    """Steps 2-4: measures in force per line, line rules, measure checks, quota requests.
+    The linkage checks look for counterparts in `packs` and `counterpart_packs` (a replay
+    with a declaration's own packs passes the loaded ones there)."""
     as_of = declaration.accepted_on
     own = in_jurisdiction(packs, declaration.jurisdiction)
     applied = {
@@ -551,7 +556,9 @@ def evaluate(
         for item in items:
             if (item.pack.sha256, item.measure.id) not in seen_measures:
                 seen_measures.add((item.pack.sha256, item.measure.id))
-                checks.extend(measure_checks(item.pack, item.measure, as_of, packs))
+                checks.extend(
+                    measure_checks(item.pack, item.measure, as_of, (*packs, *counterpart_packs))
+                )
     evaluation = Evaluation(
         declaration=declaration,
         as_of=as_of,

@@ -1,4 +1,5 @@
-"""The packs a process knows: the shipped ones and those of `ACCORD_RULES_DIR`.
+"""The packs a process knows: the shipped ones and those of `ACCORD_RULES_DIR`; and the
+shipped arrangements, which group the measures of both parties to one arrangement.
 
 The current packs (the highest version of each pack id) evaluate new declarations;
 every loaded version stays reachable by id and version, or by content hash, so that a
@@ -11,14 +12,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules.arrangement import Arrangement, check_arrangement, load_arrangements
 from rules.errors import PackError
-from rules.pack import SHIPPED_DIR, Measure, Pack, check_no_overlap, current_packs, load_packs
+from rules.pack import (
+    SHIPPED_DIR,
+    Measure,
+    Pack,
+    check_counterparts,
+    check_no_overlap,
+    current_packs,
+    load_packs,
+)
 
 
 @dataclass(frozen=True)
 class Catalog:
     packs: tuple[Pack, ...]
     current: tuple[Pack, ...]
+    arrangements: tuple[Arrangement, ...] = ()
+
+    def arrangement(self, arrangement_id: str) -> Arrangement | None:
+        return next((item for item in self.arrangements if item.id == arrangement_id), None)
 
     def by_sha(self, sha256: str) -> Pack | None:
         return next((pack for pack in self.packs if pack.sha256 == sha256), None)
@@ -65,4 +79,9 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
             )
     current = tuple(current_packs(packs))
     check_no_overlap(current)
-    return Catalog(packs=packs, current=current)
+    check_counterparts(current)
+    arrangements = []
+    for arrangement, path in load_arrangements():
+        check_arrangement(arrangement, path, current)
+        arrangements.append(arrangement)
+    return Catalog(packs=packs, current=current, arrangements=tuple(arrangements))

@@ -2,7 +2,10 @@
 
     evaluate(declaration, packs, permits)  -> Evaluation   steps 2-4 of SPEC §4
     finalize(evaluation, allocation)       -> Verdict      steps 6-7
-    measure_checks(pack, measure, as_of)   -> findings     the WTO / NOTIF checks
+    measure_checks(pack, measure, as_of, packs) -> findings the WTO / NOTIF / LINK checks
+
+A declaration is held to the packs of its own jurisdiction; the linkage checks look at
+every pack, since a measure's counterparts are the other party's.
 
 The engine states facts (one per line and measure in force, one per measure for
 its arrangement checks, one per line and quota after allocation), asserts them into
@@ -33,7 +36,7 @@ from typing import Any
 from rules.compiler import compile_ruleset
 from rules.errors import EngineError
 from rules.facts import DATE_FACT, AllocationFacts, LineFacts, MeasureFacts, resting_on
-from rules.pack import Measure, Pack, Rule
+from rules.pack import Effective, Measure, Pack, Rule
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import Declaration, DeclarationLine
 from schemas.permit import Permit
@@ -326,12 +329,79 @@ def _months_between(earlier: date, later: date) -> int:
     return months - 1 if later.day < earlier.day else months
 
 
-def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
-    """What the arrangement checks may test, as known on `as_of` (nothing later counts)."""
+@dataclass(frozen=True)
+class Counterpart:
+    """A counterpart measure as the linkage checks see it on a date."""
+
+    id: str
+    status: str  # not_yet | in_force | lapsed | unknown (in none of the packs looked at)
+    last_day: date | None
+
+
+def status_on(ranges: Sequence[Effective], day: date) -> str:
+    """A measure's state on a day, from the effective ranges of its definitions."""
+    if not ranges:
+        return "unknown"
+    if any(effective.contains(day) for effective in ranges):
+        return "in_force"
+    if any(effective.start > day for effective in ranges):
+        return "not_yet"
+    return "lapsed"
+
+
+def _last_day(ranges: Sequence[Effective]) -> date | None:
+    ends = [effective.end for effective in ranges]
+    return None if not ends or None in ends else max(end for end in ends if end is not None)
+
+
+def counterparts_on(
+    measure: Measure, as_of: date, packs: Iterable[Pack]
+) -> tuple[Counterpart, ...]:
+    """The state on `as_of` of each counterpart the measure's arrangement records."""
+    if measure.arrangement is None or not measure.arrangement.counterparts:
+        return ()
+    ranges: dict[str, list[Effective]] = {}
+    for pack in packs:
+        for each in pack.measures:
+            ranges.setdefault(each.id, []).append(each.effective)
+    return tuple(
+        Counterpart(name, status_on(ranges.get(name, []), as_of), _last_day(ranges.get(name, [])))
+        for name in measure.arrangement.counterparts
+    )
+
+
+def _linkage_facts(
+    measure: Measure, as_of: date, counterparts: Sequence[Counterpart]
+) -> dict[str, Any]:
+    in_force = [item.id for item in counterparts if item.status == "in_force"]
+    lapsed = [item for item in counterparts if item.status == "lapsed"]
+    last_days = [item.last_day for item in lapsed if item.last_day is not None]
+    end = measure.effective.end
+    return {
+        "checked_on": as_of.isoformat(),
+        "status": status_on([measure.effective], as_of),
+        "last_day": end.isoformat() if end is not None else None,
+        "counterparts_in_force": ", ".join(in_force) or None,
+        "counterparts_in_force_count": len(in_force),
+        "counterparts_lapsed": ", ".join(item.id for item in lapsed) or None,
+        "counterparts_lapsed_count": len(lapsed),
+        "counterparts_lapsed_on": max(last_days).isoformat() if last_days else None,
+    }
+
+
+def measure_facts(
+    measure: Measure, as_of: date, counterparts: Sequence[Counterpart] = ()
+) -> dict[str, Any]:
+    """What the arrangement checks may test, as known on `as_of` (nothing later counts).
+    The checks are made for any date: outside the measure's effective range its rates are
+    those of its nearest day in force."""
     arrangement = measure.arrangement
     if arrangement is None:
         raise ValueError(f"measure {measure.id} records no arrangement")
-    rates = {name: measure.rate_on(name, as_of) for name in measure.rates}
+    rate_day = max(as_of, measure.effective.start)
+    if measure.effective.end is not None:
+        rate_day = min(rate_day, measure.effective.end)
+    rates = {name: measure.rate_on(name, rate_day) for name in measure.rates}
     facts: dict[str, Any] = {
         "measure": measure.id,
         "line": 0,
@@ -341,12 +411,14 @@ def measure_facts(measure: Measure, as_of: date) -> dict[str, Any]:
         "country_specific": arrangement.country_specific,
         "bilateral_cap": arrangement.bilateral_cap,
         "claimed_basis": arrangement.claimed_basis,
-        "bound_rate_bp": basis_points(arrangement.bound_rate),
-        "bound_rate": percent(arrangement.bound_rate),
         "sum_rates_bp": sum(basis_points(rate) for rate in rates.values()),
         "sum_rates": percent(sum(rates.values(), Decimal(0))),
         "entry_into_force": measure.effective.start.isoformat(),
     }
+    if arrangement.bound_rate is not None:
+        facts["bound_rate_bp"] = basis_points(arrangement.bound_rate)
+        facts["bound_rate"] = percent(arrangement.bound_rate)
+    facts.update(_linkage_facts(measure, as_of, counterparts))
     derived: dict[str, Any] = {}
     for name, rate in rates.items():
         derived[f"rate_{name}_bp"] = basis_points(rate)
@@ -400,26 +472,38 @@ def allocation_facts(
 def measures_in_force(
     packs: Iterable[Pack], line: DeclarationLine, import_type: str, as_of: date
 ) -> tuple[Applied, ...]:
-    return tuple(
+    applied = tuple(
         Applied(pack, measure)
         for pack in packs
         for measure in pack.measures
         if measure.effective.contains(as_of)
         and measure.in_scope(line.tariff_item, line.origin, import_type)
     )
+    # a measure in force for the line may suspend others of its pack for it
+    suspended = {(item.pack.sha256, name) for item in applied for name in item.measure.suspends}
+    return tuple(item for item in applied if (item.pack.sha256, item.measure.id) not in suspended)
 
 
-_check_cache: dict[tuple[str, str, date], tuple[Fired, ...]] = {}
+def in_jurisdiction(packs: Iterable[Pack], jurisdiction: str) -> tuple[Pack, ...]:
+    """The packs that apply to declarations made to one jurisdiction's customs."""
+    return tuple(pack for pack in packs if pack.body.jurisdiction == jurisdiction)
 
 
-def measure_checks(pack: Pack, measure: Measure, as_of: date) -> tuple[Fired, ...]:
-    """The arrangement checks of one measure as of a date; computed once per pack and day."""
+_check_cache: dict[tuple[Any, ...], tuple[Fired, ...]] = {}
+
+
+def measure_checks(
+    pack: Pack, measure: Measure, as_of: date, packs: Iterable[Pack] = ()
+) -> tuple[Fired, ...]:
+    """The arrangement checks of one measure as of any date; computed once per pack, day
+    and state of the measure's counterparts, which are looked up in `packs`."""
     if measure.arrangement is None:
         return ()
-    key = (pack.sha256, measure.id, as_of)
+    counterparts = counterparts_on(measure, as_of, packs)
+    key = (pack.sha256, measure.id, as_of, counterparts)
     cached = _check_cache.get(key)
     if cached is None:
-        facts = measure_facts(measure, as_of)
+        facts = measure_facts(measure, as_of, counterparts)
         cached = tuple(
             Fired(pack, fired_measure, rule, None, facts, as_of)
             for fired_measure, rule, _ in _current_session().fire(pack, [facts])
@@ -432,12 +516,18 @@ def measure_checks(pack: Pack, measure: Measure, as_of: date) -> tuple[Fired, ..
 
 
 def evaluate(
-    declaration: Declaration, packs: Sequence[Pack], permits: Mapping[str, Permit]
+    declaration: Declaration,
+    packs: Sequence[Pack],
+    permits: Mapping[str, Permit],
+    counterpart_packs: Sequence[Pack] = (),
 ) -> Evaluation:
-    """Steps 2-4: measures in force per line, line rules, measure checks, quota requests."""
+    """Steps 2-4: measures in force per line, line rules, measure checks, quota requests.
+    The linkage checks look for counterparts in `packs` and `counterpart_packs` (a replay
+    with a declaration's own packs passes the loaded ones there)."""
     as_of = declaration.accepted_on
+    own = in_jurisdiction(packs, declaration.jurisdiction)
     applied = {
-        line.line: measures_in_force(packs, line, declaration.import_type, as_of)
+        line.line: measures_in_force(own, line, declaration.import_type, as_of)
         for line in declaration.lines
     }
     asked: dict[str, Decimal] = {}
@@ -466,7 +556,9 @@ def evaluate(
         for item in items:
             if (item.pack.sha256, item.measure.id) not in seen_measures:
                 seen_measures.add((item.pack.sha256, item.measure.id))
-                checks.extend(measure_checks(item.pack, item.measure, as_of))
+                checks.extend(
+                    measure_checks(item.pack, item.measure, as_of, (*packs, *counterpart_packs))
+                )
     evaluation = Evaluation(
         declaration=declaration,
         as_of=as_of,

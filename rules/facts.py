@@ -51,6 +51,7 @@ PermitStatus = Literal[
     "not_required",  # this import type needs no permit
 ]
 OverQuota = Literal["reject", "rate"]
+MeasureStatus = Literal["not_yet", "in_force", "lapsed"]
 Classification = Literal["sectoral_arrangement", "fta_non_market"]
 
 
@@ -141,8 +142,12 @@ class MeasureFacts(StatedFacts):
     country_specific: bool = Field(description="Whether the measure applies to one country.")
     bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
     claimed_basis: str = Field(description="The legal basis the measure's maker claims.")
-    bound_rate_bp: int = Field(description="The WTO bound rate, in basis points.")
-    bound_rate: str = Field(description='The WTO bound rate as a percentage ("6.1%").')
+    bound_rate_bp: int | None = Field(
+        default=None, description="The WTO bound rate, in basis points; absent if not recorded."
+    )
+    bound_rate: str | None = Field(
+        default=None, description='The WTO bound rate as a percentage ("6.1%").'
+    )
     sum_rates_bp: int = Field(description="The measure's rates added up, in basis points.")
     sum_rates: str = Field(description="The measure's rates added up, as a percentage.")
     entry_into_force: str = Field(description="The measure's first day (ISO text).")
@@ -178,6 +183,32 @@ class MeasureFacts(StatedFacts):
     )
     wto_licensing_notified: bool = Field(
         description="Whether the licensing procedure was notified to the WTO by the date."
+    )
+    checked_on: str = Field(description="The date of the checks (ISO text).")
+    status: MeasureStatus = Field(
+        description="The measure's own state on the date: before its first day, in force, or "
+        "after its last day (the checks are made for any date)."
+    )
+    last_day: str | None = Field(
+        default=None, description="The measure's last day (ISO text); absent if open-ended."
+    )
+    counterparts_in_force: str | None = Field(
+        default=None,
+        description="The counterpart measures in force on the date, by id; absent if none.",
+    )
+    counterparts_in_force_count: int = Field(
+        description="How many of the measure's counterparts are in force on the date."
+    )
+    counterparts_lapsed: str | None = Field(
+        default=None,
+        description="The counterparts whose last day is before the date, by id; absent if none.",
+    )
+    counterparts_lapsed_count: int = Field(
+        description="How many of the measure's counterparts have lapsed by the date."
+    )
+    counterparts_lapsed_on: str | None = Field(
+        default=None,
+        description="The last day of the latest-ending lapsed counterpart (ISO text).",
     )
 
 
@@ -506,6 +537,8 @@ def resting_on(
             found.append(arrangement.classification_assumption)
         if facts & {"bound_rate", "bound_rate_bp"}:
             found.append(arrangement.bound_rate_assumption)
+        if any(name.startswith("counterparts_") for name in facts):
+            found.append(arrangement.counterparts_assumption)
     return tuple(dict.fromkeys(item for item in found if item is not None))
 
 

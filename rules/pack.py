@@ -32,8 +32,10 @@ from pydantic import (
 )
 
 from rules.errors import PackError
+from schemas.declaration import Jurisdiction
 
-RULE_ID = r"^(ELIG|QUOTA|DUTY|WTO|NOTIF)-[A-Z0-9][A-Z0-9.-]*$"
+# LINK-: the linkage of an arrangement, the state of a measure's counterparts (SPEC §4.3)
+RULE_ID = r"^(ELIG|QUOTA|DUTY|WTO|NOTIF|LINK)-[A-Z0-9][A-Z0-9.-]*$"
 MEASURE_ID = r"^[A-Z0-9][A-Z0-9-]*$"
 
 Severity = Literal["info", "warning", "error"]
@@ -285,7 +287,7 @@ class Notification(_Strict):
 
 
 class Arrangement(_Strict):
-    """What the measure-level WTO and notification checks look at."""
+    """What the measure-level WTO, notification and linkage checks look at."""
 
     classification: Literal["sectoral_arrangement", "fta_non_market"]
     classification_assumption: str | None = None
@@ -296,11 +298,18 @@ class Arrangement(_Strict):
     publication: str | None = None
     us_notifications: tuple[Notification, ...] = ()
     wto_licensing_notified_on: IsoDate | None = None
-    bound_rate: Rate
+    # None where the pack records no bound rate: the bound-rate checks then do not apply
+    bound_rate: Rate | None = None
     bound_rate_assumption: str | None = None
     country_specific: bool = False
     bilateral_cap: bool = False
     claimed_basis: str = "none recorded"
+    # The other party's measures this one was exchanged for, by id (in any pack, of any
+    # jurisdiction; the catalog checks that each names a measure it holds). The linkage
+    # checks state, as of their date, which of them are in force.
+    counterparts: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
+    counterparts_source: str | None = None
+    counterparts_assumption: str | None = None
 
 
 class Measure(_Strict):
@@ -312,6 +321,9 @@ class Measure(_Strict):
     rates: dict[str, RateSpec]
     quota: Quota | None = None
     arrangement: Arrangement | None = None
+    # Measures of the same pack that this one suspends: on a line in its scope, while it is
+    # in force, they do not apply (a tariff not levied for a while on some of its goods).
+    suspends: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
     rules: tuple[Rule, ...]
     _parameters: dict[str, Parameter] = PrivateAttr(default_factory=dict)
 
@@ -340,7 +352,8 @@ class PackBody(_Strict):
     pack: Annotated[str, Field(pattern=MEASURE_ID)]
     version: str
     title: str
-    jurisdiction: str
+    # whose customs the pack's measures are applied by: it applies to declarations made there
+    jurisdiction: Jurisdiction
     sources: dict[str, Source]
     assumptions: dict[str, Assumption] = Field(default_factory=dict)
     parameters: dict[str, Parameter] = Field(default_factory=dict)
@@ -526,6 +539,23 @@ def _check_references(body: PackBody, path: str) -> None:
             assumption(f"{where}.arrangement", arrangement.bound_rate_assumption)
             for index, note in enumerate(arrangement.us_notifications):
                 source(f"{where}.arrangement.us_notifications[{index}].source", note.source)
+            if arrangement.counterparts_source is not None:
+                source(f"{where}.arrangement.counterparts_source", arrangement.counterparts_source)
+            assumption(f"{where}.arrangement", arrangement.counterparts_assumption)
+            if measure.id in arrangement.counterparts:
+                raise PackError(
+                    path,
+                    f"{where}.arrangement.counterparts",
+                    "a measure is not its own counterpart",
+                )
+        pack_measures = {each.id for each in body.measures}
+        for suspended in measure.suspends:
+            if suspended == measure.id or suspended not in pack_measures:
+                raise PackError(
+                    path,
+                    f"{where}.suspends",
+                    f"{suspended!r} is not another measure of this pack",
+                )
         for rule in measure.rules:
             key = f"{where}.rules[{rule.id}]"
             if rule.id in seen_rules:
@@ -545,6 +575,22 @@ def _check_references(body: PackBody, path: str) -> None:
                     raise PackError(path, f"{key}.then.duties", f"unknown rate {duty.rate!r}")
             if rule.stage == "measure" and measure.arrangement is None:
                 raise PackError(path, key, "a measure-stage rule needs the measure's arrangement")
+
+
+def check_counterparts(packs: Iterable[Pack]) -> None:
+    """Every counterpart a measure records names a measure of one of the packs."""
+    packs = list(packs)
+    known = {measure.id for pack in packs for measure in pack.measures}
+    for pack in packs:
+        for measure in pack.measures:
+            arrangement = measure.arrangement
+            for counterpart in arrangement.counterparts if arrangement else ():
+                if counterpart not in known:
+                    raise PackError(
+                        pack.path,
+                        f"measures[{measure.id}].arrangement.counterparts",
+                        f"no loaded pack has a measure {counterpart!r}",
+                    )
 
 
 def load_pack(path: Path) -> Pack:

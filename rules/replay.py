@@ -44,8 +44,9 @@ def replay(
     packs: Sequence[Pack],
     permits: Mapping[str, Permit],
     recorded: Allocation | None,
+    counterpart_packs: Sequence[Pack] = (),
 ) -> tuple[Verdict, list[int]]:
-    evaluation = engine.evaluate(declaration, packs, permits)
+    evaluation = engine.evaluate(declaration, packs, permits, counterpart_packs)
     allocation, assumed = replay_allocation(recorded, evaluation.requests, evaluation.as_of)
     return engine.finalize(evaluation, allocation), assumed
 

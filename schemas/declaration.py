@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_serializer,
     field_validator,
 )
@@ -35,7 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas.countries import ISO_3166_ALPHA2
 
-__all__ = ["Declaration", "DeclarationLine", "Importer"]
+__all__ = ["Declaration", "DeclarationLine", "Importer", "Jurisdiction"]
 
 _DECLARATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # URL normalisation removes "." and ".." path segments, so GET /v1/declarations/.. could
@@ -45,6 +46,18 @@ _UNREACHABLE_IDS = frozenset({".", ".."})
 # program identifiers (RT for GST, RP for payroll, ...) cannot account for goods.
 _BUSINESS_NUMBER = re.compile(r"[0-9]{9}RM[0-9]{4}")
 _BUSINESS_NUMBER_SHAPE = re.compile(r"[0-9]{9}[A-Z]{2}[0-9]{4}")
+# China's unified social credit code (GB 32100-2015): 18 characters from an alphabet without
+# I, O, S, V and Z; characters 3-8 are the administrative division code; the last is a check
+# character, weighted sum modulo 31 over the first 17.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_SHAPE = re.compile(rf"[{_USCC_ALPHABET}]{{2}}[0-9]{{6}}[{_USCC_ALPHABET}]{{10}}")
+_USCC_WEIGHTS = tuple(pow(3, position, 31) for position in range(17))
+Jurisdiction = Literal["CA", "CN"]
+DEFAULT_JURISDICTION: Jurisdiction = "CA"
+# The currency the values of each jurisdiction's declarations are in. Values in another
+# currency need the exchange-rate table of the packs; until a jurisdiction has one its
+# declarations are refused in any other currency, never converted at a guessed rate.
+JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
 _TARIFF_CHARS = re.compile(r"[0-9.]+")
 _ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
 _UNIT = re.compile(r"[A-Z0-9]{2,3}")
@@ -222,6 +235,40 @@ def _business_number(value: object) -> str:
     return text
 
 
+def uscc_check_character(code: str) -> str:
+    """The check character of a unified social credit code, from its first 17 characters."""
+    total = sum(
+        _USCC_ALPHABET.index(char) * weight
+        for char, weight in zip(code[:17], _USCC_WEIGHTS, strict=True)
+    )
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _unified_social_credit_code(text: str) -> str:
+    if len(text) != 18 or _USCC_SHAPE.fullmatch(text) is None:
+        raise _invalid(
+            "business_number",
+            "business_number of a CN declaration must be an 18-character unified social "
+            "credit code (GB 32100-2015, digits and capitals without I, O, S, V, Z), "
+            f"such as 91110000600037341L, got {text!r}",
+        )
+    expected = uscc_check_character(text)
+    if text[17] != expected:
+        raise _invalid(
+            "business_number_check",
+            f"business_number {text} has check character {text[17]!r}, expected {expected!r}",
+        )
+    return text
+
+
+def _importer_id(value: object, info: ValidationInfo) -> str:
+    # The declaration passes its jurisdiction as context; an Importer built alone is Canadian.
+    context = info.context if isinstance(info.context, dict) else {}
+    if context.get("jurisdiction", DEFAULT_JURISDICTION) == "CN":
+        return _unified_social_credit_code(_require_str(value, "business_number"))
+    return _business_number(value)
+
+
 def _importer_name(value: object) -> str:
     return _bounded_text(value, "name", 200)
 
@@ -376,7 +423,7 @@ def _vin(value: object) -> str:
 
 
 _DeclarationId = Annotated[str, BeforeValidator(_declaration_id)]
-_BusinessNumber = Annotated[str, BeforeValidator(_business_number)]
+_BusinessNumber = Annotated[str, BeforeValidator(_importer_id)]
 _ImporterName = Annotated[str, BeforeValidator(_importer_name)]
 _AcceptedAt = Annotated[
     datetime, BeforeValidator(_accepted_at_input), AfterValidator(_accepted_at_offset)
@@ -405,7 +452,8 @@ _Vin = Annotated[str, BeforeValidator(_vin)]
 
 
 class Importer(BaseModel):
-    """The importer of record (B3 field 1)."""
+    """The importer of record (B3 field 1): for a CN declaration, the business number is
+    the importer's unified social credit code."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -481,14 +529,45 @@ class Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     declaration_id: _DeclarationId
+    # before importer and currency, whose checks depend on it
+    jurisdiction: Jurisdiction = DEFAULT_JURISDICTION
     importer: Importer
     import_type: Literal["commercial", "personal"]
     accepted_at: _AcceptedAt
     shipment_date: _ShipmentDate | None = None
-    currency: Literal["CAD"]
+    currency: Literal["CAD", "CNY"]
     lines: tuple[DeclarationLine, ...] = Field(
         json_schema_extra={"minItems": _MIN_LINES, "maxItems": _MAX_LINES}
     )
+
+    @field_validator("importer", mode="wrap")
+    @classmethod
+    def _importer_of_jurisdiction(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Importer:
+        # The importer-id format is the jurisdiction's: validated with it as context, so
+        # that an error still names importer.business_number.
+        jurisdiction = info.data.get("jurisdiction", DEFAULT_JURISDICTION)
+        if isinstance(value, Importer):
+            value = value.model_dump()
+        if isinstance(value, dict):
+            return Importer.model_validate(value, context={"jurisdiction": jurisdiction})
+        importer: Importer = handler(value)
+        return importer
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_of_jurisdiction(cls, currency: str, info: ValidationInfo) -> str:
+        jurisdiction = info.data.get("jurisdiction", DEFAULT_JURISDICTION)
+        expected = JURISDICTION_CURRENCY[jurisdiction]
+        if currency != expected:
+            raise _invalid(
+                "currency",
+                f"currency must be {expected!r} for a {jurisdiction} declaration, got "
+                f"{currency!r}: values in another currency need an exchange-rate table, "
+                "which the packs do not have yet",
+            )
+        return currency
 
     @field_validator("shipment_date")
     @classmethod
@@ -565,6 +644,9 @@ class Declaration(BaseModel):
     def canonical_json(self) -> str:
         """Deterministic JSON of the normalised declaration, the idempotency body."""
         body: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        if body.get("jurisdiction") == DEFAULT_JURISDICTION:
+            # declarations stored before the field existed keep their body and its hash
+            del body["jurisdiction"]
         return json.dumps(
             body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )

@@ -26,7 +26,7 @@ from schemas.declaration import EARLIEST_DAY, EARLIEST_YEAR, LATEST_DAY, LATEST_
 from schemas.ledger import QuotaView
 from schemas.permit import BN15, Permit, PermitApplication
 from schemas.verdict import DeclarationStatus
-from service import openapi, views
+from service import arrangements, openapi, views
 from service.auth import Principal, TokenBook
 from service.dashboard import mount_dashboard
 from service.errors import (
@@ -565,7 +565,21 @@ def create_app(
         found = views.measure_on(catalog, measure_id, day)
         if found is None:
             raise ApiError(404, "measure not found", {"measure": measure_id})
-        return views.checks(found[0], found[1], day)
+        return views.checks(found[0], found[1], day, catalog.current)
+
+    @app.get(
+        "/v1/arrangements/{arrangement_id}",
+        summary="Both sides of an arrangement, their measures in force and the linkage checks",
+        response_model=arrangements.ArrangementView,
+        responses={404: {}},
+    )
+    def arrangement(
+        arrangement_id: str, caller: Caller, as_of: AsOf = None
+    ) -> arrangements.ArrangementView:
+        found = catalog.arrangement(arrangement_id)
+        if found is None:
+            raise ApiError(404, "arrangement not found", {"arrangement": arrangement_id})
+        return arrangements.view(catalog, found, as_of or _today())
 
     @app.get("/v1/decisions", summary="Every decision one rule took")
     def decisions(

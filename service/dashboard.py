@@ -40,7 +40,7 @@ from rules.catalog import Catalog
 from rules.engine import percent
 from schemas.audit import canonical_json
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
-from service import views
+from service import arrangement_timeline, views
 from service.auth import Principal, TokenBook
 from service.settings import Settings
 from store.redis_store import DeclarationSummary, RedisStore
@@ -918,7 +918,7 @@ def mount_dashboard(
         in_force = []
         for summary in views.measures(catalog, day_shown)["measures"]:
             found = views.measure_on(catalog, summary["id"], day_shown)
-            checks = views.checks(found[0], found[1], day_shown) if found else None
+            checks = views.checks(found[0], found[1], day_shown, catalog.current) if found else None
             in_force.append({"measure": summary, "checks": checks})
         shown = {item["measure"]["id"] for item in in_force}
         others = [
@@ -946,6 +946,26 @@ def mount_dashboard(
             caller,
             status_code,
         )
+
+    @router.get("/arrangements")
+    def arrangements_index(request: Request) -> Response:
+        if signed_in(request) is None:
+            return to_login(request)
+        first = catalog.arrangements[0].id if catalog.arrangements else ""
+        return RedirectResponse(f"{COOKIE_PATH}/arrangements/{quote(first)}", status_code=303)
+
+    @router.get("/arrangements/{arrangement_id}")
+    def arrangement(request: Request, arrangement_id: str, as_of: str | None = None) -> Response:
+        caller = signed_in(request)
+        if caller is None:
+            return to_login(request)
+        found = catalog.arrangement(arrangement_id)
+        if found is None:
+            return page(request, "not_found.html", {"declaration_id": arrangement_id}, caller, 404)
+        day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date())
+        context = arrangement_timeline.page_context(catalog, found, day_shown)
+        context.update(as_of=day_shown.isoformat(), notice=notice)
+        return page(request, "arrangement.html", context, caller, status_code)
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
+from service.arrangements import LINKAGE_PREFIX
 from service.auth import Principal
 from store.errors import StoreError
 from store.redis_store import DeclarationRecord, RedisStore
@@ -229,9 +231,16 @@ def measure_on(catalog: Catalog, measure_id: str, as_of: date) -> tuple[Pack, Me
     return found[0] if found else None
 
 
-def checks(pack: Pack, measure: Measure, as_of: date) -> dict[str, Any]:
+def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()) -> dict[str, Any]:
+    """The measure-level checks on a date; `packs` are where its counterparts are looked up.
+    Outside the measure's effective range only the linkage checks apply (a concession that
+    has lapsed while its counterpart runs on is a finding of that date)."""
     in_force = measure.effective.contains(as_of)
-    findings = engine.measure_checks(pack, measure, as_of) if in_force else ()
+    findings = tuple(
+        item
+        for item in engine.measure_checks(pack, measure, as_of, packs)
+        if in_force or item.rule.id.startswith(LINKAGE_PREFIX)
+    )
     return {
         "measure": measure.id,
         "as_of": as_of.isoformat(),

@@ -20,6 +20,7 @@ from rules.pack import (
     SHIPPED_DIR,
     Effective,
     Pack,
+    check_counterparts,
     check_no_overlap,
     current_packs,
     load_pack,
@@ -297,3 +298,34 @@ def test_sub_quota_share_keeps_the_last_listed_year() -> None:
     assert affordable.share(2) == Decimal("0.10")
     assert affordable.share(5) == Decimal("0.50")
     assert affordable.share(9) == Decimal("0.50")
+
+
+# --- counterparts and suspensions ------------------------------------------------------
+
+
+def test_a_counterpart_no_loaded_pack_defines_is_refused_naming_the_key() -> None:
+    """A measure's arrangement may name a counterpart in another pack, but only one that exists."""
+    trq = SHIPPED_DIR / "ca-cn-ev-trq-2026.yaml"
+    pack = edited(trq, "counterparts: [CN-ADT-SUSP-2026,", "counterparts: [CN-ADT-SUSP-2099,")
+    with pytest.raises(PackError) as raised:
+        check_counterparts(
+            [pack, *(other for other in load_catalog().current if other.id != pack.id)]
+        )
+    assert raised.value.key == "measures[CA-CN-EV-TRQ-2026].arrangement.counterparts"
+    assert "CN-ADT-SUSP-2099" in raised.value.problem
+
+
+def test_the_shipped_arrangement_records_counterparts_on_both_sides() -> None:
+    """Canada's quota names China's measures as its counterparts, and they name it."""
+    catalog = load_catalog()
+    counterparts = {
+        measure.id: measure.arrangement.counterparts
+        for pack in catalog.current
+        for measure in pack.measures
+        if measure.arrangement is not None and measure.arrangement.counterparts
+    }
+    assert counterparts == {
+        "CA-CN-EV-TRQ-2026": ("CN-ADT-SUSP-2026", "CN-AD-RAPESEED-FINAL"),
+        "CN-ADT-SUSP-2026": ("CA-CN-EV-TRQ-2026",),
+        "CN-AD-RAPESEED-FINAL": ("CA-CN-EV-TRQ-2026",),
+    }

@@ -33,6 +33,15 @@ from schemas.permit import Permit
 TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"
 EST = timezone(timedelta(hours=-5))
 PERMIT = "P-TREATMENT-1"
+# what a declaration made to each jurisdiction's customs differs in besides its lines
+PROFILES: dict[str, dict[str, Any]] = {
+    "CA": {},
+    "CN": {
+        "jurisdiction": "CN",
+        "currency": "CNY",
+        "importer": {"business_number": "91110000600037341L", "name": "Shandong Oilseeds Co."},
+    },
+}
 
 
 def _deciding(rule: Rule) -> bool:
@@ -103,10 +112,15 @@ def shipment_dates(measure: Measure, pack: Pack) -> list[date | None]:
 
 
 def _declaration(
-    day: date, import_type: str, line: dict[str, Any], shipped: date | None
+    day: date,
+    import_type: str,
+    line: dict[str, Any],
+    shipped: date | None,
+    jurisdiction: str = "CA",
 ) -> Declaration:
     body: dict[str, Any] = {
         **BASE,
+        **PROFILES[jurisdiction],
         "declaration_id": "treatment",
         "import_type": import_type,
         "accepted_at": datetime.combine(day, time(10), EST).isoformat(),
@@ -162,7 +176,8 @@ def synthetic_lines(
             if permit == "valid":
                 known[PERMIT] = _permit(measure, day)
         name = f"{import_type} {origin} {unit} claim={claim} shipped={shipped} permit={permit}"
-        yield name, _declaration(day, import_type, line, shipped), known
+        declaration = _declaration(day, import_type, line, shipped, pack.body.jurisdiction)
+        yield name, declaration, known
 
 
 def _measures() -> list[tuple[Pack, Measure]]:
@@ -179,9 +194,10 @@ MEASURES = _measures()
 
 
 def test_treatment_deciding_measures_are_found() -> None:
-    """The shipped EV surtax, steel and aluminium surtax and EV quota are among the measures tested."""
+    """The shipped EV surtax, steel and aluminium surtax, EV quota and China's measures are among the measures tested."""
     ids = {measure.id for _, measure in MEASURES}
     assert {"CA-CN-SUR-2024-EV", "CA-CN-SUR-2024-STEEL-AL", "CA-CN-EV-TRQ-2026"} <= ids
+    assert {"CN-AD-RAPESEED-FINAL", "CN-ADT-2025-100", "CN-ADT-SUSP-2026"} <= ids
 
 
 @pytest.mark.parametrize(

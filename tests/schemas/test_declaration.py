@@ -481,3 +481,86 @@ def test_country_list_holds_the_assigned_codes() -> None:
     assert {"CA", "US", "MX", "CN", "KR", "JP", "DE", "GB", "SS", "BQ", "AX"} <= ISO_3166_ALPHA2
     assert not {"UK", "EU", "XK", "EZ", "AN", "YU"} & ISO_3166_ALPHA2
     assert all(len(code) == 2 and code.isascii() and code.isupper() for code in ISO_3166_ALPHA2)
+
+
+# --- the CN profile: unified social credit code, CNY ---------------------------------------
+
+# The check characters of these codes are computed here with GB 32100-2015's own table of
+# weights (3^i mod 31), not with the code under test; the first three are published codes.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+VALID_USCC = ("914403001922038216", "91110000600037341L", "91310000MA1FL1MMXL")
+
+
+def _uscc(first17: str) -> str:
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return first17 + _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _cn_payload(business_number: str = VALID_USCC[1], currency: str = "CNY") -> dict[str, Any]:
+    body = _payload()
+    body["jurisdiction"] = "CN"
+    body["currency"] = currency
+    body["importer"] = {"business_number": business_number, "name": "Shandong Oilseeds Co."}
+    for line in body["lines"]:
+        line.pop("vins", None)
+    return body
+
+
+@pytest.mark.parametrize("code", [*VALID_USCC, _uscc("92370200MA3C4EXX0")])
+def test_a_cn_declaration_takes_a_unified_social_credit_code(code: str) -> None:
+    """A CN declaration's importer is an 18-character code whose check character is right."""
+    declaration = Declaration.model_validate(_cn_payload(code))
+    assert (declaration.jurisdiction, declaration.importer.business_number) == ("CN", code)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("91110000600037341M", "has check character 'M', expected 'L'"),
+        ("123456789RM0001", "18-character unified social credit code"),
+        ("91110000600037341", "18-character unified social credit code"),
+        ("9111000060003734IL", "18-character unified social credit code"),  # I is not used
+        ("911100006000373410L", "18-character unified social credit code"),
+    ],
+)
+def test_a_bad_unified_social_credit_code_names_the_field(code: str, message: str) -> None:
+    """A wrong code is refused at importer.business_number, with what is wrong with it."""
+    errors = _errors(_cn_payload(code))
+    assert [error["loc"] for error in errors] == [("importer", "business_number")]
+    assert message in errors[0]["msg"]
+
+
+def test_a_canadian_declaration_still_needs_a_business_number() -> None:
+    """Without jurisdiction the declaration is Canadian: a social credit code is refused."""
+    body = _payload()
+    body["importer"]["business_number"] = VALID_USCC[1]
+    errors = _errors(body)
+    assert [error["loc"] for error in errors] == [("importer", "business_number")]
+    assert "15-character BN" in errors[0]["msg"]
+
+
+@pytest.mark.parametrize("currency", ["CAD", "USD"])
+def test_a_cn_declaration_in_another_currency_than_cny_is_refused_naming_currency(
+    currency: str,
+) -> None:
+    """Values of a CN declaration are in CNY until the packs have an exchange-rate table."""
+    errors = _errors(_cn_payload(currency=currency))
+    assert [error["loc"] for error in errors] == [("currency",)]
+    assert "CNY" in errors[0]["msg"]
+
+
+def test_an_unknown_jurisdiction_is_refused_naming_jurisdiction() -> None:
+    """Only CA and CN are jurisdictions."""
+    errors = _errors(_payload() | {"jurisdiction": "US"})
+    assert errors[0]["loc"] == ("jurisdiction",)
+
+
+def test_the_default_jurisdiction_leaves_the_canonical_body_as_it_was() -> None:
+    """A Canadian declaration hashes the same with or without `jurisdiction: CA`."""
+    plain = Declaration.model_validate(_payload())
+    explicit = Declaration.model_validate(_payload() | {"jurisdiction": "CA"})
+    assert "jurisdiction" not in plain.canonical_json()
+    assert plain.body_sha256() == explicit.body_sha256()
+    cn = Declaration.model_validate(_cn_payload())
+    assert '"jurisdiction":"CN"' in cn.canonical_json()

@@ -1,0 +1,116 @@
+"""Arrangements between two parties, as data: which measures each side took.
+
+An arrangement (`rules/arrangements/*.yaml`) names its parties, the measures of each
+side by id, its sources, and the years a timeline of it covers. The measures themselves,
+their dates and their counterparts stay in the packs; an arrangement only groups them, so
+that `GET /v1/arrangements/{id}` and the dashboard can show both sides at once. Loading
+is as strict as for packs: unknown or duplicate keys, bad dates and unknown sources are
+errors naming the file and the key, and the catalog checks that every measure named is
+defined by a pack of that side's jurisdiction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import Field, ValidationError
+
+from rules.errors import PackError
+from rules.pack import (
+    MEASURE_ID,
+    IsoDate,
+    Pack,
+    Source,
+    _key_path,
+    _Strict,
+    _UniqueKeyLoader,
+)
+from schemas.declaration import Jurisdiction
+
+SHIPPED_ARRANGEMENTS = Path(__file__).parent / "arrangements"
+
+
+class Side(_Strict):
+    """One party to the arrangement and the measures it took under it."""
+
+    jurisdiction: Jurisdiction
+    party: str
+    measures: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = Field(min_length=1)
+
+
+class Span(_Strict):
+    start: IsoDate = Field(alias="from")
+    end: IsoDate = Field(alias="to")
+
+
+class Arrangement(_Strict):
+    arrangement: Annotated[str, Field(pattern=MEASURE_ID)]
+    title: str
+    concluded_on: IsoDate
+    source: str
+    sources: dict[str, Source]
+    sides: tuple[Side, ...] = Field(min_length=2)
+    # the years a timeline of the arrangement shows
+    timeline: Span
+
+    @property
+    def id(self) -> str:
+        return self.arrangement
+
+    def measure_ids(self) -> tuple[str, ...]:
+        return tuple(name for side in self.sides for name in side.measures)
+
+
+def parse_arrangement(text: bytes, path: str) -> Arrangement:
+    """Parse and check one arrangement; every problem raises `PackError` naming the key."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise PackError(path, "document", str(getattr(exc, "problem", None) or exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise PackError(path, "document", f"unreadable value: {exc}") from None
+    if not isinstance(data, dict):
+        raise PackError(path, "document", "an arrangement is a mapping")
+    try:
+        arrangement = Arrangement.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PackError(path, _key_path(first["loc"], data), first["msg"]) from None
+    if arrangement.source not in arrangement.sources:
+        raise PackError(path, "source", f"unknown source {arrangement.source!r}")
+    if arrangement.timeline.end < arrangement.timeline.start:
+        raise PackError(path, "timeline", "'to' is before 'from'")
+    seen: set[str] = set()
+    for index, side in enumerate(arrangement.sides):
+        for name in side.measures:
+            if name in seen:
+                raise PackError(path, f"sides[{index}].measures", f"{name} is named twice")
+            seen.add(name)
+    return arrangement
+
+
+def load_arrangements(directory: Path = SHIPPED_ARRANGEMENTS) -> list[tuple[Arrangement, str]]:
+    """Every arrangement of a directory, with the file it came from, in file-name order."""
+    return [
+        (parse_arrangement(path.read_bytes(), str(path)), str(path))
+        for path in sorted(directory.glob("*.yaml"))
+    ]
+
+
+def check_arrangement(arrangement: Arrangement, path: str, packs: Iterable[Pack]) -> None:
+    """Every measure a side names is defined by a pack of that side's jurisdiction."""
+    defined: dict[str, set[str]] = {}
+    for pack in packs:
+        for measure in pack.measures:
+            defined.setdefault(measure.id, set()).add(pack.body.jurisdiction)
+    for index, side in enumerate(arrangement.sides):
+        for name in side.measures:
+            if side.jurisdiction not in defined.get(name, set()):
+                raise PackError(
+                    path,
+                    f"sides[{index}].measures",
+                    f"no {side.jurisdiction} pack defines a measure {name!r}",
+                )

@@ -1,0 +1,200 @@
+"""`GET /v1/arrangements/{id}`: both sides of an arrangement on a date, their measures in
+force and the linkage checks, and the same checks over the arrangement's timeline for the
+dashboard. Everything here is read from the catalog (packs and arrangements as data) and
+the engine's measure-level checks: no jurisdiction and no measure is named in code. The
+linkage checks are the rules whose id starts with `LINK-`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rules import engine
+from rules.arrangement import Arrangement
+from rules.catalog import Catalog
+from rules.engine import percent
+from rules.pack import Measure, Pack
+from schemas.ledger import PackRef
+from schemas.verdict import Finding
+
+LINKAGE_PREFIX = "LINK-"
+MeasureStatus = Literal["not_yet", "in_force", "lapsed"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceRef(_Frozen):
+    title: str
+    url: str | None
+
+
+class Period(_Frozen):
+    start: date = Field(serialization_alias="from")
+    end: date | None = Field(serialization_alias="to")
+
+
+class MeasureOnDate(_Frozen):
+    """One measure of a side, as of the date."""
+
+    id: str
+    title: str
+    pack: PackRef
+    source: SourceRef
+    effective: Period
+    status: MeasureStatus
+    rates: dict[str, str]
+    counterparts: tuple[str, ...]
+
+
+class SideView(_Frozen):
+    jurisdiction: str
+    party: str
+    measures: tuple[MeasureOnDate, ...]
+    in_force: tuple[str, ...]
+
+
+class ArrangementView(_Frozen):
+    arrangement: str
+    title: str
+    concluded_on: date
+    source: SourceRef
+    as_of: date
+    sides: tuple[SideView, ...]
+    linkage: tuple[Finding, ...]
+    warnings: int
+
+
+class LinkageEvent(_Frozen):
+    """A linkage finding on the first day it holds, within the arrangement's timeline."""
+
+    day: date
+    finding: Finding
+
+
+def definition(catalog: Catalog, measure_id: str, day: date) -> tuple[Pack, Measure] | None:
+    """The definition of a measure in force on `day`, else the one nearest to it."""
+    found = [
+        (pack, measure)
+        for pack in catalog.current
+        for measure in pack.measures
+        if measure.id == measure_id
+    ]
+    if not found:
+        return None
+
+    def distance(item: tuple[Pack, Measure]) -> int:
+        effective = item[1].effective
+        if effective.contains(day):
+            return 0
+        if day < effective.start:
+            return (effective.start - day).days
+        return (day - effective.end).days if effective.end is not None else 0
+
+    return min(found, key=distance)
+
+
+def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
+    ranges = [
+        measure.effective
+        for pack in catalog.current
+        for measure in pack.measures
+        if measure.id == measure_id
+    ]
+    status = engine.status_on(ranges, day)
+    return "in_force" if status == "in_force" else "lapsed" if status == "lapsed" else "not_yet"
+
+
+def _rates(measure: Measure, day: date) -> dict[str, str]:
+    start, end = measure.effective.start, measure.effective.end
+    rate_day = min(max(day, start), end) if end is not None else max(day, start)
+    return {name: percent(measure.rate_on(name, rate_day)) for name in measure.rates}
+
+
+def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:
+    found = definition(catalog, measure_id, day)
+    if found is None:  # the catalog refuses an arrangement naming an unknown measure
+        raise LookupError(measure_id)
+    pack, measure = found
+    source = pack.body.sources[measure.source]
+    arrangement = measure.arrangement
+    return MeasureOnDate(
+        id=measure.id,
+        title=measure.title,
+        pack=PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
+        source=SourceRef(title=source.title, url=source.url),
+        effective=Period(start=measure.effective.start, end=measure.effective.end),
+        status=_status(catalog, measure_id, day),
+        rates=_rates(measure, day),
+        counterparts=arrangement.counterparts if arrangement is not None else (),
+    )
+
+
+def linkage(catalog: Catalog, arrangement: Arrangement, day: date) -> tuple[Finding, ...]:
+    """The linkage checks of every measure of the arrangement, as of `day`."""
+    findings: list[Finding] = []
+    for measure_id in arrangement.measure_ids():
+        found = definition(catalog, measure_id, day)
+        if found is None:
+            continue
+        for fired in engine.measure_checks(*found, day, catalog.current):
+            if fired.rule.id.startswith(LINKAGE_PREFIX):
+                findings.append(fired.finding)
+    return tuple(findings)
+
+
+def view(catalog: Catalog, arrangement: Arrangement, day: date) -> ArrangementView:
+    source = arrangement.sources[arrangement.source]
+    sides = []
+    for side in arrangement.sides:
+        measures = tuple(measure_on(catalog, name, day) for name in side.measures)
+        sides.append(
+            SideView(
+                jurisdiction=side.jurisdiction,
+                party=side.party,
+                measures=measures,
+                in_force=tuple(item.id for item in measures if item.status == "in_force"),
+            )
+        )
+    findings = linkage(catalog, arrangement, day)
+    return ArrangementView(
+        arrangement=arrangement.id,
+        title=arrangement.title,
+        concluded_on=arrangement.concluded_on,
+        source=SourceRef(title=source.title, url=source.url),
+        as_of=day,
+        sides=tuple(sides),
+        linkage=findings,
+        warnings=sum(1 for item in findings if item.severity != "info"),
+    )
+
+
+def linkage_events(catalog: Catalog, arrangement: Arrangement) -> tuple[LinkageEvent, ...]:
+    """Each linkage finding on the first day it holds: the checks change only on the days a
+    measure of the arrangement, or a counterpart, starts or ends, so only those are asked."""
+    span = arrangement.timeline
+    names = set(arrangement.measure_ids())
+    days = {span.start}
+    for pack in catalog.current:
+        for measure in pack.measures:
+            if measure.id in names or (
+                measure.arrangement is not None and names & set(measure.arrangement.counterparts)
+            ):
+                days.add(measure.effective.start)
+                if measure.effective.end is not None:
+                    days.add(measure.effective.end + timedelta(days=1))
+    events: list[LinkageEvent] = []
+    held: set[tuple[str, str]] = set()
+    for day in sorted(item for item in days if span.start <= item <= span.end):
+        findings = linkage(catalog, arrangement, day)
+        now = {(item.measure, item.rule) for item in findings}
+        events.extend(
+            LinkageEvent(day=day, finding=item)
+            for item in findings
+            if (item.measure, item.rule) not in held
+        )
+        held = now
+    return tuple(events)

@@ -1,0 +1,132 @@
+"""China's side of the arrangement through the API, and the arrangement as a whole: a real
+uvicorn, a real Celery worker, a real Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import Stack, unique_id
+from helpers import declaration
+
+pytestmark = pytest.mark.stack
+
+CN_IMPORTER = {"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."}
+
+
+def cn_declaration(tariff_item: str, description: str, **fields: Any) -> dict[str, Any]:
+    """A declaration made to China's customs of one Canadian line worth 1,000,000.00 CNY."""
+    line = {
+        "tariff_item": tariff_item,
+        "origin": "CA",
+        "description": description,
+        "unit": "KGM",
+        "quantity": "2000000",
+        "value_for_duty": "1000000.00",
+    }
+    profile: dict[str, Any] = {
+        "jurisdiction": "CN",
+        "currency": "CNY",
+        "importer": CN_IMPORTER,
+        "accepted_at": "2026-03-05T10:00:00+08:00",
+    }
+    return declaration(unique_id(), lines=[line], **{**profile, **fields})
+
+
+def decided(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    with stack.client("admin") as client:
+        response = client.post("/v1/declarations", json=body)
+        assert response.status_code == 202, response.text
+        verdict = client.get(
+            f"/v1/declarations/{body['declaration_id']}", params={"wait": 20}
+        ).json()
+    assert verdict["status"] == "decided", verdict
+    return dict(verdict)
+
+
+def test_canadian_rapeseed_in_china_on_2026_03_05_pays_mfn_and_the_final_anti_dumping(
+    stack: Stack,
+) -> None:
+    """Rapeseed worth 1,000,000.00 CNY owes MFN 9% and anti-dumping 5.9%, each with its reference."""
+    verdict = decided(stack, cn_declaration("1205.1090.00", "Canola seed"))
+    assert verdict["outcome"] == "accepted"
+    assert verdict["total_duty"] == "149000.00"
+    [line] = verdict["lines"]
+    assert [(duty["type"], duty["rate"], duty["amount"]) for duty in line["duties"]] == [
+        ("customs_duty", "0.09", "90000.00"),
+        ("anti_dumping", "0.059", "59000.00"),
+    ]
+    references = {item["rule"]: item["reference"] for item in verdict["findings"]}
+    assert "MOFCOM final ruling of 28 February 2026" in references["DUTY-CN-AD-RAPESEED-FINAL"]
+    assert "heading 1205" in references["DUTY-CN-MFN-RAPESEED"]
+    assert {pack["id"] for pack in verdict["rule_packs"]} == {"CN-CA-RAPESEED-2025"}
+
+
+def test_canola_meal_in_china_on_2026_03_05_owes_no_anti_discrimination_tariff(
+    stack: Stack,
+) -> None:
+    """During the suspension canola meal is exempt: no additional tariff, a finding that says why."""
+    verdict = decided(stack, cn_declaration("2306.4100.00", "Canola meal"))
+    assert verdict["outcome"] == "accepted"
+    assert verdict["total_duty"] == "0.00"
+    [line] = verdict["lines"]
+    assert (line["treatment"], line["measures"], line["duties"]) == (
+        "exempt",
+        ["CN-ADT-SUSP-2026"],
+        [],
+    )
+    rules = {item["rule"] for item in verdict["findings"]}
+    assert "ELIG-CN-ADT-SUSPENDED" in rules and "DUTY-CN-ADT-100" not in rules
+
+
+def test_a_cn_declaration_in_cad_is_refused_naming_currency(stack: Stack) -> None:
+    """Until an exchange-rate table lands, a CN declaration's values must be in CNY."""
+    with stack.client("admin") as client:
+        response = client.post(
+            "/v1/declarations", json=cn_declaration("1205.1090.00", "Canola", currency="CAD")
+        )
+    assert response.status_code == 422
+    assert [item["field"] for item in response.json()["detail"]] == ["currency"]
+
+
+def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(stack: Stack) -> None:
+    """Both sides are shown; China's suspension has lapsed while Canada's quota runs on."""
+    with stack.client("auditor") as client:
+        response = client.get("/v1/arrangements/CA-CN-2026", params={"as_of": "2027-01-01"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    sides = {side["jurisdiction"]: side for side in body["sides"]}
+    assert "CA-CN-EV-TRQ-2026" in sides["CA"]["in_force"]
+    assert "CN-AD-RAPESEED-FINAL" in sides["CN"]["in_force"]
+    assert "CN-ADT-SUSP-2026" not in sides["CN"]["in_force"]
+    suspension = next(m for m in sides["CN"]["measures"] if m["id"] == "CN-ADT-SUSP-2026")
+    assert (suspension["status"], suspension["effective"]["to"]) == ("lapsed", "2026-12-31")
+    warnings = [item for item in body["linkage"] if item["severity"] == "warning"]
+    assert {item["rule"] for item in warnings} == {
+        "LINK-EVTRQ-COUNTERPART-LAPSED",
+        "LINK-CN-SUSP-LAPSED",
+    }
+    quota = next(item for item in warnings if item["measure"] == "CA-CN-EV-TRQ-2026")
+    assert "CA-CN-EV-TRQ-2026" in quota["message"] and "CN-ADT-SUSP-2026" in quota["message"]
+    assert body["warnings"] == 2
+
+
+def test_the_arrangement_on_2026_12_31_is_matched_on_both_sides(stack: Stack) -> None:
+    """On the suspension's last day every linkage finding is information."""
+    with stack.client("submitter") as client:
+        body = client.get("/v1/arrangements/CA-CN-2026", params={"as_of": "2026-12-31"}).json()
+        missing = client.get("/v1/arrangements/NOPE")
+    assert body["warnings"] == 0
+    assert {item["severity"] for item in body["linkage"]} == {"info"}
+    assert missing.status_code == 404
+
+
+def test_a_lapsed_measure_still_shows_its_linkage_checks(stack: Stack) -> None:
+    """The measure checks of China's suspension as of 2027-01-01 give the lapse warning."""
+    with stack.client("auditor") as client:
+        body = client.get(
+            "/v1/measures/CN-ADT-SUSP-2026/checks", params={"as_of": "2027-01-01"}
+        ).json()
+    assert body["in_force"] is False
+    assert [item["rule"] for item in body["findings"]] == ["LINK-CN-SUSP-LAPSED"]

@@ -24,7 +24,7 @@ Keys, under a prefix (default `accord`, so tests can share one server):
                          (store/ledger.py)
     decisions:{rule}     sorted set of "declaration|line" by decision time
     pack:{sha256}        the text of every rule pack version used
-    checks:{sha256}:{measure}:{day}  measure-level checks with their inputs, kept once
+    checks:{sha256}      a measure-check record with its inputs, by its digest, kept once
     session:{id}         a dashboard session, until sign-out or its maximum age
 
 Channel `{prefix}:changes`: the id of every declaration whose status a record changed
@@ -34,6 +34,7 @@ Channel `{prefix}:changes`: the id of every declaration whose status a record ch
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import threading
 import time
@@ -168,7 +169,7 @@ class RedisStore:
         self._summarise = client.register_script(_lua("summarise"))
         self.ledger = Ledger(client, prefix)
         self._kept_packs: set[str] = set()
-        self._kept_checks: set[tuple[str, str, str]] = set()
+        self._kept_checks: set[str] = set()
         # replicas that must hold a submission before it counts as stored (Sentinel),
         # as long as the primary has that many connected (looked up every half second)
         self.replicas = 0
@@ -704,20 +705,28 @@ class RedisStore:
 
     @translated
     def keep_measure_checks(self, records: dict[tuple[str, str, str], dict[str, Any]]) -> None:
-        """Keep each measure-check record (pack sha256, measure, day) once, the first time
-        any declaration applies it; a process remembers what it kept."""
-        fresh = {key: record for key, record in records.items() if key not in self._kept_checks}
+        """Keep each measure-check record once, by the SHA-256 of its canonical JSON (the
+        digest trails name it by): a record whose inputs changed, e.g. because a
+        counterpart measure's pack changed, is another record. A process remembers what
+        it kept."""
+        texts = {canonical_json(record) for record in records.values()}
+        fresh = {
+            digest: text
+            for text in texts
+            if (digest := hashlib.sha256(text.encode()).hexdigest()) not in self._kept_checks
+        }
         if not fresh:
             return
         pipe = self.client.pipeline(transaction=False)
-        for (sha256, measure, day), record in fresh.items():
-            pipe.set(self.key("checks", sha256, measure, day), canonical_json(record), nx=True)
+        for digest, text in fresh.items():
+            pipe.set(self.key("checks", digest), text, nx=True)
         pipe.execute()
         self._kept_checks.update(fresh)
 
     @translated
-    def measure_check_record(self, sha256: str, measure: str, day: str) -> dict[str, Any] | None:
-        raw = self.client.get(self.key("checks", sha256, measure, day))
+    def measure_check_record(self, record_sha256: str) -> dict[str, Any] | None:
+        """A measure-check record by the digest a trail names it by."""
+        raw = self.client.get(self.key("checks", record_sha256))
         return None if raw is None else dict(json.loads(raw))
 
     @translated

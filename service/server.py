@@ -15,6 +15,7 @@ from rules.catalog import load_catalog
 from rules.quota import terms_on
 from service.api import create_app
 from service.enqueuer import Coalescer
+from service.retention import archive_daily
 from service.settings import get_settings
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits
@@ -32,7 +33,7 @@ def build() -> FastAPI:
     catalog = load_catalog(settings.rules_dirs)
     store = RedisStore.from_url(
         settings.require_redis_url(), settings.redis_prefix, timeout=2.0,
-        audit_key=settings.audit_key,
+        audit_key=settings.audit_key, archive_dir=settings.archive_dir,
     )  # fmt: skip
 
     def sender(queue: str) -> Callable[[list[str]], None]:
@@ -93,6 +94,7 @@ def build() -> FastAPI:
         await run_in_threadpool(scheduled_runs)
         await run_in_threadpool(sweep_once)
         await run_in_threadpool(checkpoint)
+        await run_in_threadpool(archive_daily, store, settings)  # one API process a day
 
     return create_app(
         settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk

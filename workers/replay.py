@@ -60,7 +60,7 @@ def replay_declaration(
     }
     declaration = Declaration.model_validate_json(record.body)
     packs = _packs_for(store, catalog, original, pack_version)
-    verdict, assumed = replay(declaration, packs, permits, store.ledger.allocation(declaration_id))
+    verdict, assumed = replay(declaration, packs, permits, store.allocation(declaration_id))
     replayed = json.loads(verdict.model_dump_json())
     original.pop("as_of", None)
     replayed.pop("as_of", None)

@@ -1,0 +1,36 @@
+"""When the retention run happens: once a day from the API's sweep (whichever API process
+claims the day first), or on demand with `accord archive [--older-than DAYS]`. What it
+does is store/retention.py's; how it is kept, docs/retention.md."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from service.settings import Settings
+from store.archive import Archive
+from store.redis_store import RedisStore
+from store.retention import ArchiveRun, archive_closed
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600
+
+
+def run_archive(store: RedisStore, settings: Settings, older_than: int | None = None) -> ArchiveRun:
+    """Archive what closed more than `older_than` days ago (default ACCORD_RETAIN_DAYS)."""
+    days = settings.retain_days if older_than is None else older_than
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    return archive_closed(store, Archive(settings.archive_dir), cutoff)
+
+
+def archive_daily(store: RedisStore, settings: Settings) -> None:
+    """The sweep's daily archive run: every API process asks, one a day gets it."""
+    if not store.claim("archive:daily", DAY):
+        return
+    run = run_archive(store, settings)
+    if run.archived or run.already:
+        log.info(
+            "archived %d declarations (%d found archived already) to %s",
+            run.archived, run.already, ", ".join(run.files),
+        )  # fmt: skip

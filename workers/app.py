@@ -38,7 +38,7 @@ def make_app() -> Celery:
     settings = get_settings()
     app = Celery("accord", include=["workers.tasks"])
     app.conf.update(
-        broker_url=settings.redis_url or "redis://127.0.0.1:6379/0",
+        broker_url=settings.broker_url or settings.redis_url or "redis://127.0.0.1:6379/0",
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         task_publish_retry_policy={

@@ -96,7 +96,8 @@ class Archive:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def relative(self, day: date) -> str:
+    @staticmethod
+    def relative(day: date) -> str:
         return f"{day.year:04d}/{day.isoformat()}.jsonl.gz"
 
     @contextlib.contextmanager

@@ -63,8 +63,16 @@ def archive_closed(
 ) -> ArchiveRun:
     """Archive every declaration closed before `cutoff`. `after_write` is called once
     the lines of a page are on disk, before Redis lets go of them (tests stop there)."""
-    with _run_lock(store):
-        return _archive_closed(store, archive, cutoff, page, after_write)
+    with _run_lock(store), contextlib.ExitStack() as open_files:
+        days: dict[str, DayFile] = {}
+
+        def day_file(name: str) -> DayFile:
+            """A day's file, opened (and read) once per run however many pages it takes."""
+            if name not in days:
+                days[name] = open_files.enter_context(archive.day_file(name))
+            return days[name]
+
+        return _archive_closed(store, day_file, cutoff, page, after_write)
 
 
 @contextlib.contextmanager
@@ -82,7 +90,7 @@ def _run_lock(store: RedisStore) -> Iterator[None]:
 
 def _archive_closed(
     store: RedisStore,
-    archive: Archive,
+    day_file: Callable[[str], DayFile],
     cutoff: datetime,
     page: int,
     after_write: Callable[[], None] | None,
@@ -124,7 +132,7 @@ def _archive_closed(
             else:
                 kept += 1
                 held = score if held is None else min(held, score)
-        placed = _write_lines(store, archive, chosen)
+        placed = _write_lines(store, day_file, chosen)
         if after_write is not None:
             after_write()
         pipe = store.client.pipeline(transaction=False)
@@ -152,7 +160,9 @@ def _archive_closed(
 
 
 def _write_lines(
-    store: RedisStore, archive: Archive, chosen: list[tuple[str, dict[str, str], str]]
+    store: RedisStore,
+    day_file: Callable[[str], DayFile],
+    chosen: list[tuple[str, dict[str, str], str]],
 ) -> list[tuple[str, dict[str, str], str, int, bool]]:
     """Write the chosen declarations' lines to their day files, fsynced, and say where
     each is (found: it was there already, from a run that stopped before Redis let go)."""
@@ -173,13 +183,14 @@ def _write_lines(
             "alloc": _text(alloc),
             "allocreq": _text(allocreq),
         }
-        name = archive.relative(_instant(closed_at).astimezone(UTC).date())
+        name = Archive.relative(_instant(closed_at).astimezone(UTC).date())
         by_file.setdefault(name, []).append((position, line))
     placed: dict[int, tuple[str, dict[str, str], str, int, bool]] = {}
     for name, lines in by_file.items():
-        with archive.day_file(name) as day:
-            for position, line in lines:
-                placed[position] = _place(day, name, line)
+        day = day_file(name)
+        for position, line in lines:
+            placed[position] = _place(day, name, line)
+        day.sync()
     return [placed[position] for position in sorted(placed)]
 
 

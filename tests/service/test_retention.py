@@ -92,6 +92,12 @@ def test_archived_declarations_answer_as_before(own_stack: Stack) -> None:
         assert after["replay"]["differences"] == []
     with own_stack.client("auditor") as client:
         assert client.get("/v1/export", params=params).text == exported
+    cli = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--api", own_stack.url, "--token",
+         own_stack.tokens["auditor"], "export", "--from", params["from"], "--to", params["to"]],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert cli.stdout == exported
     with httpx.Client(base_url=own_stack.url, timeout=30.0) as browser:
         signed = browser.post("/dashboard/login", data={"token": own_stack.tokens["auditor"]})
         assert signed.status_code == 303

@@ -270,7 +270,7 @@ def archive(older_than: int | None, as_json: bool) -> int:
         archive_dir=settings.archive_dir,
     )  # fmt: skip
     try:
-        run = run_archive(store, settings, older_than)
+        run = run_archive(store, settings, older_than, wait=60.0)
     except StoreError as exc:
         raise CliError(str(exc), 1) from exc
     finally:

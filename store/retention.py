@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,10 @@ from store.redis_store import RedisStore, _lua, _text, now_rfc3339
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")
 """The fields of a record that leave Redis with the archive; the rest stays in the stub."""
+
+
+class ArchiveBusy(StoreError):
+    """Another archive run holds the lock (on this host or another)."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,12 @@ def archive_closed(
     cutoff: datetime,
     page: int = 200,
     after_write: Callable[[], None] | None = None,
+    wait: float = 0.0,
 ) -> ArchiveRun:
-    """Archive every declaration closed before `cutoff`. `after_write` is called once
-    the lines of a page are on disk, before Redis lets go of them (tests stop there)."""
-    with _run_lock(store), contextlib.ExitStack() as open_files:
+    """Archive every declaration closed before `cutoff`, once no other run holds the
+    lock (waiting up to `wait` seconds for it). `after_write` is called once the lines
+    of a page are on disk, before Redis lets go of them (tests stop there)."""
+    with _run_lock(store, wait), contextlib.ExitStack() as open_files:
         days: dict[str, DayFile] = {}
 
         def day_file(name: str) -> DayFile:
@@ -76,11 +83,14 @@ def archive_closed(
 
 
 @contextlib.contextmanager
-def _run_lock(store: RedisStore) -> Iterator[None]:
+def _run_lock(store: RedisStore, wait: float) -> Iterator[None]:
     key = store.key("archive", "lock")
     token = secrets.token_hex(8)
-    if not store.client.set(key, token, nx=True, ex=3600):
-        raise StoreError("another archive run holds the lock; try again later")
+    deadline = time.monotonic() + wait
+    while not store.client.set(key, token, nx=True, ex=3600):
+        if time.monotonic() >= deadline:
+            raise ArchiveBusy("another archive run holds the lock; try again later")
+        time.sleep(0.2)
     try:
         yield
     finally:

@@ -10,12 +10,13 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e_bench, engine_bench, ledger_bench
+from bench import e2e_bench, engine_bench, ledger_bench, retention_bench
 
 RESULTS = Path(__file__).parent / "results.json"
 
@@ -50,7 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     sizes = (
-        {"single": 500, "batch": 1000, "noop": 1000, "memory_total": 20_000} if args.quick else {}
+        {"single": 500, "batch": 1000, "noop": 1000, "memory_total": 20_000, "scaling_count": 500}
+        if args.quick
+        else {}
     )
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -59,6 +62,8 @@ def main() -> None:
         "ledger": ledger_bench.run(),
     }
     results.update(e2e_bench.run(**sizes))
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        results["redis"] = retention_bench.run(Path(tmp), 5_000 if args.quick else 50_000)
     results["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(key) for key, _ in _flatten(results))

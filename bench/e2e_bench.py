@@ -1,6 +1,7 @@
 """End to end: submit to verdict through the real API, queue and 2 worker processes,
 against a no-op Celery task on the same broker and settings; batch submission; latency
-at a fixed offered load; worker memory over 100,000 declarations."""
+at a fixed offered load; worker memory over 100,000 declarations; batch throughput with
+1, 2 and 4 worker processes, beside the machine's core count."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class Running:
 
 @contextlib.contextmanager
 def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
+    directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}]}))
@@ -242,8 +244,28 @@ def memory_growth(
     }
 
 
+def scaling(directory: Path, count: int, processes: tuple[int, ...] = (1, 2, 4)) -> dict[str, Any]:
+    """Batch throughput with each number of worker processes, each on a fresh stack (one
+    API process and one Redis, on the same machine as the workers)."""
+    rates: dict[str, float] = {}
+    for workers in processes:
+        with running_stack(directory / f"scaling-{workers}", workers=workers) as stack:
+            rates[str(workers)] = round(batch_rate(stack, count, f"scale{workers}"), 1)
+    first = rates[str(processes[0])]
+    return {
+        "cores": os.cpu_count(),
+        "declarations": count,
+        "declarations_per_s": rates,
+        "vs_one_worker": {workers: round(rate / first, 2) for workers, rate in rates.items()},
+    }
+
+
 def run(
-    single: int = 3000, batch: int = 6000, noop: int = 5000, memory_total: int = 100_000
+    single: int = 3000,
+    batch: int = 6000,
+    noop: int = 5000,
+    memory_total: int = 100_000,
+    scaling_count: int = 3000,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         directory = Path(tmp)
@@ -253,6 +275,7 @@ def run(
             batch_per_s = batch_rate(stack, batch, "batch")
             lat = latency(stack, single_per_s / 2, 15, "latency")
         memory = memory_growth(directory, total=memory_total)
+        scaled = scaling(directory, scaling_count)
     return {
         "e2e": {
             "single": {
@@ -261,6 +284,7 @@ def run(
                 "celery_noop_per_s": round(noop_per_s, 1),
             },
             "batch": {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100},
+            "scaling": scaled,
         },
         "latency": lat,
         "memory": memory,

@@ -15,7 +15,7 @@ from rules import engine
 from rules.catalog import load_catalog
 from schemas.declaration import Declaration
 from schemas.permit import Permit
-from schemas.quota import Allocation, LineAllocation
+from schemas.quota import Allocation, LineAllocation, QuotaRequest
 
 CENT = Decimal("0.01")
 
@@ -36,13 +36,18 @@ def _timed(count: int, run: Callable[[], None], minimum: float = 2.0) -> float:
             return _rate(elapsed, done)
 
 
+def _period_key(request: QuotaRequest, day: date) -> str:
+    period = request.quota.period_containing(day)
+    return period.key if period is not None else day.isoformat()
+
+
 def allocation_for(evaluation: engine.Evaluation) -> Allocation:
     """As if the ledger had room for every request (the engine benchmark does no IO)."""
     return Allocation(
         applied=True,
         lines=tuple(
             LineAllocation(
-                line=request.line, quota_id=request.quota_id, period=request.period.key,
+                line=request.line, quota_id=request.quota_id, period=_period_key(request, evaluation.as_of),
                 status="allocated", in_quota=request.quantity,
             )
             for request in evaluation.requests

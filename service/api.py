@@ -399,6 +399,8 @@ def create_app(
     )
     def cancel(declaration_id: str, caller: Writer) -> JSONResponse:
         record = visible(caller, declaration_id)
+        if record.archive is not None:
+            raise ApiError(409, "declaration is archived", "its trail is closed; nothing to cancel")
         if record.status == "evaluating":
             raise ApiError(409, "declaration is being evaluated", "try again in a moment")
         if record.status != "cancelled":

@@ -1,5 +1,6 @@
-"""The `accord` command: `accord run` starts the whole service; the other verbs are an
-HTTP client of it (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
+"""The `accord` command: `accord run` starts the whole service and `accord archive` moves
+old declarations to the archive (both on the service's own Redis and files); the other
+verbs are an HTTP client of it (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
 
 Exit codes: 0 done; 1 the API answered with an error; 2 bad usage or input;
 3 the API could not be reached; 4 (submit --wait) some declaration was not accepted.
@@ -181,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--port", type=int, default=8000)
     run_p.add_argument("--workers", type=int, default=2)
 
+    archive_p = verbs.add_parser(
+        "archive", help="move declarations closed long ago from Redis to the archive files"
+    )
+    archive_p.add_argument(
+        "--older-than", type=int, metavar="DAYS", help="default ACCORD_RETAIN_DAYS (400)"
+    )
+
     submit_p = verbs.add_parser("submit", help="submit declarations from JSON or JSONL")
     submit_p.add_argument("file", help="a file, or - for standard input")
     submit_p.add_argument("--wait", action="store_true", help="wait for every verdict")
@@ -246,6 +254,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def archive(older_than: int | None, as_json: bool) -> int:
+    """`accord archive`: on the service's Redis (REDIS_URL) and ACCORD_ARCHIVE_DIR."""
+    from service.retention import run_archive
+    from store.errors import StoreError
+    from store.redis_store import RedisStore
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise CliError("REDIS_URL is not set: archive needs the service's Redis", 2)
+    if older_than is not None and older_than < 0:
+        raise CliError("--older-than must be 0 or more days", 2)
+    store = RedisStore.from_url(
+        settings.redis_url, settings.redis_prefix, timeout=30.0, audit_key=settings.audit_key,
+        archive_dir=settings.archive_dir,
+    )  # fmt: skip
+    try:
+        run = run_archive(store, settings, older_than, wait=60.0)
+    except StoreError as exc:
+        raise CliError(str(exc), 1) from exc
+    finally:
+        store.close()
+    report = {
+        "scanned": run.scanned, "archived": run.archived, "already_archived": run.already,
+        "kept": run.kept, "files": list(run.files), "archive_dir": str(settings.archive_dir),
+    }  # fmt: skip
+    if as_json:
+        _print(report)
+    else:
+        print(
+            f"archived {run.archived} declarations ({run.already} found archived already, "
+            f"{run.kept} not closed long enough) of {run.scanned} scanned, "
+            f"in {len(run.files)} files under {settings.archive_dir}"
+        )
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "run":
         from service.runner import run
@@ -255,6 +299,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from service.simulate import main as simulate
 
         return simulate(args.rest)
+    if args.verb == "archive":
+        return archive(args.older_than, args.json)
     client = Client(args.api, args.token)
     if args.verb == "submit":
         return submit(client, args.file, args.wait, args.json)

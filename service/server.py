@@ -16,6 +16,7 @@ from rules.quota import terms_on
 from service.api import create_app
 from service.enqueuer import Coalescer
 from service.recovery import RedisWatch
+from service.retention import archive_daily
 from service.settings import get_settings
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits
@@ -33,7 +34,7 @@ def build() -> FastAPI:
     catalog = load_catalog(settings.rules_dirs)
     store = RedisStore.from_url(
         settings.require_redis_url(), settings.redis_prefix, timeout=2.0,
-        audit_key=settings.audit_key,
+        audit_key=settings.audit_key, archive_dir=settings.archive_dir,
     )  # fmt: skip
 
     def sender(queue: str) -> Callable[[list[str]], None]:
@@ -94,6 +95,7 @@ def build() -> FastAPI:
         await run_in_threadpool(scheduled_runs)
         await run_in_threadpool(sweep_once)
         await run_in_threadpool(checkpoint)
+        await run_in_threadpool(archive_daily, store, settings)  # one API process a day
 
     # Redis back after a restart or a failover: what is pending is enqueued again at once,
     # not after ACCORD_SWEEP_AFTER (service/recovery.py).

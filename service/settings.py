@@ -3,6 +3,8 @@
 REDIS_URL                 Redis to use; unset: the embedded one `accord run` starts.
                           May name Sentinels: sentinel://h:p;sentinel://h:p/master_name
                           (store/connection.py, docs/reliability.md)
+ACCORD_BROKER_URL         Celery's broker, when it is not the store's Redis (e.g. a
+                          RabbitMQ amqp:// URL); default: REDIS_URL
 ACCORD_TOKENS_FILE        YAML file of tokens and roles (SPEC §7)
 ACCORD_RULES_DIR          extra rule packs (os.pathsep-separated directories)
 ACCORD_MAX_BODY_BYTES     request body limit, default 1 MiB
@@ -17,6 +19,10 @@ ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoi
                           when unset. Without it trails are checked, not authenticated.
 ACCORD_LONG_POLLS         long polls (`?wait=`) one token may hold at once (20)
 ACCORD_HEADER_TIMEOUT     seconds a connection has to send a complete request head (10)
+ACCORD_RETAIN_DAYS        days a closed declaration stays in Redis before the daily
+                          archive run moves it to the archive (400; docs/retention.md)
+ACCORD_ARCHIVE_DIR        the archive's directory, shared by every API host
+                          (default: ACCORD_VAR_DIR/archive)
 """
 
 from __future__ import annotations
@@ -41,25 +47,32 @@ class Settings:
     audit_key: bytes | None = field(default=None, repr=False)
     long_polls_per_caller: int = 20
     header_timeout: float = 10.0
+    broker_url: str | None = None
+    retain_days: int = 400
+    archive_dir: Path = Path("var/archive")
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         rules = env.get("ACCORD_RULES_DIR", "")
         tokens = env.get("ACCORD_TOKENS_FILE")
+        var_dir = Path(env.get("ACCORD_VAR_DIR", "var"))
         return cls(
             redis_url=env.get("REDIS_URL") or None,
             tokens_file=Path(tokens) if tokens else None,
             rules_dirs=tuple(Path(part) for part in rules.split(os.pathsep) if part),
             max_body_bytes=int(env.get("ACCORD_MAX_BODY_BYTES", 1024 * 1024)),
             redis_prefix=env.get("ACCORD_REDIS_PREFIX", "accord"),
-            var_dir=Path(env.get("ACCORD_VAR_DIR", "var")),
+            var_dir=var_dir,
             visibility_timeout=int(env.get("ACCORD_VISIBILITY_TIMEOUT", 300)),
             sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
             task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
             audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
             long_polls_per_caller=int(env.get("ACCORD_LONG_POLLS", 20)),
             header_timeout=float(env.get("ACCORD_HEADER_TIMEOUT", 10)),
+            broker_url=env.get("ACCORD_BROKER_URL") or None,
+            retain_days=int(env.get("ACCORD_RETAIN_DAYS", 400)),
+            archive_dir=Path(env.get("ACCORD_ARCHIVE_DIR") or var_dir / "archive"),
         )
 
     def require_redis_url(self) -> str:

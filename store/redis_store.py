@@ -26,6 +26,13 @@ Keys, under a prefix (default `accord`, so tests can share one server):
     pack:{sha256}        the text of every rule pack version used
     checks:{sha256}      a measure-check record with its inputs, by its digest, kept once
     session:{id}         a dashboard session, until sign-out or its maximum age
+    archive:scanned      where the last archive run stopped in `submitted` (store/retention.py)
+    archive:lock         held by the archive run in progress
+
+An archived declaration (store/archive.py) keeps in `decl:{id}` only its stub: the
+record without body, verdict and error, plus `archive` (its day file), `archive_offset`
+and `archived_at`; its audit list and allocation records are in the file. Reads look
+there when they find a stub, and take the head, count, MAC and checkpoint from Redis.
 
 Channel `{prefix}:changes`: the id of every declaration whose status a record changed
 (published by the record script), which the API's long polls wait on.
@@ -42,6 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -50,10 +58,12 @@ import redis
 from schemas import summary
 from schemas.audit import GENESIS, AuditEvent, canonical_json
 from schemas.permit import Permit
+from schemas.quota import Allocation
 from schemas.verification import Checkpoint, head_mac
 from store import connection
+from store.archive import Archive, ArchiveError
 from store.errors import NotFound, NotReplicated, StoreError, StoreUnavailable, translated
-from store.ledger import Ledger, permit_of
+from store.ledger import Ledger, allocation_of, permit_of
 
 
 def now_rfc3339() -> str:
@@ -90,6 +100,7 @@ class DeclarationRecord:
     attempts: int
     audit_mac: str | None = None
     checkpoint: int | None = None
+    archive: str | None = None  # the archive file holding it, once archived
 
 
 @dataclass(frozen=True)
@@ -156,10 +167,16 @@ class RedisStore:
     """The store's one implementation; construct with `RedisStore.from_url`."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "accord", audit_key: bytes | None = None
+        self,
+        client: redis.Redis,
+        prefix: str = "accord",
+        audit_key: bytes | None = None,
+        archive_dir: Path | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
+        # where archived declarations are read back from (ACCORD_ARCHIVE_DIR)
+        self.archive = Archive(archive_dir) if archive_dir is not None else None
         # heads are authenticated (and checkpoints written) only with the service's key
         self.audit_key = audit_key
         self._submit = client.register_script(_lua("submit"))
@@ -178,9 +195,14 @@ class RedisStore:
 
     @classmethod
     def from_url(
-        cls, url: str, prefix: str = "accord", timeout: float = 5.0, audit_key: bytes | None = None
+        cls,
+        url: str,
+        prefix: str = "accord",
+        timeout: float = 5.0,
+        audit_key: bytes | None = None,
+        archive_dir: Path | None = None,
     ) -> RedisStore:
-        store = cls(connection.client(url, timeout), prefix, audit_key)
+        store = cls(connection.client(url, timeout), prefix, audit_key, archive_dir)
         store.replicas = connection.replicas_to_wait(url)
         return store
 
@@ -389,7 +411,7 @@ class RedisStore:
     @translated
     def get(self, declaration_id: str) -> DeclarationRecord | None:
         return self._record_of(
-            declaration_id, self.client.hgetall(self.key("decl", declaration_id))
+            declaration_id, self._unarchived(self.client.hgetall(self.key("decl", declaration_id)))
         )
 
     @translated
@@ -399,7 +421,7 @@ class RedisStore:
         for declaration_id in declaration_ids:
             pipe.hgetall(self.key("decl", declaration_id))
         records = [
-            self._record_of(declaration_id, raw)
+            self._record_of(declaration_id, self._unarchived(raw))
             for declaration_id, raw in zip(declaration_ids, pipe.execute(), strict=True)
         ]
         return [record for record in records if record is not None]
@@ -424,7 +446,40 @@ class RedisStore:
             attempts=int(fields.get("attempts") or 0),
             audit_mac=fields.get("audit_mac"),
             checkpoint=int(fields.get("checkpoint") or 0) or None,
+            archive=fields.get("archive"),
         )
+
+    def _archived_line(self, declaration_id: str, stub: dict[str, str | None]) -> dict[str, Any]:
+        if self.archive is None:
+            raise ArchiveError(
+                f"declaration {declaration_id} is archived and this process has no archive"
+            )
+        return self.archive.read(
+            stub["archive"] or "", int(stub.get("archive_offset") or 0), declaration_id
+        )
+
+    def _unarchived(self, raw: Any) -> Any:
+        """A record as stored, or, for an archived stub, the archived record under what the
+        stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
+        if not raw or (b"archive" not in raw and "archive" not in raw):
+            return raw
+        stub = {_text(key) or "": _text(value) for key, value in raw.items()}
+        line = self._archived_line(stub.get("id") or "", stub)
+        return {**line["fields"], **stub}
+
+    @translated
+    def allocation(self, declaration_id: str) -> Allocation | None:
+        """The declaration's allocation record, from the ledger or from its archive line."""
+        found = self.ledger.allocation(declaration_id)
+        if found is not None:
+            return found
+        stub = self.client.hmget(self.key("decl", declaration_id), "archive", "archive_offset")
+        if stub[0] is None:
+            return None
+        line = self._archived_line(
+            declaration_id, {"archive": _text(stub[0]), "archive_offset": _text(stub[1])}
+        )
+        return None if line.get("alloc") is None else allocation_of(line["alloc"])
 
     @translated
     def begin_many(
@@ -526,8 +581,18 @@ class RedisStore:
 
     @translated
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
-        """The stored events as written, for verification that must survive bad ones."""
-        return list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        """The stored events as written, for verification that must survive bad ones (from
+        the archive line for an archived declaration)."""
+        events = list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        if events:
+            return events
+        stub = self.client.hmget(self.key("decl", declaration_id), "archive", "archive_offset")
+        if stub[0] is None:
+            return events
+        line = self._archived_line(
+            declaration_id, {"archive": _text(stub[0]), "archive_offset": _text(stub[1])}
+        )
+        return [str(event) for event in line.get("audit") or []]
 
     @translated
     def checkpoint_raw(self, seq: int) -> bytes | None:
@@ -644,6 +709,12 @@ class RedisStore:
             raise StoreUnavailable(
                 f"the change subscription dropped: {type(exc).__name__}"
             ) from exc
+
+    @translated
+    def claim(self, name: str, seconds: int) -> bool:
+        """True for the first caller in `seconds` across every process (a periodic job
+        that one API process of several should run)."""
+        return bool(self.client.set(self.key("claim", name), now_rfc3339(), nx=True, ex=seconds))
 
     # --- dashboard sessions -----------------------------------------------------------
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_PACKS = ROOT / "tests" / "packs"
 IMPORTER = "123456789RM0001"
 OTHER_IMPORTER = "987654321RM0001"
+AMQP_URL = os.environ.get("ACCORD_TEST_AMQP_URL", "")
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +188,9 @@ def make_stack(redis_url: str, directory: Path, **overrides: str) -> Stack:
         "ACCORD_AUDIT_KEY": secrets.token_urlsafe(32),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
         "ACCORD_HEADER_TIMEOUT": "1",  # short, so that a test can wait it out
+        # the end-to-end tests run against a RabbitMQ broker when the caller names one;
+        # CI leaves it unset and Redis is the broker, as by default
+        **({"ACCORD_BROKER_URL": AMQP_URL} if AMQP_URL else {}),
         **overrides,
     }
     return Stack(

@@ -87,7 +87,7 @@ class QuickReconnect(Consumer):
 def make_app() -> Celery:
     settings = get_settings()
     broker_url, sentinel_options = connection.broker(
-        settings.redis_url or "redis://127.0.0.1:6379/0"
+        settings.broker_url or settings.redis_url or "redis://127.0.0.1:6379/0"
     )
     app = Celery("accord", include=["workers.tasks"])
     app.conf.update(

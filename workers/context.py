@@ -15,8 +15,9 @@ from store.redis_store import RedisStore
 def _store_for(pid: int) -> RedisStore:
     settings = get_settings()
     return RedisStore.from_url(
-        settings.require_redis_url(), settings.redis_prefix, audit_key=settings.audit_key
-    )
+        settings.require_redis_url(), settings.redis_prefix, audit_key=settings.audit_key,
+        archive_dir=settings.archive_dir,
+    )  # fmt: skip
 
 
 def store() -> RedisStore:

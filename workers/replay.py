@@ -60,7 +60,7 @@ def replay_declaration(
     }
     declaration = Declaration.model_validate_json(record.body)
     packs = _packs_for(store, catalog, original, pack_version)
-    allocation = store.ledger.allocation(declaration_id)
+    allocation = store.allocation(declaration_id)
     # the linkage checks find a measure's counterparts among the loaded packs too
     verdict, assumed = replay(declaration, packs, permits, allocation, catalog.current)
     replayed = json.loads(verdict.model_dump_json())

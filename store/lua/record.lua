@@ -13,8 +13,10 @@
 --         together; a status change is published on `channel` (the declaration id), which
 --         wakes the API's long polls
 --       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
-local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len')
+local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len', 'archive')
 if not state[1] then return {'missing', ''} end
+-- an archived declaration's trail is closed: its events are in the archive file
+if state[4] then return {'archived', state[1]} end
 if ARGV[1] ~= '' then
   local allowed = false
   for status in string.gmatch(ARGV[1], '[^,]+') do

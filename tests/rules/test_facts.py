@@ -24,7 +24,9 @@ from schemas.declaration import Declaration
 from schemas.quota import Allocation, LineAllocationStatus
 from schemas.verdict import Finding
 
-SURTAX_FILE = SHIPPED_DIR / "ca-cn-surtax-2024.yaml"
+# the parameter mechanism is exercised on version 2026.1, whose remission used dated
+# parameters (2026.2 holds remission to the order's schedule instead)
+SURTAX_FILE = SHIPPED_DIR / "ca-cn-surtax-2024@2026.1.yaml"
 EST = timezone(timedelta(hours=-5))
 STEEL = {"tariff_item": "7208.10.00.00", "unit": "KGM", "value_for_duty": "1000.00"}
 
@@ -145,10 +147,14 @@ def test_a_rate_read_from_a_parameter_follows_the_date() -> None:
 def test_findings_list_the_assumptions_they_rest_on() -> None:
     """A finding lists its rule's assumption and those of the parameter and rate values it reads; settled law lists none."""
     pack = next(p for p in load_catalog().current if p.id == "CA-CN-SURTAX-2024")
-    remitted = _verdict_findings(pack, date(2026, 1, 5), **STEEL, remission_claim="SOR/2025-12")
-    assert remitted["ELIG-SUR-STAL-REMISSION"].assumptions == ("REMISSION-CODES",)
+    plate = {**STEEL, "tariff_item": "7208.51.00.00"}
+    remitted = _verdict_findings(
+        pack, date(2026, 1, 5), **plate, remission_claim="SOR/2025-12 item 1"
+    )
+    scheduled = ("STAL-SCOPE-PROPOSAL", "REMISSION-CLAIM-FORM", "REMISSION-SCHEDULE")
+    assert remitted["ELIG-SUR-STAL-REMISSION"].assumptions == scheduled
     charged = _verdict_findings(pack, date(2026, 1, 5), **STEEL)
-    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == ("REMISSION-CODES", "STEEL-MFN-FREE")
+    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == (*scheduled, "STEEL-MFN-FREE")
     ev = _verdict_findings(pack, date(2025, 1, 5))
     assert ev["DUTY-SUR-EV-MFN"].assumptions == ()
     assert "BOUND-RATE-8703" in ev["WTO-SUR-EV-BOUND-RATE"].assumptions

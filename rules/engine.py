@@ -735,6 +735,15 @@ _TREATMENT_OF: dict[str, Treatment] = {
 }
 
 
+_DUTY_RANK = {
+    **{base: 2 for base in CUMULATIVE_BASES},
+    "line": 0,
+    "in_quota": 0,
+    "over_quota": 0,
+    "units": 1,
+}
+
+
 def _duty(
     line: DeclarationLine,
     item: Fired,
@@ -795,12 +804,13 @@ def _line_verdict(
         treatment = stated[-1] if stated else "over_quota" if has_quota else "not_covered"
     duties: list[Duty] = []
     if owed:
-        # duties on a value or on units first, then those on the value plus the duties so
-        # far (a tax on the duty-paid value), each in pack and rule order
-        for cumulative in (False, True):
+        # duties on the value first, then charges per unit, then those on the value plus
+        # the duties so far (a tax on the duty-paid value), each in pack and rule order:
+        # the order of a broker's accounting (duty, surtax, excise, GST)
+        for rank in (0, 1, 2):
             for item in mine:
                 for effect in item.rule.then.duties:
-                    if (effect.base in CUMULATIVE_BASES) != cumulative:
+                    if _DUTY_RANK[effect.base] != rank:
                         continue
                     duties.append(_duty(line, item, effect.type, effect.rate, effect.base,
                                         in_quota, duties, evaluation.as_of))  # fmt: skip

@@ -178,3 +178,46 @@ def test_a_pack_in_the_rules_dir_is_held_to_the_declared_facts(tmp_path: Path) -
         load_catalog([tmp_path])
     assert raised.value.file == str(tmp_path / "mine.yaml")
     assert raised.value.key == "measures[BROKEN-M].rules[DUTY-BROKEN-MFN].when.import_typ"
+
+
+TREATMENT_PACK = """
+pack: TREATMENT-TEST
+version: "1"
+title: A rule on the declared tariff treatment
+jurisdiction: CA
+sources:
+  TEST: {title: Test source (no legal effect)}
+measures:
+  - id: TREATMENT-M
+    title: General Tariff claimed on a Chinese EV
+    source: TEST
+    effective: {from: 2026-01-01}
+    scope: {origins: [CN], tariff_items: [8703.80.00]}
+    rates:
+      mfn: {rate: "6.1%", source: TEST}
+    rules:
+      # durable-rules crashes the process when no rule of a ruleset matches a fact (see
+      # docs/engine.md): an unconditional rule keeps every fact matched
+      - id: DUTY-TEST-TREATMENT-MFN
+        severity: info
+        then: {duties: [{type: customs_duty, rate: mfn}]}
+        message: "MFN at {rate_mfn}."
+        source: TEST
+        reference: Test reference
+      - id: ELIG-TEST-TREATMENT
+        severity: warning
+        when: {tariff_treatment: {not: "02"}}
+        message: "Tariff treatment {tariff_treatment} claimed; goods of China take MFN (02)."
+        source: TEST
+        reference: Test reference
+"""
+
+
+def test_tariff_treatment_is_a_fact_rules_may_test() -> None:
+    """A line's tariff treatment code is stated (MFN, 02, when the line names none) and a condition may test it."""
+    pack = parse_pack(TREATMENT_PACK.encode(), "treatment.yaml")
+    day = date(2026, 6, 1)
+    assert "ELIG-TEST-TREATMENT" not in _verdict_findings(pack, day)
+    assert "ELIG-TEST-TREATMENT" not in _verdict_findings(pack, day, tariff_treatment="02")
+    flagged = _verdict_findings(pack, day, tariff_treatment="03")["ELIG-TEST-TREATMENT"]
+    assert flagged.message == "Tariff treatment 03 claimed; goods of China take MFN (02)."

@@ -31,18 +31,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from rules.compiler import compile_ruleset
 from rules.errors import EngineError
 from rules.facts import DATE_FACT, AllocationFacts, LineFacts, MeasureFacts, resting_on
-from rules.pack import Effective, Measure, Pack, Rule
+from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
-from schemas.declaration import Declaration, DeclarationLine
+from schemas.declaration import JURISDICTION_CURRENCY, Declaration, DeclarationLine
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
 from schemas.verdict import (
     Duty,
+    ExchangeRate,
     Finding,
     LineQuota,
     LineVerdict,
@@ -115,6 +116,73 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """The declaration's values in the jurisdiction's currency, or why they are not."""
+
+    status: str  # not_needed | found | missing
+    valued: Declaration  # the declaration with its values converted (as given if not found)
+    rate: ExchangeRate | None = None
+    day: date | None = None
+
+    @property
+    def declaration_currency(self) -> str:
+        return self.rate.currency if self.rate is not None else self.valued.currency
+
+
+# The currency of each jurisdiction's customs; a declaration is made to Canada unless it
+# says otherwise.
+
+
+def convert(declaration: Declaration, packs: Sequence[Pack]) -> Conversion:
+    """The values of the declaration in its jurisdiction's currency, at the rate the packs'
+    exchange-rate table gives for the conversion date (for Canada the date of direct
+    shipment, else of acceptance). A missing rate is never guessed: the status says so."""
+    jurisdiction = declaration.jurisdiction
+    home = JURISDICTION_CURRENCY[jurisdiction]
+    if declaration.currency == home:
+        return Conversion("not_needed", declaration)
+    basis: Literal["shipment_date", "accepted_at"] = (
+        "shipment_date" if declaration.shipment_date is not None else "accepted_at"
+    )
+    day = declaration.shipment_date or declaration.accepted_on
+    for pack in packs:
+        table = pack.body.exchange_rates
+        if table is None or table.into != home or pack.body.jurisdiction != jurisdiction:
+            continue
+        rate = table.rate_on(declaration.currency, day)
+        if rate is None:
+            continue
+
+        def money(value: Decimal | None, rate: Decimal = rate) -> Decimal | None:
+            return None if value is None else (value * rate).quantize(CENT, ROUND_HALF_UP)
+
+        lines = tuple(
+            line.model_copy(
+                update={
+                    "value_for_duty": money(line.value_for_duty),
+                    "fob_unit_price": money(line.fob_unit_price),
+                }
+            )
+            for line in declaration.lines
+        )
+        source = pack.body.sources[table.source]
+        return Conversion(
+            "found",
+            declaration.model_copy(update={"lines": lines, "currency": home}),
+            ExchangeRate(
+                currency=declaration.currency,
+                into=home,
+                rate=rate,
+                on=day,
+                basis=basis,
+                reference=f"{source.title} ({pack.id} {pack.version})",
+            ),
+            day,
+        )
+    return Conversion("missing", declaration, None, day)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Everything `finalize` needs, and everything an auditor may ask about."""
 
@@ -125,6 +193,12 @@ class Evaluation:
     measure_findings: tuple[Fired, ...]
     requests: tuple[QuotaRequest, ...]
     permits: Mapping[str, Permit] = dataclasses.field(default_factory=dict)
+    conversion: Conversion | None = None
+
+    @property
+    def valued(self) -> Declaration:
+        """The declaration with its values in the jurisdiction's currency."""
+        return self.conversion.valued if self.conversion is not None else self.declaration
 
     @property
     def packs(self) -> tuple[Pack, ...]:
@@ -270,17 +344,27 @@ def _permit_status(
     return "valid"
 
 
+def _fob_value_gap_bp(line: DeclarationLine) -> int | None:
+    """|FOB unit price x quantity - value for duty| in basis points of the value for duty."""
+    if line.fob_unit_price is None:
+        return None
+    gap = abs(line.fob_unit_price * line.quantity - line.value_for_duty)
+    return int((gap * 10000 / line.value_for_duty).to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def line_facts(
     declaration: Declaration,
     line: DeclarationLine,
     measure: Measure,
     permits: Mapping[str, Permit],
     asked: Mapping[str, Decimal],
+    conversion: Conversion | None = None,
 ) -> dict[str, Any]:
-    """What the line rules of a measure may test, stated as plain JSON values."""
+    """What the line rules of a measure may test, stated as plain JSON values. `line` is
+    the line with its values in the jurisdiction's currency (see `convert`)."""
     as_of = declaration.accepted_on
     derived: dict[str, Any] = {
-        f"rate_{name}": percent(measure.rate_on(name, as_of)) for name in measure.rates
+        f"rate_{name}": measure.rate_text(name, as_of) for name in measure.rates
     }
     permit: str | None = None
     permit_number: str | None = None
@@ -301,6 +385,13 @@ def line_facts(
         period = f"{open_period.start}/{open_period.end}"
         over_quota = "reject" if quota.over_quota == "reject" else "rate"
     claim = line.remission_claim
+    claimed = " ".join(claim.upper().split()) if claim is not None else None
+    remission: str | None = None
+    remission_item: str | None = None
+    if measure.remission is not None:
+        remission, remission_item = measure.remission.status(claimed, line.tariff_item, as_of)
+    exchange = conversion.status if conversion is not None else "not_needed"
+    rate = conversion.rate if conversion is not None else None
     facts = LineFacts.model_validate(
         {
             "measure": measure.id,
@@ -313,7 +404,17 @@ def line_facts(
             "accepted_on": as_of,
             "vins_given": bool(line.vins),
             "shipment_date": declaration.shipment_date,
-            "remission_claim": " ".join(claim.upper().split()) if claim is not None else None,
+            "remission_claim": claimed,
+            "tariff_treatment": line.tariff_treatment or "02",
+            "currency": conversion.declaration_currency if conversion else declaration.currency,
+            "exchange_rate": exchange,
+            "exchange_rate_value": format(rate.rate, "f") if rate is not None else None,
+            "exchange_rate_on": (
+                conversion.day.isoformat() if conversion and conversion.day else None
+            ),
+            "fob_value_gap_bp": _fob_value_gap_bp(line),
+            "remission": remission,
+            "remission_item": remission_item,
             "permit": permit,
             "permit_number": permit_number,
             "period": period,
@@ -401,7 +502,11 @@ def measure_facts(
     rate_day = max(as_of, measure.effective.start)
     if measure.effective.end is not None:
         rate_day = min(rate_day, measure.effective.end)
-    rates = {name: measure.rate_on(name, rate_day) for name in measure.rates}
+    rates = {
+        name: measure.rate_on(name, rate_day)
+        for name, spec in measure.rates.items()
+        if not spec.specific
+    }
     facts: dict[str, Any] = {
         "measure": measure.id,
         "line": 0,
@@ -446,6 +551,11 @@ def measure_facts(
         facts["days_since_publication"] = (as_of - arrangement.published_on).days
     notified = arrangement.wto_licensing_notified_on
     facts["wto_licensing_notified"] = notified is not None and notified <= as_of
+    if notified is not None and notified <= as_of:
+        # a notification made late stays on record as late
+        facts["wto_licensing_notified_on"] = notified.isoformat()
+        if arrangement.published_on is not None:
+            facts["wto_licensing_notice_days"] = (notified - arrangement.published_on).days
     return MeasureFacts.model_validate(facts).stated(derived)
 
 
@@ -526,6 +636,8 @@ def evaluate(
     with a declaration's own packs passes the loaded ones there)."""
     as_of = declaration.accepted_on
     own = in_jurisdiction(packs, declaration.jurisdiction)
+    conversion = convert(declaration, own)
+    valued = {line.line: line for line in conversion.valued.lines}
     applied = {
         line.line: measures_in_force(own, line, declaration.import_type, as_of)
         for line in declaration.lines
@@ -539,7 +651,9 @@ def evaluate(
     all_facts: dict[tuple[int, str], dict[str, Any]] = {}
     for line in declaration.lines:
         for item in applied[line.line]:
-            facts = line_facts(declaration, line, item.measure, permits, asked)
+            facts = line_facts(
+                declaration, valued[line.line], item.measure, permits, asked, conversion
+            )
             facts_by_pack.setdefault(item.pack.sha256, []).append(facts)
             pack_by_sha[item.pack.sha256] = item.pack
             all_facts[(line.line, item.measure.id)] = facts
@@ -567,6 +681,7 @@ def evaluate(
         measure_findings=tuple(checks),
         requests=(),
         permits=permits,
+        conversion=conversion,
     )
     if evaluation.blocked is not None:
         return evaluation  # a rejected or held declaration asks nothing of any quota
@@ -675,9 +790,17 @@ def finalize_with_decisions(
         # all lines or none (SPEC §4 step 5): a declaration whose requests the ledger did
         # not apply owes nothing and is not accepted, whatever rules its pack has
         outcome = "rejected"
+    conversion = evaluation.conversion
+    if (
+        conversion is not None
+        and conversion.status == "missing"
+        and any(evaluation.applied.values())
+    ):
+        # values without a rate are never charged at a guessed one (the packs' rule says why)
+        outcome = "rejected"
     lines = tuple(
         _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")
-        for line in declaration.lines
+        for line in evaluation.valued.lines
     )
     findings = tuple(item.finding for item in (*evaluation.measure_findings, *decisions))
     verdict = Verdict(
@@ -690,6 +813,7 @@ def finalize_with_decisions(
         lines=lines,
         total_duty=sum((line.total_duty for line in lines), Decimal("0.00")),
         findings=findings,
+        exchange_rate=conversion.rate if conversion is not None else None,
     )
     return verdict, tuple(post)
 
@@ -700,6 +824,49 @@ _TREATMENT_OF: dict[str, Treatment] = {
     "over_quota": "over_quota",
     "pending": "in_quota",
 }
+
+
+_DUTY_RANK = {
+    **{base: 2 for base in CUMULATIVE_BASES},
+    "line": 0,
+    "in_quota": 0,
+    "over_quota": 0,
+    "units": 1,
+}
+
+
+def _duty(
+    line: DeclarationLine,
+    item: Fired,
+    kind: str,
+    rate_name: str,
+    base_kind: str,
+    in_quota: Decimal,
+    so_far: Sequence[Duty],
+    as_of: date,
+) -> Duty:
+    """One duty line: its base, rate, amount (half-up to the cent) and legal reference."""
+    if base_kind == "line":
+        base = line.value_for_duty
+    elif base_kind == "in_quota":
+        base = _apportion(line.value_for_duty, in_quota, line.quantity)
+    elif base_kind == "over_quota":
+        base = line.value_for_duty - _apportion(line.value_for_duty, in_quota, line.quantity)
+    elif base_kind == "units":
+        base = line.quantity
+    else:  # value_plus_duties
+        base = line.value_for_duty + sum((duty.amount for duty in so_far), Decimal("0.00"))
+    spec = item.measure.rates[rate_name]
+    rate = item.measure.rate_on(rate_name, as_of)
+    return Duty(
+        type=kind,
+        measure=item.measure.id,
+        rate=rate,
+        base=base,
+        amount=(base * rate).quantize(CENT, rounding=ROUND_HALF_UP),
+        per=spec.per,
+        reference=item.finding.reference,
+    )
 
 
 def _line_verdict(
@@ -728,26 +895,16 @@ def _line_verdict(
         treatment = stated[-1] if stated else "over_quota" if has_quota else "not_covered"
     duties: list[Duty] = []
     if owed:
-        for item in mine:
-            for effect in item.rule.then.duties:
-                if effect.base == "line":
-                    base = line.value_for_duty
-                elif effect.base == "in_quota":
-                    base = _apportion(line.value_for_duty, in_quota, line.quantity)
-                else:
-                    base = line.value_for_duty - _apportion(
-                        line.value_for_duty, in_quota, line.quantity
-                    )
-                rate = item.measure.rate_on(effect.rate, evaluation.as_of)
-                duties.append(
-                    Duty(
-                        type=effect.type,
-                        measure=item.measure.id,
-                        rate=rate,
-                        base=base,
-                        amount=(base * rate).quantize(CENT, rounding=ROUND_HALF_UP),
-                    )
-                )
+        # duties on the value first, then charges per unit, then those on the value plus
+        # the duties so far (a tax on the duty-paid value), each in pack and rule order:
+        # the order of a broker's accounting (duty, surtax, excise, GST)
+        for rank in (0, 1, 2):
+            for item in mine:
+                for effect in item.rule.then.duties:
+                    if _DUTY_RANK[effect.base] != rank:
+                        continue
+                    duties.append(_duty(line, item, effect.type, effect.rate, effect.base,
+                                        in_quota, duties, evaluation.as_of))  # fmt: skip
     return LineVerdict(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),

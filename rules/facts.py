@@ -52,7 +52,20 @@ PermitStatus = Literal[
 ]
 OverQuota = Literal["reject", "rate"]
 MeasureStatus = Literal["not_yet", "in_force", "lapsed"]
+RemissionStatus = Literal[
+    "none",  # the line claims no remission
+    "unknown_order",  # the claim names an order this measure's remission does not
+    "no_item",  # the claim names the order but no scheduled item
+    "unlisted_item",  # the item is not in the order's schedules
+    "not_this_good",  # the item lists other goods than the line's tariff item
+    "out_of_period",  # the item lists the goods, but not on the acceptance date
+    "granted",
+]
+ExchangeRateStatus = Literal["not_needed", "found", "missing"]
 Classification = Literal["sectoral_arrangement", "fta_non_market"]
+
+
+Needs = Literal["", "quota", "permits", "remission"]
 
 
 class Fact(BaseModel):
@@ -64,10 +77,10 @@ class Fact(BaseModel):
     type: FactType
     description: str
     values: tuple[str, ...] = ()
-    needs: Literal["", "quota", "permits"] = ""  # stated only for measures that have one
+    needs: Needs = ""  # stated only for measures that have one
 
 
-def _needs(what: Literal["quota", "permits"]) -> dict[str, Any]:
+def _needs(what: Needs) -> dict[str, Any]:
     return {"needs": what}
 
 
@@ -107,6 +120,39 @@ class LineFacts(StatedFacts):
     remission_claim: str | None = Field(
         default=None,
         description="The remission claimed, upper-cased, spaces collapsed; absent if none.",
+    )
+    tariff_treatment: str = Field(
+        description="The tariff treatment code claimed (B3 field 14); `02` (MFN) when the "
+        "line names none."
+    )
+    currency: str = Field(description="The currency the declaration's values are in.")
+    exchange_rate: ExchangeRateStatus = Field(
+        description="Whether the values needed converting and the packs' table has the rate "
+        "for the conversion date."
+    )
+    exchange_rate_value: str | None = Field(
+        default=None, description="The rate applied, units of home currency per unit."
+    )
+    exchange_rate_on: str | None = Field(
+        default=None,
+        description="The conversion date (ISO text): the date of direct shipment, else of "
+        "acceptance.",
+    )
+    fob_value_gap_bp: int | None = Field(
+        default=None,
+        description="How far FOB unit price times quantity is from the value for duty, in "
+        "basis points of the value for duty; absent without an FOB price.",
+    )
+    remission: RemissionStatus | None = Field(
+        default=None,
+        description="What the line's remission claim obtains under the measure's remission "
+        "order and its schedules.",
+        json_schema_extra=_needs("remission"),
+    )
+    remission_item: str | None = Field(
+        default=None,
+        description="The scheduled item the claim names; absent if none.",
+        json_schema_extra=_needs("remission"),
     )
     permit: PermitStatus | None = Field(
         default=None,
@@ -210,6 +256,14 @@ class MeasureFacts(StatedFacts):
         default=None,
         description="The last day of the latest-ending lapsed counterpart (ISO text).",
     )
+    wto_licensing_notice_days: int | None = Field(
+        default=None,
+        description="Days from publication to the WTO licensing notification; absent until "
+        "one is recorded by the date.",
+    )
+    wto_licensing_notified_on: str | None = Field(
+        default=None, description="The WTO licensing notification's date (ISO text)."
+    )
 
 
 class AllocationFacts(StatedFacts):
@@ -263,8 +317,15 @@ def model_facts(model: type[StatedFacts]) -> tuple[Fact, ...]:
             continue
         kind, values = _fact_type(field.annotation)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        needs: Literal["", "quota", "permits"] = (
-            "quota" if extra.get("needs") == "quota" else "permits" if extra.get("needs") else ""
+        wanted = extra.get("needs")
+        needs: Needs = (
+            "quota"
+            if wanted == "quota"
+            else "permits"
+            if wanted == "permits"
+            else "remission"
+            if wanted == "remission"
+            else ""
         )
         facts.append(
             Fact(
@@ -315,6 +376,7 @@ def declared_facts(stage: str, measure: Measure) -> dict[str, Fact]:
         "": True,
         "quota": quota is not None,
         "permits": quota is not None and quota.permits is not None,
+        "remission": measure.remission is not None,
     }
     facts = [fact for fact in model_facts(STAGE_MODELS[stage]) if present[fact.needs]]
     return {fact.name: fact for fact in (*facts, *derived_facts(stage, measure))}
@@ -514,6 +576,12 @@ def resting_on(
     every parameter value, rate, quota figure and arrangement value it reads."""
     facts, params = reads(rule)
     found: list[str | None] = [rule.assumption]
+    if rule.stage != "measure":
+        found.append(measure.scope.assumption)
+    remission = measure.remission
+    if remission is not None and facts & {"remission", "remission_item"}:
+        found.append(remission.assumption)
+        found.extend(entry.assumption for entry in remission.items if entry.effective.contains(day))
     for name in sorted(params):
         entry = parameters[name].entry_on(day) if name in parameters else None
         found.append(entry.assumption if entry else None)
@@ -576,7 +644,12 @@ def markdown_table() -> str:
         rows += [(name, kind, "", needs, text) for name, kind, text, needs in _DERIVED_ROWS[stage]]
         for name, kind, values, needs, text in rows:
             shown = ", ".join(f"`{value}`" for value in values.split(", ")) if values else ""
-            where = {"": "every measure", "quota": "quota measures", "permits": "permit quotas"}
+            where = {
+                "": "every measure",
+                "quota": "quota measures",
+                "permits": "permit quotas",
+                "remission": "remission measures",
+            }
             out.append(f"| `{name}` | {kind} | {shown} | {where[needs]} | {text} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

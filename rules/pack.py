@@ -107,6 +107,9 @@ class Scope(_Strict):
     origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
     tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    # the scope itself may rest on an assumption (a list no public source settles); the
+    # findings of the measure's line rules then list it
+    assumption: str | None = None
     _prefixes: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any) -> None:
@@ -176,28 +179,49 @@ class Parameter(_Strict):
 
 
 class RateSpec(_Strict):
-    """A rate: a percentage with its source, or `param:` a dated rate parameter."""
+    """A rate: a percentage with its source, or `param:` a dated rate parameter, or a
+    specific rate: an `amount` in the jurisdiction's currency `per` unit (UN/ECE Rec. 20)."""
 
     rate: Rate | None = None
     param: str | None = None
+    amount: Money | None = None
+    per: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$")] | None = None
     source: str | None = None
     assumption: str | None = None
 
+    @property
+    def specific(self) -> bool:
+        return self.amount is not None
+
     @model_validator(mode="after")
     def _one_value(self) -> RateSpec:
-        if (self.rate is None) == (self.param is None):
-            raise ValueError("a rate has either 'rate' (with its 'source') or 'param'")
-        if self.rate is not None and self.source is None:
-            raise ValueError("a rate given as a percentage needs its 'source'")
+        given = [self.rate is not None, self.param is not None, self.amount is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "a rate has one of 'rate' (with its 'source'), 'param', or 'amount' and 'per'"
+            )
+        if (self.amount is None) != (self.per is None):
+            raise ValueError("a specific rate has both 'amount' and 'per' (the unit)")
+        if self.param is None and self.source is None:
+            raise ValueError("a rate given as a percentage or an amount needs its 'source'")
         if self.param is not None and (self.source or self.assumption):
             raise ValueError("a rate read from a parameter takes its source from the parameter")
         return self
 
 
+# What a duty is charged on: the line's value for duty; its in-quota or over-quota part,
+# apportioned by units; its units (a specific rate, so much per unit); or the value for
+# duty plus every duty the line owes before this one (the base of a tax on the duty-paid
+# value, e.g. GST under Excise Tax Act s.215). Duties on `value_plus_duties` are computed
+# after all others, in pack and rule order.
+DutyBase = Literal["line", "in_quota", "over_quota", "units", "value_plus_duties"]
+CUMULATIVE_BASES: frozenset[str] = frozenset({"value_plus_duties"})
+
+
 class DutyEffect(_Strict):
     type: str
     rate: str
-    base: Literal["line", "in_quota", "over_quota"] = "line"
+    base: DutyBase = "line"
 
 
 class Then(_Strict):
@@ -312,6 +336,54 @@ class Arrangement(_Strict):
     counterparts_assumption: str | None = None
 
 
+class RemissionItem(_Strict):
+    """One item of a remission order's schedule: the goods it lists and the period in
+    which their importations are remitted."""
+
+    item: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9.-]*$")]
+    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
+    effective: Effective
+    source: str
+    assumption: str | None = None
+
+    def covers(self, tariff_item: str) -> bool:
+        return tariff_item.startswith(tuple(item.replace(".", "") for item in self.tariff_items))
+
+
+class Remission(_Strict):
+    """A remission order that relieves the measure's charges for the goods of its
+    schedules: a claim names the order (one of its `citations`) and the scheduled item."""
+
+    order: str
+    citations: tuple[str, ...] = Field(min_length=1)
+    items: tuple[RemissionItem, ...] = Field(min_length=1)
+    source: str
+    assumption: str | None = None
+
+    def status(self, claim: str | None, tariff_item: str, day: date) -> tuple[str, str | None]:
+        """(what the claim obtains, the scheduled item it names): none, unknown_order,
+        no_item, unlisted_item, not_this_good, out_of_period or granted. A claim reads
+        "<order> item <scheduled item>", upper-cased and spaces collapsed."""
+        if claim is None:
+            return "none", None
+        order, sep, item = claim.rpartition(" ITEM ")
+        if not sep:
+            order, item = claim, ""
+        if order.strip() not in self.citations:
+            return "unknown_order", None
+        item = item.strip()
+        if not item:
+            return "no_item", None
+        listed = [entry for entry in self.items if entry.item == item]
+        if not listed:
+            return "unlisted_item", item
+        if not any(entry.covers(tariff_item) for entry in listed):
+            return "not_this_good", item
+        if not any(entry.covers(tariff_item) and entry.effective.contains(day) for entry in listed):
+            return "out_of_period", item
+        return "granted", item
+
+
 class Measure(_Strict):
     id: Annotated[str, Field(pattern=MEASURE_ID)]
     title: str
@@ -324,12 +396,15 @@ class Measure(_Strict):
     # Measures of the same pack that this one suspends: on a line in its scope, while it is
     # in force, they do not apply (a tariff not levied for a while on some of its goods).
     suspends: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
+    remission: Remission | None = None
     rules: tuple[Rule, ...]
     _parameters: dict[str, Parameter] = PrivateAttr(default_factory=dict)
 
     def rate_entry(self, name: str, day: date) -> tuple[Decimal, str | None]:
         """A rate in force on `day` and the assumption it rests on, if any."""
         spec = self.rates[name]
+        if spec.amount is not None:
+            return spec.amount, spec.assumption
         if spec.rate is not None:
             return spec.rate, spec.assumption
         entry = self._parameters[str(spec.param)].entry_on(day)
@@ -340,12 +415,43 @@ class Measure(_Strict):
     def rate_on(self, name: str, day: date) -> Decimal:
         return self.rate_entry(name, day)[0]
 
+    def rate_text(self, name: str, day: date) -> str:
+        """A rate as a message shows it: "6.1%", or "100.00 per NMB"."""
+        spec = self.rates[name]
+        if spec.amount is not None:
+            return f"{spec.amount} per {spec.per}"
+        text = format((self.rate_on(name, day) * 100).normalize(), "f")
+        return f"{text}%"
+
     def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
         return (
             origin in self.scope.origins
             and import_type in self.scope.import_types
             and tariff_item.startswith(self.scope.prefixes())
         )
+
+
+def _exchange_rate(value: object) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError('an exchange rate is written as a decimal string, e.g. "1.3979"')
+    return _money(value)
+
+
+class ExchangeRates(_Strict):
+    """Dated exchange rates into the jurisdiction's currency (`into`): for each currency,
+    the rate of each day it is known for. A day not listed has no rate: the engine never
+    carries a rate to another day."""
+
+    into: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    rates: dict[
+        Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+        dict[IsoDate, Annotated[Decimal, BeforeValidator(_exchange_rate)]],
+    ]
+    source: str
+    assumption: str | None = None
+
+    def rate_on(self, currency: str, day: date) -> Decimal | None:
+        return self.rates.get(currency, {}).get(day)
 
 
 class PackBody(_Strict):
@@ -357,6 +463,7 @@ class PackBody(_Strict):
     sources: dict[str, Source]
     assumptions: dict[str, Assumption] = Field(default_factory=dict)
     parameters: dict[str, Parameter] = Field(default_factory=dict)
+    exchange_rates: ExchangeRates | None = None
     measures: tuple[Measure, ...]
 
     def model_post_init(self, context: Any) -> None:
@@ -484,9 +591,22 @@ def _check_references(body: PackBody, path: str) -> None:
             except ValueError as exc:
                 raise PackError(path, f"{key}.value", str(exc)) from None
 
+    if body.exchange_rates is not None:
+        source("exchange_rates.source", body.exchange_rates.source)
+        assumption("exchange_rates.assumption", body.exchange_rates.assumption)
+
     for measure in body.measures:
         where = f"measures[{measure.id}]"
         source(f"{where}.source", measure.source)
+        assumption(f"{where}.scope.assumption", measure.scope.assumption)
+        if measure.remission is not None:
+            remission = measure.remission
+            source(f"{where}.remission.source", remission.source)
+            assumption(f"{where}.remission.assumption", remission.assumption)
+            for scheduled in remission.items:
+                key = f"{where}.remission.items[{scheduled.item}]"
+                source(f"{key}.source", scheduled.source)
+                assumption(f"{key}.assumption", scheduled.assumption)
         if measure.effective.end is not None and measure.effective.end < measure.effective.start:
             raise PackError(path, f"{where}.effective", "'to' is before 'from'")
         for earlier in by_measure.get(measure.id, []):
@@ -570,9 +690,7 @@ def _check_references(body: PackBody, path: str) -> None:
             check.condition(rule.when, f"{key}.when")
             check.template(rule.message, f"{key}.message")
             check.template(rule.reference, f"{key}.reference")
-            for duty in rule.then.duties:
-                if duty.rate not in measure.rates:
-                    raise PackError(path, f"{key}.then.duties", f"unknown rate {duty.rate!r}")
+            _check_duties(rule, measure, path, key)
             if rule.stage == "measure" and measure.arrangement is None:
                 raise PackError(path, key, "a measure-stage rule needs the measure's arrangement")
 
@@ -591,6 +709,34 @@ def check_counterparts(packs: Iterable[Pack]) -> None:
                         f"measures[{measure.id}].arrangement.counterparts",
                         f"no loaded pack has a measure {counterpart!r}",
                     )
+
+
+def _check_duties(rule: Rule, measure: Measure, path: str, key: str) -> None:
+    """Each duty names a rate of its measure whose kind fits its base: a specific rate
+    (an amount per unit) is charged on units, in the unit of the rate; a percentage on a
+    value. A duty on the value plus duties comes after the rule's other duties."""
+    seen_cumulative = False
+    for index, duty in enumerate(rule.then.duties):
+        where = f"{key}.then.duties[{index}]"
+        spec = measure.rates.get(duty.rate)
+        if spec is None:
+            raise PackError(path, f"{key}.then.duties", f"unknown rate {duty.rate!r}")
+        if spec.specific != (duty.base == "units"):
+            raise PackError(
+                path,
+                f"{where}.base",
+                f"rate {duty.rate!r} is {'an amount per unit' if spec.specific else 'a percentage'}"
+                f"; base {duty.base!r} needs {'a percentage' if spec.specific else 'an amount per unit'}",
+            )
+        if duty.base in CUMULATIVE_BASES:
+            seen_cumulative = True
+        elif seen_cumulative:
+            raise PackError(
+                path, f"{where}.base", "a duty on value_plus_duties comes after the others"
+            )
+        quota = measure.quota
+        if duty.base in ("in_quota", "over_quota") and quota is None:
+            raise PackError(path, f"{where}.base", f"base {duty.base!r} needs the measure's quota")
 
 
 def load_pack(path: Path) -> Pack:

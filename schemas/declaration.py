@@ -55,14 +55,19 @@ _USCC_WEIGHTS = tuple(pow(3, position, 31) for position in range(17))
 Jurisdiction = Literal["CA", "CN"]
 DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # The currency the values of each jurisdiction's declarations are in. Values in another
-# currency need the exchange-rate table of the packs; until a jurisdiction has one its
-# declarations are refused in any other currency, never converted at a guessed rate.
+# currency need the exchange-rate table of the packs (CA-TAXES for Canada); until a
+# jurisdiction's packs have one, its declarations are refused in any other currency,
+# never converted at a guessed rate. Part of each jurisdiction's schema profile.
 JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
+CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA"})
 _TARIFF_CHARS = re.compile(r"[0-9.]+")
 _ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
 _UNIT = re.compile(r"[A-Z0-9]{2,3}")
 _PERMIT_NUMBER = re.compile(r"[A-Za-z0-9._/-]{1,64}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+# B3 field 14: a two-digit tariff treatment code (02 MFN, 03 General Tariff, 10 UST, ...)
+_TARIFF_TREATMENT = re.compile(r"[0-9]{2}")
 # Only plain positional notation: an exponent ("1E+3") or a thousands separator
 # is a likely typo in an amount, and it would not round-trip as written.
 _DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
@@ -386,6 +391,26 @@ def _permit_number(value: object) -> str:
     return text
 
 
+def _currency(value: object) -> str:
+    text = _require_str(value, "currency")
+    if _CURRENCY.fullmatch(text) is None:
+        raise _invalid(
+            "currency",
+            f"currency must be an ISO 4217 code of three uppercase letters, got {text!r}",
+        )
+    return text
+
+
+def _tariff_treatment(value: object) -> str:
+    text = _require_str(value, "tariff_treatment")
+    if _TARIFF_TREATMENT.fullmatch(text) is None:
+        raise _invalid(
+            "tariff_treatment",
+            f"tariff_treatment must be a two-digit code such as '02' (MFN), got {text!r}",
+        )
+    return text
+
+
 def _remission_claim(value: object) -> str:
     return _bounded_text(value, "remission_claim", 64)
 
@@ -448,6 +473,8 @@ _Money = Annotated[
 ]
 _PermitNumber = Annotated[str, BeforeValidator(_permit_number)]
 _RemissionClaim = Annotated[str, BeforeValidator(_remission_claim)]
+_Currency = Annotated[str, BeforeValidator(_currency)]
+_TariffTreatment = Annotated[str, BeforeValidator(_tariff_treatment)]
 _Vin = Annotated[str, BeforeValidator(_vin)]
 
 
@@ -476,7 +503,10 @@ class DeclarationLine(BaseModel):
     quantity: _Quantity
     value_for_duty: _Money
     fob_unit_price: _Money | None = None
+    # absent means MFN, the treatment a line gets unless it claims another
+    tariff_treatment: _TariffTreatment | None = None
     permit_number: _PermitNumber | None = None
+    # "<order> item <scheduled item>", e.g. "SOR/2025-12 item 3"
     remission_claim: _RemissionClaim | None = None
     vins: tuple[_Vin, ...] | None = None
 
@@ -535,7 +565,8 @@ class Declaration(BaseModel):
     import_type: Literal["commercial", "personal"]
     accepted_at: _AcceptedAt
     shipment_date: _ShipmentDate | None = None
-    currency: Literal["CAD", "CNY"]
+    # values in another currency are converted with the packs' exchange-rate table
+    currency: _Currency
     lines: tuple[DeclarationLine, ...] = Field(
         json_schema_extra={"minItems": _MIN_LINES, "maxItems": _MAX_LINES}
     )
@@ -560,7 +591,7 @@ class Declaration(BaseModel):
     def _currency_of_jurisdiction(cls, currency: str, info: ValidationInfo) -> str:
         jurisdiction = info.data.get("jurisdiction", DEFAULT_JURISDICTION)
         expected = JURISDICTION_CURRENCY[jurisdiction]
-        if currency != expected:
+        if currency != expected and jurisdiction not in CONVERTS_CURRENCIES:
             raise _invalid(
                 "currency",
                 f"currency must be {expected!r} for a {jurisdiction} declaration, got "

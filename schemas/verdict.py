@@ -6,7 +6,7 @@ fraction of a cent.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -43,9 +43,25 @@ class Finding(_Frozen):
 class Duty(_Frozen):
     type: str
     measure: str
+    # a fraction of the base (0.061), or for a specific rate an amount per `per` unit
     rate: Decimal
     base: Decimal
     amount: Decimal
+    per: str | None = None
+    # the provision that imposes the charge; absent on verdicts stored before duties
+    # named it
+    reference: str | None = None
+
+
+class ExchangeRate(_Frozen):
+    """How the declaration's values were converted: the rate of the conversion date."""
+
+    currency: str
+    into: str
+    rate: Decimal
+    on: date
+    basis: Literal["shipment_date", "accepted_at"]
+    reference: str
 
 
 class LineQuota(_Frozen):
@@ -80,6 +96,8 @@ class Verdict(_Frozen):
     lines: tuple[LineVerdict, ...]
     total_duty: Decimal
     findings: tuple[Finding, ...]
+    # set when the declaration's values were in another currency than the jurisdiction's
+    exchange_rate: ExchangeRate | None = None
 
 
 class AuditSummary(_Frozen):
@@ -98,5 +116,6 @@ class DeclarationStatus(_Frozen):
     lines: tuple[LineVerdict, ...] | None = None
     total_duty: Decimal | None = None
     findings: tuple[Finding, ...] | None = None
+    exchange_rate: ExchangeRate | None = None
     audit: AuditSummary | None = None
     error: str | None = None

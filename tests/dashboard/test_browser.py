@@ -57,7 +57,7 @@ def test_auditor_reads_the_chart_and_drills_from_a_verdict_to_its_verified_trail
     page.wait_for_url(f"**/dashboard/declarations/{seeded.surtax_id}")
     assert page.locator("h1").inner_text() == seeded.surtax_id
     assert page.locator('[data-testid="outcome"]').inner_text().strip().lower() == "accepted"
-    assert "84,880.00" in page.locator('table[data-testid="lines"]').inner_text()
+    assert "93,334.00" in page.locator('table[data-testid="lines"]').inner_text()
     findings = page.locator('table[data-testid="findings"]').inner_text()
     assert "WTO-" in findings and "GATT" in findings
     verification = page.locator('[data-testid="verification"]')

@@ -226,7 +226,8 @@ def test_declaration_page_shows_the_verdict_and_a_verified_trail(
             trail = api.get(f"/v1/declarations/{seeded.surtax_id}/audit").json()
     page = response.text
     assert response.status_code == 200
-    assert "84,880.00" in page  # total duty
+    assert "93,334.00" in page  # total duty: MFN, surtax, excise and GST
+    assert "100.00 per NMB" in page  # a specific rate reads as an amount per unit, not 10000%
     assert "8703.80.00.10" in page
     assert ">surtax<" in page
     for finding in verdict["findings"]:

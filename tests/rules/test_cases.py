@@ -133,6 +133,15 @@ def test_case(case: dict[str, Any], store: RedisStore, catalog: Catalog) -> None
         assert verdict["outcome"] == expect["outcome"], verdict["findings"]
     if "total_duty" in expect:
         assert verdict["total_duty"] == expect["total_duty"]
+    if "exchange_rate" in expect:
+        # the rate, its date and what dated it, as the verdict shows them (null: no conversion)
+        shown = verdict.get("exchange_rate")
+        wanted = expect["exchange_rate"]
+        if wanted is None:
+            assert shown is None
+        else:
+            assert shown is not None
+            assert {key: shown[key] for key in wanted} == wanted
     for expected_line in expect.get("lines", []):
         line = next(item for item in verdict["lines"] if item["line"] == expected_line["line"])
         for key, value in expected_line.items():

@@ -24,7 +24,9 @@ from schemas.declaration import Declaration
 from schemas.quota import Allocation, LineAllocationStatus
 from schemas.verdict import Finding
 
-SURTAX_FILE = SHIPPED_DIR / "ca-cn-surtax-2024.yaml"
+# the parameter mechanism is exercised on version 2026.1, whose remission used dated
+# parameters (2026.2 holds remission to the order's schedule instead)
+SURTAX_FILE = SHIPPED_DIR / "ca-cn-surtax-2024@2026.1.yaml"
 EST = timezone(timedelta(hours=-5))
 STEEL = {"tariff_item": "7208.10.00.00", "unit": "KGM", "value_for_duty": "1000.00"}
 
@@ -145,10 +147,14 @@ def test_a_rate_read_from_a_parameter_follows_the_date() -> None:
 def test_findings_list_the_assumptions_they_rest_on() -> None:
     """A finding lists its rule's assumption and those of the parameter and rate values it reads; settled law lists none."""
     pack = next(p for p in load_catalog().current if p.id == "CA-CN-SURTAX-2024")
-    remitted = _verdict_findings(pack, date(2026, 1, 5), **STEEL, remission_claim="SOR/2025-12")
-    assert remitted["ELIG-SUR-STAL-REMISSION"].assumptions == ("REMISSION-CODES",)
+    plate = {**STEEL, "tariff_item": "7208.51.00.00"}
+    remitted = _verdict_findings(
+        pack, date(2026, 1, 5), **plate, remission_claim="SOR/2025-12 item 1"
+    )
+    scheduled = ("STAL-SCOPE-PROPOSAL", "REMISSION-CLAIM-FORM", "REMISSION-SCHEDULE")
+    assert remitted["ELIG-SUR-STAL-REMISSION"].assumptions == scheduled
     charged = _verdict_findings(pack, date(2026, 1, 5), **STEEL)
-    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == ("REMISSION-CODES", "STEEL-MFN-FREE")
+    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == (*scheduled, "STEEL-MFN-FREE")
     ev = _verdict_findings(pack, date(2025, 1, 5))
     assert ev["DUTY-SUR-EV-MFN"].assumptions == ()
     assert "BOUND-RATE-8703" in ev["WTO-SUR-EV-BOUND-RATE"].assumptions
@@ -172,3 +178,46 @@ def test_a_pack_in_the_rules_dir_is_held_to_the_declared_facts(tmp_path: Path) -
         load_catalog([tmp_path])
     assert raised.value.file == str(tmp_path / "mine.yaml")
     assert raised.value.key == "measures[BROKEN-M].rules[DUTY-BROKEN-MFN].when.import_typ"
+
+
+TREATMENT_PACK = """
+pack: TREATMENT-TEST
+version: "1"
+title: A rule on the declared tariff treatment
+jurisdiction: CA
+sources:
+  TEST: {title: Test source (no legal effect)}
+measures:
+  - id: TREATMENT-M
+    title: General Tariff claimed on a Chinese EV
+    source: TEST
+    effective: {from: 2026-01-01}
+    scope: {origins: [CN], tariff_items: [8703.80.00]}
+    rates:
+      mfn: {rate: "6.1%", source: TEST}
+    rules:
+      # durable-rules crashes the process when no rule of a ruleset matches a fact (see
+      # docs/engine.md): an unconditional rule keeps every fact matched
+      - id: DUTY-TEST-TREATMENT-MFN
+        severity: info
+        then: {duties: [{type: customs_duty, rate: mfn}]}
+        message: "MFN at {rate_mfn}."
+        source: TEST
+        reference: Test reference
+      - id: ELIG-TEST-TREATMENT
+        severity: warning
+        when: {tariff_treatment: {not: "02"}}
+        message: "Tariff treatment {tariff_treatment} claimed; goods of China take MFN (02)."
+        source: TEST
+        reference: Test reference
+"""
+
+
+def test_tariff_treatment_is_a_fact_rules_may_test() -> None:
+    """A line's tariff treatment code is stated (MFN, 02, when the line names none) and a condition may test it."""
+    pack = parse_pack(TREATMENT_PACK.encode(), "treatment.yaml")
+    day = date(2026, 6, 1)
+    assert "ELIG-TEST-TREATMENT" not in _verdict_findings(pack, day)
+    assert "ELIG-TEST-TREATMENT" not in _verdict_findings(pack, day, tariff_treatment="02")
+    flagged = _verdict_findings(pack, day, tariff_treatment="03")["ELIG-TEST-TREATMENT"]
+    assert flagged.message == "Tariff treatment 03 claimed; goods of China take MFN (02)."

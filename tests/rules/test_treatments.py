@@ -86,6 +86,11 @@ def boundary_dates(pack: Pack, measure: Measure) -> list[date]:
             days.update(_dates_in(value))
     for rule in measure.rules:
         days.update(_dates_in(rule.when))
+    if measure.remission is not None:
+        for scheduled in measure.remission.items:
+            days.add(scheduled.effective.start)
+            if scheduled.effective.end is not None:
+                days.add(scheduled.effective.end)
     return _around(days)
 
 
@@ -100,6 +105,13 @@ def remission_claims(pack: Pack, measure: Measure) -> list[str | None]:
             for _, _, value in parameter.periods():
                 claims.update(value)
     claims = {claim for claim in claims if "/" in claim or " " in claim}
+    if measure.remission is not None:
+        # every scheduled item under each citation, the order without an item, an item the
+        # schedule does not list
+        for citation in measure.remission.citations:
+            claims.add(citation)
+            claims.add(f"{citation} item NOT-LISTED")
+            claims.update(f"{citation} item {entry.item}" for entry in measure.remission.items)
     return [None, *sorted(claims), "SOME OTHER REMISSION ORDER"]
 
 
@@ -147,9 +159,23 @@ def _permit(measure: Measure, day: date) -> Permit:
 def synthetic_lines(
     pack: Pack, measure: Measure, day: date
 ) -> Iterator[tuple[str, Declaration, dict[str, Permit]]]:
-    """Every combination of the inputs the measure's rules tell apart, for one day."""
-    item = measure.scope.prefixes()[0]
-    tariff_item = f"{item[:4]}.{item[4:6] or '00'}.{item[6:8] or '00'}.{item[8:10] or '00'}"
+    """Every combination of the inputs the measure's rules tell apart, for one day: for a
+    measure with a remission schedule, the goods of each scheduled item too."""
+    prefixes = [measure.scope.prefixes()[0]]
+    if measure.remission is not None:
+        prefixes += [
+            each.replace(".", "")
+            for entry in measure.remission.items
+            for each in entry.tariff_items
+        ]
+    for item in dict.fromkeys(prefixes):
+        tariff_item = f"{item[:4]}.{item[4:6] or '00'}.{item[6:8] or '00'}.{item[8:10] or '00'}"
+        yield from _lines_for(pack, measure, day, tariff_item)
+
+
+def _lines_for(
+    pack: Pack, measure: Measure, day: date, tariff_item: str
+) -> Iterator[tuple[str, Declaration, dict[str, Permit]]]:
     quota = measure.quota
     units = [quota.unit] if quota is not None else ["NMB"]
     if any("unit" in rule.when for rule in measure.rules):
@@ -175,7 +201,10 @@ def synthetic_lines(
             line["permit_number"] = PERMIT
             if permit == "valid":
                 known[PERMIT] = _permit(measure, day)
-        name = f"{import_type} {origin} {unit} claim={claim} shipped={shipped} permit={permit}"
+        name = (
+            f"{tariff_item} {import_type} {origin} {unit} claim={claim} shipped={shipped} "
+            f"permit={permit}"
+        )
         declaration = _declaration(day, import_type, line, shipped, pack.body.jurisdiction)
         yield name, declaration, known
 
@@ -224,23 +253,34 @@ def test_every_in_scope_line_gets_exactly_one_treatment(pack: Pack, measure: Mea
 
 
 def test_remission_is_settled_for_every_claim_and_date() -> None:
-    """Steel with a remission claim around the last day of remission gets exempt or surtax, never both or neither."""
+    """Steel claiming a scheduled item around the ends of its period gets exempt or surtax, never both or neither."""
     catalog: Catalog = load_catalog()
     pack = next(p for p in catalog.current if p.id == "CA-CN-SURTAX-2024")
     steel = next(m for m in pack.measures if m.id == "CA-CN-SUR-2024-STEEL-AL")
-    last_day = pack.body.parameters["REMISSION-LAST-DAY"].value_on(date(2026, 1, 1))
-    assert last_day == date(2026, 12, 31)
+    assert steel.remission is not None
+    items = {entry.item: entry for entry in steel.remission.items}
+    assert items["1"].effective.end == date(2026, 12, 31)
+    assert items["2026-1"].effective.start == date(2026, 1, 1)
+    claims = {
+        "1": {"tariff_item": "7208.51.00.00", "remission_claim": "SOR/2025-12 item 1"},
+        "2026-1": {"tariff_item": "7306.30.00.00", "remission_claim": "SOR/2025-12 item 2026-1"},
+    }
     seen = set()
-    for day in _around({last_day}):
-        line = {"tariff_item": "7208.10.00.00", "unit": "KGM", "remission_claim": "SOR/2025-12"}
+    for item, day in [("1", d) for d in _around({date(2026, 12, 31)})] + [
+        ("2026-1", d) for d in _around({date(2026, 1, 1)})
+    ]:
+        line = {"unit": "KGM", **claims[item]}
         evaluation = engine.evaluate(_declaration(day, "commercial", line, None), [pack], {})
         stated = [
             item.rule.then.treatment for item in evaluation.fired if item.measure.id == steel.id
         ]
-        seen.add((day, tuple(t for t in stated if t)))
+        seen.add((item, day, tuple(t for t in stated if t)))
     assert seen == {
-        (date(2026, 12, 30), ("exempt",)),
-        (date(2026, 12, 31), ("exempt",)),
-        (date(2027, 1, 1), ("surtax",)),
+        ("1", date(2026, 12, 30), ("exempt",)),
+        ("1", date(2026, 12, 31), ("exempt",)),
+        ("1", date(2027, 1, 1), ("surtax",)),
+        ("2026-1", date(2025, 12, 31), ("surtax",)),
+        ("2026-1", date(2026, 1, 1), ("exempt",)),
+        ("2026-1", date(2026, 1, 2), ("exempt",)),
     }
     assert Decimal("0.25") == steel.rate_on("surtax", date(2027, 1, 1))

@@ -38,6 +38,7 @@ RULES_EXERCISED_HERE = frozenset(
         "NOTIF-US-CUSMA-TEXT",
         "NOTIF-US-PRIOR-MISSING",
         "WTO-EVTRQ-BOUND-RATE-EXCEEDED",
+        "WTO-EVTRQ-ILA-5.1-LATE",
         "QUOTA-EVTRQ-PERMIT-EXHAUSTED",
     }
 )
@@ -46,9 +47,12 @@ SHIPPED_NOTIFICATIONS = """      us_notifications:
         - {date: 2026-01-16, kind: informal, what: USTR made aware at the conclusion of the arrangement, source: TORONTO-STAR-USTR}
         - {date: 2026-01-25, kind: informal, what: Minister-level call with USTR, source: LEBLANC-GREER-CALL}
 """
+# No source dates the start of negotiations, so the shipped pack records none; classified
+# as an FTA, the variant supposes they began on 14 January 2026, the first day of the visit.
 FTA = (
     "classification: sectoral_arrangement\n      classification_assumption",
-    "classification: fta_non_market\n      classification_assumption",
+    "classification: fta_non_market\n      negotiations_began_on: 2026-01-14\n"
+    "      classification_assumption",
 )
 AS_OF = date(2026, 3, 10)
 
@@ -137,11 +141,11 @@ def test_cusma_notice_needs_three_whole_months(notice_on: str, fires: bool) -> N
 
 @pytest.mark.parametrize(
     ("text_on", "fires"),
-    [("2025-12-17", False), ("2025-12-18", True)],
+    [("2025-12-16", False), ("2025-12-17", True)],
     ids=["exactly-30-days", "29-days"],
 )
 def test_cusma_full_text_needs_thirty_days(text_on: str, fires: bool) -> None:
-    """Signed 2026-01-16: the full text on 2025-12-17 is 30 days before, 2025-12-18 only 29."""
+    """Signed 2026-01-15: the full text on 2025-12-16 is 30 days before, 2025-12-17 only 29."""
     pack, measure = variant(FTA, notifications(intent("2025-10-01"), full_text(text_on)))
     assert ("NOTIF-US-CUSMA-TEXT" in checks(pack, measure)) is fires
 
@@ -253,9 +257,54 @@ def test_variant_findings_cite_the_pack_version_and_reference() -> None:
     pack, measure = variant(notifications())
     for fired in engine.measure_checks(pack, measure, AS_OF):
         finding = fired.finding
-        assert finding.pack_version == "2026.2"
+        assert finding.pack_version == "2026.3"
         assert finding.reference
         assert finding.measure == TRQ
+
+
+# --- ILA Art. 5.1: a late notification stays on record ----------------------------------
+
+NOTIFIED = (
+    "      publication: Notice to Importers No. 1162\n",
+    "      publication: Notice to Importers No. 1162\n      wto_licensing_notified_on: {on}\n",
+)
+
+
+def _notified_on(on: str) -> tuple[str, str]:
+    return NOTIFIED[0], NOTIFIED[1].format(on=on)
+
+
+@pytest.mark.parametrize(
+    ("notified_on", "as_of", "expected"),
+    [
+        ("2026-04-26", "2026-05-10", set()),  # day 60: on time
+        ("2026-04-27", "2026-04-26", set()),  # not yet notified, not yet overdue
+        ("2026-04-27", "2026-04-27", {"WTO-EVTRQ-ILA-5.1-LATE"}),  # day 61: late
+        ("2026-05-20", "2026-05-19", {"WTO-EVTRQ-ILA-5.1"}),  # overdue, none yet
+        ("2026-05-20", "2026-05-20", {"WTO-EVTRQ-ILA-5.1-LATE"}),  # made late: recorded late
+        ("2026-05-20", "2027-03-10", {"WTO-EVTRQ-ILA-5.1-LATE"}),  # and stays so
+    ],
+)
+def test_a_late_wto_licensing_notification_is_recorded_as_late(
+    notified_on: str, as_of: str, expected: set[str]
+) -> None:
+    """A notification more than 60 days after publication does not make the Art. 5.1 warning vanish: it becomes 'late'."""
+    fired = checks(*variant(_notified_on(notified_on)), date.fromisoformat(as_of))
+    assert fired & {"WTO-EVTRQ-ILA-5.1", "WTO-EVTRQ-ILA-5.1-LATE"} == expected
+
+
+def test_a_late_notification_names_its_date_and_delay() -> None:
+    """The late finding says when the notification was made and how many days after publication."""
+    pack, measure = variant(_notified_on("2026-05-20"))
+    late = [
+        item.finding
+        for item in engine.measure_checks(pack, measure, date(2026, 6, 1))
+        if item.rule.id == "WTO-EVTRQ-ILA-5.1-LATE"
+    ]
+    assert [finding.message for finding in late] == [
+        "The licensing procedure was notified to the WTO Committee on Import Licensing on "
+        "2026-05-20, 84 days after publication on 2026-02-25: late (due within 60 days)."
+    ]
 
 
 # --- a permit used up between evaluation and allocation --------------------------------

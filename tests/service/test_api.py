@@ -35,7 +35,7 @@ def wait_for(stack: Stack, declaration_id: str, role: str = "admin") -> dict[str
 
 
 def test_surtax_declaration_is_decided_with_the_surtax(stack: Stack) -> None:
-    """A CN EV of 1 December 2025, 2 vehicles at 80,000.00, owes 84,880.00."""
+    """A CN EV of 1 December 2025, 2 vehicles at 80,000.00, owes 93,334.00 (duty, surtax, excise, GST)."""
     declaration_id = unique_id()
     response = submit(stack, declaration(declaration_id))
     assert response.status_code == 202
@@ -43,7 +43,7 @@ def test_surtax_declaration_is_decided_with_the_surtax(stack: Stack) -> None:
     verdict = wait_for(stack, declaration_id)
     assert verdict["status"] == "decided"
     assert verdict["outcome"] == "accepted"
-    assert verdict["total_duty"] == "84880.00"
+    assert verdict["total_duty"] == "93334.00"
     assert [line["treatment"] for line in verdict["lines"]] == ["surtax"]
     assert verdict["rule_packs"][0]["id"] == "CA-CN-SURTAX-2024"
     assert verdict["audit"]["events"] > 3
@@ -321,7 +321,8 @@ def test_a_permit_draws_the_quota_and_a_declaration_uses_it(stack: Stack) -> Non
     )  # fmt: skip
     assert submit(stack, body).status_code == 202
     verdict = wait_for(stack, body["declaration_id"])
-    assert (verdict["outcome"], verdict["total_duty"]) == ("accepted", "18300.00")
+    # MFN 18,300.00 + excise 10 x 100.00 + GST 5% of 319,300.00 = 15,965.00
+    assert (verdict["outcome"], verdict["total_duty"]) == ("accepted", "35265.00")
     assert verdict["lines"][0]["treatment"] == "in_quota"
     assert verdict["lines"][0]["quota"] == {
         "quota_id": "CA-CN-EV-TRQ-2026",
@@ -455,7 +456,7 @@ def test_auditor_lists_the_decisions_of_a_rule(stack: Stack) -> None:
     ]
     assert match == [
         {"declaration_id": body["declaration_id"], "line": 1, "severity": "error",
-         "at": match[0]["at"], "pack_version": "2026.2", "outcome": "rejected"}
+         "at": match[0]["at"], "pack_version": "2026.3", "outcome": "rejected"}
     ]  # fmt: skip
     with stack.client("submitter") as client:
         assert client.get("/v1/decisions", params={"rule": "X"}).status_code == 403

@@ -111,7 +111,7 @@ def test_cli_status_audit_replay_and_errors(stack: Stack) -> None:
     decided(stack, body)
     status = accord(stack, "status", body["declaration_id"])
     assert status.returncode == 0
-    assert json.loads(status.stdout)["total_duty"] == "84880.00"
+    assert json.loads(status.stdout)["total_duty"] == "93334.00"
     assert accord(stack, "audit", body["declaration_id"], "--verify").returncode == 0
     replayed = accord(stack, "replay", body["declaration_id"], role="auditor")
     assert replayed.returncode == 0

@@ -50,7 +50,7 @@ def alive(pid: int) -> bool:
 
 
 def test_accord_run_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """accord run prints URL and token, a CN EV of 2025-12-01 owes 84,880.00 with an
+    """accord run prints URL and token, a CN EV of 2025-12-01 owes 93,334.00 with an
     authenticated trail under a key it keeps in var/, and SIGINT stops everything."""
     port = free_port()
     env = {
@@ -86,7 +86,7 @@ def test_accord_run_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         verdict = httpx.get(
             f"{url}/v1/declarations/run-1", params={"wait": 20}, headers=headers
         ).json()
-        assert verdict["total_duty"] == "84880.00"
+        assert verdict["total_duty"] == "93334.00"
         trail = httpx.get(f"{url}/v1/declarations/run-1/audit", headers=headers).json()
         assert (trail["verified"], trail["authenticated"]) == (True, True)
         assert (tmp_path / "var" / "audit.key").stat().st_mode & 0o777 == 0o600

@@ -760,6 +760,7 @@ def test_a_store_outage_answers_503_without_the_stores_address(
     """With Redis unreachable, a caller gets 503 and Retry-After, and the answer names no
     address, port or driver error (those go to the log)."""
     import asyncio
+    import concurrent.futures
 
     import httpx
 
@@ -780,7 +781,9 @@ def test_a_store_outage_answers_503_without_the_stores_address(
             headers = {"Authorization": f"Bearer {token}"}
             return await client.get("/v1/declarations/x", headers=headers)
 
-    answer = asyncio.run(ask())
+    # a loop of its own, in a thread of its own: the test's thread may hold one already
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(lambda: asyncio.run(ask())).result()
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "2"
     assert str(port) not in answer.text

@@ -203,16 +203,31 @@ def make_stack(redis_url: str, directory: Path, **overrides: str) -> Stack:
     )
 
 
-@pytest.fixture(scope="session")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Accord running for real: one Celery worker (2 processes) and the HTTP service."""
-    running = make_stack(redis_url, tmp_path_factory.mktemp("stack"))
+@contextlib.contextmanager
+def running_stack(redis_url: str, directory: Path) -> Iterator[Stack]:
+    """Accord running for real on `redis_url` under a key prefix of its own: one Celery
+    worker (2 processes) and the HTTP service, stopped on the way out."""
+    running = make_stack(redis_url, directory)
     try:
         running.start_worker()
         running.start_api()
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack most end-to-end tests share."""
+    with running_stack(redis_url, tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture
+def lone_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of one test's own: a ledger and declarations no other test touches."""
+    with running_stack(redis_url, tmp_path_factory.mktemp("own-stack")) as running:
+        yield running
 
 
 def unique_id(label: str = "d") -> str:

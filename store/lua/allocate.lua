@@ -209,16 +209,8 @@ for _, pkey in ipairs(permit_order) do
     if left > 0 then
       local permit_who = {declaration_id = decl, permit_number = use.number,
         business_number = h.business_number}
-      local went = give(q, left, math.max(reserve - use.asked, 0), h.sub_quota, permit_who, on)
-      if went then
-        count_permit(q, h.period, 'permits_returned', left)
-        redis.call('HINCRBY', key(role), 'returned', left)
-        if q.mode == 'importer_allocation' then
-          redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', left)
-        end
-      else
-        redis.call('HINCRBY', key(role), 'lapsed', left)
-      end
+      local went = give_permit_units(q, h, left, math.max(reserve - use.asked, 0), permit_who, on)
+      redis.call('HINCRBY', key(role), went and 'returned' or 'lapsed', left)
     end
   end
 end

@@ -15,13 +15,7 @@ local held, reserve = num(h.held), num(h.reserve)
 local went = nil
 if h.status == 'issued' and q.drawn_at == 'permit' then
   local who = {permit_number = number, business_number = h.business_number}
-  went = give(q, held, reserve, h.sub_quota, who, day)
-  if went then
-    count_permit(q, h.period, 'permits_returned', held)
-    if q.mode == 'importer_allocation' then
-      redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', held)
-    end
-  end
+  went = give_permit_units(q, h, held, reserve, who, day)
 end
 if h.status == 'pending_allocation' then
   local registration = cjson.decode(h.registration)

@@ -76,13 +76,7 @@ for i, line in ipairs(result.lines) do
       elseif q.drawn_at == 'permit' then
         local permit_who = {declaration_id = decl, permit_number = r.permit_number,
           business_number = h.business_number}
-        local went = give(q, used, num(h.reserve), h.sub_quota, permit_who, day)
-        if went then
-          count_permit(q, h.period, 'permits_returned', used)
-          if q.mode == 'importer_allocation' then
-            redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', used)
-          end
-        end
+        local went = give_permit_units(q, h, used, num(h.reserve), permit_who, day)
         redis.call('HSET', key(role), 'status', 'expired', 'ended_on', day,
           'returned', num(h.returned) + (went and used or 0),
           'lapsed', num(h.lapsed) + (went and 0 or used))

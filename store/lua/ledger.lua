@@ -255,3 +255,18 @@ local function count_permit(q, period_key, field, quantity)
     redis.call('HINCRBY', key(period_role(q, period_key)), field, quantity)
   end
 end
+
+-- A permit's units given back on `day` (cancelled, expired, or not declared): to the
+-- period open that day within the permit's quota year, the reserve part to the reserve,
+-- counted as returned on the period the permit drew from and credited to its importer's
+-- account; after the year they lapse. Returns the period they went to, or nil.
+local function give_permit_units(q, h, quantity, reserve, who, day)
+  local went = give(q, quantity, reserve, h.sub_quota, who, day)
+  if went then
+    count_permit(q, h.period, 'permits_returned', quantity)
+    if q.mode == 'importer_allocation' then
+      redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', quantity)
+    end
+  end
+  return went
+end

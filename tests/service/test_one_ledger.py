@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import Stack, make_stack, unique_id
+from conftest import Stack, unique_id
 from helpers import declaration
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
@@ -25,18 +23,6 @@ pytestmark = pytest.mark.stack
 
 QUOTA = "CA-CN-EV-TRQ-2026"
 IMPORTER = "123456789RM0001"
-
-
-@pytest.fixture
-def fresh_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    """A stack with a ledger of its own (its own key prefix on the test Redis)."""
-    stack = make_stack(redis_url, tmp_path)
-    try:
-        stack.start_worker()
-        stack.start_api()
-        yield stack
-    finally:
-        stack.stop()
 
 
 def random_stream(seed: int, today: date, count: int) -> list[dict[str, Any]]:
@@ -74,11 +60,11 @@ def metric_values(text: str, name: str) -> dict[str, int]:
 
 
 def test_the_api_dashboard_metrics_and_simulate_show_the_same_figures(
-    fresh_stack: Stack, catalog: Catalog
+    lone_stack: Stack, catalog: Catalog
 ) -> None:
     """Per period: used, returned, carried over, remaining and permit utilisation agree in
     every reader, for a random stream."""
-    stack = fresh_stack
+    stack = lone_stack
     today = datetime.now(UTC).date()
     bodies = random_stream(seed=7, today=today, count=30)
     with stack.client() as admin:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,10 @@ import httpx
 import orjson
 import pytest
 
-from conftest import Stack, make_stack, unique_id
+from conftest import Stack, unique_id
 from helpers import declaration
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def own_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = make_stack(redis_url, tmp_path_factory.mktemp("retention"))
-    try:
-        running.start_worker()
-        running.start_api()
-        yield running
-    finally:
-        running.stop()
 
 
 def decided(stack: Stack, count: int) -> list[str]:
@@ -68,54 +56,54 @@ def answers(stack: Stack, declaration_id: str) -> dict[str, Any]:
         }
 
 
-def test_archived_declarations_answer_as_before(own_stack: Stack) -> None:
+def test_archived_declarations_answer_as_before(lone_stack: Stack) -> None:
     """Status, verified audit trail, replay, export and the dashboard page of archived
     declarations are what they were before archiving, while Redis holds only stubs."""
     start = datetime.now(UTC) - timedelta(seconds=1)
-    ids = decided(own_stack, 3)
-    own_stack.store().write_checkpoint(datetime.now(UTC).isoformat())
+    ids = decided(lone_stack, 3)
+    lone_stack.store().write_checkpoint(datetime.now(UTC).isoformat())
     end = datetime.now(UTC) + timedelta(seconds=1)
-    before = {declaration_id: answers(own_stack, declaration_id) for declaration_id in ids}
-    with own_stack.client("auditor") as client:
+    before = {declaration_id: answers(lone_stack, declaration_id) for declaration_id in ids}
+    with lone_stack.client("auditor") as client:
         params = {"from": start.isoformat(), "to": end.isoformat()}
         exported = client.get("/v1/export", params=params).text
-    report = archive(own_stack)
+    report = archive(lone_stack)
     assert report["archived"] >= 3
-    store = own_stack.store()
+    store = lone_stack.store()
     for declaration_id in ids:
         assert not store.client.exists(store.key("audit", declaration_id))
         assert not store.client.hexists(store.key("decl", declaration_id), "body")
-        after = answers(own_stack, declaration_id)
+        after = answers(lone_stack, declaration_id)
         assert after == before[declaration_id]
         assert after["audit"]["verified"] and after["audit"]["authenticated"]
         assert after["audit"]["checkpoint"] is not None
         assert after["replay"]["differences"] == []
-    with own_stack.client("auditor") as client:
+    with lone_stack.client("auditor") as client:
         assert client.get("/v1/export", params=params).text == exported
     cli = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--api", own_stack.url, "--token",
-         own_stack.tokens["auditor"], "export", "--from", params["from"], "--to", params["to"]],
+        [sys.executable, "-m", "service.cli", "--api", lone_stack.url, "--token",
+         lone_stack.tokens["auditor"], "export", "--from", params["from"], "--to", params["to"]],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     assert cli.stdout == exported
-    with httpx.Client(base_url=own_stack.url, timeout=30.0) as browser:
-        signed = browser.post("/dashboard/login", data={"token": own_stack.tokens["auditor"]})
+    with httpx.Client(base_url=lone_stack.url, timeout=30.0) as browser:
+        signed = browser.post("/dashboard/login", data={"token": lone_stack.tokens["auditor"]})
         assert signed.status_code == 303
         page = browser.get(f"/dashboard/declarations/{ids[0]}")
         assert page.status_code == 200 and ids[0] in page.text
-    with own_stack.client() as client:
+    with lone_stack.client() as client:
         assert client.post(f"/v1/declarations/{ids[0]}/cancel").status_code == 409
-    assert archive(own_stack)["archived"] == 0
+    assert archive(lone_stack)["archived"] == 0
 
 
-def test_a_changed_archive_line_fails_verification(own_stack: Stack) -> None:
+def test_a_changed_archive_line_fails_verification(lone_stack: Stack) -> None:
     """Editing the verdict of an archived declaration in its file is caught by the audit
     verification, which holds the file to the head and MAC kept in Redis."""
-    (declaration_id,) = decided(own_stack, 1)
-    archive(own_stack)
-    store = own_stack.store()
+    (declaration_id,) = decided(lone_stack, 1)
+    archive(lone_stack)
+    store = lone_stack.store()
     stub = store.client.hgetall(store.key("decl", declaration_id))
-    path = Path(own_stack.env["ACCORD_VAR_DIR"]) / "archive" / stub[b"archive"].decode()
+    path = Path(lone_stack.env["ACCORD_VAR_DIR"]) / "archive" / stub[b"archive"].decode()
     offset = int(stub[b"archive_offset"])
     raw = path.read_bytes()
     assert len(raw) > offset
@@ -129,7 +117,7 @@ def test_a_changed_archive_line_fails_verification(own_stack: Stack) -> None:
     path.write_bytes(
         raw[:offset] + compressor.compress(orjson.dumps(line) + b"\n") + compressor.flush()
     )
-    with own_stack.client("auditor") as client:
+    with lone_stack.client("auditor") as client:
         trail = client.get(f"/v1/declarations/{declaration_id}/audit").json()
     assert trail["verified"] is False
     assert "verdict" in trail["problem"]

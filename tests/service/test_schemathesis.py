@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Stack, make_stack
+from conftest import Stack
 from rules.catalog import load_catalog
 from rules.quota import terms_of
 
@@ -43,27 +42,13 @@ def test_no_generated_request_gives_a_server_error(stack: Stack, tmp_path: Path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-@pytest.fixture
-def own_ledger_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    """A stack whose ledger nothing else touches (its own key prefix)."""
-    directory = tmp_path / "stack"
-    directory.mkdir()
-    running = make_stack(redis_url, directory)
-    try:
-        running.start_worker()
-        running.start_api()
-        yield running
-    finally:
-        running.stop()
-
-
-def test_what_a_submitter_sends_moves_no_balance(own_ledger_stack: Stack, tmp_path: Path) -> None:
+def test_what_a_submitter_sends_moves_no_balance(lone_stack: Stack, tmp_path: Path) -> None:
     """As another importer's submitter (who may apply for permits only for its own
     importer, and the examples name the base importer), nothing generated moves a balance.
 
     (As admin, the documented examples chain into an issued permit and a valid
     declaration using it, which rightly draws quota.)"""
-    stack = own_ledger_stack
+    stack = lone_stack
     store = stack.store()
     found = load_catalog().measure("CA-CN-EV-TRQ-2026")
     assert found is not None

@@ -13,6 +13,7 @@ pool) is killed first. Restarts back off: 0.5 s after the first death, doubling 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -48,7 +49,10 @@ def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
 
 FIRST_BACKOFF = 0.5  # seconds before restarting a child that died
 MAX_BACKOFF = 30.0
-STABLE_AFTER = 60.0  # a child up this long is well again: its next restart is quick
+# A child that dies this soon after its start is crash-looping, and waits longer each
+# time; one that had been running (e.g. a worker felled by a Redis restart) restarts
+# quickly, however often that happens.
+STABLE_AFTER = 10.0
 
 
 @dataclass
@@ -182,16 +186,21 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
         worker_env = dict(env)
         if os.geteuid() == 0:  # JSON only, so Celery's warning about pickle as root does not apply
             worker_env["PYTHONWARNINGS"] = "ignore:You're running the worker with superuser"
-        worker_args = worker_command(workers, f"accord-{os.getpid()}@%h")
+        # independent workers of one process each, so that one whose main process dies
+        # (kombu's fault on a Redis restart) leaves the others consuming while it restarts
+        for number in range(1, workers + 1):
+            worker_args = worker_command(1, f"accord-{os.getpid()}-{number}@%h")
+            children.append(
+                Child(f"worker {number}", functools.partial(_start, worker_args, worker_env))
+            )
         api_args = api_command(host, port)
-        children.append(Child("worker", lambda: _start(worker_args, worker_env)))
         children.append(Child("API", lambda: _start(api_args, env)))
         for child in children:
             if child.process is None:
                 child.launch()
         url = f"http://{host}:{port}"
         print(f"API        {url}  (OpenAPI: {url}/docs)")
-        print(f"Workers    {workers} Celery worker processes")
+        print(f"Workers    {workers} Celery workers, supervised")
         if token is not None:
             print(f"Admin token {token}")
             print(f"           (written to {Path(env['ACCORD_TOKENS_FILE'])})")

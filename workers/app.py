@@ -33,7 +33,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready
 from celery.worker.consumer import Consumer
-from celery.worker.state import maybe_shutdown
+from celery.worker.state import active_requests, maybe_shutdown
 from kombu import Connection, Queue
 
 from service.settings import get_settings
@@ -66,6 +66,13 @@ class QuickReconnect(Consumer):
             # unacknowledged in Redis, and the API re-enqueues their declarations when
             # Redis returns. The consumer reconnects as after any connection loss.
             log.warning("closing the lost broker connection failed (%r); reconnecting", fault)
+            # what Celery would have done next: a task still running will not acknowledge
+            # on a channel that outlived its connection (kombu's same fault, and the
+            # worker's end); it is cancelled and delivered again
+            for request in tuple(active_requests):
+                if request.task.acks_late and not request.acknowledged:
+                    with contextlib.suppress(Exception):
+                        request.cancel(self.pool)
 
     def ensure_connected(self, conn: Connection) -> Connection:
         def on_error(exc: Exception, interval: float) -> None:
@@ -96,6 +103,9 @@ def make_app() -> Celery:
         broker_connection_max_retries=None,
         broker_connection_timeout=2,
         worker_consumer="workers.app:QuickReconnect",
+        # a task running when the connection is lost is cancelled and delivered again,
+        # rather than acknowledged later on the dead channel
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         task_publish_retry_policy={
             "max_retries": 3,
             "interval_start": 0,

@@ -126,6 +126,8 @@ STEEL_AL = tuple(
     str(heading) for heading in [*range(7206, 7230), *range(7301, 7307), *range(7601, 7610)]
 )
 MFN, SURTAX_EV, SURTAX_STEEL = Decimal("0.061"), Decimal("1"), Decimal("0.25")
+EXCISE, GST = Decimal("100.00"), Decimal("0.05")  # per air-conditioned vehicle; on value + duties
+EXCISE_ITEMS = tuple(item for item in EV_ITEMS if not item.startswith("8702"))
 
 
 def _duty(base: Decimal, rate: Decimal) -> Decimal:
@@ -140,34 +142,34 @@ def by_hand(declaration: Declaration, permits: dict[str, Permit]) -> Decimal:
         if line.origin != "CN":
             continue
         value = line.value_for_duty
+        duties = Decimal("0.00")
         if line.tariff_item.startswith(EV_ITEMS) and date(2024, 10, 1) <= day <= date(2026, 2, 28):
-            total += _duty(value, MFN)
+            duties += _duty(value, MFN)
             shipped = declaration.shipment_date
-            if shipped is None or shipped >= date(2024, 10, 1):
-                total += _duty(value, SURTAX_EV)
+            if shipped is None or shipped > date(2024, 10, 1):  # in transit on the day: exempt
+                duties += _duty(value, SURTAX_EV)
         elif line.tariff_item.startswith(EV_ITEMS) and day >= date(2026, 3, 1):
-            if declaration.import_type == "personal":
-                total += _duty(value, MFN)
-                continue
-            permit = permits.get(line.permit_number or "")
-            valid = (
-                permit is not None
-                and permit.measure == "CA-CN-EV-TRQ-2026"
-                and permit.business_number == declaration.importer.business_number
-                and permit.issued_on <= day <= permit.expires_on
-                and permit.remaining >= line.quantity
-            )
-            if not valid:
-                rejected = True
-            total += _duty(value, MFN)
+            if declaration.import_type != "personal":
+                permit = permits.get(line.permit_number or "")
+                valid = (
+                    permit is not None
+                    and permit.status == "issued"
+                    and permit.measure == "CA-CN-EV-TRQ-2026"
+                    and permit.business_number == declaration.importer.business_number
+                    and permit.issued_on <= day <= permit.expires_on
+                    and permit.remaining >= line.quantity
+                )
+                if not valid:
+                    rejected = True
+            duties += _duty(value, MFN)
         elif line.tariff_item.startswith(STEEL_AL) and day >= date(2024, 10, 22):
-            claim = " ".join((line.remission_claim or "").upper().split())
-            remitted = claim in (
-                "SOR/2025-12",
-                "CHINA SURTAX REMISSION ORDER (2024)",
-            ) and day <= date(2026, 12, 31)
-            if not remitted:
-                total += _duty(value, SURTAX_STEEL)
+            # the mix's claims name the order without a scheduled item: nothing is remitted
+            duties += _duty(value, SURTAX_STEEL)
+        if day >= date(2024, 10, 1) and line.tariff_item.startswith((*EV_ITEMS, *STEEL_AL)):
+            if line.tariff_item.startswith(EXCISE_ITEMS):
+                duties += EXCISE * line.quantity
+            duties += _duty(value + duties, GST)
+        total += duties
     return Decimal("0.00") if rejected else total
 
 

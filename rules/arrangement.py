@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from rules.errors import PackError
 from rules.pack import (
@@ -24,9 +23,8 @@ from rules.pack import (
     IsoDate,
     Pack,
     Source,
-    _key_path,
     _Strict,
-    _UniqueKeyLoader,
+    load_strict,
 )
 from schemas.declaration import Jurisdiction
 
@@ -66,19 +64,7 @@ class Arrangement(_Strict):
 
 def parse_arrangement(text: bytes, path: str) -> Arrangement:
     """Parse and check one arrangement; every problem raises `PackError` naming the key."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise PackError(path, "document", str(getattr(exc, "problem", None) or exc)) from None
-    except (ValueError, TypeError) as exc:
-        raise PackError(path, "document", f"unreadable value: {exc}") from None
-    if not isinstance(data, dict):
-        raise PackError(path, "document", "an arrangement is a mapping")
-    try:
-        arrangement = Arrangement.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise PackError(path, _key_path(first["loc"], data), first["msg"]) from None
+    arrangement = load_strict(text, path, Arrangement, "an arrangement")
     if arrangement.source not in arrangement.sources:
         raise PackError(path, "source", f"unknown source {arrangement.source!r}")
     if arrangement.timeline.end < arrangement.timeline.start:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -542,6 +542,17 @@ def _key_path(loc: Iterable[int | str], data: Any) -> str:
 
 def parse_pack(text: bytes, path: str) -> Pack:
     """Parse and check one pack; every problem raises `PackError` naming file and key."""
+    body = load_strict(text, path, PackBody, "a rule pack")
+    _check_references(body, path)
+    return Pack(body, path, text)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_strict(text: bytes, path: str, model: type[M], what: str) -> M:
+    """A YAML document read strictly (duplicate keys refused) into `model`; every problem
+    raises `PackError` naming the file and the key. Packs and arrangements both use it."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -552,14 +563,12 @@ def parse_pack(text: bytes, path: str) -> Pack:
     except (ValueError, TypeError) as exc:  # e.g. 2026-13-01 read as a date, a list as a key
         raise PackError(path, "document", f"unreadable value: {exc}") from None
     if not isinstance(data, dict):
-        raise PackError(path, "document", "a rule pack is a mapping")
+        raise PackError(path, "document", f"{what} is a mapping")
     try:
-        body = PackBody.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise PackError(path, _key_path(first["loc"], data), first["msg"]) from None
-    _check_references(body, path)
-    return Pack(body, path, text)
 
 
 def _check_references(body: PackBody, path: str) -> None:

@@ -207,7 +207,9 @@ class Ledger:
         }
         answer = json.loads(self._call("apply_permit", roles, payload, now))
         outcome = str(answer["outcome"])
-        found = self.permit(terms.id, permit.permit_number)
+        flat = answer.get("permit")
+        pairs = flat if isinstance(flat, list) else []
+        found = permit_of(dict(zip(pairs[::2], pairs[1::2], strict=True)))
         if outcome == "existing" and (found is None or found.status == "refused"):
             outcome = "refused"
         remaining = answer.get("remaining")
@@ -219,10 +221,11 @@ class Ledger:
         day: date, status: str, now: str,
     ) -> dict[str, Any]:  # fmt: skip
         """Cancel or expire an unused permit; its units return (see end_permit.lua)."""
-        found = self.permit(quota_id, number)
+        raw = self.client.hgetall(self.key(f"{quota_id}|permit|{number}"))
+        found = permit_of(raw)
         if found is None:
             raise StoreError(f"permit {number} does not exist")
-        year = int(self.client.hget(self.key(f"{quota_id}|permit|{number}"), "year") or 1)
+        year = int({_text(name): _text(value) for name, value in raw.items()}.get("year") or 1)
         terms = terms_of_year(year)
         roles = [
             *self.year_roles(terms),

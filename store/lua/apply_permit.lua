@@ -6,13 +6,19 @@
 -- PAYLOAD = {quota = Q, permit = {permit_number, business_number, measure, quantity,
 --            issued_on, expires_on, sub_quota}, registration = JSON text}
 -- Answers {outcome = issued | pending_allocation | refused | existing | conflict,
---          permit = {...fields}, remaining}
+--          permit = [field, value, ...] (the permit's hash), remaining}
 local q, p = PAYLOAD.quota, PAYLOAD.permit
 local role = permit_role(q, p.permit_number)
+-- every answer carries the permit as it now stands (its hash, flat), so the caller need
+-- not read it again
+local function answer(fields)
+  fields.permit = redis.call('HGETALL', key(role))
+  return cjson.encode(fields)
+end
 local prior = redis.call('HGET', key(role), 'registration')
 if prior then
-  if prior == PAYLOAD.registration then return cjson.encode({outcome = 'existing'}) end
-  return cjson.encode({outcome = 'conflict'})
+  if prior == PAYLOAD.registration then return answer({outcome = 'existing'}) end
+  return answer({outcome = 'conflict'})
 end
 local who = {permit_number = p.permit_number, business_number = p.business_number}
 local fields = {'registration', PAYLOAD.registration, 'business_number', p.business_number,
@@ -24,18 +30,18 @@ if q.drawn_at == 'declaration' then
   table.insert(fields, 'held'); table.insert(fields, p.quantity)
   redis.call('HSET', key(role), unpack(fields))
   redis.call('ZADD', key(q.id .. '|expiring'), day_score(p.expires_on), p.permit_number)
-  return cjson.encode({outcome = 'issued'})
+  return answer({outcome = 'issued'})
 end
 
 local i = period_index(q, p.issued_on)
-if not i then return cjson.encode({outcome = 'refused', remaining = 0}) end
+if not i then return answer({outcome = 'refused', remaining = 0}) end
 if q.mode == 'daily_pro_rata' then
   table.insert(fields, 'status'); table.insert(fields, 'pending_allocation')
   table.insert(fields, 'seq'); table.insert(fields, redis.call('INCR', key(q.id .. '|seq')))
   redis.call('HSET', key(role), unpack(fields))
   redis.call('RPUSH', key(q.id .. '|prorata|' .. p.issued_on), 'permit:' .. p.permit_number)
   redis.call('SADD', key(q.id .. '|prorata_days'), p.issued_on)
-  return cjson.encode({outcome = 'pending_allocation'})
+  return answer({outcome = 'pending_allocation'})
 end
 
 local figures = year_figures(q)
@@ -48,7 +54,7 @@ if q.mode == 'importer_allocation' then
   remaining = math.min(remaining, account.remaining)
 end
 if from_reserve + from_general < p.quantity or (account and account.remaining < p.quantity) then
-  return cjson.encode({outcome = 'refused', remaining = math.max(remaining, 0)})
+  return answer({outcome = 'refused', remaining = math.max(remaining, 0)})
 end
 move(q, figures, i, 'allocated', p.quantity, from_reserve, p.sub_quota, who, p.issued_on)
 settle(q, year_figures(q), 1, p.issued_on)
@@ -63,5 +69,5 @@ end
 if from_reserve > 0 then table.insert(fields, 'sub_quota'); table.insert(fields, p.sub_quota) end
 redis.call('HSET', key(role), unpack(fields))
 redis.call('ZADD', key(q.id .. '|expiring'), day_score(p.expires_on), p.permit_number)
-return cjson.encode({outcome = 'issued', period = f.period.key,
+return answer({outcome = 'issued', period = f.period.key,
   sub_quota = from_reserve > 0 and p.sub_quota or cjson.null, reserve = from_reserve})

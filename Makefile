@@ -24,10 +24,11 @@ install: $(STAMP) ## create .venv with the pinned dependencies
 run: install ## start Redis (embedded unless REDIS_URL), 2 workers and the API on 127.0.0.1:8000
 	$(BIN)/accord run
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and the layers contract (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

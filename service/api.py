@@ -37,8 +37,8 @@ from service.errors import (
     on_store_error,
     validation_detail,
 )
-from service.settings import Settings
 from service.waiting import StatusWaiters
+from settings import Settings
 from store.errors import StoreError
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import RedisStore, now_rfc3339

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from service.settings import get_settings
+from settings import get_settings
 
 
 class CliError(Exception):

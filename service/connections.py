@@ -21,7 +21,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from service.settings import get_settings
+from settings import get_settings
 
 PROTOCOL = "service.connections:HeadTimeoutProtocol"
 

@@ -42,7 +42,7 @@ from schemas.audit import canonical_json
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from service import arrangement_timeline, views
 from service.auth import Principal, TokenBook
-from service.settings import Settings
+from settings import Settings
 from store.redis_store import DeclarationSummary, RedisStore
 
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from service.settings import Settings
+from settings import Settings
 from store.archive import Archive
 from store.redis_store import RedisStore
 from store.retention import ArchiveBusy, ArchiveRun, archive_closed

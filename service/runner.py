@@ -26,7 +26,7 @@ from pathlib import Path
 
 from service.auth import write_admin_tokens
 from service.connections import PROTOCOL
-from service.settings import Settings
+from settings import Settings
 from store.embedded import EmbeddedRedis
 
 

@@ -17,7 +17,7 @@ from service.api import create_app
 from service.enqueuer import Coalescer
 from service.recovery import RedisWatch
 from service.retention import archive_daily
-from service.settings import get_settings
+from settings import get_settings
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits
 

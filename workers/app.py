@@ -36,7 +36,7 @@ from celery.worker.consumer import Consumer
 from celery.worker.state import active_requests, maybe_shutdown
 from kombu import Connection, Queue
 
-from service.settings import get_settings
+from settings import get_settings
 from store import connection
 
 QUEUE = "accord.evaluate"

@@ -7,7 +7,7 @@ import functools
 import os
 
 from rules.catalog import Catalog, load_catalog
-from service.settings import get_settings
+from settings import get_settings
 from store.redis_store import RedisStore
 
 

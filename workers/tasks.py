@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
-from service.settings import get_settings
+from settings import get_settings
 from store.errors import StoreError, StoreUnavailable
 from store.redis_store import RedisStore
 from workers import context, evaluation

@@ -766,7 +766,7 @@ def test_a_store_outage_answers_503_without_the_stores_address(
 
     from service.api import create_app
     from service.auth import TokenBook, TokenEntry
-    from service.settings import Settings
+    from settings import Settings
 
     port = free_port()
     unreachable = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix="down", timeout=0.5)

@@ -23,7 +23,7 @@ from helpers import declaration
 from rules.catalog import Catalog
 from service.api import create_app
 from service.auth import TokenBook, TokenEntry
-from service.settings import Settings
+from settings import Settings
 from store.embedded import free_port
 from store.redis_store import RedisStore
 

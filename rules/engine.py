@@ -305,6 +305,12 @@ def _current_session() -> _Session:
         return _session
 
 
+def fire(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
+    """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order:
+    the one matching path evaluation takes, for tests and tools that check it."""
+    return _current_session().fire(pack, facts)
+
+
 # --- facts -------------------------------------------------------------------------------
 
 
@@ -616,7 +622,7 @@ def measure_checks(
         facts = measure_facts(measure, as_of, counterparts)
         cached = tuple(
             Fired(pack, fired_measure, rule, None, facts, as_of)
-            for fired_measure, rule, _ in _current_session().fire(pack, [facts])
+            for fired_measure, rule, _ in fire(pack, [facts])
             if rule.stage == "measure"
         )
         if len(_check_cache) > 4096:
@@ -660,7 +666,7 @@ def evaluate(
     fired: list[Fired] = []
     for sha, facts_list in facts_by_pack.items():
         pack = pack_by_sha[sha]
-        for measure, rule, line_number in _current_session().fire(pack, facts_list):
+        for measure, rule, line_number in fire(pack, facts_list):
             fired.append(
                 Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)], as_of)
             )
@@ -770,7 +776,7 @@ def finalize_with_decisions(
         facts_by_pack.setdefault(pack.sha256, []).append(facts)
         pack_of[pack.sha256] = pack
     for sha, facts_list in facts_by_pack.items():
-        for measure, rule, line_number in _current_session().fire(pack_of[sha], facts_list):
+        for measure, rule, line_number in fire(pack_of[sha], facts_list):
             post.append(
                 Fired(
                     pack_of[sha],

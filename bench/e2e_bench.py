@@ -23,11 +23,11 @@ import yaml
 from celery import Celery
 
 from bench.mix import declarations, issue_permits
+from rules import trail
 from rules.catalog import load_catalog
 from service.runner import _start, _stop, api_command, worker_command
 from store.embedded import EmbeddedRedis, free_port
 from store.redis_store import RedisStore
-from workers import trail
 from workers.app import QUEUE
 from workers.evaluation import decide
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rules import trail
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_of, terms_on, year_volume
@@ -43,7 +44,6 @@ from store.errors import StoreError
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits as permit_workflow
-from workers import trail
 from workers.replay import ReplayError, replay_declaration
 
 log = logging.getLogger(__name__)

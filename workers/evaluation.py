@@ -9,14 +9,13 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-from rules import engine
+from rules import engine, trail
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import NO_ALLOCATION, Allocation
 from store.errors import StoreUnavailable
 from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339, today
-from workers import trail
 
 log = logging.getLogger(__name__)
 

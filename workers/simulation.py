@@ -43,6 +43,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from rules import trail
 from rules.catalog import Catalog
 from rules.engine import measures_in_force
 from rules.pack import Measure, Pack
@@ -56,7 +57,6 @@ from store.embedded import EmbeddedRedis
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits as permit_workflow
-from workers import trail
 from workers.evaluation import decide_many
 from workers.permits import PermitRefused
 

@@ -25,12 +25,12 @@ import yaml
 from test_variants import RULES_EXERCISED_HERE
 
 from helpers import declaration, quota_request
-from rules import engine
+from rules import engine, trail
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from store.redis_store import RedisStore, now_rfc3339
-from workers import permits, trail
+from workers import permits
 from workers.evaluation import decide
 
 PREFILL_IMPORTER = "999999999RM0001"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from helpers import declaration
+from rules import trail
 from schemas.declaration import Declaration
 from store.archive import Archive
 from store.redis_store import RedisStore
 from store.retention import archive_closed
-from workers import trail
 
 
 def closed(store: RedisStore, declaration_id: str, status: str = "decided") -> None:

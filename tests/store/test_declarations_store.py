@@ -10,13 +10,13 @@ from datetime import date
 import pytest
 
 from helpers import IMPORTER, declaration, permit_terms, quota_request
+from rules import trail
 from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store.errors import NotFound
 from store.redis_store import RedisStore
-from workers import trail
 
 QUOTA = "TEST-JP-EV-TRQ"
 NOW = "2026-03-01T12:00:00Z"

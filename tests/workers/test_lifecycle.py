@@ -10,13 +10,12 @@ from datetime import date
 from typing import Any
 
 from helpers import declaration
-from rules import engine
+from rules import engine, trail
 from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from schemas.ledger import PeriodFigures
 from store.redis_store import RedisStore, now_rfc3339, today
-from workers import trail
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench.mix import declarations, issue_permits
+from rules import trail
 from rules.catalog import Catalog, load_catalog
 from rules.pack import SHIPPED_DIR
 from schemas.declaration import Declaration
 from store.redis_store import RedisStore
-from workers import trail
 from workers.evaluation import decide
 from workers.replay import ReplayError, replay_declaration
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from helpers import IMPORTER, declaration
+from rules import trail
 from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Pack, parse_pack
 from rules.quota import periods_of_year, terms_on, year_volume
@@ -38,7 +39,7 @@ from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from service.simulate import main
 from store.redis_store import RedisStore, now_rfc3339
-from workers import permits, trail
+from workers import permits
 from workers.evaluation import decide_many
 from workers.simulation import simulate
 

@@ -7,12 +7,12 @@ import hashlib
 import time
 
 from helpers import declaration
+from rules import trail
 from rules.catalog import Catalog
 from schemas.audit import canonical_json, verify_chain
 from schemas.declaration import Declaration
 from schemas.verification import verdict_sha256, verify_declaration
 from store.redis_store import RedisStore
-from workers import trail
 from workers.evaluation import decide
 
 

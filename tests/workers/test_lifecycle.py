@@ -16,6 +16,7 @@ from rules.quota import terms_on
 from schemas.declaration import Declaration
 from schemas.ledger import PeriodFigures
 from store.redis_store import RedisStore, now_rfc3339, today
+from store_calls import begin
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 
@@ -87,7 +88,7 @@ def test_a_declaration_waiting_for_its_run_is_taken_before_it_is_evaluated_again
     types = [event.type for event in store.audit("p1")]
     assert types.count("allocation_requested") == 1
     assert run(store, catalog, date(2026, 5, 4)) == ["p1"]
-    taken, _ = store.begin("p1", [])
+    taken, _ = begin(store, "p1", [])
     assert (taken.status, taken.before) == ("evaluating", "pending_allocation")
     assert (
         store.record(
@@ -156,9 +157,9 @@ def test_an_evaluation_interrupted_too_often_ends_failed(
 ) -> None:
     """A declaration whose evaluations keep dying (worker killed mid-way) ends failed."""
     stored(store, "crash")
-    store.begin("crash", [])  # an attempt that never finished
+    begin(store, "crash", [])  # an attempt that never finished
     for _ in range(MAX_INTERRUPTED):
-        store.begin("crash", [])
+        begin(store, "crash", [])
     assert decide(store, catalog, "crash") == "failed"
     record = store.get("crash")
     assert record is not None and "interrupted" in (record.error or "")

@@ -32,7 +32,7 @@ import dataclasses
 import functools
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -226,6 +226,43 @@ def as_before_use(permit: Permit, declaration_id: str) -> Permit:
     if permit.status == "used" and permit.used_by == declaration_id:
         return permit.model_copy(update={"status": "issued", "used": 0, "used_by": None})
     return permit
+
+
+def record_of(declaration_id: str, fields: Mapping[str, str | None]) -> DeclarationRecord:
+    """A declaration's record from its stored fields (as text)."""
+    return DeclarationRecord(
+        declaration_id=fields["id"] or declaration_id,
+        body=fields["body"] or "",
+        sha=fields["sha"] or "",
+        business_number=fields["bn"] or "",
+        status=fields["status"] or "queued",
+        submitted_at=float(fields["submitted_at"] or 0),
+        decided_at=fields.get("decided_at"),
+        verdict=fields.get("verdict"),
+        error=fields.get("error"),
+        audit_head=fields.get("audit_head") or GENESIS,
+        audit_len=int(fields.get("audit_len") or 0),
+        attempts=int(fields.get("attempts") or 0),
+        audit_mac=fields.get("audit_mac"),
+        checkpoint=int(fields.get("checkpoint") or 0) or None,
+        archive=fields.get("archive"),
+    )
+
+
+def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
+    if not raw:
+        return None
+    return record_of(
+        declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
+    )
+
+
+def written_fields(fields: dict[str, str]) -> dict[str, str]:
+    """The fields a record sets: a verdict brings its summary, since lists read the
+    summary and never the verdict."""
+    if "verdict" in fields:
+        return {**summary.of_verdict(fields["verdict"]), **fields}
+    return fields
 
 
 def summary_of(declaration_id: str, fields: dict[str, str | None]) -> DeclarationSummary:
@@ -426,9 +463,7 @@ class RedisDeclarations(Keyspace):
         }
         chained = chain_events(head, length, write.events)
         new_head = chained[-1].hash if chained else head
-        fields = write.fields
-        if "verdict" in fields:  # lists read the summary, never the verdict
-            fields = {**summary.of_verdict(fields["verdict"]), **fields}
+        fields = written_fields(write.fields)
         return [
             ",".join(write.allowed), head,
             orjson.dumps([event.model_dump_json() for event in chained]),
@@ -489,7 +524,7 @@ class RedisDeclarations(Keyspace):
 
     @translated
     def get(self, declaration_id: str) -> DeclarationRecord | None:
-        return self._record_of(
+        return _record_of(
             declaration_id, self._unarchived(self.client.hgetall(self.key("decl", declaration_id)))
         )
 
@@ -500,33 +535,10 @@ class RedisDeclarations(Keyspace):
         for declaration_id in declaration_ids:
             pipe.hgetall(self.key("decl", declaration_id))
         records = [
-            self._record_of(declaration_id, self._unarchived(raw))
+            _record_of(declaration_id, self._unarchived(raw))
             for declaration_id, raw in zip(declaration_ids, pipe.execute(), strict=True)
         ]
         return [record for record in records if record is not None]
-
-    @staticmethod
-    def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
-        if not raw:
-            return None
-        fields = {decoded(key): decoded(value) for key, value in raw.items()}
-        return DeclarationRecord(
-            declaration_id=fields["id"] or declaration_id,
-            body=fields["body"] or "",
-            sha=fields["sha"] or "",
-            business_number=fields["bn"] or "",
-            status=fields["status"] or "queued",
-            submitted_at=float(fields["submitted_at"] or 0),
-            decided_at=fields.get("decided_at"),
-            verdict=fields.get("verdict"),
-            error=fields.get("error"),
-            audit_head=fields.get("audit_head") or GENESIS,
-            audit_len=int(fields.get("audit_len") or 0),
-            attempts=int(fields.get("attempts") or 0),
-            audit_mac=fields.get("audit_mac"),
-            checkpoint=int(fields.get("checkpoint") or 0) or None,
-            archive=fields.get("archive"),
-        )
 
     def _unarchived(self, raw: Any) -> Any:
         """A record as stored, or, for an archived stub, the archived record under what the

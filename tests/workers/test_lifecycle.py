@@ -1,6 +1,7 @@
 """A declaration's life in the worker, on a real Redis: races with cancellation,
 interrupted evaluations, failures that must give back what they took, and pro-rata
-grants that must not be granted twice."""
+grants that must not be granted twice. What needs only the declarations (a delivery
+that finds nothing to do) runs on the declarations in memory instead."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from schemas.ledger import PeriodFigures
+from store.declarations import Declarations
+from store.memory import MemoryDeclarations
 from store.redis_store import RedisStore, now_rfc3339, today
 from store_calls import begin
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 
-def stored(store: RedisStore, declaration_id: str, **fields: Any) -> Declaration:
+def stored(store: Declarations, declaration_id: str, **fields: Any) -> Declaration:
     parsed = Declaration.model_validate(declaration(declaration_id, **fields))
     store.submit(declaration_id, parsed.canonical_json(), parsed.body_sha256(),
                  parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
@@ -204,3 +207,22 @@ def test_a_chunk_decides_in_order_and_one_bad_declaration_stops_no_other(
     assert (in_quota(store, "k1"), in_quota(store, "k2")) == (8, 2)
     record = store.get("broken")
     assert record is not None and (record.error or "").startswith("ValidationError")
+
+
+def test_a_delivery_for_a_closed_or_missing_declaration_changes_nothing(catalog: Catalog) -> None:
+    """A message redelivered after its declaration was decided or cancelled, or one for a
+    declaration never stored, is answered with its status and neither takes nor writes."""
+    store = MemoryDeclarations()
+    for declaration_id in ("decided", "cancelled"):
+        stored(store, declaration_id)
+        store.record(declaration_id, [(declaration_id, {})], {"status": declaration_id}, done=True)
+    before = store.get_many(["decided", "cancelled"])
+    trails = [store.audit(declaration_id) for declaration_id in ("decided", "cancelled")]
+
+    # decide_many is typed for the whole store; this path reads and takes declarations only
+    statuses = decide_many(store, catalog, ["decided", "nobody", "cancelled"])
+
+    assert statuses == ["decided", "missing", "cancelled"]
+    assert store.get_many(["decided", "cancelled"]) == before
+    assert [store.audit(declaration_id) for declaration_id in ("decided", "cancelled")] == trails
+    assert store.get("nobody") is None

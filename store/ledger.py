@@ -85,8 +85,6 @@ class Permits(Protocol):
         """Cancel or expire an unused permit; its units return."""
         ...
 
-    def expiring(self, quota_id: str, before: date) -> list[str]: ...
-
     def expire(
         self,
         terms_of_year: Callable[[int], QuotaTerms],
@@ -150,8 +148,6 @@ class QuotaLedger(Permits, Protocol):
     ) -> LedgerYear:
         """The quota year on `as_of`, with one page of its events and the accounts named."""
         ...
-
-    def vin_owner(self, quota_id: str, vin: str) -> str | None: ...
 
 
 class HoldsPermits(Protocol):
@@ -510,11 +506,6 @@ class Ledger:
                 "accounts": answer["accounts"] if isinstance(answer["accounts"], list) else [],
             }
         )
-
-    @translated
-    def vin_owner(self, quota_id: str, vin: str) -> str | None:
-        raw = self.client.hget(self.key(f"{quota_id}|vins"), vin)
-        return None if raw is None else _text(raw)
 
 
 def _period(raw: dict[str, Any]) -> dict[str, Any]:

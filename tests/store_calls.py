@@ -10,6 +10,7 @@ from typing import Any
 from schemas.permit import Permit
 from store.audit import RedisAuditTrails
 from store.declarations import Declarations, Taken
+from store.ledger import Ledger
 from store.packs import RedisPackRecords
 
 
@@ -29,3 +30,9 @@ def measure_check_record(store: RedisPackRecords, record_sha256: str) -> dict[st
     """A measure-check record by the digest a trail names it by."""
     raw = store.client.get(store.check_key(record_sha256))
     return None if raw is None else dict(json.loads(raw))
+
+
+def vin_owner(ledger: Ledger, quota_id: str, vin: str) -> str | None:
+    """The declaration that counted a VIN against a quota, if one did ({QUOTA}:vins)."""
+    raw = ledger.client.hget(ledger.key(f"{quota_id}|vins"), vin)
+    return None if raw is None else raw.decode()

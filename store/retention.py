@@ -25,8 +25,7 @@ import orjson
 
 from store.archive import Archive, DayFile
 from store.errors import StoreError, translated
-from store.keyspace import decoded, lua_source, now_rfc3339
-from store.redis_store import RedisStore
+from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
 
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")
@@ -61,7 +60,7 @@ def _instant(text: str) -> datetime:
 
 @translated
 def archive_closed(
-    store: RedisStore,
+    store: Keyspace,
     archive: Archive,
     cutoff: datetime,
     page: int = 200,
@@ -84,7 +83,7 @@ def archive_closed(
 
 
 @contextlib.contextmanager
-def _run_lock(store: RedisStore, wait: float) -> Iterator[None]:
+def _run_lock(store: Keyspace, wait: float) -> Iterator[None]:
     key = store.key("archive", "lock")
     token = secrets.token_hex(8)
     deadline = time.monotonic() + wait
@@ -100,7 +99,7 @@ def _run_lock(store: RedisStore, wait: float) -> Iterator[None]:
 
 
 def _archive_closed(
-    store: RedisStore,
+    store: Keyspace,
     day_file: Callable[[str], DayFile],
     cutoff: datetime,
     page: int,
@@ -171,7 +170,7 @@ def _archive_closed(
 
 
 def _write_lines(
-    store: RedisStore,
+    store: Keyspace,
     day_file: Callable[[str], DayFile],
     chosen: list[tuple[str, dict[str, str], str]],
 ) -> list[tuple[str, dict[str, str], str, int, bool]]:

@@ -280,19 +280,25 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
     from service.declaration_files import DeclarationFileError, read
 
     try:
-        items = [raw for raw, _ in read(source)]
+        found = read(source)
     except DeclarationFileError as exc:
         raise CliError(f"nothing submitted:\n{exc}", 2) from None
+    if not found:
+        raise CliError(f"nothing submitted: {source} holds no declaration", 2)
+    items = [raw for raw, _ in found]
+    # the file's own ids: the service names none for a declaration it refuses
+    ids = [declaration.declaration_id for _, declaration in found]
     results: list[dict[str, Any]] = []
     for start in range(0, len(items), BATCH):
         chunk = items[start : start + BATCH]
         body = client.call("POST", "/v1/declarations/batch", json={"declarations": chunk})
         results.extend(body["results"])
-        _progress(len(results), len(items))
+        if not wait:  # with --wait, the one bar counts verdicts instead
+            _progress(len(results), len(items))
     rows = []
     for index, result in enumerate(results):
         row = {
-            "declaration_id": result.get("declaration_id") or f"#{index + 1}",
+            "declaration_id": ids[index],
             "status": result.get("status") or result.get("error"),
             "outcome": None,
             "total_duty": None,
@@ -306,14 +312,16 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
                 outcome=verdict.get("outcome"),
                 total_duty=verdict.get("total_duty"),
             )
-            _progress(index + 1, len(results))
         elif result.get("status_code", 500) >= 400:
             row["status"] = f"{result.get('error')} (HTTP {result.get('status_code')})"
         rows.append(row)
+        if wait:
+            _progress(index + 1, len(results))
     emit(rows, as_json, _submitted_view)
     refused = any(result.get("status_code", 500) >= 400 for result in results)
     unaccepted = wait and any(row["outcome"] != "accepted" for row in rows)
-    return 4 if unaccepted else 1 if refused else 0
+    # refused comes first: those declarations are not even stored
+    return 1 if refused else 4 if unaccepted else 0
 
 
 def _status_view(body: dict[str, Any]) -> list[Block]:

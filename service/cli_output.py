@@ -22,6 +22,10 @@ __all__ = ["Fields", "Table", "View", "cell", "emit", "generic", "render", "tabl
 
 _NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(?:\.[0-9]+)?%?")
 _EMPTY = "-"
+# identifiers that look like numbers but are read as text: "2026.3" is a version, not a figure
+_TEXT_COLUMNS = frozenset(
+    {"pack_version", "version", "declaration_id", "permit_number", "quota_year"}
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def _table(block: Table) -> str:
         return "\n".join([*lines, block.empty])
     widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=True)]
     right = [
-        name not in block.text_columns
+        name not in block.text_columns | _TEXT_COLUMNS
         and any(row[index] != _EMPTY for row in rows)
         and all(row[index] == _EMPTY or _NUMBER.fullmatch(row[index]) for row in rows)
         for index, name in enumerate(header)

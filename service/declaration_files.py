@@ -157,7 +157,9 @@ def _json_items(source: str, text: str) -> list[_Item]:
     else:
         if isinstance(whole, list):
             return [_Item(raw, f"item {number}") for number, raw in enumerate(whole, start=1)]
-        return [_Item(whole, "declaration")]
+        # a JSON Lines file of one line is still read as lines are: its errors say "line N"
+        lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        return [_Item(whole, f"line {lines[0]}" if len(lines) == 1 else "declaration")]
     items = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():

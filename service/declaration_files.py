@@ -136,7 +136,8 @@ class _Item:
             field = f"lines.{loc[2]}" if len(loc) > 2 else "lines"
         else:
             field = ".".join(str(part) for part in loc[:2])
-        column = _BY_FIELD.get(field)
+        # the lines as a whole (how many, their numbers unique) are the line_number column's
+        column = _BY_FIELD.get("lines.line" if field == "lines" else field)
         name = column.name if column else (_field_path(loc) or "declaration")
         return f"row {row}: {name}"
 

@@ -526,7 +526,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _show(client.call("GET", f"/v1/declarations/{args.declaration_id}"), args,
                      _status_view)  # fmt: skip
     if args.verb == "cancel":
-        return _show(client.call("POST", f"/v1/declarations/{args.declaration_id}/cancel"), args)
+        cancelled = client.call("POST", f"/v1/declarations/{args.declaration_id}/cancel")
+        return _show(cancelled, args, _status_view)
     if args.verb == "audit":
         trail = client.call("GET", f"/v1/declarations/{args.declaration_id}/audit")
         _show(trail, args, _audit_view)

@@ -125,9 +125,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
 
 
 def _verb(
-    verbs: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
+    verbs: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
     **kwargs: Any,
-) -> argparse.ArgumentParser:  # fmt: skip
+) -> argparse.ArgumentParser:
+    """A verb's parser, with the global options like every other."""
     parser = verbs.add_parser(
         name, help=help_text, description=kwargs.pop("description", help_text), **kwargs
     )

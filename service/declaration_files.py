@@ -1,6 +1,7 @@
-"""Declaration files as brokers keep them: JSON (one declaration or a list), JSON Lines, or
-CSV in the CAD layout (one row per declaration line, a header row), read into validated
-`Declaration`s for `accord submit` and `accord simulate`.
+"""Declaration files as brokers keep them: JSON (one declaration, a list, or the batch
+endpoint's `{"declarations": [...]}`), JSON Lines, or CSV in the CAD layout (one row per
+declaration line, a header row), read into validated `Declaration`s for `accord submit`
+and `accord simulate`.
 
 Every declaration of a file is validated before anything is done with any of them, so a
 file with a bad row changes nothing: the error names the file, where in it (line of a
@@ -156,6 +157,8 @@ def _json_items(source: str, text: str) -> list[_Item]:
     except json.JSONDecodeError:
         pass
     else:
+        if isinstance(whole, dict) and list(whole) == ["declarations"]:
+            whole = whole["declarations"]  # a saved body of POST /v1/declarations/batch
         if isinstance(whole, list):
             return [_Item(raw, f"item {number}") for number, raw in enumerate(whole, start=1)]
         # a JSON Lines file of one line is still read as lines are: its errors say "line N"

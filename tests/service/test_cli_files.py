@@ -159,6 +159,15 @@ def test_json_list_and_jsonl_errors_name_the_item_or_line_and_field(tmp_path: Pa
     assert "line 2: not JSON" in broken
 
 
+def test_a_saved_batch_body_reads_as_its_list(tmp_path: Path) -> None:
+    """`{"declarations": [...]}`, the batch endpoint's body, reads as the list it holds."""
+    good = json.loads((EXAMPLES / "cad-2025-0001.json").read_text())
+    other = {**good, "declaration_id": "CAD-2025-0002"}
+    body = json.dumps({"declarations": [good, other]})
+    found = read(write(tmp_path, body, "batch.json"))
+    assert [d.declaration_id for _, d in found] == ["CAD-2025-0001", "CAD-2025-0002"]
+
+
 def test_an_id_used_twice_for_different_declarations_is_refused(tmp_path: Path) -> None:
     """The same declaration_id for two different bodies is an error; the same body twice is not."""
     good = json.loads((EXAMPLES / "cad-2025-0001.json").read_text())

@@ -8,7 +8,8 @@ them: they are defined once, in `add_global_options`, and given to the top parse
 every verb's parser. Every verb prints a human view (aligned tables) by default and JSON
 with `--json`, through the one renderer of `service.cli_output`.
 
-Exit codes: 0 done; 1 the API answered with an error; 2 bad usage or input;
+Exit codes: 0 done; 1 the API answered with an error (for submit: refused some
+declarations, which are not stored); 2 bad usage or input (for submit: nothing sent);
 3 the API could not be reached; 4 (submit --wait) some declaration was not accepted.
 """
 
@@ -30,8 +31,9 @@ from settings import get_settings
 DEFAULT_API = "http://127.0.0.1:8000"
 BATCH = 1000  # the API's batch limit
 EXIT_CODES = (
-    "exit codes: 0 done; 1 the API answered with an error; 2 bad usage or input; "
-    "3 the API could not be reached; 4 (submit --wait) some declaration was not accepted"
+    "exit codes: 0 done; 1 the API answered with an error (submit: it refused some "
+    "declarations); 2 bad usage or input (submit: nothing sent); 3 the API could not be "
+    "reached; 4 (submit --wait) some declaration was not accepted"
 )
 
 

@@ -27,11 +27,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
-
-from schemas.declaration import Declaration
+if TYPE_CHECKING:
+    from schemas.declaration import Declaration
 
 __all__ = ["CAD_COLUMNS", "CadColumn", "DeclarationFileError", "csv_columns_help", "read"]
 
@@ -269,6 +268,12 @@ def _add_row(
 
 
 def _validated(source: str, items: Sequence[_Item]) -> list[tuple[dict[str, Any], Declaration]]:
+    # imported here: `accord`'s parser reads the layout above on every start, and most
+    # verbs never validate a declaration
+    from pydantic import ValidationError
+
+    from schemas.declaration import Declaration
+
     found: list[tuple[dict[str, Any], Declaration]] = []
     problems: list[str] = []
     seen: dict[str, tuple[str, str]] = {}

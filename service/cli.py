@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "FILE is JSON (one declaration or a list) or JSON Lines when it starts with '{'\n"
             "or '[', otherwise CSV in the CAD layout: a header row, then one row per\n"
-            "declaration line; the declaration's own columns repeat on each of its rows.\n"
+            "declaration line (',' between cells, or ';' or tab if the header uses them);\n"
+            "the declaration's own columns repeat on each of its rows.\n"
             "Columns (B3 field number in brackets; headers match in any case or spacing):\n"
             f"{csv_columns_help()}\n\n"
             "Every declaration is checked before any is sent: one bad row or field and\n"

@@ -176,7 +176,11 @@ def _json_items(source: str, text: str) -> list[_Item]:
 
 
 def _csv_items(source: str, text: str) -> list[_Item]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # the delimiter the header row uses: a French-Canadian spreadsheet writes ';', a tab
+    # export '\t', the rest ','
+    header_line = text.lstrip().split("\n", 1)[0]
+    delimiter = max(",;\t", key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
         columns = _header(source, header)

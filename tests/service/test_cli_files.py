@@ -103,6 +103,14 @@ def test_csv_headers_match_in_any_case_and_a_spreadsheets_bom_and_crlf_are_read(
     assert declaration.declaration_id == "CAD-1"
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_csv_with_semicolons_or_tabs_is_read_by_its_header(tmp_path: Path, delimiter: str) -> None:
+    """A spreadsheet that separates cells with ';' (French-Canadian) or tabs is read the same."""
+    text = delimiter.join(ROW) + "\n" + delimiter.join(ROW.values()) + "\n"
+    [(_, declaration)] = read(write(tmp_path, text))
+    assert declaration.lines[0].description == "Battery electric passenger automobile"
+
+
 def test_csv_errors_name_every_row_and_column(tmp_path: Path) -> None:
     """Each bad row is named with its column and the schema's reason, not only the first."""
     rows = [

@@ -469,18 +469,28 @@ def _decisions_view(found: dict[str, Any]) -> list[Block]:
 
 
 def archive(older_than: int | None, as_json: bool) -> int:
-    """`accord archive`: on the service's Redis (REDIS_URL) and ACCORD_ARCHIVE_DIR."""
+    """`accord archive`: on the service's Redis (REDIS_URL, or the embedded one `accord run`
+    started from this directory) and ACCORD_ARCHIVE_DIR."""
     from service.retention import run_archive
+    from store.embedded import running_url
     from store.errors import StoreError
     from store.redis_store import RedisStore
 
     settings = get_settings()
-    if not settings.redis_url:
-        raise CliError("REDIS_URL is not set: archive needs the service's Redis", 2)
+    redis_url = settings.redis_url or running_url(settings.embedded_redis_dir)
+    if not redis_url:
+        raise CliError(
+            "REDIS_URL is not set and no embedded Redis is running here: archive needs the "
+            "service's Redis",
+            2,
+        )
+    audit_key = settings.audit_key
+    if audit_key is None and settings.audit_key_file.exists():
+        audit_key = settings.audit_key_file.read_text().strip().encode()
     if older_than is not None and older_than < 0:
         raise CliError("--older-than must be 0 or more days", 2)
     store = RedisStore.from_url(
-        settings.redis_url, settings.redis_prefix, timeout=30.0, audit_key=settings.audit_key,
+        redis_url, settings.redis_prefix, timeout=30.0, audit_key=audit_key,
         archive_dir=settings.archive_dir,
     )  # fmt: skip
     try:

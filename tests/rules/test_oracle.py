@@ -90,9 +90,16 @@ class Shape:
         self.facts: dict[str, Fact] = declared_facts(stage, measure)
         model = STAGE_MODELS[stage].model_fields
         # a field the model may leave out is absent from the stated fact; derived facts
-        # (rates, sub-quotas) are always stated
+        # (rates, sub-quotas) are always stated. A fact another is compared with
+        # (`{fact: name}`) is always stated here: durable-rules gets its absence wrong, which
+        # test_a_comparison_with_a_missing_fact_does_not_hold shows on its own
+        referenced = {
+            name for rule in measure.rules if rule.stage == stage for name in _references(rule.when)
+        }
         self.optional = {
-            name for name in self.facts if name in model and not model[name].is_required()
+            name
+            for name in self.facts
+            if name in model and not model[name].is_required() and name not in referenced
         }
         self.rules: tuple[Rule, ...] = tuple(rule for rule in measure.rules if rule.stage == stage)
         self.pools = self._pools()
@@ -188,7 +195,9 @@ def _aim(
             for item in test:
                 _aim(draw, shape, fact, item, force)
         elif force or draw(st.integers(0, 9)) > 0:
-            candidates = [*shape.pools.get(name, []), ABSENT]
+            # a fact the engine always states is never made absent
+            absent = [ABSENT] if name in shape.optional else []
+            candidates = [*shape.pools.get(name, []), *absent]
             fitting = []
             for candidate in candidates:
                 trial = {key: value for key, value in fact.items() if key != name}
@@ -238,25 +247,10 @@ def _references(condition: Mapping[str, Any]) -> Iterator[str]:
             yield str(value["fact"])
 
 
-def _known_disagreement(pack: Pack, fact: Mapping[str, Any]) -> bool:
-    """A fact that leaves out a fact some rule of its stage compares with (`{fact: name}`):
-    durable-rules matches every comparison with a missing reference (see
-    test_a_comparison_with_a_missing_fact_does_not_hold below)."""
-    return any(
-        name not in fact
-        for measure in pack.measures
-        if measure.id == fact["measure"]
-        for rule in measure.rules
-        if rule.stage == fact["stage"]
-        for name in _references(rule.when)
-    )
-
-
 def _check(pack: Pack, facts: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
     expected = _named(oracle.firings(pack, facts))
     # the rare witness the pools could not make fire: not asserted (it would crash)
     assume(any(line == facts[-1]["line"] for _, _, line in expected))
-    assume(not any(_known_disagreement(pack, fact) for fact in facts))
     found = _named(engine.fire(pack, facts))
     assert found == expected, f"{pack!r} durable-rules {found} oracle {expected} facts {facts}"
     return expected

@@ -16,7 +16,7 @@ The language, as read here:
   way the engine states date facts); a missing fact equals nothing;
 - `not`, `in`, `not_in` and the comparisons hold only for a fact that is present;
 - `absent: true` holds for a missing fact, `absent: false` for a present one;
-- `{fact: name}` compares with another fact of the same fact, which must be present too;
+- `{fact: name}` compares with another fact stated with it, which must be present too;
 - `{param: NAME}` reads the parameter's value in force on the stage's date fact
   (`accepted_on`, `as_of`); before its first value, or without the date fact, the
   condition reading it does not hold;

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from rules import engine, oracle
 from rules.facts import DATE_FACT, STAGE_MODELS, Fact, declared_facts
-from rules.pack import SHIPPED_DIR, Measure, Pack, Rule, load_packs
+from rules.pack import SHIPPED_DIR, Measure, Pack, Parameter, Rule, load_packs
 
 TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"
 PACKS = tuple(load_packs([SHIPPED_DIR, TEST_PACKS]))
@@ -296,6 +296,77 @@ def test_every_rule_fires_for_facts_aimed_at_it(
 
     check()
     assert any(fired), f"no fact aimed at {rule.id} made it fire"
+
+
+# --- the oracle on its own: the language as docs/rule-packs.md states it ---------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "fact", "expected"),
+    [
+        ({"permit": "valid"}, {"permit": "valid"}, True),
+        ({"permit": "valid"}, {}, False),
+        ({"vins_given": True}, {"vins_given": 1}, False),  # a boolean is not a number
+        ({"permit": {"not": "valid"}}, {}, False),
+        ({"permit": {"not_in": ["valid"]}}, {}, False),
+        ({"permit": {"not_in": ["valid"]}}, {"permit": "none"}, True),
+        ({"permit": {"in": ["valid", "none"]}}, {"permit": "none"}, True),
+        ({"shipment_date": {"absent": True}}, {}, True),
+        ({"shipment_date": {"absent": False}}, {}, False),
+        ({"shipment_date": {"before": date(2024, 10, 1)}}, {"shipment_date": 20240930}, True),
+        ({"shipment_date": {"before": date(2024, 10, 1)}}, {"shipment_date": 20241001}, False),
+        ({"shipment_date": {"on_or_after": date(2024, 10, 1)}}, {}, False),
+        ({"shipment_date": date(2024, 10, 1)}, {"shipment_date": 20241001}, True),
+        ({"days": {"gt": {"fact": "bound"}}}, {"days": 2, "bound": 1}, True),
+        ({"days": {"gt": {"fact": "bound"}}}, {"days": 2}, False),
+        ({"days": {"lte": {"fact": "bound"}}}, {"days": 2}, False),
+        ({}, {}, True),
+        ({"any": [{}, {"x": 1}]}, {}, True),
+        ({"any": [{"x": 1}, {"y": 2}]}, {"y": 2}, True),
+        ({"all": [{"x": 1}, {"y": 2}]}, {"y": 2}, False),
+        ({"x": 1, "y": 2}, {"x": 1, "y": 3}, False),
+    ],
+)
+def test_the_oracle_reads_the_language_as_documented(
+    condition: dict[str, Any], fact: dict[str, Any], expected: bool
+) -> None:
+    """Each test of the language holds exactly where docs/rule-packs.md says it does."""
+    assert oracle.holds(condition, fact) is expected
+
+
+def test_the_oracle_reads_a_parameter_as_of_the_fact_date() -> None:
+    """`{param: NAME}` takes the value in force on the date fact; none before the first."""
+    parameters = {
+        "LAST-DAY": Parameter.model_validate(
+            {
+                "description": "the last day",
+                "type": "date",
+                "values": {
+                    date(2025, 1, 1): {"value": date(2025, 6, 30), "source": "T"},
+                    date(2025, 7, 1): {"value": date(2026, 12, 31), "source": "T"},
+                },
+            }
+        )
+    }
+    condition = {"accepted_on": {"on_or_before": {"param": "LAST-DAY"}}}
+    for day, expected in [
+        (20241231, False),  # before the parameter's first value: no value, does not hold
+        (20250101, True),
+        (20250630, True),
+        (20251231, True),  # the second value (2026-12-31) is in force from 2025-07-01
+        (20270101, False),
+    ]:
+        assert oracle.holds(condition, {"accepted_on": day}, parameters) is expected, day
+    assert not oracle.holds(condition, {}, parameters)
+    measure_stage = {"as_of": 20250101}
+    assert oracle.holds({"as_of": {"on_or_before": {"param": "LAST-DAY"}}}, measure_stage,
+                        parameters, "as_of")  # fmt: skip
+
+
+def test_the_oracle_refuses_a_test_outside_the_language() -> None:
+    """An unknown test is an error, not a condition that quietly never holds."""
+    with pytest.raises(oracle.OracleError, match="unknown test 'between'"):
+        oracle.holds({"days": {"between": 1}}, {"days": 1})
 
 
 # --- a disagreement the comparison found ----------------------------------------------------

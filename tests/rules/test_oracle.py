@@ -399,12 +399,13 @@ def test_a_comparison_with_a_missing_fact_does_not_hold() -> None:
 
 # --- a crash the comparison found ---------------------------------------------------------
 
-# durable-rules 2.0.28 frees memory it does not own when a session in which no asserted
-# fact matched any rule is deleted: `rules.engine` asserts facts one at a time, counts a
-# `MessageNotHandledException` as "no rule fired", and deletes the session in `finally`,
-# which then crashes the process (SIGSEGV, or glibc's "free(): invalid pointer"). Whether
-# it crashes depends on the heap: glibc's MALLOC_PERTURB_ makes it crash every time, so the
-# check runs in a child process of its own with it set.
+# durable-rules 2.0.28 crashes the process (SIGSEGV, or glibc's "free(): invalid
+# pointer") in `delete_state` for a session in which no asserted fact matched any rule:
+# `rules.engine` asserts facts one at a time, counts a `MessageNotHandledException` as "no
+# rule fired", and deletes the session in `finally`. With one fact matched first, or
+# without the delete, it does not crash. Whether it crashes otherwise depends on the heap
+# (importing pytest was enough to change it): glibc's MALLOC_PERTURB_ makes it crash every
+# time, so the check runs in a child process of its own with it set.
 
 _CRASH_PROBE = '''
 import sys

@@ -23,6 +23,7 @@ from rules import trail
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_of, terms_on, year_volume
+from schemas.arrangement import ArrangementView
 from schemas.declaration import EARLIEST_DAY, EARLIEST_YEAR, LATEST_DAY, LATEST_YEAR, Declaration
 from schemas.ledger import QuotaView
 from schemas.permit import BN15, Permit, PermitApplication
@@ -572,12 +573,10 @@ def create_app(
     @app.get(
         "/v1/arrangements/{arrangement_id}",
         summary="Both sides of an arrangement, their measures in force and the linkage checks",
-        response_model=arrangements.ArrangementView,
+        response_model=ArrangementView,
         responses={404: {}},
     )
-    def arrangement(
-        arrangement_id: str, caller: Caller, as_of: AsOf = None
-    ) -> arrangements.ArrangementView:
+    def arrangement(arrangement_id: str, caller: Caller, as_of: AsOf = None) -> ArrangementView:
         found = catalog.arrangement(arrangement_id)
         if found is None:
             raise ApiError(404, "arrangement not found", {"arrangement": arrangement_id})

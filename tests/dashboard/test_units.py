@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from schemas.audit import AuditEvent
+from schemas.responses import AuditTrail
 from service.auth import Principal, TokenBook, TokenEntry
 from service.dashboard import (
     Sessions,
@@ -170,7 +172,11 @@ def test_numbers_and_codes_are_formatted_for_reading() -> None:
 
 def test_audit_rows_mark_the_first_broken_event_and_what_follows() -> None:
     """Events before the first bad one are verified, it is broken, later ones unchecked."""
-    events = [{"seq": seq, "type": "x", "data": {}, "at": "", "hash": "", "prev": ""}
-              for seq in (1, 2, 3)]  # fmt: skip
-    rows = audit_rows({"verified": False, "first_bad_seq": 2, "events": events})
+    events = tuple(AuditEvent(seq=seq, type="x", data={}, at="", hash="", prev="")
+                   for seq in (1, 2, 3))  # fmt: skip
+    trail = AuditTrail(
+        declaration_id="D", verified=False, authenticated=False, authentication=None,
+        head="", first_bad_seq=2, problem="hash mismatch", checkpoint=None, events=events,
+    )  # fmt: skip
+    rows = audit_rows(trail)
     assert [row["check"] for row in rows] == ["verified", "broken", "unverified"]

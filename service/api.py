@@ -142,6 +142,10 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        # /docs is service/routes/operations.py's, with its assets served from here;
+        # FastAPI's own pages load their scripts from a CDN (and ReDoc has no offline copy)
+        docs_url=None,
+        redoc_url=None,
         title="Accord",
         version="1",
         description=(

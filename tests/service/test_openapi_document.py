@@ -1,8 +1,10 @@
 """The OpenAPI document declares every answer: a schema for each operation's success,
-`{error, detail}` for each of its errors, and references that all resolve."""
+`{error, detail}` for each of its errors, and references that all resolve; /docs loads
+Swagger UI from the service itself, nothing from another host."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -122,3 +124,28 @@ def test_every_route_is_defined_under_service_routes(
     ]
     assert elsewhere == []
     assert any(route.path.startswith("/dashboard") for route in routes)
+
+
+def test_docs_load_nothing_from_another_host(stack: Stack) -> None:
+    """/docs names only paths of this service, and the script and stylesheet it names
+    answer 200 from the service with their content types."""
+    page = httpx.get(f"{stack.url}/docs")
+    assert page.status_code == 200
+    linked = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert linked, page.text
+    assert [item for item in linked if not item.startswith("/")] == []
+    assert "//" not in "".join(linked)
+    assets = [item for item in linked if item.startswith("/docs/assets/")]
+    assert {item.rsplit(".", 1)[1] for item in assets} == {"js", "css"}
+    for asset in assets:
+        answer = httpx.get(f"{stack.url}{asset}")
+        assert answer.status_code == 200, asset
+        assert answer.headers["content-type"].startswith(("text/javascript", "text/css"))
+        assert len(answer.content) > 10_000
+    assert httpx.get(f"{stack.url}/openapi.json").status_code == 200
+
+
+def test_docs_serve_only_the_two_files_the_page_names(stack: Stack) -> None:
+    """Another file of the bundle, or a path out of it, is 404, not served."""
+    for name in ("index.html", "swagger-ui.js.map", "..%2F..%2F__init__.py"):
+        assert httpx.get(f"{stack.url}/docs/assets/{name}").status_code == 404, name

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from rules.engine import percent
+from schemas.ledger import PeriodFigures, QuotaEvent
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,19 @@ def instant(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def used_over_time(events: Iterable[dict[str, Any]], total: int) -> list[tuple[datetime, int]]:
+def used_over_time(events: Iterable[QuotaEvent], total: int) -> list[tuple[datetime, int]]:
     """Units used after each ledger event: the period's total less its balance. Opening and
     carry-over set the total itself, so nothing is used at those events."""
     points: list[tuple[datetime, int]] = []
-    for event in sorted(events, key=lambda item: str(item.get("at", ""))):
+    for event in sorted(events, key=lambda item: item.at):
         try:
-            at = instant(str(event["at"]))
-        except (KeyError, ValueError):
+            at = instant(event.at)
+        except ValueError:
             continue
-        if event.get("type") in ("opened", "carried_over"):
+        if event.type in ("opened", "carried_over"):
             used = points[-1][1] if points else 0
         else:
-            used = total - int(event.get("balance_after") or 0)
+            used = total - event.balance_after
         points.append((at, max(0, min(total, used))))
     return points
 
@@ -105,8 +105,8 @@ def _day_label(moment: datetime, first: bool, monthly: bool) -> str:
 
 
 def quota_chart(
-    period: dict[str, Any],
-    events: Sequence[dict[str, Any]],
+    period: PeriodFigures,
+    events: Sequence[QuotaEvent],
     critical_threshold: Decimal,
     now: datetime,
     unit: str = "",
@@ -116,12 +116,10 @@ def quota_chart(
     """Used units over the period as a step area, the critical threshold as a line at
     threshold × total, the sub-quotas' unused reserve as a band under the top."""
     left, top, right, bottom = 48.0, 14.0, width - 14.0, height - 30.0
-    total = int(period["volume"]) + int(period.get("carried_over") or 0)
+    total = period.available
     scale_total = max(total, 1)
-    start = datetime.combine(date.fromisoformat(period["start"]), datetime.min.time(), UTC)
-    end = datetime.combine(
-        date.fromisoformat(period["end"]) + timedelta(days=1), datetime.min.time(), UTC
-    )
+    start = datetime.combine(period.start, datetime.min.time(), UTC)
+    end = datetime.combine(period.end + timedelta(days=1), datetime.min.time(), UTC)
     points = used_over_time(events, total)
     if points:  # evaluations after the period's end (or replays) still show
         start, end = min(start, points[0][0]), max(end, points[-1][0] + timedelta(hours=1))
@@ -141,14 +139,14 @@ def quota_chart(
     used_line = "".join(line)
     used_area = f"{used_line}V{y(0)}Z"
 
-    reserved_left = sum(int(sub.get("remaining") or 0) for sub in period.get("sub_quotas", ()))
+    reserved_left = sum(sub.remaining for sub in period.sub_quotas)
     reserved_top = reserved_bottom = None
     if reserved_left > 0 and total > 0:
         reserved_top, reserved_bottom = y(total), y(total - reserved_left)
 
     threshold_units = critical_threshold * total
     threshold_label = f"critical {percent(critical_threshold)}"
-    y_ticks = tuple(Tick(y(total * share / 4), f"{share * 25}%") for share in range(5))
+    y_ticks = tuple(Tick(y(total * quarter / 4), f"{quarter * 25}%") for quarter in range(5))
     monthly = (end - start).days >= 45
     x_ticks = tuple(
         Tick(x(moment), _day_label(moment, index == 0, monthly))
@@ -157,20 +155,20 @@ def quota_chart(
     now_x = x(now) if start <= now <= end else None
     markers = tuple(
         Marker(
-            x(instant(str(event["at"]))),
-            y(max(0, total - int(event.get("balance_after") or 0))),
-            str(event["type"]),
-            f"{event['type']} at {instant(str(event['at'])):%d %b %Y %H:%M} UTC",
+            x(instant(event.at)),
+            y(max(0, total - event.balance_after)),
+            event.type,
+            f"{event.type} at {instant(event.at):%d %b %Y %H:%M} UTC",
         )
         for event in events
-        if event.get("type") in ("critical", "exhausted", "reopened") and event.get("at")
+        if event.type in ("critical", "exhausted", "reopened") and event.at
     )
     used_now = points[-1][1] if points else 0
     level_y = y(used_now)
     near_right = x(until) > right - 90
     description = (
         f"{used_now:,} of {total:,} {unit} used ({share(used_now, total)}) between "
-        f"{period['start']} and {period['end']}; critical threshold "
+        f"{period.start} and {period.end}; critical threshold "
         f"{percent(critical_threshold)} ({threshold_units.to_integral_value():,} {unit})."
     )
     return QuotaChart(
@@ -231,19 +229,18 @@ class Bar:
     width: float
 
 
-def sub_quota_bars(period: dict[str, Any], width: float = 240.0) -> list[Bar]:
+def sub_quota_bars(period: PeriodFigures, width: float = 240.0) -> list[Bar]:
     bars = []
-    for sub in period.get("sub_quotas", ()):
-        reserved = int(sub.get("reserved") or 0)
-        used = max(0, int(sub.get("used") or 0))
-        share = min(used / reserved, 1.0) if reserved > 0 else 0.0
+    for sub in period.sub_quotas:
+        used = max(0, sub.used)
+        filled = min(used / sub.reserved, 1.0) if sub.reserved > 0 else 0.0
         bars.append(
             Bar(
-                name=str(sub.get("name")),
-                reserved=reserved,
+                name=sub.name,
+                reserved=sub.reserved,
                 used=used,
-                remaining=int(sub.get("remaining") or 0),
-                used_width=round(share * width, 2),
+                remaining=sub.remaining,
+                used_width=round(filled * width, 2),
                 width=width,
             )
         )

@@ -5,15 +5,18 @@ verdict, the audit trail's rows, the period to chart and the day asked for."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from schemas.audit import AuditEvent
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+from schemas.ledger import PeriodFigures, QuotaEvent, QuotaView
 from schemas.responses import AuditTrail
 from schemas.verdict import DeclarationStatus
+from service.dashboard.chart import Bar, QuotaChart, quota_chart, share, sub_quota_bars
 from service.dashboard.formatting import money
 from store.redis_store import DeclarationSummary
 
@@ -169,15 +172,76 @@ def audit_rows(
     return rows
 
 
-def choose_period(body: dict[str, Any], as_of: date) -> tuple[dict[str, Any] | None, str]:
+def choose_period(view: QuotaView, as_of: date) -> tuple[PeriodFigures | None, str]:
     """The period to chart and what it is to `as_of`: current, upcoming or past."""
-    if body.get("period"):
-        return body["period"], "current"
-    periods = body.get("periods") or []
-    later = [item for item in periods if item["start"] > as_of.isoformat()]
+    if view.period is not None:
+        return view.period, "current"
+    periods = view.periods or ()
+    later = [item for item in periods if item.start > as_of]
     if later:
         return later[0], "upcoming"
     return (periods[-1], "past") if periods else (None, "none")
+
+
+@dataclass(frozen=True)
+class QuotaCard:
+    """One quota on the overview: the period charted and what it is to the day shown,
+    its figures as the ledger's read model gives them, the chart, the sub-quota bars
+    and the latest events (newest first), with the declarations the viewer may open."""
+
+    quota: QuotaView
+    period: PeriodFigures
+    relation: str
+    status: str
+    total: int
+    used: int
+    used_share: str
+    remaining: int
+    reserved_left: int
+    threshold_units: int
+    chart: QuotaChart
+    bars: list[Bar]
+    events: list[QuotaEvent]
+    event_count: int
+    linkable: set[str]
+
+
+def quota_card(
+    view: QuotaView,
+    day: date,
+    now: datetime,
+    openable: Callable[[Iterable[str | None]], set[str]],
+) -> QuotaCard | None:
+    """The overview's card of a quota on `day` (None for a quota with no period), from
+    its view with the latest EVENTS_READ events of the year."""
+    period, relation = choose_period(view, day)
+    if period is None:
+        return None
+    events = [
+        item
+        for item in (view.events.events if view.events is not None else ())
+        if item.period == period.start.isoformat()
+    ]
+    threshold = Decimal(view.critical_threshold)
+    total, used = period.available, period.net_used
+    latest = events[-EVENTS_SHOWN:][::-1]
+    return QuotaCard(
+        quota=view,
+        period=period,
+        relation=relation,
+        status="upcoming" if relation == "upcoming" else period.status,
+        total=total,
+        used=used,
+        used_share=share(used, total),
+        remaining=period.remaining,
+        reserved_left=period.reserved_left,
+        threshold_units=int((threshold * total).to_integral_value()),
+        chart=quota_chart(period, events, threshold, now, view.unit),
+        bars=sub_quota_bars(period),
+        events=latest,
+        event_count=len(events),
+        linkable=openable(item.declaration_id for item in latest),
+    )
 
 
 def parse_day(text: str | None, default: date) -> tuple[date, str | None, int]:

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -24,11 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from rules.catalog import Catalog
 from service import arrangement_timeline, views
 from service.auth import Principal, TokenBook
-from service.dashboard.chart import quota_chart, share, sub_quota_bars
 from service.dashboard.formatting import environment
 from service.dashboard.pages import (
     EVENTS_READ,
-    EVENTS_SHOWN,
     LINES_PER_PAGE,
     OUTCOME_FILTERS,
     RECENT_SHOWN,
@@ -36,9 +33,9 @@ from service.dashboard.pages import (
     TRAIL_PER_PAGE,
     Pager,
     audit_rows,
-    choose_period,
     declaration_lines,
     parse_day,
+    quota_card,
     stored_body,
     verdict_kind,
     verdict_row,
@@ -107,7 +104,7 @@ def mount_dashboard(
             response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH)
         return response
 
-    def openable(caller: Principal, declaration_ids: Iterable[Any]) -> set[str]:
+    def openable(caller: Principal, declaration_ids: Iterable[str | None]) -> set[str]:
         """The declarations named by ledger events that the caller may open: a broker sees
         another importer's allocations as units, not as declarations."""
         wanted = {str(item) for item in declaration_ids if item}
@@ -183,39 +180,13 @@ def mount_dashboard(
         day_shown, notice, status_code = parse_day(as_of, now.date())
         quotas = []
         for pack, measure in views.quota_measures(catalog):
-            body = views.quota(
+            view = views.quota(
                 store, pack, measure, day_shown, brief=False, viewer=caller,
                 limit=EVENTS_READ, latest=True,
-            ).model_dump(mode="json")  # fmt: skip
-            period, relation = choose_period(body, day_shown)
-            if period is None:
-                continue
-            events = [
-                item for item in body["events"]["events"] if item.get("period") == period["start"]
-            ]
-            threshold = Decimal(body["critical_threshold"])
-            total, used = int(period["available"]), int(period["net_used"])
-            reserved_left = int(period["reserved_left"])
-            latest = events[-EVENTS_SHOWN:][::-1]
-            quotas.append(
-                {
-                    "quota": body,
-                    "period": period,
-                    "relation": relation,
-                    "status": "upcoming" if relation == "upcoming" else period["status"],
-                    "total": total,
-                    "used": used,
-                    "used_share": share(used, total),
-                    "remaining": int(period["remaining"]),
-                    "reserved_left": reserved_left,
-                    "threshold_units": int((threshold * total).to_integral_value()),
-                    "chart": quota_chart(period, events, threshold, now, body["unit"]),
-                    "bars": sub_quota_bars(period),
-                    "events": latest,
-                    "event_count": len(events),
-                    "linkable": openable(caller, [item.get("declaration_id") for item in latest]),
-                }
-            )
+            )  # fmt: skip
+            card = quota_card(view, day_shown, now, lambda ids: openable(caller, ids))
+            if card is not None:
+                quotas.append(card)
         chosen = outcome if outcome in OUTCOME_FILTERS else "all"
         importer = caller.business_number if caller.role == "submitter" else None
         rows = [

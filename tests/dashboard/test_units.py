@@ -3,13 +3,13 @@ number formatting."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from schemas.audit import AuditEvent
+from schemas.ledger import EventType, PeriodFigures, QuotaEvent, SubQuotaFigures
 from schemas.responses import AuditTrail
 from service.auth import Principal, TokenBook, TokenEntry
 from service.dashboard import (
@@ -28,22 +28,17 @@ from service.dashboard import (
 ADMIN = "admin-token-0123456789"
 BROKER = "broker-token-0123456789"
 
-PERIOD: dict[str, Any] = {
-    "start": "2026-07-01",
-    "end": "2026-12-31",
-    "volume": 50,
-    "carried_over": 50,
-    "used": 30,
-    "returned": 0,
-    "remaining": 70,
-    "status": "open",
-    "sub_quotas": [{"name": "affordable", "reserved": 20, "used": 4, "remaining": 16}],
-}
+PERIOD = PeriodFigures(
+    start=date(2026, 7, 1), end=date(2026, 12, 31), volume=50, carried_over=50, available=100,
+    used=30, returned=0, net_used=30, reserved_left=16, granted=0, remaining=70,
+    carried_forward=0, lapsed=0, status="open",
+    sub_quotas=(SubQuotaFigures(name="affordable", reserved=20, used=4, remaining=16),),
+)  # fmt: skip
 
 
-def event(at: str, kind: str, quantity: int, before: int, after: int) -> dict[str, Any]:
-    return {"at": at, "type": kind, "period": "2026-07-01", "quantity": quantity,
-            "balance_before": before, "balance_after": after, "declaration_id": "d"}  # fmt: skip
+def event(at: str, kind: EventType, quantity: int, before: int, after: int) -> QuotaEvent:
+    return QuotaEvent(at=at, type=kind, quota_id="Q", period="2026-07-01", quantity=quantity,
+                      balance_before=before, balance_after=after, declaration_id="d")  # fmt: skip
 
 
 EVENTS = [
@@ -87,7 +82,10 @@ def test_chart_draws_the_threshold_at_its_share_of_the_total() -> None:
 
 def test_chart_of_an_unused_period_is_flat_and_says_so() -> None:
     """Without events the used line stays on the baseline and nothing is drawn after today."""
-    fresh = {**PERIOD, "carried_over": 0, "used": 0, "remaining": 50, "sub_quotas": []}
+    fresh = PERIOD.model_copy(
+        update={"carried_over": 0, "available": 50, "used": 0, "net_used": 0, "remaining": 50,
+                "reserved_left": 0, "sub_quotas": ()}
+    )  # fmt: skip
     chart = quota_chart(fresh, [], Decimal("0.9"), datetime(2026, 8, 1, tzinfo=UTC))
     assert chart.points == 0
     assert chart.reserved_top is None

@@ -25,8 +25,7 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
-from service.routes import audit, declarations, measures, operations, permits, quotas
-from service.routes.dashboard import mount_dashboard
+from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
 from service.waiting import StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -162,7 +161,7 @@ def create_app(
     app.add_exception_handler(StoreError, on_store_error)
     for router in ROUTERS:
         app.include_router(router)
-    mount_dashboard(app, store, services.catalog, tokens, settings)
+    dashboard.install(app, services)
     openapi.install(app)
     return app
 

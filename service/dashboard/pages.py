@@ -11,14 +11,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from rules.catalog import Catalog
 from schemas.audit import AuditEvent
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.ledger import PeriodFigures, QuotaEvent, QuotaView
 from schemas.responses import AuditTrail
 from schemas.verdict import DeclarationStatus
+from service import views
 from service.dashboard.chart import Bar, QuotaChart, quota_chart, share, sub_quota_bars
 from service.dashboard.formatting import money
-from store.redis_store import DeclarationSummary
+from store.redis_store import DeclarationRecord, DeclarationSummary
 
 RECENT_WINDOW = 100  # submissions read (their summaries only) for the latest verdicts
 RECENT_SHOWN = 50
@@ -261,3 +263,57 @@ def parse_day(text: str | None, default: date) -> tuple[date, str | None, int]:
         )
         return default, notice, 422
     return day, None, 200
+
+
+def declaration_page(
+    record: DeclarationRecord, trail: AuditTrail, page_asked: str | None, trail_asked: str | None
+) -> dict[str, Any]:
+    """A declaration, its verdict and its trail: at most LINES_PER_PAGE lines (with their
+    findings) and TRAIL_PER_PAGE audit events per page, however large it is."""
+    status = views.declaration_status(record)
+    body = stored_body(record.body)
+    lines = declaration_lines(body, status)
+    lines_pager = Pager.of(page_asked, len(lines), LINES_PER_PAGE)
+    shown = lines_pager.cut(lines)
+    on_page = {item["declared"].get("line") for item in shown}
+    findings = status.findings or ()
+    trail_pager = Pager.of(trail_asked, len(trail.events), TRAIL_PER_PAGE)
+    return {
+        "record": record,
+        "status": status,
+        "body": body,
+        "kind": verdict_kind(record.status, status.outcome),
+        "lines": shown,
+        "lines_pager": lines_pager,
+        "findings": [item for item in findings if item.line is None or item.line in on_page],
+        "findings_total": len(findings),
+        "trail": trail,
+        "rows": audit_rows(trail, trail_pager.cut(trail.events)),
+        "trail_pager": trail_pager,
+    }
+
+
+def measures_page(catalog: Catalog, day: date) -> dict[str, Any]:
+    """The measures in force on `day` with their checks, and every other measure of the
+    current packs with its dates."""
+    in_force = []
+    listed = views.measures(catalog, day).measures
+    for summary in listed:
+        found = views.measure_on(catalog, summary.id, day)
+        checks = views.checks(found[0], found[1], day, catalog.current) if found else None
+        in_force.append({"measure": summary, "checks": checks})
+    shown = {summary.id for summary in listed}
+    others = [
+        {
+            "id": measure.id,
+            "title": measure.title,
+            "pack": pack.id,
+            "version": pack.version,
+            "from": measure.effective.start.isoformat(),
+            "to": measure.effective.end.isoformat() if measure.effective.end else None,
+        }
+        for pack in catalog.current
+        for measure in pack.measures
+        if measure.id not in shown
+    ]
+    return {"in_force": in_force, "others": others}

@@ -25,20 +25,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ErrorAnswer(_Frozen):
-    """Every 4xx and 5xx: what went wrong, and a detail whose shape depends on the
-    error: a list of `{field, message}` for invalid input (422), a sentence, an object
-    naming what was not found or what is left (404, 409), or null."""
-
-    error: str
-    detail: Any = None
-
-
 class FieldProblem(_Frozen):
     """One invalid field of a request: where (`lines[0].quantity`) and what is wrong."""
 
     field: str
     message: str
+
+
+# A list of invalid fields (422), a sentence on what to do, an object naming what was not
+# found or what is left (404, 409), or nothing.
+ErrorDetail = list[FieldProblem] | str | dict[str, Any] | None
+
+
+class ErrorAnswer(_Frozen):
+    """Every 4xx and 5xx: what went wrong, and its detail."""
+
+    error: str
+    detail: ErrorDetail = None
 
 
 # --- declarations -------------------------------------------------------------------------
@@ -61,7 +64,7 @@ class BatchItem(_Frozen):
     declaration_id: str | None = None
     status: Status | None = None
     error: str | None = None
-    detail: Any = None
+    detail: ErrorDetail = None
 
 
 class BatchAnswer(_Frozen):

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from rules import trail
 from schemas.declaration import Declaration
 from schemas.requests import Batch
-from schemas.responses import BatchAnswer, BatchItem, ErrorAnswer, Submission
+from schemas.responses import BatchAnswer, BatchItem, ErrorAnswer, FieldProblem, Submission
 from schemas.verdict import DeclarationStatus
 from service import views
 from service.auth import Principal
@@ -46,14 +46,14 @@ MAX_WAIT = 30.0
 UNDECIDED = ("queued", "evaluating")  # what a long poll waits through
 ID_TAKEN = ErrorAnswer(
     error="declaration id already used",
-    detail=[{"field": "declaration_id", "message": "declaration id taken"}],
+    detail=[FieldProblem(field="declaration_id", message="declaration id taken")],
 )
 Answer = tuple[int, Submission | ErrorAnswer]
 
 
 def _refused(field: str, message: str) -> Answer:
     return 422, ErrorAnswer(
-        error="invalid declaration", detail=[{"field": field, "message": message}]
+        error="invalid declaration", detail=[FieldProblem(field=field, message=message)]
     )
 
 

@@ -152,8 +152,8 @@ def create_app(
             "declaration, poll its verdict, read its audit trail."
         ),
     )
-    app.state.services = services
-    app.state.waiters = services.waiters
+    app.state.services = services  # what service/dependencies.py hands the routes
+    app.state.waiters = services.waiters  # for a test that watches the long polls
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)

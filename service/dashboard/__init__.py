@@ -16,21 +16,3 @@ The package holds the parts that need no request: sessions (sessions.py), the ch
 geometry (chart.py), number and date formatting (formatting.py) and the page models
 (pages.py); the routes are service/routes/dashboard.py.
 """
-
-from service.dashboard.chart import quota_chart, sub_quota_bars, used_over_time
-from service.dashboard.formatting import money, rate, tariff, units
-from service.dashboard.pages import audit_rows
-from service.dashboard.sessions import Sessions, safe_next
-
-__all__ = [
-    "Sessions",
-    "audit_rows",
-    "money",
-    "quota_chart",
-    "rate",
-    "safe_next",
-    "sub_quota_bars",
-    "tariff",
-    "units",
-    "used_over_time",
-]

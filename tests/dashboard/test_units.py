@@ -12,18 +12,10 @@ from schemas.audit import AuditEvent
 from schemas.ledger import EventType, PeriodFigures, QuotaEvent, SubQuotaFigures
 from schemas.responses import AuditTrail
 from service.auth import Principal, TokenBook, TokenEntry
-from service.dashboard import (
-    Sessions,
-    audit_rows,
-    money,
-    quota_chart,
-    rate,
-    safe_next,
-    sub_quota_bars,
-    tariff,
-    units,
-    used_over_time,
-)
+from service.dashboard.chart import quota_chart, sub_quota_bars, used_over_time
+from service.dashboard.formatting import money, rate, tariff, units
+from service.dashboard.pages import audit_rows
+from service.dashboard.sessions import Sessions, safe_next
 
 ADMIN = "admin-token-0123456789"
 BROKER = "broker-token-0123456789"

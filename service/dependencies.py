@@ -22,6 +22,7 @@ from service.auth import Principal, TokenBook
 from service.errors import ApiError
 from service.waiting import StatusWaiters
 from settings import Settings
+from store.declarations import Declarations
 from store.redis_store import DeclarationRecord, RedisStore
 
 Enqueue = Callable[[Sequence[str]], None]
@@ -127,7 +128,7 @@ def who(caller: Principal) -> str:
     )
 
 
-def visible(store: RedisStore, caller: Principal, declaration_id: str) -> DeclarationRecord:
+def visible(store: Declarations, caller: Principal, declaration_id: str) -> DeclarationRecord:
     """A declaration the caller may read; 404 alike for one that does not exist and for
     another importer's, so that an id tells a submitter nothing."""
     record = store.get(declaration_id)

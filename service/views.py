@@ -39,6 +39,7 @@ from schemas.verification import served_verdict, verify_declaration
 from service.arrangements import LINKAGE_PREFIX
 from service.auth import Principal
 from store.errors import StoreError
+from store.operations import Operations
 from store.redis_store import DeclarationRecord, RedisStore
 from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
@@ -289,7 +290,7 @@ def decisions(store: RedisStore, rule: str, start: float | None, end: float | No
     return Decisions(rule=rule, decisions=tuple(out))
 
 
-def health(store: RedisStore) -> JSONResponse:
+def health(store: Operations) -> JSONResponse:
     """`GET /healthz`, with its status code: 503 when Redis is down."""
     try:
         store.ping()

@@ -13,7 +13,7 @@ from service import views
 from service.auth import Principal
 from service.dependencies import Caller, Packs, Store, Writer, errors, today
 from service.errors import ApiError
-from store.redis_store import RedisStore
+from store.ledger import HoldsPermits
 from workers import permits as permit_workflow
 
 router = APIRouter(prefix="/v1/permits", tags=["permits"])
@@ -67,7 +67,7 @@ def apply_permit(
     return JSONResponse(views.permit(decision.permit).model_dump(mode="json"), status_code=status)
 
 
-def visible_permit(store: RedisStore, catalog: Catalog, caller: Principal, number: str) -> Permit:
+def visible_permit(store: HoldsPermits, catalog: Catalog, caller: Principal, number: str) -> Permit:
     permit = permit_workflow.find(store, catalog, number)
     if permit is None or not caller.sees(permit.business_number):
         raise ApiError(404, "permit not found", {"permit_number": number})

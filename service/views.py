@@ -14,7 +14,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from rules import engine
 from rules.catalog import Catalog
-from rules.engine import percent
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
 from schemas.arrangement import Period, SourceRef
@@ -208,7 +207,7 @@ def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> MeasureSummar
         source=SourceRef(title=source.title, url=source.url),
         effective=Period(start=measure.effective.start, end=measure.effective.end),
         scope=measure.scope.model_dump(mode="json"),
-        rates={name: percent(measure.rate_on(name, as_of)) for name in measure.rates},
+        rates={name: measure.rate_text(name, as_of) for name in measure.rates},
         quota=None
         if quota_block is None
         else QuotaBrief(mode=quota_block.mode, unit=quota_block.unit),

@@ -27,13 +27,14 @@ import dataclasses
 import functools
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from rules.compiler import compile_ruleset
+from rules.compiler import compile_ruleset, reads
 from rules.errors import EngineError
 from rules.facts import DATE_FACT, AllocationFacts, LineFacts, MeasureFacts, resting_on
 from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule
@@ -215,6 +216,80 @@ class Evaluation:
         return "reject" if "reject" in outcomes else "hold" if "hold" in outcomes else None
 
 
+class FiringCache:
+    """The rules each projected fact fires, per pack version: bounded, least recently used
+    evicted first.
+
+    durable-rules decides a fact on the names its rules read, and every compiled rule
+    also matches its stage and its measure (rules/compiler.py), so the rules one fact
+    fires are a pure function of (pack, the fact projected onto the names read by the
+    rules of its stage and measure). Declarations repeat those few values endlessly, so
+    each distinct projection is matched by durable-rules once and remembered. Used under
+    the session's lock; `enabled = False` sends every fact to durable-rules, as `fire`
+    does, which the tests use to show the two give the same verdicts and trails."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.enabled = True
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Hashable, tuple[str, ...]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> tuple[str, ...] | None:
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, fired: tuple[str, ...]) -> None:
+        self._entries[key] = fired
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = self.misses = 0
+
+
+# A line fact's projection holds at most a handful of values (docs/performance.md), so
+# an entry is a few hundred bytes: this bounds the cache to a few MB per process.
+FIRINGS = FiringCache(maxsize=16_384)
+
+_ABSENT = object()  # a name the fact does not state (distinct from any JSON value)
+
+
+class _Ruleset:
+    """One pack version as durable-rules holds it, and what the engine needs to read its
+    firings: the rules by key, their order in the pack, and the fact names read by the
+    rules of each (stage, measure)."""
+
+    def __init__(self, pack: Pack, session: _Session) -> None:
+        self.name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
+        self.sha256 = pack.sha256
+        self.index = {
+            rule.id: (measure, rule) for measure in pack.measures for rule in measure.rules
+        }
+        self.order = {key: position for position, key in enumerate(self.index)}
+        specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
+            rule.id: (rule.stage, measure.id, rule.when) for measure, rule in self.index.values()
+        }
+        self.body = compile_ruleset(specs, session.recorder, pack.body.parameters, DATE_FACT)
+        groups: dict[tuple[str, str], set[str]] = {}
+        for key, (stage, measure_id, _) in specs.items():
+            compiled = self.body[key]
+            if compiled["all"][0]["m"]["$and"][:2] != [{"stage": stage}, {"measure": measure_id}]:
+                # the projection rests on every rule matching its stage and measure first
+                raise EngineError(f"rule {key} of {pack.id} does not match its stage and measure")
+            groups.setdefault((stage, measure_id), set()).update(reads(compiled))
+        self.reads = {group: tuple(sorted(names)) for group, names in groups.items()}
+
+
 class _Session:
     """The process's durable-rules host, its compiled packs and the firing log."""
 
@@ -225,33 +300,52 @@ class _Session:
         self.host = durable_engine.Host()
         self.not_handled = durable_engine.MessageNotHandledException
         self.lock = threading.Lock()
-        self.rulesets: dict[str, dict[str, tuple[Measure, Rule]]] = {}
-        self.order: dict[str, dict[str, int]] = {}
+        self.rulesets: dict[str, _Ruleset] = {}
         self.log: list[tuple[str, int]] = []
 
-    def ruleset(self, pack: Pack) -> tuple[str, dict[str, tuple[Measure, Rule]]]:
-        name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
-        index = self.rulesets.get(name)
-        if index is None:
-            index = {
-                rule.id: (measure, rule) for measure in pack.measures for rule in measure.rules
-            }
-            specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
-                rule.id: (rule.stage, measure.id, rule.when) for measure, rule in index.values()
-            }
-            body = compile_ruleset(specs, self._recorder, pack.body.parameters, DATE_FACT)
-            self.host.set_rulesets(copy.deepcopy({name: body}))
-            self.rulesets[name] = index
-            self.order[name] = {key: position for position, key in enumerate(index)}
-        return name, index
+    def ruleset(self, pack: Pack) -> _Ruleset:
+        ruleset = self.rulesets.get(pack.sha256)
+        if ruleset is None:
+            ruleset = _Ruleset(pack, self)
+            self.host.set_rulesets(copy.deepcopy({ruleset.name: ruleset.body}))
+            self.rulesets[pack.sha256] = ruleset
+        return ruleset
 
-    def _recorder(self, key: str) -> Any:
+    def recorder(self, key: str) -> Any:
         log = self.log
 
         def record(c: Any) -> None:
             log.append((key, c.m["line"]))
 
         return record
+
+    def _assert(self, pack: Pack, ruleset: _Ruleset, facts: Iterable[Mapping[str, Any]]) -> None:
+        """Assert the facts in a fresh session (under the lock), firings to `self.log`."""
+        try:
+            for fact in facts:
+                # One fact at a time: a batch in which one fact matches no rule is
+                # refused whole, and a fact that matches none is no error here.
+                try:
+                    state = self.host.assert_fact(ruleset.name, {**fact, "sid": _SID})
+                except self.not_handled:
+                    continue
+                except Exception as exc:  # the C core reports errors as bare exceptions
+                    raise EngineError(f"durable-rules refused a fact of {pack.id}: {exc}") from exc
+                if isinstance(state, dict) and "exception" in state:
+                    raise EngineError(f"a rule action failed in {pack.id}: {state['exception']}")
+        finally:
+            self.host.delete_state(ruleset.name, _SID)
+
+    @staticmethod
+    def _ordered(
+        ruleset: _Ruleset, fired: Iterable[tuple[str, int]]
+    ) -> list[tuple[Measure, Rule, int]]:
+        # A rule fires once per satisfied branch of an `any`; it decides once per line.
+        # durable-rules fires in no order a reader would expect: sort by line, then by
+        # the rule's place in the pack.
+        order = ruleset.order
+        unique = sorted(dict.fromkeys(fired), key=lambda item: (item[1], order[item[0]]))
+        return [(*ruleset.index[key], line) for key, line in unique]
 
     def fire(
         self, pack: Pack, facts: Sequence[Mapping[str, Any]]
@@ -260,33 +354,51 @@ class _Session:
         if not facts:
             return []
         with self.lock:
-            name, index = self.ruleset(pack)
+            ruleset = self.ruleset(pack)
             self.log.clear()
             try:
-                for fact in facts:
-                    # One fact at a time: a batch in which one fact matches no rule is
-                    # refused whole, and a fact that matches none is no error here.
-                    try:
-                        state = self.host.assert_fact(name, {**fact, "sid": _SID})
-                    except self.not_handled:
-                        continue
-                    except Exception as exc:  # the C core reports errors as bare exceptions
-                        raise EngineError(
-                            f"durable-rules refused a fact of {pack.id}: {exc}"
-                        ) from exc
-                    if isinstance(state, dict) and "exception" in state:
-                        raise EngineError(
-                            f"a rule action failed in {pack.id}: {state['exception']}"
-                        )
+                self._assert(pack, ruleset, facts)
+                fired = list(self.log)
             finally:
-                self.host.delete_state(name, _SID)
-            # A rule fires once per satisfied branch of an `any`; it decides once per line.
-            # durable-rules fires in no order a reader would expect: sort by line, then by
-            # the rule's place in the pack.
-            unique = dict.fromkeys(self.log)
-            self.log.clear()
-        ordered = sorted(unique, key=lambda item: (item[1], self.order[name][item[0]]))
-        return [(*index[key], line) for key, line in ordered]
+                self.log.clear()
+        return self._ordered(ruleset, fired)
+
+    def matched(
+        self, pack: Pack, facts: Sequence[Mapping[str, Any]], cache: FiringCache
+    ) -> list[tuple[Measure, Rule, int]]:
+        """`fire`, with each fact decided by its projection: from the cache when that
+        projection was matched before, else by asserting the fact itself, alone."""
+        if not facts:
+            return []
+        if not cache.enabled:
+            return self.fire(pack, facts)
+        fired: list[tuple[str, int]] = []
+        with self.lock:
+            ruleset = self.ruleset(pack)
+            for fact in facts:
+                names = ruleset.reads.get((fact.get("stage", ""), fact.get("measure", "")))
+                if names is None:
+                    continue  # no rule of the pack has this stage and measure
+                values = tuple([fact.get(name, _ABSENT) for name in names])
+                # types too: True == 1 for a dict, not for durable-rules
+                key: Hashable | None = (ruleset.sha256, values, tuple(map(type, values)))
+                try:
+                    keys = cache.get(key)
+                except TypeError:  # a value that is no JSON scalar: decide it uncached
+                    key, keys = None, None
+                if keys is None:
+                    self.log.clear()
+                    try:
+                        self._assert(pack, ruleset, (fact,))
+                        keys = tuple(dict.fromkeys(rule for rule, _ in self.log))
+                    finally:
+                        self.log.clear()
+                    if key is not None:
+                        cache.put(key, keys)
+                if keys:
+                    line = fact["line"]
+                    fired.extend((rule, line) for rule in keys)
+        return self._ordered(ruleset, fired)
 
 
 _session: _Session | None = None
@@ -306,9 +418,16 @@ def _current_session() -> _Session:
 
 
 def fire(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
-    """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order:
-    the one matching path evaluation takes, for tests and tools that check it."""
+    """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order,
+    from durable-rules itself, every fact asserted: for the tests and tools that check
+    the matching. Evaluation goes through `matched`, which gives the same answer."""
     return _current_session().fire(pack, facts)
+
+
+def matched(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
+    """`fire`, each distinct projection of a fact matched by durable-rules once per pack
+    version and remembered in `FIRINGS`: the path evaluation takes."""
+    return _current_session().matched(pack, facts, FIRINGS)
 
 
 # --- facts -------------------------------------------------------------------------------
@@ -622,7 +741,7 @@ def measure_checks(
         facts = measure_facts(measure, as_of, counterparts)
         cached = tuple(
             Fired(pack, fired_measure, rule, None, facts, as_of)
-            for fired_measure, rule, _ in fire(pack, [facts])
+            for fired_measure, rule, _ in matched(pack, [facts])
             if rule.stage == "measure"
         )
         if len(_check_cache) > 4096:
@@ -666,7 +785,7 @@ def evaluate(
     fired: list[Fired] = []
     for sha, facts_list in facts_by_pack.items():
         pack = pack_by_sha[sha]
-        for measure, rule, line_number in fire(pack, facts_list):
+        for measure, rule, line_number in matched(pack, facts_list):
             fired.append(
                 Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)], as_of)
             )
@@ -776,7 +895,7 @@ def finalize_with_decisions(
         facts_by_pack.setdefault(pack.sha256, []).append(facts)
         pack_of[pack.sha256] = pack
     for sha, facts_list in facts_by_pack.items():
-        for measure, rule, line_number in fire(pack_of[sha], facts_list):
+        for measure, rule, line_number in matched(pack_of[sha], facts_list):
             post.append(
                 Fired(
                     pack_of[sha],

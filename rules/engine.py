@@ -22,17 +22,19 @@ session state, which is checked after every call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import os
+import string
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from rules.compiler import compile_ruleset, reads
 from rules.errors import EngineError
@@ -56,6 +58,7 @@ from schemas.verdict import (
 
 CENT = Decimal("0.01")
 _SID = "0"
+V = TypeVar("V")
 
 
 def percent(rate: Decimal) -> str:
@@ -86,8 +89,24 @@ class Fired:
 
     @functools.cached_property
     def finding(self) -> Finding:
-        """The finding this decision gives (measure checks are shared between verdicts,
-        so it is built once)."""
+        """The finding this decision gives: a pure function of the rule, the line, the
+        date and the facts its templates name, so kept in `FINDINGS` by those (findings
+        are frozen and shared; measure checks, between verdicts, were already)."""
+        names = _placeholders(self.rule.message, self.rule.reference)
+        key = (
+            self.pack.sha256, self.measure.id, self.rule.id, self.line, self.as_of,
+            tuple([self.facts.get(name, _ABSENT) for name in names]),
+        )  # fmt: skip
+        try:
+            found = FINDINGS.get(key)
+        except TypeError:  # a fact that is no JSON scalar: built, not kept
+            return self._build_finding()
+        if found is None:
+            found = self._build_finding()
+            FINDINGS.put(key, found)
+        return found
+
+    def _build_finding(self) -> Finding:
         return Finding(
             rule=self.rule.id,
             severity=self.rule.severity,
@@ -99,6 +118,19 @@ class Fired:
             pack_version=self.pack.version,
             assumptions=self.assumptions,
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(*templates: str) -> tuple[str, ...]:
+    """The fact names message templates read, in order, each once."""
+    return tuple(
+        dict.fromkeys(
+            field
+            for template in templates
+            for _, field, _, _ in string.Formatter().parse(template)
+            if field
+        )
+    )
 
 
 class _Blank(dict[str, Any]):
@@ -216,50 +248,78 @@ class Evaluation:
         return "reject" if "reject" in outcomes else "hold" if "hold" in outcomes else None
 
 
-class FiringCache:
-    """The rules each projected fact fires, per pack version: bounded, least recently used
-    evicted first.
-
-    durable-rules decides a fact on the names its rules read, and every compiled rule
-    also matches its stage and its measure (rules/compiler.py), so the rules one fact
-    fires are a pure function of (pack, the fact projected onto the names read by the
-    rules of its stage and measure). Declarations repeat those few values endlessly, so
-    each distinct projection is matched by durable-rules once and remembered. Used under
-    the session's lock; `enabled = False` sends every fact to durable-rules, as `fire`
-    does, which the tests use to show the two give the same verdicts and trails."""
+class LRU(Generic[V]):
+    """A bounded memo of a pure function, least recently used evicted first; thread-safe
+    (the API evaluates measure checks in worker threads). `enabled = False` makes every
+    lookup miss and nothing is kept: `uncached()` turns the engine's memos off together,
+    which the tests use to show that they change no verdict and no trail."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self.enabled = True
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[Hashable, tuple[str, ...]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable) -> tuple[str, ...] | None:
-        found = self._entries.get(key)
-        if found is None:
-            self.misses += 1
+    def get(self, key: Hashable) -> V | None:
+        """The value kept for `key`, or None (a key that is not hashable raises TypeError)."""
+        if not self.enabled:
             return None
-        self.hits += 1
-        self._entries.move_to_end(key)
-        return found
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return found
 
-    def put(self, key: Hashable, fired: tuple[str, ...]) -> None:
-        self._entries[key] = fired
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+    def put(self, key: Hashable, value: V) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.hits = self.misses = 0
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
 
 
-# A line fact's projection holds at most a handful of values (docs/performance.md), so
-# an entry is a few hundred bytes: this bounds the cache to a few MB per process.
-FIRINGS = FiringCache(maxsize=16_384)
+# The rules each projected fact fires, per pack version. durable-rules decides a fact on
+# the names its rules read, and every compiled rule also matches its stage and measure
+# (rules/compiler.py), so what a fact fires is a pure function of (pack, the fact
+# projected onto the names read by the rules of its stage and measure). Declarations
+# repeat those few values endlessly: each distinct projection is matched by durable-rules
+# once and remembered. A projection holds a handful of values (docs/performance.md), so
+# an entry is a few hundred bytes and the bound a few MB per process.
+FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=16_384)
+# Findings, by rule, line, date and the facts their templates name (see `Fired.finding`).
+FINDINGS: LRU[Finding] = LRU(maxsize=16_384)
+# The measures in force for a line, by the packs, the line's scope inputs and the date.
+IN_FORCE: LRU[tuple[tuple[Pack, ...], tuple[Applied, ...]]] = LRU(maxsize=4_096)
+MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE)
+
+
+@contextlib.contextmanager
+def uncached() -> Iterator[None]:
+    """Evaluate with every engine memo off: every fact asserted into durable-rules, every
+    finding and measure list built afresh (the tests compare the two paths)."""
+    before = [memo.enabled for memo in MEMOS]
+    for memo in MEMOS:
+        memo.enabled = False
+    try:
+        yield
+    finally:
+        for memo, enabled in zip(MEMOS, before, strict=True):
+            memo.enabled = enabled
+
 
 _ABSENT = object()  # a name the fact does not state (distinct from any JSON value)
 
@@ -364,7 +424,7 @@ class _Session:
         return self._ordered(ruleset, fired)
 
     def matched(
-        self, pack: Pack, facts: Sequence[Mapping[str, Any]], cache: FiringCache
+        self, pack: Pack, facts: Sequence[Mapping[str, Any]], cache: LRU[tuple[str, ...]]
     ) -> list[tuple[Measure, Rule, int]]:
         """`fire`, with each fact decided by its projection: from the cache when that
         projection was matched before, else by asserting the fact itself, alone."""
@@ -707,12 +767,28 @@ def allocation_facts(
 def measures_in_force(
     packs: Iterable[Pack], line: DeclarationLine, import_type: str, as_of: date
 ) -> tuple[Applied, ...]:
+    packs = tuple(packs)
+    # keyed by the packs' identities; the entry holds the packs, so no other object can
+    # take one of those ids while it is kept
+    key = (tuple(map(id, packs)), line.tariff_item, line.origin, import_type, as_of)
+    found = IN_FORCE.get(key)
+    if found is None:
+        found = (
+            packs,
+            _measures_in_force(packs, line.tariff_item, line.origin, import_type, as_of),
+        )
+        IN_FORCE.put(key, found)
+    return found[1]
+
+
+def _measures_in_force(
+    packs: Iterable[Pack], tariff_item: str, origin: str, import_type: str, as_of: date
+) -> tuple[Applied, ...]:
     applied = tuple(
         Applied(pack, measure)
         for pack in packs
         for measure in pack.measures
-        if measure.effective.contains(as_of)
-        and measure.in_scope(line.tariff_item, line.origin, import_type)
+        if measure.effective.contains(as_of) and measure.in_scope(tariff_item, origin, import_type)
     )
     # a measure in force for the line may suspend others of its pack for it
     suspended = {(item.pack.sha256, name) for item in applied for name in item.measure.suspends}

@@ -230,35 +230,36 @@ def outputs(
 
 
 @pytest.fixture
-def firings() -> Iterator[engine.FiringCache]:
-    """The engine's cache, emptied before and after, enabled again afterwards."""
-    engine.FIRINGS.clear()
+def firings() -> Iterator[engine.LRU[tuple[str, ...]]]:
+    """The engine's memos, emptied before and after the test."""
+    for memo in engine.MEMOS:
+        memo.clear()
     yield engine.FIRINGS
-    engine.FIRINGS.enabled = True
-    engine.FIRINGS.clear()
+    for memo in engine.MEMOS:
+        memo.clear()
 
 
 def test_verdicts_and_trails_are_byte_identical_with_and_without_the_cache(
-    catalog: Catalog, firings: engine.FiringCache
+    catalog: Catalog, firings: engine.LRU[tuple[str, ...]]
 ) -> None:
-    """Without the cache, with it cold and with it warm, every output is the same text."""
+    """Without the memos, with them cold and with them warm, every output is the same text."""
     inputs = list(random_inputs(600, seed=20260301))
-    firings.enabled = False
-    uncached = [outputs(catalog, *item) for item in inputs]
-    assert firings.hits == firings.misses == 0
-    firings.enabled = True
+    with engine.uncached():
+        uncached = [outputs(catalog, *item) for item in inputs]
+    assert firings.hits == firings.misses == len(firings) == 0
     cold = [outputs(catalog, *item) for item in inputs]
     warm = [outputs(catalog, *item) for item in inputs]
     for item, expected, first, second in zip(inputs, uncached, cold, warm, strict=True):
         assert first == expected, item[0].declaration_id
         assert second == expected, item[0].declaration_id
     assert firings.hits > 10 * firings.misses  # the inputs repeat their projections
+    assert engine.FINDINGS.hits > engine.FINDINGS.misses
     outcomes = {text[0].split('"outcome":"')[1].split('"')[0] for text in uncached}
     assert outcomes == {"accepted", "rejected", "held"}
 
 
 def test_a_warm_cache_asks_durable_rules_nothing(
-    catalog: Catalog, firings: engine.FiringCache, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once every projection is known, evaluating again asserts no fact at all."""
     inputs = list(random_inputs(100, seed=7))
@@ -272,20 +273,19 @@ def test_a_warm_cache_asks_durable_rules_nothing(
 
 
 def test_a_full_cache_evicts_and_still_gives_the_same_outputs(
-    catalog: Catalog, firings: engine.FiringCache, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cache smaller than the projections in use stays at its bound and changes nothing."""
     inputs = list(random_inputs(150, seed=11))
-    firings.enabled = False
-    expected = [outputs(catalog, *item) for item in inputs]
-    firings.enabled = True
+    with engine.uncached():
+        expected = [outputs(catalog, *item) for item in inputs]
     monkeypatch.setattr(firings, "maxsize", 8)
     assert [outputs(catalog, *item) for item in inputs] == expected
     assert len(firings) == 8
 
 
 def test_fire_asks_durable_rules_even_for_a_known_projection(
-    catalog: Catalog, firings: engine.FiringCache, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rules.engine.fire` never reads the cache: it is durable-rules' own answer."""
     parsed, permits, mode = next(random_inputs(0, seed=1))

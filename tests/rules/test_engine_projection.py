@@ -26,7 +26,7 @@ from rules.facts import DATE_FACT
 from schemas.audit import canonical_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
-from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation, LineAllocationStatus
+from schemas.quota import Allocation, LineAllocation, LineAllocationStatus
 
 CASES = Path(__file__).parent / "cases"
 OWN = "123456789RM0001"
@@ -210,19 +210,15 @@ def allocation_for(evaluation: engine.Evaluation, mode: LineAllocationStatus) ->
 def outputs(
     catalog: Catalog, parsed: Declaration, permits: dict[str, Permit], mode: LineAllocationStatus
 ) -> tuple[str, ...]:
-    """What the worker writes of one declaration, as text: the verdict, the trail's events,
-    the measure-check records and the decision index."""
+    """What the worker writes of one declaration (`trail.conclude`), as text: the verdict,
+    the trail's events, the measure-check records and the decision index."""
     evaluation = engine.evaluate(parsed, catalog.current, permits)
-    allocation = allocation_for(evaluation, mode)
-    verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
-    events = trail.decided(evaluation, allocation, verdict, post, permits)
-    records = trail.measure_check_records(evaluation)
-    fired = (*evaluation.measure_findings, *evaluation.fired, *post)
+    concluded = trail.conclude(evaluation, allocation_for(evaluation, mode), permits)
     return (
-        verdict.model_dump_json(),
-        canonical_json(events),
-        canonical_json({"|".join(key): record for key, record in records.items()}),
-        canonical_json([[item.rule.id, item.line] for item in fired]),
+        concluded.verdict_json,
+        canonical_json(concluded.events),
+        canonical_json({"|".join(key): record for key, record in concluded.check_records.items()}),
+        canonical_json(concluded.decisions),
     )
 
 

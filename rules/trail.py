@@ -154,13 +154,14 @@ def decided(
     return events
 
 
-_records: dict[tuple[Any, ...], dict[tuple[str, str, str], dict[str, Any]]] = {}
+_Records = dict[tuple[str, str, str], dict[str, Any]]
+_records: dict[tuple[Any, ...], tuple[_Records, list[dict[str, Any]]]] = {}
 
 
-def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The measure-level checks this evaluation applied, each as the record kept once per
-    pack version, measure and day: every decision with the arrangement facts it saw.
-    (Built once per day's checks: every declaration of the day applies the same ones.)"""
+def _checks(evaluation: Evaluation) -> tuple[_Records, list[dict[str, Any]]]:
+    """The records of an evaluation's measure checks and the trail's references to them,
+    built once per day's checks: every declaration of the day applies the same ones, and
+    digesting a record (its canonical JSON) each time was a sixth of a trail."""
     key = (
         evaluation.as_of,
         *(
@@ -172,8 +173,15 @@ def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], 
     if found is None:
         if len(_records) > 4096:
             _records.clear()
-        found = _records[key] = _build_records(evaluation)
+        records = _build_records(evaluation)
+        found = _records[key] = (records, _refs(records))
     return found
+
+
+def measure_check_records(evaluation: Evaluation) -> _Records:
+    """The measure-level checks this evaluation applied, each as the record kept once per
+    pack version, measure and day: every decision with the arrangement facts it saw."""
+    return _checks(evaluation)[0]
 
 
 def _build_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -207,6 +215,11 @@ def _build_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[st
 def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
     """What a declaration's trail says of its measure checks: which record, by digest,
     and the rules it fired (the inputs live once in the record, not in every trail)."""
+    # copies: the kept references are shared by every trail of the day
+    return [{**ref, "rules": [*ref["rules"]]} for ref in _checks(evaluation)[1]]
+
+
+def _refs(records: _Records) -> list[dict[str, Any]]:
     return [
         {
             "measure": record["measure"],
@@ -216,7 +229,7 @@ def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
             "record_sha256": _digest(canonical_json(record)),
             "rules": [decision["rule"] for decision in record["decisions"]],
         }
-        for record in measure_check_records(evaluation).values()
+        for record in records.values()
     ]
 
 

@@ -301,6 +301,10 @@ class LRU(Generic[V]):
             self._entries.clear()
             self.hits = self.misses = 0
 
+    def forked(self) -> None:
+        """In a forked child: the entries stay true, the parent's lock is not ours."""
+        self._lock = threading.Lock()
+
 
 # The rules each projected fact fires, per pack version. durable-rules decides a fact on
 # the names its rules read, and every compiled rule also matches its stage and measure
@@ -314,7 +318,11 @@ FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=16_384)
 FINDINGS: LRU[Finding] = LRU(maxsize=16_384)
 # The measures in force for a line, by the packs, the line's scope inputs and the date.
 IN_FORCE: LRU[tuple[tuple[Pack, ...], tuple[Applied, ...]]] = LRU(maxsize=4_096)
-MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE)
+# A measure's checks on a day, by the packs its counterparts are looked up in.
+CHECKS: LRU[tuple[tuple[Pack, ...], tuple[Fired, ...]]] = LRU(maxsize=4_096)
+# A measure's rates as messages show them, on a day.
+RATE_TEXTS: LRU[tuple[Measure, dict[str, str]]] = LRU(maxsize=4_096)
+MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE, CHECKS, RATE_TEXTS)
 
 
 @contextlib.contextmanager
@@ -482,12 +490,25 @@ def _current_session() -> _Session:
     (and only one, however many threads ask first)."""
     global _session
     session = _session
-    if session is not None and session.pid == os.getpid():
-        return session  # the common case, without taking the lock
+    if session is not None:
+        return session  # the common case: no lock, no system call
     with _session_lock:
         if _session is None or _session.pid != os.getpid():
             _session = _Session()
         return _session
+
+
+def _forget_session() -> None:
+    """In a forked child: the parent's Host lost its threads, so the child makes its own;
+    a lock some other thread of the parent held at the fork would never be released."""
+    global _session, _session_lock
+    _session = None
+    _session_lock = threading.Lock()
+    for memo in MEMOS:
+        memo.forked()
+
+
+os.register_at_fork(after_in_child=_forget_session)
 
 
 def fire(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
@@ -574,6 +595,17 @@ def _fob_value_gap_bp(line: DeclarationLine) -> int | None:
     return int((gap * 10000 / line.value_for_duty).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _rate_texts(measure: Measure, as_of: date) -> dict[str, Any]:
+    """`rate_<name>` of each of the measure's rates on the day, as messages show them."""
+    key = (id(measure), as_of)  # the entry holds the measure, so its id stays its own
+    found = RATE_TEXTS.get(key)
+    if found is None:
+        texts = {f"rate_{name}": measure.rate_text(name, as_of) for name in measure.rates}
+        found = (measure, texts)
+        RATE_TEXTS.put(key, found)
+    return dict(found[1])
+
+
 def line_facts(
     declaration: Declaration,
     line: DeclarationLine,
@@ -585,9 +617,7 @@ def line_facts(
     """What the line rules of a measure may test, stated as plain JSON values. `line` is
     the line with its values in the jurisdiction's currency (see `convert`)."""
     as_of = declaration.accepted_on
-    derived: dict[str, Any] = {
-        f"rate_{name}": measure.rate_text(name, as_of) for name in measure.rates
-    }
+    derived: dict[str, Any] = _rate_texts(measure, as_of)
     permit: str | None = None
     permit_number: str | None = None
     period: str | None = None
@@ -850,6 +880,13 @@ def measure_checks(
     and state of the measure's counterparts, which are looked up in `packs`."""
     if measure.arrangement is None:
         return ()
+    packs = tuple(packs)
+    # finding the counterparts' states walks every measure of every pack: remembered by
+    # the packs' identities (the entry holds the packs, so their ids stay theirs)
+    by_packs = (pack.sha256, measure.id, as_of, tuple(map(id, packs)))
+    known = CHECKS.get(by_packs)
+    if known is not None:
+        return known[1]
     counterparts = counterparts_on(measure, as_of, packs)
     key = (pack.sha256, measure.id, as_of, counterparts)
     cached = _check_cache.get(key)
@@ -863,6 +900,7 @@ def measure_checks(
         if len(_check_cache) > 4096:
             _check_cache.clear()
         _check_cache[key] = cached
+    CHECKS.put(by_packs, (packs, cached))
     return cached
 
 
@@ -1047,16 +1085,19 @@ def finalize_with_decisions(
     verdict = Verdict(
         outcome=outcome,
         as_of=declaration.accepted_at,
-        rule_packs=tuple(
-            RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
-            for pack in evaluation.packs
-        ),
+        rule_packs=tuple(_pack_ref(pack) for pack in evaluation.packs),
         lines=lines,
         total_duty=sum((line.total_duty for line in lines), Decimal("0.00")),
         findings=findings,
         exchange_rate=conversion.rate if conversion is not None else None,
     )
     return verdict, tuple(post)
+
+
+@functools.lru_cache(maxsize=256)
+def _pack_ref(pack: Pack) -> RulePackRef:
+    """The verdict's reference to a pack (frozen, so one per pack serves every verdict)."""
+    return RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
 
 
 _TREATMENT_OF: dict[str, Treatment] = {

@@ -16,6 +16,10 @@ The declaration's own records (`alloc:{id}`, its idempotency record and tombston
 `allocreq:{id}`, and `decl:{id}`) are declared too; they are not tagged, so a Redis
 Cluster would refuse a declaration whose lines span quotas: Accord runs on one primary
 (standalone or Sentinel), where the tags cost nothing and keep each quota's keys together.
+
+`QuotaLedger` is what callers use of the ledger, `Permits` its permits part; a store
+reaches its ledger as `store.ledger`, so a caller that uses nothing else of the store
+types it `HoldsLedger` (or `HoldsPermits`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis
@@ -63,6 +67,101 @@ class RunResult:
     declarations: list[str]
     permits: list[dict[str, Any]]
     requested: int
+
+
+class Permits(Protocol):
+    """What callers use of the permits part of the ledger: issue, end and read permits."""
+
+    def next_permit_number(self, quota_id: str, year: int) -> str: ...
+
+    def apply_permit(self, terms: QuotaTerms, permit: PermitTerms, now: str) -> PermitDecision:
+        """Issue a permit, register it for its day's pro-rata run, or refuse it."""
+        ...
+
+    def end_permit(
+        self, terms_of_year: Callable[[int], QuotaTerms], quota_id: str, number: str,
+        day: date, status: str, now: str,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Cancel or expire an unused permit; its units return."""
+        ...
+
+    def expire(
+        self,
+        terms_of_year: Callable[[int], QuotaTerms],
+        quota_id: str,
+        today: date,
+        now: str,
+        grace_days: int = 0,
+    ) -> list[str]:
+        """End every permit of a quota that is unused `grace_days` after its last valid day."""
+        ...
+
+    def permit(self, quota_id: str, number: str) -> Permit | None: ...
+
+    def permits(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Permit]: ...
+
+
+class QuotaLedger(Permits, Protocol):
+    """What callers use of the whole ledger: its permits, declarations' allocations and
+    their return, pro-rata runs, importer accounts, and the read model."""
+
+    def allocate(
+        self,
+        declaration_id: str,
+        requests: Sequence[QuotaRequest],
+        on: date,
+        now: str,
+        business_number: str = "",
+    ) -> Allocation:
+        """Apply a declaration's quota requests, all or none."""
+        ...
+
+    def allocation(self, declaration_id: str) -> Allocation | None: ...
+
+    def give_back(self, declaration_id: str, day: date, now: str) -> list[dict[str, Any]]:
+        """Return what a cancelled (or failed) declaration holds."""
+        ...
+
+    def run(self, terms: QuotaTerms, day: date, now: str) -> RunResult:
+        """The pro-rata run of one quota for one day."""
+        ...
+
+    def pro_rata_days(self, quota_id: str) -> list[date]: ...
+
+    def account(
+        self, terms: QuotaTerms, operation: str, business_number: str, quantity: int,
+        to_business_number: str = "", year_volume: int = 0, now: str = "",
+    ) -> str | None:  # fmt: skip
+        """Set an importer's initial allocation or transfer units; None, or why refused."""
+        ...
+
+    def account_holders(self, quota_id: str, year: int) -> list[str]: ...
+
+    def view(
+        self,
+        terms: QuotaTerms,
+        as_of: date,
+        cursor: int = 0,
+        limit: int = 100,
+        accounts: Sequence[str] = (),
+        latest: bool = False,
+    ) -> LedgerYear:
+        """The quota year on `as_of`, with one page of its events and the accounts named."""
+        ...
+
+
+class HoldsPermits(Protocol):
+    """A store of which a caller uses the permits only (`store.ledger`)."""
+
+    @property
+    def ledger(self) -> Permits: ...
+
+
+class HoldsLedger(Protocol):
+    """A store of which a caller uses the quota ledger only (`store.ledger`)."""
+
+    @property
+    def ledger(self) -> QuotaLedger: ...
 
 
 class Ledger:
@@ -408,11 +507,6 @@ class Ledger:
             }
         )
 
-    @translated
-    def vin_owner(self, quota_id: str, vin: str) -> str | None:
-        raw = self.client.hget(self.key(f"{quota_id}|vins"), vin)
-        return None if raw is None else _text(raw)
-
 
 def _period(raw: dict[str, Any]) -> dict[str, Any]:
     # Lua's cjson writes an empty table as {}; the schema says a list
@@ -453,3 +547,7 @@ def allocation_of(raw: Any) -> Allocation:
         if line.get("period") == "":
             line["period"] = "-"
     return Allocation.model_validate(data)
+
+
+# mypy holds the implementation to the Protocol here, whichever methods callers use
+_IMPLEMENTS: type[QuotaLedger] = Ledger

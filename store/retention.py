@@ -25,7 +25,7 @@ import orjson
 
 from store.archive import Archive, DayFile
 from store.errors import StoreError, translated
-from store.redis_store import RedisStore, _lua, _text, now_rfc3339
+from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
 
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")
@@ -60,7 +60,7 @@ def _instant(text: str) -> datetime:
 
 @translated
 def archive_closed(
-    store: RedisStore,
+    store: Keyspace,
     archive: Archive,
     cutoff: datetime,
     page: int = 200,
@@ -83,7 +83,7 @@ def archive_closed(
 
 
 @contextlib.contextmanager
-def _run_lock(store: RedisStore, wait: float) -> Iterator[None]:
+def _run_lock(store: Keyspace, wait: float) -> Iterator[None]:
     key = store.key("archive", "lock")
     token = secrets.token_hex(8)
     deadline = time.monotonic() + wait
@@ -94,20 +94,20 @@ def _run_lock(store: RedisStore, wait: float) -> Iterator[None]:
     try:
         yield
     finally:
-        if _text(store.client.get(key)) == token:
+        if decoded(store.client.get(key)) == token:
             store.client.delete(key)
 
 
 def _archive_closed(
-    store: RedisStore,
+    store: Keyspace,
     day_file: Callable[[str], DayFile],
     cutoff: datetime,
     page: int,
     after_write: Callable[[], None] | None,
 ) -> ArchiveRun:
-    swap = store.client.register_script(_lua("archive"))
+    swap = store.client.register_script(lua_source("archive"))
     cursor_key = store.key("archive", "scanned")
-    start = _text(store.client.get(cursor_key)) or "-inf"
+    start = decoded(store.client.get(cursor_key)) or "-inf"
     end = cutoff.timestamp()
     held: float | None = None
     scanned = archived = already = kept = 0
@@ -124,7 +124,7 @@ def _archive_closed(
             break
         offset += len(members)
         scanned += len(members)
-        ids = [_text(member) or "" for member, _ in members]
+        ids = [decoded(member) or "" for member, _ in members]
         pipe = store.client.pipeline(transaction=False)
         for declaration_id in ids:
             pipe.hgetall(store.key("decl", declaration_id))
@@ -133,10 +133,10 @@ def _archive_closed(
         chosen: list[tuple[str, dict[str, str], str]] = []
         for position, (declaration_id, (_, score)) in enumerate(zip(ids, members, strict=True)):
             raw, last = replies[2 * position], replies[2 * position + 1]
-            fields = {_text(name) or "": _text(value) or "" for name, value in raw.items()}
+            fields = {decoded(name) or "": decoded(value) or "" for name, value in raw.items()}
             if not fields or "archive" in fields:
                 continue
-            closed_at = _closed_at(fields, _text(last))
+            closed_at = _closed_at(fields, decoded(last))
             if fields.get("status") in CLOSED and closed_at and _instant(closed_at) < cutoff:
                 chosen.append((declaration_id, fields, closed_at))
             else:
@@ -158,10 +158,10 @@ def _archive_closed(
             )  # fmt: skip
         for (_, _, name, _, found), outcome in zip(placed, pipe.execute(), strict=True):
             files.add(name)
-            if _text(outcome) == "ok":
+            if decoded(outcome) == "ok":
                 archived += 1 if not found else 0
                 already += 1 if found else 0
-            elif _text(outcome) == "archived":
+            elif decoded(outcome) == "archived":
                 already += 1
             else:  # it moved on since it was read: the next run looks at it again
                 kept += 1
@@ -170,7 +170,7 @@ def _archive_closed(
 
 
 def _write_lines(
-    store: RedisStore,
+    store: Keyspace,
     day_file: Callable[[str], DayFile],
     chosen: list[tuple[str, dict[str, str], str]],
 ) -> list[tuple[str, dict[str, str], str, int, bool]]:
@@ -189,9 +189,9 @@ def _write_lines(
             "declaration_id": declaration_id,
             "closed_at": closed_at,
             "fields": fields,
-            "audit": [_text(event) for event in audit],
-            "alloc": _text(alloc),
-            "allocreq": _text(allocreq),
+            "audit": [decoded(event) for event in audit],
+            "alloc": decoded(alloc),
+            "allocreq": decoded(allocreq),
         }
         name = Archive.relative(_instant(closed_at).astimezone(UTC).date())
         by_file.setdefault(name, []).append((position, line))

@@ -14,6 +14,7 @@ from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
+from store.declarations import Declarations
 from store.errors import StoreUnavailable
 from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339, today
 
@@ -155,7 +156,7 @@ def _failed(store: RedisStore, declaration_id: str, exc: Exception) -> str:
 
 
 def _wait_for_run(
-    store: RedisStore, declaration_id: str, status: str, allocation: Allocation
+    store: Declarations, declaration_id: str, status: str, allocation: Allocation
 ) -> str:
     """A daily pro-rata declaration waits for its day's allocation run; the request is
     recorded in its trail the first time only."""

@@ -14,8 +14,8 @@ from rules.catalog import Catalog
 from rules.pack import Measure
 from rules.quota import quota_year_of, terms_of
 from schemas.permit import Permit, PermitApplication
-from store.ledger import PermitDecision
-from store.redis_store import RedisStore, now_rfc3339
+from store.ledger import HoldsPermits, PermitDecision
+from store.redis_store import now_rfc3339
 
 
 class PermitRefused(Exception):
@@ -41,7 +41,7 @@ def permit_measure(catalog: Catalog, measure_id: str) -> Measure:
 
 
 def apply(
-    store: RedisStore, catalog: Catalog, application: PermitApplication, today: date
+    store: HoldsPermits, catalog: Catalog, application: PermitApplication, today: date
 ) -> Applied:
     """Apply for a permit as of `today` (issued_on defaults to it and never passes it)."""
     measure = permit_measure(catalog, application.measure)
@@ -79,7 +79,7 @@ def apply(
 
 
 def end(
-    store: RedisStore, catalog: Catalog, permit: Permit, day: date, status: str
+    store: HoldsPermits, catalog: Catalog, permit: Permit, day: date, status: str
 ) -> Permit | None:
     """Cancel (or expire) an unused permit; its units return on `day`."""
     measure = permit_measure(catalog, permit.measure)
@@ -90,7 +90,7 @@ def end(
     return store.ledger.permit(measure.id, permit.permit_number)
 
 
-def expire_all(store: RedisStore, catalog: Catalog, today: date) -> list[str]:
+def expire_all(store: HoldsPermits, catalog: Catalog, today: date) -> list[str]:
     """End every permit that expired unused, once the pack's grace after its last valid
     day has passed (the periodic sweep)."""
     ended = []
@@ -105,7 +105,7 @@ def expire_all(store: RedisStore, catalog: Catalog, today: date) -> list[str]:
     return ended
 
 
-def find(store: RedisStore, catalog: Catalog, number: str) -> Permit | None:
+def find(store: HoldsPermits, catalog: Catalog, number: str) -> Permit | None:
     """A permit by number, in whichever quota holds it."""
     found = store.ledger.permits([(quota_id, number) for quota_id in catalog.permit_quotas()])
     return next(iter(found.values()), None)

@@ -11,6 +11,7 @@ from rules.pack import Pack, parse_pack
 from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.permit import Permit
+from store.packs import PackRecords
 from store.redis_store import RedisStore
 
 
@@ -18,7 +19,7 @@ class ReplayError(Exception):
     """The declaration cannot be replayed (not decided, a pack version unknown)."""
 
 
-def _pack_by_sha(store: RedisStore, catalog: Catalog, sha256: str) -> Pack:
+def _pack_by_sha(store: PackRecords, catalog: Catalog, sha256: str) -> Pack:
     pack = catalog.by_sha(sha256)
     if pack is not None:
         return pack
@@ -29,7 +30,7 @@ def _pack_by_sha(store: RedisStore, catalog: Catalog, sha256: str) -> Pack:
 
 
 def _packs_for(
-    store: RedisStore, catalog: Catalog, verdict: dict[str, Any], version: str | None
+    store: PackRecords, catalog: Catalog, verdict: dict[str, Any], version: str | None
 ) -> list[Pack]:
     if version is None:
         return [_pack_by_sha(store, catalog, ref["sha256"]) for ref in verdict["rule_packs"]]

@@ -54,7 +54,7 @@ from schemas.ledger import LedgerYear, PeriodFigures, QuotaEvent
 from schemas.permit import PermitApplication
 from schemas.quota import Allocation
 from store.embedded import EmbeddedRedis
-from store.ledger import MAX_EVENTS_PAGE
+from store.ledger import MAX_EVENTS_PAGE, HoldsLedger
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits as permit_workflow
 from workers.evaluation import decide_many
@@ -412,7 +412,7 @@ class _Stream:
         return reports
 
 
-def _all_events(store: RedisStore, measure: Measure, year: int, as_of: date) -> list[QuotaEvent]:
+def _all_events(store: HoldsLedger, measure: Measure, year: int, as_of: date) -> list[QuotaEvent]:
     terms = terms_of(measure, year)
     events: list[QuotaEvent] = []
     cursor = 0

@@ -19,7 +19,7 @@ import time
 
 from settings import get_settings
 from store.errors import StoreError, StoreUnavailable
-from store.redis_store import RedisStore
+from store.operations import Operations
 from workers import context, evaluation
 from workers.app import app
 
@@ -56,7 +56,7 @@ def _decide_all(declaration_ids: list[str]) -> list[str]:
     raise AssertionError("unreachable")
 
 
-def _wait_for(store: RedisStore, seconds: float) -> bool:
+def _wait_for(store: Operations, seconds: float) -> bool:
     """Whether Redis answers within `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

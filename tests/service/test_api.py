@@ -17,6 +17,7 @@ from schemas.verification import head_mac, verify_checkpoints
 from service import views
 from store.embedded import free_port
 from store.redis_store import RedisStore
+from store_calls import checkpoints_raw
 
 pytestmark = pytest.mark.stack
 
@@ -748,7 +749,7 @@ def test_the_audit_trail_shows_the_checkpoint_that_covers_its_head(stack: Stack)
     later = audit_of(stack, declaration_id)
     assert later["verified"] is True
     assert later["checkpoint"]["covers"] == "prefix"
-    count, problem = verify_checkpoints(store.checkpoints_raw(), stack.audit_key)
+    count, problem = verify_checkpoints(checkpoints_raw(store), stack.audit_key)
     assert problem is None
     assert count >= checkpoint["seq"]
     store.close()

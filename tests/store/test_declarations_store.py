@@ -17,6 +17,7 @@ from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store.errors import NotFound
 from store.redis_store import RedisStore
+from store_calls import begin
 
 QUOTA = "TEST-JP-EV-TRQ"
 NOW = "2026-03-01T12:00:00Z"
@@ -146,12 +147,12 @@ def test_a_declaration_sees_its_permits_without_its_own_consumption(
 
     used = store.ledger.permit(QUOTA, "P-1")
     assert used is not None and (used.status, used.used_by, used.used) == ("used", "mine", 3)
-    _, own = store.begin("mine", [(QUOTA, "P-1"), (QUOTA, "P-UNKNOWN")])
+    _, own = begin(store, "mine", [(QUOTA, "P-1"), (QUOTA, "P-UNKNOWN")])
     assert set(own) == {(QUOTA, "P-1")}
     assert (own[QUOTA, "P-1"].status, own[QUOTA, "P-1"].remaining) == ("issued", 3)
-    _, other = store.begin("someone-else", [(QUOTA, "P-1")])
+    _, other = begin(store, "someone-else", [(QUOTA, "P-1")])
     assert (other[QUOTA, "P-1"].status, other[QUOTA, "P-1"].remaining) == ("used", 0)
 
     store.ledger.give_back("mine", day, NOW)
-    again = store.begin("someone-else", [(QUOTA, "P-1")])[1][QUOTA, "P-1"]
+    again = begin(store, "someone-else", [(QUOTA, "P-1")])[1][QUOTA, "P-1"]
     assert (again.status, again.used, again.remaining) == ("issued", 0, 3)

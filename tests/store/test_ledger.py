@@ -31,6 +31,7 @@ from schemas.ledger import LedgerYear, PeriodFigures, QuotaEvent
 from schemas.permit import Permit, PermitApplication
 from schemas.quota import QuotaTerms
 from store.redis_store import RedisStore
+from store_calls import vin_owner
 from workers import permits as permit_workflow
 
 NOW = "2026-03-01T12:00:00Z"
@@ -321,7 +322,7 @@ def test_a_declaration_uses_its_permit_and_the_rest_returns_at_once(
     assert [(e.quantity, e.permit_number, e.declaration_id, e.on) for e in back] == [
         (6, "P-10", "d-uses", accepted)
     ]
-    assert store.ledger.vin_owner(EV_TRQ, vin(0)) == "d-uses"
+    assert vin_owner(store.ledger, EV_TRQ, vin(0)) == "d-uses"
 
 
 def test_undeclared_units_return_to_the_period_of_the_acceptance_date(
@@ -448,7 +449,7 @@ def test_a_cancelled_declaration_makes_its_permit_usable_again_for_what_it_decla
     assert (again.status, again.held, again.used, again.used_by, again.returned) == (
         "issued", 4, 0, None, 6,
     )  # fmt: skip
-    assert store.ledger.vin_owner(EV_TRQ, vins[0]) is None
+    assert vin_owner(store.ledger, EV_TRQ, vins[0]) is None
     h1 = figures(store, terms_of(ev, 1), day, EV_H1)
     assert (h1.used, h1.returned) == (10, 6)
     assert h1.permits is not None and h1.permits.outstanding == 4
@@ -459,7 +460,7 @@ def test_a_cancelled_declaration_makes_its_permit_usable_again_for_what_it_decla
     )
     assert four.applied
     assert permit(store, EV_TRQ, "P-10").used_by == "d-four"
-    assert store.ledger.vin_owner(EV_TRQ, vins[0]) == "d-four"
+    assert vin_owner(store.ledger, EV_TRQ, vins[0]) == "d-four"
 
 
 def test_a_declaration_cancelled_after_its_permit_expired_returns_the_units(
@@ -522,8 +523,8 @@ def test_a_second_line_that_does_not_fit_changes_nothing(
     assert result.balances == ()
     assert snapshot(store, RACE) == before
     assert permit(store, RACE, "P-FIRST").status == "issued"
-    assert store.ledger.vin_owner(RACE, taken) == "earlier"
-    assert store.ledger.vin_owner(RACE, vin(1)) is None
+    assert vin_owner(store.ledger, RACE, taken) == "earlier"
+    assert vin_owner(store.ledger, RACE, vin(1)) is None
     assert store.ledger.give_back("two-lines", H1, NOW) == []
 
 
@@ -540,7 +541,7 @@ def test_a_vin_repeated_across_lines_of_one_declaration_is_refused(
     )  # fmt: skip
     assert not result.applied
     assert [line.status for line in result.lines] == ["not_applied", "vin_already_used"]
-    assert store.ledger.vin_owner(RACE, repeated) is None
+    assert vin_owner(store.ledger, RACE, repeated) is None
     assert figures(store, terms_on(race, H1), H1, H1_KEY).remaining == 50
 
 
@@ -555,7 +556,7 @@ def test_a_vin_counts_once_until_its_declaration_is_cancelled(
     assert [line.status for line in refused.lines] == ["vin_already_used"]
     store.ledger.give_back("owner", H1, NOW)
     assert store.ledger.allocate("after", [request(race, H1, 1, vins=[shared])], H1, NOW).applied
-    assert store.ledger.vin_owner(RACE, shared) == "after"
+    assert vin_owner(store.ledger, RACE, shared) == "after"
 
 
 def test_reserve_units_planned_by_one_line_are_not_counted_again_as_general(
@@ -914,7 +915,7 @@ def test_give_back_returns_units_to_the_period_of_the_day_and_reopens_it(
     ]  # fmt: skip
     h1 = figures(store, year, H1, H1_KEY)
     assert (h1.status, h1.returned, h1.sub_quotas[0].remaining) == ("open", 10, 10)
-    assert store.ledger.vin_owner(RACE, vins[0]) is None
+    assert vin_owner(store.ledger, RACE, vins[0]) is None
     again = store.ledger.allocate("after", [request(race, H1, 10, affordable=True)], H1, NOW)
     assert [(line.in_quota, line.reserved_used) for line in again.lines] == [(10, 10)]
 

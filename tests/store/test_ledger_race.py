@@ -25,6 +25,7 @@ from schemas.ledger import QuotaEvent
 from schemas.permit import PermitApplication
 from schemas.quota import QuotaRequest
 from store.redis_store import RedisStore
+from store_calls import vin_owner
 from workers import permits as permit_workflow
 
 NOW = "2026-03-01T12:00:00Z"
@@ -193,7 +194,7 @@ def test_processes_racing_for_the_last_units_allocate_exactly_those(
     for index, (declaration_id, _) in enumerate(jobs):
         allocation = store.ledger.allocation(declaration_id)
         assert allocation is not None
-        owner = store.ledger.vin_owner(RACE, vin(index))
+        owner = vin_owner(store.ledger, RACE, vin(index))
         if allocation.applied:
             winners.append(declaration_id)
             assert [(line.in_quota, line.reserved_used) for line in allocation.lines] == [(1, 0)]

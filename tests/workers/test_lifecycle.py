@@ -1,6 +1,7 @@
 """A declaration's life in the worker, on a real Redis: races with cancellation,
 interrupted evaluations, failures that must give back what they took, and pro-rata
-grants that must not be granted twice."""
+grants that must not be granted twice. What needs only the declarations (a delivery
+that finds nothing to do) runs on the declarations in memory instead."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from schemas.ledger import PeriodFigures
+from store.declarations import Declarations
+from store.memory import MemoryDeclarations
 from store.redis_store import RedisStore, now_rfc3339, today
+from store_calls import begin
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 
-def stored(store: RedisStore, declaration_id: str, **fields: Any) -> Declaration:
+def stored(store: Declarations, declaration_id: str, **fields: Any) -> Declaration:
     parsed = Declaration.model_validate(declaration(declaration_id, **fields))
     store.submit(declaration_id, parsed.canonical_json(), parsed.body_sha256(),
                  parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
@@ -87,7 +91,7 @@ def test_a_declaration_waiting_for_its_run_is_taken_before_it_is_evaluated_again
     types = [event.type for event in store.audit("p1")]
     assert types.count("allocation_requested") == 1
     assert run(store, catalog, date(2026, 5, 4)) == ["p1"]
-    taken, _ = store.begin("p1", [])
+    taken, _ = begin(store, "p1", [])
     assert (taken.status, taken.before) == ("evaluating", "pending_allocation")
     assert (
         store.record(
@@ -156,9 +160,9 @@ def test_an_evaluation_interrupted_too_often_ends_failed(
 ) -> None:
     """A declaration whose evaluations keep dying (worker killed mid-way) ends failed."""
     stored(store, "crash")
-    store.begin("crash", [])  # an attempt that never finished
+    begin(store, "crash", [])  # an attempt that never finished
     for _ in range(MAX_INTERRUPTED):
-        store.begin("crash", [])
+        begin(store, "crash", [])
     assert decide(store, catalog, "crash") == "failed"
     record = store.get("crash")
     assert record is not None and "interrupted" in (record.error or "")
@@ -203,3 +207,22 @@ def test_a_chunk_decides_in_order_and_one_bad_declaration_stops_no_other(
     assert (in_quota(store, "k1"), in_quota(store, "k2")) == (8, 2)
     record = store.get("broken")
     assert record is not None and (record.error or "").startswith("ValidationError")
+
+
+def test_a_delivery_for_a_closed_or_missing_declaration_changes_nothing(catalog: Catalog) -> None:
+    """A message redelivered after its declaration was decided or cancelled, or one for a
+    declaration never stored, is answered with its status and neither takes nor writes."""
+    store = MemoryDeclarations()
+    for declaration_id in ("decided", "cancelled"):
+        stored(store, declaration_id)
+        store.record(declaration_id, [(declaration_id, {})], {"status": declaration_id}, done=True)
+    before = store.get_many(["decided", "cancelled"])
+    trails = [store.audit(declaration_id) for declaration_id in ("decided", "cancelled")]
+
+    # decide_many is typed for the whole store; this path reads and takes declarations only
+    statuses = decide_many(store, catalog, ["decided", "nobody", "cancelled"])
+
+    assert statuses == ["decided", "missing", "cancelled"]
+    assert store.get_many(["decided", "cancelled"]) == before
+    assert [store.audit(declaration_id) for declaration_id in ("decided", "cancelled")] == trails
+    assert store.get("nobody") is None

@@ -1,0 +1,156 @@
+"""Audit trails in Redis, as auditors read them: each declaration's chain of events, the
+checkpoint chain that authenticates the trails' heads, and the index of decisions by rule.
+
+The trails themselves are written with the declaration they belong to, in the same Lua
+script (store/declarations.py); this aggregate reads them, and writes checkpoints.
+
+Keys, under the store's prefix:
+    audit:{id}           list of a declaration's audit events (JSON)
+    audit:changed        sorted set of declarations whose trail changed since the last
+                         checkpoint, by audit:changes (a counter)
+    audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
+    decisions:{rule}     sorted set of "declaration|line" by decision time
+
+An archived declaration's events are in its archive line (store/archive.py); its head,
+count, MAC and checkpoint stay in Redis, so the file cannot change what verifies.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Protocol, cast
+
+import orjson
+from redis.commands.core import Script
+
+from schemas.audit import GENESIS, AuditEvent
+from schemas.verification import Checkpoint
+from store.errors import StoreError, translated
+from store.keyspace import Keyspace, decoded, lua_source
+
+
+class AuditTrails(Protocol):
+    """What callers use of the audit trails: verification, checkpoints, decisions."""
+
+    def audit(self, declaration_id: str) -> list[AuditEvent]: ...
+
+    def audit_raw(self, declaration_id: str) -> list[str | bytes]:
+        """The stored events as written, for verification that must survive bad ones."""
+        ...
+
+    def checkpoint_raw(self, seq: int) -> bytes | None:
+        """Checkpoint `seq` as stored (1-based), for verification."""
+        ...
+
+    def write_checkpoint(self, at: str, limit: int = 5000) -> Checkpoint | None:
+        """Checkpoint the heads of the trails changed since the last checkpoint."""
+        ...
+
+    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
+        """(declaration, line, when) of every decision of `rule` in [start, end]."""
+        ...
+
+
+class RedisAuditTrails(Keyspace):
+    """The audit trails in Redis."""
+
+    @functools.cached_property
+    def _checkpoint(self) -> Script:
+        return self.client.register_script(lua_source("checkpoint"))
+
+    @property
+    def checkpoints_key(self) -> str:
+        """The list of checkpoints, oldest first."""
+        return self.key("audit", "checkpoints")
+
+    @translated
+    def audit(self, declaration_id: str) -> list[AuditEvent]:
+        return [AuditEvent.model_validate_json(item) for item in self.audit_raw(declaration_id)]
+
+    @translated
+    def audit_raw(self, declaration_id: str) -> list[str | bytes]:
+        """The stored events as written, for verification that must survive bad ones (from
+        the archive line for an archived declaration)."""
+        events = list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        if events:
+            return events
+        stub = self._archived_stub(declaration_id)
+        if stub is None:
+            return events
+        line = self._archived_line(declaration_id, stub)
+        return [str(event) for event in line.get("audit") or []]
+
+    @translated
+    def checkpoint_raw(self, seq: int) -> bytes | None:
+        """Checkpoint `seq` as stored (1-based), for verification."""
+        value = self.client.lindex(self.checkpoints_key, seq - 1)
+        return value if isinstance(value, bytes) else None
+
+    @translated
+    def write_checkpoint(self, at: str, limit: int = 5000) -> Checkpoint | None:
+        """Checkpoint the heads of (at most `limit` of) the trails changed since the last
+        checkpoint, oldest change first: one entry on the checkpoint chain, or None when
+        nothing changed or there is no audit key. A trail that changes again meanwhile
+        stays for the next checkpoint."""
+        if self.audit_key is None:
+            return None
+        changed_key = self.key("audit", "changed")
+        changed = cast(
+            list[tuple[bytes, float]],
+            self.client.zrange(changed_key, 0, limit - 1, withscores=True),
+        )
+        if not changed:
+            return None
+        ids = [decoded(member) or "" for member, _ in changed]
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in ids:
+            pipe.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
+        heads = [(decoded(head), count) for head, count in pipe.execute()]
+        entries = [
+            (declaration_id, head, int(count))
+            for declaration_id, (head, count) in zip(ids, heads, strict=True)
+            if head is not None
+        ]
+        read = [
+            [declaration_id, str(int(score)), head or ""]
+            for declaration_id, (_, score), (head, _) in zip(ids, changed, heads, strict=True)
+        ]
+        for _ in range(5):  # another process appended one meanwhile: chain onto it
+            last = self.client.lindex(self.checkpoints_key, -1)
+            previous = Checkpoint.model_validate_json(last) if last else None
+            checkpoint = Checkpoint.make(
+                self.audit_key,
+                previous.seq + 1 if previous else 1,
+                at,
+                entries,
+                previous.mac if previous else GENESIS,
+            )
+            outcome = self._checkpoint(
+                keys=[
+                    self.checkpoints_key,
+                    changed_key,
+                    *(self.key("decl", declaration_id) for declaration_id in ids),
+                ],
+                args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
+                      orjson.dumps(read)],
+            )  # fmt: skip
+            if decoded(outcome) == "ok":
+                return checkpoint
+        raise StoreError("the checkpoint chain kept moving; gave up")
+
+    @translated
+    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
+        raw = cast(
+            list[tuple[bytes, float]],
+            self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True),
+        )
+        out: list[tuple[str, int | None, float]] = []
+        for member, score in raw:
+            parts = str(decoded(member)).rpartition("|")
+            declaration_id, line = parts[0], parts[2]
+            out.append((declaration_id, int(line) if line else None, float(score)))
+        return out
+
+
+# mypy holds the implementation to the Protocol here, whichever methods callers use
+_IMPLEMENTS: type[AuditTrails] = RedisAuditTrails

@@ -1,0 +1,641 @@
+"""Declarations in Redis: storing one once, taking it for evaluation, recording what
+happened to it (audit events, status and verdict in one atomic step), and the lists
+and indexes that find it again.
+
+Every write is one Lua script (`store/lua/`): `submit` stores a new declaration with
+its first audit events, `record` appends events and sets fields if the status allows,
+`begin` takes a declaration for evaluation. Audit events are chained here in Python
+(Redis Lua has no SHA-256): the chain is computed on the head read beforehand, and the
+script refuses the append if the head moved meanwhile.
+
+Keys, under the store's prefix:
+    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, audit_len,
+                         audit_mac (HMAC of id, head and length under the audit key),
+                         checkpoint (seq of the latest checkpoint naming its head), and
+                         the summary lists read instead of body and verdict
+                         (schemas/summary.py: importer_name, accepted_at, line_count,
+                         outcome, total_duty, errors, warnings), ...
+    audit:{id}           list of audit events (JSON), read by store/audit.py
+    pending              sorted set of declarations without a verdict, by submission time
+    submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
+    decided              sorted set of declarations decided or failed, by time
+    decisions:{rule}     sorted set of "declaration|line" by decision time (store/audit.py)
+
+`Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
+store/memory.py the one in memory, held to the same contract by
+tests/store/test_declarations_contract.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from redis.commands.core import Script
+
+from schemas import summary
+from schemas.audit import GENESIS, AuditEvent
+from schemas.permit import Permit
+from schemas.quota import Allocation
+from schemas.verification import head_mac
+from store.errors import NotFound, NotReplicated, StoreError, translated
+from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
+from store.ledger import allocation_of, permit_of
+
+
+@dataclass(frozen=True)
+class DeclarationRecord:
+    declaration_id: str
+    body: str
+    sha: str
+    business_number: str
+    status: str
+    submitted_at: float
+    decided_at: str | None
+    verdict: str | None
+    error: str | None
+    audit_head: str
+    audit_len: int
+    attempts: int
+    audit_mac: str | None = None
+    checkpoint: int | None = None
+    archive: str | None = None  # the archive file holding it, once archived
+
+
+@dataclass(frozen=True)
+class DeclarationSummary:
+    """What a list shows of a declaration, read without its body or verdict."""
+
+    declaration_id: str
+    business_number: str
+    status: str
+    submitted_at: float
+    decided_at: str | None
+    importer_name: str
+    accepted_at: str | None
+    line_count: int
+    outcome: str | None
+    total_duty: str | None
+    errors: int
+    warnings: int
+
+
+SUMMARY_READ = (
+    "id", "bn", "status", "submitted_at", "decided_at", *summary.BODY_FIELDS,
+    *summary.VERDICT_FIELDS, "audit_head",
+)  # fmt: skip
+"""The fields a list reads of each declaration (HMGET): never body or verdict."""
+
+
+Submission = tuple[str, str, str, str, float, Sequence[tuple[str, dict[str, Any]]]]
+"""(declaration id, canonical body, body sha256, business number, submitted at, audit events)"""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One atomic write to a declaration: audit events appended under `known_head` (read
+    again when None), fields set, if its status is one of `allowed`."""
+
+    declaration_id: str
+    events: Sequence[tuple[str, dict[str, Any]]]
+    fields: dict[str, str]
+    allowed: tuple[str, ...]
+    done: bool = False
+    known_head: tuple[str, int] | None = None
+    decisions: Sequence[tuple[str, int | None]] = ()
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A declaration as a worker took it: its status now and before, and how many
+    earlier attempts were interrupted mid-evaluation."""
+
+    status: str
+    before: str
+    interrupted: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: str  # created | existing | conflict
+    status: str
+
+
+class Declarations(Protocol):
+    """What callers use of the declarations: the API stores and cancels them, workers
+    take and decide them, the sweeper and the dashboard list them."""
+
+    def submit(
+        self,
+        declaration_id: str,
+        body: str,
+        sha: str,
+        business_number: str,
+        submitted_at: float,
+        events: Sequence[tuple[str, dict[str, Any]]],
+    ) -> SubmitResult:
+        """Store a new declaration with its first audit events; never overwrite one."""
+        ...
+
+    def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
+        """`submit` for many declarations (each one atomic on its own)."""
+        ...
+
+    def record(
+        self,
+        declaration_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        fields: dict[str, str] | None = None,
+        allowed: Iterable[str] = (),
+        done: bool = False,
+        known_head: tuple[str, int] | None = None,
+        decisions: Iterable[tuple[str, int | None]] = (),
+        counters: dict[str, int] | None = None,
+    ) -> str:
+        """Append audit events and set fields atomically if the status is one of
+        `allowed` (any, when empty): 'ok', or 'stale' when it is not; NotFound when the
+        declaration does not exist."""
+        ...
+
+    def record_many(self, writes: Sequence[Write]) -> list[str]:
+        """`record` for many declarations (each one atomic on its own)."""
+        ...
+
+    def get(self, declaration_id: str) -> DeclarationRecord | None: ...
+
+    def get_many(self, declaration_ids: Sequence[str]) -> list[DeclarationRecord]:
+        """The declarations that exist among `declaration_ids`, in order."""
+        ...
+
+    def begin_many(
+        self, wanted: Sequence[tuple[str, Iterable[tuple[str, str]]]]
+    ) -> list[tuple[Taken, dict[tuple[str, str], Permit]]]:
+        """Take each declaration for evaluation (queued or pending_allocation ->
+        evaluating; found evaluating already, an interrupted attempt is counted) and read
+        the permits it names ((quota id, number) pairs) as it sees them."""
+        ...
+
+    def recent(
+        self, limit: int = 50, business_number: str | None = None
+    ) -> list[DeclarationSummary]:
+        """The summaries of the latest submissions, newest first (one importer's, if named)."""
+        ...
+
+    def decided_between(self, start: float, end: float) -> list[str]:
+        """Declarations decided (or failed) in [start, end] (epoch seconds), oldest first."""
+        ...
+
+    def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]: ...
+
+    def pending_since(self, older_than: float, limit: int = 500) -> list[str]:
+        """Declarations stored before `older_than` (epoch seconds) that have no verdict."""
+        ...
+
+    def pending_all(self) -> list[str]:
+        """Every declaration stored without a verdict."""
+        ...
+
+    def touch_pending(self, declaration_id: str, at: float) -> None:
+        """Push a re-enqueued declaration to the back of the sweeper's queue."""
+        ...
+
+
+def chain_events(
+    head: str, length: int, events: Sequence[tuple[str, dict[str, Any]]]
+) -> list[AuditEvent]:
+    """Audit events chained onto a trail of `length` events ending in `head`, all at now."""
+    chained: list[AuditEvent] = []
+    at = now_rfc3339()
+    for offset, (kind, data) in enumerate(events, start=1):
+        event = AuditEvent.chain(length + offset, at, kind, data, head)
+        chained.append(event)
+        head = event.hash
+    return chained
+
+
+def as_before_use(permit: Permit, declaration_id: str) -> Permit:
+    """A permit this declaration already used (an evaluation that is run again after its
+    allocation applied) is seen as it was before: issued, holding what it held."""
+    if permit.status == "used" and permit.used_by == declaration_id:
+        return permit.model_copy(update={"status": "issued", "used": 0, "used_by": None})
+    return permit
+
+
+def record_of(declaration_id: str, fields: Mapping[str, str | None]) -> DeclarationRecord:
+    """A declaration's record from its stored fields (as text)."""
+    return DeclarationRecord(
+        declaration_id=fields["id"] or declaration_id,
+        body=fields["body"] or "",
+        sha=fields["sha"] or "",
+        business_number=fields["bn"] or "",
+        status=fields["status"] or "queued",
+        submitted_at=float(fields["submitted_at"] or 0),
+        decided_at=fields.get("decided_at"),
+        verdict=fields.get("verdict"),
+        error=fields.get("error"),
+        audit_head=fields.get("audit_head") or GENESIS,
+        audit_len=int(fields.get("audit_len") or 0),
+        attempts=int(fields.get("attempts") or 0),
+        audit_mac=fields.get("audit_mac"),
+        checkpoint=int(fields.get("checkpoint") or 0) or None,
+        archive=fields.get("archive"),
+    )
+
+
+def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
+    if not raw:
+        return None
+    return record_of(
+        declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
+    )
+
+
+def written_fields(fields: dict[str, str]) -> dict[str, str]:
+    """The fields a record sets: a verdict brings its summary, since lists read the
+    summary and never the verdict."""
+    if "verdict" in fields:
+        return {**summary.of_verdict(fields["verdict"]), **fields}
+    return fields
+
+
+def summary_of(declaration_id: str, fields: dict[str, str | None]) -> DeclarationSummary:
+    """A list's row from the fields of SUMMARY_READ."""
+    return DeclarationSummary(
+        declaration_id=fields["id"] or declaration_id,
+        business_number=fields["bn"] or "",
+        status=fields["status"] or "queued",
+        submitted_at=float(fields["submitted_at"] or 0),
+        decided_at=fields["decided_at"] or None,
+        importer_name=fields["importer_name"] or "",
+        accepted_at=fields["accepted_at"] or None,
+        line_count=int(fields["line_count"] or 0),
+        outcome=fields["outcome"] or None,
+        total_duty=fields["total_duty"] or None,
+        errors=int(fields["errors"] or 0),
+        warnings=int(fields["warnings"] or 0),
+    )
+
+
+def _unsummarised(fields: dict[str, str | None]) -> bool:
+    """Stored (or decided) before summaries were kept."""
+    return fields["line_count"] is None or (
+        fields["status"] == "decided" and fields["errors"] is None
+    )
+
+
+class RedisDeclarations(Keyspace):
+    """The declarations in Redis."""
+
+    # replicas that must hold a submission before it counts as stored (Sentinel),
+    # as long as the primary has that many connected (looked up every half second);
+    # RedisStore.from_url sets them from REDIS_URL
+    replicas = 0
+    replica_wait_ms = 1000
+    _replicas_connected = (0, -1.0)  # (count, when looked up)
+
+    @functools.cached_property
+    def _submit(self) -> Script:
+        return self.client.register_script(lua_source("submit"))
+
+    @functools.cached_property
+    def _record(self) -> Script:
+        return self.client.register_script(lua_source("record"))
+
+    @functools.cached_property
+    def _begin(self) -> Script:
+        return self.client.register_script(lua_source("begin"))
+
+    @functools.cached_property
+    def _summarise(self) -> Script:
+        return self.client.register_script(lua_source("summarise"))
+
+    def _declaration_keys(self, declaration_id: str) -> list[str]:
+        return [
+            self.key("decl", declaration_id),
+            self.key("pending"),
+            self.key("audit", declaration_id),
+        ]
+
+    # --- writes ------------------------------------------------------------------------
+
+    @translated
+    def submit(
+        self,
+        declaration_id: str,
+        body: str,
+        sha: str,
+        business_number: str,
+        submitted_at: float,
+        events: Sequence[tuple[str, dict[str, Any]]],
+    ) -> SubmitResult:
+        """Store a new declaration with its first audit events; never overwrite one."""
+        return self.submit_many(
+            [(declaration_id, body, sha, business_number, submitted_at, events)]
+        )[0]
+
+    @translated
+    def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
+        """`submit` for many declarations in one round trip (each one atomic on its own)."""
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id, body, sha, business_number, submitted_at, events in items:
+            chained = chain_events(GENESIS, 0, events)
+            self._submit(
+                keys=[
+                    *self._declaration_keys(declaration_id),
+                    self.key("submitted"),
+                    self.key("submitted", business_number),
+                    self.key("submission_seq"),
+                    self.key("audit", "changed"),
+                    self.key("audit", "changes"),
+                ],
+                args=[
+                    declaration_id, body, sha, business_number, repr(submitted_at),
+                    json.dumps([event.model_dump_json() for event in chained]),
+                    chained[-1].hash if chained else GENESIS, len(chained),
+                    self._mac(declaration_id, chained[-1].hash if chained else GENESIS,
+                              len(chained)),
+                    orjson.dumps(summary.of_body(body)),
+                ],
+                client=pipe,
+            )  # fmt: skip
+        replicas = self._replicas_to_wait()
+        if replicas:  # on the same connection, so it waits for these very writes
+            pipe.execute_command("WAIT", replicas, self.replica_wait_ms)  # type: ignore[no-untyped-call]
+        replies = pipe.execute()
+        if replicas and int(replies.pop()) < replicas:
+            raise NotReplicated(
+                f"no replica acknowledged the submission within {self.replica_wait_ms} ms"
+            )
+        return [
+            SubmitResult(decoded(outcome) or "", decoded(status) or "")
+            for outcome, status in replies
+        ]
+
+    def _replicas_to_wait(self) -> int:
+        """The replicas a submission waits for: `replicas`, or fewer while the primary has
+        fewer connected (its replica down, or lost in a failover): then a 202 rests on
+        the primary alone, as docs/reliability.md states, rather than no 202 at all."""
+        if not self.replicas:
+            return 0
+        count, when = self._replicas_connected
+        if time.monotonic() - when > 0.5:
+            info = self.client.info("replication")
+            count = int(info.get("connected_slaves", 0))
+            self._replicas_connected = (count, time.monotonic())
+        return min(self.replicas, count)
+
+    @translated
+    def record(
+        self,
+        declaration_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        fields: dict[str, str] | None = None,
+        allowed: Iterable[str] = (),
+        done: bool = False,
+        known_head: tuple[str, int] | None = None,
+        decisions: Iterable[tuple[str, int | None]] = (),
+        counters: dict[str, int] | None = None,
+    ) -> str:
+        """Append audit events and set fields atomically, if the status is one of `allowed`.
+
+        Returns 'ok', or 'stale' when the declaration had moved to another status (the
+        caller lost a race, e.g. a duplicate delivery that finished first). A caller that
+        read the chain's head already passes it as `known_head` and saves a round trip;
+        if the head moved meanwhile, the script says so and the head is read again.
+        `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
+        operational counters, in the same atomic step, only if the record is written."""
+        write = Write(
+            declaration_id, tuple(events), fields or {}, tuple(allowed), done, known_head,
+            tuple(decisions), counters or {},
+        )  # fmt: skip
+        return self.record_many([write])[0]
+
+    @translated
+    def record_many(self, writes: Sequence[Write]) -> list[str]:
+        """`record` for many declarations in one round trip (each one atomic on its own);
+        a write whose chain head moved meanwhile is retried on its own."""
+        pipe = self.client.pipeline(transaction=False)
+        for write in writes:
+            self._record(
+                keys=self._record_keys(write.declaration_id),
+                args=self._record_args(write),
+                client=pipe,
+            )
+        outcomes = [decoded(outcome) or "" for outcome, _status in pipe.execute()]
+        for position, write in enumerate(writes):
+            attempts = 0
+            while outcomes[position] == "conflict":
+                attempts += 1
+                if attempts > 20:
+                    raise StoreError(
+                        f"the audit chain of {write.declaration_id} kept moving; gave up"
+                    )
+                fresh = dataclasses.replace(write, known_head=None)
+                outcome, _status = self._record(
+                    keys=self._record_keys(write.declaration_id), args=self._record_args(fresh)
+                )
+                outcomes[position] = decoded(outcome) or ""
+            if outcomes[position] == "missing":
+                raise NotFound(f"declaration {write.declaration_id} does not exist")
+        return outcomes
+
+    def _record_args(self, write: Write) -> list[Any]:
+        head, length = write.known_head or self._head(write.declaration_id)
+        now = time.time()
+        index = [
+            [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
+            for rule, line in write.decisions
+        ]
+        if write.fields.get("status") in ("decided", "failed"):
+            index.append([self.key("decided"), write.declaration_id, now])
+        extra = {
+            "index": index,
+            "counters": write.counters,
+            "stats": self.key("stats"),
+            "channel": self.changes_channel,
+        }
+        chained = chain_events(head, length, write.events)
+        new_head = chained[-1].hash if chained else head
+        fields = written_fields(write.fields)
+        return [
+            ",".join(write.allowed), head,
+            orjson.dumps([event.model_dump_json() for event in chained]),
+            new_head,
+            orjson.dumps(fields), "done" if write.done else "", orjson.dumps(extra),
+            self._mac(write.declaration_id, new_head, length + len(chained)),
+        ]  # fmt: skip
+
+    def _record_keys(self, declaration_id: str) -> list[str]:
+        return [
+            *self._declaration_keys(declaration_id),
+            self.key("audit", "changed"),
+            self.key("audit", "changes"),
+        ]
+
+    def _mac(self, declaration_id: str, head: str, length: int) -> str:
+        """The head's MAC, written with the head by the same script ('' without a key)."""
+        if self.audit_key is None:
+            return ""
+        return head_mac(self.audit_key, declaration_id, head, length)
+
+    def _head(self, declaration_id: str) -> tuple[str, int]:
+        state = self.client.hmget(self.key("decl", declaration_id), "audit_head", "audit_len")
+        if state[0] is None:
+            raise NotFound(f"declaration {declaration_id} does not exist")
+        return decoded(state[0]) or GENESIS, int(state[1] or 0)
+
+    @translated
+    def begin_many(
+        self, wanted: Sequence[tuple[str, Iterable[tuple[str, str]]]]
+    ) -> list[tuple[Taken, dict[tuple[str, str], Permit]]]:
+        """Take declarations for evaluation (-> evaluating) and read the permits each
+        names ((id, (quota id, permit number) pairs)) as it sees them, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        plans = []
+        for declaration_id, permit_keys in wanted:
+            keys = sorted(set(permit_keys))
+            plans.append((declaration_id, keys))
+            self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
+            for quota_id, number in keys:
+                pipe.hgetall(self.ledger.key(f"{quota_id}|permit|{number}"))
+        replies = pipe.execute()
+        out = []
+        position = 0
+        for declaration_id, keys in plans:
+            now, before, interrupted = replies[position]
+            taken = Taken(decoded(now) or "", decoded(before) or "", int(interrupted))
+            permits = {}
+            for offset, item in enumerate(keys, start=1):
+                permit = permit_of(replies[position + offset])
+                if permit is not None:
+                    permits[item] = as_before_use(permit, declaration_id)
+            out.append((taken, permits))
+            position += 1 + len(keys)
+        return out
+
+    # --- reads -------------------------------------------------------------------------
+
+    @translated
+    def get(self, declaration_id: str) -> DeclarationRecord | None:
+        return _record_of(
+            declaration_id, self._unarchived(self.client.hgetall(self.key("decl", declaration_id)))
+        )
+
+    @translated
+    def get_many(self, declaration_ids: Sequence[str]) -> list[DeclarationRecord]:
+        """The declarations that exist among `declaration_ids`, in order, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in declaration_ids:
+            pipe.hgetall(self.key("decl", declaration_id))
+        records = [
+            _record_of(declaration_id, self._unarchived(raw))
+            for declaration_id, raw in zip(declaration_ids, pipe.execute(), strict=True)
+        ]
+        return [record for record in records if record is not None]
+
+    def _unarchived(self, raw: Any) -> Any:
+        """A record as stored, or, for an archived stub, the archived record under what the
+        stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
+        if not raw or (b"archive" not in raw and "archive" not in raw):
+            return raw
+        stub = {decoded(key) or "": decoded(value) for key, value in raw.items()}
+        line = self._archived_line(stub.get("id") or "", stub)
+        return {**line["fields"], **stub}
+
+    @translated
+    def allocation(self, declaration_id: str) -> Allocation | None:
+        """The declaration's allocation record, from the ledger or from its archive line.
+        Not in `Declarations`: the record is the ledger's, which a store in memory has not."""
+        found = self.ledger.allocation(declaration_id)
+        if found is not None:
+            return found
+        stub = self._archived_stub(declaration_id)
+        if stub is None:
+            return None
+        line = self._archived_line(declaration_id, stub)
+        return None if line.get("alloc") is None else allocation_of(line["alloc"])
+
+    @translated
+    def recent(
+        self, limit: int = 50, business_number: str | None = None
+    ) -> list[DeclarationSummary]:
+        """The summaries of the latest submissions, newest first; only one importer's when
+        it is named. One round trip reads the summary fields of all of them, so a list
+        costs the same whatever the size of the declarations in it."""
+        index = self.key("submitted", business_number) if business_number else self.key("submitted")
+        ids = [decoded(item) or "" for item in self.client.zrevrange(index, 0, limit - 1)]
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in ids:
+            pipe.hmget(self.key("decl", declaration_id), SUMMARY_READ)
+        out = []
+        for declaration_id, raw in zip(ids, pipe.execute(), strict=True):
+            fields = dict(zip(SUMMARY_READ, (decoded(value) for value in raw), strict=True))
+            if fields["id"] is None:
+                continue
+            if _unsummarised(fields):
+                fields = self._summarise_once(declaration_id, fields)
+            out.append(summary_of(declaration_id, fields))
+        return out
+
+    def _summarise_once(
+        self, declaration_id: str, fields: dict[str, str | None]
+    ) -> dict[str, str | None]:
+        """A declaration stored before summaries were kept: derive its summary from the
+        whole record this once, and keep it, so that the next list reads only the summary."""
+        record = self.get(declaration_id)
+        if record is None:
+            return fields
+        derived = summary.of_body(record.body)
+        if record.verdict:
+            derived.update(summary.of_verdict(record.verdict))
+        self._summarise(
+            keys=[self.key("decl", declaration_id)],
+            args=[record.audit_head, orjson.dumps(derived)],
+        )
+        return {
+            **fields,
+            **derived,
+            "status": record.status,
+            "decided_at": record.decided_at,
+        }
+
+    @translated
+    def decided_between(self, start: float, end: float) -> list[str]:
+        """Declarations decided in [start, end] (epoch seconds), oldest first."""
+        raw = self.client.zrangebyscore(self.key("decided"), start, end)
+        return [decoded(item) or "" for item in raw]
+
+    @translated
+    def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in declaration_ids:
+            pipe.hget(self.key("decl", declaration_id), "status")
+        return [decoded(value) for value in pipe.execute()]
+
+    @translated
+    def pending_since(self, older_than: float, limit: int = 500) -> list[str]:
+        """Declarations stored before `older_than` (epoch seconds) that have no verdict."""
+        raw = self.client.zrangebyscore(self.key("pending"), "-inf", older_than, 0, limit)
+        return [decoded(item) or "" for item in raw]
+
+    @translated
+    def pending_all(self) -> list[str]:
+        """Every declaration stored without a verdict (SCAN: each one that stays pending
+        throughout is listed at least once)."""
+        return [decoded(item) or "" for item, _ in self.client.zscan_iter(self.key("pending"))]
+
+    @translated
+    def touch_pending(self, declaration_id: str, at: float) -> None:
+        """Push a re-enqueued declaration to the back of the sweeper's queue."""
+        self.client.zadd(self.key("pending"), {declaration_id: at}, xx=True)
+
+
+# mypy holds the implementation to the Protocol here, whichever methods callers use
+_IMPLEMENTS: type[Declarations] = RedisDeclarations

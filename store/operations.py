@@ -1,0 +1,155 @@
+"""What running Accord needs of Redis beyond the record: whether it answers (and which
+process answers), worker heartbeats, operational counters and queue depth for /metrics,
+one-of-many claims for periodic jobs, dashboard sessions, and the subscription to status
+changes that wakes the API's long polls.
+
+Keys, under the store's prefix:
+    workers:{host:pid}   a worker's heartbeat, expiring
+    stats                hash of operational counters (also added to by the record script)
+    claim:{name}         held by the process that runs a periodic job this time round
+    session:{id}         a dashboard session, until sign-out or its maximum age
+    celery:{queue}       the broker's queue, when Redis is the broker
+Channel `{prefix}:changes`: the id of every declaration whose status a record changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+from store.errors import StoreUnavailable, translated
+from store.keyspace import Keyspace, decoded, now_rfc3339
+
+
+class Operations(Protocol):
+    """What the service's and the workers' own upkeep use."""
+
+    def ping(self) -> bool: ...
+
+    def server_run_id(self) -> str:
+        """The id of the Redis process answering: a new one after a restart or a failover."""
+        ...
+
+    def listen_changes(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
+        """Call `on_change(declaration id)` for every status change, until `stop` is set."""
+        ...
+
+    def claim(self, name: str, seconds: int) -> bool:
+        """True for the first caller in `seconds` across every process."""
+        ...
+
+    def open_session(self, session_id: str, ttl: int) -> None: ...
+
+    def session_open(self, session_id: str) -> bool: ...
+
+    def close_session(self, session_id: str) -> None: ...
+
+    def heartbeat(self, name: str, ttl: int) -> None: ...
+
+    def workers(self) -> set[str]:
+        """The workers whose heartbeat is fresh (host:pid)."""
+        ...
+
+    def workers_alive(self) -> int: ...
+
+    def count(self, increments: dict[str, int]) -> None:
+        """Add to the operational counters that /metrics reports."""
+        ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def queue_depth(self, queue: str) -> int: ...
+
+
+class RedisOperations(Keyspace):
+    """Operations on Redis."""
+
+    @translated
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    @translated
+    def server_run_id(self) -> str:
+        """The id of the Redis process answering: a new one after a restart or a failover."""
+        return str(self.client.info("server")["run_id"])
+
+    def listen_changes(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
+        """Call `on_change(declaration id)` for every status change, until `stop` is set;
+        blocking, for a thread of its own. Raises StoreUnavailable when the subscription
+        drops, so that the caller knows to fall back on reading until it subscribes again."""
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self.changes_channel)
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        on_change(decoded(message["data"]) or "")
+            finally:
+                pubsub.close()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(
+                f"the change subscription dropped: {type(exc).__name__}"
+            ) from exc
+
+    @translated
+    def claim(self, name: str, seconds: int) -> bool:
+        """True for the first caller in `seconds` across every process (a periodic job
+        that one API process of several should run)."""
+        return bool(self.client.set(self.key("claim", name), now_rfc3339(), nx=True, ex=seconds))
+
+    # --- dashboard sessions -----------------------------------------------------------
+
+    @translated
+    def open_session(self, session_id: str, ttl: int) -> None:
+        self.client.set(self.key("session", session_id), "1", ex=ttl)
+
+    @translated
+    def session_open(self, session_id: str) -> bool:
+        return bool(self.client.exists(self.key("session", session_id)))
+
+    @translated
+    def close_session(self, session_id: str) -> None:
+        self.client.delete(self.key("session", session_id))
+
+    # --- heartbeats, counters, queue depth ---------------------------------------------
+
+    @translated
+    def heartbeat(self, name: str, ttl: int) -> None:
+        self.client.set(self.key("workers", name), now_rfc3339(), ex=ttl)
+
+    @translated
+    def workers(self) -> set[str]:
+        """The workers whose heartbeat is fresh (host:pid)."""
+        prefix = self.key("workers", "")
+        return {
+            (decoded(key) or "")[len(prefix) :]
+            for key in self.client.scan_iter(match=f"{prefix}*", count=100)
+        }
+
+    def workers_alive(self) -> int:
+        return len(self.workers())
+
+    @translated
+    def count(self, increments: dict[str, int]) -> None:
+        """Add to the operational counters that /metrics reports."""
+        pipe = self.client.pipeline(transaction=False)
+        for name, amount in increments.items():
+            pipe.hincrby(self.key("stats"), name, amount)
+        pipe.execute()
+
+    @translated
+    def stats(self) -> dict[str, int]:
+        raw = self.client.hgetall(self.key("stats"))
+        return {decoded(name) or "": int(value) for name, value in raw.items()}
+
+    @translated
+    def queue_depth(self, queue: str) -> int:
+        return int(self.client.llen(self.key("celery", queue)))
+
+
+# mypy holds the implementation to the Protocol here, whichever methods callers use
+_IMPLEMENTS: type[Operations] = RedisOperations

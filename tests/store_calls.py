@@ -1,0 +1,38 @@
+"""Calls on the store that only tests make, written over its public methods so that the
+store itself carries no method for tests alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from schemas.permit import Permit
+from store.audit import RedisAuditTrails
+from store.declarations import Declarations, Taken
+from store.ledger import Ledger
+from store.packs import RedisPackRecords
+
+
+def begin(
+    store: Declarations, declaration_id: str, permit_keys: Iterable[tuple[str, str]] = ()
+) -> tuple[Taken, dict[tuple[str, str], Permit]]:
+    """Take one declaration for evaluation, as a worker's chunk of one does."""
+    return store.begin_many([(declaration_id, permit_keys)])[0]
+
+
+def checkpoints_raw(store: RedisAuditTrails) -> list[str | bytes]:
+    """The whole checkpoint chain as stored, oldest first."""
+    return list(store.client.lrange(store.checkpoints_key, 0, -1))
+
+
+def measure_check_record(store: RedisPackRecords, record_sha256: str) -> dict[str, Any] | None:
+    """A measure-check record by the digest a trail names it by."""
+    raw = store.client.get(store.check_key(record_sha256))
+    return None if raw is None else dict(json.loads(raw))
+
+
+def vin_owner(ledger: Ledger, quota_id: str, vin: str) -> str | None:
+    """The declaration that counted a VIN against a quota, if one did ({QUOTA}:vins)."""
+    raw = ledger.client.hget(ledger.key(f"{quota_id}|vins"), vin)
+    return None if raw is None else raw.decode()

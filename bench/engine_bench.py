@@ -27,11 +27,11 @@ from typing import Any
 from bench.mix import declarations, permit_for
 from rules import engine, trail
 from rules.catalog import load_catalog
-from schemas.audit import GENESIS
+from schemas.audit import GENESIS, chain_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
-from store.redis_store import RedisStore
+from store.redis_store import now_rfc3339
 
 CENT = Decimal("0.01")
 
@@ -108,18 +108,19 @@ def engine_rate(
 
 
 def with_trail_rate(parsed: list[Declaration], permits: dict[str, Permit]) -> float:
-    """Evaluate, conclude (verdict JSON, events, records) and chain the events as the store
-    does before its write: what a worker computes for a declaration besides Redis."""
+    """Evaluate, conclude (verdict JSON, events, records) and chain the events as the
+    store's record path does (`schemas.audit.chain_json`): what a worker computes for a
+    declaration besides Redis."""
     packs = load_catalog().current
     given = [own(item, permits) for item in parsed]
+    at = now_rfc3339()
 
     def run() -> None:
         for item, its_permits in zip(parsed, given, strict=True):
             evaluation = engine.evaluate(item, packs, its_permits)
             allocation = allocation_for(evaluation) if evaluation.requests else None
             concluded = trail.conclude(evaluation, allocation, its_permits)
-            chained = RedisStore._chain(GENESIS, 2, concluded.events)
-            [event.model_dump_json() for event in chained]
+            chain_json(GENESIS, 2, at, concluded.events)
 
     return _timed(len(parsed), run)
 

@@ -315,7 +315,9 @@ class LRU(Generic[V]):
 # an entry is a few hundred bytes and the bound a few MB per process.
 FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=16_384)
 # Findings, by rule, line, date and the facts their templates name (see `Fired.finding`).
-FINDINGS: LRU[Finding] = LRU(maxsize=16_384)
+# A finding with its message and reference is about 1.6 KB: full, this holds about 7 MB
+# (measured over 20,000 declarations of the bench mix; docs/performance.md).
+FINDINGS: LRU[Finding] = LRU(maxsize=4_096)
 # The measures in force for a line, by the packs, the line's scope inputs and the date.
 IN_FORCE: LRU[tuple[tuple[Pack, ...], tuple[Applied, ...]]] = LRU(maxsize=4_096)
 # A measure's checks on a day, by the packs its counterparts are looked up in.

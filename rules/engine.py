@@ -311,9 +311,10 @@ class LRU(Generic[V]):
 # (rules/compiler.py), so what a fact fires is a pure function of (pack, the fact
 # projected onto the names read by the rules of its stage and measure). Declarations
 # repeat those few values endlessly: each distinct projection is matched by durable-rules
-# once and remembered. A projection holds a handful of values (docs/performance.md), so
-# an entry is a few hundred bytes and the bound a few MB per process.
-FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=16_384)
+# once and remembered. A projection holds a handful of values (docs/performance.md): an
+# entry is about 600 bytes, so full this holds about 5 MB. (5,000 random declarations
+# shaped like the rule cases make 1,363 projections; the bench mix makes 48.)
+FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=8_192)
 # Findings, by rule, line, date and the facts their templates name (see `Fired.finding`).
 # A finding with its message and reference is about 1.6 KB: full, this holds about 7 MB
 # (measured over 20,000 declarations of the bench mix; docs/performance.md).

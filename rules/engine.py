@@ -18,6 +18,12 @@ lock, always the same sid, deleted in `finally` (session ids are compared by a
 32-bit hash and at most 1024 may live); facts asserted one at a time, since a batch
 in which some fact matches no rule is refused whole; action exceptions land in the
 session state, which is checked after every call.
+
+Evaluation matches through `matched`, which asks durable-rules once per distinct
+projection of a fact onto the names its rules read and remembers the firing (`FIRINGS`);
+`fire` asserts every fact, for the tools that check durable-rules' matching. Findings,
+the measures in force for a line and the measure checks are memoised too; all memos are
+bounded and pure, and `uncached()` turns them off (docs/engine.md, docs/performance.md).
 """
 
 from __future__ import annotations

@@ -290,8 +290,11 @@ class LRU(Generic[V]):
             self.misses += 1
             return None
         self.hits += 1
-        with contextlib.suppress(KeyError):
+        # not contextlib.suppress: it builds a context manager on every hit of a hot path
+        try:  # noqa: SIM105
             self._entries.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
         return found
 
     def put(self, key: Hashable, value: V) -> None:

@@ -1,24 +1,40 @@
-"""The `accord` command: `accord run` starts the whole service and `accord archive` moves
-old declarations to the archive (both on the service's own Redis and files); the other
-verbs are an HTTP client of it (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
+"""The `accord` command: `accord run` starts the whole service, `accord archive` moves old
+declarations to the archive (both on the service's own Redis and files), `accord
+simulate` answers what-if questions offline; the other verbs are an HTTP client of the
+service (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
 
-Exit codes: 0 done; 1 the API answered with an error; 2 bad usage or input;
+Global options (`--api`, `--token`, `--json`) go before or after the verb, as users type
+them: they are defined once, in `add_global_options`, and given to the top parser and to
+every verb's parser. Every verb prints a human view (aligned tables) by default and JSON
+with `--json`, through the one renderer of `service.cli_output`.
+
+Exit codes: 0 done; 1 the API answered with an error (for submit: refused some
+declarations, which are not stored); 2 bad usage or input (for submit: nothing sent);
 3 the API could not be reached; 4 (submit --wait) some declaration was not accepted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from service import simulate as simulate_verb
+from service.cli_output import Block, Fields, View, emit, generic, table_of
 from settings import get_settings
+
+DEFAULT_API = "http://127.0.0.1:8000"
+BATCH = 1000  # the API's batch limit
+EXIT_CODES = (
+    "exit codes: 0 done; 1 the API answered with an error (submit: it refused some "
+    "declarations); 2 bad usage or input (submit: nothing sent); 3 the API could not be "
+    "reached; 4 (submit --wait) some declaration was not accepted"
+)
 
 
 class CliError(Exception):
@@ -37,27 +53,32 @@ class Client:
             timeout=timeout,
         )
 
-    def text(self, method: str, path: str, **kwargs: Any) -> str:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self.http.request(method, path, **kwargs)
+            return self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach the API at {self.http.base_url}: {exc}", 3) from exc
+
+    def text(self, method: str, path: str, **kwargs: Any) -> str:
+        response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
-            raise CliError(_describe_error(response.status_code, response.json()), 1)
+            raise CliError(_describe_error(response.status_code, _body(response)), 1)
         return response.text
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the API at {self.http.base_url}: {exc}", 3) from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text}
+        response = self._send(method, path, **kwargs)
+        body = _body(response)
         if response.status_code >= 400:
             raise CliError(_describe_error(response.status_code, body), 1)
         return body
+
+
+def _body(response: httpx.Response) -> Any:
+    # amounts come as decimal strings and stay strings: printed as the API wrote them
+    try:
+        return response.json()
+    except ValueError:
+        return {"error": response.text}
 
 
 def _instant(value: str, end: bool = False) -> str:
@@ -79,27 +100,163 @@ def _describe_error(status: int, body: Any) -> str:
     return text
 
 
-def _read_declarations(source: str) -> Iterator[Any]:
-    """JSON (one declaration or a list) or JSONL, from a file or `-` for standard input."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    stripped = text.strip()
-    if not stripped:
-        return
+# --- the parser ---------------------------------------------------------------------------
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The options every verb takes, before or after it. Only the top parser has their
+    defaults: a verb's parser leaves an option it was not given unset (SUPPRESS), so that
+    `accord --json status X` keeps the --json given before the verb."""
+
+    def default(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options (before or after the verb)")
+    group.add_argument(
+        "--api",
+        metavar="URL",
+        default=default(os.environ.get("ACCORD_API_URL", DEFAULT_API)),
+        help=f"the service (ACCORD_API_URL; default {DEFAULT_API})",
+    )
+    group.add_argument(
+        "--token", default=default(os.environ.get("ACCORD_TOKEN")), help="(ACCORD_TOKEN)"
+    )
+    group.add_argument(
+        "--json", action="store_true", default=default(False), help="JSON instead of tables"
+    )
+
+
+def _verb(
+    verbs: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """A verb's parser, with the global options like every other."""
+    parser = verbs.add_parser(
+        name, help=help_text, description=kwargs.pop("description", help_text), **kwargs
+    )
+    add_global_options(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, every verb; the README's commands are checked against it."""
+    from service.declaration_files import csv_columns_help
+
+    parser = argparse.ArgumentParser(
+        prog="accord", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES
+    )
+    add_global_options(parser, top=True)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run_p = _verb(verbs, "run", "start Redis, workers and the API")
+    run_p.add_argument("--host", default="127.0.0.1")
+    run_p.add_argument("--port", type=int, default=8000)
+    run_p.add_argument("--workers", type=int, default=2)
+
+    archive_p = _verb(
+        verbs, "archive", "move declarations closed long ago from Redis to the archive files"
+    )
+    archive_p.add_argument(
+        "--older-than", type=int, metavar="DAYS", help="default ACCORD_RETAIN_DAYS (400)"
+    )
+
+    submit_p = _verb(
+        verbs,
+        "submit",
+        "submit declarations from JSON, JSON Lines or CSV (CAD layout)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "FILE is JSON (one declaration or a list) or JSON Lines when it starts with '{'\n"
+            "or '[', otherwise CSV in the CAD layout: a header row, then one row per\n"
+            "declaration line (',' between cells, or ';' or tab if the header uses them);\n"
+            "the declaration's own columns repeat on each of its rows.\n"
+            "Columns (B3 field number in brackets; headers match in any case or spacing):\n"
+            f"{csv_columns_help()}\n\n"
+            "Every declaration is checked before any is sent: one bad row or field and\n"
+            "nothing is submitted (exit 2), with every problem named by row and column."
+        ),
+    )
+    submit_p.add_argument("file", metavar="FILE", help="a file, or - for standard input")
+    submit_p.add_argument("--wait", action="store_true", help="wait for every verdict")
+
+    for name, help_text in (
+        ("status", "status and verdict of a declaration"),
+        ("cancel", "cancel a declaration"),
+    ):
+        _verb(verbs, name, help_text).add_argument("declaration_id")
+    audit_p = _verb(verbs, "audit", "audit trail of a declaration")
+    audit_p.add_argument("declaration_id")
+    audit_p.add_argument("--verify", action="store_true", help="exit 1 unless the chain verifies")
+    quotas_p = _verb(verbs, "quotas", "quota balances")
+    quotas_p.add_argument("quota_id", nargs="?")
+    quotas_p.add_argument("--as-of", metavar="DATE")
+    measures_p = _verb(verbs, "measures", "measures in force")
+    measures_p.add_argument("--as-of", metavar="DATE")
+    measures_p.add_argument(
+        "--checks", action="store_true", help="with their WTO and notification checks"
+    )
+    decisions_p = _verb(verbs, "decisions", "every decision of one rule")
+    decisions_p.add_argument("--rule", required=True)
+    replay_p = _verb(verbs, "replay", "decide a declaration again and show the differences")
+    replay_p.add_argument("declaration_id")
+    replay_p.add_argument("--pack", dest="pack_version", help="another pack version, e.g. 2026.2")
+    export_p = _verb(
+        verbs,
+        "export",
+        "verdicts and audit trails of a time range, as JSONL",
+        description=(
+            "Verdicts and audit trails of a time range. The export is JSON Lines whatever "
+            "the output options: to standard output as it is; with -o FILE, written there "
+            "and a summary printed (a table, or JSON with --json)."
+        ),
+    )
+    export_p.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
+
+    simulate_p = _verb(
+        verbs,
+        "simulate",
+        "what-if: replay declarations through the ledger on a private Redis (no server)",
+        description=simulate_verb.DESCRIPTION,
+        epilog=simulate_verb.EPILOG,
+    )
+    simulate_verb.add_arguments(simulate_p)
+
+    permits_p = _verb(verbs, "permits", "import permits")
+    permit_verbs = permits_p.add_subparsers(dest="permit_verb", required=True, metavar="VERB")
+    apply_p = _verb(
+        permit_verbs, "apply", "apply for a permit: issued (units drawn), pending, or refused"
+    )
+    for flag in ("--business-number", "--measure"):
+        apply_p.add_argument(flag, required=True)
+    apply_p.add_argument("--quantity", type=int, required=True)
+    for flag in ("--number", "--issued-on", "--expires-on", "--sub-quota"):
+        apply_p.add_argument(flag)
+    _verb(permit_verbs, "show", "a permit: status, units held, use").add_argument("number")
+    _verb(permit_verbs, "cancel", "cancel an unused permit").add_argument("number")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        whole = json.loads(stripped)
-    except json.JSONDecodeError:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CliError(f"{source}, line {number}: not JSON: {exc}", 2) from None
-        return
-    yield from whole if isinstance(whole, list) else [whole]
+        args = build_parser().parse_args(arguments)
+    except SystemExit as exc:  # usage errors and --help: argparse has printed why
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return _dispatch(args)
+    except CliError as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return exc.code
+    except FileNotFoundError as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return 2
 
 
-def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+# --- the verbs --------------------------------------------------------------------------------
 
 
 def _progress(done: int, total: int) -> None:
@@ -113,18 +270,41 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+SUBMIT_COLUMNS = ("declaration_id", "status", "outcome", "total_duty")
+
+
+def _submitted_view(rows: list[dict[str, Any]]) -> list[Block]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = row["outcome"] or row["status"] or "?"
+        counts[key] = counts.get(key, 0) + 1
+    summary = "  ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
+    return [table_of(rows, SUBMIT_COLUMNS), summary]
+
+
 def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
-    items = list(_read_declarations(source))
+    from service.declaration_files import DeclarationFileError, read
+
+    try:
+        found = read(source)
+    except DeclarationFileError as exc:
+        raise CliError(f"nothing submitted:\n{exc}", 2) from None
+    if not found:
+        raise CliError(f"nothing submitted: {source} holds no declaration", 2)
+    items = [raw for raw, _ in found]
+    # the file's own ids: the service names none for a declaration it refuses
+    ids = [declaration.declaration_id for _, declaration in found]
     results: list[dict[str, Any]] = []
-    for start in range(0, len(items), 1000):
-        chunk = items[start : start + 1000]
+    for start in range(0, len(items), BATCH):
+        chunk = items[start : start + BATCH]
         body = client.call("POST", "/v1/declarations/batch", json={"declarations": chunk})
         results.extend(body["results"])
-        _progress(len(results), len(items))
+        if not wait:  # with --wait, the one bar counts verdicts instead
+            _progress(len(results), len(items))
     rows = []
     for index, result in enumerate(results):
         row = {
-            "declaration_id": result.get("declaration_id") or f"#{index + 1}",
+            "declaration_id": ids[index],
             "status": result.get("status") or result.get("error"),
             "outcome": None,
             "total_duty": None,
@@ -138,135 +318,179 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
                 outcome=verdict.get("outcome"),
                 total_duty=verdict.get("total_duty"),
             )
-            _progress(index + 1, len(results))
+        elif result.get("status_code", 500) >= 400:
+            row["status"] = f"{result.get('error')} (HTTP {result.get('status_code')})"
         rows.append(row)
-    if as_json:
-        _print(rows)
-    else:
-        _table(rows, ["declaration_id", "status", "outcome", "total_duty"])
-        counts: dict[str, int] = {}
-        for row in rows:
-            key = row["outcome"] or row["status"] or "?"
-            counts[key] = counts.get(key, 0) + 1
-        print("  ".join(f"{name}: {count}" for name, count in sorted(counts.items())))
-    invalid = any(result.get("status_code", 500) >= 400 for result in results)
+        if wait:
+            _progress(index + 1, len(results))
+    emit(rows, as_json, _submitted_view)
+    refused = any(result.get("status_code", 500) >= 400 for result in results)
     unaccepted = wait and any(row["outcome"] != "accepted" for row in rows)
-    return 4 if unaccepted else 1 if invalid else 0
+    # refused comes first: those declarations are not even stored
+    return 1 if refused else 4 if unaccepted else 0
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    widths = {
-        column: max([len(column), *(len(str(row.get(column) or "")) for row in rows)])
-        for column in columns
-    }
-    print("  ".join(column.ljust(widths[column]) for column in columns))
-    for row in rows:
-        print("  ".join(str(row.get(column) or "").ljust(widths[column]) for column in columns))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["simulate"]:
-        # its own parser, --help included (argparse would take --help for `accord` itself)
-        from service.simulate import main as simulate
-
-        return simulate(arguments[1:])
-    parser = argparse.ArgumentParser(prog="accord", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--api", default=os.environ.get("ACCORD_API_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--token", default=os.environ.get("ACCORD_TOKEN"))
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    verbs = parser.add_subparsers(dest="verb", required=True)
-
-    run_p = verbs.add_parser("run", help="start Redis, workers and the API")
-    run_p.add_argument("--host", default="127.0.0.1")
-    run_p.add_argument("--port", type=int, default=8000)
-    run_p.add_argument("--workers", type=int, default=2)
-
-    archive_p = verbs.add_parser(
-        "archive", help="move declarations closed long ago from Redis to the archive files"
+def _status_view(body: dict[str, Any]) -> list[Block]:
+    head = Fields(
+        [
+            (key, body.get(key))
+            for key in ("declaration_id", "status", "outcome", "total_duty", "decided_at", "error")
+            if key in body
+        ]
     )
-    archive_p.add_argument(
-        "--older-than", type=int, metavar="DAYS", help="default ACCORD_RETAIN_DAYS (400)"
-    )
+    blocks: list[Block] = [head]
+    lines = body.get("lines") or []
+    if lines:
+        blocks.append(
+            table_of(
+                [{**line, "quota": (line.get("quota") or {}).get("quota_id")} for line in lines],
+                ["line", "treatment", "in_quota_quantity", "quota", "measures", "total_duty"],
+                title="lines",
+            )
+        )
+        duties = [{"line": line["line"], **duty} for line in lines for duty in line["duties"]]
+        blocks.append(
+            table_of(duties, ["line", "type", "measure", "rate", "per", "base", "amount"],
+                     title="duties")
+        )  # fmt: skip
+    findings = body.get("findings") or []
+    if findings:
+        blocks.append(table_of(findings, ["severity", "rule", "line", "message"], title="findings"))
+    if body.get("exchange_rate"):
+        blocks += generic(body["exchange_rate"], "exchange_rate")
+    return blocks
 
-    submit_p = verbs.add_parser("submit", help="submit declarations from JSON or JSONL")
-    submit_p.add_argument("file", help="a file, or - for standard input")
-    submit_p.add_argument("--wait", action="store_true", help="wait for every verdict")
 
-    for name, help_text in (
-        ("status", "status and verdict of a declaration"),
-        ("cancel", "cancel a declaration"),
-    ):
-        verbs.add_parser(name, help=help_text).add_argument("declaration_id")
-    audit_p = verbs.add_parser("audit", help="audit trail of a declaration")
-    audit_p.add_argument("declaration_id")
-    audit_p.add_argument("--verify", action="store_true", help="exit 1 unless the chain verifies")
-    quotas_p = verbs.add_parser("quotas", help="quota balances")
-    quotas_p.add_argument("quota_id", nargs="?")
-    quotas_p.add_argument("--as-of")
-    measures_p = verbs.add_parser("measures", help="measures in force")
-    measures_p.add_argument("--as-of")
-    measures_p.add_argument(
-        "--checks", action="store_true", help="with their WTO and notification checks"
-    )
-    decisions_p = verbs.add_parser("decisions", help="every decision of one rule")
-    decisions_p.add_argument("--rule", required=True)
-    replay_p = verbs.add_parser(
-        "replay", help="decide a declaration again and show the differences"
-    )
-    replay_p.add_argument("declaration_id")
-    replay_p.add_argument("--pack", dest="pack_version", help="another pack version, e.g. 2026.2")
-    export_p = verbs.add_parser(
-        "export", help="verdicts and audit trails of a time range, as JSONL"
-    )
-    export_p.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD")
-    export_p.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD")
-    export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
-    simulate_p = verbs.add_parser(
-        "simulate",
-        help="what-if: replay a JSONL stream through the ledger on a private Redis",
-        add_help=False,
-    )
-    simulate_p.add_argument("rest", nargs=argparse.REMAINDER)
-    permits_p = verbs.add_parser("permits", help="import permits")
-    permit_verbs = permits_p.add_subparsers(dest="permit_verb", required=True)
-    apply_p = permit_verbs.add_parser(
-        "apply", help="apply for a permit: issued (units drawn), pending, or refused"
-    )
-    for flag in ("--business-number", "--measure"):
-        apply_p.add_argument(flag, required=True)
-    apply_p.add_argument("--quantity", type=int, required=True)
-    for flag in ("--number", "--issued-on", "--expires-on", "--sub-quota"):
-        apply_p.add_argument(flag)
-    show_p = permit_verbs.add_parser("show", help="a permit: status, units held, use")
-    show_p.add_argument("number")
-    cancel_p = permit_verbs.add_parser("cancel", help="cancel an unused permit")
-    cancel_p.add_argument("number")
+def _audit_view(trail: dict[str, Any]) -> list[Block]:
+    scalars = [(key, value) for key, value in trail.items() if not isinstance(value, list)]
+    events = [
+        {
+            "seq": event["seq"],
+            "at": event["at"],
+            "type": event["type"],
+            "hash": event["hash"][:16],
+            "data": event["data"],
+        }
+        for event in trail.get("events", [])
+    ]
+    return [Fields(scalars), table_of(events, title="events")]
 
-    args = parser.parse_args(arguments)
-    try:
-        return _dispatch(args)
-    except CliError as exc:
-        print(f"accord: {exc}", file=sys.stderr)
-        return exc.code
-    except FileNotFoundError as exc:
-        print(f"accord: {exc}", file=sys.stderr)
-        return 2
+
+_PERIOD_COLUMNS = ["start", "end", "volume", "carried_over", "used", "returned", "remaining",
+                   "status"]  # fmt: skip
+
+
+def _quotas_view(body: dict[str, Any]) -> list[Block]:
+    if "quotas" in body:  # the list: one row per quota and its current period
+        rows = [
+            {
+                "quota_id": quota["quota_id"],
+                "mode": quota["mode"],
+                "drawn_at": quota["drawn_at"],
+                **{key: (quota.get("period") or {}).get(key) for key in _PERIOD_COLUMNS},
+            }
+            for quota in body["quotas"]
+        ]
+        return [table_of(rows, ["quota_id", "mode", "drawn_at", *_PERIOD_COLUMNS])]
+    head = Fields(
+        [(key, body.get(key)) for key in ("quota_id", "mode", "drawn_at", "unit",
+                                          "critical_threshold", "quota_year", "as_of")]
+    )  # fmt: skip
+    periods = [
+        {**period, "permits": _permits_text(period.get("permits"))}
+        for period in body.get("periods") or []
+    ]
+    columns = [*_PERIOD_COLUMNS] + (["permits"] if any(p["permits"] for p in periods) else [])
+    events = (body.get("events") or {}).get("events", [])
+    blocks: list[Block] = [head, table_of(periods, columns, title="periods")]
+    blocks.append(
+        table_of(
+            events,
+            ["on", "type", "period", "quantity", "balance_before", "balance_after",
+             "declaration_id", "permit_number"],
+            title=f"events ({(body.get('events') or {}).get('total', len(events))} in all)",
+        )
+    )  # fmt: skip
+    if body.get("accounts"):
+        blocks.append(table_of(body["accounts"], title="accounts"))
+    return blocks
+
+
+def _permits_text(permits: dict[str, Any] | None) -> str | None:
+    if not permits:
+        return None
+    return " ".join(f"{key} {value}" for key, value in permits.items())
+
+
+def _measures_view(body: dict[str, Any]) -> list[Block]:
+    rows = [
+        {
+            "id": measure["id"],
+            "from": measure["effective"]["from"],
+            "to": measure["effective"]["to"],
+            "rates": " ".join(f"{name} {rate}" for name, rate in measure["rates"].items()),
+            "quota": (measure.get("quota") or {}).get("mode"),
+            "title": measure["title"],
+        }
+        for measure in body["measures"]
+    ]
+    blocks: list[Block] = [
+        table_of(rows, ["id", "from", "to", "rates", "quota", "title"],
+                 title=f"measures in force on {body['as_of']}")
+    ]  # fmt: skip
+    for measure in body["measures"]:
+        if "checks" in measure:
+            blocks.append(
+                table_of(measure["checks"], ["severity", "rule", "message"],
+                         title=f"checks of {measure['id']}")
+            )  # fmt: skip
+    return blocks
+
+
+def _replay_view(result: dict[str, Any]) -> list[Block]:
+    head = Fields(
+        [
+            ("declaration_id", result.get("declaration_id")),
+            ("differences", len(result["differences"])),
+        ]
+    )
+    return [head, table_of(result["differences"], ["field", "original", "replayed"],
+                           empty="(no differences)")]  # fmt: skip
+
+
+def _decisions_view(found: dict[str, Any]) -> list[Block]:
+    return [
+        f"{found['rule']}: {len(found['decisions'])} decisions",
+        table_of(
+            found["decisions"],
+            ["declaration_id", "line", "severity", "outcome", "pack_version", "at"],
+        ),
+    ]
 
 
 def archive(older_than: int | None, as_json: bool) -> int:
-    """`accord archive`: on the service's Redis (REDIS_URL) and ACCORD_ARCHIVE_DIR."""
+    """`accord archive`: on the service's Redis (REDIS_URL, or the embedded one `accord run`
+    started from this directory) and ACCORD_ARCHIVE_DIR."""
     from service.retention import run_archive
+    from store.embedded import running_url
     from store.errors import StoreError
     from store.redis_store import RedisStore
 
     settings = get_settings()
-    if not settings.redis_url:
-        raise CliError("REDIS_URL is not set: archive needs the service's Redis", 2)
+    redis_url = settings.redis_url or running_url(settings.embedded_redis_dir)
+    if not redis_url:
+        raise CliError(
+            "REDIS_URL is not set and no embedded Redis is running here: archive needs the "
+            "service's Redis",
+            2,
+        )
+    audit_key = settings.audit_key
+    if audit_key is None and settings.audit_key_file.exists():
+        audit_key = settings.audit_key_file.read_text().strip().encode()
     if older_than is not None and older_than < 0:
         raise CliError("--older-than must be 0 or more days", 2)
     store = RedisStore.from_url(
-        settings.redis_url, settings.redis_prefix, timeout=30.0, audit_key=settings.audit_key,
+        redis_url, settings.redis_prefix, timeout=30.0, audit_key=audit_key,
         archive_dir=settings.archive_dir,
     )  # fmt: skip
     try:
@@ -279,14 +503,24 @@ def archive(older_than: int | None, as_json: bool) -> int:
         "scanned": run.scanned, "archived": run.archived, "already_archived": run.already,
         "kept": run.kept, "files": list(run.files), "archive_dir": str(settings.archive_dir),
     }  # fmt: skip
-    if as_json:
-        _print(report)
-    else:
-        print(
-            f"archived {run.archived} declarations ({run.already} found archived already, "
-            f"{run.kept} not closed long enough) of {run.scanned} scanned, "
-            f"in {len(run.files)} files under {settings.archive_dir}"
-        )
+    emit(report, as_json)
+    return 0
+
+
+def _export(client: Client, start: str, end: str, output: str, as_json: bool) -> int:
+    params = {"from": _instant(start), "to": _instant(end, end=True)}
+    text = client.text("GET", "/v1/export", params=params)
+    if output == "-":
+        sys.stdout.write(text)  # the export itself is the output: JSON Lines, for pipes
+        return 0
+    Path(output).write_text(text)
+    emit({"file": output, "declarations": len(text.splitlines()), "bytes": len(text.encode())},
+         as_json)  # fmt: skip
+    return 0
+
+
+def _show(body: Any, args: argparse.Namespace, view: View = generic) -> int:
+    emit(body, args.json, view)
     return 0
 
 
@@ -296,29 +530,32 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run(get_settings(), args.host, args.port, args.workers)
     if args.verb == "simulate":
-        from service.simulate import main as simulate
-
-        return simulate(args.rest)
+        return simulate_verb.run(args)
     if args.verb == "archive":
         return archive(args.older_than, args.json)
     client = Client(args.api, args.token)
     if args.verb == "submit":
         return submit(client, args.file, args.wait, args.json)
+    if args.verb == "export":
+        return _export(client, args.start, args.end, args.output, args.json)
     if args.verb == "status":
-        _print(client.call("GET", f"/v1/declarations/{args.declaration_id}"))
-    elif args.verb == "cancel":
-        _print(client.call("POST", f"/v1/declarations/{args.declaration_id}/cancel"))
-    elif args.verb == "audit":
+        return _show(client.call("GET", f"/v1/declarations/{args.declaration_id}"), args,
+                     _status_view)  # fmt: skip
+    if args.verb == "cancel":
+        cancelled = client.call("POST", f"/v1/declarations/{args.declaration_id}/cancel")
+        return _show(cancelled, args, _status_view)
+    if args.verb == "audit":
         trail = client.call("GET", f"/v1/declarations/{args.declaration_id}/audit")
-        _print(trail)
+        _show(trail, args, _audit_view)
         if args.verify and not trail["verified"]:
             print(f"accord: audit trail does not verify: {trail['problem']}", file=sys.stderr)
             return 1
-    elif args.verb == "quotas":
+        return 0
+    if args.verb == "quotas":
         params = {"as_of": args.as_of} if args.as_of else {}
         path = f"/v1/quotas/{args.quota_id}" if args.quota_id else "/v1/quotas"
-        _print(client.call("GET", path, params=params))
-    elif args.verb == "measures":
+        return _show(client.call("GET", path, params=params), args, _quotas_view)
+    if args.verb == "measures":
         params = {"as_of": args.as_of} if args.as_of else {}
         body = client.call("GET", "/v1/measures", params=params)
         if args.checks:
@@ -326,33 +563,18 @@ def _dispatch(args: argparse.Namespace) -> int:
                 measure["checks"] = client.call(
                     "GET", f"/v1/measures/{measure['id']}/checks", params=params
                 )["findings"]
-        _print(body)
-    elif args.verb == "replay":
+        return _show(body, args, _measures_view)
+    if args.verb == "replay":
         body = {"declaration_id": args.declaration_id, "pack_version": args.pack_version}
-        result = client.call("POST", "/v1/replay", json=body)
-        if args.json:
-            _print(result)
-        else:
-            _print(result["differences"])
-            print(f"{len(result['differences'])} differences", file=sys.stderr)
-    elif args.verb == "export":
-        params = {"from": _instant(args.start), "to": _instant(args.end, end=True)}
-        text = client.text("GET", "/v1/export", params=params)
-        if args.output == "-":
-            sys.stdout.write(text)
-        else:
-            Path(args.output).write_text(text)
-    elif args.verb == "decisions":
+        return _show(client.call("POST", "/v1/replay", json=body), args, _replay_view)
+    if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
-        if args.json:
-            _print(found)
-        else:
-            print(f"{args.rule}: {len(found['decisions'])} decisions")
-            _table(
-                found["decisions"],
-                ["declaration_id", "line", "severity", "outcome", "pack_version", "at"],
-            )
-    elif args.verb == "permits" and args.permit_verb == "apply":
+        return _show(found, args, _decisions_view)
+    return _permits(client, args)
+
+
+def _permits(client: Client, args: argparse.Namespace) -> int:
+    if args.permit_verb == "apply":
         application: dict[str, Any] = {
             "business_number": args.business_number,
             "measure": args.measure,
@@ -365,12 +587,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             "sub_quota": args.sub_quota,
         }
         application.update({name: value for name, value in optional.items() if value})
-        _print(client.call("POST", "/v1/permits", json=application))
-    elif args.verb == "permits" and args.permit_verb == "cancel":
-        _print(client.call("POST", f"/v1/permits/{args.number}/cancel"))
-    elif args.verb == "permits":
-        _print(client.call("GET", f"/v1/permits/{args.number}"))
-    return 0
+        return _show(client.call("POST", "/v1/permits", json=application), args)
+    if args.permit_verb == "cancel":
+        return _show(client.call("POST", f"/v1/permits/{args.number}/cancel"), args)
+    return _show(client.call("GET", f"/v1/permits/{args.number}"), args)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if settings.redis_url is None:
-            redis = EmbeddedRedis(settings.var_dir / "redis").start()
+            redis = EmbeddedRedis(settings.embedded_redis_dir).start()
             embedded = redis
 
             def start_redis() -> subprocess.Popen[bytes]:
@@ -180,7 +180,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
             token = write_admin_tokens(tokens_file)
             env["ACCORD_TOKENS_FILE"] = str(tokens_file.resolve())
         if settings.audit_key is None:
-            key_file = settings.var_dir / "audit.key"
+            key_file = settings.audit_key_file
             env["ACCORD_AUDIT_KEY"] = audit_key(key_file)
             print(f"Audit key  {key_file} (authenticates audit heads and checkpoints)")
         worker_env = dict(env)

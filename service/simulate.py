@@ -1,10 +1,15 @@
-"""`accord simulate FILE [--pack PATH …] [--set KEY=VALUE …] [--chart PNG] [--json]`: the
-what-if simulator's command line. It reads a JSONL stream of declarations, loads the
-rule packs (the shipped current packs unless `--pack` names files), applies the quota
-overrides, runs `workers.simulation.simulate` (the worker's pipeline and the ledger's own
-scripts on a private embedded Redis) and prints one row per quota period (or the report
-as JSON), then draws the units in use in each period against its volume into a PNG with
+"""`accord simulate [FILE] [--pack PATH …] [--set KEY=VALUE …] [--chart PNG] [--json]`:
+the what-if simulator's command line, one verb of `accord` (its arguments are added to
+the `accord` parser here, so global options such as --json go before or after it). It
+reads declarations (JSON, JSON Lines or CAD CSV, as `accord submit` does; by default the
+shipped example quota year, examples/ev-quota-year.jsonl), loads the rule packs (the
+shipped current packs unless `--pack` names files), applies the quota overrides, runs
+`workers.simulation.simulate` (the worker's pipeline and the ledger's own scripts on a
+private embedded Redis) and prints one row per quota period (or the report as JSON),
+then draws the units in use in each period against its volume into a PNG with
 matplotlib's Agg backend. No business logic here: reading, printing and drawing only.
+The rules and the worker's pipeline are imported when the verb runs, not when `accord`
+starts: every other verb would otherwise pay for loading them.
 Exit codes: 0 done; 1 the private Redis could not start; 2 bad usage or input (file,
 declaration, pack, --set).
 """
@@ -12,38 +17,34 @@ declaration, pack, --set).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from rules.simulation import SimulationReport
 
-from rules.catalog import load_catalog
-from rules.errors import PackError
-from rules.simulation import (
-    OverrideError,
-    SimulationReport,
-    apply_overrides_to_packs,
-    percent_text,
+# the repository's examples/ folder: a clone runs `accord simulate` with no file at all
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+DEFAULT_STREAM = EXAMPLES_DIR / "ev-quota-year.jsonl"
+DESCRIPTION = (
+    "Replay declarations through the rules and the quota ledger's own scripts, on a "
+    "private embedded Redis, under every draw point and allocation mode "
+    "(--set quota.mode=daily_pro_rata, quota.drawn_at=declaration, ...). Commercial "
+    "lines that need a permit apply for one on their acceptance date. A simulation "
+    "has no allocation accounts: for an importer_allocation quota, each importer in "
+    "the stream gets an equal share of the year's volume."
 )
-from schemas.declaration import Declaration
-from workers.simulation import simulate
-
-USAGE = "accord simulate FILE [--pack PATH ...] [--set KEY=VALUE ...] [--chart PNG] [--json]"
-_COLUMNS = (
-    ("quota", "<"),
-    ("period", "<"),
-    ("volume", ">"),
-    ("carried", ">"),
-    ("allocated", ">"),
-    ("utilisation", ">"),
-    ("fill date", "<"),
-    ("rejected units", ">"),
-    ("over quota", ">"),
+EPILOG = (
+    "Assumptions: permits are applied for on the acceptance date, for the line's "
+    "quantity, on the first sub-quota whose price limit the line meets; daily "
+    "pro-rata runs happen before the first declaration of a later day; importer "
+    "allocations are equal shares of each quota year's volume among the importers "
+    "seen in the stream for it (the remainder one unit each to those seen first)."
 )
-
-
+_COLUMNS = ("quota", "period", "volume", "carried", "allocated", "utilisation", "fill date",
+            "rejected units", "over quota")  # fmt: skip
 _VERDICTS = ("accepted", "rejected", "held")
 
 
@@ -51,27 +52,18 @@ class SimulateError(Exception):
     """Bad input: the message says which file, line, pack or key."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="accord simulate",
-        usage=USAGE,
-        description=(
-            "Replay declarations through the rules and the quota ledger's own scripts, on a "
-            "private embedded Redis, under every draw point and allocation mode "
-            "(--set quota.mode=daily_pro_rata, quota.drawn_at=declaration, ...). Commercial "
-            "lines that need a permit apply for one on their acceptance date. A simulation "
-            "has no allocation accounts: for an importer_allocation quota, each importer in "
-            "the stream gets an equal share of the year's volume."
-        ),
-        epilog=(
-            "Assumptions: permits are applied for on the acceptance date, for the line's "
-            "quantity, on the first sub-quota whose price limit the line meets; daily "
-            "pro-rata runs happen before the first declaration of a later day; importer "
-            "allocations are equal shares of each quota year's volume among the importers "
-            "seen in the stream for it (the remainder one unit each to those seen first)."
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The verb's own arguments, on the parser `accord` gives it."""
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        default=str(DEFAULT_STREAM),
+        help=(
+            "declarations: JSON, JSON Lines or CAD CSV (as for accord submit); - for stdin; "
+            "default: the example quota year, examples/ev-quota-year.jsonl"
         ),
     )
-    parser.add_argument("file", metavar="FILE", help="JSONL declarations, one a line; - for stdin")
     parser.add_argument(
         "--pack",
         action="append",
@@ -91,11 +83,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--chart", default="simulation.png", metavar="PNG")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits by itself; a verb's main returns its code
-        return exc.code if isinstance(exc.code, int) else 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`accord simulate ARGS`, for callers that hold the verb's arguments only."""
+    from service.cli import main as accord
+
+    return accord(["simulate", *(sys.argv[1:] if argv is None else argv)])
+
+
+def run(args: argparse.Namespace) -> int:
+    """The verb, on the arguments `accord`'s parser read."""
+    from rules.errors import PackError
+    from rules.simulation import OverrideError, apply_overrides_to_packs
+    from service.cli_output import emit
+    from workers.simulation import simulate
+
     try:
         overrides = _overrides(args.overrides)
         packs = apply_overrides_to_packs(_pack_texts(args.pack), overrides)
@@ -113,11 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"accord simulate: cannot write the chart {args.chart}: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps({**report.as_json(), "chart": args.chart}, indent=2))
-    else:
-        print(table(report))
-        print(f"chart: {args.chart}")
+    body = {**report.as_json(), "chart": args.chart}
+    emit(body, args.json, lambda _: [*blocks(report), f"chart: {args.chart}"])
     return 0
 
 
@@ -132,6 +132,8 @@ def _overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def _pack_texts(paths: Sequence[str]) -> list[tuple[bytes, str]]:
+    from rules.catalog import load_catalog
+
     if not paths:
         return [(Path(pack.path).read_bytes(), pack.path) for pack in load_catalog().current]
     texts = []
@@ -143,55 +145,36 @@ def _pack_texts(paths: Sequence[str]) -> list[tuple[bytes, str]]:
     return texts
 
 
-def _read_declarations(source: str) -> list[Declaration]:
-    """Every declaration of the JSONL stream, validated before the simulation starts, so
-    that a bad line stops it with the line and field named rather than half-way."""
+def _read_declarations(source: str) -> list[Any]:
+    """Every declaration of the file, validated before the simulation starts, so that a
+    bad one stops it with its place and field named rather than half-way."""
+    from service.declaration_files import DeclarationFileError, read
+
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimulateError(f"{source}: cannot read: {exc}") from None
-    declarations = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            declarations.append(Declaration.model_validate_json(line))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "declaration"
-            if first["type"] == "json_invalid":
-                raise SimulateError(f"{source}, line {number}: not JSON") from None
-            raise SimulateError(f"{source}, line {number}: {where}: {first['msg']}") from None
-    return declarations
+        return [declaration for _, declaration in read(source)]
+    except DeclarationFileError as exc:
+        raise SimulateError(str(exc)) from None
 
 
-def table(report: SimulationReport) -> str:
-    """One row per quota period, then the verdicts' outcomes."""
-    rows = [[name for name, _ in _COLUMNS]]
-    for period in report.periods:
-        rows.append(
-            [
-                period.quota_id,
-                f"{period.start}..{period.end}",
-                str(period.volume),
-                str(period.carried_over),
-                str(period.allocated),
-                percent_text(period.utilisation),
-                period.fill_date.isoformat() if period.fill_date else "-",
-                str(period.rejected_units),
-                str(period.over_quota_units),
-            ]
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
-    lines = [
-        "  ".join(
-            f"{cell:{align}{width}}"
-            for cell, (_, align), width in zip(row, _COLUMNS, widths, strict=True)
-        ).rstrip()
-        for row in rows
+def blocks(report: SimulationReport) -> list[Any]:
+    """One row per quota period, then the verdicts' outcomes (for the one renderer)."""
+    from rules.simulation import percent_text
+    from service.cli_output import Table
+
+    rows = [
+        [
+            period.quota_id,
+            f"{period.start}..{period.end}",
+            period.volume,
+            period.carried_over,
+            period.allocated,
+            percent_text(period.utilisation),
+            period.fill_date,
+            period.rejected_units,
+            period.over_quota_units,
+        ]
+        for period in report.periods
     ]
-    if not report.periods:
-        lines.append("(no declaration reached a quota)")
     outcomes = report.outcomes
     summary = (
         f"declarations: {report.declarations} (accepted {outcomes['accepted']}, "
@@ -201,7 +184,7 @@ def table(report: SimulationReport) -> str:
     summary += "".join(f", {item}" for item in others) + ")"
     if report.duplicates:
         summary += f"; {report.duplicates} repeated ids ignored"
-    return "\n".join([*lines, "", summary])
+    return [Table(_COLUMNS, rows, empty="(no declaration reached a quota)"), summary]
 
 
 def write_chart(report: SimulationReport, path: Path) -> None:

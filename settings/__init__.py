@@ -75,6 +75,16 @@ class Settings:
             archive_dir=Path(env.get("ACCORD_ARCHIVE_DIR") or var_dir / "archive"),
         )
 
+    @property
+    def embedded_redis_dir(self) -> Path:
+        """Where `accord run` keeps the embedded Redis's data when REDIS_URL is unset."""
+        return self.var_dir / "redis"
+
+    @property
+    def audit_key_file(self) -> Path:
+        """Where `accord run` keeps the audit key it makes when ACCORD_AUDIT_KEY is unset."""
+        return self.var_dir / "audit.key"
+
     def require_redis_url(self) -> str:
         if not self.redis_url:
             raise RuntimeError("REDIS_URL is not set (accord run sets it for its children)")

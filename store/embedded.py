@@ -4,7 +4,6 @@ started on loopback with an append-only file, for `accord run` and the test suit
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -24,6 +23,9 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+URL_FILE = "url"
 
 
 class EmbeddedRedis:
@@ -77,6 +79,8 @@ class EmbeddedRedis:
                     raise RuntimeError(f"embedded Redis did not start:\n{log}") from None
                 time.sleep(0.05)
         client.close()
+        # where a tool on the same host (`accord archive`) finds the running server
+        (self.directory / URL_FILE).write_text(self.url + "\n")
         return self
 
     def kill(self) -> None:
@@ -86,6 +90,7 @@ class EmbeddedRedis:
             self.process.wait()
 
     def stop(self) -> None:
+        (self.directory / URL_FILE).unlink(missing_ok=True)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -96,5 +101,7 @@ class EmbeddedRedis:
             self.process.wait()
 
 
-def default_directory() -> Path:
-    return Path(os.environ.get("ACCORD_VAR_DIR", "var")) / "redis"
+def running_url(directory: Path) -> str | None:
+    """The URL of the embedded Redis running with its data in `directory`, if one is."""
+    path = directory / URL_FILE
+    return path.read_text().strip() if path.exists() else None

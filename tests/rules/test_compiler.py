@@ -1,13 +1,13 @@
 """The condition language of rule packs and its compilation to durable-rules patterns.
 
 Unit tests of `compile_condition` for each operator, of the errors it raises for
-conditions outside the language, and a few compiled rules run through durable-rules
-itself so that the compiled forms are known to mean what the language says.
+conditions outside the language, and compiled rules run through `rules.engine.fire`, the
+production matching path (facts asserted one at a time), so that the compiled forms are
+known to mean what the language says where it matters.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rules import engine
 from rules.compiler import (
     check_condition,
     compile_condition,
@@ -23,6 +24,7 @@ from rules.compiler import (
     day_number,
 )
 from rules.errors import PackError
+from rules.pack import Pack, PackBody
 
 # --- dates -----------------------------------------------------------------------------
 
@@ -271,49 +273,169 @@ def test_unknown_test_error_lists_the_known_tests() -> None:
         assert known in raised.value.problem
 
 
-# --- what the compiled forms mean to durable-rules -------------------------------------
+# --- what the compiled forms mean on the production path ------------------------------
+
+# Each condition is compiled into a pack of its own and run through `rules.engine.fire`,
+# the one matching path evaluation takes (facts asserted one at a time into a fresh
+# session), not through a batch call with a catch-all rule that production never makes.
+# The pack is built from its model directly: the loader would hold these made-up facts
+# (`days`, `bound`) to the declared ones, which is not what these tests are about.
+
+_packs = itertools.count()
 
 
-_names = itertools.count()
+def pack_of(
+    conditions: Mapping[str, Mapping[str, Any]],
+    stage: str = "line",
+    parameters: Mapping[str, Any] | None = None,
+) -> Pack:
+    """A pack of one measure `M` whose rules are `conditions` (rule id -> `when`)."""
+    data = {
+        "pack": f"COMPILER-TEST-{next(_packs)}",
+        "version": "1",
+        "title": "compiler test",
+        "jurisdiction": "CA",
+        "sources": {"T": {"title": "test"}},
+        "parameters": dict(parameters or {}),
+        "measures": [
+            {
+                "id": "M",
+                "title": "test measure",
+                "source": "T",
+                "effective": {"from": date(2024, 1, 1)},
+                "scope": {"origins": ["CN"], "tariff_items": ["8703"]},
+                "rates": {"mfn": {"rate": "6.1%", "source": "T"}},
+                "rules": [
+                    {
+                        "id": rule_id,
+                        "stage": stage,
+                        "severity": "info",
+                        "when": dict(when),
+                        "message": "m",
+                        "source": "T",
+                        "reference": "r",
+                    }
+                    for rule_id, when in conditions.items()
+                ],
+            }
+        ],
+    }
+    # the text only names the ruleset (by its hash): any text unique to the pack will do
+    return Pack(PackBody.model_validate(data), "<compiler test>", repr(data).encode())
+
+
+def fired(pack: Pack, facts: list[dict[str, Any]], stage: str = "line") -> list[tuple[str, int]]:
+    """(rule id, line) of every firing, facts asserted through `rules.engine.fire`."""
+    stated = [{"stage": stage, "measure": "M", **fact} for fact in facts]
+    return [(rule.id, line) for _, rule, line in engine.fire(pack, stated)]
 
 
 def matches(condition: Mapping[str, Any], facts: list[dict[str, Any]]) -> list[int]:
-    """The `line` of every fact the compiled condition matches, run through durable-rules."""
-    from durable import engine as durable_engine
+    """The `line` of every fact the compiled condition matches on the production path."""
+    return sorted(line for _, line in fired(pack_of({"ELIG-R": condition}), facts))
 
-    fired: list[int] = []
-    name = f"compiler-test-{next(_names)}"
-    body = compile_ruleset(
-        {"R": ("line", "M", condition)}, lambda key: lambda c: fired.append(c.m["line"])
+
+FACTS = [
+    {"line": 1, "permit": "valid", "days": 59, "bound": 60},
+    {"line": 2, "permit": "expired", "days": 60, "bound": 60, "shipment_date": 20240930},
+    {"line": 3, "permit": "none", "days": 61, "bound": 60, "shipment_date": 20241001},
+]
+
+
+@pytest.mark.parametrize(
+    ("condition", "lines"),
+    [
+        ({"permit": "valid"}, [1]),
+        ({"permit": {"not": "valid"}}, [2, 3]),
+        ({"permit": {"in": ["expired", "none"]}}, [2, 3]),
+        ({"permit": {"not_in": ["expired", "none"]}}, [1]),
+        ({"days": {"gt": 60}}, [3]),
+        ({"days": {"gte": 60}}, [2, 3]),
+        ({"days": {"lt": 60}}, [1]),
+        ({"days": {"lte": {"fact": "bound"}}}, [1, 2]),
+        ({"days": {"gt": {"fact": "bound"}}}, [3]),
+        ({"shipment_date": {"absent": True}}, [1]),
+        ({"shipment_date": {"absent": False}}, [2, 3]),
+        ({"shipment_date": {"before": date(2024, 10, 1)}}, [2]),
+        ({"shipment_date": {"on_or_before": date(2024, 10, 1)}}, [2, 3]),
+        ({"shipment_date": {"after": date(2024, 9, 30)}}, [3]),
+        ({"shipment_date": {"on_or_after": date(2024, 10, 1)}}, [3]),
+        ({"shipment_date": date(2024, 9, 30)}, [2]),
+        ({}, [1, 2, 3]),
+        ({"any": [{"days": 59}, {"permit": "none"}]}, [1, 3]),
+        ({"all": [{"bound": 60}, {"days": {"gte": 60}}]}, [2, 3]),
+        ({"any": [{}, {"days": 0}]}, [1, 2, 3]),
+        (
+            {"any": [{"all": [{"days": {"gt": 59}}, {"permit": {"not": "none"}}]}, {"line": 1}]},
+            [1, 2],
+        ),
+    ],
+)
+def test_compiled_conditions_match_on_the_production_path(
+    condition: Mapping[str, Any], lines: list[int]
+) -> None:
+    """Each operator selects exactly the facts it names when facts are asserted one at a time."""
+    assert matches(condition, FACTS) == lines
+
+
+def test_not_and_comparisons_do_not_match_a_missing_fact() -> None:
+    """`not`, `not_in` and comparisons hold only for a fact that is present (docs/engine.md)."""
+    facts = [{"line": 1}, {"line": 2, "permit": "valid", "days": 1}]
+    assert matches({"permit": {"not": "expired"}}, facts) == [2]
+    assert matches({"permit": {"not_in": ["expired"]}}, facts) == [2]
+    assert matches({"days": {"lt": 5}}, facts) == [2]
+    assert matches({"permit": {"absent": True}}, facts) == [1]
+
+
+def test_a_fact_no_rule_matches_does_not_stop_the_others() -> None:
+    """A fact that matches no rule is no error, and the facts after it still fire."""
+    pack = pack_of({"ELIG-A": {"permit": "valid"}})
+    facts = [{"line": 1, "permit": "none"}, {"line": 2, "permit": "valid"}]
+    assert fired(pack, facts) == [("ELIG-A", 2)]
+    assert fired(pack, [{"line": 1, "permit": "none"}]) == []
+
+
+def test_every_rule_a_fact_satisfies_fires_for_it() -> None:
+    """Facts, not events: one fact fires every rule it satisfies, in pack order, once each."""
+    pack = pack_of(
+        {
+            "ELIG-A": {"permit": "valid"},
+            "ELIG-B": {"days": {"gt": 1}},
+            "ELIG-C": {"any": [{"permit": "valid"}, {"days": 2}]},
+            "ELIG-D": {"permit": "none"},
+        }
     )
-    body["catch-all"] = {"all": [{"m": {"$ex": {"stage": 1}}}], "run": lambda c: None}
-    host = durable_engine.Host()
-    host.set_rulesets(copy.deepcopy({name: body}))
-    try:
-        host.assert_facts(
-            name, [{"stage": "line", "measure": "M", "sid": "0", **fact} for fact in facts]
-        )
-    finally:
-        host.delete_state(name, "0")
-    return sorted(fired)
-
-
-def test_compiled_conditions_match_in_durable_rules() -> None:
-    """Each operator selects the facts it names when durable-rules evaluates it."""
-    facts = [
-        {"line": 1, "permit": "valid", "days": 59, "bound": 60},
-        {"line": 2, "permit": "expired", "days": 60, "bound": 60, "shipment_date": 20240930},
-        {"line": 3, "permit": "none", "days": 61, "bound": 60, "shipment_date": 20241001},
+    assert fired(pack, [{"line": 1, "permit": "valid", "days": 2}]) == [
+        ("ELIG-A", 1),
+        ("ELIG-B", 1),
+        ("ELIG-C", 1),
     ]
-    assert matches({"permit": "valid"}, facts) == [1]
-    assert matches({"permit": {"not": "valid"}}, facts) == [2, 3]
-    assert matches({"permit": {"in": ["expired", "none"]}}, facts) == [2, 3]
-    assert matches({"permit": {"not_in": ["expired", "none"]}}, facts) == [1]
-    assert matches({"days": {"gt": 60}}, facts) == [3]
-    assert matches({"days": {"lte": {"fact": "bound"}}}, facts) == [1, 2]
-    assert matches({"shipment_date": {"absent": True}}, facts) == [1]
-    assert matches({"shipment_date": {"before": date(2024, 10, 1)}}, facts) == [2]
-    assert matches({"shipment_date": {"on_or_after": date(2024, 10, 1)}}, facts) == [3]
-    assert matches({}, facts) == [1, 2, 3]
-    assert matches({"any": [{"days": 59}, {"permit": "none"}]}, facts) == [1, 3]
-    assert matches({"all": [{"bound": 60}, {"days": {"gte": 60}}]}, facts) == [2, 3]
+
+
+def test_a_rule_sees_only_the_facts_of_its_stage() -> None:
+    """A compiled rule matches its stage: a line rule never fires for a measure-stage fact."""
+    pack = pack_of({"ELIG-A": {}})
+    assert fired(pack, [{"line": 1}], stage="measure") == []
+    assert fired(pack, [{"line": 1}], stage="line") == [("ELIG-A", 1)]
+
+
+def test_a_parameter_holds_each_fact_to_the_value_in_force_on_its_date() -> None:
+    """`{param: NAME}` compares with the value dated for the fact's `accepted_on`."""
+    parameters = {
+        "LIMIT": {
+            "description": "a limit",
+            "type": "number",
+            "values": {
+                date(2025, 1, 1): {"value": 10, "source": "T"},
+                date(2026, 1, 1): {"value": 20, "source": "T"},
+            },
+        }
+    }
+    pack = pack_of({"ELIG-A": {"days": {"gt": {"param": "LIMIT"}}}}, parameters=parameters)
+    facts = [
+        {"line": 1, "days": 15, "accepted_on": 20241231},  # before the first value: no value
+        {"line": 2, "days": 15, "accepted_on": 20251231},  # 15 > 10
+        {"line": 3, "days": 15, "accepted_on": 20260101},  # 15 > 20 fails
+        {"line": 4, "days": 21, "accepted_on": 20260101},
+    ]
+    assert [line for _, line in fired(pack, facts)] == [2, 4]

@@ -79,17 +79,46 @@ def test_cli_submits_jsonl_waits_and_tabulates_outcomes(stack: Stack, tmp_path: 
     """`accord submit FILE --wait` submits a JSONL file, waits and prints a table of outcomes."""
     accepted = declaration(unique_id("cli"))
     rejected = declaration(unique_id("cli"), accepted_at="2026-03-10T10:00:00-05:00")
-    invalid = declaration(unique_id("cli"), lines=[{"origin": "ZZ"}])
     path = tmp_path / "declarations.jsonl"
-    path.write_text("\n".join(json.dumps(item) for item in (accepted, rejected, invalid)) + "\n")
+    path.write_text("\n".join(json.dumps(item) for item in (accepted, rejected)) + "\n")
     result = accord(stack, "submit", str(path), "--wait")
     assert result.returncode == 4, result.stderr  # not every declaration was accepted
     table = result.stdout
     assert accepted["declaration_id"] in table and "accepted" in table
     assert rejected["declaration_id"] in table and "rejected" in table
-    assert "invalid declaration" in table
-    assert "accepted: 1" in table and "rejected: 1" in table
-    assert "3/3" in result.stderr  # the progress bar reached the end
+    assert "accepted: 1  rejected: 1" in table
+    assert result.stderr.count("2/2") == 1  # one progress bar, and it reached the end
+
+
+def test_cli_submit_of_a_file_with_a_bad_declaration_sends_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """One invalid declaration in a file: exit 2 naming its line and field, and the valid ones are not stored either."""
+    valid = declaration(unique_id("cli"))
+    invalid = declaration(unique_id("cli"), lines=[{"origin": "ZZ"}])
+    path = tmp_path / "declarations.jsonl"
+    path.write_text("\n".join(json.dumps(item) for item in (valid, invalid)) + "\n")
+    result = accord(stack, "submit", str(path), "--wait")
+    assert result.returncode == 2
+    assert "nothing submitted" in result.stderr
+    assert "line 2: lines[0].origin" in result.stderr
+    assert result.stdout == ""
+    with stack.client() as client:
+        assert client.get(f"/v1/declarations/{valid['declaration_id']}").status_code == 404
+
+
+def test_cli_submit_names_what_the_service_refused(stack: Stack) -> None:
+    """A declaration the service refuses (another importer's) is listed with the refusal, and the exit code is 1."""
+    mine = declaration(unique_id("cli"))
+    theirs = declaration(
+        unique_id("cli"), importer={"business_number": "987654321RM0001", "name": "Other Ltd."}
+    )
+    text = json.dumps([mine, theirs])
+    result = accord(stack, "--json", "submit", "-", stdin=text, role="submitter")
+    assert result.returncode == 1, result.stderr
+    rows = {row["declaration_id"]: row for row in json.loads(result.stdout)}
+    assert rows[mine["declaration_id"]]["status"] == "queued"
+    assert rows[theirs["declaration_id"]]["status"] == "not your importer (HTTP 403)"
 
 
 def test_cli_auditor_lists_the_decisions_of_the_rule_that_rejected(stack: Stack) -> None:
@@ -109,13 +138,23 @@ def test_cli_status_audit_replay_and_errors(stack: Stack) -> None:
     """status, audit --verify and replay work; an unknown id exits 1; no API exits 3."""
     body = declaration(unique_id("cli"))
     decided(stack, body)
-    status = accord(stack, "status", body["declaration_id"])
+    status = accord(stack, "status", body["declaration_id"], "--json")
     assert status.returncode == 0
     assert json.loads(status.stdout)["total_duty"] == "93334.00"
+    table = accord(stack, "status", body["declaration_id"]).stdout.splitlines()
+    assert table[:4] == [
+        f"declaration_id  {body['declaration_id']}",
+        "status          decided",
+        "outcome         accepted",
+        "total_duty      93334.00",
+    ]
     assert accord(stack, "audit", body["declaration_id"], "--verify").returncode == 0
-    replayed = accord(stack, "replay", body["declaration_id"], role="auditor")
+    replayed = accord(stack, "--json", "replay", body["declaration_id"], role="auditor")
     assert replayed.returncode == 0
-    assert json.loads(replayed.stdout) == []
+    assert json.loads(replayed.stdout)["differences"] == []
+    assert (
+        "(no differences)" in accord(stack, "replay", body["declaration_id"], role="auditor").stdout
+    )
     missing = accord(stack, "status", "no-such-declaration")
     assert missing.returncode == 1
     assert "404" in missing.stderr

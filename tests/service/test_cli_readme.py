@@ -1,0 +1,263 @@
+"""README.md cannot drift from the code: every shell command of its console blocks is
+checked. `accord` commands parse with the real parser and name files that exist; the
+offline ones (`accord simulate`) run as written, and so do the others whose output the
+README shows, against a running stack with the shipped packs and examples/tokens.yaml,
+their output compared with the README's (`…` stands for any text, or alone on a line for
+any lines); curl commands send an example file that validates, to a route the service
+has; `make` commands name a target of the Makefile. The CSV columns table is the layout
+the reader uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ROOT, Stack, make_stack
+from schemas.declaration import Declaration
+from schemas.permit import PermitApplication
+from service.cli import build_parser
+from service.declaration_files import CAD_COLUMNS
+from service.simulate import main as simulate
+
+README = ROOT / "README.md"
+EXAMPLES = ROOT / "examples"
+# programs a README command may start with, and the shell words that only set things up
+PROGRAMS = {".venv/bin/accord", "curl", "make", "cat", "export"}
+_ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=")
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    words: tuple[str, ...]  # after the leading VAR=value assignments
+    env: dict[str, str]  # those assignments
+    output: tuple[str, ...]  # the lines the README shows under it
+    line: int
+
+    @property
+    def program(self) -> str:
+        return self.words[0] if self.words else ""
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line}: {self.text}"
+
+
+def readme_commands() -> list[Command]:
+    """Every `$ ` command of README's console blocks, continuation lines joined."""
+    commands: list[Command] = []
+    lines = README.read_text(encoding="utf-8").splitlines()
+    inside = False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if line.startswith("```"):
+            inside = line.strip() == "```console"
+            continue
+        if not inside or not line.startswith("$ "):
+            continue
+        start = index
+        text = line[2:]
+        while text.endswith("\\"):
+            text = text[:-1] + " " + lines[index].strip()
+            index += 1
+        heredoc = re.search(r"<<'?(\w+)'?", text)
+        if heredoc:
+            while lines[index].strip() != heredoc.group(1):
+                index += 1
+            index += 1
+        output = []
+        while index < len(lines) and not lines[index].startswith(("$ ", "```")):
+            output.append(lines[index])
+            index += 1
+        while output and not output[-1].strip():
+            output.pop()
+        words = shlex.split(text, comments=True)
+        env = {}
+        while words and _ASSIGNMENT.match(words[0]):
+            name, _, value = words.pop(0).partition("=")
+            env[name] = value
+        commands.append(Command(text, tuple(words), env, tuple(output), start))
+    return commands
+
+
+COMMANDS = readme_commands()
+ACCORD = [command for command in COMMANDS if command.program == ".venv/bin/accord"]
+
+
+def test_the_readme_shows_commands_of_every_kind() -> None:
+    """The extraction finds the README's accord, curl and make commands (a broken extractor checks nothing)."""
+    programs = {command.program for command in COMMANDS}
+    assert {".venv/bin/accord", "curl", "make"} <= programs
+    assert len(ACCORD) >= 15
+    verbs = {command.words[1] for command in ACCORD}
+    assert {"submit", "status", "simulate", "permits", "decisions", "export"} <= verbs
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=str)
+def test_every_readme_command_is_one_the_project_has(command: Command) -> None:
+    """Each command parses with the real `accord` parser, names example files that exist, or names a Makefile target."""
+    assert command.program in PROGRAMS or not command.words, command
+    if command.program == ".venv/bin/accord":
+        args = build_parser().parse_args(list(command.words[1:]))
+        for name in ("file", "chart", "output"):
+            value = getattr(args, name, None)
+            if value and value.startswith("examples/"):
+                assert (ROOT / value).is_file(), value
+    elif command.program == "make":
+        targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.MULTILINE)
+        assert set(command.words[1:]) <= set(targets)
+    elif command.program == "curl":
+        method, path, body = curl_request(command)
+        assert path.startswith("/v1/")
+        if body is not None:
+            assert method == "POST"
+            model = PermitApplication if path == "/v1/permits" else Declaration
+            model.model_validate(body)
+
+
+def curl_request(command: Command) -> tuple[str, str, Any]:
+    """A README curl command's method, path and body (from the example file it sends)."""
+    words = list(command.words[1:])
+    method, body, url = "GET", None, None
+    while words:
+        word = words.pop(0)
+        if word == "-X":
+            method = words.pop(0)
+        elif word == "-H":
+            words.pop(0)
+        elif word == "-d":
+            data = words.pop(0)
+            assert data.startswith("@examples/"), f"{command}: send an example file"
+            body = json.loads((ROOT / data[1:]).read_text())
+        elif not word.startswith("-"):
+            url = word
+    assert url is not None, command
+    return method, httpx.URL(f"http://{url}").path, body
+
+
+def test_the_readme_csv_columns_are_the_readers_layout() -> None:
+    """The README's table of CSV columns lists the reader's columns, in order, with their fields."""
+    text = README.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z_]+)` \| [^|]+ \| `([a-z_.]+)` \|", text, re.MULTILINE)
+    assert rows == [(column.name, column.field) for column in CAD_COLUMNS]
+
+
+def matches(shown: tuple[str, ...], actual: str) -> bool:
+    """Whether output matches what the README shows: `…` alone on a line stands for any
+    lines, within a line for any text; trailing spaces do not count."""
+    pattern = ""
+    for line in shown:
+        if line.strip() == "…":
+            pattern += r"(?:[^\n]*\n)*?"
+        else:
+            pattern += ".*".join(re.escape(part) for part in line.rstrip().split("…")) + r"\n"
+    text = "".join(
+        line.rstrip() + "\n" for line in actual.replace("\r", "").strip("\n").splitlines()
+    )
+    return re.fullmatch(pattern, text) is not None
+
+
+def test_readme_output_wildcards_match_lines_and_text() -> None:
+    """The comparison accepts `…` for lines and for text, and refuses a changed figure."""
+    assert matches(("a  1", "…", "z"), "a  1\nb\nc\nz\n")
+    assert matches(("row …", "end"), "row 42 x\nend\n")
+    assert not matches(("total 93334.00",), "total 93335.00\n")
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in ACCORD if c.words[1] == "simulate"], ids=str
+)  # fmt: skip
+def test_readme_simulate_commands_run_offline_as_shown(
+    command: Command,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`accord simulate` as the README writes it runs from a fresh clone's folder without a server, and prints what the README shows."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    assert simulate(list(command.words[2:])) == 0
+    out = capsys.readouterr().out
+    assert matches(command.output, out), out
+    chart = build_parser().parse_args(list(command.words[1:])).chart
+    assert (tmp_path / chart).read_bytes().startswith(b"\x89PNG")
+
+
+# --- against a running stack -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def readme_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of this module's own with the shipped packs only and examples/tokens.yaml,
+    as `ACCORD_TOKENS_FILE=examples/tokens.yaml make run` starts it."""
+    directory = tmp_path_factory.mktemp("readme-stack")
+    no_extra_packs = directory / "packs"
+    no_extra_packs.mkdir()
+    running = make_stack(
+        redis_url,
+        directory,
+        ACCORD_TOKENS_FILE=str(EXAMPLES / "tokens.yaml"),
+        ACCORD_RULES_DIR=str(no_extra_packs),
+    )
+    try:
+        running.start_worker()
+        running.start_api()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.stack
+def test_readme_curl_commands_reach_routes_of_the_service(readme_stack: Stack) -> None:
+    """Each curl command of the README calls a method and path the running service's OpenAPI document has."""
+    paths = httpx.get(f"{readme_stack.url}/openapi.json", timeout=30).json()["paths"]
+    templates = [
+        (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), methods)
+        for path, methods in paths.items()
+    ]
+    for command in COMMANDS:
+        if command.program != "curl":
+            continue
+        method, path, _ = curl_request(command)
+        assert any(
+            pattern.match(path) and method.lower() in methods for pattern, methods in templates
+        ), command
+
+
+@pytest.mark.stack
+def test_readme_cli_commands_with_output_run_as_shown(readme_stack: Stack) -> None:
+    """The README's accord commands that show their output, run in order as written against a running stack, print what it shows."""
+    env = {**os.environ, "ACCORD_API_URL": readme_stack.url}
+    env.pop("ACCORD_TOKEN", None)
+    ran = 0
+    for command in COMMANDS:
+        if command.program == "export":
+            name, _, value = command.words[1].partition("=")
+            env[name] = value
+            continue
+        if command.program != ".venv/bin/accord" or not command.output:
+            continue
+        if command.words[1] == "simulate":
+            continue  # offline, above
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", *command.words[1:]],
+            env={**env, **command.env}, cwd=ROOT, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        shown = result.stderr.replace("\r", "") + result.stdout
+        assert result.returncode in (0, 4), f"{command}\n{result.stderr}"
+        assert matches(command.output, shown), f"{command}\n{shown}"
+        ran += 1
+    assert ran >= 3

@@ -352,6 +352,13 @@ def uncached() -> Iterator[None]:
 
 
 _ABSENT = object()  # a name the fact does not state (distinct from any JSON value)
+# A stage no pack can name (stages are line, measure and allocation), for the guard fact.
+_GUARD_STAGE = "session_guard"
+_GUARD_RULE = "accord-session-guard"
+
+
+def _no_action(c: Any) -> None:
+    """The guard rule's action: the guard decides nothing."""
 
 
 class _Ruleset:
@@ -370,6 +377,8 @@ class _Ruleset:
             rule.id: (rule.stage, measure.id, rule.when) for measure, rule in self.index.values()
         }
         self.body = compile_ruleset(specs, session.recorder, pack.body.parameters, DATE_FACT)
+        # the guard's own rule, matched by the guard fact alone (no pack rule has its stage)
+        self.body[_GUARD_RULE] = {"all": [{"m": {"stage": _GUARD_STAGE}}], "run": _no_action}
         groups: dict[tuple[str, str], set[str]] = {}
         for key, (stage, measure_id, _) in specs.items():
             compiled = self.body[key]
@@ -410,8 +419,16 @@ class _Session:
         return record
 
     def _assert(self, pack: Pack, ruleset: _Ruleset, facts: Iterable[Mapping[str, Any]]) -> None:
-        """Assert the facts in a fresh session (under the lock), firings to `self.log`."""
+        """Assert the facts in a fresh session (under the lock), firings to `self.log`.
+
+        durable-rules 2.0.28 crashes the process in `delete_state` for a session in which
+        no fact matched a rule (tests/rules/test_oracle.py reproduces it), and a fact
+        decided alone on a cache miss often matches none: the session's first fact is a
+        guard that its own rule always matches, and that no pack rule can."""
         try:
+            state = self.host.assert_fact(ruleset.name, {"sid": _SID, "stage": _GUARD_STAGE})
+            if isinstance(state, dict) and "exception" in state:
+                raise EngineError(f"the session guard failed in {pack.id}: {state['exception']}")
             for fact in facts:
                 # One fact at a time: a batch in which one fact matches no rule is
                 # refused whole, and a fact that matches none is no error here.

@@ -204,14 +204,15 @@ def _term(op: str, name: str, file: str, where: str, value: Any) -> Any:
             raise PackError(file, where, f"'{op}' takes an ISO date (YYYY-MM-DD)")
         return {DATE_OPS[op]: {name: day_number(value)}}
     if isinstance(value, Mapping) and set(value) == {"fact"}:
-        operand: Any = {"$m": str(value["fact"])}
-    elif isinstance(value, int) and not isinstance(value, bool):
-        operand = value
-    else:
+        # durable-rules holds a comparison with a missing field of the message as met
+        # (tests/rules/test_oracle.py): the referenced fact must be present too
+        ref = str(value["fact"])
+        return {"$and": [{"$ex": {ref: 1}}, {NUMBER_OPS[op]: {name: {"$m": ref}}}]}
+    if not isinstance(value, int) or isinstance(value, bool):
         raise PackError(
             file, where, f"'{op}' takes a whole number, {{fact: name}} or {{param: NAME}}"
         )
-    return {NUMBER_OPS[op]: {name: operand}}
+    return {NUMBER_OPS[op]: {name: value}}
 
 
 def compile_rule(

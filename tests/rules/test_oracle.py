@@ -374,11 +374,6 @@ def test_the_oracle_refuses_a_test_outside_the_language() -> None:
 # --- a disagreement the comparison found ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="durable-rules matches `$gt`/`$lte` with a `$m` reference to a missing field; the "
-    "fix (an `$ex` guard on the referenced fact) belongs in rules/compiler.py, outside this change",
-)
 def test_a_comparison_with_a_missing_fact_does_not_hold() -> None:
     """A measure without a recorded bound rate fires neither bound-rate check
     (docs/rule-packs.md: "without it the bound-rate facts are absent and no bound-rate

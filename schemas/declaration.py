@@ -291,6 +291,9 @@ def _accepted_at_input(value: object) -> object:
 
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # beyond that a date is a typing error, not a declaration
 EARLIEST_DAY, LATEST_DAY = date(EARLIEST_YEAR, 1, 1), date(LATEST_YEAR, 12, 31)
+# How far ahead of the receiving clock an accepted_at may be: the clocks of customs and
+# of this service differ by a little, never by more.
+CLOCK_SKEW = timedelta(minutes=5)
 # The offsets real time zones use (UTC-12:00 to UTC+14:00); Python accepts up to +/-23:59,
 # and an offset outside this range would move the calendar date of acceptance.
 MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
@@ -671,6 +674,14 @@ class Declaration(BaseModel):
     def accepted_on(self) -> date:
         """Calendar date of acceptance in accepted_at's own offset, not in UTC."""
         return self.accepted_at.date()
+
+    def too_early(self, now: datetime) -> str | None:
+        """Why the declaration cannot be received at `now`, if it cannot: quota periods
+        open and close by acceptance date, so none may come before customs accepted it.
+        Not a validator, since it depends on the clock: a stored declaration stays valid."""
+        if self.accepted_at > now + CLOCK_SKEW:
+            return "accepted_at is in the future: customs has not accepted it yet"
+        return None
 
     def canonical_json(self) -> str:
         """Deterministic JSON of the normalised declaration, the idempotency body."""

@@ -11,8 +11,8 @@ from typing import Any
 
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
+from schemas.arrangement import ArrangementView, LinkageEvent
 from service import arrangements
-from service.arrangements import ArrangementView, LinkageEvent
 
 LABEL_WIDTH = 190.0  # the measure ids, left of the plot
 ROW = 26.0

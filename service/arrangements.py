@@ -7,72 +7,25 @@ linkage checks are the rules whose id starts with `LINK-`."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from rules import engine
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
 from rules.engine import percent
 from rules.pack import Measure, Pack
+from schemas.arrangement import (
+    ArrangementView,
+    LinkageEvent,
+    MeasureOnDate,
+    MeasureStatus,
+    Period,
+    SideView,
+    SourceRef,
+)
 from schemas.ledger import PackRef
 from schemas.verdict import Finding
 
 LINKAGE_PREFIX = "LINK-"
-MeasureStatus = Literal["not_yet", "in_force", "lapsed"]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceRef(_Frozen):
-    title: str
-    url: str | None
-
-
-class Period(_Frozen):
-    start: date = Field(serialization_alias="from")
-    end: date | None = Field(serialization_alias="to")
-
-
-class MeasureOnDate(_Frozen):
-    """One measure of a side, as of the date."""
-
-    id: str
-    title: str
-    pack: PackRef
-    source: SourceRef
-    effective: Period
-    status: MeasureStatus
-    rates: dict[str, str]
-    counterparts: tuple[str, ...]
-
-
-class SideView(_Frozen):
-    jurisdiction: str
-    party: str
-    measures: tuple[MeasureOnDate, ...]
-    in_force: tuple[str, ...]
-
-
-class ArrangementView(_Frozen):
-    arrangement: str
-    title: str
-    concluded_on: date
-    source: SourceRef
-    as_of: date
-    sides: tuple[SideView, ...]
-    linkage: tuple[Finding, ...]
-    warnings: int
-
-
-class LinkageEvent(_Frozen):
-    """A linkage finding on the first day it holds, within the arrangement's timeline."""
-
-    day: date
-    finding: Finding
 
 
 def definition(catalog: Catalog, measure_id: str, day: date) -> tuple[Pack, Measure] | None:

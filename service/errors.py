@@ -1,4 +1,5 @@
-"""JSON errors `{error, detail}` with the right status, for every failure path."""
+"""JSON errors `{error, detail}` with the right status, for every failure path: every
+one is an ErrorAnswer (schemas/responses.py), the model the OpenAPI document declares."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.responses import ErrorAnswer, FieldProblem
 from store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,9 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 def validation_detail(
     exc: ValidationError | RequestValidationError, skip: int = 0
-) -> list[dict[str, str]]:
+) -> list[FieldProblem]:
     return [
-        {"field": field_path(tuple(item["loc"])[skip:]) or "body", "message": item["msg"]}
+        FieldProblem(field=field_path(tuple(item["loc"])[skip:]) or "body", message=item["msg"])
         for item in exc.errors()
     ]
 
@@ -47,7 +49,8 @@ def validation_detail(
 def error_response(
     status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+    answer = ErrorAnswer(error=error, detail=detail)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -63,7 +66,7 @@ async def on_request_validation(request: Request, exc: Exception) -> JSONRespons
         loc = tuple(item["loc"])
         # a JSON body's fields are named as the body names them: "quantity", not "body.quantity"
         named = loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
-        detail.append({"field": field_path(named), "message": item["msg"]})
+        detail.append(FieldProblem(field=field_path(named), message=item["msg"]))
     return error_response(422, "invalid request", detail)
 
 

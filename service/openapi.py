@@ -1,6 +1,8 @@
-"""The OpenAPI document's request bodies and examples. The submission routes read their
-bodies themselves (so that every malformed body gets Accord's own 422), so their
-schemas are declared here, from the same pydantic models that validate them."""
+"""The OpenAPI document's request bodies and examples, and the schemas no route can name
+itself. The submission routes read their bodies themselves (so that every malformed
+body gets Accord's own 422), so their schemas are declared here, from the same pydantic
+models that validate them; the export's JSON lines have no response model, so the
+line's schema is added here for the route's media type to refer to."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from schemas.declaration import Declaration
+from schemas.responses import ExportLine
 
 DECLARATION_EXAMPLE: dict[str, Any] = {
     "declaration_id": "CAD-2026-000123",
@@ -67,6 +70,12 @@ def install(app: FastAPI) -> None:
         schema = Declaration.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components["Declaration"] = schema
+        line = ExportLine.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="serialization"
+        )
+        for name, definition in line.pop("$defs", {}).items():
+            components.setdefault(name, definition)  # the routes' own schema, if any, stays
+        components["ExportLine"] = line
         reference = {"$ref": "#/components/schemas/Declaration"}
         paths = document["paths"]
         paths["/v1/declarations"]["post"]["requestBody"] = _body(reference, DECLARATION_EXAMPLE)

@@ -1,4 +1,5 @@
-"""The JSON shapes of the API, assembled from the store and the pack catalog."""
+"""The answers of the API as typed values (schemas/responses.py), assembled from the store
+and the pack catalog; the routes return them and the dashboard reads their fields."""
 
 from __future__ import annotations
 
@@ -16,23 +17,37 @@ from rules.catalog import Catalog
 from rules.engine import percent
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
+from schemas.arrangement import Period, SourceRef
 from schemas.audit import GENESIS
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
+from schemas.responses import (
+    AuditPage,
+    AuditTrail,
+    Decision,
+    Decisions,
+    ExportLine,
+    Health,
+    MeasureChecks,
+    MeasureList,
+    MeasureSummary,
+    PermitView,
+    QuotaBrief,
+)
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
 from service.arrangements import LINKAGE_PREFIX
 from service.auth import Principal
 from store.errors import StoreError
+from store.operations import Operations
 from store.redis_store import DeclarationRecord, RedisStore
 from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
 
 
-def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
-    """`GET /v1/declarations/{id}` (SPEC §6), checked against its schema."""
-    if record is None:
-        return {}
+def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
+    """`GET /v1/declarations/{id}` (SPEC §6). Only the fields the record has are set, and
+    the routes answer only those: a queued declaration has no `outcome`, not a null one."""
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
     if record.verdict:
         body.update(served_verdict(record.verdict))
@@ -40,12 +55,12 @@ def declaration_status(record: DeclarationRecord | None) -> dict[str, Any]:
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:
         body["error"] = record.error
-    return DeclarationStatus.model_validate(body).model_dump(mode="json", exclude_unset=True)
+    return DeclarationStatus.model_validate(body)
 
 
 def audit_trail(
     store: RedisStore, declaration_id: str, record: DeclarationRecord | None = None
-) -> dict[str, Any]:
+) -> AuditTrail:
     """`GET /v1/declarations/{id}/audit`: the events and what they prove of what users read
     (schemas/verification.py; the dashboard and the export show the same)."""
     record = record or store.get(declaration_id)
@@ -62,44 +77,41 @@ def audit_trail(
         key=store.audit_key,
         checkpoint=checkpoint,
     )
-    return {
-        "declaration_id": declaration_id,
-        "verified": verification.verified,
-        "authenticated": verification.authenticated,
-        "authentication": verification.authentication,
-        "head": verification.head,
-        "first_bad_seq": verification.first_bad_seq,
-        "problem": verification.problem,
-        "checkpoint": (
-            verification.checkpoint.model_dump() if verification.checkpoint is not None else None
-        ),
-        "events": [event.model_dump() for event in events],
-    }
+    return AuditTrail(
+        declaration_id=declaration_id,
+        verified=verification.verified,
+        authenticated=verification.authenticated,
+        authentication=verification.authentication,
+        head=verification.head,
+        first_bad_seq=verification.first_bad_seq,
+        problem=verification.problem,
+        checkpoint=verification.checkpoint,
+        events=tuple(events),
+    )
 
 
 AUDIT_PAGE = 100  # events per page of GET /v1/declarations/{id}/audit, by default
 MAX_AUDIT_PAGE = 1000  # and at most
 
 
-def audit_page(trail: dict[str, Any], cursor: int, limit: int) -> dict[str, Any]:
+def audit_page(trail: AuditTrail, cursor: int, limit: int) -> AuditPage:
     """One page of a verified trail: the events from position `cursor` (0-based), at most
     `limit` of them, and where the next page starts (None after the last). Verification
     covered every event, not only the page: `verified_events` says how many."""
-    events = trail["events"]
+    events = trail.events
     end = cursor + limit
-    return {
-        **trail,
-        "events": events[cursor:end],
-        "verified_events": len(events),
-        "cursor": cursor,
-        "limit": limit,
-        "next_cursor": end if end < len(events) else None,
-    }
+    return AuditPage(
+        **{**dict(trail), "events": events[cursor:end]},
+        verified_events=len(events),
+        cursor=cursor,
+        limit=limit,
+        next_cursor=end if end < len(events) else None,
+    )
 
 
-def permit(permit: Permit) -> dict[str, Any]:
+def permit(permit: Permit) -> PermitView:
     """`GET /v1/permits/{number}` (SPEC §5)."""
-    return {**permit.model_dump(mode="json"), "remaining": permit.remaining}
+    return PermitView.of(permit)
 
 
 def quota_measures(catalog: Catalog) -> list[tuple[Pack, Measure]]:
@@ -186,36 +198,34 @@ def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
     )
 
 
-def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> dict[str, Any]:
+def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> MeasureSummary:
     source = pack.body.sources[measure.source]
-    return {
-        "id": measure.id,
-        "title": measure.title,
-        "pack": {"id": pack.id, "version": pack.version, "sha256": pack.sha256},
-        "source": {"title": source.title, "url": source.url},
-        "effective": {
-            "from": measure.effective.start.isoformat(),
-            "to": measure.effective.end.isoformat() if measure.effective.end else None,
-        },
-        "scope": measure.scope.model_dump(mode="json"),
-        "rates": {name: percent(measure.rate_on(name, as_of)) for name in measure.rates},
-        "quota": None
-        if measure.quota is None
-        else {"mode": measure.quota.mode, "unit": measure.quota.unit},
-        "rules": [rule.id for rule in measure.rules],
-    }
+    quota_block = measure.quota
+    return MeasureSummary(
+        id=measure.id,
+        title=measure.title,
+        pack=PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
+        source=SourceRef(title=source.title, url=source.url),
+        effective=Period(start=measure.effective.start, end=measure.effective.end),
+        scope=measure.scope.model_dump(mode="json"),
+        rates={name: percent(measure.rate_on(name, as_of)) for name in measure.rates},
+        quota=None
+        if quota_block is None
+        else QuotaBrief(mode=quota_block.mode, unit=quota_block.unit),
+        rules=tuple(rule.id for rule in measure.rules),
+    )
 
 
-def measures(catalog: Catalog, as_of: date) -> dict[str, Any]:
-    return {
-        "as_of": as_of.isoformat(),
-        "measures": [
+def measures(catalog: Catalog, as_of: date) -> MeasureList:
+    return MeasureList(
+        as_of=as_of,
+        measures=tuple(
             _measure_summary(pack, measure, as_of)
             for pack in catalog.current
             for measure in pack.measures
             if measure.effective.contains(as_of)
-        ],
-    }
+        ),
+    )
 
 
 def measure_on(catalog: Catalog, measure_id: str, as_of: date) -> tuple[Pack, Measure] | None:
@@ -231,7 +241,7 @@ def measure_on(catalog: Catalog, measure_id: str, as_of: date) -> tuple[Pack, Me
     return found[0] if found else None
 
 
-def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()) -> dict[str, Any]:
+def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()) -> MeasureChecks:
     """The measure-level checks on a date; `packs` are where its counterparts are looked up.
     Outside the measure's effective range only the linkage checks apply (a concession that
     has lapsed while its counterpart runs on is a finding of that date)."""
@@ -241,17 +251,15 @@ def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()
         for item in engine.measure_checks(pack, measure, as_of, packs)
         if in_force or item.rule.id.startswith(LINKAGE_PREFIX)
     )
-    return {
-        "measure": measure.id,
-        "as_of": as_of.isoformat(),
-        "in_force": in_force,
-        "findings": [item.finding.model_dump(mode="json") for item in findings],
-    }
+    return MeasureChecks(
+        measure=measure.id,
+        as_of=as_of,
+        in_force=in_force,
+        findings=tuple(item.finding for item in findings),
+    )
 
 
-def decisions(
-    store: RedisStore, rule: str, start: float | None, end: float | None
-) -> dict[str, Any]:
+def decisions(store: RedisStore, rule: str, start: float | None, end: float | None) -> Decisions:
     found = store.decisions(
         rule, start if start is not None else 0, end if end is not None else float("inf")
     )
@@ -270,31 +278,30 @@ def decisions(
             None,
         )
         out.append(
-            {
-                "declaration_id": declaration_id,
-                "line": line,
-                "severity": match["severity"] if match else None,
-                "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds"),
-                "pack_version": match["pack_version"] if match else None,
-                "outcome": verdict.get("outcome"),
-            }
+            Decision(
+                declaration_id=declaration_id,
+                line=line,
+                severity=match["severity"] if match else None,
+                at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds"),
+                pack_version=match["pack_version"] if match else None,
+                outcome=verdict.get("outcome"),
+            )
         )
-    return {"rule": rule, "decisions": out}
+    return Decisions(rule=rule, decisions=tuple(out))
 
 
-def health(store: RedisStore) -> JSONResponse:
+def health(store: Operations) -> JSONResponse:
+    """`GET /healthz`, with its status code: 503 when Redis is down."""
     try:
         store.ping()
         workers = store.workers_alive()
     except StoreError:
         # Anyone may ask, without a token: so it says that Redis is down, not why; the
         # error's text names Redis's host and port.
-        return JSONResponse(
-            {"status": "unavailable", "redis": "down", "workers": None}, status_code=503
-        )
-    return JSONResponse(
-        {"status": "ok" if workers else "degraded", "redis": "up", "workers": workers}
-    )
+        down = Health(status="unavailable", redis="down", workers=None)
+        return JSONResponse(down.model_dump(mode="json"), status_code=503)
+    up = Health(status="ok" if workers else "degraded", redis="up", workers=workers)
+    return JSONResponse(up.model_dump(mode="json"))
 
 
 def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
@@ -357,14 +364,19 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def export_line(store: RedisStore, declaration_id: str) -> dict[str, Any]:
-    """One declaration for an export: its body, its status and verdict, its trail."""
+def export_line(store: RedisStore, declaration_id: str) -> ExportLine:
+    """One declaration for an export: its body, its status and verdict, its trail. Only
+    the fields set are exported (`export_text`), as the status route answers them."""
     record = store.get(declaration_id)
     if record is None:
-        return {"declaration_id": declaration_id, "missing": True}
-    trail = audit_trail(store, declaration_id, record)
-    return {
-        "declaration": json.loads(record.body),
-        "status": declaration_status(record),
-        "audit": trail,
-    }
+        return ExportLine(declaration_id=declaration_id, missing=True)
+    return ExportLine(
+        declaration=json.loads(record.body),
+        status=declaration_status(record),
+        audit=audit_trail(store, declaration_id, record),
+    )
+
+
+def export_text(line: ExportLine) -> bytes:
+    """One JSONL line of `GET /v1/export`."""
+    return (json.dumps(line.model_dump(mode="json", exclude_unset=True)) + "\n").encode()

@@ -3,45 +3,34 @@ number formatting."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from schemas.audit import AuditEvent
+from schemas.ledger import EventType, PeriodFigures, QuotaEvent, SubQuotaFigures
+from schemas.responses import AuditTrail
 from service.auth import Principal, TokenBook, TokenEntry
-from service.dashboard import (
-    Sessions,
-    audit_rows,
-    money,
-    quota_chart,
-    rate,
-    safe_next,
-    sub_quota_bars,
-    tariff,
-    units,
-    used_over_time,
-)
+from service.dashboard.chart import quota_chart, sub_quota_bars, used_over_time
+from service.dashboard.formatting import money, rate, tariff, units
+from service.dashboard.pages import audit_rows
+from service.dashboard.sessions import Sessions, safe_next
 
 ADMIN = "admin-token-0123456789"
 BROKER = "broker-token-0123456789"
 
-PERIOD: dict[str, Any] = {
-    "start": "2026-07-01",
-    "end": "2026-12-31",
-    "volume": 50,
-    "carried_over": 50,
-    "used": 30,
-    "returned": 0,
-    "remaining": 70,
-    "status": "open",
-    "sub_quotas": [{"name": "affordable", "reserved": 20, "used": 4, "remaining": 16}],
-}
+PERIOD = PeriodFigures(
+    start=date(2026, 7, 1), end=date(2026, 12, 31), volume=50, carried_over=50, available=100,
+    used=30, returned=0, net_used=30, reserved_left=16, granted=0, remaining=70,
+    carried_forward=0, lapsed=0, status="open",
+    sub_quotas=(SubQuotaFigures(name="affordable", reserved=20, used=4, remaining=16),),
+)  # fmt: skip
 
 
-def event(at: str, kind: str, quantity: int, before: int, after: int) -> dict[str, Any]:
-    return {"at": at, "type": kind, "period": "2026-07-01", "quantity": quantity,
-            "balance_before": before, "balance_after": after, "declaration_id": "d"}  # fmt: skip
+def event(at: str, kind: EventType, quantity: int, before: int, after: int) -> QuotaEvent:
+    return QuotaEvent(at=at, type=kind, quota_id="Q", period="2026-07-01", quantity=quantity,
+                      balance_before=before, balance_after=after, declaration_id="d")  # fmt: skip
 
 
 EVENTS = [
@@ -85,7 +74,10 @@ def test_chart_draws_the_threshold_at_its_share_of_the_total() -> None:
 
 def test_chart_of_an_unused_period_is_flat_and_says_so() -> None:
     """Without events the used line stays on the baseline and nothing is drawn after today."""
-    fresh = {**PERIOD, "carried_over": 0, "used": 0, "remaining": 50, "sub_quotas": []}
+    fresh = PERIOD.model_copy(
+        update={"carried_over": 0, "available": 50, "used": 0, "net_used": 0, "remaining": 50,
+                "reserved_left": 0, "sub_quotas": ()}
+    )  # fmt: skip
     chart = quota_chart(fresh, [], Decimal("0.9"), datetime(2026, 8, 1, tzinfo=UTC))
     assert chart.points == 0
     assert chart.reserved_top is None
@@ -170,7 +162,11 @@ def test_numbers_and_codes_are_formatted_for_reading() -> None:
 
 def test_audit_rows_mark_the_first_broken_event_and_what_follows() -> None:
     """Events before the first bad one are verified, it is broken, later ones unchecked."""
-    events = [{"seq": seq, "type": "x", "data": {}, "at": "", "hash": "", "prev": ""}
-              for seq in (1, 2, 3)]  # fmt: skip
-    rows = audit_rows({"verified": False, "first_bad_seq": 2, "events": events})
+    events = tuple(AuditEvent(seq=seq, type="x", data={}, at="", hash="", prev="")
+                   for seq in (1, 2, 3))  # fmt: skip
+    trail = AuditTrail(
+        declaration_id="D", verified=False, authenticated=False, authentication=None,
+        head="", first_bad_seq=2, problem="hash mismatch", checkpoint=None, events=events,
+    )  # fmt: skip
+    rows = audit_rows(trail)
     assert [row["check"] for row in rows] == ["verified", "broken", "unverified"]

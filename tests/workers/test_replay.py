@@ -14,9 +14,9 @@ from rules import trail
 from rules.catalog import Catalog, load_catalog
 from rules.pack import SHIPPED_DIR
 from schemas.declaration import Declaration
+from service.replay import ReplayError, replay_declaration
 from store.redis_store import RedisStore
 from workers.evaluation import decide
-from workers.replay import ReplayError, replay_declaration
 
 
 def decide_all(store: RedisStore, catalog: Catalog, count: int, seed: int) -> list[str]:

@@ -1,5 +1,7 @@
 """Replay a stored declaration with the packs it used, or another version of them, from
-what its audit trail recorded. Read-only: nothing is allocated, nothing is written."""
+what its audit trail recorded. Read-only: nothing is allocated, nothing is written.
+Only the API replays (`POST /v1/replay`), so this lives beside its route, above the
+workers; the decision itself is rules/replay.py's."""
 
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ def _packs_for(
 def replay_declaration(
     store: RedisStore, catalog: Catalog, declaration_id: str, pack_version: str | None = None
 ) -> dict[str, Any]:
+    """The verdict as stored and as decided again, in the JSON form of
+    schemas/responses.py's Replay, which the route validates it against."""
     record = store.get(declaration_id)
     if record is None or record.verdict is None:
         raise ReplayError(f"declaration {declaration_id} has no verdict to replay")

@@ -8,7 +8,9 @@ without it (every fact asserted into durable-rules, as `rules.engine.fire` does)
 from __future__ import annotations
 
 import copy
+import os
 import random
+import warnings
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -305,3 +307,31 @@ def test_fire_asks_durable_rules_even_for_a_known_projection(
     monkeypatch.setattr(engine._Session, "_assert", counting)
     engine.fire(pack, [fact])
     assert len(asserted) == 1
+
+
+def test_a_forked_child_makes_its_own_session_and_decides_the_same(catalog: Catalog) -> None:
+    """After a fork (a prefork worker), the child asks a durable-rules Host of its own and
+    decides as the parent does, its memos cold or warm."""
+    inputs = list(random_inputs(30, seed=13))
+    expected = [outputs(catalog, *item) for item in inputs]  # the parent's session exists
+    parent_session = engine._current_session()
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # 3.12 warns about forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanups
+        code = 1
+        try:
+            engine.FIRINGS.clear()
+            fresh = engine._current_session() is not parent_session
+            same = [outputs(catalog, *item) for item in inputs] == expected
+            os.write(write, f"{fresh} {same}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        answer = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == "True True"

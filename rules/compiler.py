@@ -23,6 +23,10 @@ Dates compile to integers (YYYYMMDD) so
 durable-rules compares them as numbers; the engine states date facts the same way.
 Every compiled rule also matches its stage and its measure, so a rule only ever sees
 the facts of its own measure.
+
+`reads(compiled)` names the facts a compiled pattern reads, walking the very expression
+durable-rules is given (so nothing is kept in step by hand): the engine decides a fact
+by those names alone and caches the firing (rules/engine.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from rules.errors import PackError
 
 DATE_OPS = {"before": "$lt", "on_or_before": "$lte", "after": "$gt", "on_or_after": "$gte"}
 NUMBER_OPS = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+# the durable-rules operators this compiler emits: connectives, and tests of one field
+_CONNECTIVES = frozenset({"$and", "$or"})
+_FIELD_TESTS = frozenset({"$neq", "$ex", "$nex", *DATE_OPS.values(), *NUMBER_OPS.values()})
 _OPS = {"not", "in", "not_in", "absent", *DATE_OPS, *NUMBER_OPS}
 
 Scalar = str | int | bool
@@ -197,14 +204,15 @@ def _term(op: str, name: str, file: str, where: str, value: Any) -> Any:
             raise PackError(file, where, f"'{op}' takes an ISO date (YYYY-MM-DD)")
         return {DATE_OPS[op]: {name: day_number(value)}}
     if isinstance(value, Mapping) and set(value) == {"fact"}:
-        operand: Any = {"$m": str(value["fact"])}
-    elif isinstance(value, int) and not isinstance(value, bool):
-        operand = value
-    else:
+        # durable-rules holds a comparison with a missing field of the message as met
+        # (tests/rules/test_oracle.py): the referenced fact must be present too
+        ref = str(value["fact"])
+        return {"$and": [{"$ex": {ref: 1}}, {NUMBER_OPS[op]: {name: {"$m": ref}}}]}
+    if not isinstance(value, int) or isinstance(value, bool):
         raise PackError(
             file, where, f"'{op}' takes a whole number, {{fact: name}} or {{param: NAME}}"
         )
-    return {NUMBER_OPS[op]: {name: operand}}
+    return {NUMBER_OPS[op]: {name: value}}
 
 
 def compile_rule(
@@ -251,3 +259,45 @@ def compile_ruleset(
         }
         for key, (stage, measure_id, condition) in rules.items()
     }
+
+
+def reads(compiled: Mapping[str, Any]) -> frozenset[str]:
+    """The fact names a compiled rule (`compile_rule`'s pattern, with or without its
+    `run`) reads: every field tested, and every field an operand refers to (`$m`).
+
+    Any operator this module does not emit is an error rather than a name skipped, so
+    that a fact decided by fewer names than its rules read can never be cached."""
+    names: set[str] = set()
+
+    def operand(value: Any) -> None:
+        if isinstance(value, Mapping):
+            if set(value) != {"$m"} or not isinstance(value["$m"], str):
+                raise ValueError(f"unknown operand {value!r} in a compiled rule")
+            names.add(value["$m"])
+
+    def walk(expression: Any) -> None:
+        if not isinstance(expression, Mapping):
+            raise ValueError(f"{expression!r} is not a compiled expression")
+        for key, value in expression.items():
+            if key in _CONNECTIVES:
+                for item in value:
+                    walk(item)
+            elif key in _FIELD_TESTS:
+                for name, tested in value.items():
+                    names.add(name)
+                    operand(tested)
+            elif key.startswith("$"):
+                raise ValueError(f"unknown operator {key!r} in a compiled rule")
+            else:  # bare-key equality
+                names.add(key)
+                operand(value)
+
+    for key, value in compiled.items():
+        if key == "run":
+            continue
+        if key not in ("all", "any"):
+            raise ValueError(f"unknown rule key {key!r} in a compiled rule")
+        for pattern in value:  # each {alias: expression}
+            for expression in pattern.values():
+                walk(expression)
+    return frozenset(names)

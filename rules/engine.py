@@ -18,24 +18,41 @@ lock, always the same sid, deleted in `finally` (session ids are compared by a
 32-bit hash and at most 1024 may live); facts asserted one at a time, since a batch
 in which some fact matches no rule is refused whole; action exceptions land in the
 session state, which is checked after every call.
+
+Evaluation matches through `matched`, which asks durable-rules once per distinct
+projection of a fact onto the names its rules read and remembers the firing (`FIRINGS`);
+`fire` asserts every fact, for the tools that check durable-rules' matching. Findings,
+the measures in force for a line and the measure checks are memoised too; all memos are
+bounded and pure, and `uncached()` turns them off (docs/engine.md, docs/performance.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import os
+import string
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import types
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from rules.compiler import compile_ruleset
+from rules.compiler import compile_ruleset, day_number, reads
 from rules.errors import EngineError
-from rules.facts import DATE_FACT, AllocationFacts, LineFacts, MeasureFacts, resting_on
+from rules.facts import (
+    DATE_FACT,
+    AllocationFacts,
+    LineFacts,
+    MeasureFacts,
+    StatedFacts,
+    resting_on,
+)
 from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import JURISDICTION_CURRENCY, Declaration, DeclarationLine
@@ -55,6 +72,7 @@ from schemas.verdict import (
 
 CENT = Decimal("0.01")
 _SID = "0"
+V = TypeVar("V")
 
 
 def percent(rate: Decimal) -> str:
@@ -85,8 +103,24 @@ class Fired:
 
     @functools.cached_property
     def finding(self) -> Finding:
-        """The finding this decision gives (measure checks are shared between verdicts,
-        so it is built once)."""
+        """The finding this decision gives: a pure function of the rule, the line, the
+        date and the facts its templates name, so kept in `FINDINGS` by those (findings
+        are frozen and shared; measure checks, between verdicts, were already)."""
+        names = _placeholders(self.rule.message, self.rule.reference)
+        key = (
+            self.pack.sha256, self.measure.id, self.rule.id, self.line, self.as_of,
+            tuple([self.facts.get(name, _ABSENT) for name in names]),
+        )  # fmt: skip
+        try:
+            found = FINDINGS.get(key)
+        except TypeError:  # a fact that is no JSON scalar: built, not kept
+            return self._build_finding()
+        if found is None:
+            found = self._build_finding()
+            FINDINGS.put(key, found)
+        return found
+
+    def _build_finding(self) -> Finding:
         return Finding(
             rule=self.rule.id,
             severity=self.rule.severity,
@@ -98,6 +132,19 @@ class Fired:
             pack_version=self.pack.version,
             assumptions=self.assumptions,
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(*templates: str) -> tuple[str, ...]:
+    """The fact names message templates read, in order, each once."""
+    return tuple(
+        dict.fromkeys(
+            field
+            for template in templates
+            for _, field, _, _ in string.Formatter().parse(template)
+            if field
+        )
+    )
 
 
 class _Blank(dict[str, Any]):
@@ -200,7 +247,7 @@ class Evaluation:
         """The declaration with its values in the jurisdiction's currency."""
         return self.conversion.valued if self.conversion is not None else self.declaration
 
-    @property
+    @functools.cached_property
     def packs(self) -> tuple[Pack, ...]:
         seen: dict[str, Pack] = {}
         for applied in self.applied.values():
@@ -208,11 +255,138 @@ class Evaluation:
                 seen[item.pack.sha256] = item.pack
         return tuple(sorted(seen.values(), key=lambda pack: pack.id))
 
-    @property
+    @functools.cached_property
     def blocked(self) -> str | None:
         """'reject' or 'hold' when the rules stop the declaration before allocation."""
         outcomes = {item.rule.outcome for item in (*self.fired, *self.measure_findings)}
         return "reject" if "reject" in outcomes else "hold" if "hold" in outcomes else None
+
+
+class LRU(Generic[V]):
+    """A bounded memo of a pure function, least recently used evicted first; thread-safe
+    (the API evaluates measure checks in worker threads). `enabled = False` makes every
+    lookup miss and nothing is kept: `uncached()` turns the engine's memos off together,
+    which the tests use to show that they change no verdict and no trail."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.enabled = True
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> V | None:
+        """The value kept for `key`, or None (a key that is not hashable raises TypeError).
+        Without the lock: each OrderedDict call is atomic under the GIL, and an entry
+        evicted between the two is simply not moved (the counts are only indicative)."""
+        if not self.enabled:
+            return None
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        # not contextlib.suppress: it builds a context manager on every hit of a hot path
+        try:  # noqa: SIM105
+            self._entries.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return found
+
+    def put(self, key: Hashable, value: V) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def forked(self) -> None:
+        """In a forked child: the entries stay true, the parent's lock is not ours."""
+        self._lock = threading.Lock()
+
+
+# The rules each projected fact fires, per pack version. durable-rules decides a fact on
+# the names its rules read, and every compiled rule also matches its stage and measure
+# (rules/compiler.py), so what a fact fires is a pure function of (pack, the fact
+# projected onto the names read by the rules of its stage and measure). Declarations
+# repeat those few values endlessly: each distinct projection is matched by durable-rules
+# once and remembered. A projection holds a handful of values (docs/performance.md): an
+# entry is about 600 bytes, so full this holds about 5 MB. (5,000 random declarations
+# shaped like the rule cases make 1,363 projections; the bench mix makes 48.)
+FIRINGS: LRU[tuple[str, ...]] = LRU(maxsize=8_192)
+# Findings, by rule, line, date and the facts their templates name (see `Fired.finding`).
+# A finding with its message and reference is about 1.6 KB: full, this holds about 7 MB
+# (measured over 20,000 declarations of the bench mix; docs/performance.md).
+FINDINGS: LRU[Finding] = LRU(maxsize=4_096)
+# The measures in force for a line, by the packs, the line's scope inputs and the date.
+IN_FORCE: LRU[tuple[tuple[Pack, ...], tuple[Applied, ...]]] = LRU(maxsize=4_096)
+# A measure's checks on a day, by the packs its counterparts are looked up in.
+CHECKS: LRU[tuple[tuple[Pack, ...], tuple[Fired, ...]]] = LRU(maxsize=4_096)
+# A measure's rates as messages show them, on a day.
+RATE_TEXTS: LRU[tuple[Measure, dict[str, str]]] = LRU(maxsize=4_096)
+MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE, CHECKS, RATE_TEXTS)
+
+
+@contextlib.contextmanager
+def uncached() -> Iterator[None]:
+    """Evaluate with every engine memo off: every fact asserted into durable-rules, every
+    finding and measure list built afresh (the tests compare the two paths)."""
+    before = [memo.enabled for memo in MEMOS]
+    for memo in MEMOS:
+        memo.enabled = False
+    try:
+        yield
+    finally:
+        for memo, enabled in zip(MEMOS, before, strict=True):
+            memo.enabled = enabled
+
+
+_ABSENT = object()  # a name the fact does not state (distinct from any JSON value)
+# A stage no pack can name (stages are line, measure and allocation), for the guard fact.
+_GUARD_STAGE = "session_guard"
+_GUARD_RULE = "accord-session-guard"
+
+
+def _no_action(c: Any) -> None:
+    """The guard rule's action: the guard decides nothing."""
+
+
+class _Ruleset:
+    """One pack version as durable-rules holds it, and what the engine needs to read its
+    firings: the rules by key, their order in the pack, and the fact names read by the
+    rules of each (stage, measure)."""
+
+    def __init__(self, pack: Pack, session: _Session) -> None:
+        self.name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
+        self.sha256 = pack.sha256
+        self.index = {
+            rule.id: (measure, rule) for measure in pack.measures for rule in measure.rules
+        }
+        self.order = {key: position for position, key in enumerate(self.index)}
+        specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
+            rule.id: (rule.stage, measure.id, rule.when) for measure, rule in self.index.values()
+        }
+        self.body = compile_ruleset(specs, session.recorder, pack.body.parameters, DATE_FACT)
+        # the guard's own rule, matched by the guard fact alone (no pack rule has its stage)
+        self.body[_GUARD_RULE] = {"all": [{"m": {"stage": _GUARD_STAGE}}], "run": _no_action}
+        groups: dict[tuple[str, str], set[str]] = {}
+        for key, (stage, measure_id, _) in specs.items():
+            compiled = self.body[key]
+            if compiled["all"][0]["m"]["$and"][:2] != [{"stage": stage}, {"measure": measure_id}]:
+                # the projection rests on every rule matching its stage and measure first
+                raise EngineError(f"rule {key} of {pack.id} does not match its stage and measure")
+            groups.setdefault((stage, measure_id), set()).update(reads(compiled))
+        self.reads = {group: tuple(sorted(names)) for group, names in groups.items()}
 
 
 class _Session:
@@ -225,33 +399,60 @@ class _Session:
         self.host = durable_engine.Host()
         self.not_handled = durable_engine.MessageNotHandledException
         self.lock = threading.Lock()
-        self.rulesets: dict[str, dict[str, tuple[Measure, Rule]]] = {}
-        self.order: dict[str, dict[str, int]] = {}
+        self.rulesets: dict[str, _Ruleset] = {}
         self.log: list[tuple[str, int]] = []
 
-    def ruleset(self, pack: Pack) -> tuple[str, dict[str, tuple[Measure, Rule]]]:
-        name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
-        index = self.rulesets.get(name)
-        if index is None:
-            index = {
-                rule.id: (measure, rule) for measure in pack.measures for rule in measure.rules
-            }
-            specs: dict[str, tuple[str, str, Mapping[str, Any]]] = {
-                rule.id: (rule.stage, measure.id, rule.when) for measure, rule in index.values()
-            }
-            body = compile_ruleset(specs, self._recorder, pack.body.parameters, DATE_FACT)
-            self.host.set_rulesets(copy.deepcopy({name: body}))
-            self.rulesets[name] = index
-            self.order[name] = {key: position for position, key in enumerate(index)}
-        return name, index
+    def ruleset(self, pack: Pack) -> _Ruleset:
+        ruleset = self.rulesets.get(pack.sha256)
+        if ruleset is None:
+            ruleset = _Ruleset(pack, self)
+            self.host.set_rulesets(copy.deepcopy({ruleset.name: ruleset.body}))
+            self.rulesets[pack.sha256] = ruleset
+        return ruleset
 
-    def _recorder(self, key: str) -> Any:
+    def recorder(self, key: str) -> Any:
         log = self.log
 
         def record(c: Any) -> None:
             log.append((key, c.m["line"]))
 
         return record
+
+    def _assert(self, pack: Pack, ruleset: _Ruleset, facts: Iterable[Mapping[str, Any]]) -> None:
+        """Assert the facts in a fresh session (under the lock), firings to `self.log`.
+
+        durable-rules 2.0.28 crashes the process in `delete_state` for a session in which
+        no fact matched a rule (tests/rules/test_oracle.py reproduces it), and a fact
+        decided alone on a cache miss often matches none: the session's first fact is a
+        guard that its own rule always matches, and that no pack rule can."""
+        try:
+            state = self.host.assert_fact(ruleset.name, {"sid": _SID, "stage": _GUARD_STAGE})
+            if isinstance(state, dict) and "exception" in state:
+                raise EngineError(f"the session guard failed in {pack.id}: {state['exception']}")
+            for fact in facts:
+                # One fact at a time: a batch in which one fact matches no rule is
+                # refused whole, and a fact that matches none is no error here.
+                try:
+                    state = self.host.assert_fact(ruleset.name, {**fact, "sid": _SID})
+                except self.not_handled:
+                    continue
+                except Exception as exc:  # the C core reports errors as bare exceptions
+                    raise EngineError(f"durable-rules refused a fact of {pack.id}: {exc}") from exc
+                if isinstance(state, dict) and "exception" in state:
+                    raise EngineError(f"a rule action failed in {pack.id}: {state['exception']}")
+        finally:
+            self.host.delete_state(ruleset.name, _SID)
+
+    @staticmethod
+    def _ordered(
+        ruleset: _Ruleset, fired: Iterable[tuple[str, int]]
+    ) -> list[tuple[Measure, Rule, int]]:
+        # A rule fires once per satisfied branch of an `any`; it decides once per line.
+        # durable-rules fires in no order a reader would expect: sort by line, then by
+        # the rule's place in the pack.
+        order = ruleset.order
+        unique = sorted(dict.fromkeys(fired), key=lambda item: (item[1], order[item[0]]))
+        return [(*ruleset.index[key], line) for key, line in unique]
 
     def fire(
         self, pack: Pack, facts: Sequence[Mapping[str, Any]]
@@ -260,33 +461,51 @@ class _Session:
         if not facts:
             return []
         with self.lock:
-            name, index = self.ruleset(pack)
+            ruleset = self.ruleset(pack)
             self.log.clear()
             try:
-                for fact in facts:
-                    # One fact at a time: a batch in which one fact matches no rule is
-                    # refused whole, and a fact that matches none is no error here.
-                    try:
-                        state = self.host.assert_fact(name, {**fact, "sid": _SID})
-                    except self.not_handled:
-                        continue
-                    except Exception as exc:  # the C core reports errors as bare exceptions
-                        raise EngineError(
-                            f"durable-rules refused a fact of {pack.id}: {exc}"
-                        ) from exc
-                    if isinstance(state, dict) and "exception" in state:
-                        raise EngineError(
-                            f"a rule action failed in {pack.id}: {state['exception']}"
-                        )
+                self._assert(pack, ruleset, facts)
+                fired = list(self.log)
             finally:
-                self.host.delete_state(name, _SID)
-            # A rule fires once per satisfied branch of an `any`; it decides once per line.
-            # durable-rules fires in no order a reader would expect: sort by line, then by
-            # the rule's place in the pack.
-            unique = dict.fromkeys(self.log)
-            self.log.clear()
-        ordered = sorted(unique, key=lambda item: (item[1], self.order[name][item[0]]))
-        return [(*index[key], line) for key, line in ordered]
+                self.log.clear()
+        return self._ordered(ruleset, fired)
+
+    def matched(
+        self, pack: Pack, facts: Sequence[Mapping[str, Any]], cache: LRU[tuple[str, ...]]
+    ) -> list[tuple[Measure, Rule, int]]:
+        """`fire`, with each fact decided by its projection: from the cache when that
+        projection was matched before, else by asserting the fact itself, alone."""
+        if not facts:
+            return []
+        if not cache.enabled:
+            return self.fire(pack, facts)
+        fired: list[tuple[str, int]] = []
+        with self.lock:
+            ruleset = self.ruleset(pack)
+            for fact in facts:
+                names = ruleset.reads.get((fact.get("stage", ""), fact.get("measure", "")))
+                if names is None:
+                    continue  # no rule of the pack has this stage and measure
+                values = tuple([fact.get(name, _ABSENT) for name in names])
+                # types too: True == 1 for a dict, not for durable-rules
+                key: Hashable | None = (ruleset.sha256, values, tuple(map(type, values)))
+                try:
+                    keys = cache.get(key)
+                except TypeError:  # a value that is no JSON scalar: decide it uncached
+                    key, keys = None, None
+                if keys is None:
+                    self.log.clear()
+                    try:
+                        self._assert(pack, ruleset, (fact,))
+                        keys = tuple(dict.fromkeys(rule for rule, _ in self.log))
+                    finally:
+                        self.log.clear()
+                    if key is not None:
+                        cache.put(key, keys)
+                if keys:
+                    line = fact["line"]
+                    fired.extend((rule, line) for rule in keys)
+        return self._ordered(ruleset, fired)
 
 
 _session: _Session | None = None
@@ -299,19 +518,66 @@ def _current_session() -> _Session:
     """The process's session, created on first use so that a forked child gets its own
     (and only one, however many threads ask first)."""
     global _session
+    session = _session
+    if session is not None:
+        return session  # the common case: no lock, no system call
     with _session_lock:
         if _session is None or _session.pid != os.getpid():
             _session = _Session()
         return _session
 
 
+def _forget_session() -> None:
+    """In a forked child: the parent's Host lost its threads, so the child makes its own;
+    a lock some other thread of the parent held at the fork would never be released."""
+    global _session, _session_lock
+    _session = None
+    _session_lock = threading.Lock()
+    for memo in MEMOS:
+        memo.forked()
+
+
+os.register_at_fork(after_in_child=_forget_session)
+
+
 def fire(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
-    """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order:
-    the one matching path evaluation takes, for tests and tools that check it."""
+    """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order,
+    from durable-rules itself, every fact asserted: for the tests and tools that check
+    the matching. Evaluation goes through `matched`, which gives the same answer."""
     return _current_session().fire(pack, facts)
 
 
+def matched(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
+    """`fire`, each distinct projection of a fact matched by durable-rules once per pack
+    version and remembered in `FIRINGS`: the path evaluation takes."""
+    return _current_session().matched(pack, facts, FIRINGS)
+
+
 # --- facts -------------------------------------------------------------------------------
+
+_NOTHING_DERIVED: Mapping[str, Any] = types.MappingProxyType({})
+
+
+@functools.cache
+def _fields(model: type[StatedFacts]) -> tuple[str, ...]:
+    return tuple(model.model_fields)
+
+
+def stated(
+    model: type[StatedFacts], data: Mapping[str, Any], derived: Mapping[str, Any] = _NOTHING_DERIVED
+) -> dict[str, Any]:
+    """`model.model_validate(data).stated(derived)`, without the round trip through
+    pydantic (a fifth of an evaluation) for facts the engine builds itself from a
+    validated declaration: the model's fields in its order, absent ones left out, dates
+    as day numbers (the one serialiser the stage models declare). The tests hold the two
+    equal over random declarations (tests/rules/test_engine_facts.py)."""
+    facts: dict[str, Any] = {"stage": model.STAGE}
+    for name in _fields(model):
+        value = data.get(name)
+        if value is not None:
+            facts[name] = day_number(value) if isinstance(value, date) else value
+    facts.update(derived)
+    return facts
 
 
 def _permit_status(
@@ -358,6 +624,17 @@ def _fob_value_gap_bp(line: DeclarationLine) -> int | None:
     return int((gap * 10000 / line.value_for_duty).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _rate_texts(measure: Measure, as_of: date) -> dict[str, Any]:
+    """`rate_<name>` of each of the measure's rates on the day, as messages show them."""
+    key = (id(measure), as_of)  # the entry holds the measure, so its id stays its own
+    found = RATE_TEXTS.get(key)
+    if found is None:
+        texts = {f"rate_{name}": measure.rate_text(name, as_of) for name in measure.rates}
+        found = (measure, texts)
+        RATE_TEXTS.put(key, found)
+    return dict(found[1])
+
+
 def line_facts(
     declaration: Declaration,
     line: DeclarationLine,
@@ -369,9 +646,7 @@ def line_facts(
     """What the line rules of a measure may test, stated as plain JSON values. `line` is
     the line with its values in the jurisdiction's currency (see `convert`)."""
     as_of = declaration.accepted_on
-    derived: dict[str, Any] = {
-        f"rate_{name}": measure.rate_text(name, as_of) for name in measure.rates
-    }
+    derived: dict[str, Any] = _rate_texts(measure, as_of)
     permit: str | None = None
     permit_number: str | None = None
     period: str | None = None
@@ -398,7 +673,8 @@ def line_facts(
         remission, remission_item = measure.remission.status(claimed, line.tariff_item, as_of)
     exchange = conversion.status if conversion is not None else "not_needed"
     rate = conversion.rate if conversion is not None else None
-    facts = LineFacts.model_validate(
+    return stated(
+        LineFacts,
         {
             "measure": measure.id,
             "line": line.line,
@@ -425,9 +701,9 @@ def line_facts(
             "permit_number": permit_number,
             "period": period,
             "over_quota": over_quota,
-        }
+        },
+        derived,
     )
-    return facts.stated(derived)
 
 
 def _months_between(earlier: date, later: date) -> int:
@@ -569,17 +845,19 @@ def allocation_facts(
     request: QuotaRequest, allocated: LineAllocation, as_of: date
 ) -> dict[str, Any]:
     period = next((p for p in request.quota.periods if p.key == allocated.period), None)
-    facts = AllocationFacts(
-        measure=request.quota_id,
-        line=request.line,
-        allocation=allocated.status,
-        accepted_on=as_of,
-        quantity=request.quantity,
-        in_quota_quantity=allocated.in_quota,
-        over_quota_quantity=allocated.over_quota,
-        period=f"{period.key}/{period.end}" if period else allocated.period,
+    return stated(
+        AllocationFacts,
+        {
+            "measure": request.quota_id,
+            "line": request.line,
+            "allocation": allocated.status,
+            "accepted_on": as_of,
+            "quantity": request.quantity,
+            "in_quota_quantity": allocated.in_quota,
+            "over_quota_quantity": allocated.over_quota,
+            "period": f"{period.key}/{period.end}" if period else allocated.period,
+        },
     )
-    return facts.stated()
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -588,12 +866,28 @@ def allocation_facts(
 def measures_in_force(
     packs: Iterable[Pack], line: DeclarationLine, import_type: str, as_of: date
 ) -> tuple[Applied, ...]:
+    packs = tuple(packs)
+    # keyed by the packs' identities; the entry holds the packs, so no other object can
+    # take one of those ids while it is kept
+    key = (tuple(map(id, packs)), line.tariff_item, line.origin, import_type, as_of)
+    found = IN_FORCE.get(key)
+    if found is None:
+        found = (
+            packs,
+            _measures_in_force(packs, line.tariff_item, line.origin, import_type, as_of),
+        )
+        IN_FORCE.put(key, found)
+    return found[1]
+
+
+def _measures_in_force(
+    packs: Iterable[Pack], tariff_item: str, origin: str, import_type: str, as_of: date
+) -> tuple[Applied, ...]:
     applied = tuple(
         Applied(pack, measure)
         for pack in packs
         for measure in pack.measures
-        if measure.effective.contains(as_of)
-        and measure.in_scope(line.tariff_item, line.origin, import_type)
+        if measure.effective.contains(as_of) and measure.in_scope(tariff_item, origin, import_type)
     )
     # a measure in force for the line may suspend others of its pack for it
     suspended = {(item.pack.sha256, name) for item in applied for name in item.measure.suspends}
@@ -615,6 +909,13 @@ def measure_checks(
     and state of the measure's counterparts, which are looked up in `packs`."""
     if measure.arrangement is None:
         return ()
+    packs = tuple(packs)
+    # finding the counterparts' states walks every measure of every pack: remembered by
+    # the packs' identities (the entry holds the packs, so their ids stay theirs)
+    by_packs = (pack.sha256, measure.id, as_of, tuple(map(id, packs)))
+    known = CHECKS.get(by_packs)
+    if known is not None:
+        return known[1]
     counterparts = counterparts_on(measure, as_of, packs)
     key = (pack.sha256, measure.id, as_of, counterparts)
     cached = _check_cache.get(key)
@@ -622,12 +923,13 @@ def measure_checks(
         facts = measure_facts(measure, as_of, counterparts)
         cached = tuple(
             Fired(pack, fired_measure, rule, None, facts, as_of)
-            for fired_measure, rule, _ in fire(pack, [facts])
+            for fired_measure, rule, _ in matched(pack, [facts])
             if rule.stage == "measure"
         )
         if len(_check_cache) > 4096:
             _check_cache.clear()
         _check_cache[key] = cached
+    CHECKS.put(by_packs, (packs, cached))
     return cached
 
 
@@ -666,7 +968,7 @@ def evaluate(
     fired: list[Fired] = []
     for sha, facts_list in facts_by_pack.items():
         pack = pack_by_sha[sha]
-        for measure, rule, line_number in fire(pack, facts_list):
+        for measure, rule, line_number in matched(pack, facts_list):
             fired.append(
                 Fired(pack, measure, rule, line_number, all_facts[(line_number, measure.id)], as_of)
             )
@@ -776,7 +1078,7 @@ def finalize_with_decisions(
         facts_by_pack.setdefault(pack.sha256, []).append(facts)
         pack_of[pack.sha256] = pack
     for sha, facts_list in facts_by_pack.items():
-        for measure, rule, line_number in fire(pack_of[sha], facts_list):
+        for measure, rule, line_number in matched(pack_of[sha], facts_list):
             post.append(
                 Fired(
                     pack_of[sha],
@@ -812,16 +1114,19 @@ def finalize_with_decisions(
     verdict = Verdict(
         outcome=outcome,
         as_of=declaration.accepted_at,
-        rule_packs=tuple(
-            RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
-            for pack in evaluation.packs
-        ),
+        rule_packs=tuple(_pack_ref(pack) for pack in evaluation.packs),
         lines=lines,
         total_duty=sum((line.total_duty for line in lines), Decimal("0.00")),
         findings=findings,
         exchange_rate=conversion.rate if conversion is not None else None,
     )
     return verdict, tuple(post)
+
+
+@functools.lru_cache(maxsize=256)
+def _pack_ref(pack: Pack) -> RulePackRef:
+    """The verdict's reference to a pack (frozen, so one per pack serves every verdict)."""
+    return RulePackRef(id=pack.id, version=pack.version, sha256=pack.sha256)
 
 
 _TREATMENT_OF: dict[str, Treatment] = {

@@ -1,5 +1,6 @@
 """The audit trail's content: pure functions from an evaluation, its allocation and its
-verdict to the (type, data) events that the store chains and writes.
+verdict to the (type, data) events that the store chains and writes; `conclude` gives
+all of a decided declaration's record at once.
 
 Measure-level checks (WTO, notification) are the same for every declaration of a day
 under a pack version: they are kept once, as a record with their inputs, and each trail
@@ -10,15 +11,49 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from rules.engine import Evaluation, Fired
+from rules.engine import Evaluation, Fired, finalize_with_decisions
 from schemas.audit import canonical_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
-from schemas.quota import Allocation
+from schemas.quota import NO_ALLOCATION, Allocation
 from schemas.verdict import Verdict
 from schemas.verification import verdict_sha256
+
+
+@dataclass(frozen=True)
+class Concluded:
+    """Everything a decided declaration's record holds, from its evaluation and allocation:
+    the verdict (and its JSON, built once for the record and the trail's hash), the rule
+    decisions taken on the allocation, the trail's events, the measure-check records the
+    events name, and the (rule, line) pairs of the decision index."""
+
+    verdict: Verdict
+    verdict_json: str
+    post: tuple[Fired, ...]
+    events: list[tuple[str, dict[str, Any]]]
+    check_records: dict[tuple[str, str, str], dict[str, Any]]
+    decisions: list[tuple[str, int | None]]
+
+
+def conclude(
+    evaluation: Evaluation, allocation: Allocation | None, permits: Mapping[str, Permit]
+) -> Concluded:
+    """The pure end of a decision (SPEC §4 steps 6-7 and the trail of §6): what the worker
+    writes, and what the tests and the benchmark compare."""
+    verdict, post = finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
+    verdict_json = verdict.model_dump_json()
+    fired = (*evaluation.measure_findings, *evaluation.fired, *post)
+    return Concluded(
+        verdict=verdict,
+        verdict_json=verdict_json,
+        post=post,
+        events=decided(evaluation, allocation, verdict, post, permits, verdict_json),
+        check_records=measure_check_records(evaluation),
+        decisions=[(item.rule.id, item.line) for item in fired],
+    )
 
 
 def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dict[str, Any]]]:
@@ -61,7 +96,10 @@ def decided(
     verdict: Verdict,
     post: tuple[Fired, ...],
     permits: Mapping[str, Permit],
+    verdict_json: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
+    """The events that record a decision. `verdict_json` is the verdict as stored, when
+    the caller has it already (`verdict.model_dump_json()` otherwise)."""
     events: list[tuple[str, dict[str, Any]]] = [
         (
             "evaluated",
@@ -109,20 +147,21 @@ def decided(
                 "total_duty": str(verdict.total_duty),
                 "findings": [finding.rule for finding in verdict.findings],
                 # the verdict as served, so that a changed stored verdict fails verification
-                "verdict_sha256": verdict_sha256(verdict.model_dump_json()),
+                "verdict_sha256": verdict_sha256(verdict_json or verdict.model_dump_json()),
             },
         )
     )
     return events
 
 
-_records: dict[tuple[Any, ...], dict[tuple[str, str, str], dict[str, Any]]] = {}
+_Records = dict[tuple[str, str, str], dict[str, Any]]
+_records: dict[tuple[Any, ...], tuple[_Records, list[dict[str, Any]]]] = {}
 
 
-def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The measure-level checks this evaluation applied, each as the record kept once per
-    pack version, measure and day: every decision with the arrangement facts it saw.
-    (Built once per day's checks: every declaration of the day applies the same ones.)"""
+def _checks(evaluation: Evaluation) -> tuple[_Records, list[dict[str, Any]]]:
+    """The records of an evaluation's measure checks and the trail's references to them,
+    built once per day's checks: every declaration of the day applies the same ones, and
+    digesting a record (its canonical JSON) each time was a sixth of a trail."""
     key = (
         evaluation.as_of,
         *(
@@ -134,8 +173,15 @@ def measure_check_records(evaluation: Evaluation) -> dict[tuple[str, str, str], 
     if found is None:
         if len(_records) > 4096:
             _records.clear()
-        found = _records[key] = _build_records(evaluation)
+        records = _build_records(evaluation)
+        found = _records[key] = (records, _refs(records))
     return found
+
+
+def measure_check_records(evaluation: Evaluation) -> _Records:
+    """The measure-level checks this evaluation applied, each as the record kept once per
+    pack version, measure and day: every decision with the arrangement facts it saw."""
+    return _checks(evaluation)[0]
 
 
 def _build_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -169,6 +215,11 @@ def _build_records(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[st
 def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
     """What a declaration's trail says of its measure checks: which record, by digest,
     and the rules it fired (the inputs live once in the record, not in every trail)."""
+    # copies: the kept references are shared by every trail of the day
+    return [{**ref, "rules": [*ref["rules"]]} for ref in _checks(evaluation)[1]]
+
+
+def _refs(records: _Records) -> list[dict[str, Any]]:
     return [
         {
             "measure": record["measure"],
@@ -178,7 +229,7 @@ def measure_check_refs(evaluation: Evaluation) -> list[dict[str, Any]]:
             "record_sha256": _digest(canonical_json(record)),
             "rules": [decision["rule"] for decision in record["decisions"]],
         }
-        for record in measure_check_records(evaluation).values()
+        for record in records.values()
     ]
 
 

@@ -8,6 +8,7 @@ stored field, or removing or reordering an event, breaks verification at that ev
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -48,6 +49,22 @@ class AuditEvent(BaseModel):
             prev=prev,
             hash=cls.digest(seq, at, type, data, prev),
         )
+
+
+def chain_json(
+    head: str, length: int, at: str, events: Sequence[tuple[str, dict[str, Any]]]
+) -> tuple[list[str], str]:
+    """Events chained onto a trail of `length` events ending in `head`, all at `at`: the
+    stored JSON of each (byte for byte `AuditEvent.chain(...).model_dump_json()`) and the
+    new head. One pass with orjson instead of a validated model and a pydantic dump per
+    event, which were two thirds of chaining a declaration's trail."""
+    texts: list[str] = []
+    for seq, (kind, data) in enumerate(events, start=length + 1):
+        event: dict[str, Any] = {"seq": seq, "at": at, "type": kind, "data": data, "prev": head}
+        head = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        event["hash"] = head
+        texts.append(orjson.dumps(event).decode())
+    return texts, head
 
 
 class CheckpointCover(BaseModel):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from schemas.audit import (
@@ -36,8 +36,10 @@ NO_KEY = "no audit key is configured: the chain is checked, not who wrote it"
 
 def served_verdict(stored: str | bytes) -> dict[str, Any]:
     """The verdict as `GET /v1/declarations/{id}` serves it: the stored verdict without
-    the evaluation date it was computed for (which the `evaluated` event records)."""
-    verdict = json.loads(stored)
+    the evaluation date it was computed for (which the `evaluated` event records).
+    (orjson reads what json does for a verdict's strings, whole numbers, booleans and
+    nulls, four times faster; what it refuses is no verdict: a ValueError either way.)"""
+    verdict = orjson.loads(stored)
     if not isinstance(verdict, dict):
         raise ValueError("a verdict is a JSON object")
     verdict.pop("as_of", None)

@@ -40,7 +40,7 @@ import orjson
 from redis.commands.core import Script
 
 from schemas import summary
-from schemas.audit import GENESIS, AuditEvent
+from schemas.audit import GENESIS, AuditEvent, chain_json
 from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verification import head_mac
@@ -461,15 +461,14 @@ class RedisDeclarations(Keyspace):
             "stats": self.key("stats"),
             "channel": self.changes_channel,
         }
-        chained = chain_events(head, length, write.events)
-        new_head = chained[-1].hash if chained else head
+        texts, new_head = chain_json(head, length, now_rfc3339(), write.events)
         fields = written_fields(write.fields)
         return [
             ",".join(write.allowed), head,
-            orjson.dumps([event.model_dump_json() for event in chained]),
+            orjson.dumps(texts),
             new_head,
             orjson.dumps(fields), "done" if write.done else "", orjson.dumps(extra),
-            self._mac(write.declaration_id, new_head, length + len(chained)),
+            self._mac(write.declaration_id, new_head, length + len(texts)),
         ]  # fmt: skip
 
     def _record_keys(self, declaration_id: str) -> list[str]:

@@ -13,7 +13,7 @@ from rules import engine, trail
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from schemas.permit import Permit
-from schemas.quota import NO_ALLOCATION, Allocation
+from schemas.quota import Allocation
 from store.declarations import Declarations
 from store.errors import StoreUnavailable
 from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339, today
@@ -117,25 +117,25 @@ def _decide_one(
         return "cancelled"
     if allocation is not None and allocation.pending:
         return _wait_for_run(store, declaration_id, taken.before, allocation)
-    verdict, post = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
+    concluded = trail.conclude(evaluation, allocation, permits)
     for pack in evaluation.packs:
         store.keep_pack(pack.sha256, pack.text)
-    store.keep_measure_checks(trail.measure_check_records(evaluation))
-    fired = (*evaluation.measure_findings, *evaluation.fired, *post)
+    store.keep_measure_checks(concluded.check_records)
+    outcome = concluded.verdict.outcome
     return Write(
         declaration_id=declaration_id,
-        events=trail.decided(evaluation, allocation, verdict, post, permits),
+        events=concluded.events,
         fields={
             "status": "decided",
-            "outcome": verdict.outcome,
+            "outcome": outcome,
             "decided_at": now_rfc3339(),
-            "verdict": verdict.model_dump_json(),
+            "verdict": concluded.verdict_json,
         },
         allowed=OPEN,
         done=True,
         known_head=(record.audit_head, record.audit_len),
-        decisions=[(item.rule.id, item.line) for item in fired],
-        counters=latency_counters(verdict.outcome, time.time() - record.submitted_at),
+        decisions=concluded.decisions,
+        counters=latency_counters(outcome, time.time() - record.submitted_at),
     )
 
 

@@ -106,9 +106,13 @@ def test_number_tests_compare_with_a_whole_number(op: str, durable: str) -> None
 
 @pytest.mark.parametrize("op", ["lt", "lte", "gt", "gte"])
 def test_number_tests_may_compare_with_another_fact(op: str) -> None:
-    """`{gt: {fact: name}}` compares with another fact of the same message ($m)."""
+    """`{gt: {fact: name}}` compares with another fact of the same message ($m), which
+    must be present."""
     condition = {"rate_mfn_bp": {op: {"fact": "bound_rate_bp"}}}
-    assert compile_condition(condition) == [{f"${op}": {"rate_mfn_bp": {"$m": "bound_rate_bp"}}}]
+    assert compile_condition(condition) == [
+        {"$and": [{"$ex": {"bound_rate_bp": 1}},
+                  {f"${op}": {"rate_mfn_bp": {"$m": "bound_rate_bp"}}}]}
+    ]  # fmt: skip
 
 
 def test_absent_true_and_false() -> None:

@@ -374,11 +374,6 @@ def test_the_oracle_refuses_a_test_outside_the_language() -> None:
 # --- a disagreement the comparison found ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="durable-rules matches `$gt`/`$lte` with a `$m` reference to a missing field; the "
-    "fix (an `$ex` guard on the referenced fact) belongs in rules/compiler.py, outside this change",
-)
 def test_a_comparison_with_a_missing_fact_does_not_hold() -> None:
     """A measure without a recorded bound rate fires neither bound-rate check
     (docs/rule-packs.md: "without it the bound-rate facts are absent and no bound-rate
@@ -406,7 +401,8 @@ def test_a_comparison_with_a_missing_fact_does_not_hold() -> None:
 # rule fired", and deletes the session in `finally`. With one fact matched first, or
 # without the delete, it does not crash. Whether it crashes otherwise depends on the heap
 # (importing pytest was enough to change it): glibc's MALLOC_PERTURB_ makes it crash every
-# time, so the check runs in a child process of its own with it set.
+# time, so the check runs in a child process of its own with it set. The engine now
+# asserts a guard fact that its own rule matches first in every session (rules/engine.py).
 
 _CRASH_PROBE = '''
 import sys
@@ -473,11 +469,6 @@ def test_a_session_with_a_matching_fact_survives_in_the_probe() -> None:
     reason="MALLOC_PERTURB_ is glibc's: elsewhere the crash depends on the heap, and a strict "
     "xfail would be flaky",
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="durable-rules crashes deleting a session in which no fact matched; the fix "
-    "belongs in rules/engine.py (_Session.fire), outside this change",
-)
 def test_a_session_in_which_no_fact_matched_does_not_crash() -> None:
     """`engine.fire` with facts that match no rule answers no firings instead of crashing."""
     child = _fire_in_child("unmatched")
@@ -486,11 +477,6 @@ def test_a_session_in_which_no_fact_matched_does_not_crash() -> None:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="as above")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same crash, reached by the measure checks of a shipped measure on a day no "
-    "check holds (before it is in force); the fix belongs in rules/engine.py",
-)
 def test_measure_checks_on_a_day_no_check_holds_do_not_crash() -> None:
     """The checks of CN-AD-RAPESEED-FINAL on 2026-02-28 are none, and the process lives on."""
     # the oracle says no check holds that day: durable-rules sees a session that matched nothing

@@ -10,7 +10,7 @@ days their values change. Half the time a fact is aimed at one rule, each clause
 fire as well as miss by one clause. `rules.engine.fire(pack, facts)` must give exactly
 the firings `rules.oracle.firings(pack, facts)` gives.
 
-Settings come from the `rules_profile` fixture (tests/rules/conftest.py): seconds in CI,
+Settings come from `RULES_PROFILE` (tests/rules/hypothesis_profiles.py): seconds in CI,
 `ACCORD_RULES_PROFILE=rules-thorough` for a long search.
 """
 
@@ -29,6 +29,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from hypothesis_profiles import RULES_PROFILE
 from rules import engine, oracle
 from rules.catalog import load_catalog
 from rules.facts import DATE_FACT, STAGE_MODELS, Fact, declared_facts
@@ -263,11 +264,11 @@ def _pack_id(pack: Pack) -> str:
 
 
 @pytest.mark.parametrize("pack", PACKS, ids=_pack_id)
-def test_engine_fires_what_the_oracle_says(pack: Pack, rules_profile: settings) -> None:
+def test_engine_fires_what_the_oracle_says(pack: Pack) -> None:
     """For random facts of a pack's measures and stages, durable-rules fires exactly the
     rules the oracle says hold, in the same order."""
 
-    @rules_profile
+    @RULES_PROFILE
     @given(facts=fact_lists(_shapes(pack)))
     def check(facts: list[dict[str, Any]]) -> None:
         _check(pack, facts)
@@ -283,14 +284,12 @@ RULES = [(pack, shape, rule) for pack in PACKS for shape in _shapes(pack) for ru
     RULES,
     ids=[f"{_pack_id(pack)}:{rule.id}" for pack, _, rule in RULES],
 )
-def test_every_rule_fires_for_facts_aimed_at_it(
-    pack: Pack, shape: Shape, rule: Rule, rules_profile: settings
-) -> None:
+def test_every_rule_fires_for_facts_aimed_at_it(pack: Pack, shape: Shape, rule: Rule) -> None:
     """Facts aimed at one rule make it fire (so the comparison above reaches every rule),
     and durable-rules agrees with the oracle on each of them, near misses included."""
     fired: list[bool] = []
 
-    @settings(rules_profile, max_examples=max(rules_profile.max_examples // 4, 8))
+    @settings(RULES_PROFILE, max_examples=max(RULES_PROFILE.max_examples // 4, 8))
     @given(fact=stated(shape, 1, aim=rule), witness=stated(shape, 2, aim=rule, force=True))
     def check(fact: dict[str, Any], witness: dict[str, Any]) -> None:
         found = _check(pack, [fact, witness])

@@ -5,16 +5,16 @@ every `make test` runs them; `rules-thorough` looks much longer for a disagreeme
 
     ACCORD_RULES_PROFILE=rules-thorough .venv/bin/python -m pytest -q tests/rules/test_oracle.py
 
-The profiles are only registered here, not loaded: a test that wants one takes the
-`rules_profile` fixture and applies it to the property it builds, so that no other
-test's settings change with this directory.
+The profiles are only registered here, not loaded: a test that wants one applies
+`RULES_PROFILE` to the property it builds, so that no other test's settings change.
+(A module, not a conftest.py: a second conftest would shadow tests/conftest.py for the
+tests that import from it.)
 """
 
 from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -30,8 +30,5 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
-
-@pytest.fixture(scope="session")
-def rules_profile() -> settings:
-    """The profile the environment names (ACCORD_RULES_PROFILE), `rules-ci` by default."""
-    return settings.get_profile(os.environ.get("ACCORD_RULES_PROFILE", "rules-ci"))
+# the profile the environment names (ACCORD_RULES_PROFILE), `rules-ci` by default
+RULES_PROFILE = settings.get_profile(os.environ.get("ACCORD_RULES_PROFILE", "rules-ci"))

@@ -53,7 +53,7 @@ from rules.facts import (
     StatedFacts,
     resting_on,
 )
-from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule
+from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule, percent
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import JURISDICTION_CURRENCY, Declaration, DeclarationLine
 from schemas.permit import Permit
@@ -73,12 +73,6 @@ from schemas.verdict import (
 CENT = Decimal("0.01")
 _SID = "0"
 V = TypeVar("V")
-
-
-def percent(rate: Decimal) -> str:
-    """0.061 -> "6.1%"."""
-    text = format((rate * 100).normalize(), "f")
-    return f"{text}%"
 
 
 def basis_points(rate: Decimal) -> int:

@@ -47,6 +47,12 @@ Treatment = Literal[
 ]
 
 
+def percent(rate: Decimal) -> str:
+    """0.061 -> "6.1%": a rate as findings, pages and tables show it."""
+    text = format((rate * 100).normalize(), "f")
+    return f"{text}%"
+
+
 def _percent(value: object) -> Decimal:
     """Rates are written as percentages ("6.1%") so that no one reads 0.061 as 6.1."""
     if not isinstance(value, str) or not value.endswith("%"):
@@ -420,8 +426,7 @@ class Measure(_Strict):
         spec = self.rates[name]
         if spec.amount is not None:
             return f"{spec.amount} per {spec.per}"
-        text = format((self.rate_on(name, day) * 100).normalize(), "f")
-        return f"{text}%"
+        return percent(self.rate_on(name, day))
 
     def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
         return (

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from rules import engine
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
-from rules.engine import percent
 from rules.pack import Measure, Pack
 from schemas.arrangement import (
     ArrangementView,
@@ -64,7 +63,7 @@ def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
 def _rates(measure: Measure, day: date) -> dict[str, str]:
     start, end = measure.effective.start, measure.effective.end
     rate_day = min(max(day, start), end) if end is not None else max(day, start)
-    return {name: percent(measure.rate_on(name, rate_day)) for name in measure.rates}
+    return {name: measure.rate_text(name, rate_day) for name in measure.rates}
 
 
 def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:

@@ -290,7 +290,57 @@ def _unsummarised(fields: dict[str, str | None]) -> bool:
     )
 
 
-class RedisDeclarations(Keyspace):
+class OneAtATime:
+    """`submit` and `record` of one declaration, as the batch of one that both stores
+    write: one implementation of each, in `submit_many` and `record_many`."""
+
+    def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
+        raise NotImplementedError
+
+    def record_many(self, writes: Sequence[Write]) -> list[str]:
+        raise NotImplementedError
+
+    def submit(
+        self,
+        declaration_id: str,
+        body: str,
+        sha: str,
+        business_number: str,
+        submitted_at: float,
+        events: Sequence[tuple[str, dict[str, Any]]],
+    ) -> SubmitResult:
+        """Store a new declaration with its first audit events; never overwrite one."""
+        return self.submit_many(
+            [(declaration_id, body, sha, business_number, submitted_at, events)]
+        )[0]
+
+    def record(
+        self,
+        declaration_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        fields: dict[str, str] | None = None,
+        allowed: Iterable[str] = (),
+        done: bool = False,
+        known_head: tuple[str, int] | None = None,
+        decisions: Iterable[tuple[str, int | None]] = (),
+        counters: dict[str, int] | None = None,
+    ) -> str:
+        """Append audit events and set fields atomically, if the status is one of `allowed`.
+
+        Returns 'ok', or 'stale' when the declaration had moved to another status (the
+        caller lost a race, e.g. a duplicate delivery that finished first). A caller that
+        read the chain's head already passes it as `known_head` and saves a round trip;
+        if the head moved meanwhile, the script says so and the head is read again.
+        `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
+        operational counters, in the same atomic step, only if the record is written."""
+        write = Write(
+            declaration_id, tuple(events), fields or {}, tuple(allowed), done, known_head,
+            tuple(decisions), counters or {},
+        )  # fmt: skip
+        return self.record_many([write])[0]
+
+
+class RedisDeclarations(OneAtATime, Keyspace):
     """The declarations in Redis."""
 
     # replicas that must hold a submission before it counts as stored (Sentinel),
@@ -324,21 +374,6 @@ class RedisDeclarations(Keyspace):
         ]
 
     # --- writes ------------------------------------------------------------------------
-
-    @translated
-    def submit(
-        self,
-        declaration_id: str,
-        body: str,
-        sha: str,
-        business_number: str,
-        submitted_at: float,
-        events: Sequence[tuple[str, dict[str, Any]]],
-    ) -> SubmitResult:
-        """Store a new declaration with its first audit events; never overwrite one."""
-        return self.submit_many(
-            [(declaration_id, body, sha, business_number, submitted_at, events)]
-        )[0]
 
     @translated
     def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
@@ -390,32 +425,6 @@ class RedisDeclarations(Keyspace):
             count = int(info.get("connected_slaves", 0))
             self._replicas_connected = (count, time.monotonic())
         return min(self.replicas, count)
-
-    @translated
-    def record(
-        self,
-        declaration_id: str,
-        events: Sequence[tuple[str, dict[str, Any]]],
-        fields: dict[str, str] | None = None,
-        allowed: Iterable[str] = (),
-        done: bool = False,
-        known_head: tuple[str, int] | None = None,
-        decisions: Iterable[tuple[str, int | None]] = (),
-        counters: dict[str, int] | None = None,
-    ) -> str:
-        """Append audit events and set fields atomically, if the status is one of `allowed`.
-
-        Returns 'ok', or 'stale' when the declaration had moved to another status (the
-        caller lost a race, e.g. a duplicate delivery that finished first). A caller that
-        read the chain's head already passes it as `known_head` and saves a round trip;
-        if the head moved meanwhile, the script says so and the head is read again.
-        `decisions` ((rule, line) pairs) go to the decision index and `counters` to the
-        operational counters, in the same atomic step, only if the record is written."""
-        write = Write(
-            declaration_id, tuple(events), fields or {}, tuple(allowed), done, known_head,
-            tuple(decisions), counters or {},
-        )  # fmt: skip
-        return self.record_many([write])[0]
 
     @translated
     def record_many(self, writes: Sequence[Write]) -> list[str]:

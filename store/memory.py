@@ -30,6 +30,7 @@ from store.declarations import (
     DeclarationRecord,
     Declarations,
     DeclarationSummary,
+    OneAtATime,
     Submission,
     SubmitResult,
     Taken,
@@ -46,7 +47,7 @@ TAKEN_FROM = ("queued", "pending_allocation")
 """The statuses a worker takes a declaration from (store/lua/begin.lua)."""
 
 
-class MemoryDeclarations:
+class MemoryDeclarations(OneAtATime):
     """Declarations in this process's memory."""
 
     def __init__(
@@ -66,19 +67,6 @@ class MemoryDeclarations:
         self._lock = threading.Lock()
 
     # --- writes ------------------------------------------------------------------------
-
-    def submit(
-        self,
-        declaration_id: str,
-        body: str,
-        sha: str,
-        business_number: str,
-        submitted_at: float,
-        events: Sequence[tuple[str, dict[str, Any]]],
-    ) -> SubmitResult:
-        return self.submit_many(
-            [(declaration_id, body, sha, business_number, submitted_at, events)]
-        )[0]
 
     def submit_many(self, items: Sequence[Submission]) -> list[SubmitResult]:
         with self._lock:
@@ -116,23 +104,6 @@ class MemoryDeclarations:
         self._events[declaration_id] = chained
         self._pending[declaration_id] = submitted_at
         return SubmitResult("created", "queued")
-
-    def record(
-        self,
-        declaration_id: str,
-        events: Sequence[tuple[str, dict[str, Any]]],
-        fields: dict[str, str] | None = None,
-        allowed: Iterable[str] = (),
-        done: bool = False,
-        known_head: tuple[str, int] | None = None,
-        decisions: Iterable[tuple[str, int | None]] = (),
-        counters: dict[str, int] | None = None,
-    ) -> str:
-        write = Write(
-            declaration_id, tuple(events), fields or {}, tuple(allowed), done, known_head,
-            tuple(decisions), counters or {},
-        )  # fmt: skip
-        return self.record_many([write])[0]
 
     def record_many(self, writes: Sequence[Write]) -> list[str]:
         with self._lock:

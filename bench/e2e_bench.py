@@ -1,10 +1,12 @@
 """End to end: submit to verdict through the real API, queue and 2 worker processes,
 against a no-op Celery task on the same broker and settings; batch submission; latency
-at a fixed offered load; worker memory over 100,000 declarations; batch throughput with
-1, 2 and 4 worker processes, beside the machine's core count."""
+at a fixed offered load; latency seen by 400 clients that each submit and long-poll their
+own declaration at once (the opening rush); worker memory over 100,000 declarations;
+batch throughput with 1, 2 and 4 worker processes, beside the machine's core count."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import statistics
@@ -22,7 +24,7 @@ import httpx
 import yaml
 from celery import Celery
 
-from bench.mix import declarations, issue_permits
+from bench.mix import IMPORTER, declarations, issue_permits
 from rules import trail
 from rules.catalog import load_catalog
 from service.runner import _start, _stop, api_command, worker_command
@@ -32,6 +34,12 @@ from workers.app import QUEUE
 from workers.evaluation import decide
 
 TOKEN = "bench-admin-token-0123456789abcdef"
+WAITERS = 400  # clients of the opening rush, each with a token of its own
+PARTS = ("single", "batch", "latency", "waiters", "memory", "scaling")
+
+
+def waiter_token(index: int) -> str:
+    return f"bench-waiter-token-{index:06d}"
 
 
 @dataclass
@@ -47,7 +55,13 @@ def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
-    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}]}))
+    # one submitter token per waiting client: long polls are limited per token, as they
+    # would be for 400 brokers' systems, each with its own
+    waiters = [
+        {"token": waiter_token(index), "role": "submitter", "business_number": IMPORTER}
+        for index in range(WAITERS)
+    ]
+    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *waiters]}))
     env = {
         **os.environ,
         "REDIS_URL": redis.url,
@@ -204,6 +218,56 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
     }
 
 
+def waiters_latency(
+    stack: Running, label: str, clients: int = WAITERS, rounds: int = 3
+) -> dict[str, float]:
+    """`clients` clients start at once; each submits a declaration of its own and
+    long-polls it (`?wait=30`) until its verdict arrives, `rounds` times over. Latency is
+    what each client sees, from sending the submission to reading the verdict."""
+    count = clients * rounds
+    bodies = declarations(count, seed=4, label=label)
+    _register_permits(stack.store, count, label)
+    latencies: list[float] = []
+
+    async def client(index: int, start: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {waiter_token(index)}"}
+        async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=60) as http:
+            await start.wait()
+            for body in bodies[index::clients]:
+                sent = time.monotonic()
+                response = await http.post("/v1/declarations", json=body)
+                if response.status_code != 202:
+                    raise RuntimeError(response.text)
+                while True:
+                    response = await http.get(
+                        f"/v1/declarations/{body['declaration_id']}", params={"wait": 30}
+                    )
+                    if response.status_code != 200:
+                        raise RuntimeError(response.text)
+                    if response.json()["status"] not in ("queued", "evaluating"):
+                        break
+                latencies.append((time.monotonic() - sent) * 1000)
+
+    async def rush() -> float:
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(client(index, start)) for index in range(clients)]
+        await asyncio.sleep(0.5)  # every client ready on its own connection, then all at once
+        began = time.monotonic()
+        start.set()
+        await asyncio.gather(*tasks)
+        return time.monotonic() - began
+
+    seconds = asyncio.run(rush())
+    latencies.sort()
+    return {
+        "waiters": clients,
+        "declarations": count,
+        "p50_ms_400_waiters": round(statistics.median(latencies), 1),
+        "p99_ms_400_waiters": round(latencies[min(count - 1, int(count * 0.99))], 1),
+        "declarations_per_s_400_waiters": round(count / seconds, 1),
+    }
+
+
 def _rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -266,26 +330,33 @@ def run(
     noop: int = 5000,
     memory_total: int = 100_000,
     scaling_count: int = 3000,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict[str, Any]:
+    """Every part by default; `parts` picks some (the latency at half load measures the
+    single-submission rate first, since half of it is the load it offers)."""
+    e2e: dict[str, Any] = {}
+    lat: dict[str, Any] = {}
+    results: dict[str, Any] = {"e2e": e2e, "latency": lat}
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         directory = Path(tmp)
         with running_stack(directory) as stack:
-            noop_per_s = noop_rate(stack, noop)
-            single_per_s = single_rate(stack, single, "single")
-            batch_per_s = batch_rate(stack, batch, "batch")
-            lat = latency(stack, single_per_s / 2, 15, "latency")
-        memory = memory_growth(directory, total=memory_total)
-        scaled = scaling(directory, scaling_count)
-    return {
-        "e2e": {
-            "single": {
-                "declarations_per_s": round(single_per_s, 1),
-                "vs_celery_noop": round(single_per_s / noop_per_s, 3),
-                "celery_noop_per_s": round(noop_per_s, 1),
-            },
-            "batch": {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100},
-            "scaling": scaled,
-        },
-        "latency": lat,
-        "memory": memory,
-    }
+            if "single" in parts or "latency" in parts:
+                noop_per_s = noop_rate(stack, noop)
+                single_per_s = single_rate(stack, single, "single")
+                e2e["single"] = {
+                    "declarations_per_s": round(single_per_s, 1),
+                    "vs_celery_noop": round(single_per_s / noop_per_s, 3),
+                    "celery_noop_per_s": round(noop_per_s, 1),
+                }
+            if "batch" in parts:
+                batch_per_s = batch_rate(stack, batch, "batch")
+                e2e["batch"] = {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100}
+            if "latency" in parts:
+                lat.update(latency(stack, single_per_s / 2, 15, "latency"))
+            if "waiters" in parts:
+                lat.update(waiters_latency(stack, "waiters"))
+        if "memory" in parts:
+            results["memory"] = memory_growth(directory, total=memory_total)
+        if "scaling" in parts:
+            e2e["scaling"] = scaling(directory, scaling_count)
+    return results

@@ -51,17 +51,19 @@ class Running:
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
+def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterator[Running]:
+    """Redis, `workers` worker processes and the API; with `waiters` submitter tokens
+    besides the admin's (a stack of its own: every token is compared on every request)."""
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
     # one submitter token per waiting client: long polls are limited per token, as they
     # would be for 400 brokers' systems, each with its own
-    waiters = [
+    submitters = [
         {"token": waiter_token(index), "role": "submitter", "business_number": IMPORTER}
-        for index in range(WAITERS)
+        for index in range(waiters)
     ]
-    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *waiters]}))
+    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *submitters]}))
     env = {
         **os.environ,
         "REDIS_URL": redis.url,
@@ -353,7 +355,8 @@ def run(
                 e2e["batch"] = {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100}
             if "latency" in parts:
                 lat.update(latency(stack, single_per_s / 2, 15, "latency"))
-            if "waiters" in parts:
+        if "waiters" in parts:
+            with running_stack(directory / "waiters", waiters=WAITERS) as stack:
                 lat.update(waiters_latency(stack, "waiters"))
         if "memory" in parts:
             results["memory"] = memory_growth(directory, total=memory_total)

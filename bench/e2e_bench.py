@@ -48,6 +48,41 @@ class Running:
     store: RedisStore
     sender: Celery
     env: dict[str, str]
+    pids: dict[str, int]  # the API, the worker's main process and Redis
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the stack (a worker's pool processes
+        apart from its main process) and by this process, the load generator."""
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        used: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+                used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        pool = [pid for pid, parent in parents.items() if parent == self.pids["worker"]]
+        return {
+            "api": used.get(self.pids["api"], 0.0),
+            "worker_main": used.get(self.pids["worker"], 0.0),
+            "worker_pool": sum(used.get(pid, 0.0) for pid in pool),
+            "redis": used.get(self.pids["redis"], 0.0),
+            "load_generator": time.process_time(),
+        }
+
+
+def cpu_ms_per_declaration(
+    before: dict[str, float], after: dict[str, float], count: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per declaration in each part: unlike a rate, this does not
+    depend on what else the machine is running."""
+    spent = {part: (after[part] - before[part]) * 1000 / count for part in after}
+    return {
+        **{part: round(ms, 2) for part, ms in spent.items()},
+        "total": round(sum(spent.values()), 2),
+    }
 
 
 @contextlib.contextmanager
@@ -95,7 +130,8 @@ def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterat
             if time.monotonic() > deadline:
                 raise RuntimeError("the stack did not come up")
             time.sleep(0.2)
-        yield Running(url=url, store=store, sender=sender, env=env)
+        pids = {"api": api.pid, "worker": worker.pid, "redis": redis.process.pid}
+        yield Running(url=url, store=store, sender=sender, env=env, pids=pids)
     finally:
         _stop(api, 10)
         _stop(worker, 10)
@@ -126,8 +162,10 @@ def _register_permits(store: RedisStore, count: int, label: str) -> None:
     issue_permits(store, load_catalog(), range(count), label)
 
 
-def noop_rate(stack: Running, count: int) -> float:
+def noop_rate(stack: Running, count: int, cpu: dict[str, float] | None = None) -> float:
+    """No-op tasks sent straight to the broker; `cpu` gets the CPU per task, by part."""
     counter = f"noop-{time.monotonic_ns()}"
+    before = stack.cpu_seconds()
     started = time.monotonic()
     with stack.sender.connection_for_write() as connection:
         producer = stack.sender.amqp.Producer(connection)
@@ -135,7 +173,10 @@ def noop_rate(stack: Running, count: int) -> float:
             stack.sender.send_task("accord.noop", args=[counter], queue=QUEUE, producer=producer)
     while stack.store.stats().get(counter, 0) < count:
         time.sleep(0.02)
-    return count / (time.monotonic() - started)
+    finished = time.monotonic()
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
+    return count / (finished - started)
 
 
 class LeanClient:
@@ -178,9 +219,11 @@ class LeanClient:
         return status, orjson.loads(await self.reader.readexactly(length))
 
 
-def single_rate(stack: Running, count: int, label: str, clients: int = 8) -> float:
+def single_rate(
+    stack: Running, count: int, label: str, clients: int = 8, cpu: dict[str, float] | None = None
+) -> float:
     """`clients` clients post one declaration after another (each waits for its 202),
-    until all are decided."""
+    until all are decided; `cpu` gets the CPU per declaration, by part."""
     bodies = declarations(count, seed=1, label=label)
     _register_permits(stack.store, count, label)
 
@@ -198,13 +241,25 @@ def single_rate(stack: Running, count: int, label: str, clients: int = 8) -> flo
     async def all_clients() -> None:
         await asyncio.gather(*(post(bodies[index::clients]) for index in range(clients)))
 
+    before = stack.cpu_seconds()
     started = time.monotonic()
     asyncio.run(all_clients())
     finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
     return count / (finished - started)
 
 
-def batch_rate(stack: Running, count: int, label: str, size: int = 100, clients: int = 4) -> float:
+def batch_rate(
+    stack: Running,
+    count: int,
+    label: str,
+    size: int = 100,
+    clients: int = 4,
+    cpu: dict[str, float] | None = None,
+) -> float:
+    """`clients` clients post batches of `size`, until all are decided; `cpu` gets the
+    CPU per declaration, by part."""
     bodies = declarations(count, seed=2, label=label)
     _register_permits(stack.store, count, label)
     batches = [bodies[index : index + size] for index in range(0, count, size)]
@@ -218,10 +273,13 @@ def batch_rate(stack: Running, count: int, label: str, size: int = 100, clients:
                 if response.status_code != 202:
                     raise RuntimeError(response.text)
 
+    before = stack.cpu_seconds()
     started = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(post, [batches[index::clients] for index in range(clients)]))
     finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
     return count / (finished - started)
 
 
@@ -395,16 +453,25 @@ def run(
         directory = Path(tmp)
         with running_stack(directory) as stack:
             if "single" in parts or "latency" in parts:
-                noop_per_s = noop_rate(stack, noop)
-                single_per_s = single_rate(stack, single, "single")
+                noop_cpu: dict[str, float] = {}
+                single_cpu: dict[str, float] = {}
+                noop_per_s = noop_rate(stack, noop, cpu=noop_cpu)
+                single_per_s = single_rate(stack, single, "single", cpu=single_cpu)
                 e2e["single"] = {
                     "declarations_per_s": round(single_per_s, 1),
                     "vs_celery_noop": round(single_per_s / noop_per_s, 3),
                     "celery_noop_per_s": round(noop_per_s, 1),
+                    "cpu_ms_per_declaration": single_cpu,
+                    "celery_noop_cpu_ms_per_task": noop_cpu,
                 }
             if "batch" in parts:
-                batch_per_s = batch_rate(stack, batch, "batch")
-                e2e["batch"] = {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100}
+                batch_cpu: dict[str, float] = {}
+                batch_per_s = batch_rate(stack, batch, "batch", cpu=batch_cpu)
+                e2e["batch"] = {
+                    "declarations_per_s": round(batch_per_s, 1),
+                    "batch_size": 100,
+                    "cpu_ms_per_declaration": batch_cpu,
+                }
             if "latency" in parts:
                 lat.update(latency(stack, single_per_s / 2, 15, "latency"))
         if "waiters" in parts:

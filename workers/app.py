@@ -17,9 +17,9 @@
   and what was in flight must be decided within seconds of its return (SPEC §8).
 - the pack catalog is loaded once, in the worker's main process before it forks its pool
   (`_load_catalog`): each pool process would otherwise parse every pack's YAML on its
-  first task, about a second of CPU that the first declarations after every start (or
-  restart) waited behind. The catalog is plain data; the durable-rules host, which is
-  not, is still made in each pool process on first use.
+  first task (about 0.15 s of CPU each, on the benchmark machine), which the first
+  declarations after every start or restart waited behind. The catalog is plain data;
+  the durable-rules host, which is not, is still made in each pool process on first use.
 - REDIS_URL may name Sentinels (`store/connection.py`); the broker then uses kombu's
   Sentinel transport with the same Sentinels and master.
 Evaluations are idempotent by declaration id, so every redelivery is harmless.

@@ -59,6 +59,11 @@ def main() -> None:
         default=",".join(e2e_bench.PARTS),
         help=f"with --only e2e, which of {', '.join(e2e_bench.PARTS)} to run (comma-separated)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="with --only e2e, profile the API and the workers with py-spy into this directory",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     sizes = (
@@ -71,7 +76,7 @@ def main() -> None:
         unknown = set(parts) - set(e2e_bench.PARTS)
         if unknown:
             parser.error(f"--e2e-parts: unknown {', '.join(sorted(unknown))}")
-        _print(e2e_bench.run(**sizes, parts=parts))
+        _print(e2e_bench.run(**sizes, parts=parts, profile=args.profile))
         return
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

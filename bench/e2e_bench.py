@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -436,6 +440,60 @@ def scaling(directory: Path, count: int, processes: tuple[int, ...] = (1, 2, 4))
     }
 
 
+@contextlib.contextmanager
+def profiled(stack: Running, name: str, directory: Path | None) -> Iterator[None]:
+    """With a directory, py-spy samples the API and the worker (its pool included) while
+    the block runs, counting only threads that hold the GIL (CPU, not waiting), and
+    writes each one's stacks and their top entries there (`pip install py-spy`)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).with_name("py-spy")  # installed in the same environment
+    spy_command = str(beside) if beside.exists() else "py-spy"
+    spies = {}
+    for part, extra in (("api", []), ("worker", ["--subprocesses"])):
+        spies[part] = subprocess.Popen(
+            [spy_command, "record", "--pid", str(stack.pids[part]), "--gil", "--rate", "250",
+             "--format", "raw", "--nonblocking", "-o", str(directory / f"{name}-{part}.txt"),
+             *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        for spy in spies.values():
+            spy.send_signal(signal.SIGINT)
+        for part, spy in spies.items():
+            spy.wait(timeout=60)
+            samples = directory / f"{name}-{part}.txt"
+            if samples.exists():
+                (directory / f"{name}-{part}-top.txt").write_text(top_entries(samples))
+
+
+def top_entries(samples: Path, count: int = 40) -> str:
+    """The functions most often on the stack (inclusive) and at its top (self), as
+    shares of all samples, from py-spy's raw (collapsed) output."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in samples.read_text().splitlines():
+        stack, _, weight = line.rpartition(" ")
+        names = [frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";") if "(" in frame]
+        if not names:
+            continue
+        total += int(weight)
+        for frame in set(names):
+            inclusive[frame] += int(weight)
+        own[names[-1]] += int(weight)
+    rows = [f"{total} samples", "-- inclusive"]
+    rows += [f"{n * 100 / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(count)]
+    rows += ["-- self"]
+    rows += [f"{n * 100 / total:5.1f}%  {frame}" for frame, n in own.most_common(count)]
+    return "\n".join(rows) + "\n"
+
+
 def run(
     single: int = 3000,
     batch: int = 6000,
@@ -443,9 +501,11 @@ def run(
     memory_total: int = 100_000,
     scaling_count: int = 3000,
     parts: tuple[str, ...] = PARTS,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Every part by default; `parts` picks some (the latency at half load measures the
-    single-submission rate first, since half of it is the load it offers)."""
+    single-submission rate first, since half of it is the load it offers). With
+    `profile`, the single, batch and waiters parts are profiled into that directory."""
     e2e: dict[str, Any] = {}
     lat: dict[str, Any] = {}
     results: dict[str, Any] = {"e2e": e2e, "latency": lat}
@@ -456,7 +516,8 @@ def run(
                 noop_cpu: dict[str, float] = {}
                 single_cpu: dict[str, float] = {}
                 noop_per_s = noop_rate(stack, noop, cpu=noop_cpu)
-                single_per_s = single_rate(stack, single, "single", cpu=single_cpu)
+                with profiled(stack, "single", profile):
+                    single_per_s = single_rate(stack, single, "single", cpu=single_cpu)
                 e2e["single"] = {
                     "declarations_per_s": round(single_per_s, 1),
                     "vs_celery_noop": round(single_per_s / noop_per_s, 3),
@@ -466,7 +527,8 @@ def run(
                 }
             if "batch" in parts:
                 batch_cpu: dict[str, float] = {}
-                batch_per_s = batch_rate(stack, batch, "batch", cpu=batch_cpu)
+                with profiled(stack, "batch", profile):
+                    batch_per_s = batch_rate(stack, batch, "batch", cpu=batch_cpu)
                 e2e["batch"] = {
                     "declarations_per_s": round(batch_per_s, 1),
                     "batch_size": 100,
@@ -475,7 +537,10 @@ def run(
             if "latency" in parts:
                 lat.update(latency(stack, single_per_s / 2, 15, "latency"))
         if "waiters" in parts:
-            with running_stack(directory / "waiters", waiters=WAITERS) as stack:
+            with (
+                running_stack(directory / "waiters", waiters=WAITERS) as stack,
+                profiled(stack, "waiters", profile),
+            ):
                 lat.update(waiters_latency(stack, "waiters"))
         if "memory" in parts:
             results["memory"] = memory_growth(directory, total=memory_total)

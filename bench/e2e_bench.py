@@ -108,11 +108,6 @@ def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterat
         "REDIS_URL": redis.url,
         "ACCORD_TOKENS_FILE": str(tokens),
         "ACCORD_REDIS_PREFIX": "bench",
-        # The mix's permits were issued for March 2026 and have expired since: the API's
-        # periodic sweep (every ACCORD_SWEEP_AFTER / 4 s) would end thousands of them in
-        # the middle of a run, taking CPU from it and changing the verdicts of the
-        # declarations that name them. No sweep during a benchmark.
-        "ACCORD_SWEEP_AFTER": "3600",
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
     }
     port = free_port()

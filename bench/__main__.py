@@ -48,6 +48,22 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument(
+        "--only",
+        choices=("e2e",),
+        help="run one part and print it, leaving bench/results.json alone (a partial run "
+        "must not replace the figures of a whole one)",
+    )
+    parser.add_argument(
+        "--e2e-parts",
+        default=",".join(e2e_bench.PARTS),
+        help=f"with --only e2e, which of {', '.join(e2e_bench.PARTS)} to run (comma-separated)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="with --only e2e, profile the API and the workers with py-spy into this directory",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     sizes = (
@@ -55,6 +71,13 @@ def main() -> None:
         if args.quick
         else {}
     )
+    if args.only == "e2e":
+        parts = tuple(part for part in args.e2e_parts.split(",") if part)
+        unknown = set(parts) - set(e2e_bench.PARTS)
+        if unknown:
+            parser.error(f"--e2e-parts: unknown {', '.join(sorted(unknown))}")
+        _print(e2e_bench.run(**sizes, parts=parts, profile=args.profile))
+        return
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -66,10 +89,14 @@ def main() -> None:
         results["redis"] = retention_bench.run(Path(tmp), 5_000 if args.quick else 50_000)
     results["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    _print(results)
+    print(f"\nwritten to {RESULTS}")
+
+
+def _print(results: dict[str, Any]) -> None:
     width = max(len(key) for key, _ in _flatten(results))
     for key, value in _flatten(results):
         print(f"{key.ljust(width)}  {value}")
-    print(f"\nwritten to {RESULTS}")
 
 
 if __name__ == "__main__":

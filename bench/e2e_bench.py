@@ -1,16 +1,21 @@
 """End to end: submit to verdict through the real API, queue and 2 worker processes,
 against a no-op Celery task on the same broker and settings; batch submission; latency
-at a fixed offered load; worker memory over 100,000 declarations; batch throughput with
-1, 2 and 4 worker processes, beside the machine's core count."""
+at a fixed offered load; latency seen by 400 clients that each submit and long-poll their
+own declaration at once (the opening rush); worker memory over 100,000 declarations;
+batch throughput with 1, 2 and 4 worker processes, beside the machine's core count."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import yaml
 from celery import Celery
 
-from bench.mix import declarations, issue_permits
+from bench.mix import IMPORTER, declarations, issue_permits
 from rules import trail
 from rules.catalog import load_catalog
 from service.runner import _start, _stop, api_command, worker_command
@@ -32,6 +38,12 @@ from workers.app import QUEUE
 from workers.evaluation import decide
 
 TOKEN = "bench-admin-token-0123456789abcdef"
+WAITERS = 400  # clients of the opening rush, each with a token of its own
+PARTS = ("single", "batch", "latency", "waiters", "memory", "scaling")
+
+
+def waiter_token(index: int) -> str:
+    return f"bench-waiter-token-{index:06d}"
 
 
 @dataclass
@@ -40,14 +52,57 @@ class Running:
     store: RedisStore
     sender: Celery
     env: dict[str, str]
+    pids: dict[str, int]  # the API, the worker's main process and Redis
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the stack (a worker's pool processes
+        apart from its main process) and by this process, the load generator."""
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        used: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+                used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        pool = [pid for pid, parent in parents.items() if parent == self.pids["worker"]]
+        return {
+            "api": used.get(self.pids["api"], 0.0),
+            "worker_main": used.get(self.pids["worker"], 0.0),
+            "worker_pool": sum(used.get(pid, 0.0) for pid in pool),
+            "redis": used.get(self.pids["redis"], 0.0),
+            "load_generator": time.process_time(),
+        }
+
+
+def cpu_ms_per_declaration(
+    before: dict[str, float], after: dict[str, float], count: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per declaration in each part: unlike a rate, this does not
+    depend on what else the machine is running."""
+    spent = {part: (after[part] - before[part]) * 1000 / count for part in after}
+    return {
+        **{part: round(ms, 2) for part, ms in spent.items()},
+        "total": round(sum(spent.values()), 2),
+    }
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
+def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterator[Running]:
+    """Redis, `workers` worker processes and the API; with `waiters` submitter tokens
+    besides the admin's (a stack of its own: every token is compared on every request)."""
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
-    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}]}))
+    # one submitter token per waiting client: long polls are limited per token, as they
+    # would be for 400 brokers' systems, each with its own
+    submitters = [
+        {"token": waiter_token(index), "role": "submitter", "business_number": IMPORTER}
+        for index in range(waiters)
+    ]
+    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *submitters]}))
     env = {
         **os.environ,
         "REDIS_URL": redis.url,
@@ -74,7 +129,8 @@ def running_stack(directory: Path, workers: int = 2) -> Iterator[Running]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the stack did not come up")
             time.sleep(0.2)
-        yield Running(url=url, store=store, sender=sender, env=env)
+        pids = {"api": api.pid, "worker": worker.pid, "redis": redis.process.pid}
+        yield Running(url=url, store=store, sender=sender, env=env, pids=pids)
     finally:
         _stop(api, 10)
         _stop(worker, 10)
@@ -105,8 +161,10 @@ def _register_permits(store: RedisStore, count: int, label: str) -> None:
     issue_permits(store, load_catalog(), range(count), label)
 
 
-def noop_rate(stack: Running, count: int) -> float:
+def noop_rate(stack: Running, count: int, cpu: dict[str, float] | None = None) -> float:
+    """No-op tasks sent straight to the broker; `cpu` gets the CPU per task, by part."""
     counter = f"noop-{time.monotonic_ns()}"
+    before = stack.cpu_seconds()
     started = time.monotonic()
     with stack.sender.connection_for_write() as connection:
         producer = stack.sender.amqp.Producer(connection)
@@ -114,31 +172,93 @@ def noop_rate(stack: Running, count: int) -> float:
             stack.sender.send_task("accord.noop", args=[counter], queue=QUEUE, producer=producer)
     while stack.store.stats().get(counter, 0) < count:
         time.sleep(0.02)
-    return count / (time.monotonic() - started)
-
-
-def single_rate(stack: Running, count: int, label: str, clients: int = 8) -> float:
-    bodies = declarations(count, seed=1, label=label)
-    _register_permits(stack.store, count, label)
-
-    def post(chunk: list[dict[str, Any]]) -> None:
-        with httpx.Client(
-            base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as client:
-            for body in chunk:
-                response = client.post("/v1/declarations", json=body)
-                if response.status_code != 202:
-                    raise RuntimeError(response.text)
-
-    chunks = [bodies[index::clients] for index in range(clients)]
-    started = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(post, chunks))
-    finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    finished = time.monotonic()
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
     return count / (finished - started)
 
 
-def batch_rate(stack: Running, count: int, label: str, size: int = 100, clients: int = 4) -> float:
+class LeanClient:
+    """HTTP/1.1 on one kept-alive connection, with nothing but what the benchmark needs.
+    The load generator shares the cores with what it measures: httpx spent about 1.1 ms
+    of CPU per request (and 400 async httpx clients three times the CPU of the API they
+    measured), which real clients spend on their own machines; this client spends a
+    small fraction of it."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parsed = httpx.URL(url)
+        self.host, self.port = parsed.host, parsed.port or 80
+        self.head = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        assert self.reader is not None
+        assert self.writer is not None
+        payload = b"" if body is None else orjson.dumps(body)
+        head = f"{method} {path} HTTP/1.1\r\n{self.head}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + payload)
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, orjson.loads(await self.reader.readexactly(length))
+
+
+def single_rate(
+    stack: Running, count: int, label: str, clients: int = 8, cpu: dict[str, float] | None = None
+) -> float:
+    """`clients` clients post one declaration after another (each waits for its 202),
+    until all are decided; `cpu` gets the CPU per declaration, by part."""
+    bodies = declarations(count, seed=1, label=label)
+    _register_permits(stack.store, count, label)
+
+    async def post(chunk: list[dict[str, Any]]) -> None:
+        http = LeanClient(stack.url, TOKEN)
+        await http.connect()
+        try:
+            for body in chunk:
+                status, answer = await http.request("POST", "/v1/declarations", body)
+                if status != 202:
+                    raise RuntimeError(f"{status} {answer}")
+        finally:
+            await http.close()
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(post(bodies[index::clients]) for index in range(clients)))
+
+    before = stack.cpu_seconds()
+    started = time.monotonic()
+    asyncio.run(all_clients())
+    finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
+    return count / (finished - started)
+
+
+def batch_rate(
+    stack: Running,
+    count: int,
+    label: str,
+    size: int = 100,
+    clients: int = 4,
+    cpu: dict[str, float] | None = None,
+) -> float:
+    """`clients` clients post batches of `size`, until all are decided; `cpu` gets the
+    CPU per declaration, by part."""
     bodies = declarations(count, seed=2, label=label)
     _register_permits(stack.store, count, label)
     batches = [bodies[index : index + size] for index in range(0, count, size)]
@@ -152,10 +272,13 @@ def batch_rate(stack: Running, count: int, label: str, size: int = 100, clients:
                 if response.status_code != 202:
                     raise RuntimeError(response.text)
 
+    before = stack.cpu_seconds()
     started = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(post, [batches[index::clients] for index in range(clients)]))
     finished = _wait_all(stack.store, [body["declaration_id"] for body in bodies])
+    if cpu is not None:
+        cpu.update(cpu_ms_per_declaration(before, stack.cpu_seconds(), count))
     return count / (finished - started)
 
 
@@ -165,28 +288,27 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
     bodies = declarations(count, seed=3, label=label)
     _register_permits(stack.store, count, label)
     interval = 1.0 / rate
-    lock = threading.Lock()
-    next_index = [0]
-    started = time.monotonic()
+    next_index = 0
 
-    def sender() -> None:
-        with httpx.Client(
-            base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as client:
-            while True:
-                with lock:
-                    index = next_index[0]
-                    next_index[0] += 1
-                if index >= count:
-                    return
+    async def sender() -> None:
+        nonlocal next_index
+        http = LeanClient(stack.url, TOKEN)
+        await http.connect()
+        try:
+            while next_index < count:
+                index, next_index = next_index, next_index + 1
                 delay = started + index * interval - time.monotonic()
                 if delay > 0:
-                    time.sleep(delay)
-                client.post("/v1/declarations", json=bodies[index])
+                    await asyncio.sleep(delay)
+                await http.request("POST", "/v1/declarations", bodies[index])
+        finally:
+            await http.close()
 
-    with ThreadPoolExecutor(16) as pool:
-        for _ in range(16):
-            pool.submit(sender)
+    async def senders() -> None:
+        await asyncio.gather(*(sender() for _ in range(16)))
+
+    started = time.monotonic()
+    asyncio.run(senders())
     ids = [body["declaration_id"] for body in bodies]
     _wait_all(stack.store, ids)
     latencies = []
@@ -201,6 +323,59 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
         "offered_per_s": round(rate, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+    }
+
+
+def waiters_latency(
+    stack: Running, label: str, clients: int = WAITERS, rounds: int = 3
+) -> dict[str, float]:
+    """`clients` clients, each on its own connection with its own token, start at once;
+    each submits a declaration of its own and long-polls it (`?wait=30`) until its verdict
+    arrives, `rounds` times over. Latency is what each client sees, from sending the
+    submission to reading the verdict."""
+    count = clients * rounds
+    bodies = declarations(count, seed=4, label=label)
+    _register_permits(stack.store, count, label)
+    latencies: list[float] = []
+
+    async def client(index: int, start: asyncio.Event) -> None:
+        http = LeanClient(stack.url, waiter_token(index))
+        await http.connect()
+        try:
+            await start.wait()
+            for body in bodies[index::clients]:
+                sent = time.monotonic()
+                status, answer = await http.request("POST", "/v1/declarations", body)
+                if status != 202:
+                    raise RuntimeError(f"{status} {answer}")
+                path = f"/v1/declarations/{body['declaration_id']}?wait=30"
+                while True:
+                    status, answer = await http.request("GET", path)
+                    if status != 200:
+                        raise RuntimeError(f"{status} {answer}")
+                    if answer["status"] not in ("queued", "evaluating"):
+                        break
+                latencies.append((time.monotonic() - sent) * 1000)
+        finally:
+            await http.close()
+
+    async def rush() -> float:
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(client(index, start)) for index in range(clients)]
+        await asyncio.sleep(1.0)  # every client connected, then all at once
+        began = time.monotonic()
+        start.set()
+        await asyncio.gather(*tasks)
+        return time.monotonic() - began
+
+    seconds = asyncio.run(rush())
+    latencies.sort()
+    return {
+        "waiters": clients,
+        "declarations": count,
+        "p50_ms_400_waiters": round(statistics.median(latencies), 1),
+        "p99_ms_400_waiters": round(latencies[min(count - 1, int(count * 0.99))], 1),
+        "declarations_per_s_400_waiters": round(count / seconds, 1),
     }
 
 
@@ -260,32 +435,110 @@ def scaling(directory: Path, count: int, processes: tuple[int, ...] = (1, 2, 4))
     }
 
 
+@contextlib.contextmanager
+def profiled(stack: Running, name: str, directory: Path | None) -> Iterator[None]:
+    """With a directory, py-spy samples the API and the worker (its pool included) while
+    the block runs, counting only threads that hold the GIL (CPU, not waiting), and
+    writes each one's stacks and their top entries there (`pip install py-spy`)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).with_name("py-spy")  # installed in the same environment
+    spy_command = str(beside) if beside.exists() else "py-spy"
+    spies = {}
+    for part, extra in (("api", []), ("worker", ["--subprocesses"])):
+        spies[part] = subprocess.Popen(
+            [spy_command, "record", "--pid", str(stack.pids[part]), "--gil", "--rate", "250",
+             "--format", "raw", "--nonblocking", "-o", str(directory / f"{name}-{part}.txt"),
+             *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        for spy in spies.values():
+            spy.send_signal(signal.SIGINT)
+        for part, spy in spies.items():
+            spy.wait(timeout=60)
+            samples = directory / f"{name}-{part}.txt"
+            if samples.exists():
+                (directory / f"{name}-{part}-top.txt").write_text(top_entries(samples))
+
+
+def top_entries(samples: Path, count: int = 40) -> str:
+    """The functions most often on the stack (inclusive) and at its top (self), as
+    shares of all samples, from py-spy's raw (collapsed) output."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in samples.read_text().splitlines():
+        stack, _, weight = line.rpartition(" ")
+        names = [frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";") if "(" in frame]
+        if not names:
+            continue
+        total += int(weight)
+        for frame in set(names):
+            inclusive[frame] += int(weight)
+        own[names[-1]] += int(weight)
+    rows = [f"{total} samples", "-- inclusive"]
+    rows += [f"{n * 100 / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(count)]
+    rows += ["-- self"]
+    rows += [f"{n * 100 / total:5.1f}%  {frame}" for frame, n in own.most_common(count)]
+    return "\n".join(rows) + "\n"
+
+
 def run(
     single: int = 3000,
     batch: int = 6000,
     noop: int = 5000,
     memory_total: int = 100_000,
     scaling_count: int = 3000,
+    parts: tuple[str, ...] = PARTS,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
+    """Every part by default; `parts` picks some (the latency at half load measures the
+    single-submission rate first, since half of it is the load it offers). With
+    `profile`, the single, batch and waiters parts are profiled into that directory."""
+    e2e: dict[str, Any] = {}
+    lat: dict[str, Any] = {}
+    results: dict[str, Any] = {"e2e": e2e, "latency": lat}
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         directory = Path(tmp)
         with running_stack(directory) as stack:
-            noop_per_s = noop_rate(stack, noop)
-            single_per_s = single_rate(stack, single, "single")
-            batch_per_s = batch_rate(stack, batch, "batch")
-            lat = latency(stack, single_per_s / 2, 15, "latency")
-        memory = memory_growth(directory, total=memory_total)
-        scaled = scaling(directory, scaling_count)
-    return {
-        "e2e": {
-            "single": {
-                "declarations_per_s": round(single_per_s, 1),
-                "vs_celery_noop": round(single_per_s / noop_per_s, 3),
-                "celery_noop_per_s": round(noop_per_s, 1),
-            },
-            "batch": {"declarations_per_s": round(batch_per_s, 1), "batch_size": 100},
-            "scaling": scaled,
-        },
-        "latency": lat,
-        "memory": memory,
-    }
+            if "single" in parts or "latency" in parts:
+                noop_cpu: dict[str, float] = {}
+                single_cpu: dict[str, float] = {}
+                noop_per_s = noop_rate(stack, noop, cpu=noop_cpu)
+                with profiled(stack, "single", profile):
+                    single_per_s = single_rate(stack, single, "single", cpu=single_cpu)
+                e2e["single"] = {
+                    "declarations_per_s": round(single_per_s, 1),
+                    "vs_celery_noop": round(single_per_s / noop_per_s, 3),
+                    "celery_noop_per_s": round(noop_per_s, 1),
+                    "cpu_ms_per_declaration": single_cpu,
+                    "celery_noop_cpu_ms_per_task": noop_cpu,
+                }
+            if "batch" in parts:
+                batch_cpu: dict[str, float] = {}
+                with profiled(stack, "batch", profile):
+                    batch_per_s = batch_rate(stack, batch, "batch", cpu=batch_cpu)
+                e2e["batch"] = {
+                    "declarations_per_s": round(batch_per_s, 1),
+                    "batch_size": 100,
+                    "cpu_ms_per_declaration": batch_cpu,
+                }
+            if "latency" in parts:
+                lat.update(latency(stack, single_per_s / 2, 15, "latency"))
+        if "waiters" in parts:
+            with (
+                running_stack(directory / "waiters", waiters=WAITERS) as stack,
+                profiled(stack, "waiters", profile),
+            ):
+                lat.update(waiters_latency(stack, "waiters"))
+        if "memory" in parts:
+            results["memory"] = memory_growth(directory, total=memory_total)
+        if "scaling" in parts:
+            e2e["scaling"] = scaling(directory, scaling_count)
+    return results

@@ -1,7 +1,15 @@
-"""Coalescing of enqueues: the declarations stored within a few milliseconds of each
-other go to the workers as one task, so the queue's per-message cost (publishing,
-delivery, acknowledgement) is paid once per chunk rather than once per declaration,
-at the price of at most `window` seconds of latency.
+"""Coalescing of enqueues: declarations go to the workers in tasks of up to `chunk`, so
+the queue's per-message cost (publishing, delivery, acknowledgement, and the worker's
+reads and writes of a chunk, one round trip each) is paid once per chunk rather than
+once per declaration.
+
+A coalescer sends at most one task per `interval` while declarations keep coming: the
+first one after a quiet spell goes at once (no added latency at low load), and under
+load each task carries what arrived since the previous one (about rate x interval, up
+to `chunk`). A fixed window after the first declaration did the opposite: it delayed
+every lone declaration by the window, and under load still sent chunks of one or two,
+since the window was short to keep that delay small (docs/performance.md, "End to end",
+has what a task costs).
 
 Handing ids to the coalescer is not what a 202 promises (storing is): if the process
 dies with ids not yet sent, the sweeper enqueues those declarations again."""
@@ -9,6 +17,7 @@ dies with ids not yet sent, the sweeper enqueues those declarations again."""
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -19,10 +28,10 @@ log = logging.getLogger(__name__)
 
 class Coalescer:
     def __init__(
-        self, send: Callable[[list[str]], None], window: float = 0.005, chunk: int = 25
+        self, send: Callable[[list[str]], None], interval: float = 0.01, chunk: int = 25
     ) -> None:
         self.send = send
-        self.window = window
+        self.interval = interval
         self.chunk = chunk
         self.waiting: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.lock = threading.Lock()
@@ -37,17 +46,23 @@ class Coalescer:
                 self.thread.start()
 
     def _run(self) -> None:
+        last_sent = -math.inf
         while True:
             chunk = [self.waiting.get()]
-            deadline = time.monotonic() + self.window
+            # until `interval` after the previous task (at once after a quiet spell), take
+            # what arrives; past it, only what is already waiting
+            not_before = last_sent + self.interval
             while len(chunk) < self.chunk:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
+                remaining = not_before - time.monotonic()
                 try:
-                    chunk.append(self.waiting.get(timeout=remaining))
+                    chunk.append(
+                        self.waiting.get(timeout=remaining)
+                        if remaining > 0
+                        else self.waiting.get_nowait()
+                    )
                 except queue.Empty:
                     break
+            last_sent = time.monotonic()
             try:
                 self.send(chunk)
             except Exception:  # the declarations are stored; the sweeper enqueues them again

@@ -46,12 +46,13 @@ def build() -> FastAPI:
 
         return send
 
-    # Declarations stored within 5 ms of each other, by one request or by many, go to
-    # the workers as one task of up to CHUNK declarations. Single submissions and batches
-    # have queues of their own, which workers take from in turn: a single declaration
-    # does not wait behind another importer's thousand.
-    enqueue = Coalescer(sender(QUEUE), window=0.005, chunk=CHUNK)
-    enqueue_bulk = Coalescer(sender(BULK_QUEUE), window=0.005, chunk=CHUNK)
+    # At most one task every 10 ms per queue while declarations keep coming (the first
+    # after a quiet spell at once), each of up to CHUNK declarations, by one request or
+    # by many (service/enqueuer.py). Single submissions and batches have queues of their
+    # own, which workers take from in turn: a single declaration does not wait behind
+    # another importer's thousand.
+    enqueue = Coalescer(sender(QUEUE), interval=0.01, chunk=CHUNK)
+    enqueue_bulk = Coalescer(sender(BULK_QUEUE), interval=0.01, chunk=CHUNK)
 
     def sweep_once() -> None:
         """Enqueue again what was stored but not decided long ago: a message lost between

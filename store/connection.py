@@ -30,6 +30,39 @@ from redis.sentinel import Sentinel
 SENTINEL_SCHEME = "sentinel"
 
 
+class ScriptPipeline(redis.client.Pipeline):
+    """A pipeline that runs its Lua scripts by hash at once. redis-py asks Redis whether
+    it holds them (SCRIPT EXISTS) before every pipeline that runs one: a round trip more
+    for each submission and each chunk a worker records. Redis lacks them only after a
+    restart or a failover; then it answers NOSCRIPT, which changes nothing, and the
+    pipeline is sent again the usual way (the scripts loaded first). Each pipeline of the
+    store runs one script, with reads beside it: when that script is missing, none of
+    its calls ran, and running the reads again is harmless."""
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        # a MULTI pipeline's other commands would run twice: left to redis-py (the
+        # attribute `transaction` shadows the client method of that name)
+        transactional = bool(self.__dict__.get("transaction")) or self.explicit_transaction
+        if not self.scripts or transactional:
+            return super().execute(raise_on_error)
+        stack, scripts = list(self.command_stack), set(self.scripts)
+        self.scripts = set()
+        try:
+            return super().execute(raise_on_error)
+        except redis.exceptions.NoScriptError:
+            self.command_stack, self.scripts = stack, scripts
+            return super().execute(raise_on_error)
+
+
+class ScriptRedis(redis.Redis):
+    """redis-py's client, with pipelines that skip SCRIPT EXISTS (`ScriptPipeline`)."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> ScriptPipeline:
+        return ScriptPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+
+
 @dataclass(frozen=True)
 class SentinelTarget:
     """The Sentinels of a `sentinel://` URL and the primary they name."""
@@ -81,7 +114,7 @@ def client(url: str, timeout: float) -> redis.Redis:
     }
     target = sentinel_target(url)
     if target is None:
-        return redis.Redis.from_url(url, **options)
+        return ScriptRedis.from_url(url, **options)
     # redis-py's sentinel module has no annotations
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels),
@@ -92,7 +125,7 @@ def client(url: str, timeout: float) -> redis.Redis:
     # waits for Redis).
     master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         target.master,
-        redis_class=redis.Redis,
+        redis_class=ScriptRedis,
         db=target.db,
         username=target.username,
         password=target.password,

@@ -15,6 +15,11 @@
 - the worker reconnects to a Redis that went away every second (`QuickReconnect`), for
   as long as it takes, rather than Celery's 2, 4, 6 ... 30 s: a Redis restart is routine,
   and what was in flight must be decided within seconds of its return (SPEC §8).
+- the pack catalog is loaded once, in the worker's main process before it forks its pool
+  (`_load_catalog`): each pool process would otherwise parse every pack's YAML on its
+  first task (about 0.15 s of CPU each, on the benchmark machine), which the first
+  declarations after every start or restart waited behind. The catalog is plain data;
+  the durable-rules host, which is not, is still made in each pool process on first use.
 - REDIS_URL may name Sentinels (`store/connection.py`); the broker then uses kombu's
   Sentinel transport with the same Sentinels and master.
 Evaluations are idempotent by declaration id, so every redelivery is harmless.
@@ -31,7 +36,7 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from celery.worker.consumer import Consumer
 from celery.worker.state import active_requests, maybe_shutdown
 from kombu import Connection, Queue
@@ -174,4 +179,12 @@ def _start_heartbeat(**_: object) -> None:
     threading.Thread(target=beat, name="accord-heartbeat", daemon=True).start()
 
 
+def _load_catalog(**_: object) -> None:
+    """The catalog, loaded before the pool forks, so that every pool process has it."""
+    from workers import context
+
+    context.catalog()
+
+
+worker_init.connect(_load_catalog, weak=False)
 worker_ready.connect(_start_heartbeat, weak=False)

@@ -26,17 +26,32 @@ if ARGV[1] ~= '' then
 end
 if state[2] ~= ARGV[2] then return {'conflict', state[1]} end
 local events = cjson.decode(ARGV[3])
-for _, event in ipairs(events) do redis.call('RPUSH', KEYS[3], event) end
+if #events > 0 then redis.call('RPUSH', KEYS[3], unpack(events)) end
+-- every field in one HSET: each redis.call is most of a script's cost
 local fields = cjson.decode(ARGV[5])
-for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
-redis.call('HSET', KEYS[1], 'audit_head', ARGV[4], 'audit_len', tonumber(state[3]) + #events)
+local written = {}
+for name, value in pairs(fields) do
+  written[#written + 1] = name
+  written[#written + 1] = value
+end
+written[#written + 1] = 'audit_head'
+written[#written + 1] = ARGV[4]
+written[#written + 1] = 'audit_len'
+written[#written + 1] = tonumber(state[3]) + #events
+local id = nil
 if ARGV[8] and ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[1], 'audit_mac', ARGV[8])
+  written[#written + 1] = 'audit_mac'
+  written[#written + 1] = ARGV[8]
   if #events > 0 then
-    redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), redis.call('HGET', KEYS[1], 'id'))
+    id = id or redis.call('HGET', KEYS[1], 'id')
+    redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), id)
   end
 end
-if ARGV[6] == 'done' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+redis.call('HSET', KEYS[1], unpack(written))
+if ARGV[6] == 'done' then
+  id = id or redis.call('HGET', KEYS[1], 'id')
+  redis.call('ZREM', KEYS[2], id)
+end
 if ARGV[7] and ARGV[7] ~= '' then
   local extra = cjson.decode(ARGV[7])
   if type(extra.index) == 'table' then
@@ -46,7 +61,8 @@ if ARGV[7] and ARGV[7] ~= '' then
     for name, amount in pairs(extra.counters) do redis.call('HINCRBY', extra.stats, name, amount) end
   end
   if fields.status and type(extra.channel) == 'string' then
-    redis.call('PUBLISH', extra.channel, redis.call('HGET', KEYS[1], 'id'))
+    id = id or redis.call('HGET', KEYS[1], 'id')
+    redis.call('PUBLISH', extra.channel, id)
   end
 end
-return {'ok', redis.call('HGET', KEYS[1], 'status')}
+return {'ok', fields.status or state[1]}

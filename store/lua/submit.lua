@@ -12,16 +12,23 @@ if existing[1] then
   if existing[1] == ARGV[3] then return {'existing', existing[2]} end
   return {'conflict', existing[2]}
 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn', ARGV[4],
+-- One HSET and one RPUSH for all of it: each redis.call is most of a script's cost.
+local fields = {'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn', ARGV[4],
   'status', 'queued', 'submitted_at', ARGV[5], 'audit_head', ARGV[7], 'audit_len', ARGV[8],
-  'attempts', 0, 'seq', redis.call('INCR', KEYS[6]))
-for name, value in pairs(cjson.decode(ARGV[10])) do redis.call('HSET', KEYS[1], name, value) end
+  'attempts', 0, 'seq', redis.call('INCR', KEYS[6])}
+for name, value in pairs(cjson.decode(ARGV[10])) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+if ARGV[9] ~= '' then
+  fields[#fields + 1] = 'audit_mac'
+  fields[#fields + 1] = ARGV[9]
+  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[8]), ARGV[1])
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
-for _, event in ipairs(cjson.decode(ARGV[6])) do redis.call('RPUSH', KEYS[3], event) end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'audit_mac', ARGV[9])
-  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[8]), ARGV[1])
-end
+local events = cjson.decode(ARGV[6])
+if #events > 0 then redis.call('RPUSH', KEYS[3], unpack(events)) end
 return {'created', 'queued'}

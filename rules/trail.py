@@ -56,13 +56,16 @@ def conclude(
     )
 
 
-def received(declaration: Declaration, submitted_by: str) -> list[tuple[str, dict[str, Any]]]:
+def received(
+    declaration: Declaration, submitted_by: str, body_sha256: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The first events of a trail; `body_sha256` when the caller has it already."""
     return [
         (
             "received",
             {
                 "declaration_id": declaration.declaration_id,
-                "body_sha256": declaration.body_sha256(),
+                "body_sha256": body_sha256 or declaration.body_sha256(),
                 "business_number": declaration.importer.business_number,
                 "submitted_by": submitted_by,
             },

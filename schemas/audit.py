@@ -24,6 +24,11 @@ def canonical_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _digest(body: dict[str, Any]) -> str:
+    """An event's hash: the SHA-256 of the canonical JSON of the event without its hash."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 class AuditEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,8 +41,7 @@ class AuditEvent(BaseModel):
 
     @staticmethod
     def digest(seq: int, at: str, type: str, data: dict[str, Any], prev: str) -> str:
-        body = {"seq": seq, "at": at, "type": type, "data": data, "prev": prev}
-        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+        return _digest({"seq": seq, "at": at, "type": type, "data": data, "prev": prev})
 
     @classmethod
     def chain(cls, seq: int, at: str, type: str, data: dict[str, Any], prev: str) -> AuditEvent:
@@ -61,8 +65,7 @@ def chain_json(
     texts: list[str] = []
     for seq, (kind, data) in enumerate(events, start=length + 1):
         event: dict[str, Any] = {"seq": seq, "at": at, "type": kind, "data": data, "prev": head}
-        head = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        event["hash"] = head
+        head = event["hash"] = _digest(event)
         texts.append(orjson.dumps(event).decode())
     return texts, head
 

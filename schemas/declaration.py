@@ -695,4 +695,10 @@ class Declaration(BaseModel):
 
     def body_sha256(self) -> str:
         """Hex SHA-256 of canonical_json() encoded as UTF-8."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        return body_sha256_of(self.canonical_json())
+
+
+def body_sha256_of(canonical_json: str) -> str:
+    """A declaration's body hash from its canonical JSON, for a caller that holds it
+    already (the API stores both, and builds the JSON once)."""
+    return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()

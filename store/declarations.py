@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import orjson
 from redis.commands.core import Script
 
 from schemas import summary
-from schemas.audit import GENESIS, AuditEvent, chain_json
+from schemas.audit import GENESIS, chain_json
 from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verification import head_mac
@@ -207,19 +206,6 @@ class Declarations(Protocol):
         ...
 
 
-def chain_events(
-    head: str, length: int, events: Sequence[tuple[str, dict[str, Any]]]
-) -> list[AuditEvent]:
-    """Audit events chained onto a trail of `length` events ending in `head`, all at now."""
-    chained: list[AuditEvent] = []
-    at = now_rfc3339()
-    for offset, (kind, data) in enumerate(events, start=1):
-        event = AuditEvent.chain(length + offset, at, kind, data, head)
-        chained.append(event)
-        head = event.hash
-    return chained
-
-
 def as_before_use(permit: Permit, declaration_id: str) -> Permit:
     """A permit this declaration already used (an evaluation that is run again after its
     allocation applied) is seen as it was before: issued, holding what it held."""
@@ -380,7 +366,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         """`submit` for many declarations in one round trip (each one atomic on its own)."""
         pipe = self.client.pipeline(transaction=False)
         for declaration_id, body, sha, business_number, submitted_at, events in items:
-            chained = chain_events(GENESIS, 0, events)
+            texts, head = chain_json(GENESIS, 0, now_rfc3339(), events)
             self._submit(
                 keys=[
                     *self._declaration_keys(declaration_id),
@@ -389,13 +375,12 @@ class RedisDeclarations(OneAtATime, Keyspace):
                     self.key("submission_seq"),
                     self.key("audit", "changed"),
                     self.key("audit", "changes"),
+                    self.key("stats"),
                 ],
                 args=[
                     declaration_id, body, sha, business_number, repr(submitted_at),
-                    json.dumps([event.model_dump_json() for event in chained]),
-                    chained[-1].hash if chained else GENESIS, len(chained),
-                    self._mac(declaration_id, chained[-1].hash if chained else GENESIS,
-                              len(chained)),
+                    orjson.dumps(texts), head, len(texts),
+                    self._mac(declaration_id, head, len(texts)),
                     orjson.dumps(summary.of_body(body)),
                 ],
                 client=pipe,

@@ -4,7 +4,7 @@ for tools that want a store that vanishes with the process.
 
 It keeps what Redis keeps, the same way: each declaration's fields as text, built and
 read by the same functions as the Redis store's (`record_of`, `written_fields`,
-`summary_of`), and its audit events chained by the same `chain_events`, under the
+`summary_of`), and its audit events chained by the same `chain_json`, under the
 same MAC when it holds the audit key. tests/store/test_declarations_contract.py holds
 both to the same assertions. What it has not got is the rest of the store: no ledger
 (the permits a declaration names are the ones it was given), no archive, and the
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas import summary
-from schemas.audit import GENESIS, AuditEvent
+from schemas.audit import GENESIS, AuditEvent, chain_json
 from schemas.permit import Permit
 from schemas.verification import head_mac
 from store.declarations import (
@@ -36,12 +36,12 @@ from store.declarations import (
     Taken,
     Write,
     as_before_use,
-    chain_events,
     record_of,
     summary_of,
     written_fields,
 )
 from store.errors import NotFound
+from store.keyspace import now_rfc3339
 
 TAKEN_FROM = ("queued", "pending_allocation")
 """The statuses a worker takes a declaration from (store/lua/begin.lua)."""
@@ -85,7 +85,7 @@ class MemoryDeclarations(OneAtATime):
         if existing is not None:
             outcome = "existing" if existing["sha"] == sha else "conflict"
             return SubmitResult(outcome, existing["status"])
-        chained = chain_events(GENESIS, 0, events)
+        chained = _chained(GENESIS, 0, events)
         head = chained[-1].hash if chained else GENESIS
         self._fields[declaration_id] = {
             "id": declaration_id,
@@ -103,6 +103,7 @@ class MemoryDeclarations(OneAtATime):
         }
         self._events[declaration_id] = chained
         self._pending[declaration_id] = submitted_at
+        self.counters["submissions"] += 1
         return SubmitResult("created", "queued")
 
     def record_many(self, writes: Sequence[Write]) -> list[str]:
@@ -122,7 +123,7 @@ class MemoryDeclarations(OneAtATime):
         # a `known_head` that moved meanwhile is chained again on the current head, as
         # the Redis store does after the script refuses it: here it is simply never read
         trail = self._events[write.declaration_id]
-        chained = chain_events(stored["audit_head"], len(trail), write.events)
+        chained = _chained(stored["audit_head"], len(trail), write.events)
         trail.extend(chained)
         stored.update(written_fields(write.fields))
         head = chained[-1].hash if chained else stored["audit_head"]
@@ -237,3 +238,11 @@ def _by_score(scores: dict[str, float], start: float, end: float) -> list[str]:
 
 # mypy holds the implementation to the Protocol here, whichever methods callers use
 _IMPLEMENTS: type[Declarations] = MemoryDeclarations
+
+
+def _chained(
+    head: str, length: int, events: Sequence[tuple[str, dict[str, Any]]]
+) -> list[AuditEvent]:
+    """Events chained as the Redis store chains them, read back as the models it serves."""
+    texts, _ = chain_json(head, length, now_rfc3339(), events)
+    return [AuditEvent.model_validate_json(text) for text in texts]

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rules import trail
-from schemas.declaration import Declaration
+from schemas.declaration import Declaration, body_sha256_of
 from schemas.requests import Batch
 from schemas.responses import BatchAnswer, BatchItem, ErrorAnswer, FieldProblem, Submission
 from schemas.verdict import DeclarationStatus
@@ -84,10 +84,13 @@ def accept(app: Services, caller: Principal, items: Sequence[Any], send: Enqueue
             continue
         good.append((index, declaration))
     now, by = time.time(), who(caller)
+    bodies = [declaration.canonical_json() for _, declaration in good]
     results = store.submit_many([
-        (declaration.declaration_id, declaration.canonical_json(), declaration.body_sha256(),
-         declaration.importer.business_number, now, trail.received(declaration, by))
-        for _, declaration in good
+        (declaration.declaration_id, body, sha, declaration.importer.business_number, now,
+         trail.received(declaration, by, sha))
+        for (_, declaration), body, sha in zip(
+            good, bodies, map(body_sha256_of, bodies), strict=True
+        )
     ]) if good else []  # fmt: skip
     created = []
     for (index, declaration), result in zip(good, results, strict=True):
@@ -108,7 +111,6 @@ def accept(app: Services, caller: Principal, items: Sequence[Any], send: Enqueue
             send(created)
         except Exception:  # stored is what 202 promises; the sweeper enqueues them again
             log.exception("could not enqueue %d declarations; the sweeper will", len(created))
-        store.count({"submissions": len(created)})
     return [answer for answer in answers if answer is not None]
 
 

@@ -2,7 +2,8 @@
 -- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] index of
 -- submissions, KEYS[5] index of the importer's submissions (newest last), KEYS[6] the
 -- submission counter (the order of submission, within a batch too), KEYS[7] trails changed
--- since the last checkpoint (sorted by KEYS[8], the change counter)
+-- since the last checkpoint (sorted by KEYS[8], the change counter), KEYS[9] the operational
+-- counters (`submissions` counts the declarations stored)
 -- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
 --       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length,
 --       9 HMAC of (id, head, length) under the audit key ('' without a key),
@@ -31,4 +32,5 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
 local events = cjson.decode(ARGV[6])
 if #events > 0 then redis.call('RPUSH', KEYS[3], unpack(events)) end
+redis.call('HINCRBY', KEYS[9], 'submissions', 1)
 return {'created', 'queued'}

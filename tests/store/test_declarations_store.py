@@ -44,6 +44,19 @@ def submit(store: RedisStore, body: Declaration) -> str:
     ).outcome
 
 
+def test_the_submissions_counter_counts_declarations_stored_not_repeats(
+    store: RedisStore,
+) -> None:
+    """/metrics' `accord_submissions` counts each declaration once, in the same atomic step
+    that stores it: a repeat or a conflicting body adds nothing."""
+    before = store.stats().get("submissions", 0)
+    assert submit(store, parsed("count-1")) == "created"
+    assert submit(store, parsed("count-1")) == "existing"
+    assert submit(store, parsed("count-1", quantity="3")) == "conflict"
+    assert submit(store, parsed("count-2")) == "created"
+    assert store.stats()["submissions"] == before + 2
+
+
 def test_submit_stores_once_and_refuses_another_body_under_the_same_id(
     store: RedisStore,
 ) -> None:

@@ -5,10 +5,10 @@ prefix, the pack catalog with the test packs, and Accord to test against in two 
 - `api`: the real `create_app` served by uvicorn in a thread of the test process, on a
   key prefix of its own per test, deciding what it enqueues in-process through
   `workers.evaluation`. For what is about the API (validation, roles, bounds, error
-  shapes, quota views, audit pages): fast, isolated, and measured by coverage.
+  shapes, quota views, audit pages): fast, and isolated per test.
 - `stack`/`lone_stack`: a Celery worker and the HTTP service as real processes, for what
-  is about them (worker crashes, restarts, the real server's protocol, queues between
-  processes).
+  is about them (worker crashes, restarts, live worker health, the server as `accord
+  run` configures it, queues between processes).
 
 Both show one face (`Accord`): a URL, tokens per role, the environment a process of
 theirs reads, and a store on their Redis and prefix.
@@ -106,7 +106,7 @@ class Accord:
         return self.env["ACCORD_AUDIT_KEY"].encode()
 
     def store(self) -> RedisStore:
-        """A store on the stack's Redis and prefix, holding the stack's audit key."""
+        """A store on its Redis and prefix, holding its audit key."""
         return RedisStore.from_url(self.redis_url, prefix=self.prefix, audit_key=self.audit_key)
 
 

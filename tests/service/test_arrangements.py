@@ -1,5 +1,5 @@
-"""China's side of the arrangement through the API, and the arrangement as a whole: a real
-uvicorn, a real Celery worker, a real Redis."""
+"""China's side of the arrangement through the API, and the arrangement as a whole: the
+real app over HTTP in the test process, verdicts by the workers' evaluation, a real Redis."""
 
 from __future__ import annotations
 

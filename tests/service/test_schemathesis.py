@@ -1,5 +1,6 @@
 """Property-based tests of the whole API from its OpenAPI document (schemathesis): no
-input, however strange, gives a 5xx, and what a submitter sends moves no balance."""
+input, however strange, gives a 5xx, and what a submitter sends moves no balance. The
+`st` CLI runs as a process of its own against the in-process API, one ledger per test."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 test: install lint ## lint, then the whole suite (starts its own Redis and Celery worker)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: install ## benchmarks; writes bench/results.json
 	$(BIN)/python -m bench

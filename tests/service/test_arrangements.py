@@ -1,16 +1,12 @@
-"""China's side of the arrangement through the API, and the arrangement as a whole: a real
-uvicorn, a real Celery worker, a real Redis."""
+"""China's side of the arrangement through the API, and the arrangement as a whole: the
+real app over HTTP in the test process, verdicts by the workers' evaluation, a real Redis."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from conftest import Stack, unique_id
+from conftest import InProcess, unique_id
 from helpers import declaration
-
-pytestmark = pytest.mark.stack
 
 CN_IMPORTER = {"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."}
 
@@ -34,8 +30,8 @@ def cn_declaration(tariff_item: str, description: str, **fields: Any) -> dict[st
     return declaration(unique_id(), lines=[line], **{**profile, **fields})
 
 
-def decided(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
-    with stack.client("admin") as client:
+def decided(api: InProcess, body: dict[str, Any]) -> dict[str, Any]:
+    with api.client("admin") as client:
         response = client.post("/v1/declarations", json=body)
         assert response.status_code == 202, response.text
         verdict = client.get(
@@ -46,10 +42,10 @@ def decided(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_canadian_rapeseed_in_china_on_2026_03_05_pays_mfn_and_the_final_anti_dumping(
-    stack: Stack,
+    api: InProcess,
 ) -> None:
     """Rapeseed worth 1,000,000.00 CNY owes MFN 9% and anti-dumping 5.9%, each with its reference."""
-    verdict = decided(stack, cn_declaration("1205.1090.00", "Canola seed"))
+    verdict = decided(api, cn_declaration("1205.1090.00", "Canola seed"))
     assert verdict["outcome"] == "accepted"
     assert verdict["total_duty"] == "149000.00"
     [line] = verdict["lines"]
@@ -64,10 +60,10 @@ def test_canadian_rapeseed_in_china_on_2026_03_05_pays_mfn_and_the_final_anti_du
 
 
 def test_canola_meal_in_china_on_2026_03_05_owes_no_anti_discrimination_tariff(
-    stack: Stack,
+    api: InProcess,
 ) -> None:
     """During the suspension canola meal is exempt: no additional tariff, a finding that says why."""
-    verdict = decided(stack, cn_declaration("2306.4100.00", "Canola meal"))
+    verdict = decided(api, cn_declaration("2306.4100.00", "Canola meal"))
     assert verdict["outcome"] == "accepted"
     assert verdict["total_duty"] == "0.00"
     [line] = verdict["lines"]
@@ -80,9 +76,9 @@ def test_canola_meal_in_china_on_2026_03_05_owes_no_anti_discrimination_tariff(
     assert "ELIG-CN-ADT-SUSPENDED" in rules and "DUTY-CN-ADT-100" not in rules
 
 
-def test_a_cn_declaration_in_cad_is_refused_naming_currency(stack: Stack) -> None:
+def test_a_cn_declaration_in_cad_is_refused_naming_currency(api: InProcess) -> None:
     """Until an exchange-rate table lands, a CN declaration's values must be in CNY."""
-    with stack.client("admin") as client:
+    with api.client("admin") as client:
         response = client.post(
             "/v1/declarations", json=cn_declaration("1205.1090.00", "Canola", currency="CAD")
         )
@@ -90,9 +86,9 @@ def test_a_cn_declaration_in_cad_is_refused_naming_currency(stack: Stack) -> Non
     assert [item["field"] for item in response.json()["detail"]] == ["currency"]
 
 
-def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(stack: Stack) -> None:
+def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(api: InProcess) -> None:
     """Both sides are shown; China's suspension has lapsed while Canada's quota runs on."""
-    with stack.client("auditor") as client:
+    with api.client("auditor") as client:
         response = client.get("/v1/arrangements/CA-CN-2026", params={"as_of": "2027-01-01"})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -112,9 +108,9 @@ def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(stack
     assert body["warnings"] == 2
 
 
-def test_the_arrangement_on_2026_12_31_is_matched_on_both_sides(stack: Stack) -> None:
+def test_the_arrangement_on_2026_12_31_is_matched_on_both_sides(api: InProcess) -> None:
     """On the suspension's last day every linkage finding is information."""
-    with stack.client("submitter") as client:
+    with api.client("submitter") as client:
         body = client.get("/v1/arrangements/CA-CN-2026", params={"as_of": "2026-12-31"}).json()
         missing = client.get("/v1/arrangements/NOPE")
     assert body["warnings"] == 0
@@ -122,9 +118,9 @@ def test_the_arrangement_on_2026_12_31_is_matched_on_both_sides(stack: Stack) ->
     assert missing.status_code == 404
 
 
-def test_a_lapsed_measure_still_shows_its_linkage_checks(stack: Stack) -> None:
+def test_a_lapsed_measure_still_shows_its_linkage_checks(api: InProcess) -> None:
     """The measure checks of China's suspension as of 2027-01-01 give the lapse warning."""
-    with stack.client("auditor") as client:
+    with api.client("auditor") as client:
         body = client.get(
             "/v1/measures/CN-ADT-SUSP-2026/checks", params={"as_of": "2027-01-01"}
         ).json()

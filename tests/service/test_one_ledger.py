@@ -1,7 +1,8 @@
 """One ledger behind every figure: a random stream of permit applications and the
-declarations that use them, sent through the running service, shows the same figures
-per quota period in the API, the dashboard, the metrics and `accord simulate` (which
-runs the same stream on a private Redis). None of them computes a balance of its own."""
+declarations that use them, sent through the API (in-process, on a ledger of its own),
+shows the same figures per quota period in the API, the dashboard, the metrics and
+`accord simulate` (which runs the same stream on a private Redis). None of them
+computes a balance of its own."""
 
 from __future__ import annotations
 
@@ -11,15 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
-from conftest import Stack, unique_id
+from conftest import InProcess, unique_id
 from helpers import declaration
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from workers.simulation import simulate
-
-pytestmark = pytest.mark.stack
 
 QUOTA = "CA-CN-EV-TRQ-2026"
 IMPORTER = "123456789RM0001"
@@ -60,14 +58,13 @@ def metric_values(text: str, name: str) -> dict[str, int]:
 
 
 def test_the_api_dashboard_metrics_and_simulate_show_the_same_figures(
-    lone_stack: Stack, catalog: Catalog
+    api: InProcess, catalog: Catalog
 ) -> None:
     """Per period: used, returned, carried over, remaining and permit utilisation agree in
     every reader, for a random stream."""
-    stack = lone_stack
     today = datetime.now(UTC).date()
     bodies = random_stream(seed=7, today=today, count=30)
-    with stack.client() as admin:
+    with api.client() as admin:
         for body in bodies:  # the importer applies for each permit, then declares
             line = body["lines"][0]
             if "permit_number" in line:
@@ -82,11 +79,11 @@ def test_the_api_dashboard_metrics_and_simulate_show_the_same_figures(
                 f"/v1/declarations/{body['declaration_id']}", params={"wait": 20}
             ).json()
             assert decided["status"] == "decided", decided
-        api = admin.get(f"/v1/quotas/{QUOTA}", params={"as_of": today.isoformat()}).json()
+        view = admin.get(f"/v1/quotas/{QUOTA}", params={"as_of": today.isoformat()}).json()
         metrics = admin.get("/metrics").text
-    assert api["drawn_at"] == "permit"
-    periods = {item["start"]: item for item in api["periods"]}
-    current = api["period"]
+    assert view["drawn_at"] == "permit"
+    periods = {item["start"]: item for item in view["periods"]}
+    current = view["period"]
 
     # the metrics read the same model
     assert metric_values(metrics, "accord_quota_remaining") == {
@@ -97,8 +94,8 @@ def test_the_api_dashboard_metrics_and_simulate_show_the_same_figures(
     }
 
     # the dashboard shows the current period's figures
-    with httpx.Client(base_url=stack.url, follow_redirects=True, timeout=30) as browser:
-        signed = browser.post("/dashboard/login", data={"token": stack.tokens["admin"]})
+    with httpx.Client(base_url=api.url, follow_redirects=True, timeout=30) as browser:
+        signed = browser.post("/dashboard/login", data={"token": api.tokens["admin"]})
         assert signed.status_code == 200
         overview = browser.get("/dashboard", params={"as_of": today.isoformat()}).text
     card = re.search(rf'data-quota-id="{QUOTA}"[^>]*data-used="(\d+)" data-total="(\d+)"', overview)

@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from conftest import IMPORTER, OTHER_IMPORTER, Stack, unique_id
+from conftest import IMPORTER, OTHER_IMPORTER, Accord, InProcess, unique_id
 from helpers import declaration
-
-pytestmark = pytest.mark.stack
 
 
 def wait_status(
-    stack: Stack, declaration_id: str, wanted: str, timeout: float = 20
+    api: Accord, declaration_id: str, wanted: str, timeout: float = 20
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    with stack.client() as client:
+    with api.client() as client:
         while True:
             body: dict[str, Any] = client.get(f"/v1/declarations/{declaration_id}").json()
             if body["status"] == wanted or time.monotonic() > deadline:
@@ -35,7 +33,7 @@ def today() -> str:
     return (datetime.now(UTC) - timedelta(minutes=1)).date().isoformat()
 
 
-def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
+def test_pro_rata_run_end_to_end(api: InProcess, today: str) -> None:
     """Three same-day requests wait in pending_allocation, then the run shares 500 units pro rata."""
     ids = []
     for quantity in (600, 300, 100):
@@ -50,7 +48,7 @@ def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
                 }
             ],
         )
-        with stack.client() as client:
+        with api.client() as client:
             assert client.post("/v1/declarations", json=body).status_code == 202
         ids.append(body["declaration_id"])
     withdrawn = declaration(
@@ -58,17 +56,16 @@ def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
         accepted_at=f"{today}T00:00:01Z",
         lines=[{"origin": "TW", "quantity": "1000", "value_for_duty": "10000000.00"}],
     )
-    with stack.client() as client:
+    with api.client() as client:
         assert client.post("/v1/declarations", json=withdrawn).status_code == 202
     for declaration_id in [*ids, withdrawn["declaration_id"]]:
         assert (
-            wait_status(stack, declaration_id, "pending_allocation")["status"]
-            == "pending_allocation"
+            wait_status(api, declaration_id, "pending_allocation")["status"] == "pending_allocation"
         )
-    with stack.client() as client:
+    with api.client() as client:
         cancelled = client.post(f"/v1/declarations/{withdrawn['declaration_id']}/cancel")
         assert cancelled.json()["status"] == "cancelled"  # it takes no share at the run
-    with stack.client() as client:
+    with api.client() as client:
         quota = client.get("/v1/quotas/TEST-TW-EV-PRORATA", params={"as_of": today}).json()
         assert today in quota["runs_pending"]
         run = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": today})
@@ -76,7 +73,7 @@ def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
         assert run.json()["declarations"] == ids
         submitter = client.post("/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": "x"})
         assert submitter.status_code == 422
-    verdicts = [wait_status(stack, declaration_id, "decided") for declaration_id in ids]
+    verdicts = [wait_status(api, declaration_id, "decided") for declaration_id in ids]
     shares = [
         (v["lines"][0]["in_quota_quantity"], v["lines"][0]["over_quota_quantity"]) for v in verdicts
     ]
@@ -87,7 +84,7 @@ def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
     }  # fmt: skip
     # 300 units in quota at 6.1% of 3,000,000.00, 300 over at 35% of 3,000,000.00
     assert verdicts[0]["total_duty"] == "1233000.00"
-    with stack.client() as client:
+    with api.client() as client:
         trail = client.get(f"/v1/declarations/{ids[0]}/audit").json()
     types = [event["type"] for event in trail["events"]]
     assert "allocation_requested" in types
@@ -95,25 +92,25 @@ def test_pro_rata_run_end_to_end(stack: Stack, today: str) -> None:
     assert trail["verified"] is True
 
 
-def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(stack: Stack) -> None:
+def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(api: InProcess) -> None:
     """A run by an auditor is 403; a run of a first-come-first-served quota is 409."""
-    with stack.client("auditor") as client:
+    with api.client("auditor") as client:
         assert (
             client.post(
                 "/v1/quotas/TEST-TW-EV-PRORATA/runs", json={"date": "2026-05-01"}
             ).status_code
             == 403
         )
-    with stack.client() as client:
+    with api.client() as client:
         response = client.post("/v1/quotas/CA-CN-EV-TRQ-2026/runs", json={"date": "2026-05-01"})
         assert response.status_code == 409
         assert client.post("/v1/quotas/NOPE/runs", json={"date": "2026-05-01"}).status_code == 404
 
 
-def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
+def test_importer_allocation_accounts_bound_each_importer(api: InProcess) -> None:
     """Each importer draws on its own allocation; transfers move units; cancelling returns them."""
     year = {"quota_year": 1}  # 2026; no other test uses this quota
-    with stack.client() as client:
+    with api.client() as client:
         path = "/v1/quotas/TEST-TH-EV-ALLOC/allocations"
         assert (
             client.post(path, json={**year, "business_number": IMPORTER, "initial": 10}).status_code
@@ -146,13 +143,13 @@ def test_importer_allocation_accounts_bound_each_importer(stack: Stack) -> None:
                        lines=[{"origin": "TH", "quantity": "8", "value_for_duty": "80000.00"}])  # fmt: skip
     fits = declaration(unique_id("al"), accepted_at="2026-02-02T10:00:00-05:00",
                        lines=[{"origin": "TH", "quantity": "7", "value_for_duty": "70000.00"}])  # fmt: skip
-    with stack.client() as client:
+    with api.client() as client:
         client.post("/v1/declarations", json=over)
-        refused = wait_status(stack, over["declaration_id"], "decided")
+        refused = wait_status(api, over["declaration_id"], "decided")
         assert refused["outcome"] == "rejected"
         assert "QUOTA-TALLOC-REFUSED" in {f["rule"] for f in refused["findings"]}
         client.post("/v1/declarations", json=fits)
-        decided = wait_status(stack, fits["declaration_id"], "decided")
+        decided = wait_status(api, fits["declaration_id"], "decided")
         assert (decided["outcome"], decided["total_duty"]) == ("accepted", "4270.00")
         assert {f["rule"] for f in decided["findings"]} == {
             "QUOTA-TALLOC-CLAIM",

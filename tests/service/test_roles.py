@@ -8,31 +8,29 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Stack, unique_id
+from conftest import Accord, InProcess, unique_id
 from helpers import declaration
-
-pytestmark = pytest.mark.stack
 
 ROLES = ("admin", "auditor", "submitter", "other_submitter", "nobody")
 
 
-def decided(stack: Stack) -> str:
+def decided(api: Accord) -> str:
     """A new declaration of the submitter's importer, decided."""
     body = declaration(unique_id("roles"))
-    with stack.client("submitter") as client:
+    with api.client("submitter") as client:
         assert client.post("/v1/declarations", json=body).status_code == 202
         client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 20})
     return str(body["declaration_id"])
 
 
-@pytest.fixture(scope="module")
-def decided_id(stack: Stack) -> str:
-    return decided(stack)
+@pytest.fixture
+def decided_id(api: InProcess) -> str:
+    return decided(api)
 
 
-def call(stack: Stack, role: str, method: str, path: str, body: Any = None) -> int:
-    headers = {} if role == "nobody" else {"Authorization": f"Bearer {stack.tokens[role]}"}
-    response = httpx.request(method, f"{stack.url}{path}", json=body, headers=headers, timeout=30)
+def call(api: Accord, role: str, method: str, path: str, body: Any = None) -> int:
+    headers = {} if role == "nobody" else {"Authorization": f"Bearer {api.tokens[role]}"}
+    response = httpx.request(method, f"{api.url}{path}", json=body, headers=headers, timeout=30)
     return response.status_code
 
 
@@ -71,44 +69,44 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
 )
 def test_each_role_gets_what_it_may(
-    stack: Stack, decided_id: str, method: str, path: str, body: Any, expected: tuple[int, ...]
+    api: InProcess, decided_id: str, method: str, path: str, body: Any, expected: tuple[int, ...]
 ) -> None:
     """Admins do everything, auditors read everything, submitters see their own importer only."""
     path = path.replace("{id}", decided_id)
     if "{fresh}" in path:
-        path = path.replace("{fresh}", decided(stack))
+        path = path.replace("{fresh}", decided(api))
     if body == NEW:
         body = declaration(unique_id("roles"))
     elif body == NEW_BATCH:
         body = {"declarations": [declaration(unique_id("roles"))]}
     if isinstance(body, dict):
         body = {key: (decided_id if value == "{id}" else value) for key, value in body.items()}
-    got = tuple(call(stack, role, method, path, body) for role in ROLES)
+    got = tuple(call(api, role, method, path, body) for role in ROLES)
     assert got == expected
 
 
-def test_cancel_by_role(stack: Stack) -> None:
+def test_cancel_by_role(api: InProcess) -> None:
     """Another importer's submitter cannot cancel (404); the owner can."""
     body = declaration(unique_id("roles"))
-    with stack.client("submitter") as client:
+    with api.client("submitter") as client:
         client.post("/v1/declarations", json=body)
         client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 20})
     path = f"/v1/declarations/{body['declaration_id']}/cancel"
-    assert call(stack, "other_submitter", "POST", path) == 404
-    assert call(stack, "nobody", "POST", path) == 401
-    assert call(stack, "submitter", "POST", path) == 200
+    assert call(api, "other_submitter", "POST", path) == 404
+    assert call(api, "nobody", "POST", path) == 401
+    assert call(api, "submitter", "POST", path) == 200
 
 
-def test_an_auditor_write_changes_nothing(stack: Stack) -> None:
+def test_an_auditor_write_changes_nothing(api: InProcess) -> None:
     """What an auditor submits is not stored, and what it cancels stays as it was."""
     single, batched = declaration(unique_id("roles")), declaration(unique_id("roles"))
-    existing = decided(stack)
-    with stack.client("auditor") as client:
+    existing = decided(api)
+    with api.client("auditor") as client:
         assert client.post("/v1/declarations", json=single).status_code == 403
         batch = client.post("/v1/declarations/batch", json={"declarations": [batched]})
         assert batch.status_code == 403
         assert client.post(f"/v1/declarations/{existing}/cancel").status_code == 403
-    with stack.client("admin") as client:
+    with api.client("admin") as client:
         assert client.get(f"/v1/declarations/{single['declaration_id']}").status_code == 404
         assert client.get(f"/v1/declarations/{batched['declaration_id']}").status_code == 404
         assert client.get(f"/v1/declarations/{existing}").json()["status"] == "decided"

@@ -1,5 +1,6 @@
 """Property-based tests of the whole API from its OpenAPI document (schemathesis): no
-input, however strange, gives a 5xx, and what a submitter sends moves no balance."""
+input, however strange, gives a 5xx, and what a submitter sends moves no balance. The
+`st` CLI runs as a process of its own against the in-process API, one ledger per test."""
 
 from __future__ import annotations
 
@@ -11,21 +12,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import Stack
+from conftest import Accord, InProcess
 from rules.catalog import load_catalog
 from rules.quota import terms_of
 
-pytestmark = pytest.mark.stack
 
-
-def schemathesis(stack: Stack, role: str, directory: Path) -> subprocess.CompletedProcess[str]:
+def schemathesis(api: Accord, role: str, directory: Path) -> subprocess.CompletedProcess[str]:
     executable = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
     return subprocess.run(
         [
-            executable, "run", f"{stack.url}/openapi.json",
-            "--header", f"Authorization: Bearer {stack.tokens[role]}",
+            executable, "run", f"{api.url}/openapi.json",
+            "--header", f"Authorization: Bearer {api.tokens[role]}",
             "--checks", "not_a_server_error",
             "--max-examples", "25",
             "--generation-deterministic",
@@ -36,20 +33,19 @@ def schemathesis(stack: Stack, role: str, directory: Path) -> subprocess.Complet
     )  # fmt: skip
 
 
-def test_no_generated_request_gives_a_server_error(stack: Stack, tmp_path: Path) -> None:
+def test_no_generated_request_gives_a_server_error(api: InProcess, tmp_path: Path) -> None:
     """As admin, every operation with examples, boundary values and fuzzed input: no 5xx."""
-    result = schemathesis(stack, "admin", tmp_path)
+    result = schemathesis(api, "admin", tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-def test_what_a_submitter_sends_moves_no_balance(lone_stack: Stack, tmp_path: Path) -> None:
+def test_what_a_submitter_sends_moves_no_balance(api: InProcess, tmp_path: Path) -> None:
     """As another importer's submitter (who may apply for permits only for its own
     importer, and the examples name the base importer), nothing generated moves a balance.
 
     (As admin, the documented examples chain into an issued permit and a valid
     declaration using it, which rightly draws quota.)"""
-    stack = lone_stack
-    store = stack.store()
+    store = api.store()
     found = load_catalog().measure("CA-CN-EV-TRQ-2026")
     assert found is not None
     terms = terms_of(found[1], 1)
@@ -59,6 +55,6 @@ def test_what_a_submitter_sends_moves_no_balance(lone_stack: Stack, tmp_path: Pa
         return (year.periods, year.events.total)
 
     before = ledger()
-    result = schemathesis(stack, "other_submitter", tmp_path)
+    result = schemathesis(api, "other_submitter", tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert ledger() == before

@@ -34,7 +34,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint ## lint, then the whole suite (starts its own Redis and Celery worker)
+test: install lint ## lint, then the whole suite with line and branch coverage (starts its own Redis and Celery worker)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: install ## benchmarks; writes bench/results.json

@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e_bench, engine_bench, ledger_bench, retention_bench
-
-RESULTS = Path(__file__).parent / "results.json"
+from bench import RESULTS_FILE, e2e_bench, engine_bench, ledger_bench, readme, retention_bench
 
 
 def _machine() -> dict[str, Any]:
@@ -88,9 +86,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         results["redis"] = retention_bench.run(Path(tmp), 5_000 if args.quick else 50_000)
     results["seconds"] = round(time.monotonic() - started, 1)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    RESULTS_FILE.write_text(json.dumps(results, indent=2) + "\n")
+    readme.update()
     _print(results)
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {RESULTS_FILE}, and the README's table from it")
 
 
 def _print(results: dict[str, Any]) -> None:

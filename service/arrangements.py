@@ -7,6 +7,7 @@ linkage checks are the rules whose id starts with `LINK-`."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from rules import engine
 from rules.arrangement import Arrangement
@@ -66,19 +67,27 @@ def _rates(measure: Measure, day: date) -> dict[str, str]:
     return {name: measure.rate_text(name, rate_day) for name in measure.rates}
 
 
+def measure_identity(pack: Pack, measure: Measure) -> dict[str, Any]:
+    """What every view of a measure says of it first: id, title, its pack, its legal
+    source and its effective dates."""
+    source = pack.body.sources[measure.source]
+    return {
+        "id": measure.id,
+        "title": measure.title,
+        "pack": PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
+        "source": SourceRef(title=source.title, url=source.url),
+        "effective": Period(start=measure.effective.start, end=measure.effective.end),
+    }
+
+
 def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:
     found = definition(catalog, measure_id, day)
     if found is None:  # the catalog refuses an arrangement naming an unknown measure
         raise LookupError(measure_id)
     pack, measure = found
-    source = pack.body.sources[measure.source]
     arrangement = measure.arrangement
     return MeasureOnDate(
-        id=measure.id,
-        title=measure.title,
-        pack=PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
-        source=SourceRef(title=source.title, url=source.url),
-        effective=Period(start=measure.effective.start, end=measure.effective.end),
+        **measure_identity(pack, measure),
         status=_status(catalog, measure_id, day),
         rates=_rates(measure, day),
         counterparts=arrangement.counterparts if arrangement is not None else (),

@@ -16,7 +16,6 @@ from rules import engine
 from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
-from schemas.arrangement import Period, SourceRef
 from schemas.audit import GENESIS
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
@@ -35,7 +34,7 @@ from schemas.responses import (
 )
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
-from service.arrangements import LINKAGE_PREFIX
+from service.arrangements import LINKAGE_PREFIX, measure_identity
 from service.auth import Principal
 from store.errors import StoreError
 from store.operations import Operations
@@ -198,14 +197,9 @@ def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
 
 
 def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> MeasureSummary:
-    source = pack.body.sources[measure.source]
     quota_block = measure.quota
     return MeasureSummary(
-        id=measure.id,
-        title=measure.title,
-        pack=PackRef(id=pack.id, version=pack.version, sha256=pack.sha256),
-        source=SourceRef(title=source.title, url=source.url),
-        effective=Period(start=measure.effective.start, end=measure.effective.end),
+        **measure_identity(pack, measure),
         scope=measure.scope.model_dump(mode="json"),
         rates={name: measure.rate_text(name, as_of) for name in measure.rates},
         quota=None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from rules import engine, trail
 from rules.catalog import Catalog
@@ -16,7 +17,9 @@ from schemas.permit import Permit
 from schemas.quota import Allocation
 from store.declarations import Declarations
 from store.errors import StoreUnavailable
-from store.redis_store import DeclarationRecord, RedisStore, Taken, Write, now_rfc3339, today
+from store.ledger import HoldsLedger
+from store.packs import PackRecords
+from store.redis_store import DeclarationRecord, Taken, Write, now_rfc3339, today
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +27,17 @@ OPEN = ("queued", "evaluating", "pending_allocation")
 MAX_INTERRUPTED = 5  # evaluations cut short (a worker died) before a declaration fails
 
 
-def decide(store: RedisStore, catalog: Catalog, declaration_id: str) -> str:
+class Deciding(Declarations, PackRecords, HoldsLedger, Protocol):
+    """What deciding declarations needs of a store: the declarations, the pack records
+    a trail names, and the quota ledger."""
+
+
+def decide(store: Deciding, catalog: Catalog, declaration_id: str) -> str:
     """Decide a stored declaration; returns its status afterwards."""
     return decide_many(store, catalog, [declaration_id])[0]
 
 
-def decide_many(store: RedisStore, catalog: Catalog, declaration_ids: Sequence[str]) -> list[str]:
+def decide_many(store: Deciding, catalog: Catalog, declaration_ids: Sequence[str]) -> list[str]:
     """Decide stored declarations, in order; returns each one's status afterwards.
 
     Reads, takes and records the whole chunk in one round trip each; only allocations go
@@ -87,7 +95,7 @@ def decide_many(store: RedisStore, catalog: Catalog, declaration_ids: Sequence[s
 
 
 def _decide_one(
-    store: RedisStore,
+    store: Deciding,
     catalog: Catalog,
     record: DeclarationRecord,
     declaration: Declaration,
@@ -149,7 +157,7 @@ def own_permits(found: Mapping[tuple[str, str], Permit], business_number: str) -
     return own
 
 
-def _failed(store: RedisStore, declaration_id: str, exc: Exception) -> str:
+def _failed(store: Deciding, declaration_id: str, exc: Exception) -> str:
     log.exception("declaration %s could not be evaluated", declaration_id)
     fail(store, declaration_id, f"{type(exc).__name__}: {exc}")
     return "failed"
@@ -166,7 +174,7 @@ def _wait_for_run(
     return "pending_allocation"
 
 
-def fail(store: RedisStore, declaration_id: str, error: str) -> None:
+def fail(store: Deciding, declaration_id: str, error: str) -> None:
     """End a declaration that cannot be evaluated in `failed`, with the error in words,
     giving back whatever an interrupted evaluation had allocated."""
     returned = store.ledger.give_back(declaration_id, today(), now_rfc3339())

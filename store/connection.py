@@ -34,10 +34,11 @@ class ScriptPipeline(redis.client.Pipeline):
     """A pipeline that runs its Lua scripts by hash at once. redis-py asks Redis whether
     it holds them (SCRIPT EXISTS) before every pipeline that runs one: a round trip more
     for each submission and each chunk a worker records. Redis lacks them only after a
-    restart or a failover; then it answers NOSCRIPT, which changes nothing, and the
-    pipeline is sent again the usual way (the scripts loaded first). Each pipeline of the
-    store runs one script, with reads beside it: when that script is missing, none of
-    its calls ran, and running the reads again is harmless."""
+    restart or a failover; then the calls it answers NOSCRIPT did not run, and those are
+    sent again, the scripts loaded first, with the reads that follow them. The script
+    calls that succeeded ran, and must not run twice: another client may load a script
+    between two calls of one pipeline, so a later call can succeed where an earlier one
+    failed."""
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         # a MULTI pipeline's other commands would run twice: left to redis-py (the
@@ -47,11 +48,29 @@ class ScriptPipeline(redis.client.Pipeline):
             return super().execute(raise_on_error)
         stack, scripts = list(self.command_stack), set(self.scripts)
         self.scripts = set()
-        try:
-            return super().execute(raise_on_error)
-        except redis.exceptions.NoScriptError:
-            self.command_stack, self.scripts = stack, scripts
-            return super().execute(raise_on_error)
+        results = super().execute(raise_on_error=False)
+        missing = [
+            index
+            for index, result in enumerate(results)
+            if isinstance(result, redis.exceptions.NoScriptError)
+        ]
+        if missing:
+            # again: the calls that did not run, and the reads after the first of them
+            # (the store's pipelines put only reads beside their script), so that they
+            # see what it wrote
+            again = [
+                index
+                for index in range(missing[0], len(stack))
+                if index in missing or str(stack[index][0][0]).upper() != "EVALSHA"
+            ]
+            self.command_stack, self.scripts = [stack[index] for index in again], scripts
+            for index, result in zip(again, super().execute(raise_on_error=False), strict=True):
+                results[index] = result
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, redis.exceptions.ResponseError):
+                    raise result
+        return results
 
 
 class ScriptRedis(redis.Redis):

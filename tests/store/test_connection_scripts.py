@@ -44,3 +44,21 @@ def test_a_script_redis_lost_runs_once_after_loading(redis_url: str) -> None:
     assert pipe.execute() == [1, b"1"]
     assert client.get(key) == b"1"
     client.close()
+
+
+def test_a_call_that_ran_is_not_sent_again_when_another_was_missing(redis_url: str) -> None:
+    """When one script of a pipeline is missing and another is held (a client loaded it
+    after a restart), only the missing one is sent again: each runs once."""
+    client = connection.client(redis_url, 2.0)
+    other = "return redis.call('INCRBY', KEYS[1], 10)"
+    first, second = client.register_script(COUNTING), client.register_script(other)
+    key_a, key_b = (f"t-scripts:{uuid.uuid4().hex}" for _ in range(2))
+    client.script_flush()
+    client.script_load(other)  # held; COUNTING is not
+    pipe = client.pipeline(transaction=False)
+    first(keys=[key_a], client=pipe)
+    second(keys=[key_b], client=pipe)
+    pipe.get(key_a)
+    assert pipe.execute() == [1, 10, b"1"]
+    assert (client.get(key_a), client.get(key_b)) == (b"1", b"10")
+    client.close()

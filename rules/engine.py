@@ -101,9 +101,11 @@ class Fired:
         date and the facts its templates name, so kept in `FINDINGS` by those (findings
         are frozen and shared; measure checks, between verdicts, were already)."""
         names = _placeholders(self.rule.message, self.rule.reference)
+        values = tuple([self.facts.get(name, _ABSENT) for name in names])
+        # with the values' types, as FIRINGS: True and 1 are equal keys but read apart
         key = (
             self.pack.sha256, self.measure.id, self.rule.id, self.line, self.as_of,
-            tuple([self.facts.get(name, _ABSENT) for name in names]),
+            values, tuple(map(type, values)),
         )  # fmt: skip
         try:
             found = FINDINGS.get(key)
@@ -326,9 +328,11 @@ FINDINGS: LRU[Finding] = LRU(maxsize=4_096)
 IN_FORCE: LRU[tuple[tuple[Pack, ...], tuple[Applied, ...]]] = LRU(maxsize=4_096)
 # A measure's checks on a day, by the packs its counterparts are looked up in.
 CHECKS: LRU[tuple[tuple[Pack, ...], tuple[Fired, ...]]] = LRU(maxsize=4_096)
+# ... and by the states of the counterparts themselves, whichever packs hold them.
+CHECK_FIRINGS: LRU[tuple[Fired, ...]] = LRU(maxsize=4_096)
 # A measure's rates as messages show them, on a day.
 RATE_TEXTS: LRU[tuple[Measure, dict[str, str]]] = LRU(maxsize=4_096)
-MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE, CHECKS, RATE_TEXTS)
+MEMOS: tuple[LRU[Any], ...] = (FIRINGS, FINDINGS, IN_FORCE, CHECKS, CHECK_FIRINGS, RATE_TEXTS)
 
 
 @contextlib.contextmanager
@@ -893,9 +897,6 @@ def in_jurisdiction(packs: Iterable[Pack], jurisdiction: str) -> tuple[Pack, ...
     return tuple(pack for pack in packs if pack.body.jurisdiction == jurisdiction)
 
 
-_check_cache: dict[tuple[Any, ...], tuple[Fired, ...]] = {}
-
-
 def measure_checks(
     pack: Pack, measure: Measure, as_of: date, packs: Iterable[Pack] = ()
 ) -> tuple[Fired, ...]:
@@ -912,7 +913,7 @@ def measure_checks(
         return known[1]
     counterparts = counterparts_on(measure, as_of, packs)
     key = (pack.sha256, measure.id, as_of, counterparts)
-    cached = _check_cache.get(key)
+    cached = CHECK_FIRINGS.get(key)
     if cached is None:
         facts = measure_facts(measure, as_of, counterparts)
         cached = tuple(
@@ -920,9 +921,7 @@ def measure_checks(
             for fired_measure, rule, _ in matched(pack, [facts])
             if rule.stage == "measure"
         )
-        if len(_check_cache) > 4096:
-            _check_cache.clear()
-        _check_cache[key] = cached
+        CHECK_FIRINGS.put(key, cached)
     CHECKS.put(by_packs, (packs, cached))
     return cached
 

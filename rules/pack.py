@@ -787,7 +787,7 @@ def check_no_overlap(packs: Iterable[Pack]) -> None:
 
 def _version_key(version: str) -> tuple[tuple[int, str], ...]:
     return tuple(
-        (int(part), "") if part.isdigit() else (0, part) for part in re.split(r"[.-]", version)
+        (int(part), "") if part.isdecimal() else (0, part) for part in re.split(r"[.-]", version)
     )
 
 

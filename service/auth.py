@@ -5,8 +5,8 @@
       - {token: "<secret>", role: auditor}
       - {token: "<secret>", role: submitter, business_number: "123456789RM0001"}
 
-Tokens are compared in constant time, against every known token, so that neither the
-match nor its position leaks through timing.
+A token is found by its SHA-256 in one dictionary probe, however many tokens the book
+holds: what a lookup's timing could reveal is about a digest, not about a token.
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def _add_row(
         column = _BY_NAME[name]
         converted: Any = value
         if column.field == "lines.line":
-            if not value.isdigit():
+            if not value.isdecimal():
                 problems.append(f"{source}, row {row}: line_number: a whole number, got {value!r}")
                 continue
             converted = int(value)

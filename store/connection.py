@@ -118,7 +118,7 @@ def sentinel_target(url: str) -> SentinelTarget | None:
             "REDIS_URL names Sentinels but no master: "
             "sentinel://host:port;sentinel://host:port/master_name[/db]"
         )
-    if db and not db.isdigit():
+    if db and not db.isdecimal():
         raise ValueError(f"REDIS_URL: database {db!r} is not a number")
     return SentinelTarget(tuple(sentinels), master, int(db or 0), username, password)
 

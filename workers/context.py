@@ -1,5 +1,7 @@
-"""What a worker process keeps between tasks: its store connection and its pack catalog,
-created on first use in the process (after the fork, like the durable-rules host)."""
+"""What a worker process keeps between tasks: its store connection, created on first use
+in the process (after the fork, like the durable-rules host), and its pack catalog,
+plain data that the worker's main process loads before it forks its pool
+(workers/app.py)."""
 
 from __future__ import annotations
 

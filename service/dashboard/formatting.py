@@ -46,7 +46,7 @@ def rate(value: Any) -> str:
 def tariff(value: Any) -> str:
     """ "8703800010" -> "8703.80.00.10"."""
     text = str(value)
-    if len(text) == 10 and text.isdigit():
+    if len(text) == 10 and text.isdecimal():
         return f"{text[:4]}.{text[4:6]}.{text[6:8]}.{text[8:]}"
     return text
 

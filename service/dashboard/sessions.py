@@ -70,7 +70,7 @@ class Sessions:
         if not cookie:
             return None
         parts = cookie.split(".")
-        if len(parts) != 4 or parts[0] != "v1" or not parts[2].isdigit():
+        if len(parts) != 4 or parts[0] != "v1" or not parts[2].isdecimal():
             return None
         try:
             subject, mac = _unb64(parts[1]), _unb64(parts[3])

@@ -121,6 +121,8 @@ def test_a_changed_expired_or_foreign_cookie_signs_in_nobody() -> None:
     version, subject, when, mac = cookie.split(".")
     assert sessions.principal(f"{version}.{subject}.{int(when) + 1}.{mac}", 1_000_100) is None
     assert sessions.principal(f"{version}.{subject[::-1]}.{when}.{mac}", 1_000_100) is None
+    # a digit that is no decimal digit (a latin-1 cookie byte read as "²") is refused too
+    assert sessions.principal(f"{version}.{subject}.{when}\u00b2.{mac}", 1_000_100) is None
     assert sessions.principal(cookie, now=1_000_000 + 12 * 3600 + 1) is None
     assert sessions.principal(cookie, now=999_000) is None
     other_book = TokenBook((TokenEntry(token=ADMIN, role="admin"),))

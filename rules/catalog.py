@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rules.arrangement import Arrangement, check_arrangement, load_arrangements
@@ -42,15 +43,35 @@ class Catalog:
             (pack for pack in self.packs if pack.id == pack_id and pack.version == version), None
         )
 
-    def measure(self, measure_id: str) -> tuple[Pack, Measure] | None:
-        """The current definition of a measure (the latest effective range)."""
-        found = [
+    def definitions(self, measure_id: str) -> list[tuple[Pack, Measure]]:
+        """Every current definition of a measure, with its pack."""
+        return [
             (pack, measure)
             for pack in self.current
             for measure in pack.measures
             if measure.id == measure_id
         ]
+
+    def measure(self, measure_id: str) -> tuple[Pack, Measure] | None:
+        """The current definition of a measure (the latest effective range)."""
+        found = self.definitions(measure_id)
         return max(found, key=lambda item: item[1].effective.start) if found else None
+
+    def measure_on(self, measure_id: str, day: date) -> tuple[Pack, Measure] | None:
+        """The definition of a measure in force on `day`, else the one nearest to it."""
+        found = self.definitions(measure_id)
+        if not found:
+            return None
+
+        def distance(item: tuple[Pack, Measure]) -> int:
+            effective = item[1].effective
+            if effective.contains(day):
+                return 0
+            if day < effective.start:
+                return (effective.start - day).days
+            return (day - effective.end).days if effective.end is not None else 0
+
+        return min(found, key=distance)
 
     def permit_quotas(self) -> tuple[str, ...]:
         """The quotas that take import permits, by id."""

@@ -28,28 +28,6 @@ from schemas.verdict import Finding
 LINKAGE_PREFIX = "LINK-"
 
 
-def definition(catalog: Catalog, measure_id: str, day: date) -> tuple[Pack, Measure] | None:
-    """The definition of a measure in force on `day`, else the one nearest to it."""
-    found = [
-        (pack, measure)
-        for pack in catalog.current
-        for measure in pack.measures
-        if measure.id == measure_id
-    ]
-    if not found:
-        return None
-
-    def distance(item: tuple[Pack, Measure]) -> int:
-        effective = item[1].effective
-        if effective.contains(day):
-            return 0
-        if day < effective.start:
-            return (effective.start - day).days
-        return (day - effective.end).days if effective.end is not None else 0
-
-    return min(found, key=distance)
-
-
 def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
     ranges = [
         measure.effective
@@ -81,7 +59,7 @@ def measure_identity(pack: Pack, measure: Measure) -> dict[str, Any]:
 
 
 def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:
-    found = definition(catalog, measure_id, day)
+    found = catalog.measure_on(measure_id, day)
     if found is None:  # the catalog refuses an arrangement naming an unknown measure
         raise LookupError(measure_id)
     pack, measure = found
@@ -98,7 +76,7 @@ def linkage(catalog: Catalog, arrangement: Arrangement, day: date) -> tuple[Find
     """The linkage checks of every measure of the arrangement, as of `day`."""
     findings: list[Finding] = []
     for measure_id in arrangement.measure_ids():
-        found = definition(catalog, measure_id, day)
+        found = catalog.measure_on(measure_id, day)
         if found is None:
             continue
         for fired in engine.measure_checks(*found, day, catalog.current):

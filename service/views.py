@@ -221,19 +221,6 @@ def measures(catalog: Catalog, as_of: date) -> MeasureList:
     )
 
 
-def measure_on(catalog: Catalog, measure_id: str, as_of: date) -> tuple[Pack, Measure] | None:
-    """The definition of a measure in force on a date, else its latest definition."""
-    candidates = [
-        (pack, measure)
-        for pack in catalog.current
-        for measure in pack.measures
-        if measure.id == measure_id
-    ]
-    in_force = [item for item in candidates if item[1].effective.contains(as_of)]
-    found = in_force or candidates
-    return found[0] if found else None
-
-
 def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()) -> MeasureChecks:
     """The measure-level checks on a date; `packs` are where its counterparts are looked up.
     Outside the measure's effective range only the linkage checks apply (a concession that

@@ -299,7 +299,7 @@ def measures_page(catalog: Catalog, day: date) -> dict[str, Any]:
     in_force = []
     listed = views.measures(catalog, day).measures
     for summary in listed:
-        found = views.measure_on(catalog, summary.id, day)
+        found = catalog.measure_on(summary.id, day)
         checks = views.checks(found[0], found[1], day, catalog.current) if found else None
         in_force.append({"measure": summary, "checks": checks})
     shown = {summary.id for summary in listed}

@@ -33,7 +33,7 @@ def measures(caller: Caller, catalog: Packs, as_of: AsOf = None) -> MeasureList:
 )
 def checks(measure_id: str, caller: Caller, catalog: Packs, as_of: AsOf = None) -> MeasureChecks:
     day = as_of or today()
-    found = views.measure_on(catalog, measure_id, day)
+    found = catalog.measure_on(measure_id, day)
     if found is None:
         raise ApiError(404, "measure not found", {"measure": measure_id})
     return views.checks(found[0], found[1], day, catalog.current)

@@ -64,6 +64,7 @@ from schemas.verdict import (
     Finding,
     LineQuota,
     LineVerdict,
+    NotAssessed,
     Outcome,
     RulePackRef,
     Treatment,
@@ -603,8 +604,10 @@ def _permit_status(
         return "expired"
     if permit.remaining < asked[line.permit_number]:
         return "insufficient"
-    if permit.reserve > 0 and measure.quota is not None:
-        # units drawn on a sub-quota's reserve serve only the goods it is reserved for
+    if permit.sub_quota is not None and measure.quota is not None:
+        # a permit for a sub-quota serves only the goods the sub-quota is for, whether or
+        # not it holds reserved units (in a year whose reserve is 0%, none): its limit is
+        # the permit's condition, not the reserve's. `line` holds its values in CAD.
         sub = next(
             (each for each in measure.quota.sub_quotas if each.name == permit.sub_quota), None
         )
@@ -612,6 +615,13 @@ def _permit_status(
         if sub is not None and (price is None or price > sub.max_fob_unit_price):
             return "over_fob_limit"
     return "valid"
+
+
+_EXCISE_LICENCE: dict[bool | None, str] = {
+    True: "licensed",
+    False: "not_licensed",
+    None: "not_declared",
+}
 
 
 def _fob_value_gap_bp(line: DeclarationLine) -> int | None:
@@ -692,6 +702,7 @@ def line_facts(
             "exchange_rate_on": (
                 conversion.day.isoformat() if conversion and conversion.day else None
             ),
+            "excise_licence": _EXCISE_LICENCE[declaration.importer.excise_licensed],
             "fob_value_gap_bp": _fob_value_gap_bp(line),
             "remission": remission,
             "remission_item": remission_item,
@@ -751,14 +762,29 @@ def counterparts_on(
     )
 
 
+def _dated(items: Sequence[Counterpart]) -> str | None:
+    """Each counterpart with its own last day: two ends are never reported as one."""
+    texts = [
+        f"{item.id} (last day {item.last_day.isoformat()})" if item.last_day else item.id
+        for item in items
+    ]
+    return ", ".join(texts) or None
+
+
 def _linkage_facts(
     measure: Measure, as_of: date, counterparts: Sequence[Counterpart]
 ) -> dict[str, Any]:
+    caps = measure.arrangement.counterpart_caps if measure.arrangement is not None else ()
     in_force = [item.id for item in counterparts if item.status == "in_force"]
-    lapsed = [item for item in counterparts if item.status == "lapsed"]
+    ended = [item for item in counterparts if item.status == "lapsed" and item.id in caps]
+    # a cap that ends leaves no charge above it: the concession holds, nothing lapsed
+    lapsed = [item for item in counterparts if item.status == "lapsed" and item.id not in caps]
     last_days = [item.last_day for item in lapsed if item.last_day is not None]
     end = measure.effective.end
     return {
+        "counterparts_lapsed_dated": _dated(lapsed),
+        "counterparts_ended": _dated(ended),
+        "counterparts_ended_count": len(ended),
         "checked_on": as_of.isoformat(),
         "status": status_on([measure.effective], as_of),
         "last_day": end.isoformat() if end is not None else None,
@@ -1112,8 +1138,29 @@ def finalize_with_decisions(
         total_duty=sum((line.total_duty for line in lines), Decimal("0.00")),
         findings=findings,
         exchange_rate=conversion.rate if conversion is not None else None,
+        not_assessed=not_assessed(evaluation),
     )
     return verdict, tuple(post)
+
+
+def not_assessed(evaluation: Evaluation) -> tuple[NotAssessed, ...]:
+    """The charges the packs applied to the declaration list as not assessed, for the
+    lines they may concern, each once, in pack order."""
+    declaration = evaluation.declaration
+    found: dict[tuple[str, str], NotAssessed] = {}
+    for pack in evaluation.packs:
+        for charge in pack.body.not_assessed:
+            concerned = any(
+                any(item.pack is pack for item in evaluation.applied[line.line])
+                and charge.concerns(line.tariff_item, declaration.import_type, evaluation.as_of)
+                for line in declaration.lines
+            )
+            if concerned:
+                found.setdefault(
+                    (charge.tax, charge.reference),
+                    NotAssessed(tax=charge.tax, reference=charge.reference, reason=charge.reason),
+                )
+    return tuple(found.values())
 
 
 @functools.lru_cache(maxsize=256)

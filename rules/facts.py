@@ -62,6 +62,9 @@ RemissionStatus = Literal[
     "granted",
 ]
 ExchangeRateStatus = Literal["not_needed", "found", "missing"]
+# whether the importer holds a licence that defers excise tax to its own sales (Excise Tax
+# Act): as the declaration says, or not said
+ExciseLicence = Literal["licensed", "not_licensed", "not_declared"]
 Classification = Literal["sectoral_arrangement", "fta_non_market"]
 
 
@@ -137,6 +140,11 @@ class LineFacts(StatedFacts):
         default=None,
         description="The conversion date (ISO text): the date of direct shipment, else of "
         "acceptance.",
+    )
+    excise_licence: ExciseLicence = Field(
+        description="Whether the declaration says the importer is licensed under the Excise "
+        "Tax Act (`importer.excise_licensed`), so that excise tax is accounted for on its own "
+        "sales, not at import; `not_declared` when it does not say."
     )
     fob_value_gap_bp: int | None = Field(
         default=None,
@@ -255,6 +263,19 @@ class MeasureFacts(StatedFacts):
     counterparts_lapsed_on: str | None = Field(
         default=None,
         description="The last day of the latest-ending lapsed counterpart (ISO text).",
+    )
+    counterparts_lapsed_dated: str | None = Field(
+        default=None,
+        description="Each lapsed counterpart with its own last day, e.g. `X (last day "
+        "2026-12-31)`; absent if none.",
+    )
+    counterparts_ended: str | None = Field(
+        default=None,
+        description="The counterparts that cap a charge (`counterpart_caps`) and have ended, "
+        "each with its own last day: information, not a lapse; absent if none.",
+    )
+    counterparts_ended_count: int = Field(
+        default=0, description="How many capping counterparts have ended by the date."
     )
     wto_licensing_notice_days: int | None = Field(
         default=None,
@@ -575,7 +596,7 @@ def resting_on(
     """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
     every parameter value, rate, quota figure and arrangement value it reads."""
     facts, params = reads(rule)
-    found: list[str | None] = [rule.assumption]
+    found: list[str | None] = [rule.assumption, *rule.assumptions]
     if rule.stage != "measure":
         found.append(measure.scope.assumption)
     remission = measure.remission
@@ -597,8 +618,18 @@ def resting_on(
     quota = measure.quota
     if quota is not None:
         if rule.then.claim_quota or rule.stage == "allocation" or "over_quota" in facts:
-            found.append(quota.assumption)
-        found.extend(sub.assumption for sub in quota.sub_quotas if sub.name in facts)
+            found.extend(quota.all_assumptions())
+        permits = quota.permits
+        # a finding about a line's permit rests on how permits are issued, dated and used
+        about_permit = (
+            facts & {"permit", "permit_number"}
+            or rule.then.claim_quota
+            or (rule.stage == "allocation" and quota.drawn_at == "permit")
+        )
+        if permits is not None and about_permit:
+            found.extend(permits.all_assumptions())
+        drawing = rule.then.claim_quota or rule.stage == "allocation"
+        found.extend(sub.assumption for sub in quota.sub_quotas if drawing or sub.name in facts)
     arrangement = measure.arrangement
     if arrangement is not None and rule.stage == "measure":
         if "classification" in facts:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -78,7 +79,26 @@ def _money(value: object) -> Decimal:
     return amount
 
 
+def _share(value: object) -> Fraction:
+    """A sub-quota's share of a year: a percentage ("10%") or an exact fraction ("7/30"),
+    so that a share a source states as a fraction is not rounded before it is applied."""
+    if isinstance(value, str) and "/" in value:
+        numerator, _, denominator = value.partition("/")
+        try:
+            share = Fraction(int(numerator.strip()), int(denominator.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{value!r} is not a fraction of whole numbers, e.g. 7/30") from None
+        if not 0 <= share <= 1:
+            raise ValueError(f"{value!r} must be between 0 and 1")
+        return share
+    share = Fraction(_percent(value))
+    if share > 1:
+        raise ValueError(f"{value!r} must be at most 100%")
+    return share
+
+
 Rate = Annotated[Decimal, BeforeValidator(_percent)]
+Share = Annotated[Fraction, BeforeValidator(_share)]
 Money = Annotated[Decimal, BeforeValidator(_money)]
 IsoDate = Annotated[date, Field(strict=True)]
 
@@ -130,11 +150,18 @@ ParameterType = Literal["date", "rate", "number", "text", "text_list", "boolean"
 
 
 class ParameterValue(_Strict):
-    """One dated value of a parameter, with the source that gives it."""
+    """One dated value of a parameter, with the source that gives it; a value no source
+    gives (a control of Accord's own) has no source, only the assumption that sets it."""
 
     value: Any
-    source: str
+    source: str | None = None
     assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced_or_assumed(self) -> ParameterValue:
+        if self.source is None and self.assumption is None:
+            raise ValueError("a parameter value needs its 'source', or its 'assumption'")
+        return self
 
 
 class Parameter(_Strict):
@@ -244,9 +271,19 @@ class Rule(_Strict):
     when: dict[str, Any] = Field(default_factory=dict)
     then: Then = Then()
     message: str
-    source: str
+    # the legal source of what the finding says; a rule that applies a control of Accord's
+    # own, which no text sets, has none and names its assumption instead
+    source: str | None = None
     reference: str
     assumption: str | None = None
+    # further assumptions the rule's finding rests on, when one is not all
+    assumptions: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _sourced_or_assumed(self) -> Rule:
+        if self.source is None and self.assumption is None:
+            raise ValueError("a rule needs its 'source', or its 'assumption' if no text sets it")
+        return self
 
     @property
     def outcome(self) -> Literal["reject", "hold"] | None:
@@ -262,14 +299,15 @@ class Rule(_Strict):
 class SubQuota(_Strict):
     name: str
     max_fob_unit_price: Money
-    shares: dict[int, Rate]
+    # by quota year: "10%" or an exact fraction, "7/30"
+    shares: dict[int, Share]
     source: str
     assumption: str | None = None
 
-    def share(self, quota_year: int) -> Decimal:
+    def share(self, quota_year: int) -> Fraction:
         """The share for a quota year; a year not listed keeps the last listed share."""
         known = [year for year in self.shares if year <= quota_year]
-        return self.shares[max(known)] if known else Decimal(0)
+        return self.shares[max(known)] if known else Fraction(0)
 
 
 class Permits(_Strict):
@@ -281,6 +319,12 @@ class Permits(_Strict):
     grace_days: int = Field(default=0, ge=0, le=366)
     source: str
     assumption: str | None = None
+    # further assumptions on how permits are issued and used (validity counting,
+    # application window, eligibility): shown on every finding about a line's permit
+    assumptions: tuple[str, ...] = ()
+
+    def all_assumptions(self) -> tuple[str, ...]:
+        return (*((self.assumption,) if self.assumption else ()), *self.assumptions)
 
 
 class Quota(_Strict):
@@ -298,6 +342,12 @@ class Quota(_Strict):
     permits: Permits | None = None
     source: str
     assumption: str | None = None
+    # further assumptions on the quota's administration (e.g. its allocation mode after a
+    # date no published policy covers): shown with `assumption` on the quota's findings
+    assumptions: tuple[str, ...] = ()
+
+    def all_assumptions(self) -> tuple[str, ...]:
+        return (*((self.assumption,) if self.assumption else ()), *self.assumptions)
 
     @field_validator("year_start")
     @classmethod
@@ -340,6 +390,11 @@ class Arrangement(_Strict):
     counterparts: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
     counterparts_source: str | None = None
     counterparts_assumption: str | None = None
+    # Counterparts that are a cap on a charge (China's anti-dumping duty on canola at most
+    # 5.9%), not a relief: when one ends, no charge is left above the cap, so the concession
+    # still holds. The checks report such an end as information (`counterparts_ended`),
+    # never as a lapse.
+    counterpart_caps: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
 
 
 class RemissionItem(_Strict):
@@ -459,6 +514,33 @@ class ExchangeRates(_Strict):
         return self.rates.get(currency, {}).get(day)
 
 
+class NotAssessed(_Strict):
+    """A charge that may be owed on a line of the pack's measures but that Accord does not
+    compute, listed on the verdicts it may concern so that nobody reads the total as the
+    whole amount owing. It concerns a verdict whose lines the pack's measures apply to and
+    that match its tariff items (prefixes; none: every such line), import types and dates."""
+
+    tax: str
+    reference: str
+    reason: str
+    source: str
+    # chapters ("72"), headings or tariff items, matched as prefixes
+    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\.?\d{2}){0,3})?$")], ...] = ()
+    import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    effective: Effective | None = None
+    _prefixes: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any) -> None:
+        self._prefixes = tuple(item.replace(".", "") for item in self.tariff_items)
+
+    def concerns(self, tariff_item: str, import_type: str, day: date) -> bool:
+        return (
+            import_type in self.import_types
+            and (self.effective is None or self.effective.contains(day))
+            and (not self._prefixes or tariff_item.startswith(self._prefixes))
+        )
+
+
 class PackBody(_Strict):
     pack: Annotated[str, Field(pattern=MEASURE_ID)]
     version: str
@@ -470,6 +552,8 @@ class PackBody(_Strict):
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     exchange_rates: ExchangeRates | None = None
     measures: tuple[Measure, ...]
+    # what the pack's measures leave unassessed (SPEC §4.1, "the amount owing")
+    not_assessed: tuple[NotAssessed, ...] = ()
 
     def model_post_init(self, context: Any) -> None:
         # a measure reads its parameter rates through the pack's parameters
@@ -598,12 +682,16 @@ def _check_references(body: PackBody, path: str) -> None:
             raise PackError(path, where, "a parameter name is upper case, digits and '-'")
         for day, entry in parameter.values.items():
             key = f"{where}.values.{day}"
-            source(f"{key}.source", entry.source)
+            if entry.source is not None:
+                source(f"{key}.source", entry.source)
             assumption(f"{key}.assumption", entry.assumption)
             try:
                 parameter.typed(entry.value)
             except ValueError as exc:
                 raise PackError(path, f"{key}.value", str(exc)) from None
+
+    for index, charge in enumerate(body.not_assessed):
+        source(f"not_assessed[{index}].source", charge.source)
 
     if body.exchange_rates is not None:
         source("exchange_rates.source", body.exchange_rates.source)
@@ -647,14 +735,16 @@ def _check_references(body: PackBody, path: str) -> None:
         if measure.quota is not None:
             quota = measure.quota
             source(f"{where}.quota.source", quota.source)
-            assumption(f"{where}.quota.assumption", quota.assumption)
+            for name in quota.all_assumptions():
+                assumption(f"{where}.quota.assumptions", name)
             if quota.over_quota != "reject" and quota.over_quota not in measure.rates:
                 raise PackError(
                     path, f"{where}.quota.over_quota", "must be 'reject' or the name of a rate"
                 )
             if quota.permits is not None:
                 source(f"{where}.quota.permits.source", quota.permits.source)
-                assumption(f"{where}.quota.permits.assumption", quota.permits.assumption)
+                for name in quota.permits.all_assumptions():
+                    assumption(f"{where}.quota.permits.assumptions", name)
             if quota.drawn_at == "permit" and (
                 quota.permits is None or quota.over_quota != "reject"
             ):
@@ -676,6 +766,13 @@ def _check_references(body: PackBody, path: str) -> None:
             if arrangement.counterparts_source is not None:
                 source(f"{where}.arrangement.counterparts_source", arrangement.counterparts_source)
             assumption(f"{where}.arrangement", arrangement.counterparts_assumption)
+            for cap in arrangement.counterpart_caps:
+                if cap not in arrangement.counterparts:
+                    raise PackError(
+                        path,
+                        f"{where}.arrangement.counterpart_caps",
+                        f"{cap!r} is not one of the measure's counterparts",
+                    )
             if measure.id in arrangement.counterparts:
                 raise PackError(
                     path,
@@ -695,8 +792,11 @@ def _check_references(body: PackBody, path: str) -> None:
             if rule.id in seen_rules:
                 raise PackError(path, key, "duplicate rule id")
             seen_rules.add(rule.id)
-            source(f"{key}.source", rule.source)
+            if rule.source is not None:
+                source(f"{key}.source", rule.source)
             assumption(f"{key}.assumption", rule.assumption)
+            for name in rule.assumptions:
+                assumption(f"{key}.assumptions", name)
             check_condition(rule.when, path, f"{key}.when", body.parameters, DATE_FACT[rule.stage])
             check = ConditionCheck(
                 declared_facts(rule.stage, measure), body.parameters, path, rule.stage

@@ -11,8 +11,9 @@ the ledger a quota year's definition, and the ledger derives the rest.
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from rules.pack import Measure, Quota
 from schemas.quota import QuotaPeriod, QuotaTerms, TermsPeriod
@@ -41,11 +42,10 @@ def year_volume(quota: Quota, year: int) -> int:
 
 
 def year_reserved(quota: Quota, year: int) -> dict[str, int]:
-    volume = Decimal(year_volume(quota, year))
-    return {
-        sub.name: int((volume * sub.share(year)).to_integral_value(rounding=ROUND_FLOOR))
-        for sub in quota.sub_quotas
-    }
+    """Each sub-quota's `floor(volume × share)`, in exact arithmetic: a share stated as a
+    fraction (7/30 of 55,577 is 12,967.97) is never rounded before the floor."""
+    volume = year_volume(quota, year)
+    return {sub.name: math.floor(volume * sub.share(year)) for sub in quota.sub_quotas}
 
 
 def _split(total: int, parts: int, index: int) -> int:

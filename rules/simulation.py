@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from rules.errors import PackError, RulesError
-from rules.pack import Pack, Quota, Rate, parse_pack
+from rules.pack import Pack, Quota, Rate, Share, parse_pack
 from schemas.ledger import PeriodStatus, PermitUtilisation
 
 _RATE_METADATA = get_args(Rate)[1:]
@@ -44,7 +44,8 @@ def apply_overrides(pack_text: bytes, overrides: Mapping[str, str], path: str = 
 
     A key is `quota.FIELD[.…]` for every measure of the pack that has a quota, or
     `MEASURE_ID:quota.FIELD[.…]` for one measure; sub-quotas are named by their name
-    (`quota.sub_quotas.affordable.shares.2`). Rates take "10%" or a fraction, "0.10".
+    (`quota.sub_quotas.affordable.shares.2`). Rates take "10%" or a fraction, "0.10";
+    sub-quota shares also an exact fraction, "7/30".
     Every override must apply to some measure of this pack.
     """
     pack = parse_pack(pack_text, path)  # the original must pass the strict loader first
@@ -193,9 +194,9 @@ def _kind_of(annotation: Any, key: str, where: str) -> tuple[str, Any, Any]:
 def _typed(value: str, annotation: Any, metadata: tuple[Any, ...], key: str, where: str) -> Any:
     """The YAML value for a field: rates as percentage strings, whole numbers as ints,
     anything else as text for the strict loader to judge."""
-    is_rate = annotation == Rate or any(item in _RATE_METADATA for item in metadata)
+    is_rate = annotation in (Rate, Share) or any(item in _RATE_METADATA for item in metadata)
     if is_rate:
-        if value.strip().endswith("%"):
+        if value.strip().endswith("%") or (annotation == Share and "/" in value):
             return value.strip()
         try:
             fraction = Decimal(value)

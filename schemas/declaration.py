@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_serializer,
@@ -489,6 +490,11 @@ class Importer(BaseModel):
 
     business_number: _BusinessNumber
     name: _ImporterName
+    # Whether the importer is licensed under the Excise Tax Act, so that the excise tax on
+    # the goods is accounted for on its own sales rather than paid at import (a licensed
+    # importer of new motor vehicles is deemed their manufacturer); absent: not said, and
+    # the packs decide what that means
+    excise_licensed: StrictBool | None = None
 
 
 class DeclarationLine(BaseModel):

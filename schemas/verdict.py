@@ -64,6 +64,15 @@ class ExchangeRate(_Frozen):
     reference: str
 
 
+class NotAssessed(_Frozen):
+    """A charge that may be owed on the declaration but that Accord does not compute (SPEC
+    §4.1): the verdict's total is not the whole amount owing while any is listed."""
+
+    tax: str
+    reference: str
+    reason: str
+
+
 class LineQuota(_Frozen):
     quota_id: str
     period: str
@@ -98,6 +107,8 @@ class Verdict(_Frozen):
     findings: tuple[Finding, ...]
     # set when the declaration's values were in another currency than the jurisdiction's
     exchange_rate: ExchangeRate | None = None
+    # what may also be owed and is not assessed; empty on verdicts stored before it was listed
+    not_assessed: tuple[NotAssessed, ...] = ()
 
 
 class AuditSummary(_Frozen):
@@ -117,5 +128,6 @@ class DeclarationStatus(_Frozen):
     total_duty: Decimal | None = None
     findings: tuple[Finding, ...] | None = None
     exchange_rate: ExchangeRate | None = None
+    not_assessed: tuple[NotAssessed, ...] | None = None
     audit: AuditSummary | None = None
     error: str | None = None

@@ -358,6 +358,9 @@ def _status_view(body: dict[str, Any]) -> list[Block]:
         blocks.append(table_of(findings, ["severity", "rule", "line", "message"], title="findings"))
     if body.get("exchange_rate"):
         blocks += generic(body["exchange_rate"], "exchange_rate")
+    if body.get("not_assessed"):
+        # the total is not the whole amount owing while any charge is listed here
+        blocks.append(table_of(body["not_assessed"], ["tax", "reason"], title="not assessed"))
     return blocks
 
 

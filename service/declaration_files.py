@@ -66,6 +66,8 @@ CAD_COLUMNS: tuple[CadColumn, ...] = (
     CadColumn("importer_number", "importer.business_number", "1", True,
               "BN15 import account (CA) or unified social credit code (CN)"),
     CadColumn("importer_name", "importer.name", "1", True, "importer of record"),
+    CadColumn("excise_licensed", "importer.excise_licensed", "", False,
+              "yes or no: licensed under the Excise Tax Act"),
     CadColumn("import_type", "import_type", "", True, "commercial or personal"),
     CadColumn("release_date", "accepted_at", "20", True,
               "RFC 3339 with offset, e.g. 2026-03-10T10:00:00-05:00"),
@@ -90,6 +92,7 @@ CAD_COLUMNS: tuple[CadColumn, ...] = (
 _BY_NAME = {column.name: column for column in CAD_COLUMNS}
 _BY_FIELD = {column.field: column for column in CAD_COLUMNS}
 _VIN_SEPARATORS = re.compile(r"[\s;]+")
+_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 
 
 def csv_columns_help() -> str:
@@ -248,6 +251,12 @@ def _add_row(
                 problems.append(f"{source}, row {row}: line_number: a whole number, got {value!r}")
                 continue
             converted = int(value)
+        elif column.field == "importer.excise_licensed":
+            answer = _YES_NO.get(value.lower())
+            if answer is None:
+                problems.append(f"{source}, row {row}: excise_licensed: yes or no, got {value!r}")
+                continue
+            converted = answer
         elif column.field == "lines.vins":
             converted = [vin for vin in _VIN_SEPARATORS.split(value) if vin]
         (line if column.level == "line" else top)[column.field] = converted

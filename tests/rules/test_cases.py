@@ -502,6 +502,18 @@ def assert_expected(case: dict[str, Any], verdict: dict[str, Any]) -> None:
         )
     for rule in expect.get("findings_include", []):
         assert rule in {item["rule"] for item in verdict["findings"]}
+    if "not_assessed" in expect:
+        # the charges listed as not assessed, by name, in order
+        assert [item["tax"] for item in verdict["not_assessed"]] == expect["not_assessed"]
+    for rule, wanted in expect.get("assumptions", {}).items():
+        # each finding of the rule lists at least these assumptions
+        shown = [item for item in verdict["findings"] if item["rule"] == rule]
+        assert shown, f"{rule} did not fire"
+        for item in shown:
+            assert set(wanted) <= set(item["assumptions"]), (rule, item["assumptions"])
+    for rule, text in expect.get("messages", {}).items():
+        messages = [item["message"] for item in verdict["findings"] if item["rule"] == rule]
+        assert any(text in message for message in messages), (rule, messages)
     for rule in expect.get("findings_exclude", []):
         assert rule not in {item["rule"] for item in verdict["findings"]}
 
@@ -553,7 +565,14 @@ def test_checks_case(case: dict[str, Any], catalog: Catalog) -> None:
     # checks are made for any date: a measure not in force on it is checked as last defined
     found = [item for item in defined if item[1].effective.contains(day)] or defined[-1:]
     assert found, f"no pack defines {checks['measure']}"
-    fired = {item.rule.id for item in engine.measure_checks(*found[0], day, catalog.current)}
+    decisions = engine.measure_checks(*found[0], day, catalog.current)
+    fired = {item.rule.id for item in decisions}
+    for rule, text in checks.get("messages", {}).items():
+        messages = [item.finding.message for item in decisions if item.rule.id == rule]
+        assert any(text in message for message in messages), (rule, messages)
+    for rule, wanted in checks.get("assumptions", {}).items():
+        shown = [item.finding.assumptions for item in decisions if item.rule.id == rule]
+        assert shown and all(set(wanted) <= set(each) for each in shown), (rule, shown)
     if "findings" in checks:
         assert sorted(fired) == sorted(checks["findings"])
     for rule in checks.get("include", []):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -109,9 +110,9 @@ def test_shipped_packs_load() -> None:
     """The shipped packs load, the highest versions current, with their measures, and hash to
     the SHA-256 of their bytes."""
     current = {
-        ("CA-CN-EV-TRQ-2026", "2026.3"),
+        ("CA-CN-EV-TRQ-2026", "2026.4"),
         ("CA-CN-SURTAX-2024", "2026.2"),
-        ("CA-TAXES", "2026.1"),
+        ("CA-TAXES", "2026.2"),
         ("CN-CA-COUNTERMEASURES-2025", "2026.1"),
         ("CN-CA-RAPESEED-2025", "2026.1"),
     }
@@ -141,10 +142,15 @@ def test_shipped_packs_load() -> None:
 
 
 def test_older_versions_stay_loadable_byte_for_byte() -> None:
-    """The superseded versions 2026.1 (surtax) and 2026.2 (quota) are still shipped, so a
-    verdict decided under them finds its pack by hash."""
+    """The superseded versions 2026.1 (surtax, taxes), 2026.2 and 2026.3 (quota) are still
+    shipped, so a verdict decided under them finds its pack by hash."""
     versions = {(pack.id, pack.version) for pack in load_packs([SHIPPED_DIR])}
-    assert {("CA-CN-SURTAX-2024", "2026.1"), ("CA-CN-EV-TRQ-2026", "2026.2")} <= versions
+    assert {
+        ("CA-CN-SURTAX-2024", "2026.1"),
+        ("CA-CN-EV-TRQ-2026", "2026.2"),
+        ("CA-CN-EV-TRQ-2026", "2026.3"),
+        ("CA-TAXES", "2026.1"),
+    } <= versions
 
 
 def test_shipped_measures_carry_the_spec_numbers() -> None:
@@ -328,8 +334,34 @@ def test_sub_quota_share_keeps_the_last_listed_year() -> None:
     assert affordable.share(0) == Decimal(0)
     assert affordable.share(1) == Decimal(0)
     assert affordable.share(2) == Decimal("0.10")
+    assert affordable.share(3) == Fraction(7, 30)
+    assert affordable.share(4) == Fraction(11, 30)
     assert affordable.share(5) == Decimal("0.50")
     assert affordable.share(9) == Decimal("0.50")
+
+
+@pytest.mark.parametrize(
+    ("written", "share"),
+    [('"7/30"', Fraction(7, 30)), ('"10%"', Fraction(1, 10)), ('"0/1"', Fraction(0))],
+)
+def test_a_share_is_a_percentage_or_an_exact_fraction(written: str, share: Fraction) -> None:
+    """A sub-quota share reads "10%" or an exact fraction "7/30", kept exact."""
+    text = TRQ_FILE.read_text().replace('2: "10%"', f"2: {written}")
+    quota = parse_pack(text.encode(), "share.yaml").measures[0].quota
+    assert quota is not None
+    assert quota.sub_quotas[0].share(2) == share
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [('"7/0"', "not a fraction"), ('"31/30"', "between 0 and 1"), ('"150%"', "at most 100%")],
+)
+def test_a_share_outside_0_to_1_or_unreadable_is_refused(written: str, words: str) -> None:
+    """A share that is no fraction of whole numbers, or is above 1, fails to load, naming it."""
+    text = TRQ_FILE.read_text().replace('2: "10%"', f"2: {written}")
+    with pytest.raises(PackError) as raised:
+        parse_pack(text.encode(), "share.yaml")
+    assert "shares.2" in str(raised.value) and words in str(raised.value)
 
 
 # --- counterparts and suspensions ------------------------------------------------------

@@ -71,17 +71,20 @@ def test_each_half_gets_floor_of_half_and_the_second_the_rest(
 
 @pytest.mark.parametrize(
     ("year", "reserved"),
-    [(1, 0), (2, 5_218), (3, 12_966), (4, 21_704), (5, 31_518), (6, 33_567)],
-    ids=["0%", "10%", "23.33%", "36.67%", "50%", "50%-kept"],
+    # years 3 and 4: 55,577 x 7/30 = 12,967.97 and 59,190 x 11/30 = 21,703 exactly; the
+    # rounded percentages 23.33% and 36.67% gave 12,966 and 21,704
+    [(1, 0), (2, 5_218), (3, 12_967), (4, 21_703), (5, 31_518), (6, 33_567)],
+    ids=["0%", "10%", "7/30", "11/30", "50%", "50%-kept"],
 )
 def test_affordable_reserve_per_year_is_rounded_down(year: int, reserved: int) -> None:
-    """Each year reserves floor(volume x share): 0, 10%, 23.33%, 36.67%, then 50% of its volume."""
+    """Each year reserves floor(volume x share), in exact arithmetic: 0, 10%, 7/30, 11/30,
+    then 50% of its volume."""
     assert year_reserved(quota_of(TRQ), year) == {"affordable": reserved}
 
 
 @pytest.mark.parametrize(
     ("year", "first", "second"),
-    [(1, 0, 0), (2, 2_609, 2_609), (3, 6_483, 6_483), (4, 10_852, 10_852), (5, 15_759, 15_759)],
+    [(1, 0, 0), (2, 2_609, 2_609), (3, 6_483, 6_484), (4, 10_851, 10_852), (5, 15_759, 15_759)],
 )
 def test_affordable_reserve_is_split_across_the_halves(year: int, first: int, second: int) -> None:
     """The reserve is split like the volume: floor of half first, the rest second."""

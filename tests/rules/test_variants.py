@@ -25,7 +25,7 @@ from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
 from schemas.declaration import Declaration
 from schemas.permit import Permit, PermitApplication
-from schemas.quota import NO_ALLOCATION
+from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation
 from schemas.verdict import Verdict
 from store.redis_store import RedisStore, now_rfc3339
 from workers import permits as permit_workflow
@@ -100,6 +100,42 @@ def decide_without_ledger(
     return engine.finalize(evaluation, NO_ALLOCATION)
 
 
+def permitted(quantity: int = 2) -> dict[str, Permit]:
+    """The importer's issued permit GAC-EV-0001, drawn on the first half of year 1."""
+    return {
+        "GAC-EV-0001": Permit(
+            permit_number="GAC-EV-0001", business_number=IMPORTER, measure=TRQ,
+            quantity=quantity, issued_on=date(2026, 3, 2), expires_on=date(2026, 4, 30),
+            status="issued", held=quantity, period="2026-03-01",
+        )
+    }  # fmt: skip
+
+
+def decide_in_quota(pack: Pack, **fields: object) -> Verdict:
+    """The verdict of a declaration using permit GAC-EV-0001, its 2 vehicles in quota (the
+    ledger's answer given, as the permit drew them when it was issued)."""
+    parsed = Declaration.model_validate(
+        declaration(
+            "variant",
+            accepted_at="2026-03-10T10:00:00-04:00",
+            lines=[{"permit_number": "GAC-EV-0001"}],
+            **fields,
+        )
+    )
+    evaluation = engine.evaluate(parsed, [pack], permitted())
+    allocation = Allocation(
+        applied=True,
+        lines=tuple(
+            LineAllocation(
+                line=request.line, quota_id=request.quota_id, period="2026-03-01",
+                status="allocated", in_quota=request.quantity,
+            )
+            for request in evaluation.requests
+        ),
+    )  # fmt: skip
+    return engine.finalize(evaluation, allocation if evaluation.requests else NO_ALLOCATION)
+
+
 def rules_of(verdict: Verdict) -> set[str]:
     return {finding.rule for finding in verdict.findings}
 
@@ -161,7 +197,7 @@ def test_cusma_checks_ignore_notices_dated_after_as_of() -> None:
 def test_fta_classification_without_notices_holds_declarations() -> None:
     """An unmet CUSMA notice requirement holds a declaration instead of accepting it."""
     pack, _ = variant(FTA)
-    verdict = decide_without_ledger(pack, import_type="personal")
+    verdict = decide_in_quota(pack, import_type="personal")
     assert verdict.outcome == "held"
     assert verdict.total_duty == Decimal("0.00")
     assert {"NOTIF-US-CUSMA-NOTICE", "NOTIF-US-CUSMA-TEXT"} <= rules_of(verdict)
@@ -217,12 +253,29 @@ def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -
 
 
 def test_missing_prior_notification_holds_a_personal_importation() -> None:
-    """Measure-level findings apply to every verdict of the measure, personal imports included."""
+    """Measure-level findings apply to every verdict of the measure, personal imports included
+    (a personal importation in 87.03 uses its permit like any other)."""
     pack, _ = variant(notifications())
-    verdict = decide_without_ledger(pack, import_type="personal")
+    permit = Permit(
+        permit_number="GAC-EV-0001",
+        business_number=IMPORTER,
+        measure=TRQ,
+        quantity=2,
+        issued_on=date(2026, 3, 2),
+        expires_on=date(2026, 4, 30),
+        status="issued",
+        held=2,
+        period="2026-03-01",
+    )
+    verdict = decide_without_ledger(
+        pack,
+        {"GAC-EV-0001": permit},
+        import_type="personal",
+        lines=[{"permit_number": "GAC-EV-0001"}],
+    )
     assert verdict.outcome == "held"
     assert verdict.total_duty == Decimal("0.00")
-    assert {"NOTIF-US-PRIOR-MISSING", "ELIG-EVTRQ-PERSONAL"} <= rules_of(verdict)
+    assert {"NOTIF-US-PRIOR-MISSING", "QUOTA-EVTRQ-CLAIM"} <= rules_of(verdict)
 
 
 # --- GATT Art. II ----------------------------------------------------------------------
@@ -245,7 +298,7 @@ def test_in_quota_rate_equal_to_bound_rate_is_met() -> None:
 def test_exceeded_bound_rate_is_a_warning_that_does_not_reject() -> None:
     """An exceeded bound rate is information for policy officers; the declaration is accepted."""
     pack, _ = variant(('bound_rate: "6.1%"', 'bound_rate: "5%"'))
-    verdict = decide_without_ledger(pack, import_type="personal")
+    verdict = decide_in_quota(pack, import_type="personal")
     assert verdict.outcome == "accepted"
     assert verdict.total_duty == Decimal("4880.00")
     exceeded = [item for item in verdict.findings if item.rule == "WTO-EVTRQ-BOUND-RATE-EXCEEDED"]
@@ -257,7 +310,7 @@ def test_variant_findings_cite_the_pack_version_and_reference() -> None:
     pack, measure = variant(notifications())
     for fired in engine.measure_checks(pack, measure, AS_OF):
         finding = fired.finding
-        assert finding.pack_version == "2026.3"
+        assert finding.pack_version == "2026.4"
         assert finding.reference
         assert finding.measure == TRQ
 

@@ -7,7 +7,7 @@ read model (`store.ledger.view`) of each period, with what the verdicts, the ref
 permit applications and the events say about it.
 
 What a simulation has to settle that the real world settles by itself, and how:
-- Permits. Each commercial line in scope of a quota that requires permits for it gets a
+- Permits. Each line in scope of a quota that requires permits for its import type gets a
   permit applied for the way its importer would (`workers.permits.apply`), on the
   acceptance date, for the line's quantity (lines naming the same permit: one
   application for their sum, under that number), on the first sub-quota whose
@@ -231,9 +231,8 @@ class _Stream:
             decide_many(self.store, self.catalog, [entered.declaration_id])
 
     def _permit_measure(self, declaration: Declaration, line: DeclarationLine) -> Measure | None:
-        """The quota measure whose permit this line needs, if any."""
-        if declaration.import_type != "commercial":
-            return None
+        """The quota measure whose permit this line needs, if any (for the import types
+        its pack requires permits for: the EV quota's include personal importations)."""
         for applied in measures_in_force(
             self.catalog.current, line, declaration.import_type, declaration.accepted_on
         ):

@@ -26,7 +26,8 @@ IMPORTER = "123456789RM0001"
 def random_stream(seed: int, today: date, count: int) -> list[dict[str, Any]]:
     """Commercial EV declarations accepted on random days of the last 50, in random order
     (a late accounting declaration comes after later ones), each naming the permit it
-    will use; one in five is a personal importation, which takes no quota."""
+    will use; one in five is a personal importation, which uses its permit like the others
+    (only importations under Chapter 98 are exempt)."""
     rng = random.Random(seed)
     bodies = []
     for index in range(count):
@@ -38,8 +39,7 @@ def random_stream(seed: int, today: date, count: int) -> list[dict[str, Any]]:
             "value_for_duty": f"{quantity * 41000}.00",
             "fob_unit_price": f"{rng.randint(25, 60)}000.00",
         }
-        if not personal:
-            line["permit_number"] = f"ONE-{seed}-{index}"
+        line["permit_number"] = f"ONE-{seed}-{index}"
         bodies.append(
             declaration(
                 unique_id("ONE"),

@@ -278,15 +278,32 @@ def test_repeated_declaration_id_is_simulated_once() -> None:
     )
 
 
-def test_personal_and_uncovered_declarations_touch_no_quota() -> None:
-    """Personal imports and lines of another origin are evaluated but reach no quota period."""
+def test_uncovered_declarations_touch_no_quota() -> None:
+    """Lines of another origin, and personal importations under Chapter 98, are evaluated
+    but reach no quota period."""
+    chapter_98 = Declaration.model_validate(
+        declaration(
+            "p98",
+            import_type="personal",
+            accepted_at="2026-03-02T10:00:00-05:00",
+            lines=[{"tariff_item": "9804.10.00.00", "quantity": "1"}],
+        )
+    )
+    german = vehicles("de1", "2026-03-02", 2, origin="DE")
+    report = simulate([chapter_98, german], [trq()])
+    assert report.periods == ()
+    assert report.outcomes == {"accepted": 2, "rejected": 0, "held": 0}
+
+
+def test_personal_importations_apply_for_their_permits_and_draw_the_quota() -> None:
+    """A personal importation of an EV in 87.03 applies for its permit like a commercial
+    one: its vehicles are drawn from the period and it is accepted."""
     personal = Declaration.model_validate(
         declaration("p1", import_type="personal", accepted_at="2026-03-02T10:00:00-05:00")
     )
-    german = vehicles("de1", "2026-03-02", 2, origin="DE")
-    report = simulate([personal, german], [trq()])
-    assert report.periods == ()
-    assert report.outcomes == {"accepted": 2, "rejected": 0, "held": 0}
+    report = simulate([personal], [trq()])
+    assert only(report, "2026-03-01").allocated == 2
+    assert report.outcomes == {"accepted": 1, "rejected": 0, "held": 0}
 
 
 def test_the_private_redis_and_its_directory_are_gone_afterwards(tmp_path: Path) -> None:

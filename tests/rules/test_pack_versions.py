@@ -109,3 +109,45 @@ def test_a_licensed_importer_paid_the_excise_under_2026_1_and_owes_none_at_impor
         }
     ]
     assert "not_assessed" not in original or original["not_assessed"] == []
+
+
+def _attached(pack: Pack) -> set[str]:
+    """Every assumption name a pack attaches to something its findings can rest on."""
+    names: set[str] = set()
+    for parameter in pack.body.parameters.values():
+        names.update(entry.assumption for entry in parameter.values.values() if entry.assumption)
+    for measure in pack.measures:
+        names.update(filter(None, [measure.scope.assumption]))
+        names.update(spec.assumption for spec in measure.rates.values() if spec.assumption)
+        for rule in measure.rules:
+            names.update(filter(None, [rule.assumption, *rule.assumptions]))
+        quota = measure.quota
+        if quota is not None:
+            names.update(quota.all_assumptions())
+            names.update(sub.assumption for sub in quota.sub_quotas if sub.assumption)
+            if quota.permits is not None:
+                names.update(quota.permits.all_assumptions())
+        arrangement = measure.arrangement
+        if arrangement is not None:
+            names.update(
+                filter(
+                    None,
+                    [
+                        arrangement.classification_assumption,
+                        arrangement.bound_rate_assumption,
+                        arrangement.counterparts_assumption,
+                    ],
+                )
+            )
+    table = getattr(pack.body, "exchange_rates", None)  # a table of rates, where a pack has one
+    if table is not None and table.assumption:
+        names.add(table.assumption)
+    return names
+
+
+def test_every_assumption_of_the_quota_and_taxes_packs_is_attached(catalog: Catalog) -> None:
+    """No assumption of the current EV quota or taxes pack is declared and left unattached:
+    each qualifies a value, a rule, the quota, its permits or the arrangement."""
+    for pack_id in OLD:
+        pack = next(pack for pack in catalog.current if pack.id == pack_id)
+        assert sorted(set(pack.body.assumptions) - _attached(pack)) == [], pack_id

@@ -4,6 +4,7 @@ named by digest from every trail that applied them."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 from helpers import declaration
@@ -69,3 +70,25 @@ def test_the_verdict_event_holds_the_sha256_of_the_verdict_as_served(
     )  # fmt: skip
     assert (verification.verified, verification.authenticated) == (True, False)
     assert record.audit_mac is None
+
+
+def test_the_verdict_hash_covers_what_is_not_assessed(store: RedisStore, catalog: Catalog) -> None:
+    """A stored verdict whose not-assessed list is emptied no longer verifies: the total
+    cannot be made to look like the whole amount owing without the trail saying so."""
+    decided(store, catalog, "n", accepted_at="2025-12-01T10:00:00-05:00")
+    record = store.get("n")
+    assert record is not None and record.verdict is not None
+    stored = json.loads(record.verdict)
+    assert [item["tax"] for item in stored["not_assessed"]] == ["Luxury tax on subject vehicles"]
+
+    def verified(verdict: str) -> bool:
+        assert record is not None
+        _, verification = verify_declaration(
+            "n", store.audit_raw("n"), body=record.body, verdict=verdict,
+            recorded_head=record.audit_head, recorded_count=record.audit_len,
+            recorded_mac=record.audit_mac, key=store.audit_key,
+        )  # fmt: skip
+        return verification.verified
+
+    assert verified(record.verdict)
+    assert not verified(json.dumps({**stored, "not_assessed": []}))

@@ -457,7 +457,7 @@ def test_auditor_lists_the_decisions_of_a_rule(api: InProcess) -> None:
     ]
     assert match == [
         {"declaration_id": body["declaration_id"], "line": 1, "severity": "error",
-         "at": match[0]["at"], "pack_version": "2026.3", "outcome": "rejected"}
+         "at": match[0]["at"], "pack_version": "2026.4", "outcome": "rejected"}
     ]  # fmt: skip
     with api.client("submitter") as client:
         assert client.get("/v1/decisions", params={"rule": "X"}).status_code == 403

@@ -218,7 +218,8 @@ def test_submitter_sees_only_its_own_importer(stack: Stack, seeded: Seeded) -> N
 def test_declaration_page_shows_the_verdict_and_a_verified_trail(
     stack: Stack, seeded: Seeded
 ) -> None:
-    """Lines, duties, findings with legal references, and the trail marked verified."""
+    """Lines, duties, findings with legal references, what is not assessed, and the trail
+    marked verified."""
     with signed_in(stack, "auditor") as client:
         response = client.get(f"/dashboard/declarations/{seeded.surtax_id}")
         with stack.client("auditor") as api:
@@ -234,6 +235,9 @@ def test_declaration_page_shows_the_verdict_and_a_verified_trail(
         assert finding["rule"] in page
         assert finding["reference"].replace("&", "&amp;").replace("'", "&#39;") in page
     assert 'data-testid="verification" data-verified="true"' in page
+    # what the total leaves out is on the page as on the verdict (here the luxury tax)
+    assert [item["tax"] for item in verdict["not_assessed"]] == ["Luxury tax on subject vehicles"]
+    assert 'data-testid="not-assessed"' in page and "Luxury tax on subject vehicles" in page
     assert page.count('class="check check-ok"') == len(trail["events"])
     assert trail["head"][:12] in page
 

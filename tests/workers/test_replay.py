@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from bench.mix import declarations, issue_permits
 from rules import trail
 from rules.catalog import Catalog, load_catalog
@@ -93,3 +94,47 @@ def test_replay_refuses_what_it_cannot_replay(store: RedisStore, catalog: Catalo
     ids = decide_all(store, catalog, 2, seed=13)
     with pytest.raises(ReplayError, match="no loaded pack has version"):
         replay_declaration(store, catalog, ids[0], "1999.9")
+
+
+def test_a_personal_ev_decided_under_quota_2026_3_replays_rejected_under_2026_4(
+    store: RedisStore,
+) -> None:
+    """A personal EV in 87.03 without a permit, decided by the worker under CA-CN-EV-TRQ-2026
+    2026.3 (exempt, 9,334.00 CAD), replays under 2026.4 as refused for want of a permit, and
+    the replay says so field by field."""
+    loaded = load_catalog()
+    old = loaded.by_version("CA-CN-EV-TRQ-2026", "2026.3")
+    assert old is not None
+    then = Catalog(
+        packs=loaded.packs,
+        current=tuple(old if pack.id == old.id else pack for pack in loaded.current),
+        arrangements=loaded.arrangements,
+    )
+    parsed = Declaration.model_validate(
+        helpers.declaration("PER-OLD", import_type="personal",
+                            accepted_at="2026-03-10T10:00:00-04:00")
+    )  # fmt: skip
+    store.submit(parsed.declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                 parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
+    assert decide(store, then, parsed.declaration_id) == "decided"
+    result = replay_declaration(store, loaded, parsed.declaration_id, "CA-CN-EV-TRQ-2026@2026.4")
+    assert (result["original"]["outcome"], result["original"]["total_duty"]) == (
+        "accepted",
+        "9334.00",
+    )
+    assert result["replayed"]["outcome"] == "rejected"
+    changed = {item["field"]: item for item in result["differences"] if item["field"] != "findings"}
+    assert changed["outcome"]["replayed"] == "rejected"
+    assert (
+        changed["lines[1].treatment"]["original"],
+        changed["lines[1].treatment"]["replayed"],
+    ) == (
+        "exempt",
+        "no_permit",
+    )
+    added = [
+        item["replayed"]["rule"]
+        for item in result["differences"]
+        if item["field"] == "findings" and item["original"] is None
+    ]
+    assert "ELIG-EVTRQ-PERMIT-MISSING" in added

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -527,6 +528,16 @@ def test_growth_override_takes_a_percentage_or_a_fraction(growth: str) -> None:
     assert [period.volume for period in periods_of_year(measure, 2)] == [11, 11]
 
 
+@pytest.mark.parametrize(("share", "exact"), [("7/30", (7, 30)), ("25%", (1, 4)), ("0.25", (1, 4))])
+def test_share_override_takes_an_exact_fraction_a_percentage_or_a_decimal(
+    share: str, exact: tuple[int, int]
+) -> None:
+    """quota.sub_quotas.affordable.shares.3 takes 7/30 as it is, and 25% or 0.25 as 1/4."""
+    quota = trq(**{"quota.sub_quotas.affordable.shares.3": share}).measures[0].quota
+    assert quota is not None
+    assert quota.sub_quotas[0].share(3) == Fraction(*exact)
+
+
 def test_measure_scoped_override_and_several_fields() -> None:
     """MEASURE_ID:quota.… changes one measure; fields, sub-quota shares and prices all reach the model, in any order of keys."""
     pack = apply_overrides(
@@ -574,6 +585,7 @@ def test_measure_scoped_override_and_several_fields() -> None:
         ("quota.sub_quotas", "none", ["quota.sub_quotas", "not a single value"]),
         ("quota.base_volume.x", "1", ["quota.base_volume.x", "single value"]),
         ("quota.growth", "lots", ["quota.growth", "not a rate"]),
+        ("quota.sub_quotas.affordable.shares.3", "7/0", ["shares.3", "not a fraction"]),
         ("quota.base_volume", "many", ["quota.base_volume", "not a whole number"]),
         ("quota.base_volume", "-5", ["quota.base_volume", "refused", "greater than 0"]),
         ("quota.periods_per_year", "5", ["quota.periods_per_year", "refused"]),

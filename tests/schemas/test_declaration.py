@@ -565,3 +565,20 @@ def test_the_default_jurisdiction_leaves_the_canonical_body_as_it_was() -> None:
     assert plain.body_sha256() == explicit.body_sha256()
     cn = Declaration.model_validate(_cn_payload())
     assert '"jurisdiction":"CN"' in cn.canonical_json()
+
+
+def test_excise_licensed_is_optional_and_left_out_of_the_canonical_body_when_unsaid() -> None:
+    """An importer may say it is licensed under the Excise Tax Act; unsaid, the canonical
+    body (and so a stored declaration's hash) is what it was before the field existed."""
+    unsaid = Declaration.model_validate(_payload())
+    assert unsaid.importer.excise_licensed is None
+    assert "excise_licensed" not in unsaid.canonical_json()
+    said = Declaration.model_validate(_with(("importer", "excise_licensed"), True))
+    assert said.importer.excise_licensed is True
+    assert '"excise_licensed":true' in said.canonical_json()
+
+
+def test_excise_licensed_takes_only_true_or_false() -> None:
+    """A text such as "yes" is refused in JSON, naming importer.excise_licensed."""
+    errors = _errors(_with(("importer", "excise_licensed"), "yes"))
+    assert [error["loc"] for error in errors] == [("importer", "excise_licensed")]

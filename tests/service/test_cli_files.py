@@ -218,3 +218,22 @@ def test_every_example_file_reads(tmp_path: Path) -> None:
         "declarations.jsonl": 3,
         "ev-quota-year.jsonl": 413,
     }
+
+
+@pytest.mark.parametrize(
+    ("cell", "licensed"), [("yes", True), ("No", False), ("true", True), ("", None)]
+)
+def test_csv_excise_licensed_reads_yes_or_no_onto_the_importer(
+    tmp_path: Path, cell: str, licensed: bool | None
+) -> None:
+    """The excise_licensed column says whether the importer is licensed under the Excise Tax
+    Act; an empty cell leaves it unsaid."""
+    [(_, declaration)] = read(write(tmp_path, csv_text({**ROW, "excise_licensed": cell})))
+    assert declaration.importer.excise_licensed is licensed
+
+
+def test_csv_excise_licensed_other_than_yes_or_no_names_its_row_and_column(tmp_path: Path) -> None:
+    """A value that is neither yes nor no is an error naming the row and the column."""
+    with pytest.raises(DeclarationFileError) as raised:
+        read(write(tmp_path, csv_text({**ROW, "excise_licensed": "maybe"})))
+    assert "row 2: excise_licensed: yes or no, got 'maybe'" in str(raised.value)

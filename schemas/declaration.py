@@ -494,7 +494,12 @@ class Importer(BaseModel):
     # the goods is accounted for on its own sales rather than paid at import (a licensed
     # importer of new motor vehicles is deemed their manufacturer); absent: not said, and
     # the packs decide what that means
-    excise_licensed: StrictBool | None = None
+    excise_licensed: StrictBool | None = Field(
+        default=None,
+        description="Whether the importer is licensed under the Excise Tax Act (a licensed "
+        "importer of new vehicles accounts for the air-conditioner excise on delivery, not at "
+        "import); absent: not said.",
+    )
 
 
 class DeclarationLine(BaseModel):

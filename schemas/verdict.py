@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal["accepted", "rejected", "held"]
 Status = Literal["queued", "evaluating", "pending_allocation", "decided", "failed", "cancelled"]
@@ -107,8 +107,12 @@ class Verdict(_Frozen):
     findings: tuple[Finding, ...]
     # set when the declaration's values were in another currency than the jurisdiction's
     exchange_rate: ExchangeRate | None = None
-    # what may also be owed and is not assessed; empty on verdicts stored before it was listed
-    not_assessed: tuple[NotAssessed, ...] = ()
+    # empty on verdicts stored before it was listed
+    not_assessed: tuple[NotAssessed, ...] = Field(
+        default=(),
+        description="Charges that may also be owed and that Accord does not compute: the "
+        "total is not the whole amount owing while any is listed.",
+    )
 
 
 class AuditSummary(_Frozen):

@@ -66,8 +66,9 @@ def _line_view(line: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def differences(original: Mapping[str, Any], replayed: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What changed between two verdicts (JSON forms): outcome, totals, each line's
-    treatment, quantities and duties, and the findings (rule, line, severity) added or gone."""
+    """What changed between two verdicts (JSON forms): outcome, totals, the charges not
+    assessed, each line's treatment, quantities and duties, and the findings (rule, line,
+    severity) added or gone."""
     found: list[dict[str, Any]] = []
 
     def differ(path: str, before: Any, after: Any) -> None:
@@ -76,6 +77,12 @@ def differences(original: Mapping[str, Any], replayed: Mapping[str, Any]) -> lis
 
     differ("outcome", original["outcome"], replayed["outcome"])
     differ("total_duty", str(original["total_duty"]), str(replayed["total_duty"]))
+    # what the total leaves out (absent from verdicts stored before it was listed)
+    differ(
+        "not_assessed",
+        [item["tax"] for item in original.get("not_assessed", [])],
+        [item["tax"] for item in replayed.get("not_assessed", [])],
+    )
     before_lines = {line["line"]: _line_view(line) for line in original["lines"]}
     after_lines = {line["line"]: _line_view(line) for line in replayed["lines"]}
     for number in sorted(set(before_lines) | set(after_lines)):

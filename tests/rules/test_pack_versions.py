@@ -109,6 +109,26 @@ def test_a_licensed_importer_paid_the_excise_under_2026_1_and_owes_none_at_impor
         }
     ]
     assert "not_assessed" not in original or original["not_assessed"] == []
+    assert {
+        "field": "not_assessed",
+        "original": [],
+        "replayed": ["Luxury tax on subject vehicles"],
+    } in changed
+
+
+def test_the_fob_tolerance_has_no_legal_source_only_its_assumption(catalog: Catalog) -> None:
+    """The FOB-versus-value control is Accord's own: its rule and its parameter name no
+    source, only the assumption FOB-VALUE-TOLERANCE."""
+    pack = next(pack for pack in catalog.current if pack.id == "CA-CN-EV-TRQ-2026")
+    rule = next(
+        rule
+        for measure in pack.measures
+        for rule in measure.rules
+        if rule.id == "ELIG-EVTRQ-FOB-VALUE-GAP"
+    )
+    assert (rule.source, rule.assumption) == (None, "FOB-VALUE-TOLERANCE")
+    values = pack.body.parameters["FOB-VALUE-TOLERANCE-BP"].values.values()
+    assert [(entry.source, entry.assumption) for entry in values] == [(None, "FOB-VALUE-TOLERANCE")]
 
 
 def _attached(pack: Pack) -> set[str]:

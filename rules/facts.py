@@ -138,6 +138,22 @@ class LineFacts(StatedFacts):
         description="The conversion date (ISO text): the date of direct shipment, else of "
         "acceptance.",
     )
+    exchange_rate_basis: Literal["shipment_date", "accepted_at"] | None = Field(
+        default=None,
+        description="Which date the conversion date is: the date of direct shipment, or "
+        "acceptance when the declaration gives no shipment date; absent without conversion.",
+    )
+    exchange_rate_date: str | None = Field(
+        default=None,
+        description="The day the rate applied was quoted for (ISO text); absent if none.",
+    )
+    exchange_rate_source: str | None = Field(
+        default=None, description="Who published the rate applied, and its series."
+    )
+    exchange_rate_from: str | None = Field(
+        default=None,
+        description="The earliest day whose quote could prevail on the conversion date (ISO text).",
+    )
     fob_value_gap_bp: int | None = Field(
         default=None,
         description="How far FOB unit price times quantity is from the value for duty, in "

@@ -111,8 +111,12 @@ class Effective(_Strict):
 
 class Scope(_Strict):
     origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
-    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
+    # a chapter ("03"), a heading ("0303") or a subheading and finer
+    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\.?\d{2}){0,3})?$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    # `foreign`: in force only on the lines of declarations whose values are in another
+    # currency than the jurisdiction's (a measure that converts them)
+    currency: Literal["any", "foreign"] = "any"
     # the scope itself may rest on an assumption (a list no public source settles); the
     # findings of the measure's line rules then list it
     assumption: str | None = None
@@ -459,6 +463,29 @@ class ExchangeRates(_Strict):
         return self.rates.get(currency, {}).get(day)
 
 
+class CurrencyConversion(_Strict):
+    """How values in another currency are converted into the jurisdiction's (`into`). The
+    rates themselves are operator data, loaded into the store (schemas/rates.py); the pack
+    says which loaded quote prevails on a conversion date, and on what that rests.
+
+    `rates: daily`: the latest quote on or before the conversion date
+    (`prevailing: quoted_on_or_before`), or strictly before it (`quoted_before`), no
+    older than `max_days_back` days before that; `rates: monthly`: the quote of the
+    conversion date's month. The conversion date is the date of direct shipment when
+    `conversion_date: shipment_date` and the declaration gives one, else the date of
+    acceptance (`date_assumption` then says why that may serve)."""
+
+    into: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    rates: Literal["daily", "monthly"]
+    conversion_date: Literal["shipment_date", "accepted_at"]
+    prevailing: Literal["quoted_on_or_before", "quoted_before"] = "quoted_on_or_before"
+    max_days_back: Annotated[int, Field(ge=0, le=31)] = 0
+    source: str  # the law that says how values are converted
+    rates_source: str  # who publishes the rates the operator loads
+    assumption: str | None = None  # on which `prevailing` and `max_days_back` rest
+    date_assumption: str | None = None  # on which acceptance as conversion date rests
+
+
 class PackBody(_Strict):
     pack: Annotated[str, Field(pattern=MEASURE_ID)]
     version: str
@@ -468,7 +495,10 @@ class PackBody(_Strict):
     sources: dict[str, Source]
     assumptions: dict[str, Assumption] = Field(default_factory=dict)
     parameters: dict[str, Parameter] = Field(default_factory=dict)
+    # pack versions before rates were operator data carried a table of their own; they
+    # still load, so that their verdicts replay
     exchange_rates: ExchangeRates | None = None
+    currency_conversion: CurrencyConversion | None = None
     measures: tuple[Measure, ...]
 
     def model_post_init(self, context: Any) -> None:
@@ -608,6 +638,12 @@ def _check_references(body: PackBody, path: str) -> None:
     if body.exchange_rates is not None:
         source("exchange_rates.source", body.exchange_rates.source)
         assumption("exchange_rates.assumption", body.exchange_rates.assumption)
+    conversion = body.currency_conversion
+    if conversion is not None:
+        source("currency_conversion.source", conversion.source)
+        source("currency_conversion.rates_source", conversion.rates_source)
+        assumption("currency_conversion.assumption", conversion.assumption)
+        assumption("currency_conversion.date_assumption", conversion.date_assumption)
 
     for measure in body.measures:
         where = f"measures[{measure.id}]"

@@ -237,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
         apply_p.add_argument(flag)
     _verb(permit_verbs, "show", "a permit: status, units held, use").add_argument("number")
     _verb(permit_verbs, "cancel", "cancel an unused permit").add_argument("number")
+
+    rates_p = _verb(verbs, "rates", "exchange rates: load them, read the one of a date")
+    rate_verbs = rates_p.add_subparsers(dest="rates_verb", required=True, metavar="VERB")
+    _verb(
+        rate_verbs,
+        "import",
+        "load a Bank of Canada Valet JSON file (or China's monthly customs rates); admin",
+    ).add_argument("file", metavar="FILE", help="a file, or - for standard input")
+    show_p = _verb(rate_verbs, "show", "the rate that applies on a date, its date and source")
+    show_p.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
+    show_p.add_argument("--on", required=True, metavar="DATE", help="the conversion date")
+    show_p.add_argument("--into", default="CAD", help="CAD (default) or CNY")
     return parser
 
 
@@ -570,7 +582,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
         return _show(found, args, _decisions_view)
+    if args.verb == "rates":
+        return _rates(client, args)
     return _permits(client, args)
+
+
+def _rates(client: Client, args: argparse.Namespace) -> int:
+    if args.rates_verb == "import":
+        content = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        loaded = client.call(
+            "POST", "/v1/exchange-rates", content=content,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        return _show(loaded, args)
+    params = {"currency": args.currency, "on": args.on, "into": args.into}
+    return _show(client.call("GET", "/v1/exchange-rates", params=params), args)
 
 
 def _permits(client: Client, args: argparse.Namespace) -> int:

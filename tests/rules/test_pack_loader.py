@@ -111,16 +111,17 @@ def test_shipped_packs_load() -> None:
     current = {
         ("CA-CN-EV-TRQ-2026", "2026.3"),
         ("CA-CN-SURTAX-2024", "2026.2"),
-        ("CA-TAXES", "2026.1"),
+        ("CA-TAXES", "2026.2"),
         ("CN-CA-COUNTERMEASURES-2025", "2026.1"),
         ("CN-CA-RAPESEED-2025", "2026.1"),
+        ("CN-CUSTOMS-VALUE", "2026.1"),
     }
     every = load_packs([SHIPPED_DIR])
     assert {(pack.id, pack.version) for pack in current_packs(every)} == current
     packs = [pack for pack in every if (pack.id, pack.version) in current]
     assert [pack.id for pack in packs] == [
         "CA-CN-EV-TRQ-2026", "CA-CN-SURTAX-2024", "CA-TAXES",
-        "CN-CA-COUNTERMEASURES-2025", "CN-CA-RAPESEED-2025",
+        "CN-CA-COUNTERMEASURES-2025", "CN-CA-RAPESEED-2025", "CN-CUSTOMS-VALUE",
     ]  # fmt: skip
     measures = {measure.id for pack in packs for measure in pack.measures}
     assert measures == {
@@ -135,6 +136,7 @@ def test_shipped_packs_load() -> None:
         "CN-ADT-2025-100",
         "CN-ADT-2025-25",
         "CN-ADT-SUSP-2026",
+        "CN-CUSTOMS-VALUE-CNY",
     }
     for pack in packs:
         assert pack.sha256 == hashlib.sha256(Path(pack.path).read_bytes()).hexdigest()

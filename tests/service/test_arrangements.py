@@ -76,14 +76,15 @@ def test_canola_meal_in_china_on_2026_03_05_owes_no_anti_discrimination_tariff(
     assert "ELIG-CN-ADT-SUSPENDED" in rules and "DUTY-CN-ADT-100" not in rules
 
 
-def test_a_cn_declaration_in_cad_is_refused_naming_currency(api: InProcess) -> None:
-    """Until an exchange-rate table lands, a CN declaration's values must be in CNY."""
-    with api.client("admin") as client:
-        response = client.post(
-            "/v1/declarations", json=cn_declaration("1205.1090.00", "Canola", currency="CAD")
-        )
-    assert response.status_code == 422
-    assert [item["field"] for item in response.json()["detail"]] == ["currency"]
+def test_a_cn_declaration_in_cad_without_a_loaded_rate_is_a_stored_rejection(
+    api: InProcess,
+) -> None:
+    """A CN declaration in CAD is stored and decided: without a rate for its month it is
+    rejected with a finding that names the missing rate, and owes nothing."""
+    verdict = decided(api, cn_declaration("1205.1090.00", "Canola", currency="CAD"))
+    assert (verdict["outcome"], verdict["total_duty"]) == ("rejected", "0.00")
+    missing = next(f for f in verdict["findings"] if f["rule"] == "ELIG-CN-EXCHANGE-RATE-MISSING")
+    assert "No customs rate for CAD is loaded for the month of 2026-03-05" in missing["message"]
 
 
 def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(api: InProcess) -> None:

@@ -56,7 +56,12 @@ from rules.facts import (
 from rules.facts import reads as rule_reads
 from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule, percent
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
-from schemas.declaration import JURISDICTION_CURRENCY, Declaration, DeclarationLine
+from schemas.declaration import (
+    CONVERTS_CURRENCIES,
+    JURISDICTION_CURRENCY,
+    Declaration,
+    DeclarationLine,
+)
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
 from schemas.rates import RateQuote
@@ -267,6 +272,35 @@ def rate_query_on(
         if pack is not None:
             return pack, conversion_window(pack, currency, day, "shipment_date")
     return None
+
+
+def conversion_problems(packs: Sequence[Pack]) -> list[str]:
+    """What is wrong with the currency conversion the current packs configure, in words,
+    for the startup checks of `accord check` and `accord run` (empty when sound): every
+    jurisdiction whose declarations may be in another currency has exactly one pack that
+    converts into its currency, and a pack version with its own rate table is not current."""
+    problems = []
+    for jurisdiction in sorted(CONVERTS_CURRENCIES):
+        home = JURISDICTION_CURRENCY[jurisdiction]
+        converting = [
+            pack.id
+            for pack in packs
+            if pack.body.jurisdiction == jurisdiction
+            and pack.body.currency_conversion is not None
+            and pack.body.currency_conversion.into == home
+        ]
+        if len(converting) != 1:
+            problems.append(
+                f"{jurisdiction}: {len(converting)} packs convert values into {home} "
+                f"({', '.join(converting) or 'none'}); exactly one must"
+            )
+    for pack in packs:
+        if pack.body.exchange_rates is not None:
+            problems.append(
+                f"{pack.id} {pack.version} carries its own exchange-rate table: rates are "
+                "loaded data (POST /v1/exchange-rates), a table only replays old verdicts"
+            )
+    return problems
 
 
 def conversion_assumptions(pack: Pack, basis: str) -> tuple[str, ...]:

@@ -182,7 +182,8 @@ def parse_valet(body: object) -> tuple[RateQuote, ...]:
             if (currency, day) in quotes:
                 problems.append((at, f"{series} is given twice for {day}"))
                 continue
-            label = details.get(series, {}).get("label") if isinstance(details, dict) else None
+            detail = details.get(series)
+            label = detail.get("label") if isinstance(detail, dict) else None
             named = f" ({label})" if isinstance(label, str) and label else ""
             quotes[(currency, day)] = RateQuote(
                 currency=currency,

@@ -127,8 +127,8 @@ class LineFacts(StatedFacts):
     )
     currency: str = Field(description="The currency the declaration's values are in.")
     exchange_rate: ExchangeRateStatus = Field(
-        description="Whether the values needed converting and the packs' table has the rate "
-        "for the conversion date."
+        description="Whether the values needed converting and a rate prevails on the "
+        "conversion date (a loaded quote, or an older pack version's own table)."
     )
     exchange_rate_value: str | None = Field(
         default=None, description="The rate applied, units of home currency per unit."

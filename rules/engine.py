@@ -119,9 +119,10 @@ class Fired:
         names = _placeholders(self.rule.message, self.rule.reference)
         values = tuple([self.facts.get(name, _ABSENT) for name in names])
         # with the values' types, as FIRINGS: True and 1 are equal keys but read apart
+        # the conversion's basis decides assumptions even where no template names it
         key = (
             self.pack.sha256, self.measure.id, self.rule.id, self.line, self.as_of,
-            values, tuple(map(type, values)),
+            values, tuple(map(type, values)), self.facts.get("exchange_rate_basis"),
         )  # fmt: skip
         try:
             found = FINDINGS.get(key)

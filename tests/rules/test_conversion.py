@@ -125,3 +125,20 @@ def test_the_startup_check_names_a_missing_conversion_and_an_old_table(catalog: 
     assert any(item.startswith("CA: 0 packs convert values into CAD") for item in problems)
     assert any(item.startswith("CN: 0 packs convert values into CNY") for item in problems)
     assert any("CA-TAXES 2026.1 carries its own exchange-rate table" in item for item in problems)
+
+
+def test_a_missing_rate_lists_the_date_assumption_only_when_acceptance_dated_it(
+    catalog: Catalog,
+) -> None:
+    """The same missing-rate finding rests on the shipment-date fallback only for the
+    declaration that gave no shipment date (findings are memoised: the basis is in the key)."""
+
+    def missing(**fields: object) -> tuple[str, ...]:
+        evaluation = engine.evaluate(usd(**fields), catalog.current, {})
+        verdict = engine.finalize(evaluation, Allocation(applied=True))
+        [found] = [f for f in verdict.findings if f.rule == "ELIG-TAX-EXCHANGE-RATE-MISSING"]
+        return found.assumptions
+
+    assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")
+    assert "CONVERSION-DATE-ACCEPTED" in missing()
+    assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")

@@ -270,8 +270,9 @@ def rate_query_on(
     into `into`, under the rule of the pack that converts into it (None without one)."""
     for jurisdiction, home in JURISDICTION_CURRENCY.items():
         pack = _conversion_pack(packs, jurisdiction) if home == into else None
-        if pack is not None:
-            return pack, conversion_window(pack, currency, day, "shipment_date")
+        if pack is not None and pack.body.currency_conversion is not None:
+            dated_by = pack.body.currency_conversion.conversion_date
+            return pack, conversion_window(pack, currency, day, dated_by)
     return None
 
 
@@ -310,7 +311,7 @@ def conversion_assumptions(pack: Pack, basis: str) -> tuple[str, ...]:
     if conversion is None:
         return ()
     found = [conversion.assumption]
-    if basis == "accepted_at" and conversion.conversion_date == "shipment_date":
+    if basis == "accepted_at":  # the fallback, or the pack's own conversion date
         found.append(conversion.date_assumption)
     return tuple(item for item in found if item is not None)
 

@@ -162,7 +162,7 @@ def applied(
         rate_date=quote.on,
         source=quote.source,
         rule=rule,
-        assumptions=engine.conversion_assumptions(pack, "shipment_date"),
+        assumptions=engine.conversion_assumptions(pack, query.basis),
         pack=pack.id,
         pack_version=pack.version,
         loaded_at=quote.loaded_at,

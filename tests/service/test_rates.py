@@ -224,9 +224,10 @@ def test_a_cn_declaration_in_cad_converts_at_the_loaded_monthly_rate(api: InProc
     }
     loaded = load(api, monthly)
     assert loaded.status_code == 200, loaded.text
-    assert rate(api, currency="CAD", on="2026-03-31", into="CNY").json()["rate_date"] == (
-        "2026-03-01"
-    )
+    answer = rate(api, currency="CAD", on="2026-03-31", into="CNY").json()
+    assert (answer["rate_date"], answer["assumptions"]) == (
+        "2026-03-01", ["CN-RATE-MONTHLY", "CN-CONVERSION-DATE"]
+    )  # fmt: skip
     body = declaration(
         unique_id("CN"), jurisdiction="CN", currency="CAD",
         importer={"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."},

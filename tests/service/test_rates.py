@@ -265,3 +265,23 @@ def test_accord_rates_import_sends_the_file_and_show_reads_it(stack: Stack, tmp_
         "1.3300",
         "2019-07-05",
     )
+
+
+def test_replayed_under_the_pack_version_with_a_table_it_shows_what_changed(
+    api: InProcess,
+) -> None:
+    """Under CA-TAXES 2026.1, whose invented table had no rate for 2026-03-07, the same
+    declaration would have been rejected: the replay names that difference."""
+    assert load(api, VALET).status_code == 200
+    body = _usd_steel("2026-03-07")
+    assert decide(api, body)["outcome"] == "accepted"
+    with api.client("auditor") as client:
+        replayed = client.post(
+            "/v1/replay",
+            json={"declaration_id": body["declaration_id"], "pack_version": "CA-TAXES@2026.1"},
+        )
+    assert replayed.status_code == 200, replayed.text
+    changed = {item["field"]: item for item in replayed.json()["differences"]}
+    assert (changed["outcome"]["original"], changed["outcome"]["replayed"]) == (
+        "accepted", "rejected"
+    )  # fmt: skip

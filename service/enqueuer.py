@@ -65,5 +65,13 @@ class Coalescer:
             last_sent = time.monotonic()
             try:
                 self.send(chunk)
-            except Exception:  # the declarations are stored; the sweeper enqueues them again
-                log.exception("could not enqueue %d declarations; the sweeper will", len(chunk))
+            except Exception as exc:  # the declarations are stored: they are enqueued again
+                # when Redis answers again (service/recovery.py), else by the sweeper. An
+                # outage is expected: one line each, not a traceback.
+                log.warning(
+                    "could not enqueue %d declarations (%s: %s); they stay pending and are "
+                    "enqueued again when Redis answers",
+                    len(chunk),
+                    type(exc).__name__,
+                    exc,
+                )

@@ -63,9 +63,16 @@ def build() -> FastAPI:
         now = time.time()
         stale = store.pending_since(now - settings.sweep_after)
         for declaration_id in stale:
-            log.warning("re-enqueueing %s, stored without a verdict", declaration_id)
             store.touch_pending(declaration_id, now)
         if stale:
+            # a healthy service never gets here: each of these lost its first task
+            log.warning(
+                "re-enqueueing %d declarations stored %d s ago or more without a verdict: %s",
+                len(stale),
+                settings.sweep_after,
+                " ".join(stale[:10]) + (" …" if len(stale) > 10 else ""),
+            )
+            store.count({"requeued:sweeper": len(stale)})
             enqueue_bulk(stale)
 
     def scheduled_runs() -> None:

@@ -168,9 +168,17 @@ def _start_heartbeat(**_: object) -> None:
                 app.send_task(
                     "accord.evaluate_many", args=[pending[start : start + CHUNK]], queue=BULK_QUEUE
                 )
+            if pending:
+                store.count({"requeued:worker_start": len(pending)})
             log.info("worker started: re-enqueued %d pending declarations", len(pending))
-        except Exception:  # Redis away: the API re-enqueues them when it sees Redis again
-            log.exception("could not re-enqueue the pending declarations at start")
+        except Exception as exc:  # Redis away: the API re-enqueues them when it sees Redis again
+            # an expected outage: one line, not a traceback
+            log.warning(
+                "could not re-enqueue the pending declarations at start (%s: %s); the API "
+                "does when Redis answers again",
+                type(exc).__name__,
+                exc,
+            )
         while True:
             with contextlib.suppress(StoreError):  # Redis down: beats resume when it returns
                 store.heartbeat(name, ttl=30)

@@ -168,12 +168,20 @@ def test_a_second_run_on_the_same_state_directory_is_refused_and_the_first_serve
             first.wait(timeout=60)
 
 
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return float(found.group(1))
+
+
 def test_readyz_is_503_until_a_worker_consumes_then_200(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The API alone answers /readyz 503 with the reason and no token; once a real worker
-    consumes, 200; /healthz stays liveness (200 degraded before)."""
+    """The API alone answers /readyz 503 with the reason and no token, and /metrics shows
+    the declaration it holds undecided ageing; once a real worker consumes, /readyz is 200
+    and nothing is undecided, without the sweeper; /healthz stays liveness."""
     from conftest import make_stack
+    from helpers import declaration
 
     stack = make_stack(redis_url, tmp_path_factory.mktemp("ready"))
     try:
@@ -182,9 +190,20 @@ def test_readyz_is_503_until_a_worker_consumes_then_200(
         assert answer.status_code == 503
         assert answer.json() == {"status": "not ready", "reason": "no worker is consuming"}
         assert httpx.get(f"{stack.url}/healthz", timeout=5).json()["status"] == "degraded"
-        stack.start_worker(concurrency=1)
-        answer = httpx.get(f"{stack.url}/readyz", timeout=5)
-        assert (answer.status_code, answer.json()) == (200, {"status": "ready", "reason": None})
+        with stack.client() as client:
+            assert client.post("/v1/declarations", json=declaration("ready-1")).status_code == 202
+            time.sleep(1.1)
+            text = client.get("/metrics").text
+            assert metric(text, "accord_oldest_undecided_seconds") >= 1.0
+            stack.start_worker(concurrency=1)
+            answer = httpx.get(f"{stack.url}/readyz", timeout=5)
+            assert (answer.status_code, answer.json()) == (200, {"status": "ready", "reason": None})
+            assert client.get("/v1/declarations/ready-1", params={"wait": 20}).json()["status"] == (
+                "decided"
+            )
+            text = client.get("/metrics").text
+            assert metric(text, "accord_oldest_undecided_seconds") == 0
+            assert metric(text, 'accord_requeued_total{by="sweeper"}') == 0
     finally:
         stack.stop()
 

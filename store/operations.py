@@ -16,7 +16,7 @@ Channel `{prefix}:changes`: the id of every declaration whose status a record ch
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import redis
@@ -71,6 +71,10 @@ class Operations(Protocol):
         ...
 
     def queue_depth(self, queue: str) -> int: ...
+
+    def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
+        """Submission to verdict, in seconds, of each of these declarations that has one."""
+        ...
 
 
 OLDEST_SCAN = 10_000  # pending declarations looked at; a healthy service has a handful
@@ -185,6 +189,23 @@ class RedisOperations(Keyspace):
     @translated
     def queue_depth(self, queue: str) -> int:
         return int(self.client.llen(self.key("celery", queue)))
+
+    @translated
+    def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
+        """Submission to verdict, in seconds, of each of these declarations that has one."""
+        seconds: list[float] = []
+        for start in range(0, len(declaration_ids), 1000):
+            chunk = list(declaration_ids[start : start + 1000])
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zmscore(self.key("submitted"), chunk)
+            pipe.zmscore(self.key("decided"), chunk)
+            submitted, decided = pipe.execute()
+            seconds.extend(
+                end - begin
+                for begin, end in zip(submitted, decided, strict=True)
+                if begin is not None and end is not None
+            )
+        return seconds
 
 
 # mypy holds the implementation to the Protocol here, whichever methods callers use

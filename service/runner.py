@@ -66,16 +66,17 @@ class Tail:
 
 
 def _start(
-    args: Sequence[str], env: dict[str, str], keep: Sequence[int] = ()
+    args: Sequence[str], env: dict[str, str], keep: Sequence[int] = (), tailed: bool = False
 ) -> subprocess.Popen[bytes]:
     # Each child leads its own process group, so that stopping it stops its children
     # (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor. `keep`
     # are descriptors it inherits: the state directory's lock, held while any child lives.
+    # `tailed`: its standard error comes through a pipe, for a Tail to read and forward.
     return subprocess.Popen(
         list(args),
         env=env,
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if tailed else None,
         start_new_session=True,
         pass_fds=tuple(keep),
     )
@@ -311,11 +312,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLo
             children.append(
                 Child(
                     f"worker {number}",
-                    functools.partial(_start, worker_args, worker_env, keep),
+                    functools.partial(_start, worker_args, worker_env, keep, True),
                 )
             )
         api_args = api_command(host, port)
-        children.append(Child("API", functools.partial(_start, api_args, env, keep)))
+        children.append(Child("API", functools.partial(_start, api_args, env, keep, True)))
         for child in children:
             if child.process is None:
                 child.launch()

@@ -212,7 +212,9 @@ def test_a_child_that_cannot_start_stops_the_supervisor_with_its_last_lines() ->
     """A child that dies right after each start is restarted with back-off, and after
     CRASH_LOOP deaths in a row the supervisor gives up, quoting the child's last lines."""
     script = "import sys; print('cannot bind: address in use', file=sys.stderr); sys.exit(3)"
-    child = Child("API", lambda: _start([sys.executable, "-c", script], dict(os.environ)))
+    child = Child(
+        "API", lambda: _start([sys.executable, "-c", script], dict(os.environ), tailed=True)
+    )
     child.launch()
 
     def supervise(seconds: float) -> None:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rules import engine, replay
 from rules.catalog import load_catalog
+from rules.errors import EngineError
 from rules.pack import Pack
 from schemas.declaration import Declaration
 from schemas.quota import NO_ALLOCATION
@@ -50,3 +53,16 @@ def test_the_example_replayed_under_the_current_packs_shows_vat_and_the_meal_mfn
     assert (before["total_duty"], after["total_duty"]) == ("149000.00", "454710.00")
     fields = {item["field"] for item in replay.differences(before, after)}
     assert {"total_duty", "lines[1].duties", "lines[2].duties"} <= fields
+
+
+def test_a_deposit_without_the_vat_it_is_grossed_up_by_is_an_engine_error() -> None:
+    """The rapeseed pack alone, on a deposit day, cannot compute the deposit: the engine says
+    which rule lacks which duty rather than charging 75.8% without the VAT factor."""
+    catalog = load_catalog()
+    rapeseed = catalog.by_version("CN-CA-RAPESEED-2025", "2026.2")
+    assert rapeseed is not None
+    body = json.loads(EXAMPLE.read_text())
+    body["accepted_at"] = "2025-10-01T10:00:00+08:00"
+    declaration = Declaration.model_validate(body)
+    with pytest.raises(EngineError, match="DUTY-CN-AD-RAPESEED-DEPOSIT .* import_vat"):
+        engine.finalize(engine.evaluate(declaration, [rapeseed], {}), NO_ALLOCATION)

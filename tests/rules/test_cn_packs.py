@@ -64,5 +64,5 @@ def test_a_deposit_without_the_vat_it_is_grossed_up_by_is_an_engine_error() -> N
     body = json.loads(EXAMPLE.read_text())
     body["accepted_at"] = "2025-10-01T10:00:00+08:00"
     declaration = Declaration.model_validate(body)
-    with pytest.raises(EngineError, match="DUTY-CN-AD-RAPESEED-DEPOSIT .* import_vat"):
+    with pytest.raises(EngineError, match=r"DUTY-CN-AD-RAPESEED-DEPOSIT .* import_vat"):
         engine.finalize(engine.evaluate(declaration, [rapeseed], {}), NO_ALLOCATION)

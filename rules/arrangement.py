@@ -13,7 +13,7 @@ it is not loaded until a pack defines it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -72,6 +72,20 @@ class Arrangement(_Strict):
 
     def awaited_ids(self) -> tuple[str, ...]:
         return tuple(name for side in self.sides for name in side.awaited)
+
+    def resolved(self, defined: Collection[str]) -> Arrangement:
+        """The arrangement with each awaited measure a loaded pack now defines counted among
+        its side's measures, so that views, timelines and checks show it like the others."""
+        sides = tuple(
+            side.model_copy(
+                update={
+                    "measures": (*side.measures, *(n for n in side.awaited if n in defined)),
+                    "awaited": tuple(n for n in side.awaited if n not in defined),
+                }
+            )
+            for side in self.sides
+        )
+        return self.model_copy(update={"sides": sides})
 
 
 def parse_arrangement(text: bytes, path: str) -> Arrangement:

@@ -189,6 +189,16 @@ def test_both_sides_link_the_steel_and_aluminium_adjustment() -> None:
     assert f"{AWAITED} (to 2026-06-30)" in lapsed["LINK-CN-SUSP-COUNTERPART-LAPSED"]
 
 
+def test_an_awaited_measure_a_pack_defines_joins_its_side() -> None:
+    """Once a pack defines the awaited measure, the arrangement lists it among Canada's."""
+    shipped = parse_arrangement(SHIPPED.read_bytes(), str(SHIPPED))
+    waiting = shipped.resolved(set())
+    assert AWAITED not in waiting.measure_ids() and AWAITED in waiting.awaited_ids()
+    joined = shipped.resolved({AWAITED})
+    canada = next(side for side in joined.sides if side.jurisdiction == "CA")
+    assert canada.measures[-1] == AWAITED and canada.awaited == ()
+
+
 # --- the expiry of the anti-dumping duty is information (F19) --------------------------------
 
 

@@ -825,6 +825,7 @@ def measure_facts(
         "country_specific": arrangement.country_specific,
         "bilateral_cap": arrangement.bilateral_cap,
         "claimed_basis": arrangement.claimed_basis,
+        "concession": arrangement.concession,
         "sum_rates_bp": sum(basis_points(rate) for rate in rates.values()),
         "sum_rates": percent(sum(rates.values(), Decimal(0))),
         "entry_into_force": measure.effective.start.isoformat(),

@@ -188,6 +188,10 @@ class MeasureFacts(StatedFacts):
     country_specific: bool = Field(description="Whether the measure applies to one country.")
     bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
     claimed_basis: str = Field(description="The legal basis the measure's maker claims.")
+    concession: str | None = Field(
+        default=None,
+        description="What the measure concedes under its arrangement; absent if not recorded.",
+    )
     bound_rate_bp: int | None = Field(
         default=None, description="The WTO bound rate, in basis points; absent if not recorded."
     )

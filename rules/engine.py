@@ -54,7 +54,7 @@ from rules.facts import (
     resting_on,
 )
 from rules.facts import reads as rule_reads
-from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule, percent
+from rules.pack import CUMULATIVE_BASES, DutyEffect, Effective, Measure, Pack, Rule, percent
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
 from schemas.declaration import (
     CONVERTS_CURRENCIES,
@@ -903,6 +903,9 @@ class Counterpart:
     id: str
     status: str  # not_yet | in_force | lapsed | unknown (in none of the packs looked at)
     last_day: date | None
+    # whether the counterpart's end withdraws what it conceded (False for a ceiling, such
+    # as an anti-dumping duty of at most 5.9%, which its expiry still honours)
+    expiry_withdraws: bool = True
 
 
 def status_on(ranges: Sequence[Effective], day: date) -> str:
@@ -928,20 +931,42 @@ def counterparts_on(
     if measure.arrangement is None or not measure.arrangement.counterparts:
         return ()
     ranges: dict[str, list[Effective]] = {}
+    withdraws: dict[str, bool] = {}
     for pack in packs:
         for each in pack.measures:
             ranges.setdefault(each.id, []).append(each.effective)
+            if each.arrangement is not None and not each.arrangement.expiry_withdraws_concession:
+                withdraws[each.id] = False
     return tuple(
-        Counterpart(name, status_on(ranges.get(name, []), as_of), _last_day(ranges.get(name, [])))
+        Counterpart(
+            name,
+            status_on(ranges.get(name, []), as_of),
+            _last_day(ranges.get(name, [])),
+            withdraws.get(name, True),
+        )
         for name in measure.arrangement.counterparts
     )
+
+
+def _with_days(items: Sequence[Counterpart]) -> str | None:
+    """Counterparts by id, each with its own last day: "A (to 2026-12-31), B (to ...)"."""
+    named = [
+        f"{item.id} (to {item.last_day.isoformat()})" if item.last_day else item.id
+        for item in items
+    ]
+    return ", ".join(named) or None
 
 
 def _linkage_facts(
     measure: Measure, as_of: date, counterparts: Sequence[Counterpart]
 ) -> dict[str, Any]:
     in_force = [item.id for item in counterparts if item.status == "in_force"]
-    lapsed = [item for item in counterparts if item.status == "lapsed"]
+    ended = [item for item in counterparts if item.status == "lapsed"]
+    # a counterpart whose end withdraws its concession has lapsed; one whose concession is
+    # a ceiling its expiry still honours has only expired (information)
+    lapsed = [item for item in ended if item.expiry_withdraws]
+    expired = [item for item in ended if not item.expiry_withdraws]
+    unknown = [item.id for item in counterparts if item.status == "unknown"]
     last_days = [item.last_day for item in lapsed if item.last_day is not None]
     end = measure.effective.end
     return {
@@ -950,9 +975,13 @@ def _linkage_facts(
         "last_day": end.isoformat() if end is not None else None,
         "counterparts_in_force": ", ".join(in_force) or None,
         "counterparts_in_force_count": len(in_force),
-        "counterparts_lapsed": ", ".join(item.id for item in lapsed) or None,
+        "counterparts_lapsed": _with_days(lapsed),
         "counterparts_lapsed_count": len(lapsed),
         "counterparts_lapsed_on": max(last_days).isoformat() if last_days else None,
+        "counterparts_expired": _with_days(expired),
+        "counterparts_expired_count": len(expired),
+        "counterparts_not_loaded": ", ".join(unknown) or None,
+        "counterparts_not_loaded_count": len(unknown),
     }
 
 
@@ -982,6 +1011,7 @@ def measure_facts(
         "country_specific": arrangement.country_specific,
         "bilateral_cap": arrangement.bilateral_cap,
         "claimed_basis": arrangement.claimed_basis,
+        "concession": arrangement.concession,
         "sum_rates_bp": sum(basis_points(rate) for rate in rates.values()),
         "sum_rates": percent(sum(rates.values(), Decimal(0))),
         "entry_into_force": measure.effective.start.isoformat(),
@@ -1336,14 +1366,14 @@ _DUTY_RANK = {
 def _duty(
     line: DeclarationLine,
     item: Fired,
-    kind: str,
-    rate_name: str,
-    base_kind: str,
+    effect: DutyEffect,
     in_quota: Decimal,
     so_far: Sequence[Duty],
     as_of: date,
 ) -> Duty:
-    """One duty line: its base, rate, amount (half-up to the cent) and legal reference."""
+    """One duty line: its base, rate, amount (half-up to the cent) and legal reference.
+    A grossed-up duty shows its effective rate (rate x (1 + the other duty's rate))."""
+    kind, rate_name, base_kind = effect.type, effect.rate, effect.base
     if base_kind == "line":
         base = line.value_for_duty
     elif base_kind == "in_quota":
@@ -1356,6 +1386,14 @@ def _duty(
         base = line.value_for_duty + sum((duty.amount for duty in so_far), Decimal("0.00"))
     spec = item.measure.rates[rate_name]
     rate = item.measure.rate_on(rate_name, as_of)
+    if effect.gross_up is not None:
+        by = [duty.rate for duty in so_far if duty.type == effect.gross_up]
+        if len(by) != 1:
+            raise EngineError(
+                f"line {line.line}: {item.rule.id} grosses its {kind} up by the line's "
+                f"{effect.gross_up}, and the line has {len(by)} of them"
+            )
+        rate = rate * (1 + by[0])
     return Duty(
         type=kind,
         measure=item.measure.id,
@@ -1396,13 +1434,14 @@ def _line_verdict(
         # duties on the value first, then charges per unit, then those on the value plus
         # the duties so far (a tax on the duty-paid value), each in pack and rule order:
         # the order of a broker's accounting (duty, surtax, excise, GST)
-        for rank in (0, 1, 2):
+        # a grossed-up duty (a deposit that covers the VAT on itself) comes last of all
+        for rank in (0, 1, 2, 3):
             for item in mine:
                 for effect in item.rule.then.duties:
-                    if _DUTY_RANK[effect.base] != rank:
+                    if (3 if effect.gross_up else _DUTY_RANK[effect.base]) != rank:
                         continue
-                    duties.append(_duty(line, item, effect.type, effect.rate, effect.base,
-                                        in_quota, duties, evaluation.as_of))  # fmt: skip
+                    duties.append(_duty(line, item, effect, in_quota, duties,
+                                        evaluation.as_of))  # fmt: skip
     return LineVerdict(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),

@@ -232,6 +232,12 @@ class DutyEffect(_Strict):
     type: str
     rate: str
     base: DutyBase = "line"
+    # The type of another duty of the line whose rate grosses this one up: the amount is
+    # base x rate x (1 + that duty's rate). MOFCOM's anti-dumping deposits are computed so
+    # (value x deposit rate x (1 + import VAT rate)), the deposit standing in for the duty
+    # and the VAT that duty would bear. Such a duty comes after all others, so it is never
+    # in the base of a tax on the value plus duties.
+    gross_up: str | None = None
 
 
 class Then(_Strict):
@@ -344,6 +350,12 @@ class Arrangement(_Strict):
     counterparts: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
     counterparts_source: str | None = None
     counterparts_assumption: str | None = None
+    # What this measure concedes under the arrangement, and whether its end withdraws the
+    # concession. A concession that is a ceiling (an anti-dumping duty of at most 5.9%) is
+    # still honoured when the duty expires: the other side's linkage checks then report the
+    # expiry as information, not as a lapsed counterpart.
+    concession: str | None = None
+    expiry_withdraws_concession: bool = True
 
 
 class RemissionItem(_Strict):
@@ -745,10 +757,12 @@ def _check_references(body: PackBody, path: str) -> None:
                 raise PackError(path, key, "a measure-stage rule needs the measure's arrangement")
 
 
-def check_counterparts(packs: Iterable[Pack]) -> None:
-    """Every counterpart a measure records names a measure of one of the packs."""
+def check_counterparts(packs: Iterable[Pack], awaited: Iterable[str] = ()) -> None:
+    """Every counterpart a measure records names a measure of one of the packs, or one an
+    arrangement awaits (a measure of the other party no loaded pack defines yet; the
+    linkage checks report it as not loaded)."""
     packs = list(packs)
-    known = {measure.id for pack in packs for measure in pack.measures}
+    known = {measure.id for pack in packs for measure in pack.measures} | set(awaited)
     for pack in packs:
         for measure in pack.measures:
             arrangement = measure.arrangement
@@ -778,9 +792,15 @@ def _check_duties(rule: Rule, measure: Measure, path: str, key: str) -> None:
                 f"rate {duty.rate!r} is {'an amount per unit' if spec.specific else 'a percentage'}"
                 f"; base {duty.base!r} needs {'a percentage' if spec.specific else 'an amount per unit'}",
             )
+        if duty.gross_up is not None and duty.base != "line":
+            raise PackError(
+                path, f"{where}.gross_up", "a grossed-up duty is charged on the line's value"
+            )
+        if duty.gross_up == duty.type:
+            raise PackError(path, f"{where}.gross_up", "a duty does not gross itself up")
         if duty.base in CUMULATIVE_BASES:
             seen_cumulative = True
-        elif seen_cumulative:
+        elif seen_cumulative and duty.gross_up is None:
             raise PackError(
                 path, f"{where}.base", "a duty on value_plus_duties comes after the others"
             )

@@ -3,7 +3,9 @@
 An error of configuration is refused at once, with one line that names the file and the
 key or the setting, rather than found by a child process that then crash-loops
 (SPEC §8): every rule pack and arrangement file (the strict loader's own message), the
-tokens file, the settings, that the API's port is free and that Redis answers and takes
+tokens file, the settings, the packs' currency conversion (one pack converts into each
+jurisdiction's currency; no current pack carries its own rate table), that the API's
+port is free and that Redis answers and takes
 writes (or, embedded, that its binary is there). Each check returns what it found, for
 `accord check` to print; the first failure raises `Refused`."""
 
@@ -17,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from rules.catalog import load_catalog
+from rules.engine import conversion_problems
 from rules.errors import PackError
 from service.auth import TokenBook
 from settings import Settings
@@ -36,6 +39,9 @@ def packs(settings: Settings) -> str:
         raise Refused(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise Refused(_one_line(str(exc))) from None
+    problems = conversion_problems(catalog.current)
+    if problems:
+        raise Refused(f"currency conversion: {problems[0]}")
     return (
         f"{len(catalog.packs)} rule packs ({len(catalog.current)} current), "
         f"{len(catalog.arrangements)} arrangements"

@@ -231,3 +231,20 @@ def test_a_child_that_cannot_start_stops_the_supervisor_with_its_last_lines() ->
     assert message.startswith(f"API died {CRASH_LOOP} times in a row")
     assert "cannot bind: address in use" in message
     assert child.process is not None and not alive(child.process.pid)
+
+
+def test_check_refuses_a_current_pack_that_carries_its_own_rate_table(tmp_path: Path) -> None:
+    """A newer version of CA-TAXES with an exchange-rate table of its own (rates are loaded
+    data, a table only replays old verdicts) is refused before anything starts."""
+    shipped = Path(__file__).parents[2] / "rules" / "packs" / "ca-taxes@2026.1.yaml"
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    text = shipped.read_text().replace('version: "2026.1"', 'version: "2099.1"')
+    (packs / "ca-taxes-table.yaml").write_text(text)
+    env = clean_env(tmp_path / "var", ACCORD_RULES_DIR=str(packs))
+    result = accord("check", env=env)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr == (
+        "accord: currency conversion: CA: 0 packs convert values into CAD (none); exactly one "
+        "must\n"
+    )

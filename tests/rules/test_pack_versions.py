@@ -159,9 +159,12 @@ def _attached(pack: Pack) -> set[str]:
                     ],
                 )
             )
-    table = getattr(pack.body, "exchange_rates", None)  # a table of rates, where a pack has one
+    table = pack.body.exchange_rates  # an older version's own table of rates
     if table is not None and table.assumption:
         names.add(table.assumption)
+    conversion = pack.body.currency_conversion
+    if conversion is not None:
+        names.update(filter(None, [conversion.assumption, conversion.date_assumption]))
     return names
 
 

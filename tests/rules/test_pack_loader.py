@@ -112,9 +112,9 @@ def test_shipped_packs_load() -> None:
         ("CA-CN-EV-TRQ-2026", "2026.3"),
         ("CA-CN-SURTAX-2024", "2026.2"),
         ("CA-TAXES", "2026.1"),
-        ("CN-CA-COUNTERMEASURES-2025", "2026.2"),
-        ("CN-CA-IMPORT-TAXES", "2026.1"),
-        ("CN-CA-RAPESEED-2025", "2026.2"),
+        ("CN-CA-COUNTERMEASURES-2025", "2026.3"),
+        ("CN-CA-IMPORT-TAXES", "2026.2"),
+        ("CN-CA-RAPESEED-2025", "2026.3"),
     }
     every = load_packs([SHIPPED_DIR])
     assert {(pack.id, pack.version) for pack in current_packs(every)} == current
@@ -137,6 +137,8 @@ def test_shipped_packs_load() -> None:
         "CN-ADT-2025-25",
         "CN-ADT-SUSP-2026",
         "CN-MFN-OILCAKE",
+        "CN-MFN-DRIED-PEAS",
+        "CN-MFN-SEED-PEAS",
         "CN-MFN-NOT-ASSESSED",
         "CN-VAT-IMPORT",
     }

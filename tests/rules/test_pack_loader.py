@@ -141,6 +141,7 @@ def test_shipped_packs_load() -> None:
         "CN-MFN-SEED-PEAS",
         "CN-MFN-NOT-ASSESSED",
         "CN-VAT-IMPORT",
+        "CN-PERSONAL-NOT-ASSESSED",
     }
     for pack in packs:
         assert pack.sha256 == hashlib.sha256(Path(pack.path).read_bytes()).hexdigest()

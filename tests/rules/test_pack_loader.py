@@ -112,9 +112,9 @@ def test_shipped_packs_load() -> None:
         ("CA-CN-EV-TRQ-2026", "2026.3"),
         ("CA-CN-SURTAX-2024", "2026.2"),
         ("CA-TAXES", "2026.2"),
-        ("CN-CA-COUNTERMEASURES-2025", "2026.2"),
-        ("CN-CA-IMPORT-TAXES", "2026.1"),
-        ("CN-CA-RAPESEED-2025", "2026.2"),
+        ("CN-CA-COUNTERMEASURES-2025", "2026.3"),
+        ("CN-CA-IMPORT-TAXES", "2026.2"),
+        ("CN-CA-RAPESEED-2025", "2026.3"),
         ("CN-CUSTOMS-VALUE", "2026.1"),
     }
     every = load_packs([SHIPPED_DIR])
@@ -140,8 +140,11 @@ def test_shipped_packs_load() -> None:
         "CN-ADT-SUSP-2026",
         "CN-CUSTOMS-VALUE-CNY",
         "CN-MFN-OILCAKE",
+        "CN-MFN-DRIED-PEAS",
+        "CN-MFN-SEED-PEAS",
         "CN-MFN-NOT-ASSESSED",
         "CN-VAT-IMPORT",
+        "CN-PERSONAL-NOT-ASSESSED",
     }
     for pack in packs:
         assert pack.sha256 == hashlib.sha256(Path(pack.path).read_bytes()).hexdigest()

@@ -668,7 +668,9 @@ def line_facts(
     remission: str | None = None
     remission_item: str | None = None
     if measure.remission is not None:
-        remission, remission_item = measure.remission.status(claimed, line.tariff_item, as_of)
+        remission, remission_item = measure.remission.status(
+            claimed, line.tariff_item, as_of, declaration.importer.business_number
+        )
     exchange = conversion.status if conversion is not None else "not_needed"
     rate = conversion.rate if conversion is not None else None
     return stated(
@@ -791,6 +793,7 @@ def measure_facts(
         "measure": measure.id,
         "line": 0,
         "as_of": as_of,
+        "measure_kind": arrangement.measure_kind,
         "classification": arrangement.classification,
         "partner": arrangement.partner,
         "country_specific": arrangement.country_specific,

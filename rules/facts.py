@@ -111,6 +111,13 @@ class LineFacts(StatedFacts):
 
     origin: str = Field(description="Country of origin of the line (ISO 3166 alpha-2).")
     tariff_item: str = Field(description="The line's 10-digit classification, with dots.")
+    tariff_chapter: str = Field(description='The chapter of its tariff item ("72", "98").')
+    tariff_heading: str = Field(description='The heading of its tariff item ("7208", "9992").')
+    underlying_tariff_item: str | None = Field(
+        default=None,
+        description="For a Chapter 98 or 99 line, the classification in Chapters 1 to 97 of "
+        "its goods (10 digits); absent otherwise.",
+    )
     import_type: ImportType = Field(description="The declaration's import type.")
     unit: str = Field(description="Unit of the declared quantity (UN/ECE Rec. 20, e.g. NMB).")
     quantity: str = Field(description="The declared quantity as a decimal string.")

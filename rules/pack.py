@@ -116,6 +116,10 @@ class Scope(_Strict):
     origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
     tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    # Chapters of special classification (98, 99) whose lines the scope matches by their
+    # underlying classification (the line's `underlying_tariff_item`): a surtax on goods of
+    # Chapters 72-76 reaches the same goods declared under a Chapter 99 item
+    underlying_chapters: tuple[Literal["98", "99"], ...] = ()
     # the scope itself may rest on an assumption (a list no public source settles); the
     # findings of the measure's line rules then list it
     assumption: str | None = None
@@ -476,11 +480,20 @@ class Measure(_Strict):
             return f"{spec.amount} per {spec.per}"
         return percent(self.rate_on(name, day))
 
-    def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
+    def in_scope(
+        self, tariff_item: str, origin: str, import_type: str, underlying: str | None = None
+    ) -> bool:
+        """Whether a line's goods are the measure's: by their tariff item, or for a line of
+        a chapter the scope reaches by underlying classification, by that classification."""
+        scope = self.scope
+        if origin not in scope.origins or import_type not in scope.import_types:
+            return False
+        if tariff_item.startswith(scope.prefixes()):
+            return True
         return (
-            origin in self.scope.origins
-            and import_type in self.scope.import_types
-            and tariff_item.startswith(self.scope.prefixes())
+            underlying is not None
+            and tariff_item[:2] in scope.underlying_chapters
+            and underlying.startswith(scope.prefixes())
         )
 
 

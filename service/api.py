@@ -26,6 +26,7 @@ from service.errors import (
     on_store_error,
 )
 from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
+from service.routes import webhooks as webhook_routes
 from service.waiting import StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -40,6 +41,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     quotas.router,
     measures.router,
     operations.router,
+    webhook_routes.router,
 )
 
 

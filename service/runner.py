@@ -126,6 +126,17 @@ def worker_command(concurrency: int, name: str) -> list[str]:
     ]  # fmt: skip
 
 
+def webhook_worker_command(name: str) -> list[str]:
+    """The worker that delivers webhooks, and only that (workers/webhooks.py): threads,
+    since a delivery waits on a receiver, and a queue of its own, so that a slow
+    receiver never holds up a declaration."""
+    from workers.webhooks import WEBHOOK_QUEUE
+
+    return [
+        *worker_command(8, name), "--pool", "threads", "--queues", WEBHOOK_QUEUE,
+    ]  # fmt: skip
+
+
 def api_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "--factory", "service.server:build",
@@ -193,6 +204,10 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
             children.append(
                 Child(f"worker {number}", functools.partial(_start, worker_args, worker_env))
             )
+        webhook_args = webhook_worker_command(f"accord-{os.getpid()}-webhooks@%h")
+        children.append(
+            Child("webhook worker", functools.partial(_start, webhook_args, worker_env))
+        )
         api_args = api_command(host, port)
         children.append(Child("API", lambda: _start(api_args, env)))
         for child in children:

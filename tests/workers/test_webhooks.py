@@ -1,0 +1,369 @@
+"""Webhooks through the real stack: the API, an evaluation worker and the webhook
+delivery worker as processes, and a receiver, a real HTTP server on a free loopback port
+of this process (so the stack runs with ACCORD_WEBHOOK_ALLOW_PRIVATE=1). Signatures are
+checked here with the hmac module directly, not with Accord's own function."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import IMPORTER, OTHER_IMPORTER, Stack, _spawn, _terminate, make_stack
+from helpers import declaration
+from service.runner import webhook_worker_command
+from store.embedded import free_port
+from workers.webhooks import hooks_of
+
+pytestmark = pytest.mark.stack
+
+QUOTA = "CA-CN-EV-TRQ-2026"  # drawn at permit issuance
+TIMEOUT = 3  # ACCORD_WEBHOOK_TIMEOUT of these stacks: a delivery's lease is 3 * 3 + 5 s
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: records every POST, answers `status`; while `holding`, a
+    request waits (without answering) until released."""
+
+    port: int = field(default_factory=free_port)
+    status: int = 200
+    received: list[Received] = field(default_factory=list)
+    holding: bool = False
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if receiver.holding:
+                    receiver.arrived.set()
+                    receiver.release.wait(30)
+                    return  # the connection closes without an answer
+                receiver.received.append(Received(self.path, dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def events(self, path: str | None = None) -> list[dict[str, Any]]:
+        return [item.event for item in self.received if path is None or item.path == path]
+
+
+def verified(secret: str, item: Received, tolerance: int = 300) -> bool:
+    """A receiver's check, written from docs/webhooks.md: HMAC-SHA256 of "<t>.<body>"."""
+    parts = dict(part.split("=", 1) for part in item.headers["Accord-Signature"].split(","))
+    expected = hmac.new(
+        secret.encode(), parts["t"].encode() + b"." + item.body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(time.time() - int(parts["t"])) <= tolerance
+    return fresh and hmac.compare_digest(expected, parts["v1"])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+@dataclass
+class HookedStack:
+    stack: Stack
+    webhook_worker: subprocess.Popen[bytes] | None = None
+
+    def start_webhook_worker(self) -> None:
+        store = self.stack.store()
+        before = hooks_of(store).pumps()
+        self.webhook_worker = _spawn(
+            webhook_worker_command(f"hooks-{uuid.uuid4().hex[:6]}@%h"),
+            self.stack.env,
+            self.stack.logs / "webhook-worker.log",
+        )
+        wait_for(lambda: hooks_of(store).pumps() > before, 60, "the delivery loop's heartbeat")
+        store.close()
+
+    def kill_webhook_worker(self) -> None:
+        assert self.webhook_worker is not None
+        os.killpg(self.webhook_worker.pid, signal.SIGKILL)
+        self.webhook_worker.wait()
+        self.webhook_worker = None
+        # its heartbeat lives on for up to 10 s: gone before a new worker's is looked for
+        store = self.stack.store()
+        wait_for(lambda: hooks_of(store).pumps() == 0, 15, "the killed loop's heartbeat to end")
+        store.close()
+
+
+@pytest.fixture
+def hooked(redis_url: str, tmp_path: Path) -> Iterator[HookedStack]:
+    stack = make_stack(
+        redis_url,
+        tmp_path,
+        ACCORD_WEBHOOK_ALLOW_PRIVATE="1",
+        ACCORD_WEBHOOK_TIMEOUT=str(TIMEOUT),
+    )
+    running = HookedStack(stack)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        running.start_webhook_worker()
+        yield running
+    finally:
+        if running.webhook_worker is not None:
+            _terminate(running.webhook_worker)
+        stack.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver().start()
+    yield started
+    started.release.set()
+    started.stop()
+
+
+def subscribe(stack: Stack, role: str, url: str, events: list[str]) -> dict[str, Any]:
+    with stack.client(role) as client:
+        answer = client.post("/v1/webhooks", json={"url": url, "events": events})
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def submit(stack: Stack, role: str, body: dict[str, Any]) -> None:
+    with stack.client(role) as client:
+        answer = client.post("/v1/declarations", json=body)
+    assert answer.status_code == 202, answer.text
+
+
+def attempts(stack: Stack, webhook_id: str) -> list[dict[str, Any]]:
+    with stack.client() as client:
+        answer = client.get(f"/v1/webhooks/{webhook_id}/deliveries")
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()["attempts"]
+    return found
+
+
+def test_a_decision_arrives_signed_with_the_verdict(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """A decided declaration reaches its subscriber as declaration.decided, with the
+    verdict's outcome and amount, and a signature the receiver's own HMAC confirms."""
+    stack = hooked.stack
+    created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+    declaration_id = f"WH-{uuid.uuid4().hex[:8]}"
+    submit(stack, "submitter", declaration(declaration_id))
+    item = wait_for(lambda: receiver.received, 30, "a delivery")[0]
+    event = item.event
+    assert event["type"] == "declaration.decided"
+    assert set(event) == {"id", "type", "created_at", "data"}
+    assert item.headers["Accord-Event-Id"] == event["id"]
+    assert event["data"]["declaration_id"] == declaration_id
+    assert event["data"]["business_number"] == IMPORTER
+    with stack.client() as client:
+        status = client.get(f"/v1/declarations/{declaration_id}").json()
+    assert event["data"]["outcome"] == status["outcome"]
+    assert event["data"]["total_duty"] == status["total_duty"]
+    assert event["data"]["currency"] == "CAD"
+    assert verified(created["secret"], item)
+    assert not verified("whsec_another-secret", item)
+    tampered = Received(item.path, item.headers, item.body.replace(b"decided", b"decidex"))
+    assert not verified(created["secret"], tampered)
+    logged = wait_for(lambda: attempts(stack, created["id"]), 10, "the attempt in the log")
+    assert logged[0]["outcome"] == "delivered"
+    assert logged[0]["status_code"] == 200
+    assert logged[0]["event_id"] == event["id"]
+
+
+def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """Events sent while the receiver refuses connections are retried with backoff, and
+    each arrives once it listens again; the log shows the failures, then delivered."""
+    stack = hooked.stack
+    created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+    receiver.stop()
+    ids = [f"WH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for declaration_id in ids:
+        submit(stack, "submitter", declaration(declaration_id))
+    wait_for(
+        lambda: sum(1 for item in attempts(stack, created["id"]) if item["error"]) >= 6,
+        30,
+        "failed attempts while the receiver is down",
+    )
+    with stack.client() as client:
+        listed = client.get("/v1/webhooks").json()["webhooks"]
+    assert listed[0]["pending"] == 3
+    receiver.start()
+    wait_for(lambda: len({e["data"]["declaration_id"] for e in receiver.events()}) == 3, 60,
+             "every event after the receiver came back")  # fmt: skip
+    assert sorted({e["data"]["declaration_id"] for e in receiver.events()}) == sorted(ids)
+    assert all(verified(created["secret"], item) for item in receiver.received)
+    log = attempts(stack, created["id"])
+    delivered = {item["event_id"] for item in log if item["outcome"] == "delivered"}
+    assert delivered == {event["id"] for event in receiver.events()}
+    assert all(item["outcome"] == "retrying" for item in log if item["error"])
+    with stack.client() as client:
+        listed = client.get("/v1/webhooks").json()["webhooks"]
+    assert listed[0]["pending"] == 0
+    assert listed[0]["status"] == "active"
+
+
+def test_a_delivery_whose_worker_is_killed_mid_request_is_made_again(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """The delivery worker killed (SIGKILL) while a receiver holds its request: a new
+    worker delivers the same event, with the same id, when the lease ends."""
+    stack = hooked.stack
+    created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+    receiver.holding = True
+    declaration_id = f"WH-{uuid.uuid4().hex[:8]}"
+    submit(stack, "submitter", declaration(declaration_id))
+    assert receiver.arrived.wait(30), "the first attempt never reached the receiver"
+    hooked.kill_webhook_worker()
+    receiver.holding = False
+    receiver.release.set()
+    assert receiver.received == []
+    hooked.start_webhook_worker()
+    item = wait_for(lambda: receiver.received, 60, "the delivery after the kill")[0]
+    assert item.event["data"]["declaration_id"] == declaration_id
+    assert verified(created["secret"], item)
+    logged = wait_for(
+        lambda: [a for a in attempts(stack, created["id"]) if a["outcome"] == "delivered"],
+        10,
+        "the delivered attempt",
+    )
+    assert logged[0]["event_id"] == item.event["id"]
+
+
+def test_a_submitter_never_receives_another_importers_event(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """Two importers' submitters subscribe to everything they may; each gets its own
+    importer's decision and permit, never the other's."""
+    stack = hooked.stack
+    events = ["declaration.decided", "permit.issued", "permit.refused"]
+    mine = subscribe(stack, "submitter", receiver.url("/mine"), events)
+    theirs = subscribe(stack, "other_submitter", receiver.url("/theirs"), events)
+    assert mine["business_number"] == IMPORTER
+    assert theirs["business_number"] == OTHER_IMPORTER
+    my_id, their_id = (f"WH-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    submit(stack, "submitter", declaration(my_id))
+    other = declaration(their_id, importer={"business_number": OTHER_IMPORTER, "name": "Other"})
+    submit(stack, "other_submitter", other)
+    with stack.client("other_submitter") as client:
+        applied = client.post(
+            "/v1/permits",
+            json={"business_number": OTHER_IMPORTER, "measure": "TEST-JP-EV-TRQ", "quantity": 1},
+        )
+    assert applied.status_code == 201, applied.text
+    wait_for(lambda: len(receiver.events("/theirs")) >= 2, 30, "the other importer's events")
+    wait_for(lambda: receiver.events("/mine"), 30, "this importer's event")
+    time.sleep(1)  # anything misdirected would have come with them
+    assert [e["data"]["declaration_id"] for e in receiver.events("/mine")] == [my_id]
+    theirs_got = receiver.events("/theirs")
+    assert {e["type"] for e in theirs_got} == {"declaration.decided", "permit.issued"}
+    assert {e["data"]["business_number"] for e in theirs_got} == {OTHER_IMPORTER}
+    for item in receiver.received:
+        secret = mine["secret"] if item.path == "/mine" else theirs["secret"]
+        assert verified(secret, item)
+
+
+def test_quota_thresholds_and_permits_are_announced(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """Permits drawing today's period to its end announce permit.issued, then quota.critical and
+    quota.exhausted; the application refused for want of units announces permit.refused."""
+    stack = hooked.stack
+    subscribe(
+        stack,
+        "admin",
+        receiver.url(),
+        ["permit.issued", "permit.refused", "quota.critical", "quota.exhausted"],
+    )
+
+    def apply(quantity: int, **extra: Any) -> Any:
+        body = {"business_number": IMPORTER, "measure": QUOTA, "quantity": quantity}
+        with stack.client() as client:
+            return client.post("/v1/permits", json={**body, **extra})
+
+    refused = apply(1_000_000)
+    assert refused.status_code == 409
+    general = refused.json()["detail"]["remaining"]
+    assert apply(general).status_code == 201
+    left = apply(1_000_000, sub_quota="affordable").json()["detail"]["remaining"]
+    if left:  # the affordable reserve, where this period has one
+        assert apply(left, sub_quota="affordable").status_code == 201
+    wanted = {"permit.issued", "permit.refused", "quota.critical", "quota.exhausted"}
+    wait_for(lambda: {e["type"] for e in receiver.events()} >= wanted, 30, "every kind")
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in receiver.events():
+        by_type.setdefault(event["type"], []).append(event)
+    assert len(by_type["permit.issued"]) == (2 if left else 1)
+    assert {e["data"]["quantity"] for e in by_type["permit.refused"]} == {1_000_000}
+    exhausted = by_type["quota.exhausted"][0]["data"]
+    assert exhausted["quota_id"] == QUOTA
+    assert exhausted["balance"] == 0
+    assert len({e["id"] for e in receiver.events()}) == len(receiver.events())
+
+
+def test_a_test_event_reaches_the_subscription(hooked: HookedStack, receiver: Receiver) -> None:
+    """POST /v1/webhooks/{id}/test delivers a signed webhook.test event to that URL."""
+    stack = hooked.stack
+    created = subscribe(stack, "admin", receiver.url(), ["permit.expired"])
+    with stack.client() as client:
+        queued = client.post(f"/v1/webhooks/{created['id']}/test")
+    assert queued.status_code == 202, queued.text
+    item = wait_for(lambda: receiver.received, 30, "the test delivery")[0]
+    assert item.event["type"] == "webhook.test"
+    assert item.event["id"] == queued.json()["event_id"]
+    assert verified(created["secret"], item)

@@ -5,6 +5,7 @@ checked here with the hmac module directly, not with Accord's own function."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -143,13 +144,15 @@ class HookedStack:
         store.close()
 
 
-@pytest.fixture
-def hooked(redis_url: str, tmp_path: Path) -> Iterator[HookedStack]:
+@contextlib.contextmanager
+def hooked_stack(redis_url: str, directory: Path, **env: str) -> Iterator[HookedStack]:
+    """A stack with its webhook delivery worker, allowed to deliver to loopback."""
     stack = make_stack(
         redis_url,
-        tmp_path,
+        directory,
         ACCORD_WEBHOOK_ALLOW_PRIVATE="1",
         ACCORD_WEBHOOK_TIMEOUT=str(TIMEOUT),
+        **env,
     )
     running = HookedStack(stack)
     try:
@@ -161,6 +164,12 @@ def hooked(redis_url: str, tmp_path: Path) -> Iterator[HookedStack]:
         if running.webhook_worker is not None:
             _terminate(running.webhook_worker)
         stack.stop()
+
+
+@pytest.fixture
+def hooked(redis_url: str, tmp_path: Path) -> Iterator[HookedStack]:
+    with hooked_stack(redis_url, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -367,3 +376,38 @@ def test_a_test_event_reaches_the_subscription(hooked: HookedStack, receiver: Re
     assert item.event["type"] == "webhook.test"
     assert item.event["id"] == queued.json()["event_id"]
     assert verified(created["secret"], item)
+
+
+def test_a_delivery_given_up_marks_its_subscription_failing(
+    redis_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A receiver answering 500 past the retry period (2 s here, 24 h by default): the
+    delivery is given up, the subscription is listed failing and counted so on /metrics;
+    its next delivery that succeeds makes it active again."""
+    with hooked_stack(redis_url, tmp_path, ACCORD_WEBHOOK_RETRY_FOR="2") as hooked:
+        stack = hooked.stack
+        created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+        receiver.status = 500
+        submit(stack, "submitter", declaration(f"WH-{uuid.uuid4().hex[:8]}"))
+
+        def listing() -> dict[str, Any]:
+            with stack.client() as client:
+                found: dict[str, Any] = client.get("/v1/webhooks").json()["webhooks"][0]
+            return found
+
+        wait_for(lambda: listing()["status"] == "failing", 30, "the subscription failing")
+        assert listing()["failing_since"] is not None
+        assert listing()["pending"] == 0
+        log = attempts(stack, created["id"])
+        assert log[0]["outcome"] == "gave_up"
+        assert log[0]["status_code"] == 500
+        assert len(log) >= 2  # retried before giving up
+        assert {item["outcome"] for item in log[1:]} == {"retrying"}
+        with stack.client("auditor") as client:
+            metrics = client.get("/metrics").text
+        assert 'accord_webhook_subscriptions{status="failing"} 1.0' in metrics
+        assert 'accord_webhook_attempts_total{outcome="gave_up"} 1.0' in metrics
+        receiver.status = 204
+        submit(stack, "submitter", declaration(f"WH-{uuid.uuid4().hex[:8]}"))
+        wait_for(lambda: listing()["status"] == "active", 30, "the subscription active again")
+        assert listing()["failing_since"] is None

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from service import cli_webhooks
 from service import simulate as simulate_verb
 from service.cli_output import Block, Fields, View, emit, generic, table_of
 from settings import get_settings
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         apply_p.add_argument(flag)
     _verb(permit_verbs, "show", "a permit: status, units held, use").add_argument("number")
     _verb(permit_verbs, "cancel", "cancel an unused permit").add_argument("number")
+    cli_webhooks.add_verbs(verbs, _verb)
     return parser
 
 
@@ -570,6 +572,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
         return _show(found, args, _decisions_view)
+    if args.verb == "webhooks":
+        return cli_webhooks.run(client.call, args)
     return _permits(client, args)
 
 

@@ -3,6 +3,10 @@ who may subscribe to what, what a listing shows and hides, and the targets refus
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -163,3 +167,46 @@ def test_metrics_count_webhook_subscriptions(api: InProcess) -> None:
     assert 'accord_webhook_subscriptions{status="active"} 1.0' in text
     assert 'accord_webhook_subscriptions{status="failing"} 0.0' in text
     assert "accord_webhook_deliveries_pending 0.0" in text
+
+
+def accord(api: InProcess, *args: str, role: str = "admin") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ACCORD_API_URL": api.url, "ACCORD_TOKEN": api.tokens[role]}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_cli_verbs_print_tables_and_json(api: InProcess) -> None:
+    """`accord webhooks add|list|test|deliveries|remove`: tables by default, the API's
+    JSON with --json; the secret printed by add only; a refused target exits 1 saying why."""
+    added = accord(api, "--json", "webhooks", "add", PUBLIC, "--events",
+                   "declaration.decided,permit.issued")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    created = json.loads(added.stdout)
+    assert created["events"] == ["declaration.decided", "permit.issued"]
+    table = accord(api, "webhooks", "list")
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["id", "status", "pending"]
+    assert row.split()[:3] == [created["id"], "active", "0"]
+    assert created["secret"] not in table.stdout
+    assert (
+        json.loads(accord(api, "webhooks", "list", "--json").stdout)["webhooks"][0]["id"]
+        == (created["id"])
+    )
+    tested = accord(api, "webhooks", "test", created["id"])
+    assert tested.returncode == 0, tested.stderr
+    assert "test event queued" in tested.stdout
+    attempts = accord(api, "webhooks", "deliveries", created["id"])
+    assert attempts.stdout.startswith(f"{created['id']}: 0 attempts")
+    removed = accord(api, "webhooks", "remove", created["id"])
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.startswith("removed")
+    assert "(no subscriptions)" in accord(api, "webhooks", "list").stdout
+    refused = accord(api, "webhooks", "add", "https://10.0.0.1/", "--events", "permit.issued")
+    assert refused.returncode == 1
+    assert "url:" in refused.stderr and "10.0.0.1" in refused.stderr
+    auditor = accord(api, "webhooks", "add", PUBLIC, "--events", "permit.issued", role="auditor")
+    assert auditor.returncode == 1
+    assert "HTTP 403" in auditor.stderr

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,9 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from conftest import IMPORTER, OTHER_IMPORTER, Stack, _spawn, _terminate, make_stack
+from conftest import IMPORTER, OTHER_IMPORTER, ROOT, Stack, _spawn, _terminate, make_stack
 from helpers import declaration
 from service.runner import webhook_worker_command
 from store.embedded import free_port
@@ -411,3 +413,45 @@ def test_a_delivery_given_up_marks_its_subscription_failing(
         submit(stack, "submitter", declaration(f"WH-{uuid.uuid4().hex[:8]}"))
         wait_for(lambda: listing()["status"] == "active", 30, "the subscription active again")
         assert listing()["failing_since"] is None
+
+
+def test_the_readme_subscription_reaches_the_example_receiver(hooked: HookedStack) -> None:
+    """As the README shows it: the example subscription, examples/webhook_receiver.py
+    started with its secret, a permit applied for: the receiver prints the verified
+    permit.issued event, the log shows it delivered, and a forged delivery is refused."""
+    stack = hooked.stack
+    port = free_port()
+    body = json.loads((ROOT / "examples" / "webhook-subscription.json").read_text())
+    created = subscribe(stack, "admin", f"http://127.0.0.1:{port}/accord", body["events"])
+    process = subprocess.Popen(
+        [sys.executable, "examples/webhook_receiver.py", str(port)],
+        env={**os.environ, "ACCORD_WEBHOOK_SECRET": created["secret"]},
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    printed: list[str] = []
+    assert process.stdout is not None
+    output = process.stdout
+    reader = threading.Thread(target=lambda: printed.extend(output), daemon=True)
+    reader.start()
+    try:
+        application = json.loads((ROOT / "examples" / "permit-application.json").read_text())
+        with stack.client() as client:
+            issued = client.post("/v1/permits", json=application)
+        assert issued.status_code == 201, issued.text
+        line = wait_for(lambda: printed, 30, "the receiver's line")[0]
+        kind, event_id, data = line.split(" ", 2)
+        assert kind == "permit.issued"
+        assert json.loads(data)["permit_number"] == issued.json()["permit_number"]
+        logged = attempts(stack, created["id"])
+        assert (logged[0]["event_id"], logged[0]["status_code"]) == (event_id, 204)
+        forged = httpx.post(
+            f"http://127.0.0.1:{port}/accord",
+            content=b'{"id":"evt_x","type":"permit.issued","data":{}}',
+            headers={"Accord-Signature": f"t={int(time.time())},v1=00"},
+        )
+        assert forged.status_code == 400
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        output.close()

@@ -124,6 +124,7 @@ _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_pre
 
 
 def _resolve(host: str, port: int) -> list[str]:
+    named = host if len(host) <= 80 else host[:80] + "…"  # what an error message repeats
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -134,9 +135,9 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         found = lookup.result(timeout=RESOLVE_TIMEOUT)
     except concurrent.futures.TimeoutError:
-        raise TargetRefused(f"{host} did not resolve within {RESOLVE_TIMEOUT:g} s") from None
-    except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"{host} does not resolve ({exc})") from None
+        raise TargetRefused(f"{named} did not resolve within {RESOLVE_TIMEOUT:g} s") from None
+    except (OSError, ValueError) as exc:  # UnicodeError (a label too long) is a ValueError
+        raise TargetRefused(f"{named} does not resolve ({exc})") from None
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import pytest
 from conftest import IMPORTER, OTHER_IMPORTER, ROOT, Stack, _spawn, _terminate, make_stack
 from helpers import declaration
 from service.runner import webhook_worker_command
-from store.embedded import free_port
+from store.embedded import EmbeddedRedis, free_port
 from workers.webhooks import hooks_of
 
 pytestmark = pytest.mark.stack
@@ -154,6 +155,7 @@ def hooked_stack(redis_url: str, directory: Path, **env: str) -> Iterator[Hooked
         directory,
         ACCORD_WEBHOOK_ALLOW_PRIVATE="1",
         ACCORD_WEBHOOK_TIMEOUT=str(TIMEOUT),
+        ACCORD_SWEEP_AFTER="4",  # the periodic sweep (permit expiries) every second
         **env,
     )
     running = HookedStack(stack)
@@ -233,6 +235,37 @@ def test_a_decision_arrives_signed_with_the_verdict(
     assert logged[0]["outcome"] == "delivered"
     assert logged[0]["status_code"] == 200
     assert logged[0]["event_id"] == event["id"]
+
+
+def test_a_cancellation_and_an_expiry_are_announced(
+    hooked: HookedStack, receiver: Receiver
+) -> None:
+    """Cancelling a decided declaration announces declaration.cancelled; a permit that
+    expired unused announces permit.expired when the periodic sweep ends it."""
+    stack = hooked.stack
+    subscribe(stack, "submitter", receiver.url(), ["declaration.cancelled", "permit.expired"])
+    declaration_id = f"WH-{uuid.uuid4().hex[:8]}"
+    submit(stack, "submitter", declaration(declaration_id))
+    today = datetime.now(UTC).date()
+    with stack.client() as client:
+        decided = client.get(f"/v1/declarations/{declaration_id}", params={"wait": 20})
+        assert decided.json()["status"] == "decided"
+        assert client.post(f"/v1/declarations/{declaration_id}/cancel").status_code == 200
+        # issued 30 days ago, valid 5 days: past its 10 days' grace, the sweep ends it
+        permit = client.post("/v1/permits", json={
+            "business_number": IMPORTER, "measure": QUOTA, "quantity": 1,
+            "issued_on": (today - timedelta(days=30)).isoformat(),
+            "expires_on": (today - timedelta(days=26)).isoformat(),
+        })  # fmt: skip
+    assert permit.status_code == 201, permit.text
+    wanted = {"declaration.cancelled", "permit.expired"}
+    wait_for(lambda: {e["type"] for e in receiver.events()} == wanted, 30, "both events")
+    by_type = {event["type"]: event["data"] for event in receiver.events()}
+    assert by_type["declaration.cancelled"]["declaration_id"] == declaration_id
+    expired = by_type["permit.expired"]
+    assert expired["permit_number"] == permit.json()["permit_number"]
+    assert expired["status"] == "expired"
+    assert len(receiver.events()) == 2
 
 
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
@@ -455,3 +488,35 @@ def test_the_readme_subscription_reaches_the_example_receiver(hooked: HookedStac
         process.wait(timeout=10)
         reader.join(timeout=10)
         output.close()
+
+
+@pytest.mark.fault
+def test_events_waiting_for_a_receiver_survive_a_redis_crash(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Redis SIGKILLed and restarted on its append-only file while decisions wait for a
+    receiver that is down: once it is up, it gets every event, nothing restarted by hand."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    (tmp_path / "stack").mkdir()
+    try:
+        with hooked_stack(server.url, tmp_path / "stack") as hooked:
+            stack = hooked.stack
+            created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+            receiver.stop()
+            ids = [f"WH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+            for declaration_id in ids:
+                submit(stack, "submitter", declaration(declaration_id))
+            wait_for(lambda: len(attempts(stack, created["id"])) >= 3, 30, "failed attempts")
+            time.sleep(1.5)  # the append-only file is written every second
+            server.kill()
+            time.sleep(1)
+            server.start()
+            receiver.start()
+            wait_for(
+                lambda: {e["data"]["declaration_id"] for e in receiver.events()} == set(ids),
+                90,
+                "every event after the restart",
+            )
+            assert all(verified(created["secret"], item) for item in receiver.received)
+    finally:
+        server.stop()

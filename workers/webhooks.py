@@ -300,6 +300,17 @@ def announce_application(store: Any, decision: PermitDecision, applied: PermitTe
         _announce_permit(store, "permit.refused", permit or applied, remaining=decision.remaining)
 
 
+def announce_run(store: Any, quota_id: str, granted: Sequence[dict[str, Any]]) -> None:
+    """permit.issued or permit.refused for each permit application a pro-rata run decided
+    (`granted`: the run's answer, [{permit_number, status, quantity}])."""
+    if not granted or not isinstance(store, RedisStore):
+        return
+    found = store.ledger.permits([(quota_id, item["permit_number"]) for item in granted])
+    for permit in found.values():
+        if permit.status in ("issued", "refused"):
+            _announce_permit(store, f"permit.{permit.status}", permit)
+
+
 def announce_expired(store: Any, permits: Sequence[Permit]) -> None:
     for permit in permits:
         _announce_permit(store, "permit.expired", permit)

@@ -214,7 +214,7 @@ def subscription_view(fields: dict[str, str], pending: int) -> Subscription:
     )
 
 
-def test_event(store: RedisStore, sub_id: str) -> str:
+def queue_test_event(store: RedisStore, sub_id: str) -> str:
     """A `webhook.test` event for one subscription, due at once; its id."""
     now = time.time()
     announced = Announcement(
@@ -412,9 +412,11 @@ def pump_once(
     hooks = hooks_of(store)
     subs = hooks.subscriptions()
     entries = hooks.outbox(OUTBOX_LIMIT)
+    kinds = {kind for sub in subs for kind in sub["events"].split(",")}
     unwanted = []
     for member, at in entries:
-        event = _outbox_event(store, member, at) if subs else None
+        wanted = member.startswith("{") or member.partition("|")[0] in kinds
+        event = _outbox_event(store, member, at) if wanted else None
         wanting = _wanting(subs, event) if event is not None else []
         if event is None or not wanting:
             unwanted.append(member)

@@ -149,4 +149,4 @@ def deliveries(
 )
 def test_webhook(webhook_id: WebhookId, caller: Writer, store: Store) -> TestQueued:
     _visible(store, caller, webhook_id)
-    return TestQueued(webhook_id=webhook_id, event_id=webhooks.test_event(store, webhook_id))
+    return TestQueued(webhook_id=webhook_id, event_id=webhooks.queue_test_event(store, webhook_id))

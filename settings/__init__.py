@@ -25,8 +25,8 @@ ACCORD_ARCHIVE_DIR        the archive's directory, shared by every API host
                           (default: ACCORD_VAR_DIR/archive)
 ACCORD_WEBHOOK_ALLOW_PRIVATE  1: webhook targets may be http and resolve to loopback,
                           private or link-local addresses (tests and local use only)
-ACCORD_WEBHOOK_TIMEOUT    seconds a webhook receiver has to connect, take the request
-                          and answer, each (10)
+ACCORD_WEBHOOK_TIMEOUT    seconds a webhook delivery attempt may last in all: connect,
+                          send, and the receiver's answer (10)
 ACCORD_WEBHOOK_RETRY_FOR  seconds a delivery is retried before it is given up and its
                           subscription marked failing (86400: 24 hours)
 """

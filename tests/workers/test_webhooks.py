@@ -35,7 +35,7 @@ from workers.webhooks import hooks_of
 pytestmark = pytest.mark.stack
 
 QUOTA = "CA-CN-EV-TRQ-2026"  # drawn at permit issuance
-TIMEOUT = 3  # ACCORD_WEBHOOK_TIMEOUT of these stacks: a delivery's lease is 3 * 3 + 5 s
+TIMEOUT = 3  # ACCORD_WEBHOOK_TIMEOUT of these stacks: a delivery's lease is 3 + 3 + 5 s
 
 
 @dataclass

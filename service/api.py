@@ -25,7 +25,16 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
-from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
+from service.routes import (
+    audit,
+    dashboard,
+    declarations,
+    measures,
+    operations,
+    permits,
+    quotas,
+    rates,
+)
 from service.routes import webhooks as webhook_routes
 from service.waiting import StatusWaiters
 from settings import Settings
@@ -40,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     permits.router,
     quotas.router,
     measures.router,
+    rates.router,
     operations.router,
     webhook_routes.router,
 )

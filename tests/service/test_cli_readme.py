@@ -26,6 +26,7 @@ import pytest
 from conftest import ROOT, Stack, make_stack
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
+from schemas.rates import parse_rates
 from schemas.webhook import SubscriptionRequest
 from service.cli import build_parser
 from service.declaration_files import CAD_COLUMNS
@@ -124,8 +125,11 @@ def test_every_readme_command_is_one_the_project_has(command: Command) -> None:
         assert path.startswith("/v1/")
         if body is not None:
             assert method == "POST"
-            models = {"/v1/permits": PermitApplication, "/v1/webhooks": SubscriptionRequest}
-            models.get(path, Declaration).model_validate(body)
+            if path == "/v1/exchange-rates":
+                parse_rates(body)
+            else:
+                models = {"/v1/permits": PermitApplication, "/v1/webhooks": SubscriptionRequest}
+                models.get(path, Declaration).model_validate(body)
 
 
 def curl_request(command: Command) -> tuple[str, str, Any]:

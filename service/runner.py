@@ -328,7 +328,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLo
             )
         webhook_args = webhook_worker_command(f"accord-{os.getpid()}-webhooks@%h")
         children.append(
-            Child("webhook worker", functools.partial(_start, webhook_args, worker_env))
+            Child("webhook worker", functools.partial(_start, webhook_args, worker_env, keep, True))
         )
         api_args = api_command(host, port)
         children.append(Child("API", functools.partial(_start, api_args, env, keep, True)))

@@ -35,6 +35,7 @@ from service.routes import (
     quotas,
     rates,
 )
+from service.routes import webhooks as webhook_routes
 from service.waiting import StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -50,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     measures.router,
     rates.router,
     operations.router,
+    webhook_routes.router,
 )
 
 

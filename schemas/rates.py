@@ -29,6 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+
 VALET_SERIES = re.compile(r"FX([A-Z]{3})CAD")
 CURRENCY = r"^[A-Z]{3}$"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -124,10 +126,19 @@ def _rate(value: object, where: str, problems: list[tuple[str, str]]) -> Decimal
 def _day(value: object, where: str, problems: list[tuple[str, str]]) -> date | None:
     if isinstance(value, str) and _DAY.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            return _in_range(date.fromisoformat(value), where, problems)
         except ValueError:
             pass
     problems.append((where, f"a date is written YYYY-MM-DD, got {value!r}"))
+    return None
+
+
+def _in_range(day: date, where: str, problems: list[tuple[str, str]]) -> date | None:
+    """The day, if a declaration could be converted on it (the dates a declaration and
+    `GET /v1/exchange-rates` accept); a quote outside them could never prevail."""
+    if EARLIEST_DAY <= day <= LATEST_DAY:
+        return day
+    problems.append((where, f"a day from {EARLIEST_DAY} to {LATEST_DAY}, got {day}"))
     return None
 
 
@@ -176,9 +187,12 @@ def parse_valet(body: object) -> tuple[RateQuote, ...]:
                 problems.append((at, 'an object {"v": "<rate>"}'))
                 continue
             rate = _rate(value["v"], f"{at}.v", problems)
+            currency = matched.group(1)
+            if currency == "CAD":
+                problems.append((at, "a rate of CAD into CAD is not a rate"))
+                continue
             if day is None or rate is None:
                 continue
-            currency = matched.group(1)
             if (currency, day) in quotes:
                 problems.append((at, f"{series} is given twice for {day}"))
                 continue
@@ -228,10 +242,10 @@ def parse_monthly(body: object) -> tuple[RateQuote, ...]:
         first: date | None = None
         if isinstance(month, str) and _MONTH.fullmatch(month):
             try:
-                first = date.fromisoformat(f"{month}-01")
+                first = _in_range(date.fromisoformat(f"{month}-01"), f"{where}.month", problems)
             except ValueError:
-                first = None
-        if first is None:
+                problems.append((f"{where}.month", f"a month is written YYYY-MM, got {month!r}"))
+        else:
             problems.append((f"{where}.month", f"a month is written YYYY-MM, got {month!r}"))
         currency = item.get("currency")
         if not isinstance(currency, str) or not re.fullmatch(CURRENCY, currency):

@@ -133,6 +133,12 @@ Day = Annotated[
 def applied(
     caller: Caller, store: Store, catalog: Packs, currency: Currency, on: Day, into: Into = "CAD"
 ) -> RateApplied:
+    if currency == into:
+        raise ApiError(
+            422,
+            "invalid request",
+            [{"field": "currency", "message": f"{into} is the home currency"}],
+        )
     found = engine.rate_query_on(catalog.current, into, currency, on)
     if found is None:
         raise ApiError(

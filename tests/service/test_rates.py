@@ -109,6 +109,14 @@ GOOD = {"d": "2026-03-06", "FXUSDCAD": {"v": "1.3700"}}
          "observations[1].FXUSDCAD"),
         ({"observations": [GOOD, {"d": "2026-03-09"}]}, "observations[1]"),
         ({"observations": [GOOD, GOOD]}, "observations[1].FXUSDCAD"),
+        ({"observations": [GOOD, {"d": "2026-03-09", "FXCADCAD": {"v": "1"}}]},
+         "observations[1].FXCADCAD"),
+        ({"observations": [GOOD, {"d": "1900-03-09", "FXUSDCAD": {"v": "1.38"}}]},
+         "observations[1].d"),
+        ({"observations": [GOOD, {"d": "2026-03-09", "FXUSDCAD": {"v": ""}}]},
+         "observations[1].FXUSDCAD.v"),
+        ({"into": "CNY", "source": "x", "rates": [{"month": "9999-01", "currency": "USD",
+                                                   "rate": "7.1"}]}, "rates[0].month"),
         ({"into": "CAD", "source": "x", "rates": [{"month": "2026-03", "currency": "USD",
                                                    "rate": "7.1"}]}, "into"),
         ({"into": "CNY", "source": "x", "rates": [{"month": "2026-13", "currency": "USD",
@@ -143,6 +151,7 @@ def test_a_body_that_is_not_json_is_refused(api: InProcess) -> None:
         ({"currency": "USD", "on": "2026-03-32"}, "on"),
         ({"currency": "USD"}, "on"),
         ({"currency": "USD", "on": "2026-03-06", "into": "XYZ"}, "into"),
+        ({"currency": "CAD", "on": "2026-03-06"}, "currency"),
     ],
 )
 def test_a_bad_question_is_a_422_naming_the_parameter(

@@ -24,8 +24,8 @@ VALET_EXAMPLE: dict[str, Any] = {
     "terms": {"url": "https://www.bankofcanada.ca/terms/"},
     "seriesDetail": {
         "FXUSDCAD": {
-            "label": "USD/CAD",
-            "description": "US dollar to Canadian dollar daily exchange rate",
+            "label": "USD/CAD, made-up example values",
+            "description": "Made-up values in the shape the Bank serves; not the Bank's rates",
             "dimension": {"key": "d", "name": "date"},
         }
     },

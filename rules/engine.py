@@ -263,6 +263,16 @@ def conversion_window(
     return RateQuery(conversion.into, currency, day, basis, first, last)
 
 
+def conversion_rule(pack: Pack) -> str:
+    """Which quote prevails on a date under the pack's rule, in words, as
+    `conversion_window` applies it."""
+    conversion = pack.body.currency_conversion
+    assert conversion is not None
+    if conversion.rates == "monthly":
+        return "the rate of the month"
+    return f"{conversion.prevailing}, at most {conversion.max_days_back} days back"
+
+
 def rate_query_on(
     packs: Sequence[Pack], into: str, currency: str, day: date
 ) -> tuple[Pack, RateQuery] | None:

@@ -153,13 +153,6 @@ def applied(
             {"currency": currency, "into": into, "on": on.isoformat(),
              "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat()},
         )  # fmt: skip
-    conversion = pack.body.currency_conversion
-    assert conversion is not None
-    rule = (
-        "the rate of the month"
-        if conversion.rates == "monthly"
-        else f"{conversion.prevailing}, at most {conversion.max_days_back} days back"
-    )
     return RateApplied(
         currency=currency,
         into=into,
@@ -167,7 +160,7 @@ def applied(
         rate=quote.rate,
         rate_date=quote.on,
         source=quote.source,
-        rule=rule,
+        rule=engine.conversion_rule(pack),
         assumptions=engine.conversion_assumptions(pack, query.basis),
         pack=pack.id,
         pack_version=pack.version,

@@ -59,7 +59,9 @@ def test_an_admin_loads_valet_json_and_a_saturday_takes_fridays_rate(api: InProc
     body = answer.json()
     assert (body["rate"], body["rate_date"], body["on"]) == ("1.5000", "2026-03-06", "2026-03-07")
     assert body["source"] == "Bank of Canada, Valet series FXEURCAD (EUR/CAD)"
-    assert body["assumptions"] == ["RATE-PREVAILING"]
+    assert (body["rule"], body["assumptions"]) == (
+        "quoted_on_or_before, at most 7 days back", ["RATE-PREVAILING"]
+    )  # fmt: skip
     assert (body["pack"], body["loaded_by"], body["replaced"]) == ("CA-TAXES", "admin token:0", [])
     assert rate(api, role="submitter", currency="USD", on="2026-03-09").json()["rate"] == "1.3800"
 
@@ -234,8 +236,8 @@ def test_a_cn_declaration_in_cad_converts_at_the_loaded_monthly_rate(api: InProc
     loaded = load(api, monthly)
     assert loaded.status_code == 200, loaded.text
     answer = rate(api, currency="CAD", on="2026-03-31", into="CNY").json()
-    assert (answer["rate_date"], answer["assumptions"]) == (
-        "2026-03-01", ["CN-RATE-MONTHLY", "CN-CONVERSION-DATE"]
+    assert (answer["rate_date"], answer["rule"], answer["assumptions"]) == (
+        "2026-03-01", "the rate of the month", ["CN-RATE-MONTHLY", "CN-CONVERSION-DATE"]
     )  # fmt: skip
     body = declaration(
         unique_id("CN"), jurisdiction="CN", currency="CAD",

@@ -10,7 +10,8 @@ serves (`https://www.bankofcanada.ca/valet/observations/FXUSDCAD/json`, or the g
 
 Every series of an observation must be an `FX<CUR>CAD` series (Canadian dollars per
 unit of CUR); its value is a decimal string. China's customs use a monthly rate, which
-no public machine-readable feed serves; it is loaded in a format of Accord's own:
+no public machine-readable feed serves; it is loaded in a format of Accord's own, each
+`rate` in CNY per one unit of `currency`:
 
     {"into": "CNY", "source": "GACC customs exchange rates, March 2026",
      "rates": [{"month": "2026-03", "currency": "CAD", "rate": "5.2300"}, ...]}

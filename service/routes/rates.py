@@ -68,7 +68,11 @@ BODY_SCHEMA: dict[str, Any] = {
                         "properties": {
                             "month": {"type": "string", "example": "2026-03"},
                             "currency": {"type": "string", "example": "CAD"},
-                            "rate": {"type": "string", "example": "5.2300"},
+                            "rate": {
+                                "type": "string",
+                                "description": "CNY per one unit of the currency",
+                                "example": "5.2300",
+                            },
                         },
                     },
                 },

@@ -1329,9 +1329,11 @@ def finalize_with_decisions(
     if (
         conversion is not None
         and conversion.status == "missing"
-        and any(evaluation.applied.values())
+        and any(item.measure.rates for items in evaluation.applied.values() for item in items)
     ):
-        # values without a rate are never charged at a guessed one (the packs' rule says why)
+        # values without a rate are never charged at a guessed one (the packs' rule says
+        # why); measures that charge nothing (an importation Accord does not assess) need
+        # no converted value, and no rule of theirs would say why it was rejected
         outcome = "rejected"
     lines = tuple(
         _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from helpers import declaration
 from rules import engine
-from rules.catalog import Catalog
+from rules.catalog import Catalog, load_catalog
 from rules.pack import Pack, load_pack, parse_pack
 from schemas.declaration import Declaration
 from schemas.quota import Allocation
@@ -142,3 +142,23 @@ def test_a_missing_rate_lists_the_date_assumption_only_when_acceptance_dated_it(
     assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")
     assert "CONVERSION-DATE-ACCEPTED" in missing()
     assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")
+
+
+def test_a_personal_cn_declaration_not_assessed_needs_no_rate() -> None:
+    """A personal CN importation of canola in CAD is not assessed (articles' regime): with no
+    rate loaded it is decided as with one, accepted with the warning that says so, never
+    rejected with no finding that says why."""
+    body = declaration(
+        "CN-P1", jurisdiction="CN", currency="CAD", import_type="personal",
+        importer={"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."},
+        accepted_at="2026-03-05T10:00:00+08:00",
+        lines=[{"tariff_item": "1205.1090.00", "origin": "CA", "description": "Canola",
+                "unit": "KGM", "quantity": "20", "value_for_duty": "100.00"}],
+    )  # fmt: skip
+    packs = load_catalog([PACKS]).current
+    decided = {}
+    for rates in ((), (quote("2026-03-01", "5.2000", "CAD", "CNY"),)):
+        evaluation = engine.evaluate(Declaration.model_validate(body), packs, {}, rates=rates)
+        verdict = engine.finalize(evaluation, Allocation(applied=True))
+        decided[len(rates)] = (verdict.outcome, [item.rule for item in verdict.findings])
+    assert decided[0] == decided[1] == ("accepted", ["DUTY-CN-PERSONAL-NOT-ASSESSED"])

@@ -34,30 +34,28 @@ def usd(**fields: object) -> Declaration:
     return Declaration.model_validate(body)
 
 
-def test_a_saturday_takes_fridays_quote_and_a_monday_its_own(catalog: Catalog) -> None:
-    """Under CA-TAXES (quoted_on_or_before, 7 days back) Saturday's prevailing quote is
-    Friday's, and a business day's is its own."""
+def test_a_saturday_and_a_monday_take_fridays_quote(catalog: Catalog) -> None:
+    """Under CA-TAXES (quoted_before, 7 days back) the quote that prevails on Saturday and
+    on Monday is Friday's: a day's own quote, published by 16:30 that day, never does."""
     saturday = engine.rate_query(usd(shipment_date="2026-03-07"), catalog.current)
     monday = engine.rate_query(usd(shipment_date="2026-03-09"), catalog.current)
     assert saturday is not None and monday is not None
-    assert (saturday.first, saturday.last) == (date(2026, 2, 28), date(2026, 3, 7))
-    prevailing = saturday.prevailing(WEEK)
-    assert prevailing is not None and prevailing.on == date(2026, 3, 6)
-    assert monday.prevailing(WEEK) == WEEK[2]
+    assert (saturday.first, saturday.last) == (date(2026, 2, 27), date(2026, 3, 6))
+    assert (monday.first, monday.last) == (date(2026, 3, 1), date(2026, 3, 8))
+    assert saturday.prevailing(WEEK) == monday.prevailing(WEEK) == WEEK[1]
 
 
-def test_the_previous_business_days_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
-    """With `prevailing: quoted_before` a Monday takes Friday's quote, not its own."""
+def test_the_days_own_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
+    """With `prevailing: quoted_on_or_before` a Monday takes its own quote, not Friday's."""
     text = (PACKS / "ca-taxes.yaml").read_text()
-    assert text.count("prevailing: quoted_on_or_before") == 1
+    assert text.count("prevailing: quoted_before") == 1
     edited = parse_pack(
-        text.replace("prevailing: quoted_on_or_before", "prevailing: quoted_before").encode(),
+        text.replace("prevailing: quoted_before", "prevailing: quoted_on_or_before").encode(),
         "edited-ca-taxes.yaml",
     )
     query = engine.rate_query(usd(shipment_date="2026-03-09"), [edited])
-    assert query is not None and query.last == date(2026, 3, 8)
-    prevailing = query.prevailing(WEEK)
-    assert prevailing is not None and prevailing.on == date(2026, 3, 6)
+    assert query is not None and query.last == date(2026, 3, 9)
+    assert query.prevailing(WEEK) == WEEK[2]
 
 
 def test_values_in_the_home_currency_need_no_rate(catalog: Catalog) -> None:

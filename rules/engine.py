@@ -264,6 +264,16 @@ def conversion_window(
     return RateQuery(conversion.into, currency, day, basis, first, last)
 
 
+def conversion_rule(pack: Pack) -> str:
+    """Which quote prevails on a date under the pack's rule, in words, as
+    `conversion_window` applies it."""
+    conversion = pack.body.currency_conversion
+    assert conversion is not None
+    if conversion.rates == "monthly":
+        return "the rate of the month"
+    return f"{conversion.prevailing}, at most {conversion.max_days_back} days back"
+
+
 def rate_query_on(
     packs: Sequence[Pack], into: str, currency: str, day: date
 ) -> tuple[Pack, RateQuery] | None:
@@ -1345,9 +1355,11 @@ def finalize_with_decisions(
     if (
         conversion is not None
         and conversion.status == "missing"
-        and any(evaluation.applied.values())
+        and any(item.measure.rates for items in evaluation.applied.values() for item in items)
     ):
-        # values without a rate are never charged at a guessed one (the packs' rule says why)
+        # values without a rate are never charged at a guessed one (the packs' rule says
+        # why); measures that charge nothing (an importation Accord does not assess) need
+        # no converted value, and no rule of theirs would say why it was rejected
         outcome = "rejected"
     lines = tuple(
         _line_verdict(line, evaluation, decisions, allocation, outcome == "accepted")

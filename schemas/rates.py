@@ -10,7 +10,8 @@ serves (`https://www.bankofcanada.ca/valet/observations/FXUSDCAD/json`, or the g
 
 Every series of an observation must be an `FX<CUR>CAD` series (Canadian dollars per
 unit of CUR); its value is a decimal string. China's customs use a monthly rate, which
-no public machine-readable feed serves; it is loaded in a format of Accord's own:
+no public machine-readable feed serves; it is loaded in a format of Accord's own, each
+`rate` in CNY per one unit of `currency`:
 
     {"into": "CNY", "source": "GACC customs exchange rates, March 2026",
      "rates": [{"month": "2026-03", "currency": "CAD", "rate": "5.2300"}, ...]}
@@ -28,6 +29,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 
 VALET_SERIES = re.compile(r"FX([A-Z]{3})CAD")
 CURRENCY = r"^[A-Z]{3}$"
@@ -124,10 +127,19 @@ def _rate(value: object, where: str, problems: list[tuple[str, str]]) -> Decimal
 def _day(value: object, where: str, problems: list[tuple[str, str]]) -> date | None:
     if isinstance(value, str) and _DAY.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            return _in_range(date.fromisoformat(value), where, problems)
         except ValueError:
             pass
     problems.append((where, f"a date is written YYYY-MM-DD, got {value!r}"))
+    return None
+
+
+def _in_range(day: date, where: str, problems: list[tuple[str, str]]) -> date | None:
+    """The day, if a declaration could be converted on it (the dates a declaration and
+    `GET /v1/exchange-rates` accept); a quote outside them could never prevail."""
+    if EARLIEST_DAY <= day <= LATEST_DAY:
+        return day
+    problems.append((where, f"a day from {EARLIEST_DAY} to {LATEST_DAY}, got {day}"))
     return None
 
 
@@ -176,9 +188,12 @@ def parse_valet(body: object) -> tuple[RateQuote, ...]:
                 problems.append((at, 'an object {"v": "<rate>"}'))
                 continue
             rate = _rate(value["v"], f"{at}.v", problems)
+            currency = matched.group(1)
+            if currency == "CAD":
+                problems.append((at, "a rate of CAD into CAD is not a rate"))
+                continue
             if day is None or rate is None:
                 continue
-            currency = matched.group(1)
             if (currency, day) in quotes:
                 problems.append((at, f"{series} is given twice for {day}"))
                 continue
@@ -228,10 +243,10 @@ def parse_monthly(body: object) -> tuple[RateQuote, ...]:
         first: date | None = None
         if isinstance(month, str) and _MONTH.fullmatch(month):
             try:
-                first = date.fromisoformat(f"{month}-01")
+                first = _in_range(date.fromisoformat(f"{month}-01"), f"{where}.month", problems)
             except ValueError:
-                first = None
-        if first is None:
+                problems.append((f"{where}.month", f"a month is written YYYY-MM, got {month!r}"))
+        else:
             problems.append((f"{where}.month", f"a month is written YYYY-MM, got {month!r}"))
         currency = item.get("currency")
         if not isinstance(currency, str) or not re.fullmatch(CURRENCY, currency):

@@ -24,8 +24,8 @@ VALET_EXAMPLE: dict[str, Any] = {
     "terms": {"url": "https://www.bankofcanada.ca/terms/"},
     "seriesDetail": {
         "FXUSDCAD": {
-            "label": "USD/CAD",
-            "description": "US dollar to Canadian dollar daily exchange rate",
+            "label": "USD/CAD, made-up example values",
+            "description": "Made-up values in the shape the Bank serves; not the Bank's rates",
             "dimension": {"key": "d", "name": "date"},
         }
     },
@@ -68,7 +68,11 @@ BODY_SCHEMA: dict[str, Any] = {
                         "properties": {
                             "month": {"type": "string", "example": "2026-03"},
                             "currency": {"type": "string", "example": "CAD"},
-                            "rate": {"type": "string", "example": "5.2300"},
+                            "rate": {
+                                "type": "string",
+                                "description": "CNY per one unit of the currency",
+                                "example": "5.2300",
+                            },
                         },
                     },
                 },
@@ -133,6 +137,12 @@ Day = Annotated[
 def applied(
     caller: Caller, store: Store, catalog: Packs, currency: Currency, on: Day, into: Into = "CAD"
 ) -> RateApplied:
+    if currency == into:
+        raise ApiError(
+            422,
+            "invalid request",
+            [{"field": "currency", "message": f"{into} is the home currency"}],
+        )
     found = engine.rate_query_on(catalog.current, into, currency, on)
     if found is None:
         raise ApiError(
@@ -147,13 +157,6 @@ def applied(
             {"currency": currency, "into": into, "on": on.isoformat(),
              "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat()},
         )  # fmt: skip
-    conversion = pack.body.currency_conversion
-    assert conversion is not None
-    rule = (
-        "the rate of the month"
-        if conversion.rates == "monthly"
-        else f"{conversion.prevailing}, at most {conversion.max_days_back} days back"
-    )
     return RateApplied(
         currency=currency,
         into=into,
@@ -161,7 +164,7 @@ def applied(
         rate=quote.rate,
         rate_date=quote.on,
         source=quote.source,
-        rule=rule,
+        rule=engine.conversion_rule(pack),
         assumptions=engine.conversion_assumptions(pack, query.basis),
         pack=pack.id,
         pack_version=pack.version,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from helpers import declaration
 from rules import engine
-from rules.catalog import Catalog
+from rules.catalog import Catalog, load_catalog
 from rules.pack import Pack, load_pack, parse_pack
 from schemas.declaration import Declaration
 from schemas.quota import Allocation
@@ -34,30 +34,28 @@ def usd(**fields: object) -> Declaration:
     return Declaration.model_validate(body)
 
 
-def test_a_saturday_takes_fridays_quote_and_a_monday_its_own(catalog: Catalog) -> None:
-    """Under CA-TAXES (quoted_on_or_before, 7 days back) Saturday's prevailing quote is
-    Friday's, and a business day's is its own."""
+def test_a_saturday_and_a_monday_take_fridays_quote(catalog: Catalog) -> None:
+    """Under CA-TAXES (quoted_before, 7 days back) the quote that prevails on Saturday and
+    on Monday is Friday's: a day's own quote, published by 16:30 that day, never does."""
     saturday = engine.rate_query(usd(shipment_date="2026-03-07"), catalog.current)
     monday = engine.rate_query(usd(shipment_date="2026-03-09"), catalog.current)
     assert saturday is not None and monday is not None
-    assert (saturday.first, saturday.last) == (date(2026, 2, 28), date(2026, 3, 7))
-    prevailing = saturday.prevailing(WEEK)
-    assert prevailing is not None and prevailing.on == date(2026, 3, 6)
-    assert monday.prevailing(WEEK) == WEEK[2]
+    assert (saturday.first, saturday.last) == (date(2026, 2, 27), date(2026, 3, 6))
+    assert (monday.first, monday.last) == (date(2026, 3, 1), date(2026, 3, 8))
+    assert saturday.prevailing(WEEK) == monday.prevailing(WEEK) == WEEK[1]
 
 
-def test_the_previous_business_days_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
-    """With `prevailing: quoted_before` a Monday takes Friday's quote, not its own."""
+def test_the_days_own_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
+    """With `prevailing: quoted_on_or_before` a Monday takes its own quote, not Friday's."""
     text = (PACKS / "ca-taxes.yaml").read_text()
-    assert text.count("prevailing: quoted_on_or_before") == 1
+    assert text.count("prevailing: quoted_before") == 1
     edited = parse_pack(
-        text.replace("prevailing: quoted_on_or_before", "prevailing: quoted_before").encode(),
+        text.replace("prevailing: quoted_before", "prevailing: quoted_on_or_before").encode(),
         "edited-ca-taxes.yaml",
     )
     query = engine.rate_query(usd(shipment_date="2026-03-09"), [edited])
-    assert query is not None and query.last == date(2026, 3, 8)
-    prevailing = query.prevailing(WEEK)
-    assert prevailing is not None and prevailing.on == date(2026, 3, 6)
+    assert query is not None and query.last == date(2026, 3, 9)
+    assert query.prevailing(WEEK) == WEEK[2]
 
 
 def test_values_in_the_home_currency_need_no_rate(catalog: Catalog) -> None:
@@ -142,3 +140,23 @@ def test_a_missing_rate_lists_the_date_assumption_only_when_acceptance_dated_it(
     assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")
     assert "CONVERSION-DATE-ACCEPTED" in missing()
     assert "CONVERSION-DATE-ACCEPTED" not in missing(shipment_date="2026-03-10")
+
+
+def test_a_personal_cn_declaration_not_assessed_needs_no_rate() -> None:
+    """A personal CN importation of canola in CAD is not assessed (articles' regime): with no
+    rate loaded it is decided as with one, accepted with the warning that says so, never
+    rejected with no finding that says why."""
+    body = declaration(
+        "CN-P1", jurisdiction="CN", currency="CAD", import_type="personal",
+        importer={"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."},
+        accepted_at="2026-03-05T10:00:00+08:00",
+        lines=[{"tariff_item": "1205.1090.00", "origin": "CA", "description": "Canola",
+                "unit": "KGM", "quantity": "20", "value_for_duty": "100.00"}],
+    )  # fmt: skip
+    packs = load_catalog([PACKS]).current
+    decided = {}
+    for rates in ((), (quote("2026-03-01", "5.2000", "CAD", "CNY"),)):
+        evaluation = engine.evaluate(Declaration.model_validate(body), packs, {}, rates=rates)
+        verdict = engine.finalize(evaluation, Allocation(applied=True))
+        decided[len(rates)] = (verdict.outcome, [item.rule for item in verdict.findings])
+    assert decided[0] == decided[1] == ("accepted", ["DUTY-CN-PERSONAL-NOT-ASSESSED"])

@@ -46,8 +46,8 @@ def rate(api: InProcess, role: str = "auditor", **params: str) -> Any:
 
 
 def test_an_admin_loads_valet_json_and_a_saturday_takes_fridays_rate(api: InProcess) -> None:
-    """The Bank's body loads every FX<CUR>CAD quote; on Saturday 2026-03-07 the rate that
-    applies is Friday's, with its own date, its source and the rule's assumption."""
+    """The Bank's body loads every FX<CUR>CAD quote; on Saturday 2026-03-07 and Monday the
+    rate that applies is Friday's, with its own date, its source and the rule's assumption."""
     response = load(api, VALET)
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -59,9 +59,13 @@ def test_an_admin_loads_valet_json_and_a_saturday_takes_fridays_rate(api: InProc
     body = answer.json()
     assert (body["rate"], body["rate_date"], body["on"]) == ("1.5000", "2026-03-06", "2026-03-07")
     assert body["source"] == "Bank of Canada, Valet series FXEURCAD (EUR/CAD)"
-    assert body["assumptions"] == ["RATE-PREVAILING"]
+    assert (body["rule"], body["assumptions"]) == (
+        "quoted_before, at most 7 days back", ["RATE-PREVAILING"]
+    )  # fmt: skip
     assert (body["pack"], body["loaded_by"], body["replaced"]) == ("CA-TAXES", "admin token:0", [])
-    assert rate(api, role="submitter", currency="USD", on="2026-03-09").json()["rate"] == "1.3800"
+    # Monday takes Friday's rate, Tuesday Monday's
+    assert rate(api, role="submitter", currency="USD", on="2026-03-09").json()["rate"] == "1.3700"
+    assert rate(api, role="submitter", currency="USD", on="2026-03-10").json()["rate"] == "1.3800"
 
 
 def test_a_later_load_of_the_same_day_replaces_it_and_is_recorded(api: InProcess) -> None:
@@ -72,8 +76,8 @@ def test_a_later_load_of_the_same_day_replaces_it_and_is_recorded(api: InProcess
     response = load(api, corrected)
     assert response.json()["replaced"] == 1 and response.json()["loaded"] == 0
     assert load(api, corrected).json()["unchanged"] == 1
-    body = rate(api, currency="USD", on="2026-03-06").json()
-    assert body["rate"] == "1.3711"
+    body = rate(api, currency="USD", on="2026-03-07").json()
+    assert (body["rate"], body["rate_date"]) == ("1.3711", "2026-03-06")
     [replaced] = body["replaced"]
     assert replaced["previous"]["rate"] == "1.3700"
     assert replaced["replaced_by"] == "admin token:0" and replaced["replaced_at"]
@@ -83,7 +87,7 @@ def test_a_later_load_of_the_same_day_replaces_it_and_is_recorded(api: InProcess
 def test_only_an_admin_loads_rates(api: InProcess, role: str) -> None:
     """Auditors and submitters are refused (403) and nothing is stored."""
     assert load(api, VALET, role=role).status_code == 403
-    assert rate(api, currency="USD", on="2026-03-06").status_code == 404
+    assert rate(api, currency="USD", on="2026-03-07").status_code == 404
 
 
 GOOD = {"d": "2026-03-06", "FXUSDCAD": {"v": "1.3700"}}
@@ -109,6 +113,14 @@ GOOD = {"d": "2026-03-06", "FXUSDCAD": {"v": "1.3700"}}
          "observations[1].FXUSDCAD"),
         ({"observations": [GOOD, {"d": "2026-03-09"}]}, "observations[1]"),
         ({"observations": [GOOD, GOOD]}, "observations[1].FXUSDCAD"),
+        ({"observations": [GOOD, {"d": "2026-03-09", "FXCADCAD": {"v": "1"}}]},
+         "observations[1].FXCADCAD"),
+        ({"observations": [GOOD, {"d": "1900-03-09", "FXUSDCAD": {"v": "1.38"}}]},
+         "observations[1].d"),
+        ({"observations": [GOOD, {"d": "2026-03-09", "FXUSDCAD": {"v": ""}}]},
+         "observations[1].FXUSDCAD.v"),
+        ({"into": "CNY", "source": "x", "rates": [{"month": "9999-01", "currency": "USD",
+                                                   "rate": "7.1"}]}, "rates[0].month"),
         ({"into": "CAD", "source": "x", "rates": [{"month": "2026-03", "currency": "USD",
                                                    "rate": "7.1"}]}, "into"),
         ({"into": "CNY", "source": "x", "rates": [{"month": "2026-13", "currency": "USD",
@@ -124,7 +136,7 @@ def test_a_bad_body_is_refused_naming_the_field_and_nothing_is_stored(
     response = load(api, body)
     assert response.status_code == 422, response.text
     assert field in [item["field"] for item in response.json()["detail"]]
-    assert rate(api, currency="USD", on="2026-03-06").status_code == 404
+    assert rate(api, currency="USD", on="2026-03-07").status_code == 404
 
 
 def test_a_body_that_is_not_json_is_refused(api: InProcess) -> None:
@@ -143,6 +155,7 @@ def test_a_body_that_is_not_json_is_refused(api: InProcess) -> None:
         ({"currency": "USD", "on": "2026-03-32"}, "on"),
         ({"currency": "USD"}, "on"),
         ({"currency": "USD", "on": "2026-03-06", "into": "XYZ"}, "into"),
+        ({"currency": "CAD", "on": "2026-03-06"}, "currency"),
     ],
 )
 def test_a_bad_question_is_a_422_naming_the_parameter(
@@ -155,9 +168,11 @@ def test_a_bad_question_is_a_422_naming_the_parameter(
 
 
 def test_no_rate_within_seven_days_is_a_404_saying_where_it_looked(api: InProcess) -> None:
-    """A date whose last quote is more than 7 days before has no rate, never an older one."""
+    """A date whose last quote is more than 7 days before the day before has no rate,
+    never an older one."""
     assert load(api, VALET).status_code == 200
-    response = rate(api, currency="USD", on="2026-03-17")
+    assert rate(api, currency="USD", on="2026-03-17").json()["rate_date"] == "2026-03-09"
+    response = rate(api, currency="USD", on="2026-03-18")
     assert response.status_code == 404
     assert response.json()["detail"]["searched_from"] == "2026-03-10"
 
@@ -225,8 +240,8 @@ def test_a_cn_declaration_in_cad_converts_at_the_loaded_monthly_rate(api: InProc
     loaded = load(api, monthly)
     assert loaded.status_code == 200, loaded.text
     answer = rate(api, currency="CAD", on="2026-03-31", into="CNY").json()
-    assert (answer["rate_date"], answer["assumptions"]) == (
-        "2026-03-01", ["CN-RATE-MONTHLY", "CN-CONVERSION-DATE"]
+    assert (answer["rate_date"], answer["rule"], answer["assumptions"]) == (
+        "2026-03-01", "the rate of the month", ["CN-RATE-MONTHLY", "CN-CONVERSION-DATE"]
     )  # fmt: skip
     body = declaration(
         unique_id("CN"), jurisdiction="CN", currency="CAD",

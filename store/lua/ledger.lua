@@ -12,9 +12,15 @@
 --   periods = [{key, end, index, volume, reserved = {sub = units}}]} (from the pack).
 --
 -- The stored counts of a period (hash Q|period|START): allocated, returned, granted
--- (pro-rata grants not yet taken), reserved_used:S, reserved_returned:S, status (the
--- last status announced by an event), permits_issued, permits_used, permits_returned,
--- opened_at. Nothing else is stored: carry-over, balance, reserve left and status are
+-- (pro-rata grants not yet taken), reserved_used:S, reserved_returned:S, lapsed (units
+-- drawn from it that came back after the quota year), status (the last status announced
+-- by an event), permits_issued, permits_used, permits_returned, permits_lapsed,
+-- opened_at. Every count changes through `count`, on a ledger date (SPEC §5: the issue
+-- date, the acceptance date, the day a cancellation or expiry is processed, the day of a
+-- run), which also keeps what changed each day: Q|daily|YEAR holds DAY|START|FIELD ->
+-- units, indexed by day in Q|days|YEAR (score YYYYMMDD). A read as of a day takes the
+-- counts and subtracts what changed after it, so a read of today costs one range of an
+-- empty index, and a read of a past day costs the days since. Nothing else is stored: carry-over, balance, reserve left and status are
 -- derived from the counts and the pack's volumes, by `year_figures`:
 --   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k)
 -- so what the earlier periods of a quota year left is carried into each later period
@@ -48,6 +54,32 @@ end
 
 local function period_role(q, period_key) return q.id .. '|period|' .. period_key end
 
+local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
+
+-- Change a period's stored count by `delta`, on the ledger date `day`.
+local function count(q, period_key, field, delta, day)
+  if delta == 0 then return end
+  redis.call('HINCRBY', key(period_role(q, period_key)), field, delta)
+  local member = day .. '|' .. period_key .. '|' .. field
+  redis.call('HINCRBY', key(q.id .. '|daily|' .. q.year), member, delta)
+  redis.call('ZADD', key(q.id .. '|days|' .. q.year), day_score(day), member)
+end
+
+-- What every count of the year changed after `day`: {START = {field = units}}.
+local function changed_after(q, day)
+  local out = {}
+  local members = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year),
+    '(' .. day_score(day), '+inf')
+  if #members == 0 then return out end
+  local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
+  for n, member in ipairs(members) do
+    local _, _, period_key, field = string.find(member, '^[^|]*|([^|]*)|(.*)$')
+    out[period_key] = out[period_key] or {}
+    out[period_key][field] = num(out[period_key][field]) + num(values[n])
+  end
+  return out
+end
+
 local function sub_names(period)
   local names = {}
   if type(period.reserved) == 'table' then
@@ -66,11 +98,14 @@ local function period_index(q, day)
 end
 
 -- Every period of a quota year with its derived figures; `avail*` is what a draw on
--- that period may take without any later period going below zero.
-local function year_figures(q)
+-- that period may take without any later period going below zero. With `day`, the
+-- figures as of that ledger date (counts changed after it left out); without, as now.
+local function year_figures(q, day)
   local out, cum, held, rcum = {}, 0, 0, {}
+  local later_changes = day and changed_after(q, day) or {}
   for i, p in ipairs(q.periods) do
     local h = hash(period_role(q, p.key))
+    for field, delta in pairs(later_changes[p.key] or {}) do h[field] = num(h[field]) - delta end
     local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
       allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
       subs = {}, reserve_left = 0}
@@ -122,10 +157,37 @@ local function status_on(q, f, day)
   return drawing_status(q, f)
 end
 
+-- Events are appended to Q|events|YEAR and indexed by ledger date in Q|events_on|YEAR
+-- (member: the event's position, zero-padded; score: YYYYMMDD of `on`), so that a read
+-- as of a day pages the events dated on or before it, in the order they were written.
+local function event_member(position) return string.format('%012d', position) end
+
+local function event_day(fields)
+  if present(fields.on) then return fields.on end
+  return string.sub(fields.at or NOW, 1, 10)
+end
+
+-- Index events appended before the index existed (the index is always a prefix).
+local function index_events(q)
+  local list = key(q.id .. '|events|' .. q.year)
+  local index = key(q.id .. '|events_on|' .. q.year)
+  local total, indexed = redis.call('LLEN', list), redis.call('ZCARD', index)
+  if indexed >= total then return end
+  local missing = redis.call('LRANGE', list, indexed, total - 1)
+  for n, raw in ipairs(missing) do
+    redis.call('ZADD', index, day_score(event_day(cjson.decode(raw))),
+      event_member(indexed + n - 1))
+  end
+end
+
 local function event(q, fields)
   fields.at = NOW
   fields.quota_id = q.id
-  redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields))
+  if not present(fields.on) then fields.on = string.sub(NOW, 1, 10) end
+  index_events(q)
+  local position = redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields)) - 1
+  redis.call('ZADD', key(q.id .. '|events_on|' .. q.year), day_score(fields.on),
+    event_member(position))
 end
 
 -- The first write into a period opens it: its volume, and what the year carried in.
@@ -175,21 +237,20 @@ end
 local function move(q, figures, i, kind, quantity, reserve, sub, who, on)
   local f = figures[i]
   touch(q, f, on)
-  local role = period_role(q, f.period.key)
   local before = f.balance
   if kind == 'allocated' then
-    redis.call('HINCRBY', key(role), 'allocated', quantity)
-    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_used:' .. sub, reserve) end
+    count(q, f.period.key, 'allocated', quantity, on)
+    if reserve > 0 then count(q, f.period.key, 'reserved_used:' .. sub, reserve, on) end
   else
-    redis.call('HINCRBY', key(role), 'returned', quantity)
-    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_returned:' .. sub, reserve) end
+    count(q, f.period.key, 'returned', quantity, on)
+    if reserve > 0 then count(q, f.period.key, 'reserved_returned:' .. sub, reserve, on) end
   end
   local sign = kind == 'allocated' and -1 or 1
   event(q, {type = kind, on = on, period = f.period.key, quantity = quantity,
     balance_before = before, balance_after = before + sign * quantity,
     sub_quota = reserve > 0 and sub or nil, reserved = reserve,
     declaration_id = who.declaration_id, permit_number = who.permit_number,
-    business_number = who.business_number})
+    business_number = who.business_number, reason = who.reason})
   -- later periods that are open carried these units: their carry-over changes with them
   for j = i + 1, #figures do
     local later = figures[j]
@@ -229,16 +290,36 @@ local function plan_draw(f, quantity, sub, planned)
 end
 
 
--- Units given back on `day` return to the period containing it, within the quota year;
--- after the year they lapse. Returns the period they went to, or nil.
-local function give(q, quantity, reserve, sub, who, day)
+-- Units given back on `day`, drawn from the period `own` (its key): to that period
+-- while it lasts (a day before its end, even one before its start, gives them to it),
+-- else to the period open on `day` within the quota year (the next to open when `day`
+-- falls between two), SPEC §5; after the year they lapse: counted in their own period's
+-- `lapsed` and recorded as a `lapsed` event, so that no unit leaves the ledger unseen.
+-- Returns the period they went to, or nil when they lapsed.
+local function give(q, quantity, reserve, sub, who, day, own)
   if quantity <= 0 then return nil end
-  local i = period_index(q, day)
-  if not i then return nil end
+  local own_index = nil
+  for i, p in ipairs(q.periods) do
+    if p.key == own then own_index = i end
+  end
+  local target = nil
+  for i = own_index or 1, #q.periods do
+    if day <= q.periods[i]['end'] then target = i; break end
+  end
   local figures = year_figures(q)
-  move(q, figures, i, 'returned', quantity, reserve, sub, who, day)
+  if not target then
+    local home = figures[own_index or #figures]
+    count(q, home.period.key, 'lapsed', quantity, day)
+    event(q, {type = 'lapsed', on = day, period = home.period.key, quantity = quantity,
+      balance_before = home.balance, balance_after = home.balance,
+      sub_quota = reserve > 0 and sub or nil, reserved = reserve,
+      declaration_id = who.declaration_id, permit_number = who.permit_number,
+      business_number = who.business_number})
+    return nil
+  end
+  move(q, figures, target, 'returned', quantity, reserve, sub, who, day)
   settle(q, year_figures(q), 1, day)
-  return figures[i].period.key
+  return figures[target].period.key
 end
 
 -- Permits (quotas drawn at permit issuance): hash Q|permit|NUMBER with registration
@@ -247,26 +328,23 @@ end
 -- returned. An issued, unused permit is also in Q|expiring (score YYYYMMDD of expiry).
 local function permit_role(q, number) return q.id .. '|permit|' .. number end
 
-local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
-
--- Utilisation of the period a permit was drawn from.
-local function count_permit(q, period_key, field, quantity)
+-- Utilisation of the period a permit was drawn from, on the ledger date `day`.
+local function count_permit(q, period_key, field, quantity, day)
   if quantity ~= 0 and period_key and period_key ~= '' then
-    redis.call('HINCRBY', key(period_role(q, period_key)), field, quantity)
+    count(q, period_key, field, quantity, day)
   end
 end
 
--- A permit's units given back on `day` (cancelled, expired, or not declared): to the
--- period open that day within the permit's quota year, the reserve part to the reserve,
--- counted as returned on the period the permit drew from and credited to its importer's
--- account; after the year they lapse. Returns the period they went to, or nil.
+-- A permit's units given back on `day` (cancelled, expired, or not declared): to its own
+-- period while it lasts, else the period open that day within the permit's quota year
+-- (`give`), the reserve part to the reserve, counted as returned (or lapsed) on the period
+-- the permit drew from; returned units are credited to its importer's account. Returns
+-- the period they went to, or nil when they lapsed.
 local function give_permit_units(q, h, quantity, reserve, who, day)
-  local went = give(q, quantity, reserve, h.sub_quota, who, day)
-  if went then
-    count_permit(q, h.period, 'permits_returned', quantity)
-    if q.mode == 'importer_allocation' then
-      redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', quantity)
-    end
+  local went = give(q, quantity, reserve, h.sub_quota, who, day, h.period)
+  count_permit(q, h.period, went and 'permits_returned' or 'permits_lapsed', quantity, day)
+  if went and q.mode == 'importer_allocation' then
+    redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', quantity)
   end
   return went
 end

@@ -1,11 +1,14 @@
 -- The ledger as of a date: every period of a quota year as it stands on `day`, one page
--- of the year's events, and the allocation accounts asked for. Read only; the figures
--- come from `year_figures`, the same arithmetic the writes use, so a period that has
--- started shows what the earlier periods carried into it before any write touched it,
--- and a period that has ended shows its unused units carried forward (or lapsed).
+-- of the year's events, and the allocation accounts asked for. Only what is dated on or
+-- before `day` counts (SPEC §5): the figures come from `year_figures(q, day)`, the same
+-- arithmetic the writes use, so a period that has started shows what the earlier periods
+-- carried into it before any write touched it, and a period that has ended shows its
+-- unused units carried forward (or lapsed); the events page lists the events dated on or
+-- before `day`, in the order they were written. Writes nothing but the events' date
+-- index of a ledger written before it existed.
 -- PAYLOAD = {quota = Q, day, offset, limit, latest, accounts = [business numbers]}
 local q, day = PAYLOAD.quota, PAYLOAD.day
-local figures = year_figures(q)
+local figures = year_figures(q, day)
 local periods, current = {}, cjson.null
 for i, f in ipairs(figures) do
   local status = status_on(q, f, day)
@@ -22,6 +25,8 @@ for i, f in ipairs(figures) do
   else
     current = i - 1
   end
+  -- units drawn from this period that came back after the quota year
+  view.lapsed = view.lapsed + num(f.stored.lapsed)
   view.available = f.volume + view.carried_over
   view.net_used = f.allocated - f.returned
   view.reserved_left = 0
@@ -37,19 +42,61 @@ for i, f in ipairs(figures) do
   end
   if q.drawn_at == 'permit' then
     local h = f.stored
-    local issued, used, returned = num(h.permits_issued), num(h.permits_used),
-      num(h.permits_returned)
-    view.permits = {issued = issued, used = used, returned = returned,
-      outstanding = issued - used - returned}
+    local issued, used, returned, lapsed = num(h.permits_issued), num(h.permits_used),
+      num(h.permits_returned), num(h.permits_lapsed)
+    view.permits = {issued = issued, used = used, returned = returned, lapsed = lapsed,
+      outstanding = issued - used - returned - lapsed}
   end
   table.insert(periods, view)
 end
+-- The events dated on or before `day`, in the order they were written: their positions
+-- come from the date index, read from whichever side of `day` holds fewer events.
+index_events(q)
 local events_key = key(q.id .. '|events|' .. q.year)
-local total = redis.call('LLEN', events_key)
+local index_key = key(q.id .. '|events_on|' .. q.year)
+local written = redis.call('LLEN', events_key)
+local score = day_score(day)
+local total = redis.call('ZCOUNT', index_key, '-inf', score)
 local offset, limit = PAYLOAD.offset, PAYLOAD.limit
 -- the latest page, for a reader that shows the newest events
 if PAYLOAD.latest then offset = math.max(total - limit, 0) end
-local page = redis.call('LRANGE', events_key, offset, offset + limit - 1)
+local wanted = math.max(math.min(limit, total - offset), 0)
+local positions = {}
+if wanted > 0 and total == written then
+  for n = 0, wanted - 1 do positions[n + 1] = offset + n end
+elseif wanted > 0 and total <= written - total then
+  local members = redis.call('ZRANGEBYSCORE', index_key, '-inf', score)
+  table.sort(members)
+  for n = offset + 1, offset + wanted do positions[#positions + 1] = tonumber(members[n]) end
+elseif wanted > 0 then
+  -- every position but those of the events dated after `day`: the runs between them
+  local later = redis.call('ZRANGEBYSCORE', index_key, '(' .. score, '+inf')
+  table.sort(later)
+  local skip, start = offset, 0
+  for n = 1, #later + 1 do
+    local stop = later[n] and tonumber(later[n]) - 1 or written - 1
+    local length = stop - start + 1
+    if length > 0 and skip >= length then
+      skip = skip - length
+    elseif length > 0 then
+      local upto = math.min(stop, start + skip + wanted - #positions - 1)
+      for position = start + skip, upto do positions[#positions + 1] = position end
+      skip = 0
+      if #positions >= wanted then break end
+    end
+    start = stop + 2
+  end
+end
+-- read consecutive positions with one LRANGE each
+local page, n = {}, 1
+while n <= #positions do
+  local first, last = positions[n], positions[n]
+  while positions[n + 1] == last + 1 do n = n + 1; last = positions[n] end
+  for _, raw in ipairs(redis.call('LRANGE', events_key, first, last)) do
+    table.insert(page, raw)
+  end
+  n = n + 1
+end
 local accounts = {}
 for _, bn in ipairs(PAYLOAD.accounts) do
   local a = account_figures(account_role(q, bn))

@@ -192,6 +192,7 @@ def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
             "permit_number": None,
             "business_number": None,
             "to_business_number": None,
+            "reason": None,
         }
     )
 

@@ -7,7 +7,8 @@ Keys carry their quota's hash tag, `{prefix}:{QUOTA}:...`, and every script is g
 each key it touches in KEYS, with its role (ARGV[1]) so the prelude can find it:
     {QUOTA}:period:START          a period's stored counts (allocated, returned, ...)
     {QUOTA}:events:YEAR           the quota year's events, append-only (+ events_on:YEAR,
-                                  their positions by ledger date)
+                                  their positions by ledger date, and events_days:YEAR,
+                                  the ledger date of each position)
     {QUOTA}:daily:YEAR            what each period's counts changed on each ledger date
                                   (+ days:YEAR, those changes by date), for reads as of a day
     {QUOTA}:permit:NUMBER         a permit;  {QUOTA}:expiring  issued permits by expiry
@@ -196,6 +197,7 @@ class Ledger:
             *(f"{terms.id}|period|{period.key}" for period in terms.periods),
             f"{terms.id}|events|{terms.year}",
             f"{terms.id}|events_on|{terms.year}",
+            f"{terms.id}|events_days|{terms.year}",
             f"{terms.id}|daily|{terms.year}",
             f"{terms.id}|days|{terms.year}",
         ]
@@ -439,6 +441,7 @@ class Ledger:
         roles = [
             f"{terms.id}|events|{terms.year}",
             f"{terms.id}|events_on|{terms.year}",
+            f"{terms.id}|events_days|{terms.year}",
             f"{terms.id}|accts|{terms.year}",
             f"{terms.id}|accts_total|{terms.year}",
             f"{terms.id}|acct|{terms.year}|{business_number}",

@@ -17,10 +17,11 @@
 -- by an event), permits_issued, permits_used, permits_returned, permits_lapsed,
 -- opened_at. Every count changes through `count`, on a ledger date (SPEC §5: the issue
 -- date, the acceptance date, the day a cancellation or expiry is processed, the day of a
--- run), which also keeps what changed each day: Q|daily|YEAR holds DAY|START|FIELD ->
--- units, indexed by day in Q|days|YEAR (score YYYYMMDD). A read as of a day takes the
--- counts and subtracts what changed after it, so a read of today costs one range of an
--- empty index, and a read of a past day costs the days since. Nothing else is stored: carry-over, balance, reserve left and status are
+-- run), which also keeps what changed each day and each month (Q|daily|YEAR, indexed by
+-- date in Q|days|YEAR). A read as of a day takes the counts and subtracts what changed
+-- after it: the rest of its month day by day, then month by month, so a read of today
+-- costs one range of an empty index, and a read of a past day at most a month of days
+-- and the months since. Nothing else is stored: carry-over, balance, reserve left and status are
 -- derived from the counts and the pack's volumes, by `year_figures`:
 --   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k)
 -- so what the earlier periods of a quota year left is carried into each later period
@@ -56,26 +57,42 @@ local function period_role(q, period_key) return q.id .. '|period|' .. period_ke
 
 local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
 
--- Change a period's stored count by `delta`, on the ledger date `day`.
+-- Change a period's stored count by `delta`, on the ledger date `day`: the count, what
+-- changed that day (DAY|START|FIELD) and that month (YYYY-MM|START|FIELD) in
+-- Q|daily|YEAR, indexed in Q|days|YEAR by YYYYMMDD and YYYYMM.
 local function count(q, period_key, field, delta, day)
   if delta == 0 then return end
   redis.call('HINCRBY', key(period_role(q, period_key)), field, delta)
-  local member = day .. '|' .. period_key .. '|' .. field
-  redis.call('HINCRBY', key(q.id .. '|daily|' .. q.year), member, delta)
-  redis.call('ZADD', key(q.id .. '|days|' .. q.year), day_score(day), member)
+  local daily, days = key(q.id .. '|daily|' .. q.year), key(q.id .. '|days|' .. q.year)
+  local on_day = day .. '|' .. period_key .. '|' .. field
+  local in_month = string.sub(day, 1, 7) .. '|' .. period_key .. '|' .. field
+  redis.call('HINCRBY', daily, on_day, delta)
+  redis.call('HINCRBY', daily, in_month, delta)
+  redis.call('ZADD', days, day_score(day), on_day)
+  redis.call('ZADD', days, math.floor(day_score(day) / 100), in_month)
 end
 
--- What every count of the year changed after `day`: {START = {field = units}}.
+-- What every count of the year changed after `day`: {START = {field = units}}, from the
+-- days left in its month and the months after it.
 local function changed_after(q, day)
   local out = {}
-  local members = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year),
-    '(' .. day_score(day), '+inf')
+  local days = key(q.id .. '|days|' .. q.year)
+  local score = day_score(day)
+  local month = math.floor(score / 100)
+  local members = redis.call('ZRANGEBYSCORE', days, '(' .. score, month * 100 + 99)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', days, '(' .. month, 999999)) do
+    members[#members + 1] = member
+  end
   if #members == 0 then return out end
   local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
   for n, member in ipairs(members) do
-    local _, _, period_key, field = string.find(member, '^[^|]*|([^|]*)|(.*)$')
-    out[period_key] = out[period_key] or {}
-    out[period_key][field] = num(out[period_key][field]) + num(values[n])
+    -- DAY|START|FIELD (a day: 10 characters) or YYYY-MM|START|FIELD (a month: 7)
+    local width = string.sub(member, 8, 8) == '|' and 7 or 10
+    local period_key = string.sub(member, width + 2, width + 11)
+    local field = string.sub(member, width + 13)
+    local changes = out[period_key]
+    if not changes then changes = {}; out[period_key] = changes end
+    changes[field] = (changes[field] or 0) + tonumber(values[n])
   end
   return out
 end
@@ -157,9 +174,10 @@ local function status_on(q, f, day)
   return drawing_status(q, f)
 end
 
--- Events are appended to Q|events|YEAR and indexed by ledger date in Q|events_on|YEAR
--- (member: the event's position, zero-padded; score: YYYYMMDD of `on`), so that a read
--- as of a day pages the events dated on or before it, in the order they were written.
+-- Events are appended to Q|events|YEAR and indexed by ledger date: in Q|events_on|YEAR
+-- (member: the event's position, zero-padded; score: YYYYMMDD of `on`) and, position by
+-- position, in Q|events_days|YEAR (8 characters YYYYMMDD each), so that a read as of a
+-- day pages the events dated on or before it, in the order they were written.
 local function event_member(position) return string.format('%012d', position) end
 
 local function event_day(fields)
@@ -171,12 +189,14 @@ end
 local function index_events(q)
   local list = key(q.id .. '|events|' .. q.year)
   local index = key(q.id .. '|events_on|' .. q.year)
+  local days = key(q.id .. '|events_days|' .. q.year)
   local total, indexed = redis.call('LLEN', list), redis.call('ZCARD', index)
   if indexed >= total then return end
   local missing = redis.call('LRANGE', list, indexed, total - 1)
   for n, raw in ipairs(missing) do
-    redis.call('ZADD', index, day_score(event_day(cjson.decode(raw))),
-      event_member(indexed + n - 1))
+    local score = day_score(event_day(cjson.decode(raw)))
+    redis.call('ZADD', index, score, event_member(indexed + n - 1))
+    redis.call('SETRANGE', days, (indexed + n - 1) * 8, string.format('%08d', score))
   end
 end
 
@@ -186,8 +206,10 @@ local function event(q, fields)
   if not present(fields.on) then fields.on = string.sub(NOW, 1, 10) end
   index_events(q)
   local position = redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields)) - 1
-  redis.call('ZADD', key(q.id .. '|events_on|' .. q.year), day_score(fields.on),
-    event_member(position))
+  local score = day_score(fields.on)
+  redis.call('ZADD', key(q.id .. '|events_on|' .. q.year), score, event_member(position))
+  redis.call('SETRANGE', key(q.id .. '|events_days|' .. q.year), position * 8,
+    string.format('%08d', score))
 end
 
 -- The first write into a period opens it: its volume, and what the year carried in.

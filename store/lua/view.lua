@@ -49,11 +49,13 @@ for i, f in ipairs(figures) do
   end
   table.insert(periods, view)
 end
--- The events dated on or before `day`, in the order they were written: their positions
--- come from the date index, read from whichever side of `day` holds fewer events.
+-- The events dated on or before `day`, in the order they were written. Few of them: their
+-- positions from the date index, sorted; many: the positions scanned, in order (from the
+-- end for the latest page), against the day of each (Q|events_days|YEAR).
 index_events(q)
 local events_key = key(q.id .. '|events|' .. q.year)
 local index_key = key(q.id .. '|events_on|' .. q.year)
+local days_key = key(q.id .. '|events_days|' .. q.year)
 local written = redis.call('LLEN', events_key)
 local score = day_score(day)
 local total = redis.call('ZCOUNT', index_key, '-inf', score)
@@ -62,30 +64,40 @@ local offset, limit = PAYLOAD.offset, PAYLOAD.limit
 if PAYLOAD.latest then offset = math.max(total - limit, 0) end
 local wanted = math.max(math.min(limit, total - offset), 0)
 local positions = {}
+local SCAN = 256  -- positions read at a time
+-- the positions from `from` on (step 1) or back (step -1) dated on or before `day`, after
+-- skipping `skip` of them, until `wanted` are found
+local function scan(from, step, skip)
+  local text, found = tostring(score), {}
+  local position = from
+  while #found < wanted and position >= 0 and position < written do
+    local first = step > 0 and position or math.max(position - SCAN + 1, 0)
+    local last = step > 0 and math.min(position + SCAN - 1, written - 1) or position
+    local chunk = redis.call('GETRANGE', days_key, first * 8, last * 8 + 7)
+    local at = position
+    while #found < wanted and at >= first and at <= last do
+      local offset_in = (at - first) * 8
+      if string.sub(chunk, offset_in + 1, offset_in + 8) <= text then
+        if skip > 0 then skip = skip - 1 else found[#found + 1] = at end
+      end
+      at = at + step
+    end
+    position = at
+  end
+  return found
+end
 if wanted > 0 and total == written then
   for n = 0, wanted - 1 do positions[n + 1] = offset + n end
-elseif wanted > 0 and total <= written - total then
+elseif wanted > 0 and total * 4 <= written then
   local members = redis.call('ZRANGEBYSCORE', index_key, '-inf', score)
+  for n, member in ipairs(members) do members[n] = tonumber(member) end
   table.sort(members)
-  for n = offset + 1, offset + wanted do positions[#positions + 1] = tonumber(members[n]) end
+  for n = offset + 1, offset + wanted do positions[#positions + 1] = members[n] end
+elseif wanted > 0 and PAYLOAD.latest then
+  local found = scan(written - 1, -1, 0)
+  for n = #found, 1, -1 do positions[#positions + 1] = found[n] end
 elseif wanted > 0 then
-  -- every position but those of the events dated after `day`: the runs between them
-  local later = redis.call('ZRANGEBYSCORE', index_key, '(' .. score, '+inf')
-  table.sort(later)
-  local skip, start = offset, 0
-  for n = 1, #later + 1 do
-    local stop = later[n] and tonumber(later[n]) - 1 or written - 1
-    local length = stop - start + 1
-    if length > 0 and skip >= length then
-      skip = skip - length
-    elseif length > 0 then
-      local upto = math.min(stop, start + skip + wanted - #positions - 1)
-      for position = start + skip, upto do positions[#positions + 1] = position end
-      skip = 0
-      if #positions >= wanted then break end
-    end
-    start = stop + 2
-  end
+  positions = scan(0, 1, offset)
 end
 -- read consecutive positions with one LRANGE each
 local page, n = {}, 1

@@ -149,8 +149,10 @@ class QuotaLedger(Permits, Protocol):
         limit: int = 100,
         accounts: Sequence[str] = (),
         latest: bool = False,
+        today: date | None = None,
     ) -> LedgerYear:
-        """The quota year on `as_of`, with one page of its events and the accounts named."""
+        """The quota year on `as_of`, with one page of its events and the accounts named;
+        as of the caller's `today` or later, everything written counts."""
         ...
 
 
@@ -477,9 +479,14 @@ class Ledger:
         limit: int = 100,
         accounts: Sequence[str] = (),
         latest: bool = False,
+        today: date | None = None,
     ) -> LedgerYear:
         """The quota year on `as_of`, with one page of its events from `cursor` (or the
-        latest page), and the allocation accounts named (see view.lua)."""
+        latest page), and the allocation accounts named (see view.lua). Only what is dated
+        on or before `as_of` counts; a read as of the caller's `today` or later is the
+        ledger now, everything written counted (an acceptance date a time zone ahead of
+        the caller's day included)."""
+        counted = date.max if today is not None and as_of >= today else as_of
         limit = max(1, min(limit, MAX_EVENTS_PAGE))
         roles = [
             *self.year_roles(terms),
@@ -488,6 +495,7 @@ class Ledger:
         payload = {
             "quota": terms.model_dump(mode="json"),
             "day": as_of.isoformat(),
+            "counted": counted.isoformat(),
             "offset": max(cursor, 0),
             "limit": limit,
             "latest": latest,

@@ -6,9 +6,12 @@
 -- unused units carried forward (or lapsed); the events page lists the events dated on or
 -- before `day`, in the order they were written. Writes nothing but the events' date
 -- index of a ledger written before it existed.
--- PAYLOAD = {quota = Q, day, offset, limit, latest, accounts = [business numbers]}
+-- PAYLOAD = {quota = Q, day, counted (the last ledger date counted: `day`, or the end
+--            of time for a read as of today or later), offset, limit, latest,
+--            accounts = [business numbers]}
 local q, day = PAYLOAD.quota, PAYLOAD.day
-local figures = year_figures(q, day)
+local counted = PAYLOAD.counted or day
+local figures = year_figures(q, counted)
 local periods, current = {}, cjson.null
 for i, f in ipairs(figures) do
   local status = status_on(q, f, day)
@@ -57,7 +60,7 @@ local events_key = key(q.id .. '|events|' .. q.year)
 local index_key = key(q.id .. '|events_on|' .. q.year)
 local days_key = key(q.id .. '|events_days|' .. q.year)
 local written = redis.call('LLEN', events_key)
-local score = day_score(day)
+local score = day_score(counted)
 local total = redis.call('ZCOUNT', index_key, '-inf', score)
 local offset, limit = PAYLOAD.offset, PAYLOAD.limit
 -- the latest page, for a reader that shows the newest events

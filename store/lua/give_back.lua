@@ -51,8 +51,8 @@ for i, line in ipairs(result.lines) do
   local r = req.requests[i]
   local q = r.quota
   if q.drawn_at == 'declaration' and line.in_quota > 0 then
-    local went = give(q, line.in_quota, num(line.reserved_used), line.sub_quota, who, day,
-      line.period)
+    local went = give(q, line.in_quota, num(line.reserved_used), line.sub_quota, who,
+      return_day(day, req.on), line.period)
     if q.mode == 'importer_allocation' then
       -- an importer's account is per quota year: its units come back to it
       redis.call('HINCRBY', key(account_role(q, r.account)), 'returned', line.in_quota)

@@ -185,8 +185,12 @@ local function event_day(fields)
   return string.sub(fields.at or NOW, 1, 10)
 end
 
--- Index events appended before the index existed (the index is always a prefix).
+-- Index events appended before the index existed (the index is always a prefix); once
+-- per quota year and script.
+local indexed_years = {}
 local function index_events(q)
+  if indexed_years[q.id .. '|' .. q.year] then return end
+  indexed_years[q.id .. '|' .. q.year] = true
   local list = key(q.id .. '|events|' .. q.year)
   local index = key(q.id .. '|events_on|' .. q.year)
   local days = key(q.id .. '|events_days|' .. q.year)
@@ -312,6 +316,13 @@ local function plan_draw(f, quantity, sub, planned)
 end
 
 
+-- The ledger date of a return: `day`, or the day the units were drawn if that is later
+-- (units never come back, as of any date, before they were drawn).
+local function return_day(day, drawn_on)
+  if present(drawn_on) and day < drawn_on then return drawn_on end
+  return day
+end
+
 -- Units given back on `day`, drawn from the period `own` (its key): to that period
 -- while it lasts (a day before its end, even one before its start, gives them to it),
 -- else to the period open on `day` within the quota year (the next to open when `day`
@@ -357,12 +368,13 @@ local function count_permit(q, period_key, field, quantity, day)
   end
 end
 
--- A permit's units given back on `day` (cancelled, expired, or not declared): to its own
--- period while it lasts, else the period open that day within the permit's quota year
+-- A permit's units given back on `day` (cancelled, expired, or not declared; never dated
+-- before its issue date): to its own period while it lasts, else the period open that day within the permit's quota year
 -- (`give`), the reserve part to the reserve, counted as returned (or lapsed) on the period
 -- the permit drew from; returned units are credited to its importer's account. Returns
 -- the period they went to, or nil when they lapsed.
 local function give_permit_units(q, h, quantity, reserve, who, day)
+  day = return_day(day, h.registration and cjson.decode(h.registration).issued_on)
   local went = give(q, quantity, reserve, h.sub_quota, who, day, h.period)
   count_permit(q, h.period, went and 'permits_returned' or 'permits_lapsed', quantity, day)
   if went and q.mode == 'importer_allocation' then

@@ -80,7 +80,8 @@ def test_units_given_back_on_a_day_before_their_period_return_to_it(
     store: RedisStore, ev: Measure
 ) -> None:
     """A permit of the second half ended on a day no period contains (2 January 1990)
-    gives its units back to its own period, not to nowhere."""
+    gives its units back to its own period, not to nowhere, dated no earlier than its
+    issue: as of the day before, nothing was drawn and nothing returned."""
     issue(store, ev, "P-EARLY", 40, date(2026, 9, 10), date(2026, 11, 8))
     terms_of_year = functools.partial(terms_of, ev)
 
@@ -91,6 +92,12 @@ def test_units_given_back_on_a_day_before_their_period_return_to_it(
     assert (ended["returned"], ended["period"]) == (40, EV_H2)
     h2 = period(store, ev, date(2026, 9, 10), EV_H2)
     assert (h2.used, h2.returned, h2.remaining, h2.lapsed) == (40, 40, 49_000, 0)
+    before = period(store, ev, date(2026, 9, 9), EV_H2)
+    assert (before.used, before.returned, before.remaining) == (0, 0, 49_000)
+    year = store.ledger.view(terms_of(ev, 1), date(2026, 9, 10), limit=1000)
+    assert [(e.type, e.on) for e in year.events.events if e.permit_number == "P-EARLY"] == [
+        ("allocated", date(2026, 9, 10)), ("returned", date(2026, 9, 10)),
+    ]  # fmt: skip
 
 
 def test_units_given_back_after_the_quota_year_lapse_and_are_counted(

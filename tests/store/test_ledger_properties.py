@@ -37,6 +37,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from ledger_replay import check_as_of
 
 from conftest import OTHER_IMPORTER, TEST_PACKS
 from helpers import IMPORTER, permit_terms
@@ -535,10 +536,10 @@ class LedgerMachine(RuleBasedStateMachine):
             days |= {start - timedelta(days=1), start, end, end + timedelta(days=1)}
         for day in sorted(days):
             seen = self.ledger.view(terms, day, limit=1000)
-            dated = [event for event in history.events if event.on is not None and event.on <= day]
-            assert list(seen.events.events) == dated, day
-            assert seen.events.total == len(dated)
-            self._replayed_on(terms, day, dated, seen.periods)
+            check_as_of(
+                terms, day, history.events, seen,
+                self.drawn_at == "permit" and self.mode != "daily_pro_rata",
+            )  # fmt: skip
         # the same events, page by page, from a day in the middle of the history
         if history.events:
             middle = sorted(days)[len(days) // 2]
@@ -552,46 +553,6 @@ class LedgerMachine(RuleBasedStateMachine):
             assert walked == [e for e in history.events if e.on is not None and e.on <= middle]
             latest = self.ledger.view(terms, middle, limit=3, latest=True).events.events
             assert list(latest) == walked[-3:]
-
-    def _replayed_on(self, terms: QuotaTerms, day: date, dated: list[Any], periods: Any) -> None:
-        used: dict[str, int] = defaultdict(int)
-        returned: dict[str, int] = defaultdict(int)
-        late: dict[str, int] = defaultdict(int)
-        reserve: dict[str, int] = defaultdict(int)
-        issued: dict[str, int] = defaultdict(int)
-        for event in dated:
-            if event.type == "allocated":
-                used[event.period] += event.quantity
-                reserve[event.period] += event.reserved
-                if event.permit_number and not event.declaration_id:
-                    issued[event.period] += event.quantity
-            elif event.type == "returned":
-                returned[event.period] += event.quantity
-                reserve[event.period] -= event.reserved
-            elif event.type == "lapsed":
-                late[event.period] += event.quantity
-        carried, held = 0, 0
-        for position, (period, seen) in enumerate(zip(terms.periods, periods, strict=True)):
-            key = period.key
-            start, end = date.fromisoformat(key), date.fromisoformat(period.end)
-            balance = carried + period.volume + returned[key] - used[key]
-            held += seen.granted
-            assert (seen.used, seen.returned) == (used[key], returned[key]), (day, seen)
-            assert sum(sub.used for sub in seen.sub_quotas) == reserve[key], (day, seen)
-            closing = balance if end < day and position == len(terms.periods) - 1 else 0
-            assert seen.lapsed == late[key] + closing, (day, seen)
-            if self.drawn_at == "permit" and self.mode != "daily_pro_rata":
-                assert seen.permits is not None and seen.permits.issued == issued[key], (day, seen)
-            if day < start:
-                assert seen.status == "scheduled", (day, seen)
-            elif end < day:
-                assert seen.status == "closed" and seen.remaining == 0, (day, seen)
-                assert seen.carried_forward + closing == balance, (day, seen)
-            else:
-                assert seen.status in ("open", "critical", "exhausted"), (day, seen)
-                assert (seen.carried_over, seen.remaining) == (carried, balance - held), (day, seen)
-                assert balance > 0 or seen.status == "exhausted", (day, seen)
-            carried = balance
 
     def _replay(self, events: Any, balances: dict[str, int]) -> None:
         replayed: dict[str, int] = {}

@@ -21,8 +21,8 @@
 -- date in Q|days|YEAR). A read as of a day takes the counts and subtracts what changed
 -- after it: the rest of its month day by day, then month by month, so a read of today
 -- costs one range of an empty index, and a read of a past day at most a month of days
--- and the months since. Nothing else is stored: carry-over, balance, reserve left and status are
--- derived from the counts and the pack's volumes, by `year_figures`:
+-- and the months since. Nothing else is stored: carry-over, balance, reserve left and
+-- status are derived from the counts and the pack's volumes, by `year_figures`:
 --   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k)
 -- so what the earlier periods of a quota year left is carried into each later period
 -- the moment it starts, whether or not anything was written since, and a declaration
@@ -122,7 +122,9 @@ local function year_figures(q, day)
   local later_changes = day and changed_after(q, day) or {}
   for i, p in ipairs(q.periods) do
     local h = hash(period_role(q, p.key))
-    for field, delta in pairs(later_changes[p.key] or {}) do h[field] = num(h[field]) - delta end
+    for field, delta in pairs(later_changes[p.key] or {}) do
+      h[field] = num(h[field]) - delta
+    end
     local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
       allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
       subs = {}, reserve_left = 0}
@@ -209,7 +211,8 @@ local function event(q, fields)
   fields.quota_id = q.id
   if not present(fields.on) then fields.on = string.sub(NOW, 1, 10) end
   index_events(q)
-  local position = redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields)) - 1
+  local list = key(q.id .. '|events|' .. q.year)
+  local position = redis.call('RPUSH', list, cjson.encode(fields)) - 1
   local score = day_score(fields.on)
   redis.call('ZADD', key(q.id .. '|events_on|' .. q.year), score, event_member(position))
   redis.call('SETRANGE', key(q.id .. '|events_days|' .. q.year), position * 8,
@@ -369,10 +372,11 @@ local function count_permit(q, period_key, field, quantity, day)
 end
 
 -- A permit's units given back on `day` (cancelled, expired, or not declared; never dated
--- before its issue date): to its own period while it lasts, else the period open that day within the permit's quota year
--- (`give`), the reserve part to the reserve, counted as returned (or lapsed) on the period
--- the permit drew from; returned units are credited to its importer's account. Returns
--- the period they went to, or nil when they lapsed.
+-- before its issue date): to its own period while it lasts, else the period open that
+-- day within the permit's quota year (`give`), the reserve part to the reserve, counted
+-- as returned (or lapsed) on the period the permit drew from; returned units are
+-- credited to its importer's account. Returns the period they went to, or nil when they
+-- lapsed.
 local function give_permit_units(q, h, quantity, reserve, who, day)
   day = return_day(day, h.registration and cjson.decode(h.registration).issued_on)
   local went = give(q, quantity, reserve, h.sub_quota, who, day, h.period)

@@ -31,9 +31,15 @@ class PermitApplication(BaseModel):
     issued_on: date | None = None
     expires_on: date | None = None
     sub_quota: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    # why an administrator records a permit issued on an earlier day; the quota's events
-    # keep it
-    reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
+    reason: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="why an administrator records a permit issued on an earlier day "
+            "(kept in the quota's events); an importer's application gives none",
+        ),
+    ] = None
 
     @field_validator("permit_number")
     @classmethod

@@ -54,7 +54,8 @@ for i, f in ipairs(figures) do
 end
 -- The events dated on or before `day`, in the order they were written. Few of them: their
 -- positions from the date index, sorted; many: the positions scanned, in order (from the
--- end for the latest page), against the day of each (Q|events_days|YEAR).
+-- end for the latest page), against the day of each (Q|events_days|YEAR), which costs
+-- about the page divided by the share of events dated on or before `day`.
 index_events(q)
 local events_key = key(q.id .. '|events|' .. q.year)
 local index_key = key(q.id .. '|events_on|' .. q.year)
@@ -91,7 +92,9 @@ local function scan(from, step, skip)
 end
 if wanted > 0 and total == written then
   for n = 0, wanted - 1 do positions[n + 1] = offset + n end
-elseif wanted > 0 and total * 4 <= written then
+elseif wanted > 0 and (PAYLOAD.latest and wanted or offset + wanted) * written
+    >= 2 * total * total then
+  -- a scan would read many positions for each one it keeps: sort the few instead
   local members = redis.call('ZRANGEBYSCORE', index_key, '-inf', score)
   for n, member in ipairs(members) do members[n] = tonumber(member) end
   table.sort(members)

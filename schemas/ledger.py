@@ -14,8 +14,8 @@ from schemas.quota import AllocationMode, DrawPoint
 
 PeriodStatus = Literal["scheduled", "open", "critical", "exhausted", "closed"]
 EventType = Literal[
-    "opened", "carried_over", "allocated", "returned", "critical", "exhausted", "reopened",
-    "account_allocated", "account_transferred",
+    "opened", "carried_over", "allocated", "returned", "lapsed", "critical", "exhausted",
+    "reopened", "account_allocated", "account_transferred",
 ]  # fmt: skip
 
 
@@ -32,19 +32,23 @@ class SubQuotaFigures(_Frozen):
 
 class PermitUtilisation(_Frozen):
     """Units of the permits drawn from a period: issued, used at the border, returned
-    (cancelled, expired, or not declared), and still outstanding."""
+    (cancelled, expired, or not declared), lapsed (they came back after the quota year),
+    and still outstanding (issued − used − returned − lapsed)."""
 
     issued: int
     used: int
     returned: int
     outstanding: int
+    lapsed: int = 0
 
 
 class PeriodFigures(_Frozen):
     """One period of a quota year as it stands on the date asked. remaining =
     volume + carried_over + returned - used - granted, while the period is current
     (`granted`: promised to declarations by a pro-rata run and not yet taken); a
-    closed period's unused units show as carried_forward (or lapsed, at the year's end).
+    closed period's unused units show as carried_forward (or lapsed, at the year's end);
+    `lapsed` also counts units drawn from the period that came back after the quota year
+    (a permit or declaration ending then), which no period can take any more.
     `available` is volume + carried_over and `net_used` is used - returned: the figures
     a utilisation chart or a threshold is drawn against."""
 
@@ -68,7 +72,11 @@ class PeriodFigures(_Frozen):
 
 class QuotaEvent(_Frozen):
     """One entry of a quota's append-only history, with the balance of its period before
-    and after; `on` is the ledger date (acceptance, issue or return date)."""
+    and after when it was written; `on` is its ledger date (SPEC §5: a permit's issue date,
+    a declaration's acceptance date, the day a cancellation or an expiry was processed,
+    the day of a pro-rata run): a read as of a date lists the events dated on or before
+    it. `lapsed`: units that came back after their quota year, counted in `period`'s
+    lapsed. `reason`: why an administrator recorded a permit issued on an earlier day."""
 
     at: str
     on: date | None = None
@@ -84,6 +92,7 @@ class QuotaEvent(_Frozen):
     permit_number: str | None = None
     business_number: str | None = None
     to_business_number: str | None = None
+    reason: str | None = None
 
 
 class AccountFigures(_Frozen):

@@ -31,6 +31,15 @@ class PermitApplication(BaseModel):
     issued_on: date | None = None
     expires_on: date | None = None
     sub_quota: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    reason: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="why an administrator records a permit issued on an earlier day "
+            "(kept in the quota's events); an importer's application gives none",
+        ),
+    ] = None
 
     @field_validator("permit_number")
     @classmethod
@@ -65,6 +74,7 @@ class PermitApplication(BaseModel):
             issued_on=issued_on,
             expires_on=expires_on,
             sub_quota=self.sub_quota,
+            reason=self.reason,
         )
 
 
@@ -80,6 +90,7 @@ class PermitTerms(BaseModel):
     issued_on: date
     expires_on: date
     sub_quota: str | None = None
+    reason: str | None = None  # why it was recorded as issued on an earlier day
 
 
 class Permit(PermitTerms):

@@ -148,8 +148,9 @@ def quota(
         if submitter:
             holders = [bn for bn in holders if bn == viewer.business_number]  # type: ignore[union-attr]
     year = store.ledger.view(
-        terms, as_of, cursor=cursor, limit=limit, accounts=holders, latest=latest
-    )
+        terms, as_of, cursor=cursor, limit=limit, accounts=holders, latest=latest,
+        today=datetime.now(UTC).date(),
+    )  # fmt: skip
     view = QuotaView(
         quota_id=measure.id,
         measure=measure.title,
@@ -195,6 +196,7 @@ def _masked(event: QuotaEvent, own: str | None) -> QuotaEvent:
             "permit_number": None,
             "business_number": None,
             "to_business_number": None,
+            "reason": None,
         }
     )
 
@@ -369,7 +371,7 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
             )
             today = datetime.now(UTC).date()
             for _, measure in quota_measures(catalog):
-                year = store.ledger.view(terms_on(measure, today), today, limit=1)
+                year = store.ledger.view(terms_on(measure, today), today, limit=1, today=today)
                 for period in year.periods:
                     labels = [measure.id, period.start.isoformat()]
                     remaining.add_metric(labels, period.remaining)

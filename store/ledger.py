@@ -6,7 +6,11 @@ names keys, passes payloads and types the answers.
 Keys carry their quota's hash tag, `{prefix}:{QUOTA}:...`, and every script is given
 each key it touches in KEYS, with its role (ARGV[1]) so the prelude can find it:
     {QUOTA}:period:START          a period's stored counts (allocated, returned, ...)
-    {QUOTA}:events:YEAR           the quota year's events, append-only
+    {QUOTA}:events:YEAR           the quota year's events, append-only (+ events_on:YEAR,
+                                  their positions by ledger date, and events_days:YEAR,
+                                  the ledger date of each position)
+    {QUOTA}:daily:YEAR            what each period's counts changed on each ledger date
+                                  (+ days:YEAR, those changes by date), for reads as of a day
     {QUOTA}:permit:NUMBER         a permit;  {QUOTA}:expiring  issued permits by expiry
     {QUOTA}:vins                  VIN -> declaration that counted it
     {QUOTA}:acct:YEAR:BN          an importer's allocation account (+ accts, accts_total)
@@ -27,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
@@ -145,8 +149,10 @@ class QuotaLedger(Permits, Protocol):
         limit: int = 100,
         accounts: Sequence[str] = (),
         latest: bool = False,
+        today: date | None = None,
     ) -> LedgerYear:
-        """The quota year on `as_of`, with one page of its events and the accounts named."""
+        """The quota year on `as_of`, with one page of its events and the accounts named;
+        as of the caller's `today` or later, everything written counts."""
         ...
 
 
@@ -192,6 +198,10 @@ class Ledger:
         return [
             *(f"{terms.id}|period|{period.key}" for period in terms.periods),
             f"{terms.id}|events|{terms.year}",
+            f"{terms.id}|events_on|{terms.year}",
+            f"{terms.id}|events_days|{terms.year}",
+            f"{terms.id}|daily|{terms.year}",
+            f"{terms.id}|days|{terms.year}",
         ]
 
     def _call(
@@ -363,14 +373,13 @@ class Ledger:
         grace_days: int = 0,
     ) -> list[str]:
         """End every permit of a quota that is unused `grace_days` after its last valid
-        day, as of `today`; its units return on the day after the grace."""
+        day, as of `today`; its units return on `today`, the day the expiry is processed
+        (SPEC §5), whatever its dates say."""
         ended = []
         for number in self.expiring(quota_id, today - timedelta(days=grace_days)):
-            permit = self.permit(quota_id, number)
-            if permit is None:
+            if self.permit(quota_id, number) is None:
                 continue
-            returned_on = permit.expires_on + timedelta(days=grace_days + 1)
-            self.end_permit(terms_of_year, quota_id, number, returned_on, "expired", now)
+            self.end_permit(terms_of_year, quota_id, number, today, "expired", now)
             ended.append(number)
         return ended
 
@@ -433,6 +442,8 @@ class Ledger:
         returns None, or why it was refused."""
         roles = [
             f"{terms.id}|events|{terms.year}",
+            f"{terms.id}|events_on|{terms.year}",
+            f"{terms.id}|events_days|{terms.year}",
             f"{terms.id}|accts|{terms.year}",
             f"{terms.id}|accts_total|{terms.year}",
             f"{terms.id}|acct|{terms.year}|{business_number}",
@@ -446,6 +457,8 @@ class Ledger:
             "quantity": quantity,
             "to_business_number": to_business_number,
             "year_volume": year_volume,
+            # account events are dated on the day they are made (UTC, as `now`)
+            "day": now[:10] if now else datetime.now(UTC).date().isoformat(),
         }
         outcome, reason = self._call("account", roles, payload, now)
         return None if _text(outcome) == "ok" else _text(reason)
@@ -466,9 +479,14 @@ class Ledger:
         limit: int = 100,
         accounts: Sequence[str] = (),
         latest: bool = False,
+        today: date | None = None,
     ) -> LedgerYear:
         """The quota year on `as_of`, with one page of its events from `cursor` (or the
-        latest page), and the allocation accounts named (see view.lua)."""
+        latest page), and the allocation accounts named (see view.lua). Only what is dated
+        on or before `as_of` counts; a read as of the caller's `today` or later is the
+        ledger now, everything written counted (an acceptance date a time zone ahead of
+        the caller's day included)."""
+        counted = date.max if today is not None and as_of >= today else as_of
         limit = max(1, min(limit, MAX_EVENTS_PAGE))
         roles = [
             *self.year_roles(terms),
@@ -477,6 +495,7 @@ class Ledger:
         payload = {
             "quota": terms.model_dump(mode="json"),
             "day": as_of.isoformat(),
+            "counted": counted.isoformat(),
             "offset": max(cursor, 0),
             "limit": limit,
             "latest": latest,

@@ -42,9 +42,16 @@ def permit_measure(catalog: Catalog, measure_id: str) -> Measure:
 
 
 def apply(
-    store: HoldsPermits, catalog: Catalog, application: PermitApplication, today: date
+    store: HoldsPermits,
+    catalog: Catalog,
+    application: PermitApplication,
+    today: date,
+    records_earlier: bool = True,
 ) -> Applied:
-    """Apply for a permit as of `today` (issued_on defaults to it and never passes it)."""
+    """Apply for a permit as of `today` (issued_on defaults to it and never passes it).
+    An importer's application is issued on the day it is processed; only a caller that
+    `records_earlier` (an administrator entering a permit issued before it was entered)
+    may name an earlier issued_on, with an optional reason the quota's events keep."""
     measure = permit_measure(catalog, application.measure)
     quota = measure.quota
     assert quota is not None
@@ -53,7 +60,18 @@ def apply(
     if issued_on > today:
         raise PermitRefused(
             "issued_on",
-            "issued_on is in the future: a permit is issued on the day it is applied for or earlier",
+            f"issued_on {issued_on} is in the future: a permit is issued on the day it is "
+            f"processed ({today}) or, recorded by an administrator, earlier",
+        )
+    if issued_on < today and not records_earlier:
+        raise PermitRefused(
+            "issued_on",
+            f"issued_on {issued_on} is in the past: an importer's application is issued on the "
+            f"day it is processed ({today}); leave issued_on out, or give {today}",
+        )
+    if application.reason is not None and not records_earlier:
+        raise PermitRefused(
+            "reason", "only an administrator recording a permit issued earlier gives a reason"
         )
     if not measure.effective.contains(issued_on):
         raise PermitRefused("issued_on", f"{measure.id} is not in force on {issued_on}")

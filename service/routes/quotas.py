@@ -50,6 +50,14 @@ def quotas(caller: Caller, store: Store, catalog: Packs, as_of: AsOf = None) -> 
 @router.get(
     "/{quota_id}",
     summary="One quota: periods, volumes, used, remaining, permits, events (paged)",
+    description=(
+        "The quota year containing `as_of`, as the ledger stands on that day: only what is "
+        "dated on or before it counts (a permit's issue date, a declaration's acceptance "
+        "date for its use of a permit and the units it returns, the day a cancellation or "
+        "an expiry was processed), periods and events alike. As of today or later it is the "
+        "ledger now; a past date reads what the ledger knows now about that day, so a "
+        "declaration entered late changes it."
+    ),
     response_model=QuotaView,
     responses=errors(401, 404, 422, 503),
 )

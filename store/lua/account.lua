@@ -38,6 +38,6 @@ else
   return {'refused', 'unknown operation ' .. op}
 end
 event(q, {type = op == 'initial' and 'account_allocated' or 'account_transferred',
-  on = cjson.null, period = tostring(q.year), quantity = quantity, balance_before = 0,
+  on = PAYLOAD.day, period = tostring(q.year), quantity = quantity, balance_before = 0,
   balance_after = 0, business_number = bn, to_business_number = PAYLOAD.to_business_number})
 return {'ok', ''}

@@ -59,7 +59,7 @@ for _, r in ipairs(PAYLOAD.requests) do
   local share = grants[q.id] and num(grants[q.id][tostring(r.line)]) or 0
   local i = period_index(q, on)
   if share > 0 and i then
-    redis.call('HINCRBY', key(period_role(q, q.periods[i].key)), 'granted', -share)
+    count(q, q.periods[i].key, 'granted', -share, on)
   end
 end
 
@@ -203,7 +203,7 @@ for _, pkey in ipairs(permit_order) do
     'held', use.asked, 'reserve', math.min(reserve, use.asked), 'used_on', on)
   redis.call('ZREM', key(q.id .. '|expiring'), use.number)
   if q.drawn_at == 'permit' then
-    count_permit(q, h.period, 'permits_used', use.asked)
+    count_permit(q, h.period, 'permits_used', use.asked, on)
     -- a permit serves one shipment: the units it does not declare go back at once
     local left = held - use.asked
     if left > 0 then

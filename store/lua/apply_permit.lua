@@ -20,7 +20,8 @@ if prior then
   if prior == PAYLOAD.registration then return answer({outcome = 'existing'}) end
   return answer({outcome = 'conflict'})
 end
-local who = {permit_number = p.permit_number, business_number = p.business_number}
+local who = {permit_number = p.permit_number, business_number = p.business_number,
+  reason = present(p.reason) and p.reason or nil}
 local fields = {'registration', PAYLOAD.registration, 'business_number', p.business_number,
   'quantity', p.quantity, 'held', 0, 'reserve', 0, 'used', 0, 'returned', 0,
   'year', q.year, 'applied_at', NOW}
@@ -61,7 +62,7 @@ settle(q, year_figures(q), 1, p.issued_on)
 if account then
   redis.call('HINCRBY', key(account_role(q, p.business_number)), 'used', p.quantity)
 end
-count_permit(q, f.period.key, 'permits_issued', p.quantity)
+count_permit(q, f.period.key, 'permits_issued', p.quantity, p.issued_on)
 for _, value in ipairs({'status', 'issued', 'held', p.quantity, 'reserve', from_reserve,
     'period', f.period.key, 'issued_at', NOW}) do
   table.insert(fields, value)

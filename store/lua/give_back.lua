@@ -33,7 +33,7 @@ if not raw then
         for _, each in ipairs(req.requests) do
           local share = each.quota.id == q.id and num(shares[tostring(each.line)]) or 0
           if share > 0 and i then
-            redis.call('HINCRBY', key(period_role(q, q.periods[i].key)), 'granted', -share)
+            count(q, q.periods[i].key, 'granted', -share, day)
           end
         end
         redis.call('DEL', key(q.id .. '|prorata_grant|' .. decl))
@@ -51,7 +51,8 @@ for i, line in ipairs(result.lines) do
   local r = req.requests[i]
   local q = r.quota
   if q.drawn_at == 'declaration' and line.in_quota > 0 then
-    local went = give(q, line.in_quota, num(line.reserved_used), line.sub_quota, who, day)
+    local went = give(q, line.in_quota, num(line.reserved_used), line.sub_quota, who,
+      return_day(day, req.on), line.period)
     if q.mode == 'importer_allocation' then
       -- an importer's account is per quota year: its units come back to it
       redis.call('HINCRBY', key(account_role(q, r.account)), 'returned', line.in_quota)
@@ -69,7 +70,7 @@ for i, line in ipairs(result.lines) do
       local used = num(h.used)
       redis.call('HSET', key(role), 'status', 'issued', 'used', 0, 'used_on', '')
       redis.call('HDEL', key(role), 'used_by')
-      if q.drawn_at == 'permit' then count_permit(q, h.period, 'permits_used', -used) end
+      if q.drawn_at == 'permit' then count_permit(q, h.period, 'permits_used', -used, day) end
       if day <= registration.expires_on then
         redis.call('ZADD', key(q.id .. '|expiring'), day_score(registration.expires_on),
           r.permit_number)

@@ -12,10 +12,17 @@
 --   periods = [{key, end, index, volume, reserved = {sub = units}}]} (from the pack).
 --
 -- The stored counts of a period (hash Q|period|START): allocated, returned, granted
--- (pro-rata grants not yet taken), reserved_used:S, reserved_returned:S, status (the
--- last status announced by an event), permits_issued, permits_used, permits_returned,
--- opened_at. Nothing else is stored: carry-over, balance, reserve left and status are
--- derived from the counts and the pack's volumes, by `year_figures`:
+-- (pro-rata grants not yet taken), reserved_used:S, reserved_returned:S, lapsed (units
+-- drawn from it that came back after the quota year), status (the last status announced
+-- by an event), permits_issued, permits_used, permits_returned, permits_lapsed,
+-- opened_at. Every count changes through `count`, on a ledger date (SPEC §5: the issue
+-- date, the acceptance date, the day a cancellation or expiry is processed, the day of a
+-- run), which also keeps what changed each day and each month (Q|daily|YEAR, indexed by
+-- date in Q|days|YEAR). A read as of a day takes the counts and subtracts what changed
+-- after it: the rest of its month day by day, then month by month, so a read of today
+-- costs one range of an empty index, and a read of a past day at most a month of days
+-- and the months since. Nothing else is stored: carry-over, balance, reserve left and
+-- status are derived from the counts and the pack's volumes, by `year_figures`:
 --   balance(k) = balance(k-1) + volume(k) + returned(k) - allocated(k)
 -- so what the earlier periods of a quota year left is carried into each later period
 -- the moment it starts, whether or not anything was written since, and a declaration
@@ -48,6 +55,48 @@ end
 
 local function period_role(q, period_key) return q.id .. '|period|' .. period_key end
 
+local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
+
+-- Change a period's stored count by `delta`, on the ledger date `day`: the count, what
+-- changed that day (DAY|START|FIELD) and that month (YYYY-MM|START|FIELD) in
+-- Q|daily|YEAR, indexed in Q|days|YEAR by YYYYMMDD and YYYYMM.
+local function count(q, period_key, field, delta, day)
+  if delta == 0 then return end
+  redis.call('HINCRBY', key(period_role(q, period_key)), field, delta)
+  local daily, days = key(q.id .. '|daily|' .. q.year), key(q.id .. '|days|' .. q.year)
+  local on_day = day .. '|' .. period_key .. '|' .. field
+  local in_month = string.sub(day, 1, 7) .. '|' .. period_key .. '|' .. field
+  redis.call('HINCRBY', daily, on_day, delta)
+  redis.call('HINCRBY', daily, in_month, delta)
+  redis.call('ZADD', days, day_score(day), on_day)
+  redis.call('ZADD', days, math.floor(day_score(day) / 100), in_month)
+end
+
+-- What every count of the year changed after `day`: {START = {field = units}}, from the
+-- days left in its month and the months after it.
+local function changed_after(q, day)
+  local out = {}
+  local days = key(q.id .. '|days|' .. q.year)
+  local score = day_score(day)
+  local month = math.floor(score / 100)
+  local members = redis.call('ZRANGEBYSCORE', days, '(' .. score, month * 100 + 99)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', days, '(' .. month, 999999)) do
+    members[#members + 1] = member
+  end
+  if #members == 0 then return out end
+  local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
+  for n, member in ipairs(members) do
+    -- DAY|START|FIELD (a day: 10 characters) or YYYY-MM|START|FIELD (a month: 7)
+    local width = string.sub(member, 8, 8) == '|' and 7 or 10
+    local period_key = string.sub(member, width + 2, width + 11)
+    local field = string.sub(member, width + 13)
+    local changes = out[period_key]
+    if not changes then changes = {}; out[period_key] = changes end
+    changes[field] = (changes[field] or 0) + tonumber(values[n])
+  end
+  return out
+end
+
 local function sub_names(period)
   local names = {}
   if type(period.reserved) == 'table' then
@@ -66,11 +115,16 @@ local function period_index(q, day)
 end
 
 -- Every period of a quota year with its derived figures; `avail*` is what a draw on
--- that period may take without any later period going below zero.
-local function year_figures(q)
+-- that period may take without any later period going below zero. With `day`, the
+-- figures as of that ledger date (counts changed after it left out); without, as now.
+local function year_figures(q, day)
   local out, cum, held, rcum = {}, 0, 0, {}
+  local later_changes = day and changed_after(q, day) or {}
   for i, p in ipairs(q.periods) do
     local h = hash(period_role(q, p.key))
+    for field, delta in pairs(later_changes[p.key] or {}) do
+      h[field] = num(h[field]) - delta
+    end
     local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
       allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
       subs = {}, reserve_left = 0}
@@ -122,10 +176,47 @@ local function status_on(q, f, day)
   return drawing_status(q, f)
 end
 
+-- Events are appended to Q|events|YEAR and indexed by ledger date: in Q|events_on|YEAR
+-- (member: the event's position, zero-padded; score: YYYYMMDD of `on`) and, position by
+-- position, in Q|events_days|YEAR (8 characters YYYYMMDD each), so that a read as of a
+-- day pages the events dated on or before it, in the order they were written.
+local function event_member(position) return string.format('%012d', position) end
+
+local function event_day(fields)
+  if present(fields.on) then return fields.on end
+  return string.sub(fields.at or NOW, 1, 10)
+end
+
+-- Index events appended before the index existed (the index is always a prefix); once
+-- per quota year and script.
+local indexed_years = {}
+local function index_events(q)
+  if indexed_years[q.id .. '|' .. q.year] then return end
+  indexed_years[q.id .. '|' .. q.year] = true
+  local list = key(q.id .. '|events|' .. q.year)
+  local index = key(q.id .. '|events_on|' .. q.year)
+  local days = key(q.id .. '|events_days|' .. q.year)
+  local total, indexed = redis.call('LLEN', list), redis.call('ZCARD', index)
+  if indexed >= total then return end
+  local missing = redis.call('LRANGE', list, indexed, total - 1)
+  for n, raw in ipairs(missing) do
+    local score = day_score(event_day(cjson.decode(raw)))
+    redis.call('ZADD', index, score, event_member(indexed + n - 1))
+    redis.call('SETRANGE', days, (indexed + n - 1) * 8, string.format('%08d', score))
+  end
+end
+
 local function event(q, fields)
   fields.at = NOW
   fields.quota_id = q.id
-  redis.call('RPUSH', key(q.id .. '|events|' .. q.year), cjson.encode(fields))
+  if not present(fields.on) then fields.on = string.sub(NOW, 1, 10) end
+  index_events(q)
+  local list = key(q.id .. '|events|' .. q.year)
+  local position = redis.call('RPUSH', list, cjson.encode(fields)) - 1
+  local score = day_score(fields.on)
+  redis.call('ZADD', key(q.id .. '|events_on|' .. q.year), score, event_member(position))
+  redis.call('SETRANGE', key(q.id .. '|events_days|' .. q.year), position * 8,
+    string.format('%08d', score))
 end
 
 -- The first write into a period opens it: its volume, and what the year carried in.
@@ -175,21 +266,20 @@ end
 local function move(q, figures, i, kind, quantity, reserve, sub, who, on)
   local f = figures[i]
   touch(q, f, on)
-  local role = period_role(q, f.period.key)
   local before = f.balance
   if kind == 'allocated' then
-    redis.call('HINCRBY', key(role), 'allocated', quantity)
-    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_used:' .. sub, reserve) end
+    count(q, f.period.key, 'allocated', quantity, on)
+    if reserve > 0 then count(q, f.period.key, 'reserved_used:' .. sub, reserve, on) end
   else
-    redis.call('HINCRBY', key(role), 'returned', quantity)
-    if reserve > 0 then redis.call('HINCRBY', key(role), 'reserved_returned:' .. sub, reserve) end
+    count(q, f.period.key, 'returned', quantity, on)
+    if reserve > 0 then count(q, f.period.key, 'reserved_returned:' .. sub, reserve, on) end
   end
   local sign = kind == 'allocated' and -1 or 1
   event(q, {type = kind, on = on, period = f.period.key, quantity = quantity,
     balance_before = before, balance_after = before + sign * quantity,
     sub_quota = reserve > 0 and sub or nil, reserved = reserve,
     declaration_id = who.declaration_id, permit_number = who.permit_number,
-    business_number = who.business_number})
+    business_number = who.business_number, reason = who.reason})
   -- later periods that are open carried these units: their carry-over changes with them
   for j = i + 1, #figures do
     local later = figures[j]
@@ -229,16 +319,43 @@ local function plan_draw(f, quantity, sub, planned)
 end
 
 
--- Units given back on `day` return to the period containing it, within the quota year;
--- after the year they lapse. Returns the period they went to, or nil.
-local function give(q, quantity, reserve, sub, who, day)
+-- The ledger date of a return: `day`, or the day the units were drawn if that is later
+-- (units never come back, as of any date, before they were drawn).
+local function return_day(day, drawn_on)
+  if present(drawn_on) and day < drawn_on then return drawn_on end
+  return day
+end
+
+-- Units given back on `day`, drawn from the period `own` (its key): to that period
+-- while it lasts (a day before its end, even one before its start, gives them to it),
+-- else to the period open on `day` within the quota year (the next to open when `day`
+-- falls between two), SPEC §5; after the year they lapse: counted in their own period's
+-- `lapsed` and recorded as a `lapsed` event, so that no unit leaves the ledger unseen.
+-- Returns the period they went to, or nil when they lapsed.
+local function give(q, quantity, reserve, sub, who, day, own)
   if quantity <= 0 then return nil end
-  local i = period_index(q, day)
-  if not i then return nil end
+  local own_index = nil
+  for i, p in ipairs(q.periods) do
+    if p.key == own then own_index = i end
+  end
+  local target = nil
+  for i = own_index or 1, #q.periods do
+    if day <= q.periods[i]['end'] then target = i; break end
+  end
   local figures = year_figures(q)
-  move(q, figures, i, 'returned', quantity, reserve, sub, who, day)
+  if not target then
+    local home = figures[own_index or #figures]
+    count(q, home.period.key, 'lapsed', quantity, day)
+    event(q, {type = 'lapsed', on = day, period = home.period.key, quantity = quantity,
+      balance_before = home.balance, balance_after = home.balance,
+      sub_quota = reserve > 0 and sub or nil, reserved = reserve,
+      declaration_id = who.declaration_id, permit_number = who.permit_number,
+      business_number = who.business_number})
+    return nil
+  end
+  move(q, figures, target, 'returned', quantity, reserve, sub, who, day)
   settle(q, year_figures(q), 1, day)
-  return figures[i].period.key
+  return figures[target].period.key
 end
 
 -- Permits (quotas drawn at permit issuance): hash Q|permit|NUMBER with registration
@@ -247,26 +364,25 @@ end
 -- returned. An issued, unused permit is also in Q|expiring (score YYYYMMDD of expiry).
 local function permit_role(q, number) return q.id .. '|permit|' .. number end
 
-local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
-
--- Utilisation of the period a permit was drawn from.
-local function count_permit(q, period_key, field, quantity)
+-- Utilisation of the period a permit was drawn from, on the ledger date `day`.
+local function count_permit(q, period_key, field, quantity, day)
   if quantity ~= 0 and period_key and period_key ~= '' then
-    redis.call('HINCRBY', key(period_role(q, period_key)), field, quantity)
+    count(q, period_key, field, quantity, day)
   end
 end
 
--- A permit's units given back on `day` (cancelled, expired, or not declared): to the
--- period open that day within the permit's quota year, the reserve part to the reserve,
--- counted as returned on the period the permit drew from and credited to its importer's
--- account; after the year they lapse. Returns the period they went to, or nil.
+-- A permit's units given back on `day` (cancelled, expired, or not declared; never dated
+-- before its issue date): to its own period while it lasts, else the period open that
+-- day within the permit's quota year (`give`), the reserve part to the reserve, counted
+-- as returned (or lapsed) on the period the permit drew from; returned units are
+-- credited to its importer's account. Returns the period they went to, or nil when they
+-- lapsed.
 local function give_permit_units(q, h, quantity, reserve, who, day)
-  local went = give(q, quantity, reserve, h.sub_quota, who, day)
-  if went then
-    count_permit(q, h.period, 'permits_returned', quantity)
-    if q.mode == 'importer_allocation' then
-      redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', quantity)
-    end
+  day = return_day(day, h.registration and cjson.decode(h.registration).issued_on)
+  local went = give(q, quantity, reserve, h.sub_quota, who, day, h.period)
+  count_permit(q, h.period, went and 'permits_returned' or 'permits_lapsed', quantity, day)
+  if went and q.mode == 'importer_allocation' then
+    redis.call('HINCRBY', key(account_role(q, h.business_number)), 'returned', quantity)
   end
   return went
 end

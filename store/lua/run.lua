@@ -74,7 +74,7 @@ for n, ask in ipairs(asks) do
     if shares[n] > 0 then
       local who = {permit_number = ask.id, business_number = ask.h.business_number}
       move(q, year_figures(q), i, 'allocated', shares[n], 0, nil, who, day)
-      count_permit(q, q.periods[i].key, 'permits_issued', shares[n])
+      count_permit(q, q.periods[i].key, 'permits_issued', shares[n], day)
       local registration = cjson.decode(ask.h.registration)
       redis.call('HSET', key(role), 'status', 'issued', 'held', shares[n],
         'period', q.periods[i].key, 'issued_at', NOW)
@@ -87,7 +87,7 @@ for n, ask in ipairs(asks) do
   end
 end
 if granted > 0 then
-  redis.call('HINCRBY', key(period_role(q, q.periods[i].key)), 'granted', granted)
+  count(q, q.periods[i].key, 'granted', granted, day)
 end
 for _, id in ipairs(declarations) do
   redis.call('SET', key(q.id .. '|prorata_grant|' .. id), cjson.encode(grants[id]))

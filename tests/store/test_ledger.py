@@ -85,7 +85,7 @@ def figures(store: RedisStore, terms: QuotaTerms, as_of: date, key: str) -> Peri
 def events(
     store: RedisStore, terms: QuotaTerms, period: str | None = None, *types: str
 ) -> list[QuotaEvent]:
-    every = view(store, terms, date(2026, 1, 1)).events.events
+    every = view(store, terms, date(9999, 12, 31)).events.events
     return [
         event
         for event in every
@@ -450,7 +450,8 @@ def test_a_cancelled_declaration_makes_its_permit_usable_again_for_what_it_decla
         "issued", 4, 0, None, 6,
     )  # fmt: skip
     assert vin_owner(store.ledger, EV_TRQ, vins[0]) is None
-    h1 = figures(store, terms_of(ev, 1), day, EV_H1)
+    # as of the cancellation (3 April): the permit is outstanding again for its 4 units
+    h1 = figures(store, terms_of(ev, 1), date(2026, 4, 3), EV_H1)
     assert (h1.used, h1.returned) == (10, 6)
     assert h1.permits is not None and h1.permits.outstanding == 4
     five = store.ledger.allocate("d-five", [request(ev, day, 5, permit="P-10")], day, NOW)
@@ -913,7 +914,7 @@ def test_give_back_returns_units_to_the_period_of_the_day_and_reopens_it(
     assert [(e.type, e.balance_before, e.balance_after) for e in events(store, year)][-2:] == [
         ("returned", 0, 10), ("reopened", 10, 10),
     ]  # fmt: skip
-    h1 = figures(store, year, H1, H1_KEY)
+    h1 = figures(store, year, H1 + timedelta(days=3), H1_KEY)
     assert (h1.status, h1.returned, h1.sub_quotas[0].remaining) == ("open", 10, 10)
     assert vin_owner(store.ledger, RACE, vins[0]) is None
     again = store.ledger.allocate("after", [request(race, H1, 10, affordable=True)], H1, NOW)

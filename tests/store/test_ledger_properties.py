@@ -10,8 +10,11 @@ and the event history of each quota year: no balance below zero; a current perio
 volume + carried_over + returned − used − granted is its remaining; each period's events
 replay (opened + carried_over + returned − allocated) to its balance; no unit is held
 twice (what the permits and live declarations hold is what the periods show used and not
-returned); and the periods' counts are what a model of the answers expects. For
-first-come-first-served and importer allocations the model also predicts each answer.
+returned); no unit is lost (units that come back after their quota year are counted in
+their period's lapsed); the periods' counts are what a model of the answers expects; and
+the ledger read as of any day equals a replay of its event history up to that day
+(SPEC §5: only events dated on or before it count). For first-come-first-served and
+importer allocations the model also predicts each answer.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from ledger_replay import check_as_of
 
 from conftest import OTHER_IMPORTER, TEST_PACKS
 from helpers import IMPORTER, permit_terms
@@ -85,6 +89,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.returned: dict[tuple[int, str], int] = defaultdict(int)
         self.reserve_net: dict[tuple[int, str], int] = defaultdict(int)
         self.lapsed: dict[int, int] = defaultdict(int)  # declarations' units, by quota year
+        # units that came back after their quota year, by the period they were drawn from
+        self.lapsed_from: dict[tuple[int, str], int] = defaultdict(int)
         self.account_left = {year: INITIAL[IMPORTER] for year in YEARS}
         self.requests: dict[str, list[QuotaRequest]] = {}
         self.on: dict[str, date] = {}
@@ -114,10 +120,20 @@ class LedgerMachine(RuleBasedStateMachine):
         return terms_of(self.measure, year)
 
     def where(self, terms: QuotaTerms, day: date) -> tuple[int, str] | None:
-        """The (year, period) of `terms` containing `day`: where units given back that day
-        go; None when they lapse."""
+        """The (year, period) of `terms` containing `day`: where a draw that day goes."""
         period = terms.period_containing(day)
         return None if period is None else (terms.year, period.key)
+
+    def home(self, terms: QuotaTerms, own: str | None, day: date) -> tuple[int, str] | None:
+        """Where units drawn from period `own` and given back on `day` go: their own period
+        while it lasts, else the period open that day (the next one to open) within the
+        quota year; None when they lapse (after the year)."""
+        keys = [period.key for period in terms.periods]
+        start = keys.index(own) if own in keys else 0
+        for period in terms.periods[start:]:
+            if day.isoformat() <= period.end:
+                return (terms.year, period.key)
+        return None
 
     def drawable(self, year: int, key: str) -> tuple[int, int]:
         """General and affordable units a draw on a period may take, from the model's
@@ -139,12 +155,17 @@ class LedgerMachine(RuleBasedStateMachine):
         self.allocated[at] += units
         self.reserve_net[at] += reserve
 
-    def give(self, at: tuple[int, str] | None, units: int, reserve: int, year: int = 0) -> bool:
-        """Units given back to a period; after their quota year (`at` None) they lapse."""
+    def give(
+        self, at: tuple[int, str] | None, units: int, reserve: int, terms: QuotaTerms,
+        own: str | None,
+    ) -> bool:  # fmt: skip
+        """Units given back to a period; after their quota year (`at` None) they lapse,
+        counted on the period they were drawn from."""
         if units <= 0:
             return False
         if at is None:
-            self.lapsed[year] += units
+            self.lapsed[terms.year] += units
+            self.lapsed_from[(terms.year, own or terms.periods[-1].key)] += units
             return False
         self.returned[at] += units
         self.reserve_net[at] -= reserve
@@ -252,7 +273,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _permit_ended(self, before: Permit, after: Permit, terms: QuotaTerms, day: date) -> None:
         if before.status == "issued" and self.drawn_at == "permit":
-            went = self.give(self.where(terms, day), before.held, before.reserve)
+            went = self.give(
+                self.home(terms, before.period, day),
+                before.held,
+                before.reserve,
+                terms,
+                before.period,
+            )
             assert (after.returned - before.returned, after.lapsed) == (
                 (before.held, 0) if went else (0, before.held)
             )
@@ -317,7 +344,11 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.drawn_at == "permit":
                 left = before.held - request_.quantity
                 went = self.give(
-                    self.where(terms, on), left, max(before.reserve - request_.quantity, 0)
+                    self.home(terms, before.period, on),
+                    left,
+                    max(before.reserve - request_.quantity, 0),
+                    terms,
+                    before.period,
                 )
                 assert after.returned - before.returned == (left if went else 0)
                 if went:
@@ -385,7 +416,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.drawn_at == "declaration":
             for line in result.lines:
                 self.give(
-                    self.where(terms, self.today), line.in_quota, line.reserved_used, terms.year
+                    self.home(terms, line.period, self.today),
+                    line.in_quota,
+                    line.reserved_used,
+                    terms,
+                    line.period,
                 )
                 self.account_left[terms.year] += line.in_quota
         for number, before in named.items():
@@ -395,8 +430,8 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 assert after.status == "expired"
                 if self.drawn_at == "permit":
-                    at = self.where(terms, self.today)
-                    if self.give(at, before.held, before.reserve):
+                    at = self.home(terms, before.period, self.today)
+                    if self.give(at, before.held, before.reserve, terms, before.period):
                         self.account_left[terms.year] += before.held
 
     # --- time ----------------------------------------------------------------------------
@@ -405,7 +440,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule()
     def move_on(self) -> None:
         """Time moves to the next day of DAYS (a new period): the day's pro-rata runs are
-        made, and permits that expired unused end, their units back the day after."""
+        made, and permits that expired unused end, their units back on the day the expiry
+        is processed."""
         if self.mode == "daily_pro_rata":
             self.run_the_day()
         self.now += 1
@@ -421,7 +457,7 @@ class LedgerMachine(RuleBasedStateMachine):
             after = self.permit(number)
             assert after.status == "expired"
             terms = terms_on(self.measure, before.issued_on)
-            self._permit_ended(before, after, terms, before.expires_on + timedelta(days=1))
+            self._permit_ended(before, after, terms, self.today)
 
     # --- invariants ----------------------------------------------------------------------
 
@@ -450,7 +486,10 @@ class LedgerMachine(RuleBasedStateMachine):
                     ) == period.remaining, period  # fmt: skip
                     balances[at[1]] = period.remaining
                 elif period.status == "closed":
-                    balances[at[1]] = period.carried_forward + period.lapsed
+                    closing = period.lapsed - self.lapsed_from[at]
+                    balances[at[1]] = period.carried_forward + closing
+                if period.status != "closed" or period.end.isoformat() != terms.periods[-1].end:
+                    assert period.lapsed == self.lapsed_from[at], (period, self.lapsed_from)
             self._replay(seen.events.events, balances)
             # no unit held twice: what the periods show used and not returned is held by
             # permits (drawn at permits) or by live declarations (drawn at declarations)
@@ -473,12 +512,47 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.drawn_at == "permit":
                 for period in seen.periods:
                     assert period.permits is not None
-                    outstanding = sum(
-                        (p.held if p.status == "issued" else 0) + p.lapsed
-                        for p in permits
-                        if p.period == period.start.isoformat()
-                    )
+                    own = [p for p in permits if p.period == period.start.isoformat()]
+                    outstanding = sum(p.held for p in own if p.status == "issued")
                     assert period.permits.outstanding == outstanding, period
+                    assert period.permits.lapsed == sum(p.lapsed for p in own), period
+            self._as_of_every_day(terms)
+
+    def _as_of_every_day(self, terms: QuotaTerms) -> None:
+        """The year read as of each day is a replay of its event history up to that day:
+        the events page is the history's events dated on or before it, in the order
+        written, and each period's used, returned, lapsed, reserve, permits issued,
+        carry-over, remaining and status follow from them. The figures change only on a
+        day some event is dated, or as a period starts or ends, so those days (and the
+        days either side) stand for every day."""
+        history = self.ledger.view(terms, date(9999, 12, 31), limit=1000).events
+        assert history.total == len(history.events) <= 1000
+        days = {self.today}
+        for event in history.events:
+            assert event.on is not None, event
+            days |= {event.on - timedelta(days=1), event.on}
+        for period in terms.periods:
+            start, end = date.fromisoformat(period.key), date.fromisoformat(period.end)
+            days |= {start - timedelta(days=1), start, end, end + timedelta(days=1)}
+        for day in sorted(days):
+            seen = self.ledger.view(terms, day, limit=1000)
+            check_as_of(
+                terms, day, history.events, seen,
+                self.drawn_at == "permit" and self.mode != "daily_pro_rata",
+            )  # fmt: skip
+        # the same events, page by page, from a day in the middle of the history
+        if history.events:
+            middle = sorted(days)[len(days) // 2]
+            walked, cursor = [], 0
+            while True:
+                page = self.ledger.view(terms, middle, cursor=cursor, limit=3).events
+                walked += page.events
+                if page.next_cursor is None:
+                    break
+                cursor = int(page.next_cursor)
+            assert walked == [e for e in history.events if e.on is not None and e.on <= middle]
+            latest = self.ledger.view(terms, middle, limit=3, latest=True).events.events
+            assert list(latest) == walked[-3:]
 
     def _replay(self, events: Any, balances: dict[str, int]) -> None:
         replayed: dict[str, int] = {}

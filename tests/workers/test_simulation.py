@@ -137,6 +137,7 @@ def test_first_half_fills_on_the_date_its_last_permit_is_issued() -> None:
         "used": 10,
         "returned": 0,
         "outstanding": 0,
+        "lapsed": 0,
     }
     assert first.timeline == (
         (d("2026-03-02"), 3),
@@ -360,7 +361,7 @@ def test_the_same_stream_gives_each_allocation_mode_its_own_result(
     year = only(report, "2026-03-01")
     assert (year.volume, year.allocated) == (20, allocated)
     assert (year.rejected_declarations, year.rejected_units) == rejected
-    assert year.permits is not None and year.permits.model_dump() == permit_figures
+    assert year.permits is not None and year.permits.model_dump() == {**permit_figures, "lapsed": 0}
     assert year.timeline == timeline
     assert report.outcomes == outcomes
     shares = [(item.business_number, item.initial) for item in report.accounts]

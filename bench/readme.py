@@ -63,7 +63,7 @@ def _rush_rows(ledger: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"p50 {_n(ledger['rush_p50_ms'])} ms, p99 {_n(ledger['rush_p99_ms_400'])} ms, "
             f"at {_n(ledger['rush_per_s'])}/s",
             "the same clients on an authenticated route that only answers (`GET /v1/whoami`): "
-            f"{_n(ledger['rush_echo_per_s'])}/s",
+            f"{_n(ledger['rush_echo_per_s'])}/s, p99 {_n(ledger['rush_echo_p99_ms'])} ms",
             f"{ledger['rush_vs_echo']:.2f}",
         ),
         (

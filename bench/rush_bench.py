@@ -115,6 +115,8 @@ def echo_rate(stack: Running, count: int) -> tuple[float, list[float]]:
 def rush(stack: Running, count: int) -> dict[str, Any]:
     before = current_period(stack)
     holds = int(before["remaining"])
+    if holds <= 0:
+        raise RuntimeError(f"the period of {before['start']} holds nothing to rush for")
     size = units_each(holds, count)
 
     async def apply(http: LeanClient, index: int) -> tuple[int, Any]:

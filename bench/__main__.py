@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import RESULTS_FILE, e2e_bench, engine_bench, ledger_bench, readme, retention_bench
+from bench import (
+    RESULTS_FILE,
+    e2e_bench,
+    engine_bench,
+    ledger_bench,
+    readme,
+    retention_bench,
+    rush_bench,
+)
 
 
 def _machine() -> dict[str, Any]:
@@ -48,7 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument(
         "--only",
-        choices=("e2e",),
+        choices=("e2e", "rush"),
         help="run one part and print it, leaving bench/results.json alone (a partial run "
         "must not replace the figures of a whole one)",
     )
@@ -76,11 +84,14 @@ def main() -> None:
             parser.error(f"--e2e-parts: unknown {', '.join(sorted(unknown))}")
         _print(e2e_bench.run(**sizes, parts=parts, profile=args.profile))
         return
+    if args.only == "rush":
+        _print({"ledger": rush_bench.run()})
+        return
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "engine": engine_bench.run(),
-        "ledger": ledger_bench.run(),
+        "ledger": {**ledger_bench.run(), **rush_bench.run()},
     }
     results.update(e2e_bench.run(**sizes))
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,9 +90,12 @@ def cpu_ms_per_declaration(
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterator[Running]:
+def running_stack(
+    directory: Path, workers: int = 2, waiters: int = 0, extra_tokens: Sequence[dict[str, str]] = ()
+) -> Iterator[Running]:
     """Redis, `workers` worker processes and the API; with `waiters` submitter tokens
-    besides the admin's (a stack of its own: every token is compared on every request)."""
+    besides the admin's (a stack of its own: every token is compared on every request),
+    and `extra_tokens` as the tokens file writes them."""
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
@@ -102,7 +105,9 @@ def running_stack(directory: Path, workers: int = 2, waiters: int = 0) -> Iterat
         {"token": waiter_token(index), "role": "submitter", "business_number": IMPORTER}
         for index in range(waiters)
     ]
-    tokens.write_text(yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *submitters]}))
+    tokens.write_text(
+        yaml.safe_dump({"tokens": [{"token": TOKEN, "role": "admin"}, *submitters, *extra_tokens]})
+    )
     env = {
         **os.environ,
         "REDIS_URL": redis.url,

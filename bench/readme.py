@@ -51,6 +51,32 @@ def _settled_rows(
     ]
 
 
+def _rush_rows(ledger: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The permit rush (`ledger.rush_*`). Results of runs before it was measured have
+    none, and show no row."""
+    if "rush_p99_ms_400" not in ledger:
+        return []
+    return [
+        (
+            f"permit rush: {ledger['rush_applicants']} importers apply at once over HTTP, "
+            f"{ledger['rush_units_each']} vehicles each (`ledger.rush_*`)",
+            f"p50 {_n(ledger['rush_p50_ms'])} ms, p99 {_n(ledger['rush_p99_ms_400'])} ms, "
+            f"at {_n(ledger['rush_per_s'])}/s",
+            "the same clients on an authenticated route that only answers (`GET /v1/whoami`): "
+            f"{_n(ledger['rush_echo_per_s'])}/s, p99 {_n(ledger['rush_echo_p99_ms'])} ms",
+            f"{ledger['rush_vs_echo']:.2f}",
+        ),
+        (
+            "units issued in the rush, of what the period held; applications refused",
+            f"{_n(ledger['rush_units_issued'])} of {_n(ledger['rush_units_held'])} "
+            f"({_n(ledger['rush_permits_issued'])} permits); "
+            f"{_n(ledger['rush_refusals'])} refused with 0 left",
+            "",
+            "",
+        ),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     engine, ledger, e2e = results["engine"], results["ledger"], results["e2e"]
     latency, memory, redis = results["latency"], results["memory"], results["redis"]
@@ -91,6 +117,7 @@ def table(results: dict[str, Any]) -> str:
             "",
             "",
         ),
+        *_rush_rows(ledger),
         (
             "end to end, single submissions, 2 workers (`e2e.single`)",
             f"{_n(single['declarations_per_s'])}/s, "

@@ -34,7 +34,7 @@ def _used_memory(store: RedisStore) -> int:
     return int(info["used_memory"])
 
 
-def _decide_all(store: RedisStore, count: int) -> None:
+def decide_all(store: RedisStore, count: int) -> None:
     catalog = load_catalog()
     for start in range(0, count, 1000):
         size = min(1000, count - start)
@@ -62,7 +62,7 @@ def run(directory: Path, count: int = 50_000) -> dict[str, Any]:
     )
     try:
         empty = _used_memory(store)
-        _decide_all(store, count)
+        decide_all(store, count)
         full = _used_memory(store)
         time.sleep(0.01)
         started = time.monotonic()

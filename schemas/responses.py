@@ -247,6 +247,16 @@ class MeasureChecks(_Frozen):
 # --- operations ---------------------------------------------------------------------------
 
 
+class WhoAmI(_Frozen):
+    """`GET /v1/whoami`: the role of the token presented and, for a submitter, the
+    importer it is bound to."""
+
+    role: Literal["admin", "auditor", "submitter"]
+    business_number: str | None = Field(
+        description="the importer a submitter token is bound to; null for admins and auditors"
+    )
+
+
 class Readiness(_Frozen):
     """`GET /readyz`: 200 only when the packs are loaded, Redis takes writes and a worker
     consumes; it needs no token, so its reason names no address and quotes no error."""

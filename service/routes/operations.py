@@ -1,5 +1,5 @@
 """Operating the service: liveness and readiness (no token), Prometheus metrics (admin and auditor),
-and the API's documentation page.
+the caller's own role (`/v1/whoami`), and the API's documentation page.
 
 /docs is Swagger UI with its script and stylesheet served by this process, from the
 `swagger-ui-bundle-v2` package: customs networks are often closed, and a page that
@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from schemas.responses import Health, Readiness
+from schemas.responses import Health, Readiness, WhoAmI
 from service import views
-from service.dependencies import Packs, Reader, Store, json_errors
+from service.dependencies import Caller, Packs, Reader, Store, errors, json_errors
 from service.errors import ApiError
 
 DOCS_ASSETS = Path(str(swagger_ui_bundle.swagger_ui_path))
@@ -54,6 +54,21 @@ def healthz(store: Store) -> JSONResponse:
 )
 def readyz(store: Store) -> JSONResponse:
     return views.readiness(store)
+
+
+@router.get(
+    "/v1/whoami",
+    summary="The caller: its token's role and, for a submitter, its business number",
+    description=(
+        "Reads nothing but the token presented: a client checks which role and importer "
+        "its token carries. It is also the bench's baseline for an authenticated route "
+        "that only answers."
+    ),
+    response_model=WhoAmI,
+    responses=errors(401),
+)
+def whoami(caller: Caller) -> WhoAmI:
+    return WhoAmI(role=caller.role, business_number=caller.business_number)
 
 
 @router.get(

@@ -64,6 +64,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
      (200, 403, 403, 403, 401)),
     ("GET", "/metrics", None, (200, 200, 403, 403, 401)),
     ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
+    ("GET", "/v1/whoami", None, (200, 200, 200, 200, 401)),
 ]  # fmt: skip
 
 
@@ -85,6 +86,20 @@ def test_each_role_gets_what_it_may(
         body = {key: (decided_id if value == "{id}" else value) for key, value in body.items()}
     got = tuple(call(api, role, method, path, body) for role in ROLES)
     assert got == expected
+
+
+def test_whoami_answers_the_tokens_own_role_and_importer(api: InProcess) -> None:
+    """`GET /v1/whoami` names the presented token's role, and a submitter's business
+    number only for a submitter."""
+    answers = {}
+    for role in ("admin", "auditor", "submitter", "other_submitter"):
+        with api.client(role) as client:
+            answers[role] = client.get("/v1/whoami").json()
+    assert answers["admin"] == {"role": "admin", "business_number": None}
+    assert answers["auditor"] == {"role": "auditor", "business_number": None}
+    assert answers["submitter"] == {"role": "submitter", "business_number": "123456789RM0001"}
+    assert answers["other_submitter"]["role"] == "submitter"
+    assert answers["other_submitter"]["business_number"] not in (None, "123456789RM0001")
 
 
 def test_cancel_by_role(api: InProcess) -> None:

@@ -1,0 +1,409 @@
+"""Where a decided declaration's bytes go in Redis: `python -m bench.memory_map`.
+
+Decides declarations of the bench mix as bench/retention_bench.py does (the same loop,
+the same embedded Redis with an audit key, checkpoints written), then reads every key
+back: `MEMORY USAGE` and `OBJECT ENCODING` per key, grouped by the key's shape; the
+declaration hash field by field and how many of its fields pass the ziplist (listpack)
+value limit; the audit list event by event; the text inside the JSON the store keeps
+(verdicts, bodies, events), by where it sits and how much of it repeats what another
+declaration already holds; and a few measured what-ifs on copies of the keys (the
+store's own keys are left as they are). Prints tables; writes nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import tempfile
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.retention_bench import decide_all
+from store.embedded import EmbeddedRedis
+from store.redis_store import RedisStore
+
+PREFIX = "year"
+SHAPES = (
+    (re.compile(r"\{[^}]*\}"), "{quota}"),
+    (re.compile(r"y\d+-P\d+"), "{permit}"),
+    (re.compile(r"y\d+-\d+"), "{id}"),
+    (re.compile(r"[0-9a-f]{64}"), "{sha}"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), "{date}"),
+    (re.compile(r"(?<=:)\d+$"), "{n}"),
+    (re.compile(r"(?<=^decisions:).+"), "{rule}"),
+    (re.compile(r"(?<=^submitted:)[0-9]{9}RM[0-9]{4}$"), "{business_number}"),
+)
+JSON_FIELDS = ("verdict", "body")  # the declaration hash's fields that hold JSON
+SAMPLE = 300  # declarations the what-ifs copy
+
+
+GROUPS = (
+    ("audit:{id}", "the audit trail (a list of JSON events)"),
+    ("decl:{id}", "the declaration record (a hash: body, verdict, summary)"),
+    ("audit:", "the audit chain's checkpoints and change log"),
+    ("decided", "indexes (sorted sets of ids)"),
+    ("submitted", "indexes (sorted sets of ids)"),
+    ("decisions:", "indexes (sorted sets of ids)"),
+    ("pending", "indexes (sorted sets of ids)"),
+    ("{quota}", "the quota ledger (permits, periods, events)"),
+    ("alloc", "the quota ledger (allocations and their requests)"),
+)
+
+
+def group(shaped: str) -> str:
+    return next((name for start, name in GROUPS if shaped.startswith(start)), "other")
+
+
+def shape(key: str) -> str:
+    """The key with its ids, hashes and dates replaced by what they are."""
+    for pattern, name in SHAPES:
+        key = pattern.sub(name, key)
+    return key
+
+
+@dataclass
+class KeyShape:
+    keys: int = 0
+    bytes: int = 0
+    encodings: Counter[str] = field(default_factory=Counter)
+    kind: str = ""
+
+
+@dataclass
+class TextSpot:
+    """Strings found at one place of the JSON (indexes dropped): their bytes, and the
+    bytes of the distinct values among them (what a table of texts would keep)."""
+
+    count: int = 0
+    bytes: int = 0
+    distinct: set[str] = field(default_factory=set)
+
+    @property
+    def repeated(self) -> int:
+        return self.bytes - sum(len(value) for value in self.distinct)
+
+
+@dataclass
+class Map:
+    count: int
+    used_memory: int
+    shapes: dict[str, KeyShape]
+    limits: dict[str, str]
+    fields: dict[str, list[int]]  # declaration hash field -> [bytes of field+value, over limit]
+    hash_encodings: Counter[str]
+    events: dict[str, list[int]]  # audit event type -> [count, bytes]
+    event_parts: dict[str, int]  # audit event member (seq, at, type, data, prev, hash) -> bytes
+    texts: dict[str, TextSpot]
+    json_keys: dict[str, int]  # per JSON kind, bytes of object keys with their quotes
+    whatifs: list[tuple[str, float, float]]  # what, bytes now, bytes then (per declaration)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+    """(path, text, is a key) for every key and string of a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield path, key, True
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item, f"{path}[]")
+    elif isinstance(value, str):
+        yield path, value, False
+
+
+def _texts(into: dict[str, TextSpot], keys: Counter[str], kind: str, raw: bytes) -> None:
+    for path, text, is_key in _walk(json.loads(raw), kind):
+        if is_key:
+            keys[kind] += len(text) + 3  # quotes and colon
+            continue
+        spot = into.setdefault(path, TextSpot())
+        spot.count += 1
+        spot.bytes += len(text)
+        spot.distinct.add(text)
+
+
+def _hash_fields(client: redis.Redis, key: str) -> dict[str, bytes]:
+    return {_text(name): value for name, value in client.hgetall(key).items()}
+
+
+def _usage(client: redis.Redis, key: str) -> int:
+    return int(client.memory_usage(key, samples=0) or 0)
+
+
+def _dictionary(samples: list[bytes]) -> bytes:
+    """A zlib preset dictionary of at most 32 KB: texts of declarations outside the
+    sample, most common last (zlib reaches nearer the end more cheaply)."""
+    return b"".join(samples)[-32768:]
+
+
+def _packed(value: bytes, zdict: bytes | None = None) -> bytes:
+    packer = zlib.compressobj(6, zdict=zdict) if zdict else zlib.compressobj(6)
+    return packer.compress(value) + packer.flush()
+
+
+def _whatifs(
+    client: redis.Redis, ids: list[str], limit: int, sample: int
+) -> list[tuple[str, float, float]]:
+    """Measured on copies of the first `sample` of `ids`' keys under a scratch prefix,
+    deleted after; the preset dictionaries are made of the next 40 declarations."""
+    scratch = "whatif:"
+    chosen, others = ids[:sample], ids[sample : sample + 40]
+    trail_dict = _dictionary(
+        [b"\n".join(client.lrange(f"{PREFIX}:audit:{other}", 0, -1)) for other in others]
+    )
+    verdict_dict = _dictionary(
+        [client.hget(f"{PREFIX}:decl:{other}", "verdict") or b"" for other in others]
+    )
+    now: Counter[str] = Counter()
+    then: Counter[str] = Counter()
+
+    def stored(name: str, value: bytes | dict[str, bytes] | list[bytes]) -> int:
+        key = f"{scratch}{name}"
+        client.delete(key)
+        if isinstance(value, dict):
+            client.hset(key, mapping=value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            client.rpush(key, *value)
+        else:
+            client.set(key, value)
+        return _usage(client, key)
+
+    for declaration_id in chosen:
+        decl, audit = f"{PREFIX}:decl:{declaration_id}", f"{PREFIX}:audit:{declaration_id}"
+        fields = _hash_fields(client, decl)
+        events = client.lrange(audit, 0, -1)
+        trail = b"\n".join(events)
+        now["hash"] += _usage(client, decl)
+        now["audit"] += _usage(client, audit)
+        small = {name: value for name, value in fields.items() if len(value) <= limit}
+        large = {name: value for name, value in fields.items() if len(value) > limit}
+        then["split"] += stored("small", small) + sum(
+            stored(name, value) for name, value in large.items()
+        )
+        then["split_zlib"] += stored("small", small) + sum(
+            stored(name, _packed(value, verdict_dict if name == "verdict" else None))
+            for name, value in large.items()
+        )
+        then["zlib_in_place"] += stored(
+            "zhash",
+            {
+                name: _packed(value) if name in JSON_FIELDS else value
+                for name, value in fields.items()
+            },
+        )
+        limit_name = "hash-max-ziplist-value"  # Redis 7 reads it as hash-max-listpack-value
+        client.config_set(limit_name, 8192)
+        then["zlib_raised_limit"] += stored(
+            "zhash",
+            {name: _packed(value, verdict_dict if name == "verdict" else None)
+             if name in JSON_FIELDS else value for name, value in fields.items()},
+        )  # fmt: skip
+        client.config_set(limit_name, limit)
+        then["trail_string"] += stored("trail", trail)
+        then["trail_zlib"] += stored("trail", _packed(trail))
+        then["trail_zdict"] += stored("trail", _packed(trail, trail_dict))
+        then["no_prev"] += stored(
+            "trail",
+            [json.dumps({k: v for k, v in json.loads(event).items() if k != "prev"}).encode()
+             for event in events],
+        )  # fmt: skip
+        client.delete(*client.keys(f"{scratch}*"))
+    n = len(chosen)
+    return [
+        ("audit trail: one zlib string with a preset dictionary of the mix's trails",
+         now["audit"] / n, then["trail_zdict"] / n),
+        ("audit trail: one zlib string", now["audit"] / n, then["trail_zlib"] / n),
+        ("declaration hash: the small fields a ziplist hash; verdict (zlib, preset dictionary) "
+         "and body (zlib) strings of their own", now["hash"] / n, then["split_zlib"] / n),
+        ("declaration hash: verdict (zlib, preset dictionary) and body (zlib) in place, with "
+         "hash-max-ziplist-value at 8192 (a ziplist)", now["hash"] / n, then["zlib_raised_limit"] / n),
+        ("declaration hash: verdict and body zlib-compressed in place (still a hashtable)",
+         now["hash"] / n, then["zlib_in_place"] / n),
+        ("declaration hash: the fields over the ziplist value limit as strings of their own, "
+         "the rest a ziplist hash", now["hash"] / n, then["split"] / n),
+        ("audit trail: events without `prev` (the previous event's hash again)",
+         now["audit"] / n, then["no_prev"] / n),
+        ("audit trail: the list's events as one string", now["audit"] / n, then["trail_string"] / n),
+    ]  # fmt: skip
+
+
+def _index_whatif(client: redis.Redis, count: int, limit: int) -> tuple[str, float, float]:
+    """Every sorted set of ids (decided, submitted, decisions by rule) copied into
+    buckets of at most `limit` entries, which Redis keeps as ziplists."""
+    now = then = 0
+    for raw_key in client.scan_iter(match=f"{PREFIX}:*", _type="zset", count=1000):
+        now += _usage(client, raw_key)
+        entries = client.zrange(raw_key, 0, -1, withscores=True)
+        for first in range(0, len(entries), limit):
+            client.zadd("whatif:bucket", dict(entries[first : first + limit]))
+            then += _usage(client, "whatif:bucket")
+            client.delete("whatif:bucket")
+    return (
+        f"indexes: each sorted set in buckets of at most {limit} entries (ziplists)",
+        now / count,
+        then / count,
+    )
+
+
+def measure(count: int) -> Map:
+    with tempfile.TemporaryDirectory(prefix="accord-memory-map-") as scratch:
+        server = EmbeddedRedis(Path(scratch) / "redis", fsync="no").start()
+        store = RedisStore.from_url(server.url, prefix=PREFIX, audit_key=secrets.token_bytes(32))
+        try:
+            client = store.client
+            empty = int(client.info("memory")["used_memory"])
+            decide_all(store, count)
+            used = int(client.info("memory")["used_memory"]) - empty
+            limits = {_text(k) if isinstance(k, bytes) else k: str(v)
+                      for k, v in client.config_get("*-max-*").items()}  # fmt: skip
+            value_limit = int(
+                limits.get("hash-max-ziplist-value", limits.get("hash-max-listpack-value", "64"))
+            )
+            shapes: dict[str, KeyShape] = defaultdict(KeyShape)
+            fields: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+            hash_encodings: Counter[str] = Counter()
+            events: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+            event_parts: Counter[str] = Counter()
+            texts: dict[str, TextSpot] = {}
+            json_keys: Counter[str] = Counter()
+            ids: list[str] = []
+            for raw_key in client.scan_iter(count=1000):
+                key = _text(raw_key)
+                found = shapes[shape(key.removeprefix(f"{PREFIX}:"))]
+                found.keys += 1
+                found.bytes += _usage(client, key)
+                found.encodings[_text(client.object("encoding", key))] += 1
+                found.kind = _text(client.type(key))
+                if key.startswith(f"{PREFIX}:decl:"):
+                    ids.append(key.removeprefix(f"{PREFIX}:decl:"))
+                    hash_encodings[_text(client.object("encoding", key))] += 1
+                    for name, value in _hash_fields(client, key).items():
+                        fields[name][0] += len(name) + len(value)
+                        fields[name][1] += len(value) > value_limit
+                        if name in JSON_FIELDS:
+                            _texts(texts, json_keys, name, value)
+                elif shape(key) == f"{PREFIX}:audit:{{id}}":
+                    for event in client.lrange(key, 0, -1):
+                        parsed = json.loads(event)
+                        events[parsed["type"]][0] += 1
+                        events[parsed["type"]][1] += len(event)
+                        for part, item in parsed.items():
+                            event_parts[part] += len(json.dumps(item)) + len(part) + 4
+                        _texts(texts, json_keys, f"event.{parsed['type']}", event)
+            whatifs = _whatifs(client, sorted(ids), value_limit, SAMPLE)
+            zset_limit = int(
+                limits.get(
+                    "zset-max-ziplist-entries", limits.get("zset-max-listpack-entries", "128")
+                )
+            )
+            whatifs.append(_index_whatif(client, count, zset_limit))
+        finally:
+            store.close()
+            server.stop()
+    return Map(count, used, dict(shapes), limits, dict(fields), hash_encodings, dict(events),
+               dict(event_parts), texts, dict(json_keys), whatifs)  # fmt: skip
+
+
+def _rows(title: str, head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(head, *rows, strict=True)]
+    lines = [f"\n## {title}", "  ".join(str(h).ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def report(found: Map, top: int = 15) -> str:
+    n = found.count
+    keyed = sum(item.bytes for item in found.shapes.values())
+    out = [
+        f"{n:,} decided declarations of the bench mix; used_memory grew {found.used_memory / n:,.0f}"
+        f" bytes per declaration; MEMORY USAGE of the keys sums to {keyed / n:,.0f} "
+        f"(the rest: the keyspace's own tables and allocator rounding)",
+        "limits: " + ", ".join(f"{k}={v}" for k, v in sorted(found.limits.items()) if "ziplist" in k or "listpack" in k),
+    ]  # fmt: skip
+    groups: Counter[str] = Counter()
+    for name, item in found.shapes.items():
+        groups[group(name)] += item.bytes
+    out.append(_rows(
+        "by part of the store (MEMORY USAGE)", ("part", "bytes/decl", "share"),
+        [(name, f"{size / n:,.0f}", f"{size * 100 / keyed:.1f} %") for name, size in groups.most_common()],
+    ))  # fmt: skip
+    shapes = sorted(found.shapes.items(), key=lambda item: -item[1].bytes)
+    out.append(_rows(
+        "by key shape (MEMORY USAGE)", ("key", "type", "encoding", "keys", "bytes/decl", "share"),
+        [(name, item.kind, ",".join(f"{e}×{c}" for e, c in item.encodings.most_common()),
+          item.keys, f"{item.bytes / n:,.0f}", f"{item.bytes * 100 / keyed:.1f} %")
+         for name, item in shapes[:top]],
+    ))  # fmt: skip
+    rest = shapes[top:]
+    if rest:
+        out.append(
+            f"... {len(rest)} more shapes, {sum(i.bytes for _, i in rest) / n:,.0f} bytes/decl"
+        )
+    decl = found.shapes.get("decl:{id}")
+    payload = sum(item[0] for item in found.fields.values())
+    out.append(_rows(
+        "declaration hash, field by field (name + value bytes)",
+        ("field", "bytes/decl", "share of payload", "values over the value limit"),
+        [(name, f"{item[0] / n:,.0f}", f"{item[0] * 100 / payload:.1f} %", item[1])
+         for name, item in sorted(found.fields.items(), key=lambda x: -x[1][0])],
+    ))  # fmt: skip
+    if decl is not None:
+        out.append(
+            f"payload {payload / n:,.0f} bytes/decl of the hash's {decl.bytes / n:,.0f}: "
+            f"{(decl.bytes - payload) / n:,.0f} of encoding; encodings "
+            + ", ".join(f"{e}×{c}" for e, c in found.hash_encodings.most_common())
+        )
+    events_total = sum(item[1] for item in found.events.values())
+    out.append(_rows(
+        "audit trail, event by event (JSON bytes)", ("type", "events/decl", "bytes/decl", "bytes/event"),
+        [(kind, f"{item[0] / n:.2f}", f"{item[1] / n:,.0f}", f"{item[1] / item[0]:,.0f}")
+         for kind, item in sorted(found.events.items(), key=lambda x: -x[1][1])],
+    ))  # fmt: skip
+    out.append(_rows(
+        "audit trail, member by member of the events", ("member", "bytes/decl", "share"),
+        [(part, f"{size / n:,.0f}", f"{size * 100 / events_total:.1f} %")
+         for part, size in sorted(found.event_parts.items(), key=lambda x: -x[1])],
+    ))  # fmt: skip
+    out.append(_rows(
+        "JSON object keys (names and quotes), per kind", ("in", "bytes/decl"),
+        [(kind, f"{size / n:,.0f}") for kind, size in sorted(found.json_keys.items(), key=lambda x: -x[1])],
+    ))  # fmt: skip
+    spots = sorted(found.texts.items(), key=lambda item: -item[1].repeated)
+    out.append(_rows(
+        "repeated text inside the JSON: strings at one place, and the bytes of those that "
+        "repeat a value already held elsewhere",
+        ("where", "strings/decl", "bytes/decl", "repeated bytes/decl", "distinct values"),
+        [(path, f"{spot.count / n:.2f}", f"{spot.bytes / n:,.0f}", f"{spot.repeated / n:,.0f}",
+          len(spot.distinct)) for path, spot in spots[:top]],
+    ))  # fmt: skip
+    repeated = sum(spot.repeated for spot in found.texts.values())
+    strings = sum(spot.bytes for spot in found.texts.values())
+    out.append(f"all strings: {strings / n:,.0f} bytes/decl, of which repeated {repeated / n:,.0f}")
+    out.append(_rows(
+        f"what-ifs, measured on copies (MEMORY USAGE): of {min(SAMPLE, n)} declarations' keys, of every index whole",
+        ("what", "bytes/decl now", "then", "saved"),
+        [(what, f"{now:,.0f}", f"{then:,.0f}", f"{now - then:,.0f}") for what, now, then in found.whatifs],
+    ))  # fmt: skip
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.memory_map", description=__doc__)
+    parser.add_argument("--count", type=int, default=5000, help="declarations to decide")
+    args = parser.parse_args()
+    print(report(measure(args.count)))
+
+
+if __name__ == "__main__":
+    main()

@@ -204,18 +204,18 @@ def by_hand(declaration: Declaration, permits: dict[str, Permit]) -> Decimal:
             if shipped is None or shipped > date(2024, 10, 1):  # in transit on the day: exempt
                 duties += _duty(value, SURTAX_EV)
         elif line.tariff_item.startswith(EV_ITEMS) and day >= date(2026, 3, 1):
-            if declaration.import_type != "personal":
-                permit = permits.get(line.permit_number or "")
-                valid = (
-                    permit is not None
-                    and permit.status == "issued"
-                    and permit.measure == "CA-CN-EV-TRQ-2026"
-                    and permit.business_number == declaration.importer.business_number
-                    and permit.issued_on <= day <= permit.expires_on
-                    and permit.remaining >= line.quantity
-                )
-                if not valid:
-                    rejected = True
+            # a permit for every importation in 87.02-87.04, personal ones too
+            permit = permits.get(line.permit_number or "")
+            valid = (
+                permit is not None
+                and permit.status == "issued"
+                and permit.measure == "CA-CN-EV-TRQ-2026"
+                and permit.business_number == declaration.importer.business_number
+                and permit.issued_on <= day <= permit.expires_on
+                and permit.remaining >= line.quantity
+            )
+            if not valid:
+                rejected = True
             duties += _duty(value, MFN)
         elif line.tariff_item.startswith(STEEL_AL) and day >= date(2024, 10, 22):
             # the mix's claims name the order without a scheduled item: nothing is remitted

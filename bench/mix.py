@@ -53,10 +53,10 @@ def declaration(index: int, rng: random.Random, label: str = "bench") -> dict[st
         accepted_at = "2026-03-10T10:00:00-05:00"
         permit = {"permit_number": f"{label}-P{index}"} if kind == "trq" else {}
         lines = [_line(1, quantity="1", fob_unit_price=f"{rng.randint(25, 60)}000.00", **permit)]
-    elif kind == "personal":
+    elif kind == "personal":  # a casual importation in 87.03 needs its permit too
         accepted_at = "2026-03-10T10:00:00-05:00"
         import_type = "personal"
-        lines = [_line(1)]
+        lines = [_line(1, permit_number=f"{label}-P{index}")]
     else:
         lines = [_line(1, origin="DE", tariff_item="8703.80.00.90")]
     return {

@@ -860,7 +860,10 @@ def line_facts(
     remission_item: str | None = None
     if measure.remission is not None:
         remission, remission_item = measure.remission.status(
-            claimed, line.tariff_item, as_of, declaration.importer.business_number
+            claimed,
+            measure.goods_item(line.tariff_item, line.underlying_tariff_item),
+            as_of,
+            declaration.importer.business_number,
         )
     exchange = conversion.status if conversion is not None else "not_needed"
     rate = conversion.rate if conversion is not None else None

@@ -113,7 +113,9 @@ class LineFacts(StatedFacts):
     STAGE: ClassVar[Stage] = "line"
 
     origin: str = Field(description="Country of origin of the line (ISO 3166 alpha-2).")
-    tariff_item: str = Field(description="The line's 10-digit classification, with dots.")
+    tariff_item: str = Field(
+        description="The line's 10-digit classification, digits only (8703800010)."
+    )
     tariff_chapter: str = Field(description='The chapter of its tariff item ("72", "98").')
     tariff_heading: str = Field(description='The heading of its tariff item ("7208", "9992").')
     underlying_tariff_item: str | None = Field(

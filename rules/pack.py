@@ -554,13 +554,20 @@ class Measure(_Strict):
         scope = self.scope
         if origin not in scope.origins or import_type not in scope.import_types:
             return False
-        if tariff_item.startswith(scope.prefixes()):
-            return True
-        return (
+        return self.goods_item(tariff_item, underlying).startswith(scope.prefixes())
+
+    def goods_item(self, tariff_item: str, underlying: str | None = None) -> str:
+        """The classification the measure reads a line's goods by: the underlying one for a
+        line of a chapter its scope reaches that way (a Chapter 99 line of steel is steel
+        to the surtax and to its remission schedule alike), else the line's tariff item."""
+        scope = self.scope
+        if (
             underlying is not None
             and tariff_item[:2] in scope.underlying_chapters
-            and underlying.startswith(scope.prefixes())
-        )
+            and not tariff_item.startswith(scope.prefixes())
+        ):
+            return underlying
+        return tariff_item
 
 
 def _exchange_rate(value: object) -> Decimal:

@@ -80,9 +80,11 @@ CAD_COLUMNS: tuple[CadColumn, ...] = (
     CadColumn("tariff_treatment", "lines.tariff_treatment", "14", False, "e.g. 02 (MFN)"),
     CadColumn("permit_number", "lines.permit_number", "26", False, "import permit"),
     CadColumn("remission_claim", "lines.remission_claim", "26", False,
-              "e.g. SOR/2025-12 item 1"),
+              "e.g. SOR/2025-12 schedule 2 item 9.01"),
     CadColumn("classification_number", "lines.tariff_item", "27", True,
               "10 digits, dots allowed: 8703.80.00.10"),
+    CadColumn("underlying_classification_number", "lines.underlying_tariff_item", "", False,
+              "Chapter 98/99 lines: the goods' Chapters 1-97 item (Chapter 99: required)"),
     CadColumn("quantity", "lines.quantity", "29", True, "decimal; vehicles whole"),
     CadColumn("unit_of_measure", "lines.unit", "30", True, "UN/ECE rec. 20: NMB, KGM"),
     CadColumn("value_for_duty", "lines.value_for_duty", "37", True, "decimal, in currency"),
@@ -97,8 +99,9 @@ _YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 
 def csv_columns_help() -> str:
     """The layout, one column a line, for `accord submit --help` (the README shows the same)."""
+    width = max(len(column.name) for column in CAD_COLUMNS)
     return "\n".join(
-        f"  {column.name:<22} {('[' + column.b3 + ']') if column.b3 else '':<5} "
+        f"  {column.name:<{width}} {('[' + column.b3 + ']') if column.b3 else '':<5} "
         f"{'required' if column.required else 'optional':<8} {column.text}"
         for column in CAD_COLUMNS
     )

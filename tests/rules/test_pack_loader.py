@@ -111,7 +111,7 @@ def test_shipped_packs_load() -> None:
     the SHA-256 of their bytes."""
     current = {
         ("CA-CN-EV-TRQ-2026", "2026.4"),
-        ("CA-CN-SURTAX-2024", "2026.3"),
+        ("CA-CN-SURTAX-2024", "2026.4"),
         ("CA-TAXES", "2026.2"),
         ("CN-CA-COUNTERMEASURES-2025", "2026.3"),
         ("CN-CA-IMPORT-TAXES", "2026.2"),
@@ -246,7 +246,7 @@ def test_content_hash_changes_when_a_rate_changes() -> None:
 def test_current_packs_picks_the_highest_version_numerically() -> None:
     """Of versions 2026.1, 2026.2 and 2026.10 of one pack, 2026.10 is current."""
     versions = [
-        edited(SURTAX_FILE, 'version: "2026.3"', f'version: "{version}"', f"surtax-{version}.yaml")
+        edited(SURTAX_FILE, 'version: "2026.4"', f'version: "{version}"', f"surtax-{version}.yaml")
         for version in ("2026.2", "2026.10", "2026.1")
     ]
     split = load_pack(SPLIT_FILE)
@@ -260,7 +260,7 @@ def test_current_packs_picks_the_highest_version_numerically() -> None:
 def test_a_new_version_may_redefine_a_measure_of_the_old_one() -> None:
     """A later version of the same pack redefining a measure is not an overlap: only it is current."""
     old = load_pack(SURTAX_FILE)
-    new = edited(SURTAX_FILE, 'version: "2026.3"', 'version: "2026.4"', "surtax-2026.4.yaml")
+    new = edited(SURTAX_FILE, 'version: "2026.4"', 'version: "2026.5"', "surtax-2026.5.yaml")
     current = current_packs([old, new])
     assert current == [new]
     check_no_overlap(current)

@@ -84,8 +84,8 @@ def _decide(body: dict[str, Any], packs: list[Pack]) -> dict[str, Any]:
     return decided
 
 
-def test_replay_under_2026_3_shows_what_changed_for_steel_decided_under_2026_2() -> None:
-    """Steel remitted under 2026.2's placeholder item 1 is, replayed under 2026.3, charged the surtax, and the differences say so."""
+def test_replay_now_shows_what_changed_for_steel_decided_under_2026_2() -> None:
+    """Steel remitted under 2026.2's placeholder item 1 is, replayed under the current version, charged the surtax, and the differences say so."""
     others = [pack for pack in _current() if pack.id != "CA-CN-SURTAX-2024"]
     old = [load_pack(OLD_SURTAX_FILE), *others]
     new = [load_pack(SURTAX_FILE), *others]
@@ -104,10 +104,38 @@ def test_replay_under_2026_3_shows_what_changed_for_steel_decided_under_2026_2()
     assert assumed == []
     changes = {(item["field"], json.dumps(item["original"]), json.dumps(item["replayed"]))
                for item in differences(original, replayed)}  # fmt: skip
-    # 2026.3: surtax 25% = 2,500.00, GST 5% of 12,500.00 = 625.00 -> 3,125.00
+    # now: surtax 25% = 2,500.00, GST 5% of 12,500.00 = 625.00 -> 3,125.00
     assert ("total_duty", '"500.00"', '"3125.00"') in changes
     assert ("lines[1].treatment", '"exempt"', '"surtax"') in changes
     gone = {"rule": "ELIG-SUR-STAL-REMISSION", "line": 1, "severity": "warning"}
     came = {"rule": "ELIG-SUR-STAL-REMISSION-UNKNOWN", "line": 1, "severity": "warning"}
     assert ("findings", json.dumps(gone), "null") in changes
     assert ("findings", "null", json.dumps(came)) in changes
+
+
+@pytest.mark.parametrize(
+    ("tariff_item", "underlying", "rule", "assumption"),
+    [
+        ("9903.00.00.00", "7208.51.00.00", "DUTY-SUR-STAL-SURTAX-CHAPTER-99", "CH99-REPAIR-ITEMS"),
+        ("9899.00.00.00", "7208.51.00.00", "DUTY-SUR-STAL-SURTAX-CHAPTER-98-PROHIBITED",
+         "CH98-PROHIBITED"),
+        ("9993.00.00.00", "8703.80.00.10", "DUTY-SUR-EV-SURTAX-CHAPTER-99", "CH99-REPAIR-ITEMS"),
+        ("9899.00.00.00", "8703.80.00.10", "DUTY-SUR-EV-SURTAX-CHAPTER-98-PROHIBITED",
+         "CH98-PROHIBITED"),
+    ],
+)  # fmt: skip
+def test_a_surtax_charged_on_a_chapter_98_or_99_line_lists_the_reading_it_rests_on(
+    tariff_item: str, underlying: str, rule: str, assumption: str
+) -> None:
+    """The surtax on a Chapter 99 line that is not a repair item, or on a prohibited Chapter 98 good, shows the assumption that decided it, as the relief findings do."""
+    body = declaration(
+        "CAD-CH99-1",
+        lines=[{"tariff_item": tariff_item, "underlying_tariff_item": underlying,
+                "description": "Goods under a special classification", "unit": "NMB",
+                "quantity": "1", "value_for_duty": "10000.00"}],
+        accepted_at="2025-06-16T10:00:00-04:00",
+    )  # fmt: skip
+    decided = _decide(body, list(_current()))
+    (finding,) = [item for item in decided["findings"] if item["rule"] == rule]
+    assert assumption in finding["assumptions"]
+    assert decided["lines"][0]["treatment"] == "surtax"

@@ -91,6 +91,21 @@ def test_csv_and_json_of_the_same_declarations_are_the_same_declarations(tmp_pat
     assert [d.canonical_json() for _, d in found] == [d.canonical_json() for _, d in jsonl]
 
 
+def test_a_chapter_99_row_carries_its_underlying_classification_and_without_it_is_named(
+    tmp_path: Path,
+) -> None:
+    """underlying_classification_number fills the line's underlying_tariff_item; a Chapter 99 row without it is refused naming the row and that column."""
+    steel = {**ROW, "description": "Hot-rolled steel plate", "classification_number":
+             "9903.00.00.00", "unit_of_measure": "KGM", "quantity": "12000"}  # fmt: skip
+    ((_, found),) = read(write(tmp_path, csv_text({**steel, "underlying_classification_number":
+                                                   "7208.51.00.00"})))  # fmt: skip
+    assert found.lines[0].tariff_item == "9903000000"
+    assert found.lines[0].underlying_tariff_item == "7208510000"
+    message = problems(write(tmp_path, csv_text(steel), "bad.csv"))
+    assert "row 2" in message and "underlying_classification_number" in message
+    assert "required with a Chapter 99" in message
+
+
 def test_csv_headers_match_in_any_case_and_a_spreadsheets_bom_and_crlf_are_read(
     tmp_path: Path,
 ) -> None:

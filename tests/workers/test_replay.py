@@ -56,7 +56,7 @@ def test_a_pack_change_shows_up_as_the_expected_differences(
 ) -> None:
     """Under a pack version with a 50% EV surtax, surtax lines owe half the surtax (and the GST on it); others do not change."""
     text = (SHIPPED_DIR / "ca-cn-surtax-2024.yaml").read_text()
-    changed = text.replace('version: "2026.3"', 'version: "2099.1"').replace(
+    changed = text.replace('version: "2026.4"', 'version: "2099.1"').replace(
         'surtax: {rate: "100%", source: SOR-2024-187}',
         'surtax: {rate: "50%", source: SOR-2024-187}',
     )

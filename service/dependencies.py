@@ -66,16 +66,22 @@ Packs = Annotated[Catalog, Depends(_catalog)]
 Config = Annotated[Settings, Depends(_settings)]
 
 
-def principal(request: Request) -> Principal:
-    """The caller, from its bearer token; 401 without one or with an unknown one."""
-    header = request.headers.get("authorization", "")
+def bearer(tokens: TokenBook, header: str) -> Principal:
+    """The caller an Authorization header names; 401 without a bearer token or with an
+    unknown one. The API's middleware asks it before a byte of the body is read
+    (service/api.py), the routes again for the caller itself."""
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented:
         raise ApiError(401, "missing bearer token", "send Authorization: Bearer TOKEN")
-    found = services(request).tokens.principal(presented.strip())
+    found = tokens.principal(presented.strip())
     if found is None:
         raise ApiError(401, "invalid token", None)
     return found
+
+
+def principal(request: Request) -> Principal:
+    """The caller, from its bearer token; 401 without one or with an unknown one."""
+    return bearer(services(request).tokens, request.headers.get("authorization", ""))
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -33,7 +33,7 @@ from schemas.responses import (
     QuotaBrief,
 )
 from schemas.verdict import DeclarationStatus
-from schemas.verification import served_verdict, verify_declaration
+from schemas.verification import ServedState, served_verdict, verify_declaration
 from service.arrangements import LINKAGE_PREFIX, measure_identity
 from service.auth import Principal
 from store.errors import StoreError
@@ -56,6 +56,16 @@ def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
     return DeclarationStatus.model_validate(body)
 
 
+def served_state(record: DeclarationRecord) -> ServedState:
+    """What a reader is served of the record beside body and verdict, for verification."""
+    return ServedState(
+        business_number=record.business_number,
+        status=record.status,
+        decided_at=record.decided_at,
+        listed=dict(record.listed),
+    )
+
+
 def audit_trail(
     store: RedisStore, declaration_id: str, record: DeclarationRecord | None = None
 ) -> AuditTrail:
@@ -63,7 +73,8 @@ def audit_trail(
     (schemas/verification.py; the dashboard and the export show the same)."""
     record = record or store.get(declaration_id)
     raw = store.audit_raw(declaration_id)
-    checkpoint = store.checkpoint_raw(record.checkpoint) if record and record.checkpoint else None
+    named = store.checkpoint_named(declaration_id) if store.audit_key else None
+    newest = max(named or 0, record.checkpoint or 0) if record else 0
     events, verification = verify_declaration(
         declaration_id,
         raw,
@@ -73,7 +84,11 @@ def audit_trail(
         recorded_count=record.audit_len if record else 0,
         recorded_mac=record.audit_mac if record else None,
         key=store.audit_key,
-        checkpoint=checkpoint,
+        checkpoint=store.checkpoint_raw(newest) if newest else None,
+        served=served_state(record) if record else None,
+        checkpoint_named=named,
+        checkpoint_pointer=record.checkpoint if record else None,
+        list_end=store.checkpoint_list_end() if store.audit_key else None,
     )
     return AuditTrail(
         declaration_id=declaration_id,

@@ -9,6 +9,11 @@ Keys, under the store's prefix:
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
+    audit:tip            the newest checkpoint's keyed tip, set with it: a list cut short
+                         ends before it
+    audit:named          hash: declaration id -> the newest checkpoint naming its head,
+                         beside the record's own pointer, so that one rolled back or
+                         removed disagrees with it
     decisions:{rule}     sorted set of "declaration|line" by decision time
 
 An archived declaration's events are in its archive line (store/archive.py); its head,
@@ -24,7 +29,7 @@ import orjson
 from redis.commands.core import Script
 
 from schemas.audit import GENESIS, AuditEvent
-from schemas.verification import Checkpoint
+from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source
 
@@ -44,6 +49,14 @@ class AuditTrails(Protocol):
 
     def write_checkpoint(self, at: str, limit: int = 5000) -> Checkpoint | None:
         """Checkpoint the heads of the trails changed since the last checkpoint."""
+        ...
+
+    def checkpoint_named(self, declaration_id: str) -> int | None:
+        """The newest checkpoint naming the declaration's head, as the index says."""
+        ...
+
+    def checkpoint_list_end(self) -> tuple[bytes | None, bytes | None, int]:
+        """(keyed tip, last checkpoint, count) of the checkpoint list, read together."""
         ...
 
     def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
@@ -79,6 +92,20 @@ class RedisAuditTrails(Keyspace):
             return events
         line = self._archived_line(declaration_id, stub)
         return [str(event) for event in line.get("audit") or []]
+
+    @translated
+    def checkpoint_named(self, declaration_id: str) -> int | None:
+        value = self.client.hget(self.key("audit", "named"), declaration_id)
+        return int(value) if value is not None else None
+
+    @translated
+    def checkpoint_list_end(self) -> tuple[bytes | None, bytes | None, int]:
+        pipe = self.client.pipeline(transaction=True)  # the script writes them together
+        pipe.get(self.key("audit", "tip"))
+        pipe.lindex(self.checkpoints_key, -1)
+        pipe.llen(self.checkpoints_key)
+        tip, last, length = pipe.execute()
+        return tip, last, int(length)
 
     @translated
     def checkpoint_raw(self, seq: int) -> bytes | None:
@@ -129,10 +156,13 @@ class RedisAuditTrails(Keyspace):
                 keys=[
                     self.checkpoints_key,
                     changed_key,
+                    self.key("audit", "tip"),
+                    self.key("audit", "named"),
                     *(self.key("decl", declaration_id) for declaration_id in ids),
                 ],
                 args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
-                      orjson.dumps(read)],
+                      orjson.dumps(read),
+                      CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
             )  # fmt: skip
             if decoded(outcome) == "ok":
                 return checkpoint

@@ -42,7 +42,7 @@ from schemas import summary
 from schemas.audit import GENESIS, chain_json
 from schemas.permit import Permit
 from schemas.quota import Allocation
-from schemas.verification import head_mac
+from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
 from store.ledger import allocation_of, permit_of
@@ -65,6 +65,9 @@ class DeclarationRecord:
     audit_mac: str | None = None
     checkpoint: int | None = None
     archive: str | None = None  # the archive file holding it, once archived
+    # the list summary as stored (schemas/summary.py), which verification holds to the
+    # body and verdict; a field not stored is absent
+    listed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,11 @@ def record_of(declaration_id: str, fields: Mapping[str, str | None]) -> Declarat
         audit_mac=fields.get("audit_mac"),
         checkpoint=int(fields.get("checkpoint") or 0) or None,
         archive=fields.get("archive"),
+        listed={name: value for name in LISTED if (value := fields.get(name)) is not None},
     )
+
+
+LISTED = (*summary.BODY_FIELDS, *summary.VERDICT_FIELDS)
 
 
 def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
@@ -241,6 +248,25 @@ def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     return record_of(
         declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
     )
+
+
+def written_events(
+    events: Sequence[tuple[str, dict[str, Any]]], fields: Mapping[str, str]
+) -> Sequence[tuple[str, dict[str, Any]]]:
+    """The events a record appends: the one that decides a declaration (its verdict, or
+    its failure) records the decided_at the same write sets, so that the chain vouches
+    for the time a reader is served (schemas/verification.py)."""
+    decided_at = fields.get("decided_at")
+    if decided_at is None:
+        return events
+    deciding = max(
+        (position for position, (kind, _) in enumerate(events) if kind in DECIDING_EVENTS),
+        default=None,
+    )
+    if deciding is None:
+        return events
+    kind, data = events[deciding]
+    return [*events[:deciding], (kind, {**data, "decided_at": decided_at}), *events[deciding + 1 :]]
 
 
 def written_fields(fields: dict[str, str]) -> dict[str, str]:
@@ -455,7 +481,9 @@ class RedisDeclarations(OneAtATime, Keyspace):
             "stats": self.key("stats"),
             "channel": self.changes_channel,
         }
-        texts, new_head = chain_json(head, length, now_rfc3339(), write.events)
+        texts, new_head = chain_json(
+            head, length, now_rfc3339(), written_events(write.events, write.fields)
+        )
         fields = written_fields(write.fields)
         return [
             ",".join(write.allowed), head,

@@ -15,6 +15,8 @@ Keys, under the store's prefix:
                          beside the record's own pointer, so that one rolled back or
                          removed disagrees with it
     decisions:{rule}     sorted set of "declaration|line" by decision time
+    decision_rows:{rule} hash: "declaration|line" -> JSON {severity, pack_version, outcome}
+                         as decided (written with the index by store/lua/record.lua)
 
 An archived declaration's events are in its archive line (store/archive.py); its head,
 count, MAC and checkpoint stay in Redis, so the file cannot change what verifies.
@@ -23,7 +25,8 @@ count, MAC and checkpoint stay in Redis, so the file cannot change what verifies
 from __future__ import annotations
 
 import functools
-from typing import Protocol, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import orjson
 from redis.commands.core import Script
@@ -32,6 +35,18 @@ from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One decision of a rule as the index holds it: where, when, and what was kept of it
+    as it was decided ({severity, pack_version, outcome}; None for a decision indexed
+    before that was kept)."""
+
+    declaration_id: str
+    line: int | None
+    at: float
+    kept: dict[str, Any] | None
 
 
 class AuditTrails(Protocol):
@@ -59,8 +74,11 @@ class AuditTrails(Protocol):
         """(keyed tip, last checkpoint, count) of the checkpoint list, read together."""
         ...
 
-    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
-        """(declaration, line, when) of every decision of `rule` in [start, end]."""
+    def decisions(
+        self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
+    ) -> list[DecisionRow]:
+        """The decisions of `rule` in [start, end], oldest first, from position `offset`,
+        at most `limit` of them, each with what was kept of it as it was decided."""
         ...
 
 
@@ -169,16 +187,25 @@ class RedisAuditTrails(Keyspace):
         raise StoreError("the checkpoint chain kept moving; gave up")
 
     @translated
-    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
+    def decisions(
+        self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
+    ) -> list[DecisionRow]:
+        key = self.key("decisions", rule)
         raw = cast(
             list[tuple[bytes, float]],
-            self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True),
+            self.client.zrangebyscore(key, start, end, withscores=True)
+            if limit is None
+            else self.client.zrangebyscore(key, start, end, offset, limit, withscores=True),
         )
-        out: list[tuple[str, int | None, float]] = []
-        for member, score in raw:
+        if not raw:
+            return []
+        rows = self.client.hmget(self.key("decision_rows", rule), [member for member, _ in raw])
+        out: list[DecisionRow] = []
+        for (member, score), row in zip(raw, rows, strict=True):
             parts = str(decoded(member)).rpartition("|")
             declaration_id, line = parts[0], parts[2]
-            out.append((declaration_id, int(line) if line else None, float(score)))
+            kept = orjson.loads(row) if row else None
+            out.append(DecisionRow(declaration_id, int(line) if line else None, float(score), kept))
         return out
 
 

@@ -20,6 +20,8 @@ Keys, under the store's prefix:
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
     decisions:{rule}     sorted set of "declaration|line" by decision time (store/audit.py)
+    decision_rows:{rule} hash: "declaration|line" -> what GET /v1/decisions lists of it
+                         (severity, pack version, outcome), kept as it is decided
 
 `Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
 store/memory.py the one in memory, held to the same contract by
@@ -112,6 +114,8 @@ class Write:
     known_head: tuple[str, int] | None = None
     decisions: Sequence[tuple[str, int | None]] = ()
     counters: dict[str, int] = field(default_factory=dict)
+    # (severity, pack version) of the verdict's finding at each decision, listed with it
+    findings: Mapping[tuple[str, int | None], tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,12 @@ def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     return record_of(
         declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
     )
+
+
+def decision_row(finding: tuple[str, str] | None, outcome: str | None) -> dict[str, str | None]:
+    """What the decision list shows of one decision beside where and when."""
+    severity, pack_version = finding or (None, None)
+    return {"severity": severity, "pack_version": pack_version, "outcome": outcome}
 
 
 def written_events(
@@ -473,10 +483,17 @@ class RedisDeclarations(OneAtATime, Keyspace):
             [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
             for rule, line in write.decisions
         ]
+        outcome = write.fields.get("outcome")
+        rows = [
+            [self.key("decision_rows", rule), f"{write.declaration_id}|{line or ''}",
+             orjson.dumps(decision_row(write.findings.get((rule, line)), outcome)).decode()]
+            for rule, line in write.decisions
+        ]  # fmt: skip
         if write.fields.get("status") in ("decided", "failed"):
             index.append([self.key("decided"), write.declaration_id, now])
         extra = {
             "index": index,
+            "rows": rows,
             "counters": write.counters,
             "stats": self.key("stats"),
             "channel": self.changes_channel,

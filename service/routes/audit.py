@@ -51,7 +51,13 @@ def audit(
 
 @router.get(
     "/decisions",
-    summary="Every decision one rule took",
+    summary="Every decision one rule took (paged)",
+    description=(
+        f"The decisions of `rule` between `from` and `to` (epoch seconds), oldest first: at "
+        f"most `limit` (default {views.DECISIONS_PAGE}, at most {views.MAX_DECISIONS_PAGE}) "
+        f"from position `cursor` (0 for the first). `next_cursor` is where the next page "
+        f"starts, null after the last."
+    ),
     response_model=Decisions,
     responses=errors(401, 403, 422, 503),
 )
@@ -61,8 +67,10 @@ def decisions(
     rule: str,
     start: Annotated[float | None, Query(alias="from", allow_inf_nan=False)] = None,
     end: Annotated[float | None, Query(alias="to", allow_inf_nan=False)] = None,
+    limit: Annotated[int, Query(ge=1, le=views.MAX_DECISIONS_PAGE)] = views.DECISIONS_PAGE,
+    cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
 ) -> Decisions:
-    return views.decisions(store, rule, start, end)
+    return views.decisions(store, rule, start, end, cursor, limit)
 
 
 @router.post(

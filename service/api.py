@@ -28,7 +28,7 @@ from service.errors import (
     on_store_error,
 )
 from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
-from service.waiting import StatusWaiters
+from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
 from store.errors import StoreError
 from store.redis_store import RedisStore
@@ -153,6 +153,7 @@ def create_app(
         enqueue=enqueue,
         enqueue_bulk=enqueue_bulk or enqueue,
         waiters=StatusWaiters(store, settings.long_polls_per_caller),
+        reads=CallerSlots(settings.reads_per_caller, "reads of declarations"),
     )
 
     @contextlib.asynccontextmanager

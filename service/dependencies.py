@@ -20,7 +20,7 @@ from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.responses import ErrorAnswer
 from service.auth import Principal, TokenBook
 from service.errors import ApiError
-from service.waiting import StatusWaiters
+from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
 from store.declarations import Declarations
 from store.redis_store import DeclarationRecord, RedisStore
@@ -41,6 +41,8 @@ class Services:
     enqueue: Enqueue
     enqueue_bulk: Enqueue
     waiters: StatusWaiters
+    # a declaration's status or trail may weigh megabytes: a token reads a few at once
+    reads: CallerSlots
 
 
 def services(request: Request) -> Services:
@@ -125,6 +127,11 @@ def today() -> date:
     """The default `as_of` of the read endpoints: today in UTC (a declaration's own
     evaluation never uses the clock, only its accepted_at)."""
     return datetime.now(UTC).date()
+
+
+def slot_key(caller: Principal) -> str:
+    """The caller as per-caller limits count it: its token."""
+    return caller.token_key or who(caller)
 
 
 def who(caller: Principal) -> str:

@@ -18,6 +18,8 @@ ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoi
                           (docs/security.md); `accord run` keeps one in var/audit.key
                           when unset. Without it trails are checked, not authenticated.
 ACCORD_LONG_POLLS         long polls (`?wait=`) one token may hold at once (20)
+ACCORD_READS_PER_CALLER   declaration statuses and audit trails one token may be read
+                          at once (8): each may weigh megabytes
 ACCORD_HEADER_TIMEOUT     seconds a connection has to send a complete request head (10)
 ACCORD_READ_TIMEOUT       seconds a connection has to send a whole request, body
                           included (30)
@@ -50,6 +52,7 @@ class Settings:
     task_retries: int
     audit_key: bytes | None = field(default=None, repr=False)
     long_polls_per_caller: int = 20
+    reads_per_caller: int = 8
     header_timeout: float = 10.0
     read_timeout: float = 30.0
     connections_per_address: int = 64
@@ -75,6 +78,7 @@ class Settings:
             task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
             audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
             long_polls_per_caller=int(env.get("ACCORD_LONG_POLLS", 20)),
+            reads_per_caller=int(env.get("ACCORD_READS_PER_CALLER", 8)),
             header_timeout=float(env.get("ACCORD_HEADER_TIMEOUT", 10)),
             read_timeout=float(env.get("ACCORD_READ_TIMEOUT", 30)),
             connections_per_address=int(env.get("ACCORD_CONNECTIONS_PER_ADDRESS", 64)),

@@ -3,6 +3,7 @@ and lists what the index kept of each decision as it was decided, reading no ver
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -80,3 +81,26 @@ def test_a_page_of_decisions_is_bounded(api: InProcess) -> None:
             response = client.get("/v1/decisions", params={"rule": RULE, **params})
             assert response.status_code == 422
             assert field in response.json()["detail"][0]["field"]
+
+
+def test_a_token_reads_a_bounded_number_of_declarations_at_once(api: InProcess) -> None:
+    """While a token holds its 8 reads of declarations, its next status or audit read is
+    429 with Retry-After; another token reads meanwhile, and the token again once one
+    slot is free."""
+    [declaration_id] = rejected(api, 1)
+    services = api.app.state.services
+    caller = services.tokens.principal(api.tokens["admin"])
+    path = f"/v1/declarations/{declaration_id}"
+    with contextlib.ExitStack() as held:
+        for _ in range(services.settings.reads_per_caller):
+            held.enter_context(services.reads.slot(caller.token_key))
+        with api.client() as client:
+            for wanted in (path, f"{path}/audit"):
+                refused = client.get(wanted)
+                assert refused.status_code == 429, refused.text
+                assert refused.headers["retry-after"] == "1"
+        with api.client("auditor") as client:
+            assert client.get(path).status_code == 200
+            assert client.get(f"{path}/audit").status_code == 200
+    with api.client() as client:
+        assert client.get(path).status_code == 200

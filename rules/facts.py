@@ -57,12 +57,16 @@ RemissionStatus = Literal[
     "unknown_order",  # the claim names an order this measure's remission does not
     "no_item",  # the claim names the order but no scheduled item
     "unlisted_item",  # the item is not in the order's schedules
+    "no_schedule",  # the claim names an item but not its schedule, and the items have one
     "not_this_good",  # the item lists other goods than the line's tariff item
     "out_of_period",  # the item lists the goods, but not on the acceptance date
+    "unverified",  # the item's importer column was not read: the claim cannot be verified
+    "other_importer",  # a company item, bound to another importer's business number
     "granted",
 ]
 ExchangeRateStatus = Literal["not_needed", "found", "missing"]
 Classification = Literal["sectoral_arrangement", "fta_non_market"]
+MeasureKind = Literal["arrangement", "unilateral_surtax"]
 
 
 Needs = Literal["", "quota", "permits", "remission"]
@@ -107,6 +111,13 @@ class LineFacts(StatedFacts):
 
     origin: str = Field(description="Country of origin of the line (ISO 3166 alpha-2).")
     tariff_item: str = Field(description="The line's 10-digit classification, with dots.")
+    tariff_chapter: str = Field(description='The chapter of its tariff item ("72", "98").')
+    tariff_heading: str = Field(description='The heading of its tariff item ("7208", "9992").')
+    underlying_tariff_item: str | None = Field(
+        default=None,
+        description="For a Chapter 98 or 99 line, the classification in Chapters 1 to 97 of "
+        "its goods (10 digits); absent otherwise.",
+    )
     import_type: ImportType = Field(description="The declaration's import type.")
     unit: str = Field(description="Unit of the declared quantity (UN/ECE Rec. 20, e.g. NMB).")
     quantity: str = Field(description="The declared quantity as a decimal string.")
@@ -127,8 +138,8 @@ class LineFacts(StatedFacts):
     )
     currency: str = Field(description="The currency the declaration's values are in.")
     exchange_rate: ExchangeRateStatus = Field(
-        description="Whether the values needed converting and the packs' table has the rate "
-        "for the conversion date."
+        description="Whether the values needed converting and a rate prevails on the "
+        "conversion date (a loaded quote, or an older pack version's own table)."
     )
     exchange_rate_value: str | None = Field(
         default=None, description="The rate applied, units of home currency per unit."
@@ -137,6 +148,22 @@ class LineFacts(StatedFacts):
         default=None,
         description="The conversion date (ISO text): the date of direct shipment, else of "
         "acceptance.",
+    )
+    exchange_rate_basis: Literal["shipment_date", "accepted_at"] | None = Field(
+        default=None,
+        description="Which date the conversion date is: the date of direct shipment, or "
+        "acceptance when the declaration gives no shipment date; absent without conversion.",
+    )
+    exchange_rate_date: str | None = Field(
+        default=None,
+        description="The day the rate applied was quoted for (ISO text); absent if none.",
+    )
+    exchange_rate_source: str | None = Field(
+        default=None, description="Who published the rate applied, and its series."
+    )
+    exchange_rate_from: str | None = Field(
+        default=None,
+        description="The earliest day whose quote could prevail on the conversion date (ISO text).",
     )
     fob_value_gap_bp: int | None = Field(
         default=None,
@@ -183,11 +210,20 @@ class MeasureFacts(StatedFacts):
     STAGE: ClassVar[Stage] = "measure"
 
     as_of: DayNumber = Field(description="The date the checks are made for.")
-    classification: Classification = Field(description="How the arrangement is classified.")
+    measure_kind: MeasureKind = Field(
+        description="An arrangement with a partner, or a unilateral surtax (no classification)."
+    )
+    classification: Classification | None = Field(
+        default=None, description="How the arrangement is classified; absent for a surtax."
+    )
     partner: str = Field(description="The other party to the arrangement.")
     country_specific: bool = Field(description="Whether the measure applies to one country.")
     bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
     claimed_basis: str = Field(description="The legal basis the measure's maker claims.")
+    concession: str | None = Field(
+        default=None,
+        description="What the measure concedes under its arrangement; absent if not recorded.",
+    )
     bound_rate_bp: int | None = Field(
         default=None, description="The WTO bound rate, in basis points; absent if not recorded."
     )
@@ -247,7 +283,9 @@ class MeasureFacts(StatedFacts):
     )
     counterparts_lapsed: str | None = Field(
         default=None,
-        description="The counterparts whose last day is before the date, by id; absent if none.",
+        description="The counterparts whose last day is before the date and whose end "
+        "withdraws their concession, each with its own last day (`ID (to DATE)`); absent if "
+        "none.",
     )
     counterparts_lapsed_count: int = Field(
         description="How many of the measure's counterparts have lapsed by the date."
@@ -255,6 +293,22 @@ class MeasureFacts(StatedFacts):
     counterparts_lapsed_on: str | None = Field(
         default=None,
         description="The last day of the latest-ending lapsed counterpart (ISO text).",
+    )
+    counterparts_expired: str | None = Field(
+        default=None,
+        description="The counterparts past their last day whose concession their expiry "
+        "still honours (a ceiling on a duty), each with its own last day; absent if none.",
+    )
+    counterparts_expired_count: int = Field(
+        description="How many of the measure's counterparts have so expired by the date."
+    )
+    counterparts_not_loaded: str | None = Field(
+        default=None,
+        description="Counterparts an arrangement awaits that no loaded pack defines, by id; "
+        "absent if none.",
+    )
+    counterparts_not_loaded_count: int = Field(
+        description="How many of the measure's counterparts no loaded pack defines."
     )
     wto_licensing_notice_days: int | None = Field(
         default=None,
@@ -575,7 +629,7 @@ def resting_on(
     """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
     every parameter value, rate, quota figure and arrangement value it reads."""
     facts, params = reads(rule)
-    found: list[str | None] = [rule.assumption]
+    found: list[str | None] = [rule.assumption, measure.effective.assumption]
     if rule.stage != "measure":
         found.append(measure.scope.assumption)
     remission = measure.remission

@@ -99,6 +99,9 @@ class Assumption(_Strict):
 class Effective(_Strict):
     start: IsoDate = Field(alias="from")
     end: IsoDate | None = Field(default=None, alias="to")
+    # a range no published text settles (a repeal date taken from a secondary source):
+    # every finding of the measure lists it
+    assumption: str | None = None
 
     def contains(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
@@ -111,8 +114,16 @@ class Effective(_Strict):
 
 class Scope(_Strict):
     origins: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...]
-    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")], ...]
+    # a chapter ("03"), a heading ("0303") or a subheading and finer
+    tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\.?\d{2}){0,3})?$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    # Chapters of special classification (98, 99) whose lines the scope matches by their
+    # underlying classification (the line's `underlying_tariff_item`): a surtax on goods of
+    # Chapters 72-76 reaches the same goods declared under a Chapter 99 item
+    underlying_chapters: tuple[Literal["98", "99"], ...] = ()
+    # `foreign`: in force only on the lines of declarations whose values are in another
+    # currency than the jurisdiction's (a measure that converts them)
+    currency: Literal["any", "foreign"] = "any"
     # the scope itself may rest on an assumption (a list no public source settles); the
     # findings of the measure's line rules then list it
     assumption: str | None = None
@@ -228,6 +239,12 @@ class DutyEffect(_Strict):
     type: str
     rate: str
     base: DutyBase = "line"
+    # The type of another duty of the line whose rate grosses this one up: the amount is
+    # base x rate x (1 + that duty's rate). MOFCOM's anti-dumping deposits are computed so
+    # (value x deposit rate x (1 + import VAT rate)), the deposit standing in for the duty
+    # and the VAT that duty would bear. Such a duty comes after all others, so it is never
+    # in the base of a tax on the value plus duties.
+    gross_up: str | None = None
 
 
 class Then(_Strict):
@@ -319,7 +336,10 @@ class Notification(_Strict):
 class Arrangement(_Strict):
     """What the measure-level WTO, notification and linkage checks look at."""
 
-    classification: Literal["sectoral_arrangement", "fta_non_market"]
+    # A measure taken alone (a surtax under Customs Tariff s.53) is not an arrangement:
+    # it has WTO facts, but no classification for the CUSMA notification checks.
+    measure_kind: Literal["arrangement", "unilateral_surtax"] = "arrangement"
+    classification: Literal["sectoral_arrangement", "fta_non_market"] | None = None
     classification_assumption: str | None = None
     partner: str
     negotiations_began_on: IsoDate | None = None
@@ -340,6 +360,22 @@ class Arrangement(_Strict):
     counterparts: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
     counterparts_source: str | None = None
     counterparts_assumption: str | None = None
+    # What this measure concedes under the arrangement, and whether its end withdraws the
+    # concession. A concession that is a ceiling (an anti-dumping duty of at most 5.9%) is
+    # still honoured when the duty expires: the other side's linkage checks then report the
+    # expiry as information, not as a lapsed counterpart.
+    concession: str | None = None
+    expiry_withdraws_concession: bool = True
+
+    @model_validator(mode="after")
+    def _classified_if_arrangement(self) -> Arrangement:
+        """An arrangement is classified (the notification checks read it); a unilateral
+        surtax is not an arrangement and carries no classification."""
+        if self.measure_kind == "arrangement" and self.classification is None:
+            raise ValueError("an arrangement needs a classification")
+        if self.measure_kind == "unilateral_surtax" and self.classification is not None:
+            raise ValueError("a unilateral surtax is not an arrangement: drop classification")
+        return self
 
 
 class RemissionItem(_Strict):
@@ -352,8 +388,22 @@ class RemissionItem(_Strict):
     source: str
     assumption: str | None = None
 
+    # The schedule the item is in (a claim names it: item numbers repeat across schedules),
+    # what column 3 describes, and for a company item the business number (BN9) of
+    # column 1. `importer_read: false` marks an item whose column 1 the record read does
+    # not show: it can never be verified, so it never remits.
+    schedule: Literal[1, 2] | None = None
+    description: str | None = None
+    business_number: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
+    importer_read: bool = True
+
     def covers(self, tariff_item: str) -> bool:
         return tariff_item.startswith(tuple(item.replace(".", "") for item in self.tariff_items))
+
+    @property
+    def label(self) -> str:
+        """How findings name the item: "Schedule 2, item 9.01", or "3" without a schedule."""
+        return f"Schedule {self.schedule}, item {self.item}" if self.schedule else self.item
 
 
 class Remission(_Strict):
@@ -366,28 +416,46 @@ class Remission(_Strict):
     source: str
     assumption: str | None = None
 
-    def status(self, claim: str | None, tariff_item: str, day: date) -> tuple[str, str | None]:
+    def status(
+        self, claim: str | None, tariff_item: str, day: date, business_number: str = ""
+    ) -> tuple[str, str | None]:
         """(what the claim obtains, the scheduled item it names): none, unknown_order,
-        no_item, unlisted_item, not_this_good, out_of_period or granted. A claim reads
-        "<order> item <scheduled item>", upper-cased and spaces collapsed."""
+        no_item, no_schedule, unlisted_item, not_this_good, out_of_period, unverified,
+        other_importer or granted. A claim reads "<order> [schedule <n>] item <item>",
+        upper-cased and spaces collapsed; the schedule is required once the order's items
+        name theirs. `business_number` is the importer's (its first nine digits count)."""
         if claim is None:
             return "none", None
         order, sep, item = claim.rpartition(" ITEM ")
         if not sep:
             order, item = claim, ""
+        order, sep, schedule_text = order.rpartition(" SCHEDULE ")
+        if not sep:
+            order, schedule_text = schedule_text, ""
         if order.strip() not in self.citations:
             return "unknown_order", None
         item = item.strip()
         if not item:
             return "no_item", None
-        listed = [entry for entry in self.items if entry.item == item]
+        schedule = int(schedule_text) if schedule_text.strip().isdecimal() else None
+        if schedule is None and any(entry.schedule for entry in self.items):
+            return "no_schedule", item
+        listed = [entry for entry in self.items if (entry.schedule, entry.item) == (schedule, item)]
         if not listed:
-            return "unlisted_item", item
-        if not any(entry.covers(tariff_item) for entry in listed):
-            return "not_this_good", item
-        if not any(entry.covers(tariff_item) and entry.effective.contains(day) for entry in listed):
-            return "out_of_period", item
-        return "granted", item
+            return "unlisted_item", f"Schedule {schedule}, item {item}" if schedule else item
+        label = listed[0].label
+        goods = [entry for entry in listed if entry.covers(tariff_item)]
+        if not goods:
+            return "not_this_good", label
+        dated = [entry for entry in goods if entry.effective.contains(day)]
+        if not dated:
+            return "out_of_period", label
+        if not all(entry.importer_read for entry in dated):
+            return "unverified", label
+        bound = {entry.business_number for entry in dated if entry.business_number}
+        if bound and business_number[:9] not in bound:
+            return "other_importer", label
+        return "granted", label
 
 
 class Measure(_Strict):
@@ -428,11 +496,20 @@ class Measure(_Strict):
             return f"{spec.amount} per {spec.per}"
         return percent(self.rate_on(name, day))
 
-    def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
+    def in_scope(
+        self, tariff_item: str, origin: str, import_type: str, underlying: str | None = None
+    ) -> bool:
+        """Whether a line's goods are the measure's: by their tariff item, or for a line of
+        a chapter the scope reaches by underlying classification, by that classification."""
+        scope = self.scope
+        if origin not in scope.origins or import_type not in scope.import_types:
+            return False
+        if tariff_item.startswith(scope.prefixes()):
+            return True
         return (
-            origin in self.scope.origins
-            and import_type in self.scope.import_types
-            and tariff_item.startswith(self.scope.prefixes())
+            underlying is not None
+            and tariff_item[:2] in scope.underlying_chapters
+            and underlying.startswith(scope.prefixes())
         )
 
 
@@ -459,6 +536,29 @@ class ExchangeRates(_Strict):
         return self.rates.get(currency, {}).get(day)
 
 
+class CurrencyConversion(_Strict):
+    """How values in another currency are converted into the jurisdiction's (`into`). The
+    rates themselves are operator data, loaded into the store (schemas/rates.py); the pack
+    says which loaded quote prevails on a conversion date, and on what that rests.
+
+    `rates: daily`: the latest quote on or before the conversion date
+    (`prevailing: quoted_on_or_before`), or strictly before it (`quoted_before`), no
+    older than `max_days_back` days before that; `rates: monthly`: the quote of the
+    conversion date's month. The conversion date is the date of direct shipment when
+    `conversion_date: shipment_date` and the declaration gives one, else the date of
+    acceptance (`date_assumption` then says why that may serve)."""
+
+    into: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    rates: Literal["daily", "monthly"]
+    conversion_date: Literal["shipment_date", "accepted_at"]
+    prevailing: Literal["quoted_on_or_before", "quoted_before"] = "quoted_on_or_before"
+    max_days_back: Annotated[int, Field(ge=0, le=31)] = 0
+    source: str  # the law that says how values are converted
+    rates_source: str  # who publishes the rates the operator loads
+    assumption: str | None = None  # on which `prevailing` and `max_days_back` rest
+    date_assumption: str | None = None  # on which acceptance as conversion date rests
+
+
 class PackBody(_Strict):
     pack: Annotated[str, Field(pattern=MEASURE_ID)]
     version: str
@@ -468,7 +568,10 @@ class PackBody(_Strict):
     sources: dict[str, Source]
     assumptions: dict[str, Assumption] = Field(default_factory=dict)
     parameters: dict[str, Parameter] = Field(default_factory=dict)
+    # pack versions before rates were operator data carried a table of their own; they
+    # still load, so that their verdicts replay
     exchange_rates: ExchangeRates | None = None
+    currency_conversion: CurrencyConversion | None = None
     measures: tuple[Measure, ...]
 
     def model_post_init(self, context: Any) -> None:
@@ -608,10 +711,17 @@ def _check_references(body: PackBody, path: str) -> None:
     if body.exchange_rates is not None:
         source("exchange_rates.source", body.exchange_rates.source)
         assumption("exchange_rates.assumption", body.exchange_rates.assumption)
+    conversion = body.currency_conversion
+    if conversion is not None:
+        source("currency_conversion.source", conversion.source)
+        source("currency_conversion.rates_source", conversion.rates_source)
+        assumption("currency_conversion.assumption", conversion.assumption)
+        assumption("currency_conversion.date_assumption", conversion.date_assumption)
 
     for measure in body.measures:
         where = f"measures[{measure.id}]"
         source(f"{where}.source", measure.source)
+        assumption(f"{where}.effective.assumption", measure.effective.assumption)
         assumption(f"{where}.scope.assumption", measure.scope.assumption)
         if measure.remission is not None:
             remission = measure.remission
@@ -709,10 +819,12 @@ def _check_references(body: PackBody, path: str) -> None:
                 raise PackError(path, key, "a measure-stage rule needs the measure's arrangement")
 
 
-def check_counterparts(packs: Iterable[Pack]) -> None:
-    """Every counterpart a measure records names a measure of one of the packs."""
+def check_counterparts(packs: Iterable[Pack], awaited: Iterable[str] = ()) -> None:
+    """Every counterpart a measure records names a measure of one of the packs, or one an
+    arrangement awaits (a measure of the other party no loaded pack defines yet; the
+    linkage checks report it as not loaded)."""
     packs = list(packs)
-    known = {measure.id for pack in packs for measure in pack.measures}
+    known = {measure.id for pack in packs for measure in pack.measures} | set(awaited)
     for pack in packs:
         for measure in pack.measures:
             arrangement = measure.arrangement
@@ -742,9 +854,15 @@ def _check_duties(rule: Rule, measure: Measure, path: str, key: str) -> None:
                 f"rate {duty.rate!r} is {'an amount per unit' if spec.specific else 'a percentage'}"
                 f"; base {duty.base!r} needs {'a percentage' if spec.specific else 'an amount per unit'}",
             )
+        if duty.gross_up is not None and duty.base != "line":
+            raise PackError(
+                path, f"{where}.gross_up", "a grossed-up duty is charged on the line's value"
+            )
+        if duty.gross_up == duty.type:
+            raise PackError(path, f"{where}.gross_up", "a duty does not gross itself up")
         if duty.base in CUMULATIVE_BASES:
             seen_cumulative = True
-        elif seen_cumulative:
+        elif seen_cumulative and duty.gross_up is None:
             raise PackError(
                 path, f"{where}.base", "a duty on value_plus_duties comes after the others"
             )

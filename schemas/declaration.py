@@ -55,11 +55,12 @@ _USCC_WEIGHTS = tuple(pow(3, position, 31) for position in range(17))
 Jurisdiction = Literal["CA", "CN"]
 DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # The currency the values of each jurisdiction's declarations are in. Values in another
-# currency need the exchange-rate table of the packs (CA-TAXES for Canada); until a
-# jurisdiction's packs have one, its declarations are refused in any other currency,
-# never converted at a guessed rate. Part of each jurisdiction's schema profile.
+# currency are converted at the rates the operator loaded (the packs' currency_conversion
+# says which prevails); without one the verdict is rejected, never converted at a guessed
+# rate. A jurisdiction not listed in CONVERTS_CURRENCIES refuses other currencies
+# outright. Part of each jurisdiction's schema profile.
 JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
-CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA"})
+CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA", "CN"})
 _TARIFF_CHARS = re.compile(r"[0-9.]+")
 _ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
 _UNIT = re.compile(r"[A-Z0-9]{2,3}")
@@ -498,6 +499,12 @@ class DeclarationLine(BaseModel):
 
     line: _LineNumber
     tariff_item: _TariffItem
+    # For goods declared under a Chapter 98 or 99 tariff item, the classification in
+    # Chapters 1 to 97 they otherwise have (Chapter 99, Note 3: a Chapter 99 item applies
+    # only once that classification is determined): required for Chapter 99, optional for
+    # Chapter 98, refused for other lines. Measures whose scope reaches those chapters
+    # match the line by it (a surtax reaches Chapter 99 goods, CBSA CN24-36).
+    underlying_tariff_item: str | None = Field(default=None, validate_default=True)
     origin: _Origin
     description: _Description
     # unit comes before quantity, and quantity before vins, because each later
@@ -528,6 +535,39 @@ class DeclarationLine(BaseModel):
                 f"quantity must be at most {MAX_UNITS} when unit is NMB, got {quantity}",
             )
         return quantity
+
+    @field_validator("underlying_tariff_item", mode="before")
+    @classmethod
+    def _underlying_classification(cls, value: object, info: ValidationInfo) -> str | None:
+        declared = info.data.get("tariff_item")
+        special = declared is not None and declared[:2] in ("98", "99")
+        if value is None:
+            if declared is not None and declared.startswith("99"):
+                raise _invalid(
+                    "underlying_tariff_item",
+                    "underlying_tariff_item is required with a Chapter 99 tariff_item: the "
+                    "classification in Chapters 1 to 97 the goods otherwise have",
+                )
+            return None
+        if declared is not None and not special:
+            raise _invalid(
+                "underlying_tariff_item",
+                "underlying_tariff_item is only for a Chapter 98 or 99 tariff_item, got "
+                f"tariff_item {declared}",
+            )
+        text = value if isinstance(value, str) else ""
+        digits = text.replace(".", "")
+        if _TARIFF_CHARS.fullmatch(text) is None or len(digits) != 10:
+            raise _invalid(
+                "underlying_tariff_item",
+                f"underlying_tariff_item must be 10 digits (dots allowed), got {value!r}",
+            )
+        if digits[:2] in ("98", "99"):
+            raise _invalid(
+                "underlying_tariff_item",
+                f"underlying_tariff_item must be in Chapters 1 to 97, got {text!r}",
+            )
+        return digits
 
     @field_validator("vins")
     @classmethod
@@ -598,8 +638,7 @@ class Declaration(BaseModel):
             raise _invalid(
                 "currency",
                 f"currency must be {expected!r} for a {jurisdiction} declaration, got "
-                f"{currency!r}: values in another currency need an exchange-rate table, "
-                "which the packs do not have yet",
+                f"{currency!r}: values in another currency are not converted for it",
             )
         return currency
 

@@ -27,7 +27,17 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
-from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
+from service.routes import (
+    audit,
+    dashboard,
+    declarations,
+    measures,
+    operations,
+    permits,
+    quotas,
+    rates,
+)
+from service.routes import webhooks as webhook_routes
 from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -41,7 +51,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     permits.router,
     quotas.router,
     measures.router,
+    rates.router,
     operations.router,
+    webhook_routes.router,
 )
 
 

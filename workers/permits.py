@@ -16,6 +16,7 @@ from rules.quota import quota_year_of, terms_of
 from schemas.permit import Permit, PermitApplication
 from store.ledger import HoldsPermits, PermitDecision
 from store.redis_store import now_rfc3339
+from workers import webhooks
 
 
 class PermitRefused(Exception):
@@ -90,6 +91,7 @@ def apply(
         # a drawn number that another permit holds (one chance in 2^50) is drawn again
         if decision.outcome != "conflict" or application.permit_number is not None:
             break
+    webhooks.announce_application(store, decision, permit)
     return Applied(decision, measure)
 
 
@@ -117,9 +119,12 @@ def expire_all(store: HoldsPermits, catalog: Catalog, today: date) -> list[str]:
         assert measure.quota is not None
         assert measure.quota.permits is not None
         grace = measure.quota.permits.grace_days
-        ended += store.ledger.expire(
+        expired = store.ledger.expire(
             functools.partial(terms_of, measure), quota_id, today, now_rfc3339(), grace
         )
+        found = store.ledger.permits([(quota_id, number) for number in expired])
+        webhooks.announce_expired(store, list(found.values()))
+        ended += expired
     return ended
 
 

@@ -26,6 +26,8 @@ import pytest
 from conftest import ROOT, Stack, make_stack
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
+from schemas.rates import parse_rates
+from schemas.webhook import SubscriptionRequest
 from service.cli import build_parser
 from service.declaration_files import CAD_COLUMNS
 from service.simulate import main as simulate
@@ -33,7 +35,7 @@ from service.simulate import main as simulate
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "examples"
 # programs a README command may start with, and the shell words that only set things up
-PROGRAMS = {".venv/bin/accord", "curl", "make", "cat", "export"}
+PROGRAMS = {".venv/bin/accord", ".venv/bin/python", "curl", "make", "cat", "export"}
 _ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=")
 
 
@@ -123,8 +125,11 @@ def test_every_readme_command_is_one_the_project_has(command: Command) -> None:
         assert path.startswith("/v1/")
         if body is not None:
             assert method == "POST"
-            model = PermitApplication if path == "/v1/permits" else Declaration
-            model.model_validate(body)
+            if path == "/v1/exchange-rates":
+                parse_rates(body)
+            else:
+                models = {"/v1/permits": PermitApplication, "/v1/webhooks": SubscriptionRequest}
+                models.get(path, Declaration).model_validate(body)
 
 
 def curl_request(command: Command) -> tuple[str, str, Any]:

@@ -4,15 +4,48 @@ its units; at the border a declaration uses it."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+import secrets
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 # reachable in a URL path segment: no '/' (and not '.' or '..', refused by the model)
 PERMIT_NUMBER = r"^[A-Za-z0-9._-]{1,64}$"
 # an importer/exporter program account (RM) of a 9-digit business number, ASCII digits only
 BN15 = r"^[0-9]{9}RM[0-9]{4}$"
+
+# the numbers the service assigns: no client may choose one (workers/permits.py)
+SERVICE_PERMIT_PREFIX = "ACCORD-"
+# Crockford's base 32: no I, L, O or U to misread
+_READABLE = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day_only(value: object) -> object:
+    """A date is a JSON string YYYY-MM-DD and nothing else: not a datetime, not a number."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise ValueError("must be a date YYYY-MM-DD (no time, no number)")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day_only)]
+
+
+def is_service_number(number: str) -> bool:
+    """Whether a number is of the service's namespace, which a client may not choose."""
+    return number.upper().startswith(SERVICE_PERMIT_PREFIX)
+
+
+def new_permit_number(year: int) -> str:
+    """A number of the service's namespace: ACCORD-2-7K3MQ-X9PVA, its year then 50 random
+    bits in two groups of five readable characters."""
+    draw = "".join(secrets.choice(_READABLE) for _ in range(10))
+    return f"{SERVICE_PERMIT_PREFIX}{year}-{draw[:5]}-{draw[5:]}"
+
 
 PermitStatus = Literal["issued", "pending_allocation", "used", "cancelled", "expired", "refused"]
 
@@ -27,9 +60,10 @@ class PermitApplication(BaseModel):
     permit_number: Annotated[str | None, Field(pattern=PERMIT_NUMBER)] = None
     business_number: Annotated[str, Field(pattern=BN15)]
     measure: Annotated[str, Field(min_length=1, max_length=64)]
-    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
-    issued_on: date | None = None
-    expires_on: date | None = None
+    # a whole number of units, never true, "1" or 1.0 (the quota bounds it: workers/permits.py)
+    quantity: Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
+    issued_on: Day | None = None
+    expires_on: Day | None = None
     sub_quota: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     reason: Annotated[
         str | None,
@@ -53,12 +87,6 @@ class PermitApplication(BaseModel):
         for name, day in (("issued_on", self.issued_on), ("expires_on", self.expires_on)):
             if day is not None and not 1990 <= day.year <= 2200:
                 raise ValueError(f"{name} must be between 1990 and 2200")
-        if (
-            self.expires_on is not None
-            and self.issued_on is not None
-            and self.expires_on < self.issued_on
-        ):
-            raise ValueError("expires_on must not be before issued_on")
         return self
 
     def terms(self, number: str, today: date, validity_days: int) -> PermitTerms:

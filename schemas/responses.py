@@ -111,10 +111,14 @@ class Decision(_Frozen):
 
 
 class Decisions(_Frozen):
-    """`GET /v1/decisions`: every decision one rule took, in time order."""
+    """`GET /v1/decisions`: one page of the decisions one rule took, in time order, and
+    where the next page starts (None after the last)."""
 
     rule: str
     decisions: tuple[Decision, ...]
+    cursor: int = 0
+    limit: int
+    next_cursor: int | None
 
 
 class ReplayDifference(_Frozen):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from schemas import summary
 from schemas.audit import (
     GENESIS,
     AuditEvent,
@@ -31,7 +32,14 @@ from schemas.audit import (
 
 HEAD_CONTEXT = "accord/audit-head/1"
 CHECKPOINT_CONTEXT = "accord/audit-checkpoint/1"
+TIP_CONTEXT = "accord/audit-checkpoint-tip/1"
 NO_KEY = "no audit key is configured: the chain is checked, not who wrote it"
+
+# The status each closing event leaves a declaration in; without one it is still open.
+CLOSING_EVENTS = {"verdict": "decided", "failed": "failed", "cancelled": "cancelled"}
+OPEN_STATUSES = ("queued", "evaluating", "pending_allocation")
+# the events whose write sets decided_at, which they record (store/declarations.py)
+DECIDING_EVENTS = ("verdict", "failed")
 
 
 def served_verdict(stored: str | bytes) -> dict[str, Any]:
@@ -118,6 +126,56 @@ def verify_checkpoints(raw: Sequence[str | bytes], key: bytes) -> tuple[int, str
     return len(raw), None
 
 
+class CheckpointTip(BaseModel):
+    """The newest checkpoint as its writer saw it, keyed apart (`tip`): a list cut short
+    ends before it, and the tip of an earlier checkpoint cannot be made from the list
+    without the key, only replayed by someone who saved it while it was the newest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    mac: str
+    tip: str
+
+    @staticmethod
+    def digest(key: bytes, seq: int, mac: str) -> str:
+        message = canonical_json([TIP_CONTEXT, seq, mac]).encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    @classmethod
+    def of(cls, key: bytes, checkpoint: Checkpoint) -> CheckpointTip:
+        return cls(
+            seq=checkpoint.seq,
+            mac=checkpoint.mac,
+            tip=cls.digest(key, checkpoint.seq, checkpoint.mac),
+        )
+
+
+def verify_tip(
+    tip: str | bytes | None, last: str | bytes | None, length: int, key: bytes
+) -> str | None:
+    """The problem with the end of a checkpoint list of `length` entries, the last being
+    `last`, against its keyed tip; None when the list ends where the tip says."""
+    if tip is None:
+        return None if length == 0 else "the checkpoint list has no keyed tip"
+    try:
+        found = CheckpointTip.model_validate_json(tip)
+    except ValueError:
+        return "the checkpoint list's tip is not a valid tip"
+    if not hmac.compare_digest(found.tip, CheckpointTip.digest(key, found.seq, found.mac)):
+        return "the checkpoint list's tip is not authenticated by the key"
+    try:
+        ending = Checkpoint.model_validate_json(last) if last is not None else None
+    except ValueError:
+        ending = None
+    if length != found.seq or ending is None or ending.mac != found.mac:
+        return (
+            f"the checkpoint list ends at {length}, its keyed tip at checkpoint {found.seq}: "
+            "the list was cut short or rolled back"
+        )
+    return None
+
+
 def _failed(events: list[AuditEvent], head: str, seq: int, problem: str) -> Verification:
     return Verification(
         verified=False, events=len(events), head=head, first_bad_seq=seq, problem=problem
@@ -193,6 +251,71 @@ def _check_checkpoint(
     )
 
 
+class ServedState(BaseModel):
+    """What a reader is served of a declaration beside its body, verdict and trail: the
+    record's status, decided_at, business number and the list summary (schemas/summary.py;
+    a field the record lacks is absent). Verification holds each to what the chain proves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    business_number: str
+    status: str
+    decided_at: str | None = None
+    listed: dict[str, str] = {}
+
+
+def _closing(events: list[AuditEvent], types: Sequence[str]) -> AuditEvent | None:
+    return next((item for item in reversed(events) if item.type in types), None)
+
+
+def _check_served(
+    events: list[AuditEvent], head: str, body: str, verdict: str | None, served: ServedState
+) -> Verification | None:
+    """Status, decided_at, business number and list summary against the trail, the body
+    and the verdict that verification has already held to the chain."""
+    last = len(events)
+    closing = _closing(events, tuple(CLOSING_EVENTS))
+    if closing is None and served.status not in OPEN_STATUSES:
+        return _failed(
+            events, head, last, f"the status {served.status!r} has no event in the trail"
+        )
+    if closing is not None and served.status != CLOSING_EVENTS[closing.type]:
+        return _failed(
+            events, head, closing.seq,
+            f"the status {served.status!r} contradicts event {closing.seq} ({closing.type})",
+        )  # fmt: skip
+    deciding = _closing(events, DECIDING_EVENTS)
+    if deciding is None and served.decided_at is not None:
+        return _failed(events, head, last, "decided_at is set, but no event decided it")
+    # (trails recorded before decisions recorded their time do not hold it)
+    recorded = deciding.data.get("decided_at", served.decided_at) if deciding else None
+    if deciding is not None and recorded != served.decided_at:
+        return _failed(
+            events, head, deciding.seq,
+            f"decided_at does not match the one recorded in event {deciding.seq}",
+        )  # fmt: skip
+    try:
+        parsed = orjson.loads(body)
+        importer = parsed.get("importer") if isinstance(parsed, dict) else None
+        owner = importer.get("business_number") if isinstance(importer, dict) else None
+    except ValueError:
+        owner = None
+    if owner != served.business_number:
+        return _failed(events, head, 1, "the business number does not match the stored body")
+    expected = summary.of_body(body)
+    expected.update(summary.of_verdict(verdict) if verdict else {})
+    for name, value in sorted(served.listed.items()):
+        if name in summary.VERDICT_FIELDS and not verdict:
+            wrong = value not in ("", "0")
+        else:
+            wrong = expected.get(name, value) != value
+        if wrong:
+            return _failed(
+                events, head, last, f"the listed {name} does not match the body and verdict"
+            )
+    return None
+
+
 def verify_declaration(
     declaration_id: str,
     raw: list[str | bytes],
@@ -204,16 +327,30 @@ def verify_declaration(
     recorded_mac: str | None,
     key: bytes | None,
     checkpoint: str | bytes | None = None,
+    served: ServedState | None = None,
+    checkpoint_named: int | None = None,
+    checkpoint_pointer: int | None = None,
+    list_end: tuple[str | bytes | None, str | bytes | None, int] | None = None,
 ) -> tuple[list[AuditEvent], Verification]:
     """Verify a declaration's trail and what users read of it, and say where it fails:
     the chain (every event, its link, its end where the record says); the stored body
     against event 1; the stored verdict against the `verdict` event; the head's MAC
-    under `key`; and the latest checkpoint naming the declaration, if any."""
+    under `key`; and the latest checkpoint naming the declaration, if any.
+
+    `served`, when given, is held to the trail too (status, decided_at, business number,
+    list summary). `checkpoint_named` is the newest checkpoint that names the declaration
+    as the checkpoint index says, `checkpoint_pointer` the one the record points to, and
+    `checkpoint` then the newer of the two as the list holds it: a pointer that disagrees
+    with the index was removed or rolled back, a checkpoint either names that the list
+    lacks was cut off it; either fails. `list_end` is (keyed tip, last checkpoint, count)
+    of the checkpoint list, which must end where its tip says."""
     events, verification = verify_stored(raw, recorded_head, recorded_count)
     if not verification.verified:
         return events, verification
     head = verification.head
     failed = _check_body(events, head, body) or _check_verdict(events, head, verdict)
+    if failed is None and served is not None:
+        failed = _check_served(events, head, body, verdict, served)
     if failed is not None:
         return events, failed
     if key is None:
@@ -228,6 +365,22 @@ def verify_declaration(
             "head not authenticated: its MAC does not match under the service's key",
         )  # fmt: skip
     cover: CheckpointCover | None = None
+    ended = verify_tip(*list_end, key) if list_end is not None else None
+    if ended is not None:
+        return events, _failed(events, head, len(events), ended)
+    if checkpoint_named is not None and checkpoint_pointer != checkpoint_named:
+        return events, _failed(
+            events, head, len(events),
+            f"checkpoint {checkpoint_named} names this declaration, but the record points to "
+            f"{checkpoint_pointer or 'none'}: its pointer was removed or rolled back",
+        )  # fmt: skip
+    newest = max(checkpoint_named or 0, checkpoint_pointer or 0)
+    if newest and checkpoint is None:
+        return events, _failed(
+            events, head, len(events),
+            f"checkpoint {newest}, which names this declaration, is missing: the checkpoint "
+            "list was cut short",
+        )  # fmt: skip
     if checkpoint is not None:
         try:
             found = _check_checkpoint(
@@ -237,6 +390,10 @@ def verify_declaration(
             found = "the checkpoint the record names is not a valid checkpoint"
         if isinstance(found, str):
             return events, _failed(events, head, len(events), found)
+        if newest and found.seq != newest:
+            return events, _failed(
+                events, head, len(events), f"the list holds another checkpoint at {newest}"
+            )
         cover = found
     return events, verification.model_copy(
         update={

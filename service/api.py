@@ -17,9 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rules.catalog import Catalog, load_catalog
 from service import openapi
 from service.auth import TokenBook
-from service.dependencies import Enqueue, Services
+from service.dependencies import Enqueue, Services, bearer
 from service.errors import (
     ApiError,
+    api_error_response,
+    error_response,
     on_api_error,
     on_http_error,
     on_request_validation,
@@ -36,7 +38,7 @@ from service.routes import (
     rates,
 )
 from service.routes import webhooks as webhook_routes
-from service.waiting import StatusWaiters
+from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
 from store.errors import StoreError
 from store.redis_store import RedisStore
@@ -55,62 +57,85 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-class BodyLimit:
-    """413 for a body over the limit, whether or not Content-Length tells the truth."""
+class RequestGate:
+    """What every request passes before a route runs. On the API's routes the bearer token
+    is checked first: without a valid one the answer is 401 before a byte of the body is
+    read. Then the whole body is read, up to the limit: 413 past it, whether or not the
+    route would read a body at all (so no action runs on an over-long request), and
+    whether or not Content-Length tells the truth. The route is handed the body as it
+    came. A client that goes away before its body ends is one line in the log.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    How long the body may take is the connection's (service/connections.py)."""
+
+    def __init__(self, app: ASGIApp, limit: int, tokens: TokenBook) -> None:
         self.app = app
         self.limit = limit
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
+        headers = dict(scope.get("headers", []))
+        if needs_token(scope["path"]):
+            try:
+                bearer(self.tokens, headers.get(b"authorization", b"").decode("latin-1"))
+            except ApiError as refused:
+                await _early(scope, send, api_error_response(refused))
                 return
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, send)
+            return
+        if not (length.isdigit() and int(length) > 0) and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
         seen = 0
-        exceeded = started = False
-
-        async def limited() -> Message:
-            nonlocal seen, exceeded
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    exceeded = True
-                    raise _TooLarge
-            return message
-
-        async def guarded(message: Message) -> None:
-            nonlocal started
-            # FastAPI reads the body of a route with a pydantic body itself, and turns any
-            # exception while reading into its own 400: once the limit is exceeded,
-            # whatever the app answers is dropped and the 413 goes out instead.
-            if exceeded:
+            if message["type"] == "http.disconnect":
+                client = scope.get("client") or ("?", 0)
+                log.warning("client %s went away before its body ended: %s %s",
+                            client[0], scope["method"], scope["path"])  # fmt: skip
                 return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
 
-        try:
-            await self.app(scope, limited, guarded)
-        except Exception:  # _TooLarge, or whatever the app made of it
-            if not exceeded:
-                raise
-        if exceeded and not started:
-            await self._refuse(send)
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # a disconnect, for a long poll that listens for one
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"error": "request body too large", "detail": f"the limit is {self.limit} bytes"},
-            status_code=413,
-        )
-        await response({"type": "http"}, _empty_receive, send)
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        response = error_response(413, "request body too large", f"the limit is {self.limit} bytes")
+        await _early(scope, send, response)
 
 
-class _TooLarge(Exception):
-    pass
+def needs_token(path: str) -> bool:
+    """The API's routes, each of which asks for a caller: everything under /v1/, and
+    /metrics. /healthz, the docs, the OpenAPI document, /static and the dashboard (whose
+    sign-in form carries the token in its body) need none."""
+    return path.startswith("/v1/") or path == "/metrics"
+
+
+async def _early(scope: Scope, send: Send, response: JSONResponse) -> None:
+    """An answer before the body is read: the connection closes after it, so that what
+    the client still sends is never read."""
+    response.headers["connection"] = "close"
+    await response(scope, _empty_receive, send)
 
 
 async def _empty_receive() -> Message:
@@ -140,6 +165,7 @@ def create_app(
         enqueue=enqueue,
         enqueue_bulk=enqueue_bulk or enqueue,
         waiters=StatusWaiters(store, settings.long_polls_per_caller),
+        reads=CallerSlots(settings.reads_per_caller, "reads of declarations"),
     )
 
     @contextlib.asynccontextmanager
@@ -166,7 +192,7 @@ def create_app(
     )
     app.state.services = services  # what service/dependencies.py hands the routes
     app.state.waiters = services.waiters  # for a test that watches the long polls
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestGate, limit=settings.max_body_bytes, tokens=tokens)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -622,6 +622,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _show(client.call("POST", "/v1/replay", json=body), args, _replay_view)
     if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
+        listed = list(found["decisions"])
+        while found.get("next_cursor") is not None:  # every page: the CLI lists them all
+            params = {"rule": args.rule, "cursor": found["next_cursor"]}
+            found = client.call("GET", "/v1/decisions", params=params)
+            listed += found["decisions"]
+        found = {**found, "decisions": listed, "cursor": 0, "next_cursor": None}
         return _show(found, args, _decisions_view)
     if args.verb == "webhooks":
         return cli_webhooks.run(client.call, args)

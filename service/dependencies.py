@@ -20,7 +20,7 @@ from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.responses import ErrorAnswer
 from service.auth import Principal, TokenBook
 from service.errors import ApiError
-from service.waiting import StatusWaiters
+from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
 from store.declarations import Declarations
 from store.redis_store import DeclarationRecord, RedisStore
@@ -41,6 +41,8 @@ class Services:
     enqueue: Enqueue
     enqueue_bulk: Enqueue
     waiters: StatusWaiters
+    # a declaration's status or trail may weigh megabytes: a token reads a few at once
+    reads: CallerSlots
 
 
 def services(request: Request) -> Services:
@@ -66,16 +68,22 @@ Packs = Annotated[Catalog, Depends(_catalog)]
 Config = Annotated[Settings, Depends(_settings)]
 
 
-def principal(request: Request) -> Principal:
-    """The caller, from its bearer token; 401 without one or with an unknown one."""
-    header = request.headers.get("authorization", "")
+def bearer(tokens: TokenBook, header: str) -> Principal:
+    """The caller an Authorization header names; 401 without a bearer token or with an
+    unknown one. The API's middleware asks it before a byte of the body is read
+    (service/api.py), the routes again for the caller itself."""
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented:
         raise ApiError(401, "missing bearer token", "send Authorization: Bearer TOKEN")
-    found = services(request).tokens.principal(presented.strip())
+    found = tokens.principal(presented.strip())
     if found is None:
         raise ApiError(401, "invalid token", None)
     return found
+
+
+def principal(request: Request) -> Principal:
+    """The caller, from its bearer token; 401 without one or with an unknown one."""
+    return bearer(services(request).tokens, request.headers.get("authorization", ""))
 
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -119,6 +127,11 @@ def today() -> date:
     """The default `as_of` of the read endpoints: today in UTC (a declaration's own
     evaluation never uses the clock, only its accepted_at)."""
     return datetime.now(UTC).date()
+
+
+def slot_key(caller: Principal) -> str:
+    """The caller as per-caller limits count it: its token."""
+    return caller.token_key or who(caller)
 
 
 def who(caller: Principal) -> str:

@@ -53,10 +53,14 @@ def error_response(
     return JSONResponse(answer.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def api_error_response(exc: ApiError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
     return error_response(exc.status, exc.error, exc.detail, headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return api_error_response(exc)
 
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -35,7 +35,7 @@ from schemas.responses import (
     Readiness,
 )
 from schemas.verdict import DeclarationStatus
-from schemas.verification import served_verdict, verify_declaration
+from schemas.verification import ServedState, served_verdict, verify_declaration
 from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity
 from service.auth import Principal
@@ -59,6 +59,16 @@ def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
     return DeclarationStatus.model_validate(body)
 
 
+def served_state(record: DeclarationRecord) -> ServedState:
+    """What a reader is served of the record beside body and verdict, for verification."""
+    return ServedState(
+        business_number=record.business_number,
+        status=record.status,
+        decided_at=record.decided_at,
+        listed=dict(record.listed),
+    )
+
+
 def audit_trail(
     store: RedisStore, declaration_id: str, record: DeclarationRecord | None = None
 ) -> AuditTrail:
@@ -66,7 +76,8 @@ def audit_trail(
     (schemas/verification.py; the dashboard and the export show the same)."""
     record = record or store.get(declaration_id)
     raw = store.audit_raw(declaration_id)
-    checkpoint = store.checkpoint_raw(record.checkpoint) if record and record.checkpoint else None
+    named = store.checkpoint_named(declaration_id) if store.audit_key else None
+    newest = max(named or 0, record.checkpoint or 0) if record else 0
     events, verification = verify_declaration(
         declaration_id,
         raw,
@@ -76,7 +87,11 @@ def audit_trail(
         recorded_count=record.audit_len if record else 0,
         recorded_mac=record.audit_mac if record else None,
         key=store.audit_key,
-        checkpoint=checkpoint,
+        checkpoint=store.checkpoint_raw(newest) if newest else None,
+        served=served_state(record) if record else None,
+        checkpoint_named=named,
+        checkpoint_pointer=record.checkpoint if record else None,
+        list_end=store.checkpoint_list_end() if store.audit_key else None,
     )
     return AuditTrail(
         declaration_id=declaration_id,
@@ -244,35 +259,66 @@ def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()
     )
 
 
-def decisions(store: RedisStore, rule: str, start: float | None, end: float | None) -> Decisions:
-    found = store.decisions(
-        rule, start if start is not None else 0, end if end is not None else float("inf")
-    )
-    unique = list(dict.fromkeys(declaration_id for declaration_id, _, _ in found))
-    records = {record.declaration_id: record for record in store.get_many(unique)}
+DECISIONS_PAGE = 100  # decisions per page of GET /v1/decisions, by default
+MAX_DECISIONS_PAGE = 1000  # and at most
+
+
+def decisions(
+    store: RedisStore, rule: str, start: float | None, end: float | None, cursor: int, limit: int
+) -> Decisions:
+    """One page of a rule's decisions. Each costs what the index kept of it as it was
+    decided, whatever the size of its verdict; a decision indexed before that was kept has
+    its verdict read, once per declaration of the page."""
+    rows = store.decisions(
+        rule, start if start is not None else 0, end if end is not None else float("inf"),
+        cursor, limit + 1,
+    )  # fmt: skip
+    more = len(rows) > limit
+    rows = rows[:limit]
+    unkept = list(dict.fromkeys(row.declaration_id for row in rows if row.kept is None))
+    verdicts = {
+        record.declaration_id: json.loads(record.verdict) if record.verdict else {}
+        for record in store.get_many(unkept)
+    }
     out = []
-    for declaration_id, line, at in found:
-        record = records.get(declaration_id)
-        verdict = json.loads(record.verdict) if record and record.verdict else {}
-        match = next(
-            (
-                item
-                for item in verdict.get("findings", [])
-                if item["rule"] == rule and item["line"] == line
-            ),
-            None,
+    for row in rows:
+        kept = (
+            row.kept
+            if row.kept is not None
+            else _kept_of(verdicts.get(row.declaration_id), rule, row.line)
         )
         out.append(
             Decision(
-                declaration_id=declaration_id,
-                line=line,
-                severity=match["severity"] if match else None,
-                at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds"),
-                pack_version=match["pack_version"] if match else None,
-                outcome=verdict.get("outcome"),
+                declaration_id=row.declaration_id,
+                line=row.line,
+                severity=kept.get("severity"),
+                at=datetime.fromtimestamp(row.at, UTC).isoformat(timespec="seconds"),
+                pack_version=kept.get("pack_version"),
+                outcome=kept.get("outcome"),
             )
         )
-    return Decisions(rule=rule, decisions=tuple(out))
+    return Decisions(
+        rule=rule, decisions=tuple(out), cursor=cursor, limit=limit,
+        next_cursor=cursor + limit if more else None,
+    )  # fmt: skip
+
+
+def _kept_of(verdict: dict[str, Any] | None, rule: str, line: int | None) -> dict[str, Any]:
+    """What the index keeps of a decision, from its verdict."""
+    verdict = verdict or {}
+    match = next(
+        (
+            item
+            for item in verdict.get("findings", [])
+            if item["rule"] == rule and item["line"] == line
+        ),
+        None,
+    )
+    return {
+        "severity": match["severity"] if match else None,
+        "pack_version": match["pack_version"] if match else None,
+        "outcome": verdict.get("outcome"),
+    }
 
 
 def health(store: Operations) -> JSONResponse:

@@ -30,13 +30,48 @@ FALLBACK_POLL = 1.0  # seconds between reads while the subscription is down
 RESUBSCRIBE_AFTER = 1.0
 
 
+class CallerSlots:
+    """At most `per_caller` of something at once per caller (token), 429 with Retry-After
+    beyond it; safe to hold from the event loop and from the thread pool alike."""
+
+    def __init__(self, per_caller: int, what: str) -> None:
+        self.per_caller = per_caller
+        self.what = what
+        self._held: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def held(self, caller: str) -> int:
+        """How many `caller` holds now."""
+        return self._held.get(caller, 0)
+
+    @contextlib.contextmanager
+    def slot(self, caller: str) -> Iterator[None]:
+        """One of the caller's slots, or 429 beyond its share."""
+        with self._lock:
+            if self._held[caller] >= self.per_caller:
+                raise ApiError(
+                    429,
+                    f"too many {self.what}",
+                    f"at most {self.per_caller} {self.what} at once per token; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+            self._held[caller] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held[caller] -= 1
+                if not self._held[caller]:
+                    del self._held[caller]
+
+
 class StatusWaiters:
     def __init__(self, store: RedisStore, per_caller: int) -> None:
         self.store = store
         self.per_caller = per_caller
         self.listening = False
         self._waiting: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
-        self._held: dict[str, int] = defaultdict(int)
+        self._slots = CallerSlots(per_caller, "long polls")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,25 +112,11 @@ class StatusWaiters:
 
     def waiting(self, caller: str) -> int:
         """How many long polls `caller` holds now."""
-        return self._held.get(caller, 0)
+        return self._slots.held(caller)
 
-    @contextlib.contextmanager
-    def slot(self, caller: str) -> Iterator[None]:
+    def slot(self, caller: str) -> contextlib.AbstractContextManager[None]:
         """One of the caller's long polls, or 429 beyond its share."""
-        if self._held[caller] >= self.per_caller:
-            raise ApiError(
-                429,
-                "too many long polls",
-                f"at most {self.per_caller} waiting requests per token; retry, or poll less",
-                headers={"Retry-After": "1"},
-            )
-        self._held[caller] += 1
-        try:
-            yield
-        finally:
-            self._held[caller] -= 1
-            if not self._held[caller]:
-                del self._held[caller]
+        return self._slots.slot(caller)
 
     @contextlib.contextmanager
     def watch(self, declaration_id: str) -> Iterator[asyncio.Future[None]]:

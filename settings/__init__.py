@@ -18,7 +18,13 @@ ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoi
                           (docs/security.md); `accord run` keeps one in var/audit.key
                           when unset. Without it trails are checked, not authenticated.
 ACCORD_LONG_POLLS         long polls (`?wait=`) one token may hold at once (20)
+ACCORD_READS_PER_CALLER   declaration statuses and audit trails one token may read
+                          at once (8): each may weigh megabytes
 ACCORD_HEADER_TIMEOUT     seconds a connection has to send a complete request head (10)
+ACCORD_READ_TIMEOUT       seconds a connection has to send a whole request, body
+                          included (30)
+ACCORD_CONNECTIONS_PER_ADDRESS  connections one client address may hold open at once,
+                          per API process (64)
 ACCORD_RETAIN_DAYS        days a closed declaration stays in Redis before the daily
                           archive run moves it to the archive (400; docs/retention.md)
 ACCORD_ARCHIVE_DIR        the archive's directory, shared by every API host
@@ -95,7 +101,10 @@ class Settings:
     task_retries: int
     audit_key: bytes | None = field(default=None, repr=False)
     long_polls_per_caller: int = 20
+    reads_per_caller: int = 8
     header_timeout: float = 10.0
+    read_timeout: float = 30.0
+    connections_per_address: int = 64
     broker_url: str | None = None
     retain_days: int = 400
     archive_dir: Path = Path("var/archive")
@@ -121,7 +130,10 @@ class Settings:
             task_retries=_number(env, "ACCORD_TASK_RETRIES", 5, int, minimum=0),
             audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
             long_polls_per_caller=_number(env, "ACCORD_LONG_POLLS", 20, int),
+            reads_per_caller=_number(env, "ACCORD_READS_PER_CALLER", 8, int),
             header_timeout=_number(env, "ACCORD_HEADER_TIMEOUT", 10, float),
+            read_timeout=_number(env, "ACCORD_READ_TIMEOUT", 30, float),
+            connections_per_address=_number(env, "ACCORD_CONNECTIONS_PER_ADDRESS", 64, int),
             broker_url=env.get("ACCORD_BROKER_URL") or None,
             retain_days=_number(env, "ACCORD_RETAIN_DAYS", 400, int),
             archive_dir=Path(env.get("ACCORD_ARCHIVE_DIR") or var_dir / "archive"),

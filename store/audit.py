@@ -9,7 +9,14 @@ Keys, under the store's prefix:
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
+    audit:tip            the newest checkpoint's keyed tip, set with it: a list cut short
+                         ends before it
+    audit:named          hash: declaration id -> the newest checkpoint naming its head,
+                         beside the record's own pointer, so that one rolled back or
+                         removed disagrees with it
     decisions:{rule}     sorted set of "declaration|line" by decision time
+    decision_rows:{rule} hash: "declaration|line" -> JSON {severity, pack_version, outcome}
+                         as decided (written with the index by store/lua/record.lua)
 
 An archived declaration's events are in its archive line (store/archive.py); its head,
 count, MAC and checkpoint stay in Redis, so the file cannot change what verifies.
@@ -18,15 +25,28 @@ count, MAC and checkpoint stay in Redis, so the file cannot change what verifies
 from __future__ import annotations
 
 import functools
-from typing import Protocol, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import orjson
 from redis.commands.core import Script
 
 from schemas.audit import GENESIS, AuditEvent
-from schemas.verification import Checkpoint
+from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One decision of a rule as the index holds it: where, when, and what was kept of it
+    as it was decided ({severity, pack_version, outcome}; None for a decision indexed
+    before that was kept)."""
+
+    declaration_id: str
+    line: int | None
+    at: float
+    kept: dict[str, Any] | None
 
 
 class AuditTrails(Protocol):
@@ -46,8 +66,19 @@ class AuditTrails(Protocol):
         """Checkpoint the heads of the trails changed since the last checkpoint."""
         ...
 
-    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
-        """(declaration, line, when) of every decision of `rule` in [start, end]."""
+    def checkpoint_named(self, declaration_id: str) -> int | None:
+        """The newest checkpoint naming the declaration's head, as the index says."""
+        ...
+
+    def checkpoint_list_end(self) -> tuple[bytes | None, bytes | None, int]:
+        """(keyed tip, last checkpoint, count) of the checkpoint list, read together."""
+        ...
+
+    def decisions(
+        self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
+    ) -> list[DecisionRow]:
+        """The decisions of `rule` in [start, end], oldest first, from position `offset`,
+        at most `limit` of them, each with what was kept of it as it was decided."""
         ...
 
 
@@ -79,6 +110,20 @@ class RedisAuditTrails(Keyspace):
             return events
         line = self._archived_line(declaration_id, stub)
         return [str(event) for event in line.get("audit") or []]
+
+    @translated
+    def checkpoint_named(self, declaration_id: str) -> int | None:
+        value = self.client.hget(self.key("audit", "named"), declaration_id)
+        return int(value) if value is not None else None
+
+    @translated
+    def checkpoint_list_end(self) -> tuple[bytes | None, bytes | None, int]:
+        pipe = self.client.pipeline(transaction=True)  # the script writes them together
+        pipe.get(self.key("audit", "tip"))
+        pipe.lindex(self.checkpoints_key, -1)
+        pipe.llen(self.checkpoints_key)
+        tip, last, length = pipe.execute()
+        return tip, last, int(length)
 
     @translated
     def checkpoint_raw(self, seq: int) -> bytes | None:
@@ -129,26 +174,38 @@ class RedisAuditTrails(Keyspace):
                 keys=[
                     self.checkpoints_key,
                     changed_key,
+                    self.key("audit", "tip"),
+                    self.key("audit", "named"),
                     *(self.key("decl", declaration_id) for declaration_id in ids),
                 ],
                 args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
-                      orjson.dumps(read)],
+                      orjson.dumps(read),
+                      CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
             )  # fmt: skip
             if decoded(outcome) == "ok":
                 return checkpoint
         raise StoreError("the checkpoint chain kept moving; gave up")
 
     @translated
-    def decisions(self, rule: str, start: float, end: float) -> list[tuple[str, int | None, float]]:
+    def decisions(
+        self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
+    ) -> list[DecisionRow]:
+        key = self.key("decisions", rule)
         raw = cast(
             list[tuple[bytes, float]],
-            self.client.zrangebyscore(self.key("decisions", rule), start, end, withscores=True),
+            self.client.zrangebyscore(key, start, end, withscores=True)
+            if limit is None
+            else self.client.zrangebyscore(key, start, end, offset, limit, withscores=True),
         )
-        out: list[tuple[str, int | None, float]] = []
-        for member, score in raw:
+        if not raw:
+            return []
+        rows = self.client.hmget(self.key("decision_rows", rule), [member for member, _ in raw])
+        out: list[DecisionRow] = []
+        for (member, score), row in zip(raw, rows, strict=True):
             parts = str(decoded(member)).rpartition("|")
             declaration_id, line = parts[0], parts[2]
-            out.append((declaration_id, int(line) if line else None, float(score)))
+            kept = orjson.loads(row) if row else None
+            out.append(DecisionRow(declaration_id, int(line) if line else None, float(score), kept))
         return out
 
 

@@ -20,6 +20,8 @@ Keys, under the store's prefix:
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
     decisions:{rule}     sorted set of "declaration|line" by decision time (store/audit.py)
+    decision_rows:{rule} hash: "declaration|line" -> what GET /v1/decisions lists of it
+                         (severity, pack version, outcome), kept as it is decided
 
 `Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
 store/memory.py the one in memory, held to the same contract by
@@ -42,7 +44,7 @@ from schemas import summary
 from schemas.audit import GENESIS, chain_json
 from schemas.permit import Permit
 from schemas.quota import Allocation
-from schemas.verification import head_mac
+from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
 from store.ledger import allocation_of, permit_of
@@ -66,6 +68,9 @@ class DeclarationRecord:
     audit_mac: str | None = None
     checkpoint: int | None = None
     archive: str | None = None  # the archive file holding it, once archived
+    # the list summary as stored (schemas/summary.py), which verification holds to the
+    # body and verdict; a field not stored is absent
+    listed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class Write:
     known_head: tuple[str, int] | None = None
     decisions: Sequence[tuple[str, int | None]] = ()
     counters: dict[str, int] = field(default_factory=dict)
+    # (severity, pack version) of the verdict's finding at each decision, listed with it
+    findings: Mapping[tuple[str, int | None], tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,7 +240,11 @@ def record_of(declaration_id: str, fields: Mapping[str, str | None]) -> Declarat
         audit_mac=fields.get("audit_mac"),
         checkpoint=int(fields.get("checkpoint") or 0) or None,
         archive=fields.get("archive"),
+        listed={name: value for name in LISTED if (value := fields.get(name)) is not None},
     )
+
+
+LISTED = (*summary.BODY_FIELDS, *summary.VERDICT_FIELDS)
 
 
 def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
@@ -242,6 +253,31 @@ def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     return record_of(
         declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
     )
+
+
+def decision_row(finding: tuple[str, str] | None, outcome: str | None) -> dict[str, str | None]:
+    """What the decision list shows of one decision beside where and when."""
+    severity, pack_version = finding or (None, None)
+    return {"severity": severity, "pack_version": pack_version, "outcome": outcome}
+
+
+def written_events(
+    events: Sequence[tuple[str, dict[str, Any]]], fields: Mapping[str, str]
+) -> Sequence[tuple[str, dict[str, Any]]]:
+    """The events a record appends: the one that decides a declaration (its verdict, or
+    its failure) records the decided_at the same write sets, so that the chain vouches
+    for the time a reader is served (schemas/verification.py)."""
+    decided_at = fields.get("decided_at")
+    if decided_at is None:
+        return events
+    deciding = max(
+        (position for position, (kind, _) in enumerate(events) if kind in DECIDING_EVENTS),
+        default=None,
+    )
+    if deciding is None:
+        return events
+    kind, data = events[deciding]
+    return [*events[:deciding], (kind, {**data, "decided_at": decided_at}), *events[deciding + 1 :]]
 
 
 def written_fields(fields: dict[str, str]) -> dict[str, str]:
@@ -448,17 +484,26 @@ class RedisDeclarations(OneAtATime, Keyspace):
             [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
             for rule, line in write.decisions
         ]
+        outcome = write.fields.get("outcome")
+        rows = [
+            [self.key("decision_rows", rule), f"{write.declaration_id}|{line or ''}",
+             orjson.dumps(decision_row(write.findings.get((rule, line)), outcome)).decode()]
+            for rule, line in write.decisions
+        ]  # fmt: skip
         if write.fields.get("status") in ("decided", "failed"):
             index.append([self.key("decided"), write.declaration_id, now])
         # the webhook event of a decision or a cancellation, in the same atomic step
         index += outbox_index(self.prefix, write.declaration_id, write.fields.get("status"), now)
         extra = {
             "index": index,
+            "rows": rows,
             "counters": write.counters,
             "stats": self.key("stats"),
             "channel": self.changes_channel,
         }
-        texts, new_head = chain_json(head, length, now_rfc3339(), write.events)
+        texts, new_head = chain_json(
+            head, length, now_rfc3339(), written_events(write.events, write.fields)
+        )
         fields = written_fields(write.fields)
         return [
             ",".join(write.allowed), head,
@@ -607,6 +652,15 @@ class RedisDeclarations(OneAtATime, Keyspace):
         """Declarations decided in [start, end] (epoch seconds), oldest first."""
         raw = self.client.zrangebyscore(self.key("decided"), start, end)
         return [decoded(item) or "" for item in raw]
+
+    @translated
+    def line_counts(self, declaration_ids: Sequence[str]) -> list[int]:
+        """How many lines each declaration has, from its summary (1 when it has none):
+        what a task of them weighs, read without their bodies."""
+        pipe = self.client.pipeline(transaction=False)
+        for declaration_id in declaration_ids:
+            pipe.hget(self.key("decl", declaration_id), "line_count")
+        return [max(int(decoded(value) or 1), 1) for value in pipe.execute()]
 
     @translated
     def statuses(self, declaration_ids: Sequence[str]) -> list[str | None]:

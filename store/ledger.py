@@ -40,7 +40,7 @@ import orjson
 import redis
 
 from schemas.ledger import LedgerYear
-from schemas.permit import Permit, PermitTerms
+from schemas.permit import Permit, PermitTerms, new_permit_number
 from schemas.quota import Allocation, QuotaRequest, QuotaTerms
 from store.errors import StoreError, translated
 
@@ -353,9 +353,10 @@ class Ledger:
 
     @translated
     def next_permit_number(self, quota_id: str, year: int) -> str:
-        """A new permit number of a quota, for an application that names none."""
-        serial = int(self.client.incr(self.key(f"{quota_id}|permit_serial")))
-        return f"{quota_id}-{year}-{serial:06d}"
+        """A new permit number of a quota, for an application that names none: in the
+        service's namespace, which no client may write (schemas/permit.py), and random, so
+        that no number tells how many came before or which comes next."""
+        return new_permit_number(year)
 
     def expiring(self, quota_id: str, before: date) -> list[str]:
         """Issued, unused permits whose validity ended before `before`."""

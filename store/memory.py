@@ -38,6 +38,7 @@ from store.declarations import (
     as_before_use,
     record_of,
     summary_of,
+    written_events,
     written_fields,
 )
 from store.errors import NotFound
@@ -123,7 +124,9 @@ class MemoryDeclarations(OneAtATime):
         # a `known_head` that moved meanwhile is chained again on the current head, as
         # the Redis store does after the script refuses it: here it is simply never read
         trail = self._events[write.declaration_id]
-        chained = _chained(stored["audit_head"], len(trail), write.events)
+        chained = _chained(
+            stored["audit_head"], len(trail), written_events(write.events, write.fields)
+        )
         trail.extend(chained)
         stored.update(written_fields(write.fields))
         head = chained[-1].hash if chained else stored["audit_head"]

@@ -147,6 +147,10 @@ def _decide_one(
         done=True,
         known_head=(record.audit_head, record.audit_len),
         decisions=concluded.decisions,
+        findings={
+            (finding.rule, finding.line): (finding.severity, finding.pack_version)
+            for finding in reversed(concluded.verdict.findings)  # the first one of each
+        },
         counters=latency_counters(outcome, time.time() - record.submitted_at),
     )
 

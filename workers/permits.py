@@ -90,12 +90,30 @@ def apply(
             f"a permit of {measure.id} is valid {validity} days counting the day of issue: "
             f"expires_on may be {last_day} at the latest",
         )
+    # whether issued_on was given or is today: a permit that ends before it begins would
+    # hand its units back to a day no period contains
+    if application.expires_on is not None and application.expires_on < issued_on:
+        raise PermitRefused("expires_on", f"expires_on is before issued_on ({issued_on})")
     year = max(quota_year_of(measure, issued_on), 1)
-    number = application.permit_number or store.ledger.next_permit_number(measure.id, year)
-    permit = application.terms(number, issued_on, validity)
-    decision = store.ledger.apply_permit(terms_of(measure, year), permit, now_rfc3339())
+    terms = terms_of(measure, year)
+    volume = sum(period.volume for period in terms.periods)
+    if application.quantity > volume:
+        raise PermitRefused(
+            "quantity",
+            f"{measure.id} has {volume} units in quota year {year}: no permit may ask for more",
+        )
+    for _ in range(_NUMBER_TRIES):
+        number = application.permit_number or store.ledger.next_permit_number(measure.id, year)
+        permit = application.terms(number, issued_on, validity)
+        decision = store.ledger.apply_permit(terms, permit, now_rfc3339())
+        # a drawn number that another permit holds (one chance in 2^50) is drawn again
+        if decision.outcome != "conflict" or application.permit_number is not None:
+            break
     webhooks.announce_application(store, decision, permit)
     return Applied(decision, measure)
+
+
+_NUMBER_TRIES = 3
 
 
 def end(

@@ -21,7 +21,7 @@ from settings import get_settings
 from store.errors import StoreError, StoreUnavailable
 from store.operations import Operations
 from workers import context, evaluation, webhooks
-from workers.app import app
+from workers.app import BULK_QUEUE, app
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,36 @@ def evaluate(declaration_id: str) -> str:
     return _decide_all([declaration_id])[0]
 
 
+# Lines a bulk task decides before it hands the rest of its chunk back to the queue.
+LINES_PER_TASK = 1000
+
+
 @app.task(name="accord.evaluate_many", acks_late=True)
 def evaluate_many(declaration_ids: list[str]) -> list[str]:
-    """A chunk of a batch submission; each declaration is decided on its own."""
-    return _decide_all(declaration_ids)
+    """A chunk of a batch submission; each declaration is decided on its own. At most
+    LINES_PER_TASK lines of it (one declaration at least) are decided here, and the rest
+    goes to the back of the bulk queue: behind whatever other importers queued meanwhile,
+    and with the worker free for the single declarations between, so that no importer's
+    thousands of lines hold a worker for seconds. (Should the worker die between the
+    two, the whole chunk comes back: what was decided returns at once.)"""
+    now, rest = first_lines(declaration_ids, context.store().line_counts(declaration_ids))
+    statuses = _decide_all(now)
+    if rest:
+        app.send_task("accord.evaluate_many", args=[rest], queue=BULK_QUEUE)
+    return statuses
+
+
+def first_lines(
+    declaration_ids: list[str], line_counts: list[int], limit: int = LINES_PER_TASK
+) -> tuple[list[str], list[str]]:
+    """The leading declarations of a chunk that hold at most `limit` lines together (at
+    least one, however long), and the rest."""
+    total = 0
+    for position, lines in enumerate(line_counts):
+        total += lines
+        if total > limit and position > 0:
+            return declaration_ids[:position], declaration_ids[position:]
+    return declaration_ids, []
 
 
 WAIT_FOR_REDIS = 30.0  # seconds a task waits for Redis to answer again, per attempt

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -29,9 +30,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+NONCE_BYTES = 16
+SUBJECT_BYTES = 32
+
+
 class Sessions:
-    """Session cookies `v1.<subject>.<issued>.<mac>`: the subject is an HMAC of the token
-    (the cookie never holds the token itself), the mac binds subject and issue time."""
+    """Session cookies `v1.<subject+nonce>.<issued>.<mac>`: the subject is an HMAC of the
+    token (the cookie never holds the token itself), the nonce is random, so two sign-ins
+    with one token in the same second are two sessions, each ended by its own sign-out;
+    the mac binds subject, nonce and issue time."""
 
     def __init__(self, book: TokenBook, namespace: str = "", max_age: int = SESSION_MAX_AGE):
         material = canonical_json(
@@ -62,8 +69,8 @@ class Sessions:
         principal = self._book.principal(token)
         if principal is None:
             return None
-        subject, issued = self._subject(token), int(now)
-        return f"v1.{_b64(subject)}.{issued}.{_b64(self._mac(subject, issued))}", principal
+        signed, issued = self._subject(token) + secrets.token_bytes(NONCE_BYTES), int(now)
+        return f"v1.{_b64(signed)}.{issued}.{_b64(self._mac(signed, issued))}", principal
 
     def principal(self, cookie: str | None, now: float) -> Principal | None:
         """Who a cookie signs in, if it is genuine, fresh, and its token still known."""
@@ -73,12 +80,15 @@ class Sessions:
         if len(parts) != 4 or parts[0] != "v1" or not parts[2].isdecimal():
             return None
         try:
-            subject, mac = _unb64(parts[1]), _unb64(parts[3])
+            signed, mac = _unb64(parts[1]), _unb64(parts[3])
         except (binascii.Error, ValueError):
             return None
         issued = int(parts[2])
-        if not hmac.compare_digest(mac, self._mac(subject, issued)):
+        if len(signed) != SUBJECT_BYTES + NONCE_BYTES:
             return None
+        if not hmac.compare_digest(mac, self._mac(signed, issued)):
+            return None
+        subject = signed[:SUBJECT_BYTES]
         if not 0 <= now - issued <= self.max_age:
             return None
         found: Principal | None = None

@@ -15,7 +15,7 @@ from schemas.declaration import EARLIEST_YEAR, LATEST_YEAR
 from schemas.requests import ReplayRequest
 from schemas.responses import AuditPage, Decisions, Replay
 from service import views
-from service.dependencies import Caller, Packs, Reader, Store, errors, visible
+from service.dependencies import App, Caller, Packs, Reader, Store, errors, slot_key, visible
 from service.errors import ApiError
 from service.replay import ReplayError, replay_declaration
 
@@ -35,23 +35,31 @@ EXPORT_MEDIA_TYPE = "application/x-ndjson"
         f"null after the last."
     ),
     response_model=AuditPage,
-    responses=errors(401, 404, 422, 503),
+    responses=errors(401, 404, 422, 429, 503),
 )
 def audit(
     declaration_id: str,
     caller: Caller,
-    store: Store,
+    app: App,
     limit: Annotated[int, Query(ge=1, le=views.MAX_AUDIT_PAGE)] = views.AUDIT_PAGE,
     cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
 ) -> AuditPage:
-    record = visible(store, caller, declaration_id)
-    trail = views.audit_trail(store, declaration_id, record)
-    return views.audit_page(trail, cursor, limit)
+    # every page verifies the whole trail: a token reads a few at once (429 beyond)
+    with app.reads.slot(slot_key(caller)):
+        record = visible(app.store, caller, declaration_id)
+        trail = views.audit_trail(app.store, declaration_id, record)
+        return views.audit_page(trail, cursor, limit)
 
 
 @router.get(
     "/decisions",
-    summary="Every decision one rule took",
+    summary="Every decision one rule took (paged)",
+    description=(
+        f"The decisions of `rule` between `from` and `to` (epoch seconds), oldest first: at "
+        f"most `limit` (default {views.DECISIONS_PAGE}, at most {views.MAX_DECISIONS_PAGE}) "
+        f"from position `cursor` (0 for the first). `next_cursor` is where the next page "
+        f"starts, null after the last."
+    ),
     response_model=Decisions,
     responses=errors(401, 403, 422, 503),
 )
@@ -61,8 +69,10 @@ def decisions(
     rule: str,
     start: Annotated[float | None, Query(alias="from", allow_inf_nan=False)] = None,
     end: Annotated[float | None, Query(alias="to", allow_inf_nan=False)] = None,
+    limit: Annotated[int, Query(ge=1, le=views.MAX_DECISIONS_PAGE)] = views.DECISIONS_PAGE,
+    cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
 ) -> Decisions:
-    return views.decisions(store, rule, start, end)
+    return views.decisions(store, rule, start, end, cursor, limit)
 
 
 @router.post(

@@ -31,6 +31,7 @@ from service.dependencies import (
     Store,
     Writer,
     errors,
+    slot_key,
     today,
     visible,
     who,
@@ -172,7 +173,15 @@ async def submit_batch(request: Request, caller: Writer, app: App) -> BatchAnswe
     summary="Status and verdict",
     response_model=DeclarationStatus,
     response_model_exclude_unset=True,
-    responses=errors(401, 404, 422, 429, 503),
+    responses=errors(
+        401,
+        404,
+        422,
+        429,
+        503,
+        e429="too many long polls, or reads of declarations, for this token; retry after "
+        "Retry-After",
+    ),
 )
 async def status(
     declaration_id: str,
@@ -182,10 +191,11 @@ async def status(
 ) -> DeclarationStatus:
     store, waiters = app.store, app.waiters
     if wait == 0:
-        record = await run_in_threadpool(visible, store, caller, declaration_id)
-        return views.declaration_status(record)
+        with app.reads.slot(slot_key(caller)):
+            record = await run_in_threadpool(visible, store, caller, declaration_id)
+            return await run_in_threadpool(views.declaration_status, record)
     deadline = time.monotonic() + wait
-    with waiters.slot(caller.token_key or who(caller)):
+    with waiters.slot(slot_key(caller)):
         while True:
             # Watching before reading: a change published between the two is not lost.
             with waiters.watch(declaration_id) as changed:

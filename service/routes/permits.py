@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from rules.catalog import Catalog
-from schemas.permit import Permit, PermitApplication
+from schemas.permit import SERVICE_PERMIT_PREFIX, Permit, PermitApplication, is_service_number
 from schemas.responses import PermitView
 from service import views
 from service.auth import Principal
@@ -50,6 +50,12 @@ def apply_permit(
 ) -> JSONResponse:
     if not caller.sees(application.business_number):
         raise ApiError(403, "not your importer", "a submitter applies for its own permits only")
+    if application.permit_number is not None and is_service_number(application.permit_number):
+        # else a caller could take the number the service is about to give another
+        raise ApiError(422, "invalid permit", [{"field": "permit_number", "message": (
+            f"numbers beginning {SERVICE_PERMIT_PREFIX} are the service's: leave "
+            "permit_number out to be given one"
+        )}])  # fmt: skip
     try:
         applied = permit_workflow.apply(
             store, catalog, application, today(), records_earlier=caller.role == "admin"

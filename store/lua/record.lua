@@ -8,8 +8,9 @@
 -- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
 --       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
 --       6 'done' to take the declaration off the pending set,
---       7 side effects on success (JSON: {index: [[key, member, score]], counters: {name: n},
---         stats: key, channel: name}), so that a verdict and its decision index are written
+--       7 side effects on success (JSON: {index: [[key, member, score]], rows: [[key, member,
+--         row]], counters: {name: n}, stats: key, channel: name}), so that a verdict and its
+--         decision index (and what the decision list shows of each) are written
 --         together; a status change is published on `channel` (the declaration id), which
 --         wakes the API's long polls
 --       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
@@ -56,6 +57,9 @@ if ARGV[7] and ARGV[7] ~= '' then
   local extra = cjson.decode(ARGV[7])
   if type(extra.index) == 'table' then
     for _, entry in ipairs(extra.index) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
+  end
+  if type(extra.rows) == 'table' then
+    for _, entry in ipairs(extra.rows) do redis.call('HSET', entry[1], entry[2], entry[3]) end
   end
   if type(extra.counters) == 'table' then
     for name, amount in pairs(extra.counters) do redis.call('HINCRBY', extra.stats, name, amount) end

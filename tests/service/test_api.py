@@ -399,14 +399,16 @@ def test_who_may_apply_for_permits(api: InProcess) -> None:
 
 
 def test_an_administrator_cannot_issue_more_than_the_quota(api: InProcess) -> None:
-    """Three permits of 1,000,000 vehicles in quota year 1 are refused with the units
-    left, and nothing is drawn; an application for what is left is issued."""
+    """Once one vehicle is drawn, three permits of the whole quota year (49,000 vehicles)
+    are refused with the units left, and nothing more is drawn."""
+    apply_for_permit(api, 1, issued_on="2026-09-10")
     before = remaining(api, "2026-09-10")
+    assert before < 49_000
     with api.client() as client:
         for _ in range(3):
             response = client.post("/v1/permits", json={
                 "business_number": "123456789RM0001", "measure": "CA-CN-EV-TRQ-2026",
-                "quantity": 1_000_000, "issued_on": "2026-09-10",
+                "quantity": 49_000, "issued_on": "2026-09-10",
             })  # fmt: skip
             assert response.status_code == 409
             assert response.json() == {

@@ -221,12 +221,12 @@ def test_a_permit_for_the_affordable_sub_quota_draws_on_the_reserve_first(
 def test_an_administrator_cannot_issue_more_than_the_quota(
     store: RedisStore, catalog: Catalog, ev: Measure
 ) -> None:
-    """Three permits of 1,000,000 vehicles are refused (quota year 1 is 49,000, in halves
+    """Three permits of 49,000 vehicles are refused (quota year 1 is 49,000, in halves
     of 24,500) with nothing drawn; at most 24,500 are ever issued in each half and
     never more than 49,000 in the year."""
     year = terms_of(ev, 1)
     for _ in range(3):
-        refused = apply(store, catalog, 1_000_000, date(2026, 3, 2))
+        refused = apply(store, catalog, 49_000, date(2026, 3, 2))
         assert (refused.outcome, refused.remaining) == ("refused", 24_500)
     assert events(store, year) == []
     assert apply(store, catalog, 24_501, date(2026, 3, 2)).outcome == "refused"  # not H2's units

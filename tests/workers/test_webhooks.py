@@ -35,6 +35,7 @@ from workers.webhooks import hooks_of
 pytestmark = pytest.mark.stack
 
 QUOTA = "CA-CN-EV-TRQ-2026"  # drawn at permit issuance
+YEAR_VOLUME = 49_000  # its first quota year's units
 TIMEOUT = 3  # ACCORD_WEBHOOK_TIMEOUT of these stacks: a delivery's lease is 3 + 3 + 5 s
 
 
@@ -380,11 +381,14 @@ def test_quota_thresholds_and_permits_are_announced(
         with stack.client() as client:
             return client.post("/v1/permits", json={**body, **extra})
 
-    refused = apply(1_000_000)
+    # one unit first, so that the quota year's whole volume (the most an application may
+    # ask for) is more than the period holds
+    assert apply(1).status_code == 201
+    refused = apply(YEAR_VOLUME)
     assert refused.status_code == 409
     general = refused.json()["detail"]["remaining"]
     assert apply(general).status_code == 201
-    left = apply(1_000_000, sub_quota="affordable").json()["detail"]["remaining"]
+    left = apply(YEAR_VOLUME, sub_quota="affordable").json()["detail"]["remaining"]
     if left:  # the affordable reserve, where this period has one
         assert apply(left, sub_quota="affordable").status_code == 201
     wanted = {"permit.issued", "permit.refused", "quota.critical", "quota.exhausted"}
@@ -392,8 +396,8 @@ def test_quota_thresholds_and_permits_are_announced(
     by_type: dict[str, list[dict[str, Any]]] = {}
     for event in receiver.events():
         by_type.setdefault(event["type"], []).append(event)
-    assert len(by_type["permit.issued"]) == (2 if left else 1)
-    assert {e["data"]["quantity"] for e in by_type["permit.refused"]} == {1_000_000}
+    assert len(by_type["permit.issued"]) == (3 if left else 2)
+    assert {e["data"]["quantity"] for e in by_type["permit.refused"]} == {YEAR_VOLUME}
     exhausted = by_type["quota.exhausted"][0]["data"]
     assert exhausted["quota_id"] == QUOTA
     assert exhausted["balance"] == 0

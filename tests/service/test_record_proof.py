@@ -1,0 +1,163 @@
+"""The record's proof covers what a reader is served (docs/security.md): status,
+decided_at, the list summary and the business number changed directly in Redis fail
+verification, and so do a rollback to an older authentic state, a removed checkpoint
+pointer and a checkpoint list cut short. Tampering is done with a raw Redis client, as
+someone with write access to Redis but without the audit key could."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conftest import OTHER_IMPORTER, InProcess, unique_id
+from helpers import declaration
+from store.redis_store import RedisStore
+
+CHECKPOINT_AT = "2026-12-01T00:00:00.000000Z"
+
+
+def decided(api: InProcess) -> str:
+    body = declaration(unique_id())
+    with api.client() as client:
+        assert client.post("/v1/declarations", json=body).status_code == 202
+        path = f"/v1/declarations/{body['declaration_id']}"
+        assert client.get(path, params={"wait": 20}).json()["status"] == "decided"
+    return str(body["declaration_id"])
+
+
+def trail(api: InProcess, declaration_id: str) -> dict[str, Any]:
+    with api.client("auditor") as client:
+        response = client.get(f"/v1/declarations/{declaration_id}/audit")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def cancel(api: InProcess, declaration_id: str) -> None:
+    with api.client() as client:
+        assert client.post(f"/v1/declarations/{declaration_id}/cancel").status_code == 200
+
+
+def set_field(name: str, value: str) -> Callable[[RedisStore, str], None]:
+    def change(store: RedisStore, declaration_id: str) -> None:
+        store.client.hset(store.key("decl", declaration_id), name, value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (set_field("decided_at", "2026-01-01T00:00:00.000000Z"), "decided_at"),
+        (set_field("outcome", "accepted"), "outcome"),
+        (set_field("total_duty", "0.01"), "total_duty"),
+        (set_field("errors", "0"), "errors"),
+        (set_field("bn", OTHER_IMPORTER), "business number"),
+        (set_field("status", "queued"), "status"),
+    ],
+)
+def test_a_served_field_changed_in_redis_fails_verification(
+    api: InProcess, change: Callable[[RedisStore, str], None], words: str
+) -> None:
+    """Changing decided_at, the list summary, the business number or the status of a
+    decided declaration in Redis makes its trail fail, naming what was changed."""
+    declaration_id = decided(api)
+    before = trail(api, declaration_id)
+    assert (before["verified"], before["authenticated"]) == (True, True)
+    store = api.store()
+    if words in ("outcome", "errors"):  # to values it does not already have
+        current = store.client.hget(store.key("decl", declaration_id), words)
+        change = set_field(words, {"outcome": "rejected", "errors": "7"}[words])
+        assert current != {"outcome": b"rejected", "errors": b"7"}[words]
+    change(store, declaration_id)
+    after = trail(api, declaration_id)
+    assert (after["verified"], after["authenticated"]) == (False, False)
+    assert words in after["problem"], after["problem"]
+    store.close()
+
+
+def test_a_cancelled_declaration_shown_as_decided_fails(api: InProcess) -> None:
+    """A cancelled declaration whose status is set back to decided fails verification at
+    its cancelled event; cancelled, it verifies."""
+    declaration_id = decided(api)
+    cancel(api, declaration_id)
+    assert trail(api, declaration_id)["verified"] is True
+    store = api.store()
+    set_field("status", "decided")(store, declaration_id)
+    after = trail(api, declaration_id)
+    assert after["verified"] is False
+    assert after["events"][after["first_bad_seq"] - 1]["type"] == "cancelled"
+    assert "status" in after["problem"]
+    store.close()
+
+
+def test_a_rollback_to_an_older_authentic_state_is_detected(api: InProcess) -> None:
+    """The record and trail of a decided, checkpointed declaration, saved and put back
+    after its cancellation was checkpointed too, fail: the checkpoint index names a newer
+    checkpoint than the record."""
+    declaration_id = decided(api)
+    store = api.store()
+    store.write_checkpoint(CHECKPOINT_AT)
+    keys = [store.key("decl", declaration_id), store.key("audit", declaration_id)]
+    saved = [store.client.dump(key) for key in keys]
+    cancel(api, declaration_id)
+    store.write_checkpoint(CHECKPOINT_AT)
+    assert trail(api, declaration_id)["verified"] is True
+    for key, value in zip(keys, saved, strict=True):
+        store.client.restore(key, 0, value, replace=True)  # type: ignore[arg-type]
+    with api.client("auditor") as client:  # what a reader is served: the old state
+        assert client.get(f"/v1/declarations/{declaration_id}").json()["status"] == "decided"
+    after = trail(api, declaration_id)
+    assert after["verified"] is False
+    assert "rolled back" in after["problem"]
+    store.close()
+
+
+def test_a_removed_checkpoint_pointer_is_detected(api: InProcess) -> None:
+    """Deleting a checkpointed record's pointer to its checkpoint fails verification."""
+    declaration_id = decided(api)
+    store = api.store()
+    store.write_checkpoint(CHECKPOINT_AT)
+    assert trail(api, declaration_id)["checkpoint"] is not None
+    store.client.hdel(store.key("decl", declaration_id), "checkpoint")
+    after = trail(api, declaration_id)
+    assert after["verified"] is False
+    assert "pointer was removed" in after["problem"]
+    store.close()
+
+
+def test_a_checkpoint_list_cut_short_is_detected(api: InProcess) -> None:
+    """With two checkpoints, dropping the newer from the list fails verification of a
+    trail the older one covers (the list ends before its keyed tip) and of one the newer
+    covered (its checkpoint is missing)."""
+    first = decided(api)
+    store = api.store()
+    store.write_checkpoint(CHECKPOINT_AT)
+    second = decided(api)
+    store.write_checkpoint(CHECKPOINT_AT)
+    assert trail(api, first)["verified"] is True
+    assert trail(api, second)["checkpoint"]["seq"] == 2
+    store.client.ltrim(store.checkpoints_key, 0, 0)
+    for declaration_id in (first, second):
+        after = trail(api, declaration_id)
+        assert after["verified"] is False
+        assert "cut short" in after["problem"], after["problem"]
+    store.close()
+
+
+def test_untouched_trails_verify_through_every_status(api: InProcess) -> None:
+    """Decided and cancelled declarations verify and are authenticated, before and after
+    checkpoints."""
+    decided_id = decided(api)
+    cancelled_id = decided(api)
+    cancel(api, cancelled_id)
+    store = api.store()
+    ids = [decided_id, cancelled_id]
+    for _ in range(2):
+        for declaration_id in ids:
+            found = trail(api, declaration_id)
+            assert (found["verified"], found["authenticated"]) == (True, True), found["problem"]
+        store.write_checkpoint(CHECKPOINT_AT)
+    store.close()

@@ -89,15 +89,18 @@ def _instant(value: str, end: bool = False) -> str:
 
 
 def _describe_error(status: int, body: Any) -> str:
+    """The API's error in its own words: `error`, then the sentence of `detail` (its
+    `message`, or each invalid field on a line of its own), then the status."""
     if not isinstance(body, dict):
-        return f"HTTP {status}: {body}"
-    text = f"HTTP {status}: {body.get('error')}"
+        return f"{body} (HTTP {status})"
+    text = str(body.get("error"))
     detail = body.get("detail")
     if isinstance(detail, list):
-        text += "".join(f"\n  {item.get('field')}: {item.get('message')}" for item in detail)
-    elif detail:
-        text += f" ({detail})"
-    return text
+        listed = "".join(f"\n  {item.get('field')}: {item.get('message')}" for item in detail)
+        return f"{text} (HTTP {status}){listed}"
+    if isinstance(detail, dict):
+        detail = detail.get("message") or ", ".join(f"{k} {v}" for k, v in detail.items())
+    return f"{text}: {detail} (HTTP {status})" if detail else f"{text} (HTTP {status})"
 
 
 # --- the parser ---------------------------------------------------------------------------
@@ -534,6 +537,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "archive":
         return archive(args.older_than, args.json)
     client = Client(args.api, args.token)
+    try:
+        return _call(client, args)
+    finally:
+        client.http.close()
+
+
+def _call(client: Client, args: argparse.Namespace) -> int:
+    """A verb that is a client of the service."""
     if args.verb == "submit":
         return submit(client, args.file, args.wait, args.json)
     if args.verb == "export":

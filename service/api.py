@@ -25,7 +25,16 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
-from service.routes import audit, dashboard, declarations, measures, operations, permits, quotas
+from service.routes import (
+    arrangements,
+    audit,
+    dashboard,
+    declarations,
+    measures,
+    operations,
+    permits,
+    quotas,
+)
 from service.waiting import StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -39,6 +48,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     permits.router,
     quotas.router,
     measures.router,
+    arrangements.router,
     operations.router,
 )
 

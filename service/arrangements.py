@@ -1,4 +1,5 @@
-"""`GET /v1/arrangements/{id}`: both sides of an arrangement on a date, their measures in
+"""`GET /v1/arrangements`: every arrangement with its parties and dates;
+`GET /v1/arrangements/{id}`: both sides of an arrangement on a date, their measures in
 force and the linkage checks, and the same checks over the arrangement's timeline for the
 dashboard. Everything here is read from the catalog (packs and arrangements as data) and
 the engine's measure-level checks: no jurisdiction and no measure is named in code. The
@@ -14,10 +15,13 @@ from rules.arrangement import Arrangement
 from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from schemas.arrangement import (
+    ArrangementList,
+    ArrangementSummary,
     ArrangementView,
     LinkageEvent,
     MeasureOnDate,
     MeasureStatus,
+    Party,
     Period,
     SideView,
     SourceRef,
@@ -83,6 +87,27 @@ def linkage(catalog: Catalog, arrangement: Arrangement, day: date) -> tuple[Find
             if fired.rule.id.startswith(LINKAGE_PREFIX):
                 findings.append(fired.finding)
     return tuple(findings)
+
+
+def listed(catalog: Catalog) -> ArrangementList:
+    """Every arrangement of the catalog, in the catalog's order."""
+    return ArrangementList(
+        arrangements=tuple(
+            ArrangementSummary(
+                arrangement=item.id,
+                title=item.title,
+                parties=tuple(
+                    Party(jurisdiction=side.jurisdiction, party=side.party) for side in item.sides
+                ),
+                concluded_on=item.concluded_on,
+                timeline=Period(start=item.timeline.start, end=item.timeline.end),
+                source=SourceRef(
+                    title=item.sources[item.source].title, url=item.sources[item.source].url
+                ),
+            )
+            for item in catalog.arrangements
+        )
+    )
 
 
 def view(catalog: Catalog, arrangement: Arrangement, day: date) -> ArrangementView:

@@ -68,6 +68,15 @@ DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # never converted at a guessed rate. Part of each jurisdiction's schema profile.
 JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
 CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA"})
+
+
+def duty_currency(body: Any) -> str:
+    """The currency of a verdict's amounts, from the declaration's (stored) body: its
+    jurisdiction's, values in another currency being converted into it."""
+    jurisdiction = body.get("jurisdiction") if isinstance(body, dict) else None
+    return JURISDICTION_CURRENCY.get(str(jurisdiction or DEFAULT_JURISDICTION), "")
+
+
 _TARIFF_CHARS = re.compile(r"[0-9.]+")
 _ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
 _UNIT = re.compile(r"[A-Z0-9]{2,3}")

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from service import simulate as simulate_verb
-from service.cli_output import Block, Fields, View, emit, generic, table_of
+from service.cli_output import Block, Fields, View, amount, emit, generic, table_of
 from settings import get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -282,7 +282,8 @@ def _submitted_view(rows: list[dict[str, Any]]) -> list[Block]:
         key = row["outcome"] or row["status"] or "?"
         counts[key] = counts.get(key, 0) + 1
     summary = "  ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
-    return [table_of(rows, SUBMIT_COLUMNS), summary]
+    shown = [{**row, "total_duty": amount(row["total_duty"], row.get("currency"))} for row in rows]
+    return [table_of(shown, SUBMIT_COLUMNS), summary]
 
 
 def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
@@ -311,6 +312,7 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
             "status": result.get("status") or result.get("error"),
             "outcome": None,
             "total_duty": None,
+            "currency": None,
         }
         if wait and result.get("declaration_id") and result.get("status_code", 500) < 300:
             verdict = client.call(
@@ -320,6 +322,7 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
                 status=verdict["status"],
                 outcome=verdict.get("outcome"),
                 total_duty=verdict.get("total_duty"),
+                currency=verdict.get("currency"),
             )
         elif result.get("status_code", 500) >= 400:
             row["status"] = f"{result.get('error')} (HTTP {result.get('status_code')})"
@@ -334,9 +337,11 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
 
 
 def _status_view(body: dict[str, Any]) -> list[Block]:
+    currency = body.get("currency")
+    shown = {**body, "total_duty": amount(body.get("total_duty"), currency)}
     head = Fields(
         [
-            (key, body.get(key))
+            (key, shown.get(key))
             for key in ("declaration_id", "status", "outcome", "total_duty", "decided_at", "error")
             if key in body
         ]
@@ -346,12 +351,33 @@ def _status_view(body: dict[str, Any]) -> list[Block]:
     if lines:
         blocks.append(
             table_of(
-                [{**line, "quota": (line.get("quota") or {}).get("quota_id")} for line in lines],
+                [
+                    {
+                        **line,
+                        "quota": (line.get("quota") or {}).get("quota_id"),
+                        "total_duty": amount(line.get("total_duty"), currency),
+                    }
+                    for line in lines
+                ],
                 ["line", "treatment", "in_quota_quantity", "quota", "measures", "total_duty"],
                 title="lines",
             )
         )
-        duties = [{"line": line["line"], **duty} for line in lines for duty in line["duties"]]
+        duties = [
+            {
+                "line": line["line"],
+                **duty,
+                "amount": amount(duty.get("amount"), currency),
+                # a specific duty's rate is money per unit, an ad valorem one's base is money
+                **(
+                    {"rate": amount(duty.get("rate"), currency)}
+                    if duty.get("per")
+                    else {"base": amount(duty.get("base"), currency)}
+                ),
+            }
+            for line in lines
+            for duty in line["duties"]
+        ]
         blocks.append(
             table_of(duties, ["line", "type", "measure", "rate", "per", "base", "amount"],
                      title="duties")
@@ -379,8 +405,27 @@ def _audit_view(trail: dict[str, Any]) -> list[Block]:
     return [Fields(scalars), table_of(events, title="events")]
 
 
-_PERIOD_COLUMNS = ["start", "end", "volume", "carried_over", "used", "returned", "remaining",
-                   "status"]  # fmt: skip
+# the words and dates of the dashboard's quota card: a period's figures as the read model
+# gives them, in the order of the sum they make (remaining = volume + carried_over - drawn
+# + returned - granted)
+BALANCE = "remaining = volume + carried_over − drawn + returned"
+_PERIOD_COLUMNS = ["period", "volume", "carried_over", "drawn", "returned", "remaining",
+                   "carried_forward", "status"]  # fmt: skip
+_PERMIT_COLUMNS = ["period", "issued", "used", "returned", "outstanding"]
+
+
+def _period_row(period: dict[str, Any]) -> dict[str, Any]:
+    return {**period, "period": f"{period['start']}..{period['end']}", "drawn": period["used"]}
+
+
+def _period_columns(periods: list[dict[str, Any]]) -> list[str]:
+    """The columns of a periods table: granted and lapsed where some period has any."""
+    columns = list(_PERIOD_COLUMNS)
+    if any(period.get("granted") for period in periods):
+        columns.insert(columns.index("remaining"), "granted")
+    if any(period.get("lapsed") for period in periods):
+        columns.insert(columns.index("status"), "lapsed")
+    return columns
 
 
 def _quotas_view(body: dict[str, Any]) -> list[Block]:
@@ -390,22 +435,31 @@ def _quotas_view(body: dict[str, Any]) -> list[Block]:
                 "quota_id": quota["quota_id"],
                 "mode": quota["mode"],
                 "drawn_at": quota["drawn_at"],
-                **{key: (quota.get("period") or {}).get(key) for key in _PERIOD_COLUMNS},
+                **(_period_row(quota["period"]) if quota.get("period") else {}),
             }
             for quota in body["quotas"]
         ]
-        return [table_of(rows, ["quota_id", "mode", "drawn_at", *_PERIOD_COLUMNS])]
+        columns = _period_columns(
+            [quota["period"] for quota in body["quotas"] if quota.get("period")]
+        )
+        return [table_of(rows, ["quota_id", "mode", "drawn_at", *columns]), BALANCE]
     head = Fields(
         [(key, body.get(key)) for key in ("quota_id", "mode", "drawn_at", "unit",
                                           "critical_threshold", "quota_year", "as_of")]
     )  # fmt: skip
-    periods = [
-        {**period, "permits": _permits_text(period.get("permits"))}
-        for period in body.get("periods") or []
+    periods = body.get("periods") or []
+    rows = [_period_row(period) for period in periods]
+    blocks: list[Block] = [
+        head,
+        table_of(rows, _period_columns(periods), title=f"periods ({BALANCE})"),
     ]
-    columns = [*_PERIOD_COLUMNS] + (["permits"] if any(p["permits"] for p in periods) else [])
+    permits = [{"period": row["period"], **row["permits"]} for row in rows if row.get("permits")]
+    if permits:
+        blocks.append(
+            table_of(permits, _PERMIT_COLUMNS,
+                     title="permits by period (issued = used + returned + outstanding)")
+        )  # fmt: skip
     events = (body.get("events") or {}).get("events", [])
-    blocks: list[Block] = [head, table_of(periods, columns, title="periods")]
     blocks.append(
         table_of(
             events,
@@ -417,12 +471,6 @@ def _quotas_view(body: dict[str, Any]) -> list[Block]:
     if body.get("accounts"):
         blocks.append(table_of(body["accounts"], title="accounts"))
     return blocks
-
-
-def _permits_text(permits: dict[str, Any] | None) -> str | None:
-    if not permits:
-        return None
-    return " ".join(f"{key} {value}" for key, value in permits.items())
 
 
 def _measures_view(body: dict[str, Any]) -> list[Block]:

@@ -17,6 +17,7 @@ from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
 from schemas.audit import GENESIS
+from schemas.declaration import duty_currency
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
 from schemas.responses import (
@@ -49,6 +50,7 @@ def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
     if record.verdict:
         body.update(served_verdict(record.verdict))
+        body["currency"] = duty_currency(json.loads(record.body))
         body["decided_at"] = record.decided_at
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:

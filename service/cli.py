@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,9 @@ def _body(response: httpx.Response) -> Any:
 
 
 def _instant(value: str, end: bool = False) -> str:
-    """A bare date means its whole day (in UTC)."""
+    """A bare date means its whole day (in UTC); `today` is today's date in UTC."""
+    if value == "today":
+        value = datetime.now(UTC).date().isoformat()
     if len(value) == 10:
         return f"{value}T23:59:59.999999+00:00" if end else f"{value}T00:00:00+00:00"
     return value
@@ -208,15 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = _verb(
         verbs,
         "export",
-        "verdicts and audit trails of a time range, as JSONL",
+        "verdicts and audit trails of the declarations decided in a time range, as JSONL",
         description=(
-            "Verdicts and audit trails of a time range. The export is JSON Lines whatever "
-            "the output options: to standard output as it is; with -o FILE, written there "
-            "and a summary printed (a table, or JSON with --json)."
+            "Verdicts and audit trails of the declarations Accord decided in a time range: "
+            "the range is of decision times, not of acceptance dates. The export is JSON "
+            "Lines whatever the output options: to standard output as it is; with -o FILE, "
+            "written there and a summary printed (a table, or JSON with --json)."
         ),
     )
-    export_p.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD")
-    export_p.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument(
+        "--from", dest="start", required=True,
+        help="decided from: RFC 3339 with offset, YYYY-MM-DD (from its start, UTC) or today",
+    )  # fmt: skip
+    export_p.add_argument(
+        "--to", dest="end", default=None,
+        help="decided until: RFC 3339 with offset, YYYY-MM-DD (to its end, UTC) or today; "
+        "default now",
+    )  # fmt: skip
     export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
 
     simulate_p = _verb(
@@ -558,8 +569,9 @@ def archive(older_than: int | None, as_json: bool) -> int:
     return 0
 
 
-def _export(client: Client, start: str, end: str, output: str, as_json: bool) -> int:
-    params = {"from": _instant(start), "to": _instant(end, end=True)}
+def _export(client: Client, start: str, end: str | None, output: str, as_json: bool) -> int:
+    until = _instant(end, end=True) if end else datetime.now(UTC).isoformat()
+    params = {"from": _instant(start), "to": until}
     text = client.text("GET", "/v1/export", params=params)
     if output == "-":
         sys.stdout.write(text)  # the export itself is the output: JSON Lines, for pipes

@@ -26,6 +26,7 @@ from schemas.arrangement import (
     SideView,
     SourceRef,
 )
+from schemas.declaration import JURISDICTION_CURRENCY
 from schemas.ledger import PackRef
 from schemas.verdict import Finding
 
@@ -43,10 +44,24 @@ def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
     return "in_force" if status == "in_force" else "lapsed" if status == "lapsed" else "not_yet"
 
 
-def _rates(measure: Measure, day: date) -> dict[str, str]:
+def rates_shown(pack: Pack, measure: Measure, day: date) -> dict[str, str]:
+    """A measure's rates on `day` as its views show them: "6.1%", or a specific rate with
+    its currency, "100.00 CAD per NMB" (an amount is never shown without one)."""
+    currency = JURISDICTION_CURRENCY.get(pack.body.jurisdiction, "")
+    shown = {}
+    for name in measure.rates:
+        spec = measure.rates[name]
+        if spec.amount is not None and currency:
+            shown[name] = f"{spec.amount} {currency} per {spec.per}"
+        else:
+            shown[name] = measure.rate_text(name, day)
+    return shown
+
+
+def _rates(pack: Pack, measure: Measure, day: date) -> dict[str, str]:
     start, end = measure.effective.start, measure.effective.end
     rate_day = min(max(day, start), end) if end is not None else max(day, start)
-    return {name: measure.rate_text(name, rate_day) for name in measure.rates}
+    return rates_shown(pack, measure, rate_day)
 
 
 def measure_identity(pack: Pack, measure: Measure) -> dict[str, Any]:
@@ -71,7 +86,7 @@ def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:
     return MeasureOnDate(
         **measure_identity(pack, measure),
         status=_status(catalog, measure_id, day),
-        rates=_rates(measure, day),
+        rates=_rates(pack, measure, day),
         counterparts=arrangement.counterparts if arrangement is not None else (),
     )
 

@@ -35,7 +35,7 @@ from schemas.responses import (
 )
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
-from service.arrangements import LINKAGE_PREFIX, measure_identity
+from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
 from store.errors import StoreError
 from store.operations import Operations
@@ -203,7 +203,7 @@ def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> MeasureSummar
     return MeasureSummary(
         **measure_identity(pack, measure),
         scope=measure.scope.model_dump(mode="json"),
-        rates={name: measure.rate_text(name, as_of) for name in measure.rates},
+        rates=rates_shown(pack, measure, as_of),
         quota=None
         if quota_block is None
         else QuotaBrief(mode=quota_block.mode, unit=quota_block.unit),

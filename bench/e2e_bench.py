@@ -282,6 +282,20 @@ def batch_rate(
     return count / (finished - started)
 
 
+@contextlib.contextmanager
+def settled(stack: Running, into: dict[str, Any]) -> Iterator[None]:
+    """Into `into`, for the declarations decided during the block: how many the API's
+    sweeper had to enqueue again (`decided_by_sweeper`: their first task never decided
+    them; 0 in a healthy run), and the slowest one, submission to verdict
+    (`max_decision_s`)."""
+    before = stack.store.stats().get("requeued:sweeper", 0)
+    started = time.time()
+    yield
+    decided = stack.store.decided_between(started, time.time())
+    into["decided_by_sweeper"] = stack.store.stats().get("requeued:sweeper", 0) - before
+    into["max_decision_s"] = round(max(stack.store.decision_seconds(decided), default=0.0), 2)
+
+
 def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, float]:
     """Submit at a fixed rate (open loop); latency is submission to verdict, as stored."""
     count = max(int(rate * seconds), 10)
@@ -423,15 +437,19 @@ def scaling(directory: Path, count: int, processes: tuple[int, ...] = (1, 2, 4))
     """Batch throughput with each number of worker processes, each on a fresh stack (one
     API process and one Redis, on the same machine as the workers)."""
     rates: dict[str, float] = {}
+    settling: dict[str, dict[str, Any]] = {}
     for workers in processes:
         with running_stack(directory / f"scaling-{workers}", workers=workers) as stack:
-            rates[str(workers)] = round(batch_rate(stack, count, f"scale{workers}"), 1)
+            settling[str(workers)] = {}
+            with settled(stack, settling[str(workers)]):
+                rates[str(workers)] = round(batch_rate(stack, count, f"scale{workers}"), 1)
     first = rates[str(processes[0])]
     return {
         "cores": os.cpu_count(),
         "declarations": count,
         "declarations_per_s": rates,
         "vs_one_worker": {workers: round(rate / first, 2) for workers, rate in rates.items()},
+        "settled": settling,
     }
 
 
@@ -511,9 +529,11 @@ def run(
                 noop_cpu: dict[str, float] = {}
                 single_cpu: dict[str, float] = {}
                 noop_per_s = noop_rate(stack, noop, cpu=noop_cpu)
-                with profiled(stack, "single", profile):
+                single_settled: dict[str, Any] = {}
+                with profiled(stack, "single", profile), settled(stack, single_settled):
                     single_per_s = single_rate(stack, single, "single", cpu=single_cpu)
                 e2e["single"] = {
+                    "settled": single_settled,
                     "declarations_per_s": round(single_per_s, 1),
                     "vs_celery_noop": round(single_per_s / noop_per_s, 3),
                     "celery_noop_per_s": round(noop_per_s, 1),
@@ -522,21 +542,27 @@ def run(
                 }
             if "batch" in parts:
                 batch_cpu: dict[str, float] = {}
-                with profiled(stack, "batch", profile):
+                batch_settled: dict[str, Any] = {}
+                with profiled(stack, "batch", profile), settled(stack, batch_settled):
                     batch_per_s = batch_rate(stack, batch, "batch", cpu=batch_cpu)
                 e2e["batch"] = {
+                    "settled": batch_settled,
                     "declarations_per_s": round(batch_per_s, 1),
                     "batch_size": 100,
                     "cpu_ms_per_declaration": batch_cpu,
                 }
             if "latency" in parts:
-                lat.update(latency(stack, single_per_s / 2, 15, "latency"))
+                lat["settled_half_load"] = {}
+                with settled(stack, lat["settled_half_load"]):
+                    lat.update(latency(stack, single_per_s / 2, 15, "latency"))
         if "waiters" in parts:
             with (
                 running_stack(directory / "waiters", waiters=WAITERS) as stack,
                 profiled(stack, "waiters", profile),
             ):
-                lat.update(waiters_latency(stack, "waiters"))
+                lat["settled_400_waiters"] = {}
+                with settled(stack, lat["settled_400_waiters"]):
+                    lat.update(waiters_latency(stack, "waiters"))
         if "memory" in parts:
             results["memory"] = memory_growth(directory, total=memory_total)
         if "scaling" in parts:

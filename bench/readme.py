@@ -21,6 +21,36 @@ def _n(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _settled_rows(
+    single: dict[str, Any], batch: dict[str, Any], scaling: dict[str, Any], latency: dict[str, Any]
+) -> list[tuple[str, str, str, str]]:
+    """Per end-to-end part: declarations the sweeper had to enqueue again (their first
+    task never decided them) and the slowest decision. Results of runs before these were
+    recorded have none, and show no row."""
+    parts = [
+        ("single", single.get("settled")),
+        ("batch", batch.get("settled")),
+        ("half load", latency.get("settled_half_load")),
+        ("400 waiters", latency.get("settled_400_waiters")),
+        *((f"scaling {key}", value) for key, value in scaling.get("settled", {}).items()),
+    ]
+    found = [(name, value) for name, value in parts if value]
+    if not found:
+        return []
+    return [
+        (
+            "decided by the sweeper (`decided_by_sweeper`), slowest decision "
+            "(`max_decision_s`), per part",
+            "; ".join(
+                f"{name}: {value['decided_by_sweeper']}, {value['max_decision_s']} s"
+                for name, value in found
+            ),
+            "",
+            "",
+        )
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     engine, ledger, e2e = results["engine"], results["ledger"], results["e2e"]
     latency, memory, redis = results["latency"], results["memory"], results["redis"]
@@ -97,6 +127,7 @@ def table(results: dict[str, Any]) -> str:
             "",
             "",
         ),
+        *_settled_rows(single, batch, scaling, latency),
         (
             "worker memory, 10,000 → 100,000 declarations",
             f"{memory['rss_mb_at_10k']} → {memory['rss_mb_at_100k']} MB",

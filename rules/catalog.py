@@ -100,9 +100,10 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
             )
     current = tuple(current_packs(packs))
     check_no_overlap(current)
-    check_counterparts(current)
     arrangements = []
+    defined = {measure.id for pack in current for measure in pack.measures}
     for arrangement, path in load_arrangements():
         check_arrangement(arrangement, path, current)
-        arrangements.append(arrangement)
+        arrangements.append(arrangement.resolved(defined))
+    check_counterparts(current, [name for item in arrangements for name in item.awaited_ids()])
     return Catalog(packs=packs, current=current, arrangements=tuple(arrangements))

@@ -39,7 +39,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, Literal, TypeVar
 
@@ -53,11 +53,18 @@ from rules.facts import (
     StatedFacts,
     resting_on,
 )
-from rules.pack import CUMULATIVE_BASES, Effective, Measure, Pack, Rule, percent
+from rules.facts import reads as rule_reads
+from rules.pack import CUMULATIVE_BASES, DutyEffect, Effective, Measure, Pack, Rule, percent
 from rules.quota import period_of, quota_year_of, terms_of, terms_on
-from schemas.declaration import JURISDICTION_CURRENCY, Declaration, DeclarationLine
+from schemas.declaration import (
+    CONVERTS_CURRENCIES,
+    JURISDICTION_CURRENCY,
+    Declaration,
+    DeclarationLine,
+)
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
+from schemas.rates import RateQuote
 from schemas.verdict import (
     Duty,
     ExchangeRate,
@@ -71,6 +78,9 @@ from schemas.verdict import (
 )
 
 CENT = Decimal("0.01")
+EXCHANGE_FACTS = frozenset(
+    {"exchange_rate", "exchange_rate_value", "exchange_rate_date", "exchange_rate_basis"}
+)
 _SID = "0"
 V = TypeVar("V")
 
@@ -93,7 +103,13 @@ class Fired:
     @functools.cached_property
     def assumptions(self) -> tuple[str, ...]:
         """The assumptions this decision rests on, as of its date."""
-        return resting_on(self.pack.body.parameters, self.measure, self.rule, self.as_of)
+        found = resting_on(self.pack.body.parameters, self.measure, self.rule, self.as_of)
+        basis = self.facts.get("exchange_rate_basis")
+        if basis is None or not rule_reads(self.rule)[0] & EXCHANGE_FACTS:
+            return found
+        # a finding on a conversion rests on the pack's rule for which quote prevails
+        extra = conversion_assumptions(self.pack, basis)
+        return (*found, *(item for item in extra if item not in found))
 
     @functools.cached_property
     def finding(self) -> Finding:
@@ -103,9 +119,10 @@ class Fired:
         names = _placeholders(self.rule.message, self.rule.reference)
         values = tuple([self.facts.get(name, _ABSENT) for name in names])
         # with the values' types, as FIRINGS: True and 1 are equal keys but read apart
+        # the conversion's basis decides assumptions even where no template names it
         key = (
             self.pack.sha256, self.measure.id, self.rule.id, self.line, self.as_of,
-            values, tuple(map(type, values)),
+            values, tuple(map(type, values)), self.facts.get("exchange_rate_basis"),
         )  # fmt: skip
         try:
             found = FINDINGS.get(key)
@@ -165,25 +182,191 @@ class Conversion:
     status: str  # not_needed | found | missing
     valued: Declaration  # the declaration with its values converted (as given if not found)
     rate: ExchangeRate | None = None
-    day: date | None = None
+    day: date | None = None  # the conversion date
+    query: RateQuery | None = None  # the quotes that could prevail (packs with loaded rates)
 
     @property
     def declaration_currency(self) -> str:
         return self.rate.currency if self.rate is not None else self.valued.currency
 
 
-# The currency of each jurisdiction's customs; a declaration is made to Canada unless it
-# says otherwise.
+@dataclass(frozen=True)
+class RateQuery:
+    """The loaded quotes a declaration's conversion may use: those of `currency` into
+    `into` quoted from `first` to `last`; the latest of them prevails on `day`."""
+
+    into: str
+    currency: str
+    day: date
+    basis: Literal["shipment_date", "accepted_at"]
+    first: date
+    last: date
+
+    def prevailing(self, quotes: Iterable[RateQuote]) -> RateQuote | None:
+        """The quote that prevails: the latest one of the window, or None."""
+        inside = [
+            quote
+            for quote in quotes
+            if quote.into == self.into
+            and quote.currency == self.currency
+            and self.first <= quote.on <= self.last
+        ]
+        return max(inside, key=lambda quote: quote.on) if inside else None
 
 
-def convert(declaration: Declaration, packs: Sequence[Pack]) -> Conversion:
-    """The values of the declaration in its jurisdiction's currency, at the rate the packs'
-    exchange-rate table gives for the conversion date (for Canada the date of direct
-    shipment, else of acceptance). A missing rate is never guessed: the status says so."""
+def _conversion_pack(packs: Iterable[Pack], jurisdiction: str) -> Pack | None:
+    """The pack of the jurisdiction that says how its values are converted from loaded
+    rates (the current one, when handed the current packs)."""
+    home = JURISDICTION_CURRENCY[jurisdiction]
+    for pack in packs:
+        conversion = pack.body.currency_conversion
+        if pack.body.jurisdiction == jurisdiction and conversion and conversion.into == home:
+            return pack
+    return None
+
+
+def _days_before(day: date, days: int) -> date:
+    return day - timedelta(days=days) if day.toordinal() > days else date.min
+
+
+def rate_query(declaration: Declaration, packs: Sequence[Pack]) -> RateQuery | None:
+    """Which loaded quotes a declaration's conversion needs, under the packs' rule
+    (`currency_conversion`); None when its values are in the jurisdiction's currency or
+    no pack converts from loaded rates. The worker reads these from the store and hands
+    them to `evaluate`; `GET /v1/exchange-rates` answers with the same rule."""
+    home = JURISDICTION_CURRENCY[declaration.jurisdiction]
+    if declaration.currency == home:
+        return None
+    pack = _conversion_pack(packs, declaration.jurisdiction)
+    if pack is None or pack.body.currency_conversion is None:
+        return None
+    by_shipment = pack.body.currency_conversion.conversion_date == "shipment_date"
+    shipped = declaration.shipment_date if by_shipment else None
+    basis: Literal["shipment_date", "accepted_at"] = (
+        "shipment_date" if shipped is not None else "accepted_at"
+    )
+    day = shipped or declaration.accepted_on
+    return conversion_window(pack, declaration.currency, day, basis)
+
+
+def conversion_window(
+    pack: Pack, currency: str, day: date, basis: Literal["shipment_date", "accepted_at"]
+) -> RateQuery:
+    """The window of quotes that may prevail on `day` under the pack's conversion rule."""
+    conversion = pack.body.currency_conversion
+    assert conversion is not None
+    if conversion.rates == "monthly":
+        first, last = day.replace(day=1), day
+    else:
+        last = day if conversion.prevailing == "quoted_on_or_before" else _days_before(day, 1)
+        first = _days_before(last, conversion.max_days_back)
+    return RateQuery(conversion.into, currency, day, basis, first, last)
+
+
+def rate_query_on(
+    packs: Sequence[Pack], into: str, currency: str, day: date
+) -> tuple[Pack, RateQuery] | None:
+    """The window of quotes that may prevail on `day` for values in `currency` converted
+    into `into`, under the rule of the pack that converts into it (None without one)."""
+    for jurisdiction, home in JURISDICTION_CURRENCY.items():
+        pack = _conversion_pack(packs, jurisdiction) if home == into else None
+        if pack is not None and pack.body.currency_conversion is not None:
+            dated_by = pack.body.currency_conversion.conversion_date
+            return pack, conversion_window(pack, currency, day, dated_by)
+    return None
+
+
+def conversion_problems(packs: Sequence[Pack]) -> list[str]:
+    """What is wrong with the currency conversion the current packs configure, in words,
+    for the startup checks of `accord check` and `accord run` (empty when sound): every
+    jurisdiction whose declarations may be in another currency has exactly one pack that
+    converts into its currency, and a pack version with its own rate table is not current."""
+    problems = []
+    for jurisdiction in sorted(CONVERTS_CURRENCIES):
+        home = JURISDICTION_CURRENCY[jurisdiction]
+        converting = [
+            pack.id
+            for pack in packs
+            if pack.body.jurisdiction == jurisdiction
+            and pack.body.currency_conversion is not None
+            and pack.body.currency_conversion.into == home
+        ]
+        if len(converting) != 1:
+            problems.append(
+                f"{jurisdiction}: {len(converting)} packs convert values into {home} "
+                f"({', '.join(converting) or 'none'}); exactly one must"
+            )
+    for pack in packs:
+        if pack.body.exchange_rates is not None:
+            problems.append(
+                f"{pack.id} {pack.version} carries its own exchange-rate table: rates are "
+                "loaded data (POST /v1/exchange-rates), a table only replays old verdicts"
+            )
+    return problems
+
+
+def conversion_assumptions(pack: Pack, basis: str) -> tuple[str, ...]:
+    """The assumptions a conversion under the pack's rule rests on."""
+    conversion = pack.body.currency_conversion
+    if conversion is None:
+        return ()
+    found = [conversion.assumption]
+    if basis == "accepted_at":  # the fallback, or the pack's own conversion date
+        found.append(conversion.date_assumption)
+    return tuple(item for item in found if item is not None)
+
+
+def _converted(declaration: Declaration, rate: Decimal, home: str) -> Declaration:
+    def money(value: Decimal | None) -> Decimal | None:
+        return None if value is None else (value * rate).quantize(CENT, ROUND_HALF_UP)
+
+    lines = tuple(
+        line.model_copy(
+            update={
+                "value_for_duty": money(line.value_for_duty),
+                "fob_unit_price": money(line.fob_unit_price),
+            }
+        )
+        for line in declaration.lines
+    )
+    return declaration.model_copy(update={"lines": lines, "currency": home})
+
+
+def convert(
+    declaration: Declaration, packs: Sequence[Pack], rates: Sequence[RateQuote] = ()
+) -> Conversion:
+    """The values of the declaration in its jurisdiction's currency. With a pack that
+    converts from loaded rates, at the quote of `rates` that prevails on the conversion
+    date (`rate_query`); with an older pack version, at its own table's rate of the
+    conversion date. A missing rate is never guessed: the status says so."""
     jurisdiction = declaration.jurisdiction
     home = JURISDICTION_CURRENCY[jurisdiction]
     if declaration.currency == home:
         return Conversion("not_needed", declaration)
+    query = rate_query(declaration, packs)
+    pack = _conversion_pack(packs, jurisdiction)
+    if query is not None and pack is not None and pack.body.currency_conversion is not None:
+        quote = query.prevailing(rates)
+        if quote is None:
+            return Conversion("missing", declaration, None, query.day, query)
+        law = pack.body.sources[pack.body.currency_conversion.source]
+        return Conversion(
+            "found",
+            _converted(declaration, quote.rate, home),
+            ExchangeRate(
+                currency=declaration.currency,
+                into=home,
+                rate=quote.rate,
+                on=quote.on,
+                basis=query.basis,
+                reference=f"{law.title} ({pack.id} {pack.version})",
+                conversion_date=query.day,
+                source=quote.source,
+                assumptions=conversion_assumptions(pack, query.basis),
+            ),
+            query.day,
+            query,
+        )
     basis: Literal["shipment_date", "accepted_at"] = (
         "shipment_date" if declaration.shipment_date is not None else "accepted_at"
     )
@@ -195,23 +378,10 @@ def convert(declaration: Declaration, packs: Sequence[Pack]) -> Conversion:
         rate = table.rate_on(declaration.currency, day)
         if rate is None:
             continue
-
-        def money(value: Decimal | None, rate: Decimal = rate) -> Decimal | None:
-            return None if value is None else (value * rate).quantize(CENT, ROUND_HALF_UP)
-
-        lines = tuple(
-            line.model_copy(
-                update={
-                    "value_for_duty": money(line.value_for_duty),
-                    "fob_unit_price": money(line.fob_unit_price),
-                }
-            )
-            for line in declaration.lines
-        )
         source = pack.body.sources[table.source]
         return Conversion(
             "found",
-            declaration.model_copy(update={"lines": lines, "currency": home}),
+            _converted(declaration, rate, home),
             ExchangeRate(
                 currency=declaration.currency,
                 into=home,
@@ -237,6 +407,7 @@ class Evaluation:
     requests: tuple[QuotaRequest, ...]
     permits: Mapping[str, Permit] = dataclasses.field(default_factory=dict)
     conversion: Conversion | None = None
+    rates: tuple[RateQuote, ...] = ()  # the loaded quotes the evaluation was handed
 
     @property
     def valued(self) -> Declaration:
@@ -692,6 +863,7 @@ def line_facts(
             "exchange_rate_on": (
                 conversion.day.isoformat() if conversion and conversion.day else None
             ),
+            **_conversion_facts(conversion),
             "fob_value_gap_bp": _fob_value_gap_bp(line),
             "remission": remission,
             "remission_item": remission_item,
@@ -702,6 +874,20 @@ def line_facts(
         },
         derived,
     )
+
+
+def _conversion_facts(conversion: Conversion | None) -> dict[str, Any]:
+    """The facts of a conversion from loaded rates: which date it is, the quote applied
+    and the earliest day whose quote could have prevailed."""
+    if conversion is None or conversion.query is None:
+        return {}
+    rate = conversion.rate
+    return {
+        "exchange_rate_basis": conversion.query.basis,
+        "exchange_rate_date": rate.on.isoformat() if rate is not None else None,
+        "exchange_rate_source": rate.source if rate is not None else None,
+        "exchange_rate_from": conversion.query.first.isoformat(),
+    }
 
 
 def _months_between(earlier: date, later: date) -> int:
@@ -717,6 +903,9 @@ class Counterpart:
     id: str
     status: str  # not_yet | in_force | lapsed | unknown (in none of the packs looked at)
     last_day: date | None
+    # whether the counterpart's end withdraws what it conceded (False for a ceiling, such
+    # as an anti-dumping duty of at most 5.9%, which its expiry still honours)
+    expiry_withdraws: bool = True
 
 
 def status_on(ranges: Sequence[Effective], day: date) -> str:
@@ -742,20 +931,42 @@ def counterparts_on(
     if measure.arrangement is None or not measure.arrangement.counterparts:
         return ()
     ranges: dict[str, list[Effective]] = {}
+    withdraws: dict[str, bool] = {}
     for pack in packs:
         for each in pack.measures:
             ranges.setdefault(each.id, []).append(each.effective)
+            if each.arrangement is not None and not each.arrangement.expiry_withdraws_concession:
+                withdraws[each.id] = False
     return tuple(
-        Counterpart(name, status_on(ranges.get(name, []), as_of), _last_day(ranges.get(name, [])))
+        Counterpart(
+            name,
+            status_on(ranges.get(name, []), as_of),
+            _last_day(ranges.get(name, [])),
+            withdraws.get(name, True),
+        )
         for name in measure.arrangement.counterparts
     )
+
+
+def _with_days(items: Sequence[Counterpart]) -> str | None:
+    """Counterparts by id, each with its own last day: "A (to 2026-12-31), B (to ...)"."""
+    named = [
+        f"{item.id} (to {item.last_day.isoformat()})" if item.last_day else item.id
+        for item in items
+    ]
+    return ", ".join(named) or None
 
 
 def _linkage_facts(
     measure: Measure, as_of: date, counterparts: Sequence[Counterpart]
 ) -> dict[str, Any]:
     in_force = [item.id for item in counterparts if item.status == "in_force"]
-    lapsed = [item for item in counterparts if item.status == "lapsed"]
+    ended = [item for item in counterparts if item.status == "lapsed"]
+    # a counterpart whose end withdraws its concession has lapsed; one whose concession is
+    # a ceiling its expiry still honours has only expired (information)
+    lapsed = [item for item in ended if item.expiry_withdraws]
+    expired = [item for item in ended if not item.expiry_withdraws]
+    unknown = [item.id for item in counterparts if item.status == "unknown"]
     last_days = [item.last_day for item in lapsed if item.last_day is not None]
     end = measure.effective.end
     return {
@@ -764,9 +975,13 @@ def _linkage_facts(
         "last_day": end.isoformat() if end is not None else None,
         "counterparts_in_force": ", ".join(in_force) or None,
         "counterparts_in_force_count": len(in_force),
-        "counterparts_lapsed": ", ".join(item.id for item in lapsed) or None,
+        "counterparts_lapsed": _with_days(lapsed),
         "counterparts_lapsed_count": len(lapsed),
         "counterparts_lapsed_on": max(last_days).isoformat() if last_days else None,
+        "counterparts_expired": _with_days(expired),
+        "counterparts_expired_count": len(expired),
+        "counterparts_not_loaded": ", ".join(unknown) or None,
+        "counterparts_not_loaded_count": len(unknown),
     }
 
 
@@ -796,6 +1011,7 @@ def measure_facts(
         "country_specific": arrangement.country_specific,
         "bilateral_cap": arrangement.bilateral_cap,
         "claimed_basis": arrangement.claimed_basis,
+        "concession": arrangement.concession,
         "sum_rates_bp": sum(basis_points(rate) for rate in rates.values()),
         "sum_rates": percent(sum(rates.values(), Decimal(0))),
         "entry_into_force": measure.effective.start.isoformat(),
@@ -931,16 +1147,23 @@ def evaluate(
     packs: Sequence[Pack],
     permits: Mapping[str, Permit],
     counterpart_packs: Sequence[Pack] = (),
+    rates: Sequence[RateQuote] = (),
 ) -> Evaluation:
     """Steps 2-4: measures in force per line, line rules, measure checks, quota requests.
     The linkage checks look for counterparts in `packs` and `counterpart_packs` (a replay
-    with a declaration's own packs passes the loaded ones there)."""
+    with a declaration's own packs passes the loaded ones there). `rates` are the loaded
+    exchange-rate quotes of `rate_query`'s window (the trail keeps them, for replay)."""
     as_of = declaration.accepted_on
     own = in_jurisdiction(packs, declaration.jurisdiction)
-    conversion = convert(declaration, own)
+    conversion = convert(declaration, own, rates)
     valued = {line.line: line for line in conversion.valued.lines}
+    foreign = conversion.status != "not_needed"
     applied = {
-        line.line: measures_in_force(own, line, declaration.import_type, as_of)
+        line.line: tuple(
+            item
+            for item in measures_in_force(own, line, declaration.import_type, as_of)
+            if foreign or item.measure.scope.currency == "any"
+        )
         for line in declaration.lines
     }
     asked: dict[str, Decimal] = {}
@@ -983,6 +1206,7 @@ def evaluate(
         requests=(),
         permits=permits,
         conversion=conversion,
+        rates=tuple(rates),
     )
     if evaluation.blocked is not None:
         return evaluation  # a rejected or held declaration asks nothing of any quota
@@ -1142,14 +1366,14 @@ _DUTY_RANK = {
 def _duty(
     line: DeclarationLine,
     item: Fired,
-    kind: str,
-    rate_name: str,
-    base_kind: str,
+    effect: DutyEffect,
     in_quota: Decimal,
     so_far: Sequence[Duty],
     as_of: date,
 ) -> Duty:
-    """One duty line: its base, rate, amount (half-up to the cent) and legal reference."""
+    """One duty line: its base, rate, amount (half-up to the cent) and legal reference.
+    A grossed-up duty shows its effective rate (rate x (1 + the other duty's rate))."""
+    kind, rate_name, base_kind = effect.type, effect.rate, effect.base
     if base_kind == "line":
         base = line.value_for_duty
     elif base_kind == "in_quota":
@@ -1162,6 +1386,14 @@ def _duty(
         base = line.value_for_duty + sum((duty.amount for duty in so_far), Decimal("0.00"))
     spec = item.measure.rates[rate_name]
     rate = item.measure.rate_on(rate_name, as_of)
+    if effect.gross_up is not None:
+        by = [duty.rate for duty in so_far if duty.type == effect.gross_up]
+        if len(by) != 1:
+            raise EngineError(
+                f"line {line.line}: {item.rule.id} grosses its {kind} up by the line's "
+                f"{effect.gross_up}, and the line has {len(by)} of them"
+            )
+        rate = rate * (1 + by[0])
     return Duty(
         type=kind,
         measure=item.measure.id,
@@ -1202,13 +1434,14 @@ def _line_verdict(
         # duties on the value first, then charges per unit, then those on the value plus
         # the duties so far (a tax on the duty-paid value), each in pack and rule order:
         # the order of a broker's accounting (duty, surtax, excise, GST)
-        for rank in (0, 1, 2):
+        # a grossed-up duty (a deposit that covers the VAT on itself) comes last of all
+        for rank in (0, 1, 2, 3):
             for item in mine:
                 for effect in item.rule.then.duties:
-                    if _DUTY_RANK[effect.base] != rank:
+                    if (3 if effect.gross_up else _DUTY_RANK[effect.base]) != rank:
                         continue
-                    duties.append(_duty(line, item, effect.type, effect.rate, effect.base,
-                                        in_quota, duties, evaluation.as_of))  # fmt: skip
+                    duties.append(_duty(line, item, effect, in_quota, duties,
+                                        evaluation.as_of))  # fmt: skip
     return LineVerdict(
         line=line.line,
         measures=tuple(item.measure.id for item in applied),

@@ -127,8 +127,8 @@ class LineFacts(StatedFacts):
     )
     currency: str = Field(description="The currency the declaration's values are in.")
     exchange_rate: ExchangeRateStatus = Field(
-        description="Whether the values needed converting and the packs' table has the rate "
-        "for the conversion date."
+        description="Whether the values needed converting and a rate prevails on the "
+        "conversion date (a loaded quote, or an older pack version's own table)."
     )
     exchange_rate_value: str | None = Field(
         default=None, description="The rate applied, units of home currency per unit."
@@ -137,6 +137,22 @@ class LineFacts(StatedFacts):
         default=None,
         description="The conversion date (ISO text): the date of direct shipment, else of "
         "acceptance.",
+    )
+    exchange_rate_basis: Literal["shipment_date", "accepted_at"] | None = Field(
+        default=None,
+        description="Which date the conversion date is: the date of direct shipment, or "
+        "acceptance when the declaration gives no shipment date; absent without conversion.",
+    )
+    exchange_rate_date: str | None = Field(
+        default=None,
+        description="The day the rate applied was quoted for (ISO text); absent if none.",
+    )
+    exchange_rate_source: str | None = Field(
+        default=None, description="Who published the rate applied, and its series."
+    )
+    exchange_rate_from: str | None = Field(
+        default=None,
+        description="The earliest day whose quote could prevail on the conversion date (ISO text).",
     )
     fob_value_gap_bp: int | None = Field(
         default=None,
@@ -188,6 +204,10 @@ class MeasureFacts(StatedFacts):
     country_specific: bool = Field(description="Whether the measure applies to one country.")
     bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
     claimed_basis: str = Field(description="The legal basis the measure's maker claims.")
+    concession: str | None = Field(
+        default=None,
+        description="What the measure concedes under its arrangement; absent if not recorded.",
+    )
     bound_rate_bp: int | None = Field(
         default=None, description="The WTO bound rate, in basis points; absent if not recorded."
     )
@@ -247,7 +267,9 @@ class MeasureFacts(StatedFacts):
     )
     counterparts_lapsed: str | None = Field(
         default=None,
-        description="The counterparts whose last day is before the date, by id; absent if none.",
+        description="The counterparts whose last day is before the date and whose end "
+        "withdraws their concession, each with its own last day (`ID (to DATE)`); absent if "
+        "none.",
     )
     counterparts_lapsed_count: int = Field(
         description="How many of the measure's counterparts have lapsed by the date."
@@ -255,6 +277,22 @@ class MeasureFacts(StatedFacts):
     counterparts_lapsed_on: str | None = Field(
         default=None,
         description="The last day of the latest-ending lapsed counterpart (ISO text).",
+    )
+    counterparts_expired: str | None = Field(
+        default=None,
+        description="The counterparts past their last day whose concession their expiry "
+        "still honours (a ceiling on a duty), each with its own last day; absent if none.",
+    )
+    counterparts_expired_count: int = Field(
+        description="How many of the measure's counterparts have so expired by the date."
+    )
+    counterparts_not_loaded: str | None = Field(
+        default=None,
+        description="Counterparts an arrangement awaits that no loaded pack defines, by id; "
+        "absent if none.",
+    )
+    counterparts_not_loaded_count: int = Field(
+        description="How many of the measure's counterparts no loaded pack defines."
     )
     wto_licensing_notice_days: int | None = Field(
         default=None,

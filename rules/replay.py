@@ -1,5 +1,5 @@
 """Replay: decide a declaration again, as a pure function of what was recorded (its body,
-the permits its evaluation saw, its allocation) and a set of packs; and the differences
+the permits and exchange rates its evaluation saw, its allocation) and a set of packs; and the differences
 between two verdicts, field by field, for auditors and policy analysts."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from rules.pack import Pack
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
+from schemas.rates import RateQuote
 from schemas.verdict import Verdict
 
 
@@ -45,8 +46,9 @@ def replay(
     permits: Mapping[str, Permit],
     recorded: Allocation | None,
     counterpart_packs: Sequence[Pack] = (),
+    rates: Sequence[RateQuote] = (),
 ) -> tuple[Verdict, list[int]]:
-    evaluation = engine.evaluate(declaration, packs, permits, counterpart_packs)
+    evaluation = engine.evaluate(declaration, packs, permits, counterpart_packs, rates)
     allocation, assumed = replay_allocation(recorded, evaluation.requests, evaluation.as_of)
     return engine.finalize(evaluation, allocation), assumed
 

@@ -117,6 +117,16 @@ def decided(
                 "permits": {
                     number: permit.model_dump(mode="json") for number, permit in permits.items()
                 },
+                # the loaded exchange rates it was handed, so that a replay has them too
+                **(
+                    {
+                        "exchange_rates": [
+                            quote.model_dump(mode="json") for quote in evaluation.rates
+                        ]
+                    }
+                    if evaluation.rates
+                    else {}
+                ),
             },
         )
     ]

@@ -55,6 +55,8 @@ class ArrangementView(_Frozen):
     arrangement: str
     title: str
     concluded_on: date
+    # the day it was announced, where that is not the day it was signed
+    announced_on: date | None = None
     source: SourceRef
     as_of: date
     sides: tuple[SideView, ...]

@@ -63,11 +63,12 @@ _USCC_WEIGHTS = tuple(pow(3, position, 31) for position in range(17))
 Jurisdiction = Literal["CA", "CN"]
 DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # The currency the values of each jurisdiction's declarations are in. Values in another
-# currency need the exchange-rate table of the packs (CA-TAXES for Canada); until a
-# jurisdiction's packs have one, its declarations are refused in any other currency,
-# never converted at a guessed rate. Part of each jurisdiction's schema profile.
+# currency are converted at the rates the operator loaded (the packs' currency_conversion
+# says which prevails); without one the verdict is rejected, never converted at a guessed
+# rate. A jurisdiction not listed in CONVERTS_CURRENCIES refuses other currencies
+# outright. Part of each jurisdiction's schema profile.
 JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
-CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA"})
+CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA", "CN"})
 
 
 def duty_currency(body: Any) -> str:
@@ -627,8 +628,7 @@ class Declaration(BaseModel):
             raise _invalid(
                 "currency",
                 f"currency must be {expected!r} for a {jurisdiction} declaration, got "
-                f"{currency!r}: values in another currency need an exchange-rate table, "
-                "which the packs do not have yet",
+                f"{currency!r}: values in another currency are not converted for it",
             )
         return currency
 

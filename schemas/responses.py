@@ -247,6 +247,14 @@ class MeasureChecks(_Frozen):
 # --- operations ---------------------------------------------------------------------------
 
 
+class Readiness(_Frozen):
+    """`GET /readyz`: 200 only when the packs are loaded, Redis takes writes and a worker
+    consumes; it needs no token, so its reason names no address and quotes no error."""
+
+    status: Literal["ready", "not ready"]
+    reason: str | None = Field(default=None, description="why not, when not ready")
+
+
 class Health(_Frozen):
     """`GET /healthz`: it needs no token, so it names no address and quotes no error."""
 

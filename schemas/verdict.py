@@ -54,7 +54,10 @@ class Duty(_Frozen):
 
 
 class ExchangeRate(_Frozen):
-    """How the declaration's values were converted: the rate of the conversion date."""
+    """How the declaration's values were converted: the rate that prevailed on the
+    conversion date, the day it was quoted for (`on`), who published it and the
+    assumptions the choice rests on. Verdicts stored before rates were loaded data have
+    `on` for both dates and no source."""
 
     currency: str
     into: str
@@ -62,6 +65,9 @@ class ExchangeRate(_Frozen):
     on: date
     basis: Literal["shipment_date", "accepted_at"]
     reference: str
+    conversion_date: date | None = None
+    source: str | None = None
+    assumptions: tuple[str, ...] = ()
 
 
 class LineQuota(_Frozen):

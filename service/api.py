@@ -34,6 +34,7 @@ from service.routes import (
     operations,
     permits,
     quotas,
+    rates,
 )
 from service.waiting import StatusWaiters
 from settings import Settings
@@ -49,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     quotas.router,
     measures.router,
     arrangements.router,
+    rates.router,
     operations.router,
 )
 

@@ -143,6 +143,7 @@ def view(catalog: Catalog, arrangement: Arrangement, day: date) -> ArrangementVi
         arrangement=arrangement.id,
         title=arrangement.title,
         concluded_on=arrangement.concluded_on,
+        announced_on=arrangement.announced_on,
         source=SourceRef(title=source.title, url=source.url),
         as_of=day,
         sides=tuple(sides),

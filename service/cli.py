@@ -16,6 +16,7 @@ declarations, which are not stored); 2 bad usage or input (for submit: nothing s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -27,13 +28,13 @@ import httpx
 
 from service import simulate as simulate_verb
 from service.cli_output import Block, Fields, View, amount, emit, generic, table_of
-from settings import get_settings
+from settings import ConfigError, get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
 BATCH = 1000  # the API's batch limit
 EXIT_CODES = (
     "exit codes: 0 done; 1 the API answered with an error (submit: it refused some "
-    "declarations); 2 bad usage or input (submit: nothing sent); 3 the API could not be "
+    "declarations); 2 bad usage, input or configuration (submit: nothing sent; run, check: refused before starting anything); 3 the API could not be "
     "reached; 4 (submit --wait) some declaration was not accepted"
 )
 
@@ -161,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--port", type=int, default=8000)
     run_p.add_argument("--workers", type=int, default=2)
 
+    check_p = _verb(
+        verbs,
+        "check",
+        "check the configuration as accord run does, start nothing, and exit",
+        description=(
+            "Every check accord run makes before it starts anything: the rule packs and "
+            "arrangement files, the tokens file, the settings, that Redis (REDIS_URL) takes "
+            "writes, and with --port that the port is free. Exit 0 when all pass; 2 with one "
+            "line naming the file and key or the setting otherwise. For CI and deploy scripts."
+        ),
+    )
+    check_p.add_argument("--host", default="127.0.0.1")
+    check_p.add_argument("--port", type=int, help="also check that this port is free")
+
     archive_p = _verb(
         verbs, "archive", "move declarations closed long ago from Redis to the archive files"
     )
@@ -251,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
         apply_p.add_argument(flag)
     _verb(permit_verbs, "show", "a permit: status, units held, use").add_argument("number")
     _verb(permit_verbs, "cancel", "cancel an unused permit").add_argument("number")
+
+    rates_p = _verb(verbs, "rates", "exchange rates: load them, read the one of a date")
+    rate_verbs = rates_p.add_subparsers(dest="rates_verb", required=True, metavar="VERB")
+    _verb(
+        rate_verbs,
+        "import",
+        "load a Bank of Canada Valet JSON file (or China's monthly customs rates); admin",
+    ).add_argument("file", metavar="FILE", help="a file, or - for standard input")
+    show_p = _verb(rate_verbs, "show", "the rate that applies on a date, its date and source")
+    show_p.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
+    show_p.add_argument("--on", required=True, metavar="DATE", help="the conversion date")
+    show_p.add_argument("--into", default="CAD", help="CAD (default) or CNY")
     return parser
 
 
@@ -268,9 +295,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"accord: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:  # a setting read from the environment
+        print(f"accord: {exc}", file=sys.stderr)
+        return 2
 
 
 # --- the verbs --------------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    from service import preflight
+
+    try:
+        found = preflight.run_checks(get_settings(), args.host, args.port)
+    except preflight.Refused as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"ok": True, "checks": found}))
+    else:
+        print("\n".join(found))
+        print("configuration ok")
+    return 0
 
 
 def _progress(done: int, total: int) -> None:
@@ -592,6 +638,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from service.runner import run
 
         return run(get_settings(), args.host, args.port, args.workers)
+    if args.verb == "check":
+        return check(args)
     if args.verb == "simulate":
         return simulate_verb.run(args)
     if args.verb == "archive":
@@ -641,7 +689,21 @@ def _call(client: Client, args: argparse.Namespace) -> int:
     if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
         return _show(found, args, _decisions_view)
+    if args.verb == "rates":
+        return _rates(client, args)
     return _permits(client, args)
+
+
+def _rates(client: Client, args: argparse.Namespace) -> int:
+    if args.rates_verb == "import":
+        content = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        loaded = client.call(
+            "POST", "/v1/exchange-rates", content=content,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        return _show(loaded, args)
+    params = {"currency": args.currency, "on": args.on, "into": args.into}
+    return _show(client.call("GET", "/v1/exchange-rates", params=params), args)
 
 
 def _permits(client: Client, args: argparse.Namespace) -> int:

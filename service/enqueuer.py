@@ -12,7 +12,14 @@ since the window was short to keep that delay small (docs/performance.md, "End t
 has what a task costs).
 
 Handing ids to the coalescer is not what a 202 promises (storing is): if the process
-dies with ids not yet sent, the sweeper enqueues those declarations again."""
+dies with ids not yet sent, the sweeper enqueues those declarations again.
+
+A send that fails (Redis restarting or failing over, a broker connection found dead on
+the first publish after Redis's return) is tried again with back-off, RETRY_FIRST doubling
+to RETRY_MAX, for up to RETRY_FOR seconds, then left to the sweeper. Leaving it to the
+sweeper at once made a declaration whose re-enqueue on Redis's return met a stale
+connection wait minutes (ACCORD_SWEEP_AFTER) for a verdict it could have had in a second:
+the API's watch of Redis re-enqueues only once per return."""
 
 from __future__ import annotations
 
@@ -25,12 +32,21 @@ from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
+RETRY_FIRST = 0.25  # seconds before the first new try of a send that failed
+RETRY_MAX = 4.0
+RETRY_FOR = 120.0  # then the declarations are left to the sweeper
+
 
 class Coalescer:
     def __init__(
-        self, send: Callable[[list[str]], None], interval: float = 0.01, chunk: int = 25
+        self,
+        send: Callable[[list[str]], None],
+        interval: float = 0.01,
+        chunk: int = 25,
+        retry_for: float = RETRY_FOR,
     ) -> None:
         self.send = send
+        self.retry_for = retry_for
         self.interval = interval
         self.chunk = chunk
         self.waiting: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -63,7 +79,42 @@ class Coalescer:
                 except queue.Empty:
                     break
             last_sent = time.monotonic()
+            self._send_or_retry(chunk)
+
+    def _send_or_retry(self, chunk: list[str]) -> None:
+        """Send `chunk`, trying again with back-off while it fails, for `retry_for` seconds.
+        An outage is expected: one line when it starts failing and one when it gives up or
+        succeeds again, not a traceback per try."""
+        first_failure: float | None = None
+        delay = RETRY_FIRST
+        while True:
             try:
                 self.send(chunk)
-            except Exception:  # the declarations are stored; the sweeper enqueues them again
-                log.exception("could not enqueue %d declarations; the sweeper will", len(chunk))
+            except Exception as exc:  # the declarations are stored: nothing is lost
+                now = time.monotonic()
+                if first_failure is None:
+                    first_failure = now
+                    log.warning(
+                        "could not enqueue %d declarations (%s: %s); trying again",
+                        len(chunk),
+                        type(exc).__name__,
+                        exc,
+                    )
+                if now - first_failure >= self.retry_for:
+                    log.warning(
+                        "gave up enqueueing %d declarations after %.0f s; they stay pending "
+                        "for the sweeper",
+                        len(chunk),
+                        now - first_failure,
+                    )
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if first_failure is not None:
+                log.warning(
+                    "enqueued %d declarations after %.1f s of failed tries",
+                    len(chunk),
+                    time.monotonic() - first_failure,
+                )
+            return

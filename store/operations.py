@@ -6,6 +6,7 @@ changes that wakes the API's long polls.
 Keys, under the store's prefix:
     workers:{host:pid}   a worker's heartbeat, expiring
     stats                hash of operational counters (also added to by the record script)
+    writable             written by readiness checks: Redis takes writes
     claim:{name}         held by the process that runs a periodic job this time round
     session:{id}         a dashboard session, until sign-out or its maximum age
     celery:{queue}       the broker's queue, when Redis is the broker
@@ -15,7 +16,7 @@ Channel `{prefix}:changes`: the id of every declaration whose status a record ch
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import redis
@@ -28,6 +29,10 @@ class Operations(Protocol):
     """What the service's and the workers' own upkeep use."""
 
     def ping(self) -> bool: ...
+
+    def check_writable(self) -> None:
+        """Raise StoreError unless Redis takes a write (a replica, a full disk, no auth)."""
+        ...
 
     def server_run_id(self) -> str:
         """The id of the Redis process answering: a new one after a restart or a failover."""
@@ -61,7 +66,26 @@ class Operations(Protocol):
 
     def stats(self) -> dict[str, int]: ...
 
+    def oldest_undecided(self) -> float | None:
+        """When the oldest declaration without a verdict was submitted (epoch seconds)."""
+        ...
+
     def queue_depth(self, queue: str) -> int: ...
+
+    def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
+        """Submission to verdict, in seconds, of each of these declarations that has one."""
+        ...
+
+
+OLDEST_SCAN = 10_000  # pending declarations looked at; a healthy service has a handful
+OLDEST_UNDECIDED = """
+local oldest = false
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+  local at = redis.call('ZSCORE', KEYS[2], id)
+  if at and (not oldest or tonumber(at) < tonumber(oldest)) then oldest = at end
+end
+return oldest
+"""
 
 
 class RedisOperations(Keyspace):
@@ -70,6 +94,11 @@ class RedisOperations(Keyspace):
     @translated
     def ping(self) -> bool:
         return bool(self.client.ping())
+
+    @translated
+    def check_writable(self) -> None:
+        """Raise StoreError unless Redis takes a write (a replica, a full disk, no auth)."""
+        self.client.set(self.key("writable"), now_rfc3339(), ex=60)
 
     @translated
     def server_run_id(self) -> str:
@@ -147,8 +176,36 @@ class RedisOperations(Keyspace):
         return {decoded(name) or "": int(value) for name, value in raw.items()}
 
     @translated
+    def oldest_undecided(self) -> float | None:
+        """When the oldest declaration without a verdict was submitted (epoch seconds),
+        among the first OLDEST_SCAN of the pending set. The pending set's order is not
+        quite submission order (the sweeper moves what it re-enqueues to the back), so
+        the submission times are read from `submitted`, in Redis, in one call."""
+        found = self.client.eval(
+            OLDEST_UNDECIDED, 2, self.key("pending"), self.key("submitted"), OLDEST_SCAN
+        )
+        return float(found) if found else None
+
+    @translated
     def queue_depth(self, queue: str) -> int:
         return int(self.client.llen(self.key("celery", queue)))
+
+    @translated
+    def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
+        """Submission to verdict, in seconds, of each of these declarations that has one."""
+        seconds: list[float] = []
+        for start in range(0, len(declaration_ids), 1000):
+            chunk = list(declaration_ids[start : start + 1000])
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zmscore(self.key("submitted"), chunk)
+            pipe.zmscore(self.key("decided"), chunk)
+            submitted, decided = pipe.execute()
+            seconds.extend(
+                end - begin
+                for begin, end in zip(submitted, decided, strict=True)
+                if begin is not None and end is not None
+            )
+        return seconds
 
 
 # mypy holds the implementation to the Protocol here, whichever methods callers use

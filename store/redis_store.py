@@ -7,6 +7,7 @@
                                            the subscription to status changes
     store/packs.py          PackRecords    pack versions and measure-check records
     store/ledger.py         Ledger         the quota ledger and its permits (`.ledger`)
+    store/rates.py          ExchangeRates  exchange rates as loaded, and what replaced what
 
 `RedisStore` is all of them at once (each aggregate is a class over the shared
 `Keyspace`, store/keyspace.py), so a caller holding one keeps one connection and calls
@@ -44,6 +45,7 @@ from store.declarations import (
 from store.keyspace import now_rfc3339, today
 from store.operations import RedisOperations
 from store.packs import RedisPackRecords
+from store.rates import RedisExchangeRates
 
 # the names callers have always imported from here; each is defined once, where listed
 __all__ = [
@@ -60,7 +62,9 @@ __all__ = [
 ]
 
 
-class RedisStore(RedisDeclarations, RedisAuditTrails, RedisOperations, RedisPackRecords):
+class RedisStore(
+    RedisDeclarations, RedisAuditTrails, RedisOperations, RedisPackRecords, RedisExchangeRates
+):
     """The store's one implementation; construct with `RedisStore.from_url`."""
 
     @classmethod

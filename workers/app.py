@@ -147,13 +147,42 @@ app = make_app()
 CHUNK = 25  # declarations per re-enqueued task
 
 
+def requeue_pending(why: str) -> None:
+    """Enqueue again every declaration stored without a verdict, in chunks on the bulk
+    queue, counted under `requeued:{why}` for /metrics. Duplicates cost one read each;
+    evaluations are idempotent."""
+    from store.redis_store import RedisStore
+
+    settings = get_settings()
+    store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
+    try:
+        pending = store.pending_all()
+        for start in range(0, len(pending), CHUNK):
+            app.send_task(
+                "accord.evaluate_many", args=[pending[start : start + CHUNK]], queue=BULK_QUEUE
+            )
+        if pending:
+            store.count({f"requeued:{why}": len(pending)})
+        log.info("%s: re-enqueued %d pending declarations", why, len(pending))
+    except Exception as exc:  # Redis away: the API re-enqueues them when it sees Redis again
+        # an expected outage: one line, not a traceback
+        log.warning(
+            "%s: could not re-enqueue the pending declarations (%s: %s); the API does when "
+            "Redis answers again",
+            why,
+            type(exc).__name__,
+            exc,
+        )
+    finally:
+        store.close()
+
+
 def _start_heartbeat(**_: object) -> None:
     """Tell /healthz this worker is alive, every 10 s, from the worker's main process.
 
     First, enqueue again every declaration stored without a verdict: a worker starting
     may be the restart of one that died (its main process killed, say) holding messages
-    it had taken, which Redis would otherwise return only after the visibility timeout.
-    The duplicates cost one read each; evaluations are idempotent."""
+    it had taken, which Redis would otherwise return only after the visibility timeout."""
     from store.errors import StoreError
     from store.redis_store import RedisStore
 
@@ -161,16 +190,8 @@ def _start_heartbeat(**_: object) -> None:
     name = f"{socket.gethostname()}:{os.getpid()}"
 
     def beat() -> None:
+        requeue_pending("worker_start")
         store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
-        try:
-            pending = store.pending_all()
-            for start in range(0, len(pending), CHUNK):
-                app.send_task(
-                    "accord.evaluate_many", args=[pending[start : start + CHUNK]], queue=BULK_QUEUE
-                )
-            log.info("worker started: re-enqueued %d pending declarations", len(pending))
-        except Exception:  # Redis away: the API re-enqueues them when it sees Redis again
-            log.exception("could not re-enqueue the pending declarations at start")
         while True:
             with contextlib.suppress(StoreError):  # Redis down: beats resume when it returns
                 store.heartbeat(name, ttl=30)

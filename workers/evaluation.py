@@ -15,10 +15,12 @@ from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
+from schemas.rates import RateQuote
 from store.declarations import Declarations
 from store.errors import StoreUnavailable
 from store.ledger import HoldsLedger
 from store.packs import PackRecords
+from store.rates import ExchangeRates
 from store.redis_store import DeclarationRecord, Taken, Write, now_rfc3339, today
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,9 @@ OPEN = ("queued", "evaluating", "pending_allocation")
 MAX_INTERRUPTED = 5  # evaluations cut short (a worker died) before a declaration fails
 
 
-class Deciding(Declarations, PackRecords, HoldsLedger, Protocol):
+class Deciding(Declarations, PackRecords, HoldsLedger, ExchangeRates, Protocol):
     """What deciding declarations needs of a store: the declarations, the pack records
-    a trail names, and the quota ledger."""
+    a trail names, the quota ledger, and the exchange rates loaded."""
 
 
 def decide(store: Deciding, catalog: Catalog, declaration_id: str) -> str:
@@ -109,7 +111,9 @@ def _decide_one(
     if taken.interrupted > MAX_INTERRUPTED:
         fail(store, declaration_id, f"evaluation was interrupted {taken.interrupted} times")
         return "failed"
-    evaluation = engine.evaluate(declaration, catalog.current, permits)
+    evaluation = engine.evaluate(
+        declaration, catalog.current, permits, rates=loaded_rates(store, catalog, declaration)
+    )
     allocation = (
         store.ledger.allocate(
             declaration_id,
@@ -145,6 +149,18 @@ def _decide_one(
         decisions=concluded.decisions,
         counters=latency_counters(outcome, time.time() - record.submitted_at),
     )
+
+
+def loaded_rates(
+    store: ExchangeRates, catalog: Catalog, declaration: Declaration
+) -> list[RateQuote]:
+    """The loaded exchange rates a declaration's conversion may use (none when its values
+    are in its jurisdiction's currency): the rules pick the one that prevails, and the
+    trail keeps them all."""
+    query = engine.rate_query(declaration, catalog.current)
+    if query is None:
+        return []
+    return store.rates_between(query.into, query.currency, query.first, query.last)
 
 
 def own_permits(found: Mapping[tuple[str, str], Permit], business_number: str) -> dict[str, Permit]:

@@ -1,4 +1,4 @@
-"""Operating the service: liveness (no token), Prometheus metrics (admin and auditor),
+"""Operating the service: liveness and readiness (no token), Prometheus metrics (admin and auditor),
 and the API's documentation page.
 
 /docs is Swagger UI with its script and stylesheet served by this process, from the
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from schemas.responses import Health
+from schemas.responses import Health, Readiness
 from service import views
 from service.dependencies import Packs, Reader, Store, json_errors
 from service.errors import ApiError
@@ -38,6 +38,22 @@ router = APIRouter(tags=["operations"])
 )
 def healthz(store: Store) -> JSONResponse:
     return views.health(store)
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: packs loaded, Redis taking writes, a worker consuming",
+    description=(
+        "200 `{status: ready}` only when the service can decide a declaration: the rule "
+        "packs are loaded, Redis takes writes and at least one worker consumes; otherwise "
+        "503 with the reason. No token: the reason names no address and quotes no error. "
+        "`/healthz` stays liveness."
+    ),
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready, and why"}},
+)
+def readyz(store: Store) -> JSONResponse:
+    return views.readiness(store)
 
 
 @router.get(

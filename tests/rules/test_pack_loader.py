@@ -111,16 +111,19 @@ def test_shipped_packs_load() -> None:
     current = {
         ("CA-CN-EV-TRQ-2026", "2026.3"),
         ("CA-CN-SURTAX-2024", "2026.2"),
-        ("CA-TAXES", "2026.1"),
-        ("CN-CA-COUNTERMEASURES-2025", "2026.1"),
-        ("CN-CA-RAPESEED-2025", "2026.1"),
+        ("CA-TAXES", "2026.2"),
+        ("CN-CA-COUNTERMEASURES-2025", "2026.2"),
+        ("CN-CA-IMPORT-TAXES", "2026.1"),
+        ("CN-CA-RAPESEED-2025", "2026.2"),
+        ("CN-CUSTOMS-VALUE", "2026.1"),
     }
     every = load_packs([SHIPPED_DIR])
     assert {(pack.id, pack.version) for pack in current_packs(every)} == current
     packs = [pack for pack in every if (pack.id, pack.version) in current]
     assert [pack.id for pack in packs] == [
         "CA-CN-EV-TRQ-2026", "CA-CN-SURTAX-2024", "CA-TAXES",
-        "CN-CA-COUNTERMEASURES-2025", "CN-CA-RAPESEED-2025",
+        "CN-CA-COUNTERMEASURES-2025", "CN-CA-IMPORT-TAXES", "CN-CA-RAPESEED-2025",
+        "CN-CUSTOMS-VALUE",
     ]  # fmt: skip
     measures = {measure.id for pack in packs for measure in pack.measures}
     assert measures == {
@@ -135,6 +138,10 @@ def test_shipped_packs_load() -> None:
         "CN-ADT-2025-100",
         "CN-ADT-2025-25",
         "CN-ADT-SUSP-2026",
+        "CN-CUSTOMS-VALUE-CNY",
+        "CN-MFN-OILCAKE",
+        "CN-MFN-NOT-ASSESSED",
+        "CN-VAT-IMPORT",
     }
     for pack in packs:
         assert pack.sha256 == hashlib.sha256(Path(pack.path).read_bytes()).hexdigest()
@@ -348,7 +355,8 @@ def test_a_counterpart_no_loaded_pack_defines_is_refused_naming_the_key() -> Non
 
 
 def test_the_shipped_arrangement_records_counterparts_on_both_sides() -> None:
-    """Canada's quota names China's measures as its counterparts, and they name it."""
+    """Canada's quota names China's measures as its counterparts, and they name it; China's
+    suspension also names Canada's steel and aluminium adjustment, as MOFCOM did."""
     catalog = load_catalog()
     counterparts = {
         measure.id: measure.arrangement.counterparts
@@ -356,8 +364,6 @@ def test_the_shipped_arrangement_records_counterparts_on_both_sides() -> None:
         for measure in pack.measures
         if measure.arrangement is not None and measure.arrangement.counterparts
     }
-    assert counterparts == {
-        "CA-CN-EV-TRQ-2026": ("CN-ADT-SUSP-2026", "CN-AD-RAPESEED-FINAL"),
-        "CN-ADT-SUSP-2026": ("CA-CN-EV-TRQ-2026",),
-        "CN-AD-RAPESEED-FINAL": ("CA-CN-EV-TRQ-2026",),
-    }
+    assert {"CN-ADT-SUSP-2026", "CN-AD-RAPESEED-FINAL"} <= set(counterparts["CA-CN-EV-TRQ-2026"])
+    assert counterparts["CN-ADT-SUSP-2026"] == ("CA-CN-EV-TRQ-2026", "CA-CN-STAL-REMISSION-2026")
+    assert counterparts["CN-AD-RAPESEED-FINAL"] == ("CA-CN-EV-TRQ-2026",)

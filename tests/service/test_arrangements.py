@@ -41,49 +41,78 @@ def decided(api: InProcess, body: dict[str, Any]) -> dict[str, Any]:
     return dict(verdict)
 
 
-def test_canadian_rapeseed_in_china_on_2026_03_05_pays_mfn_and_the_final_anti_dumping(
+def test_canadian_rapeseed_in_china_on_2026_03_05_pays_mfn_the_final_anti_dumping_and_vat(
     api: InProcess,
 ) -> None:
-    """Rapeseed worth 1,000,000.00 CNY owes MFN 9% and anti-dumping 5.9%, each with its reference."""
+    """Rapeseed worth 1,000,000.00 CNY owes MFN 9% (90,000.00), anti-dumping 5.9% (59,000.00)
+    and VAT 9% of 1,149,000.00 (103,410.00), each with its reference."""
     verdict = decided(api, cn_declaration("1205.1090.00", "Canola seed"))
     assert verdict["outcome"] == "accepted"
-    assert verdict["total_duty"] == "149000.00"
+    assert verdict["total_duty"] == "252410.00"
     [line] = verdict["lines"]
     assert [(duty["type"], duty["rate"], duty["amount"]) for duty in line["duties"]] == [
         ("customs_duty", "0.09", "90000.00"),
         ("anti_dumping", "0.059", "59000.00"),
+        ("import_vat", "0.09", "103410.00"),
     ]
     references = {item["rule"]: item["reference"] for item in verdict["findings"]}
     assert "MOFCOM final ruling of 28 February 2026" in references["DUTY-CN-AD-RAPESEED-FINAL"]
-    assert "heading 1205" in references["DUTY-CN-MFN-RAPESEED"]
-    assert {pack["id"] for pack in verdict["rule_packs"]} == {"CN-CA-RAPESEED-2025"}
+    assert "tariff line 1205109000" in references["DUTY-CN-MFN-RAPESEED"]
+    assert "[2025] No. 3, §四" in references["DUTY-CN-VAT-IMPORT"]
+    assert {pack["id"] for pack in verdict["rule_packs"]} == {
+        "CN-CA-RAPESEED-2025",
+        "CN-CA-IMPORT-TAXES",
+    }
 
 
-def test_canola_meal_in_china_on_2026_03_05_owes_no_anti_discrimination_tariff(
+def test_a_rapeseed_deposit_is_grossed_up_by_vat_and_settled_by_the_final_ruling(
     api: InProcess,
 ) -> None:
-    """During the suspension canola meal is exempt: no additional tariff, a finding that says why."""
+    """On 2025-10-01 the deposit is 1,000,000.00 x 75.8% x 1.09 = 826,220.00, outside the
+    VAT base (VAT 98,100.00), with the finding that the final ruling recalculates it."""
+    verdict = decided(
+        api,
+        cn_declaration("1205.9090.00", "Rapeseed", accepted_at="2025-10-01T10:00:00+08:00"),
+    )
+    assert verdict["total_duty"] == "1014320.00"
+    [line] = verdict["lines"]
+    deposit = next(d for d in line["duties"] if d["type"] == "anti_dumping_deposit")
+    assert (deposit["rate"], deposit["amount"]) == ("0.82622", "826220.00")
+    vat = next(d for d in line["duties"] if d["type"] == "import_vat")
+    assert (vat["base"], vat["amount"]) == ("1090000.00", "98100.00")
+    rules = {item["rule"] for item in verdict["findings"]}
+    assert "DUTY-CN-AD-DEPOSIT-RECALCULATED" in rules
+    assert "DUTY-CN-AD-DEPOSIT-REFUNDED" not in rules
+
+
+def test_canola_meal_in_china_on_2026_03_05_owes_mfn_and_vat_but_no_anti_discrimination_tariff(
+    api: InProcess,
+) -> None:
+    """During the suspension canola meal is exempt from the additional tariff, a finding says
+    why, and it owes MFN 5% (50,000.00) and VAT 9% of 1,050,000.00 (94,500.00)."""
     verdict = decided(api, cn_declaration("2306.4100.00", "Canola meal"))
     assert verdict["outcome"] == "accepted"
-    assert verdict["total_duty"] == "0.00"
+    assert verdict["total_duty"] == "144500.00"
     [line] = verdict["lines"]
-    assert (line["treatment"], line["measures"], line["duties"]) == (
-        "exempt",
-        ["CN-ADT-SUSP-2026"],
-        [],
-    )
+    assert line["treatment"] == "exempt"
+    assert line["measures"] == ["CN-ADT-SUSP-2026", "CN-MFN-OILCAKE", "CN-VAT-IMPORT"]
+    assert [(duty["type"], duty["amount"]) for duty in line["duties"]] == [
+        ("customs_duty", "50000.00"),
+        ("import_vat", "94500.00"),
+    ]
     rules = {item["rule"] for item in verdict["findings"]}
     assert "ELIG-CN-ADT-SUSPENDED" in rules and "DUTY-CN-ADT-100" not in rules
 
 
-def test_a_cn_declaration_in_cad_is_refused_naming_currency(api: InProcess) -> None:
-    """Until an exchange-rate table lands, a CN declaration's values must be in CNY."""
-    with api.client("admin") as client:
-        response = client.post(
-            "/v1/declarations", json=cn_declaration("1205.1090.00", "Canola", currency="CAD")
-        )
-    assert response.status_code == 422
-    assert [item["field"] for item in response.json()["detail"]] == ["currency"]
+def test_a_cn_declaration_in_cad_without_a_loaded_rate_is_a_stored_rejection(
+    api: InProcess,
+) -> None:
+    """A CN declaration in CAD is stored and decided: without a rate for its month it is
+    rejected with a finding that names the missing rate, and owes nothing."""
+    verdict = decided(api, cn_declaration("1205.1090.00", "Canola", currency="CAD"))
+    assert (verdict["outcome"], verdict["total_duty"]) == ("rejected", "0.00")
+    missing = next(f for f in verdict["findings"] if f["rule"] == "ELIG-CN-EXCHANGE-RATE-MISSING")
+    assert "No customs rate for CAD is loaded for the month of 2026-03-05" in missing["message"]
 
 
 def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(api: InProcess) -> None:
@@ -106,6 +135,23 @@ def test_the_arrangement_on_2027_01_01_warns_that_chinas_suspension_lapsed(api: 
     quota = next(item for item in warnings if item["measure"] == "CA-CN-EV-TRQ-2026")
     assert "CA-CN-EV-TRQ-2026" in quota["message"] and "CN-ADT-SUSP-2026" in quota["message"]
     assert body["warnings"] == 2
+    assert (body["concluded_on"], body["announced_on"]) == ("2026-01-15", "2026-01-16")
+
+
+def test_the_arrangement_on_2031_03_01_shows_the_anti_dumping_expiry_as_information(
+    api: InProcess,
+) -> None:
+    """The expiry of the 5.9% duty is information on China's side and no warning on Canada's
+    names it; the suspension's lapse is reported with its own date."""
+    with api.client("auditor") as client:
+        body = client.get("/v1/arrangements/CA-CN-2026", params={"as_of": "2031-03-01"}).json()
+    findings = {(item["measure"], item["rule"]): item for item in body["linkage"]}
+    expired = findings[("CN-AD-RAPESEED-FINAL", "LINK-CN-AD-EXPIRED")]
+    assert expired["severity"] == "info"
+    warnings = [item for item in body["linkage"] if item["severity"] == "warning"]
+    assert all("CN-AD-RAPESEED-FINAL" not in item["message"] for item in warnings)
+    quota = findings[("CA-CN-EV-TRQ-2026", "LINK-EVTRQ-COUNTERPART-LAPSED")]
+    assert "CN-ADT-SUSP-2026" in quota["message"] and "2026-12-31" in quota["message"]
 
 
 def test_the_arrangement_on_2026_12_31_is_matched_on_both_sides(api: InProcess) -> None:

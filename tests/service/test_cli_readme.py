@@ -25,6 +25,7 @@ import pytest
 from conftest import ROOT, Stack, make_stack
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
+from schemas.rates import parse_rates
 from service.cli import build_parser
 from service.declaration_files import CAD_COLUMNS
 from service.simulate import main as simulate
@@ -122,8 +123,11 @@ def test_every_readme_command_is_one_the_project_has(command: Command) -> None:
         assert path.startswith("/v1/")
         if body is not None:
             assert method == "POST"
-            model = PermitApplication if path == "/v1/permits" else Declaration
-            model.model_validate(body)
+            if path == "/v1/exchange-rates":
+                parse_rates(body)
+            else:
+                model = PermitApplication if path == "/v1/permits" else Declaration
+                model.model_validate(body)
 
 
 def curl_request(command: Command) -> tuple[str, str, Any]:
@@ -168,12 +172,24 @@ def matches(shown: tuple[str, ...], actual: str) -> bool:
     return re.fullmatch(pattern, text) is not None
 
 
+def _answer_pattern(parts: list[str]) -> str:
+    return ".*".join(r"\s*".join(re.escape(piece) for piece in part.split()) for part in parts)
+
+
 def answer_matches(shown: tuple[str, ...], actual: str) -> bool:
     """Whether a JSON answer is what the README shows of it: `…` stands for the fields it
     leaves out (any text), white space where the README wraps a line may be absent."""
     parts = " ".join(line.strip() for line in shown).split("…")
-    pattern = ".*".join(r"\s*".join(re.escape(piece) for piece in part.split()) for part in parts)
-    return re.fullmatch(pattern, actual.strip(), re.DOTALL) is not None
+    return re.fullmatch(_answer_pattern(parts), actual.strip(), re.DOTALL) is not None
+
+
+def answer_mismatch(shown: tuple[str, ...], actual: str) -> str:
+    """The first piece of the README's answer (between two `…`) the actual one lacks."""
+    parts = " ".join(line.strip() for line in shown).split("…")
+    for count in range(1, len(parts) + 1):
+        if not re.match(_answer_pattern(parts[:count]), actual.strip(), re.DOTALL):
+            return f"the answer lacks {parts[count - 1]!r} where the README shows it"
+    return "the answer goes on where the README's ends"
 
 
 def test_readme_answer_elisions_stand_for_fields_left_out() -> None:
@@ -276,7 +292,7 @@ def test_the_every_verb_block_names_every_client_verb() -> None:
              for command in block if command.program == ".venv/bin/accord"}  # fmt: skip
     assert verbs == {
         "submit", "status", "audit", "permits apply", "permits show", "permits cancel", "quotas",
-        "measures", "decisions", "cancel", "replay", "export", "archive",
+        "measures", "decisions", "rates", "cancel", "replay", "export", "archive",
     }  # fmt: skip
 
 
@@ -306,7 +322,9 @@ def test_the_readme_runs_in_order_as_written(readme_stack: Stack, tmp_path: Path
             )  # fmt: skip
             assert response.status_code < 300, f"{command}\n{response.text}"
             if command.output:  # the answer as the README shows it, fields left out as `…`
-                assert answer_matches(command.output, response.text), f"{command}\n{response.text}"
+                assert answer_matches(command.output, response.text), (
+                    f"{command}: {answer_mismatch(command.output, response.text)}"
+                )
             continue
         if command.program != ".venv/bin/accord" or command.words[1] in ("simulate", "run"):
             continue  # make, the offline simulations (tested above), starting the service

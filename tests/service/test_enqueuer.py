@@ -64,3 +64,43 @@ def test_a_chunk_never_exceeds_its_size() -> None:
     _wait_for(recorder, len(ids))
     assert recorder.ids() == ids
     assert max(len(chunk) for _, chunk in recorder.chunks) == 25
+
+
+class Flaky(Recorder):
+    """Fails its first `failures` sends, as a broker connection found dead does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.tries = 0
+
+    def __call__(self, chunk: list[str]) -> None:
+        self.tries += 1
+        if self.tries <= self.failures:
+            raise ConnectionError("Connection closed by server.")
+        super().__call__(chunk)
+
+
+def test_a_send_that_fails_is_tried_again_not_left_to_the_sweeper() -> None:
+    """A send that fails (a stale broker connection after Redis's return) is tried again
+    with back-off: every declaration goes, once, in order, within seconds."""
+    flaky = Flaky(failures=3)
+    coalescer = Coalescer(flaky, interval=0.01, chunk=25)
+    coalescer(["d-1", "d-2"])
+    coalescer(["d-3"])
+    _wait_for(flaky, 3)
+    assert flaky.ids() == ["d-1", "d-2", "d-3"]
+    assert flaky.tries >= 4
+
+
+def test_a_send_that_keeps_failing_is_given_up_after_its_time() -> None:
+    """After `retry_for` seconds of failures the chunk is left to the sweeper and the next
+    declarations still go."""
+    flaky = Flaky(failures=10**6)
+    coalescer = Coalescer(flaky, interval=0.01, chunk=25, retry_for=0.5)
+    coalescer(["lost-1"])
+    time.sleep(1.5)
+    flaky.failures = 0
+    coalescer(["d-2"])
+    _wait_for(flaky, 1)
+    assert flaky.ids() == ["d-2"]

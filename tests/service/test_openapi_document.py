@@ -21,7 +21,7 @@ from settings import Settings
 from store.redis_store import RedisStore
 
 METHODS = ("get", "post", "put", "patch", "delete")
-NO_TOKEN = {("/healthz", "get")}  # the one operation anyone may call
+NO_TOKEN = {("/healthz", "get"), ("/readyz", "get")}  # what anyone may call
 
 
 @pytest.fixture

@@ -60,6 +60,8 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", "/v1/quotas/TEST-TW-EV-PRORATA/runs", {"date": "2020-01-01"}, (200, 403, 403, 403, 401)),
     ("POST", "/v1/quotas/TEST-TH-EV-ALLOC/allocations",
      {"quota_year": 9, "business_number": "123456789RM0001", "initial": 1}, (200, 403, 403, 403, 401)),
+    ("POST", "/v1/exchange-rates", {"observations": [{"d": "2026-03-06", "FXUSDCAD": {"v": "1.37"}}]},
+     (200, 403, 403, 403, 401)),
     ("GET", "/metrics", None, (200, 200, 403, 403, 401)),
     ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
 ]  # fmt: skip

@@ -213,6 +213,7 @@ def test_every_example_file_reads(tmp_path: Path) -> None:
     assert counts == {
         "cad-2025-0001.json": 1,
         "cad-2026-0100.json": 1,
+        "cad-2026-0110.json": 1,
         "cn-2026-0001.json": 1,
         "declarations.csv": 6,
         "declarations.jsonl": 3,

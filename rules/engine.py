@@ -839,7 +839,9 @@ def line_facts(
     remission: str | None = None
     remission_item: str | None = None
     if measure.remission is not None:
-        remission, remission_item = measure.remission.status(claimed, line.tariff_item, as_of)
+        remission, remission_item = measure.remission.status(
+            claimed, line.tariff_item, as_of, declaration.importer.business_number
+        )
     exchange = conversion.status if conversion is not None else "not_needed"
     rate = conversion.rate if conversion is not None else None
     return stated(
@@ -849,6 +851,9 @@ def line_facts(
             "line": line.line,
             "origin": line.origin,
             "tariff_item": line.tariff_item,
+            "tariff_chapter": line.tariff_item[:2],
+            "tariff_heading": line.tariff_item[:4],
+            "underlying_tariff_item": line.underlying_tariff_item,
             "import_type": declaration.import_type,
             "unit": line.unit,
             "quantity": str(line.quantity),
@@ -1006,6 +1011,7 @@ def measure_facts(
         "measure": measure.id,
         "line": 0,
         "as_of": as_of,
+        "measure_kind": arrangement.measure_kind,
         "classification": arrangement.classification,
         "partner": arrangement.partner,
         "country_specific": arrangement.country_specific,
@@ -1083,25 +1089,34 @@ def measures_in_force(
     packs = tuple(packs)
     # keyed by the packs' identities; the entry holds the packs, so no other object can
     # take one of those ids while it is kept
-    key = (tuple(map(id, packs)), line.tariff_item, line.origin, import_type, as_of)
+    underlying = line.underlying_tariff_item
+    key = (tuple(map(id, packs)), line.tariff_item, underlying, line.origin, import_type, as_of)
     found = IN_FORCE.get(key)
     if found is None:
         found = (
             packs,
-            _measures_in_force(packs, line.tariff_item, line.origin, import_type, as_of),
+            _measures_in_force(
+                packs, line.tariff_item, line.origin, import_type, as_of, underlying
+            ),
         )
         IN_FORCE.put(key, found)
     return found[1]
 
 
 def _measures_in_force(
-    packs: Iterable[Pack], tariff_item: str, origin: str, import_type: str, as_of: date
+    packs: Iterable[Pack],
+    tariff_item: str,
+    origin: str,
+    import_type: str,
+    as_of: date,
+    underlying: str | None = None,
 ) -> tuple[Applied, ...]:
     applied = tuple(
         Applied(pack, measure)
         for pack in packs
         for measure in pack.measures
-        if measure.effective.contains(as_of) and measure.in_scope(tariff_item, origin, import_type)
+        if measure.effective.contains(as_of)
+        and measure.in_scope(tariff_item, origin, import_type, underlying)
     )
     # a measure in force for the line may suspend others of its pack for it
     suspended = {(item.pack.sha256, name) for item in applied for name in item.measure.suspends}

@@ -57,12 +57,16 @@ RemissionStatus = Literal[
     "unknown_order",  # the claim names an order this measure's remission does not
     "no_item",  # the claim names the order but no scheduled item
     "unlisted_item",  # the item is not in the order's schedules
+    "no_schedule",  # the claim names an item but not its schedule, and the items have one
     "not_this_good",  # the item lists other goods than the line's tariff item
     "out_of_period",  # the item lists the goods, but not on the acceptance date
+    "unverified",  # the item's importer column was not read: the claim cannot be verified
+    "other_importer",  # a company item, bound to another importer's business number
     "granted",
 ]
 ExchangeRateStatus = Literal["not_needed", "found", "missing"]
 Classification = Literal["sectoral_arrangement", "fta_non_market"]
+MeasureKind = Literal["arrangement", "unilateral_surtax"]
 
 
 Needs = Literal["", "quota", "permits", "remission"]
@@ -107,6 +111,13 @@ class LineFacts(StatedFacts):
 
     origin: str = Field(description="Country of origin of the line (ISO 3166 alpha-2).")
     tariff_item: str = Field(description="The line's 10-digit classification, with dots.")
+    tariff_chapter: str = Field(description='The chapter of its tariff item ("72", "98").')
+    tariff_heading: str = Field(description='The heading of its tariff item ("7208", "9992").')
+    underlying_tariff_item: str | None = Field(
+        default=None,
+        description="For a Chapter 98 or 99 line, the classification in Chapters 1 to 97 of "
+        "its goods (10 digits); absent otherwise.",
+    )
     import_type: ImportType = Field(description="The declaration's import type.")
     unit: str = Field(description="Unit of the declared quantity (UN/ECE Rec. 20, e.g. NMB).")
     quantity: str = Field(description="The declared quantity as a decimal string.")
@@ -199,7 +210,12 @@ class MeasureFacts(StatedFacts):
     STAGE: ClassVar[Stage] = "measure"
 
     as_of: DayNumber = Field(description="The date the checks are made for.")
-    classification: Classification = Field(description="How the arrangement is classified.")
+    measure_kind: MeasureKind = Field(
+        description="An arrangement with a partner, or a unilateral surtax (no classification)."
+    )
+    classification: Classification | None = Field(
+        default=None, description="How the arrangement is classified; absent for a surtax."
+    )
     partner: str = Field(description="The other party to the arrangement.")
     country_specific: bool = Field(description="Whether the measure applies to one country.")
     bilateral_cap: bool = Field(description="Whether the cap was agreed with the exporter.")
@@ -613,7 +629,7 @@ def resting_on(
     """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
     every parameter value, rate, quota figure and arrangement value it reads."""
     facts, params = reads(rule)
-    found: list[str | None] = [rule.assumption]
+    found: list[str | None] = [rule.assumption, measure.effective.assumption]
     if rule.stage != "measure":
         found.append(measure.scope.assumption)
     remission = measure.remission

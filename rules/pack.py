@@ -99,6 +99,9 @@ class Assumption(_Strict):
 class Effective(_Strict):
     start: IsoDate = Field(alias="from")
     end: IsoDate | None = Field(default=None, alias="to")
+    # a range no published text settles (a repeal date taken from a secondary source):
+    # every finding of the measure lists it
+    assumption: str | None = None
 
     def contains(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
@@ -114,6 +117,10 @@ class Scope(_Strict):
     # a chapter ("03"), a heading ("0303") or a subheading and finer
     tariff_items: tuple[Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\.?\d{2}){0,3})?$")], ...]
     import_types: tuple[ImportType, ...] = ("commercial", "personal")
+    # Chapters of special classification (98, 99) whose lines the scope matches by their
+    # underlying classification (the line's `underlying_tariff_item`): a surtax on goods of
+    # Chapters 72-76 reaches the same goods declared under a Chapter 99 item
+    underlying_chapters: tuple[Literal["98", "99"], ...] = ()
     # `foreign`: in force only on the lines of declarations whose values are in another
     # currency than the jurisdiction's (a measure that converts them)
     currency: Literal["any", "foreign"] = "any"
@@ -329,7 +336,10 @@ class Notification(_Strict):
 class Arrangement(_Strict):
     """What the measure-level WTO, notification and linkage checks look at."""
 
-    classification: Literal["sectoral_arrangement", "fta_non_market"]
+    # A measure taken alone (a surtax under Customs Tariff s.53) is not an arrangement:
+    # it has WTO facts, but no classification for the CUSMA notification checks.
+    measure_kind: Literal["arrangement", "unilateral_surtax"] = "arrangement"
+    classification: Literal["sectoral_arrangement", "fta_non_market"] | None = None
     classification_assumption: str | None = None
     partner: str
     negotiations_began_on: IsoDate | None = None
@@ -357,6 +367,16 @@ class Arrangement(_Strict):
     concession: str | None = None
     expiry_withdraws_concession: bool = True
 
+    @model_validator(mode="after")
+    def _classified_if_arrangement(self) -> Arrangement:
+        """An arrangement is classified (the notification checks read it); a unilateral
+        surtax is not an arrangement and carries no classification."""
+        if self.measure_kind == "arrangement" and self.classification is None:
+            raise ValueError("an arrangement needs a classification")
+        if self.measure_kind == "unilateral_surtax" and self.classification is not None:
+            raise ValueError("a unilateral surtax is not an arrangement: drop classification")
+        return self
+
 
 class RemissionItem(_Strict):
     """One item of a remission order's schedule: the goods it lists and the period in
@@ -368,8 +388,22 @@ class RemissionItem(_Strict):
     source: str
     assumption: str | None = None
 
+    # The schedule the item is in (a claim names it: item numbers repeat across schedules),
+    # what column 3 describes, and for a company item the business number (BN9) of
+    # column 1. `importer_read: false` marks an item whose column 1 the record read does
+    # not show: it can never be verified, so it never remits.
+    schedule: Literal[1, 2] | None = None
+    description: str | None = None
+    business_number: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
+    importer_read: bool = True
+
     def covers(self, tariff_item: str) -> bool:
         return tariff_item.startswith(tuple(item.replace(".", "") for item in self.tariff_items))
+
+    @property
+    def label(self) -> str:
+        """How findings name the item: "Schedule 2, item 9.01", or "3" without a schedule."""
+        return f"Schedule {self.schedule}, item {self.item}" if self.schedule else self.item
 
 
 class Remission(_Strict):
@@ -382,28 +416,46 @@ class Remission(_Strict):
     source: str
     assumption: str | None = None
 
-    def status(self, claim: str | None, tariff_item: str, day: date) -> tuple[str, str | None]:
+    def status(
+        self, claim: str | None, tariff_item: str, day: date, business_number: str = ""
+    ) -> tuple[str, str | None]:
         """(what the claim obtains, the scheduled item it names): none, unknown_order,
-        no_item, unlisted_item, not_this_good, out_of_period or granted. A claim reads
-        "<order> item <scheduled item>", upper-cased and spaces collapsed."""
+        no_item, no_schedule, unlisted_item, not_this_good, out_of_period, unverified,
+        other_importer or granted. A claim reads "<order> [schedule <n>] item <item>",
+        upper-cased and spaces collapsed; the schedule is required once the order's items
+        name theirs. `business_number` is the importer's (its first nine digits count)."""
         if claim is None:
             return "none", None
         order, sep, item = claim.rpartition(" ITEM ")
         if not sep:
             order, item = claim, ""
+        order, sep, schedule_text = order.rpartition(" SCHEDULE ")
+        if not sep:
+            order, schedule_text = schedule_text, ""
         if order.strip() not in self.citations:
             return "unknown_order", None
         item = item.strip()
         if not item:
             return "no_item", None
-        listed = [entry for entry in self.items if entry.item == item]
+        schedule = int(schedule_text) if schedule_text.strip().isdecimal() else None
+        if schedule is None and any(entry.schedule for entry in self.items):
+            return "no_schedule", item
+        listed = [entry for entry in self.items if (entry.schedule, entry.item) == (schedule, item)]
         if not listed:
-            return "unlisted_item", item
-        if not any(entry.covers(tariff_item) for entry in listed):
-            return "not_this_good", item
-        if not any(entry.covers(tariff_item) and entry.effective.contains(day) for entry in listed):
-            return "out_of_period", item
-        return "granted", item
+            return "unlisted_item", f"Schedule {schedule}, item {item}" if schedule else item
+        label = listed[0].label
+        goods = [entry for entry in listed if entry.covers(tariff_item)]
+        if not goods:
+            return "not_this_good", label
+        dated = [entry for entry in goods if entry.effective.contains(day)]
+        if not dated:
+            return "out_of_period", label
+        if not all(entry.importer_read for entry in dated):
+            return "unverified", label
+        bound = {entry.business_number for entry in dated if entry.business_number}
+        if bound and business_number[:9] not in bound:
+            return "other_importer", label
+        return "granted", label
 
 
 class Measure(_Strict):
@@ -444,11 +496,20 @@ class Measure(_Strict):
             return f"{spec.amount} per {spec.per}"
         return percent(self.rate_on(name, day))
 
-    def in_scope(self, tariff_item: str, origin: str, import_type: str) -> bool:
+    def in_scope(
+        self, tariff_item: str, origin: str, import_type: str, underlying: str | None = None
+    ) -> bool:
+        """Whether a line's goods are the measure's: by their tariff item, or for a line of
+        a chapter the scope reaches by underlying classification, by that classification."""
+        scope = self.scope
+        if origin not in scope.origins or import_type not in scope.import_types:
+            return False
+        if tariff_item.startswith(scope.prefixes()):
+            return True
         return (
-            origin in self.scope.origins
-            and import_type in self.scope.import_types
-            and tariff_item.startswith(self.scope.prefixes())
+            underlying is not None
+            and tariff_item[:2] in scope.underlying_chapters
+            and underlying.startswith(scope.prefixes())
         )
 
 
@@ -660,6 +721,7 @@ def _check_references(body: PackBody, path: str) -> None:
     for measure in body.measures:
         where = f"measures[{measure.id}]"
         source(f"{where}.source", measure.source)
+        assumption(f"{where}.effective.assumption", measure.effective.assumption)
         assumption(f"{where}.scope.assumption", measure.scope.assumption)
         if measure.remission is not None:
             remission = measure.remission

@@ -528,6 +528,12 @@ class DeclarationLine(BaseModel):
 
     line: _LineNumber
     tariff_item: _TariffItem
+    # For goods declared under a Chapter 98 or 99 tariff item, the classification in
+    # Chapters 1 to 97 they otherwise have (Chapter 99, Note 3: a Chapter 99 item applies
+    # only once that classification is determined): required for Chapter 99, optional for
+    # Chapter 98, refused for other lines. Measures whose scope reaches those chapters
+    # match the line by it (a surtax reaches Chapter 99 goods, CBSA CN24-36).
+    underlying_tariff_item: str | None = Field(default=None, validate_default=True)
     origin: _Origin
     description: _Description
     # unit comes before quantity, and quantity before vins, because each later
@@ -558,6 +564,39 @@ class DeclarationLine(BaseModel):
                 f"quantity must be at most {MAX_UNITS} when unit is NMB, got {quantity}",
             )
         return quantity
+
+    @field_validator("underlying_tariff_item", mode="before")
+    @classmethod
+    def _underlying_classification(cls, value: object, info: ValidationInfo) -> str | None:
+        declared = info.data.get("tariff_item")
+        special = declared is not None and declared[:2] in ("98", "99")
+        if value is None:
+            if declared is not None and declared.startswith("99"):
+                raise _invalid(
+                    "underlying_tariff_item",
+                    "underlying_tariff_item is required with a Chapter 99 tariff_item: the "
+                    "classification in Chapters 1 to 97 the goods otherwise have",
+                )
+            return None
+        if declared is not None and not special:
+            raise _invalid(
+                "underlying_tariff_item",
+                "underlying_tariff_item is only for a Chapter 98 or 99 tariff_item, got "
+                f"tariff_item {declared}",
+            )
+        text = value if isinstance(value, str) else ""
+        digits = text.replace(".", "")
+        if _TARIFF_CHARS.fullmatch(text) is None or len(digits) != 10:
+            raise _invalid(
+                "underlying_tariff_item",
+                f"underlying_tariff_item must be 10 digits (dots allowed), got {value!r}",
+            )
+        if digits[:2] in ("98", "99"):
+            raise _invalid(
+                "underlying_tariff_item",
+                f"underlying_tariff_item must be in Chapters 1 to 97, got {text!r}",
+            )
+        return digits
 
     @field_validator("vins")
     @classmethod

@@ -36,6 +36,7 @@ from service.routes import (
     quotas,
     rates,
 )
+from service.routes import webhooks as webhook_routes
 from service.waiting import StatusWaiters
 from settings import Settings
 from store.errors import StoreError
@@ -52,6 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     arrangements.router,
     rates.router,
     operations.router,
+    webhook_routes.router,
 )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from service import cli_webhooks
 from service import simulate as simulate_verb
 from service.cli_output import Block, Fields, View, amount, emit, generic, table_of
 from settings import ConfigError, get_settings
@@ -278,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     show_p.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
     show_p.add_argument("--on", required=True, metavar="DATE", help="the conversion date")
     show_p.add_argument("--into", default="CAD", help="CAD (default) or CNY")
+    cli_webhooks.add_verbs(verbs, _verb)
     return parser
 
 
@@ -689,6 +691,8 @@ def _call(client: Client, args: argparse.Namespace) -> int:
     if args.verb == "decisions":
         found = client.call("GET", "/v1/decisions", params={"rule": args.rule})
         return _show(found, args, _decisions_view)
+    if args.verb == "webhooks":
+        return cli_webhooks.run(client.call, args)
     if args.verb == "rates":
         return _rates(client, args)
     return _permits(client, args)

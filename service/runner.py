@@ -197,6 +197,17 @@ def worker_command(concurrency: int, name: str) -> list[str]:
     ]  # fmt: skip
 
 
+def webhook_worker_command(name: str) -> list[str]:
+    """The worker that delivers webhooks, and only that (workers/webhooks.py): threads,
+    since a delivery waits on a receiver, and a queue of its own, so that a slow
+    receiver never holds up a declaration."""
+    from workers.webhooks import WEBHOOK_QUEUE
+
+    return [
+        *worker_command(8, name), "--pool", "threads", "--queues", WEBHOOK_QUEUE,
+    ]  # fmt: skip
+
+
 def api_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "--factory", "service.server:build",
@@ -315,6 +326,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLo
                     functools.partial(_start, worker_args, worker_env, keep, True),
                 )
             )
+        webhook_args = webhook_worker_command(f"accord-{os.getpid()}-webhooks@%h")
+        children.append(
+            Child("webhook worker", functools.partial(_start, webhook_args, worker_env, keep, True))
+        )
         api_args = api_command(host, port)
         children.append(Child("API", functools.partial(_start, api_args, env, keep, True)))
         for child in children:

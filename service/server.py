@@ -21,7 +21,7 @@ from service.retention import archive_daily
 from settings import get_settings
 from store.audit import AuditTrails
 from store.redis_store import RedisStore, now_rfc3339
-from workers import permits
+from workers import permits, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def build() -> FastAPI:
                 for day in store.ledger.pro_rata_days(measure.id):
                     if day < today:
                         result = store.ledger.run(terms_on(measure, day), day, now_rfc3339())
+                        webhooks.announce_run(store, measure.id, result.permits)
                         if result.declarations:
                             enqueue_bulk(result.declarations)
         for number in permits.expire_all(store, catalog, today):

@@ -37,6 +37,7 @@ from schemas.responses import (
 )
 from schemas.verdict import DeclarationStatus
 from schemas.verification import served_verdict, verify_declaration
+from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
 from store.errors import StoreError
@@ -378,6 +379,7 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
                         outstanding.add_metric(labels, period.permits.outstanding)
             yield remaining
             yield outstanding
+            yield from webhook_views.metric_families(store, stats)
 
     registry.register(Collector())
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -23,6 +23,12 @@ ACCORD_RETAIN_DAYS        days a closed declaration stays in Redis before the da
                           archive run moves it to the archive (400; docs/retention.md)
 ACCORD_ARCHIVE_DIR        the archive's directory, shared by every API host
                           (default: ACCORD_VAR_DIR/archive)
+ACCORD_WEBHOOK_ALLOW_PRIVATE  1: webhook targets may be http and resolve to loopback,
+                          private or link-local addresses (tests and local use only)
+ACCORD_WEBHOOK_TIMEOUT    seconds a webhook delivery attempt may last in all: connect,
+                          send, and the receiver's answer (10)
+ACCORD_WEBHOOK_RETRY_FOR  seconds a delivery is retried before it is given up and its
+                          subscription marked failing (86400: 24 hours)
 """
 
 from __future__ import annotations
@@ -58,6 +64,13 @@ def _number(
     return value
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = env.get(name, "")
+    if raw not in ("", "0", "1"):
+        raise ConfigError(f"{name}: {raw!r} is neither 1 nor 0")
+    return raw == "1"
+
+
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
 
 
@@ -86,6 +99,9 @@ class Settings:
     broker_url: str | None = None
     retain_days: int = 400
     archive_dir: Path = Path("var/archive")
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_retry_for: float = 86400.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -109,6 +125,9 @@ class Settings:
             broker_url=env.get("ACCORD_BROKER_URL") or None,
             retain_days=_number(env, "ACCORD_RETAIN_DAYS", 400, int),
             archive_dir=Path(env.get("ACCORD_ARCHIVE_DIR") or var_dir / "archive"),
+            webhook_allow_private=_flag(env, "ACCORD_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout=_number(env, "ACCORD_WEBHOOK_TIMEOUT", 10, float),
+            webhook_retry_for=_number(env, "ACCORD_WEBHOOK_RETRY_FOR", 86400, float),
         )
 
     @property

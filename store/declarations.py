@@ -46,6 +46,7 @@ from schemas.verification import head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
 from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
 from store.ledger import allocation_of, permit_of
+from store.webhooks import outbox_index
 
 
 @dataclass(frozen=True)
@@ -453,6 +454,8 @@ class RedisDeclarations(OneAtATime, Keyspace):
         ]
         if write.fields.get("status") in ("decided", "failed"):
             index.append([self.key("decided"), write.declaration_id, now])
+        # the webhook event of a decision or a cancellation, in the same atomic step
+        index += outbox_index(self.prefix, write.declaration_id, write.fields.get("status"), now)
         extra = {
             "index": index,
             "counters": write.counters,

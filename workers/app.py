@@ -186,6 +186,8 @@ def _start_heartbeat(**_: object) -> None:
     from store.errors import StoreError
     from store.redis_store import RedisStore
 
+    if QUEUE not in (app.amqp.queues.consume_from or {}):
+        return  # a webhook delivery worker (workers/webhooks.py) decides no declaration
     settings = get_settings()
     name = f"{socket.gethostname()}:{os.getpid()}"
 

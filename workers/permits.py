@@ -16,6 +16,7 @@ from rules.quota import quota_year_of, terms_of
 from schemas.permit import Permit, PermitApplication
 from store.ledger import HoldsPermits, PermitDecision
 from store.redis_store import now_rfc3339
+from workers import webhooks
 
 
 class PermitRefused(Exception):
@@ -75,6 +76,7 @@ def apply(
     number = application.permit_number or store.ledger.next_permit_number(measure.id, year)
     permit = application.terms(number, issued_on, validity)
     decision = store.ledger.apply_permit(terms_of(measure, year), permit, now_rfc3339())
+    webhooks.announce_application(store, decision, permit)
     return Applied(decision, measure)
 
 
@@ -99,9 +101,12 @@ def expire_all(store: HoldsPermits, catalog: Catalog, today: date) -> list[str]:
         assert measure.quota is not None
         assert measure.quota.permits is not None
         grace = measure.quota.permits.grace_days
-        ended += store.ledger.expire(
+        expired = store.ledger.expire(
             functools.partial(terms_of, measure), quota_id, today, now_rfc3339(), grace
         )
+        found = store.ledger.permits([(quota_id, number) for number in expired])
+        webhooks.announce_expired(store, list(found.values()))
+        ended += expired
     return ended
 
 

@@ -20,7 +20,7 @@ import time
 from settings import get_settings
 from store.errors import StoreError, StoreUnavailable
 from store.operations import Operations
-from workers import context, evaluation
+from workers import context, evaluation, webhooks
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -71,3 +71,9 @@ def _wait_for(store: Operations, seconds: float) -> bool:
 def noop(counter: str) -> None:
     """Does nothing but count: the ceiling `make bench` compares evaluation against."""
     context.store().count({counter: 1})
+
+
+@app.task(name=webhooks.DELIVER_TASK, acks_late=True)
+def deliver_webhook(delivery: str) -> str:
+    """One attempt at one webhook delivery (the delivery worker's queue only)."""
+    return webhooks.deliver(context.store(), delivery, get_settings())

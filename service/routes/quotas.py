@@ -19,6 +19,7 @@ from service.dependencies import Admin, App, AsOf, Caller, Packs, Store, errors,
 from service.errors import ApiError
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import now_rfc3339
+from workers import webhooks
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
 
@@ -82,6 +83,7 @@ def run_allocation(
     if measure.quota.mode != "daily_pro_rata":
         raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
     result = app.store.ledger.run(terms_on(measure, run.date), run.date, now_rfc3339())
+    webhooks.announce_run(app.store, quota_id, result.permits)
     if result.declarations:
         app.enqueue_bulk(result.declarations)
     return AllocationRunAnswer(

@@ -164,7 +164,8 @@ def _fired(packs: list[Pack], measure_id: str, day: date) -> dict[str, str]:
 
 
 def test_a_counterpart_no_loaded_pack_defines_is_reported_not_loaded() -> None:
-    """The suspension names an awaited counterpart no pack defines: a warning, never in force."""
+    """The suspension names an awaited counterpart no pack defines: reported as not loaded
+    (information), never counted in force."""
     packs = _without_awaited(load_catalog().current)
     with pytest.raises(PackError):
         check_counterparts(packs)  # not awaited: refused at load
@@ -197,6 +198,25 @@ def test_an_awaited_measure_a_pack_defines_joins_its_side() -> None:
     joined = shipped.resolved({AWAITED})
     canada = next(side for side in joined.sides if side.jurisdiction == "CA")
     assert canada.measures[-1] == AWAITED and canada.awaited == ()
+
+
+def test_the_catalog_counts_an_awaited_measure_a_pack_defines_as_a_real_counterpart(
+    tmp_path: Path,
+) -> None:
+    """Loaded with a Canadian pack that defines the awaited adjustment, the catalog lists it
+    among Canada's measures, awaits nothing, and the suspension's checks see it in force,
+    no longer as not loaded."""
+    if any(AWAITED in {m.id for m in pack.measures} for pack in load_catalog().current):
+        catalog = load_catalog()  # a shipped Canadian pack defines it already
+    else:
+        (tmp_path / "remission.yaml").write_text(REMISSION_PACK)
+        catalog = load_catalog([tmp_path])
+    arrangement = catalog.arrangement("CA-CN-2026")
+    assert arrangement is not None
+    assert AWAITED in arrangement.measure_ids() and arrangement.awaited_ids() == ()
+    fired = _fired(list(catalog.current), "CN-ADT-SUSP-2026", date(2026, 6, 1))
+    assert AWAITED in fired["LINK-CN-SUSP-COUNTERPART-IN-FORCE"]
+    assert "LINK-CN-SUSP-COUNTERPART-NOT-LOADED" not in fired
 
 
 # --- the expiry of the anti-dumping duty is information (F19) --------------------------------

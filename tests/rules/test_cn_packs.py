@@ -70,3 +70,26 @@ def test_a_deposit_without_the_vat_it_is_grossed_up_by_is_an_engine_error() -> N
     declaration = Declaration.model_validate(body)
     with pytest.raises(EngineError, match=r"DUTY-CN-AD-RAPESEED-DEPOSIT .* import_vat"):
         engine.finalize(engine.evaluate(declaration, [rapeseed], {}), NO_ALLOCATION)
+
+
+# the SHA-256 of each superseded version of China's packs as it was shipped: a verdict
+# decided under one records this hash and replays only if the file is unchanged
+SUPERSEDED = {
+    ("CN-CA-RAPESEED-2025", "2026.1"): "68451dd10fdff9f36b5c829bd40b883bf7c6f58a5c81c037e1357f6e7aa6a5ec",
+    ("CN-CA-RAPESEED-2025", "2026.2"): "a430431f286d35a43f376f5c754c1f3c09a1518cecbb78ebf9b4da100c8e7ad0",
+    ("CN-CA-COUNTERMEASURES-2025", "2026.1"): "8f1c390c9e7f3ff53a24bf444912471c4813608dcaf86fecf0e6e6689264ea58",
+    ("CN-CA-COUNTERMEASURES-2025", "2026.2"): "0e0b4f93a42d27730bfb0779e4389ca86c8f5d1c8ada8e2eb188a9e53eff46e4",
+    ("CN-CA-IMPORT-TAXES", "2026.1"): "f39f2d0dbdaf8c9a8a8002e88510f160aaf8399f1ef6fd48784ab5acb68351d0",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("pack_id", "version"), sorted(SUPERSEDED))
+def test_a_superseded_cn_version_is_shipped_byte_for_byte(pack_id: str, version: str) -> None:
+    """Each superseded version of China's packs is still loaded, with the hash it shipped with,
+    and is not the current one."""
+    catalog = load_catalog()
+    pack = catalog.by_version(pack_id, version)
+    assert pack is not None
+    assert pack.sha256 == SUPERSEDED[(pack_id, version)]
+    assert catalog.by_sha(pack.sha256) is pack
+    assert pack not in catalog.current

@@ -145,19 +145,33 @@ def test_a_rate_read_from_a_parameter_follows_the_date() -> None:
 
 
 def test_findings_list_the_assumptions_they_rest_on() -> None:
-    """A finding lists its rule's assumption and those of the parameter and rate values it reads; settled law lists none."""
+    """A finding lists its rule's assumption and those of the measure's dates, scope, schedule, parameter and rate values it reads; settled law lists none."""
     pack = next(p for p in load_catalog().current if p.id == "CA-CN-SURTAX-2024")
-    plate = {**STEEL, "tariff_item": "7208.51.00.00"}
-    remitted = _verdict_findings(
-        pack, date(2026, 1, 5), **plate, remission_claim="SOR/2025-12 item 1"
+    rebar = {**STEEL, "tariff_item": "7222.11.00.10"}
+    refused = _verdict_findings(
+        pack, date(2025, 6, 16), **rebar, remission_claim="SOR/2025-12 schedule 2 item 9.01"
     )
-    scheduled = ("STAL-SCOPE-PROPOSAL", "REMISSION-CLAIM-FORM", "REMISSION-SCHEDULE")
-    assert remitted["ELIG-SUR-STAL-REMISSION"].assumptions == scheduled
-    charged = _verdict_findings(pack, date(2026, 1, 5), **STEEL)
-    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == (*scheduled, "STEEL-MFN-FREE")
+    scheduled = (
+        "STAL-SCOPE-PROPOSAL",
+        "REMISSION-CLAIM-FORM",
+        "REMISSION-IMPORTER-COLUMN",
+        "REMISSION-SCHEDULE-READ",
+    )
+    assert refused["ELIG-SUR-STAL-REMISSION-OTHER-IMPORTER"].assumptions == scheduled
+    assert refused["DUTY-SUR-STAL-SURTAX"].assumptions == (*scheduled, "STEEL-MFN-FREE")
+    charged = _verdict_findings(pack, date(2026, 7, 5), **STEEL)
+    assert charged["DUTY-SUR-STAL-SURTAX"].assumptions == (
+        "STAL-SCOPE-PROPOSAL",
+        "REMISSION-CLAIM-FORM",
+        "STEEL-MFN-FREE",
+    )
     ev = _verdict_findings(pack, date(2025, 1, 5))
-    assert ev["DUTY-SUR-EV-MFN"].assumptions == ()
+    # the repeal date no Gazette text read settles rests under every EV surtax finding
+    assert ev["DUTY-SUR-EV-MFN"].assumptions == ("EV-SURTAX-REPEAL-DATE",)
+    assert ev["DUTY-SUR-EV-SURTAX"].assumptions == ("EV-SURTAX-REPEAL-DATE",)
     assert "BOUND-RATE-8703" in ev["WTO-SUR-EV-BOUND-RATE"].assumptions
+    mfn = _verdict_findings(pack, date(2025, 1, 5), tariff_item="8703.80.00.10")
+    assert "EV-SURTAX-REPEAL-DATE" in mfn["DUTY-SUR-EV-MFN"].assumptions
 
 
 def test_a_finding_stored_without_assumptions_still_reads() -> None:

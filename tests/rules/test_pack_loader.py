@@ -110,11 +110,11 @@ def test_shipped_packs_load() -> None:
     the SHA-256 of their bytes."""
     current = {
         ("CA-CN-EV-TRQ-2026", "2026.3"),
-        ("CA-CN-SURTAX-2024", "2026.2"),
+        ("CA-CN-SURTAX-2024", "2026.3"),
         ("CA-TAXES", "2026.2"),
-        ("CN-CA-COUNTERMEASURES-2025", "2026.2"),
-        ("CN-CA-IMPORT-TAXES", "2026.1"),
-        ("CN-CA-RAPESEED-2025", "2026.2"),
+        ("CN-CA-COUNTERMEASURES-2025", "2026.3"),
+        ("CN-CA-IMPORT-TAXES", "2026.2"),
+        ("CN-CA-RAPESEED-2025", "2026.3"),
         ("CN-CUSTOMS-VALUE", "2026.1"),
     }
     every = load_packs([SHIPPED_DIR])
@@ -130,6 +130,7 @@ def test_shipped_packs_load() -> None:
         "CA-CN-EV-TRQ-2026",
         "CA-CN-SUR-2024-EV",
         "CA-CN-SUR-2024-STEEL-AL",
+        "CA-CN-STAL-REMISSION-2026",
         "CA-EXCISE-AC",
         "CA-GST-IMPORTS",
         "CN-MFN-RAPESEED",
@@ -140,8 +141,11 @@ def test_shipped_packs_load() -> None:
         "CN-ADT-SUSP-2026",
         "CN-CUSTOMS-VALUE-CNY",
         "CN-MFN-OILCAKE",
+        "CN-MFN-DRIED-PEAS",
+        "CN-MFN-SEED-PEAS",
         "CN-MFN-NOT-ASSESSED",
         "CN-VAT-IMPORT",
+        "CN-PERSONAL-NOT-ASSESSED",
     }
     for pack in packs:
         assert pack.sha256 == hashlib.sha256(Path(pack.path).read_bytes()).hexdigest()
@@ -236,7 +240,7 @@ def test_content_hash_changes_when_a_rate_changes() -> None:
 def test_current_packs_picks_the_highest_version_numerically() -> None:
     """Of versions 2026.1, 2026.2 and 2026.10 of one pack, 2026.10 is current."""
     versions = [
-        edited(SURTAX_FILE, 'version: "2026.2"', f'version: "{version}"', f"surtax-{version}.yaml")
+        edited(SURTAX_FILE, 'version: "2026.3"', f'version: "{version}"', f"surtax-{version}.yaml")
         for version in ("2026.2", "2026.10", "2026.1")
     ]
     split = load_pack(SPLIT_FILE)
@@ -250,7 +254,7 @@ def test_current_packs_picks_the_highest_version_numerically() -> None:
 def test_a_new_version_may_redefine_a_measure_of_the_old_one() -> None:
     """A later version of the same pack redefining a measure is not an overlap: only it is current."""
     old = load_pack(SURTAX_FILE)
-    new = edited(SURTAX_FILE, 'version: "2026.2"', 'version: "2026.3"', "surtax-2026.3.yaml")
+    new = edited(SURTAX_FILE, 'version: "2026.3"', 'version: "2026.4"', "surtax-2026.4.yaml")
     current = current_packs([old, new])
     assert current == [new]
     check_no_overlap(current)
@@ -367,3 +371,4 @@ def test_the_shipped_arrangement_records_counterparts_on_both_sides() -> None:
     assert {"CN-ADT-SUSP-2026", "CN-AD-RAPESEED-FINAL"} <= set(counterparts["CA-CN-EV-TRQ-2026"])
     assert counterparts["CN-ADT-SUSP-2026"] == ("CA-CN-EV-TRQ-2026", "CA-CN-STAL-REMISSION-2026")
     assert counterparts["CN-AD-RAPESEED-FINAL"] == ("CA-CN-EV-TRQ-2026",)
+    assert counterparts["CA-CN-STAL-REMISSION-2026"] == ("CN-ADT-SUSP-2026",)

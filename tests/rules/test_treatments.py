@@ -27,7 +27,7 @@ from helpers import BASE, BASE_LINE
 from rules import engine
 from rules.catalog import Catalog, load_catalog
 from rules.pack import Measure, Pack, Rule
-from schemas.declaration import Declaration
+from schemas.declaration import Declaration, Importer
 from schemas.permit import Permit
 
 TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"
@@ -112,6 +112,11 @@ def remission_claims(pack: Pack, measure: Measure) -> list[str | None]:
             claims.add(citation)
             claims.add(f"{citation} item NOT-LISTED")
             claims.update(f"{citation} item {entry.item}" for entry in measure.remission.items)
+            claims.update(
+                f"{citation} schedule {entry.schedule} item {entry.item}"
+                for entry in measure.remission.items
+                if entry.schedule is not None
+            )
     return [None, *sorted(claims), "SOME OTHER REMISSION ORDER"]
 
 
@@ -171,10 +176,18 @@ def synthetic_lines(
     for item in dict.fromkeys(prefixes):
         tariff_item = f"{item[:4]}.{item[4:6] or '00'}.{item[6:8] or '00'}.{item[8:10] or '00'}"
         yield from _lines_for(pack, measure, day, tariff_item)
+    # the goods of the first prefix declared under each heading of the special chapters the
+    # scope reaches that a rule names, and under one no rule names
+    first = prefixes[0].ljust(10, "0")
+    for chapter in measure.scope.underlying_chapters:
+        headings = {text for rule in measure.rules for text in _texts_in(rule.when)}
+        named = sorted(text for text in headings if len(text) == 4 and text[:2] == chapter)
+        for heading in [*named, f"{chapter}01"]:
+            yield from _lines_for(pack, measure, day, f"{heading}.00.00.00", first)
 
 
 def _lines_for(
-    pack: Pack, measure: Measure, day: date, tariff_item: str
+    pack: Pack, measure: Measure, day: date, tariff_item: str, underlying: str | None = None
 ) -> Iterator[tuple[str, Declaration, dict[str, Permit]]]:
     quota = measure.quota
     units = [quota.unit] if quota is not None else ["NMB"]
@@ -194,6 +207,8 @@ def _lines_for(
         if shipped is not None and shipped > day:
             continue  # a declaration cannot ship after its acceptance
         line: dict[str, Any] = {"tariff_item": tariff_item, "origin": origin, "unit": unit}
+        if underlying is not None:
+            line["underlying_tariff_item"] = underlying
         if claim is not None:
             line["remission_claim"] = claim
         known: dict[str, Permit] = {}
@@ -253,34 +268,39 @@ def test_every_in_scope_line_gets_exactly_one_treatment(pack: Pack, measure: Mea
 
 
 def test_remission_is_settled_for_every_claim_and_date() -> None:
-    """Steel claiming a scheduled item around the ends of its period gets exempt or surtax, never both or neither."""
+    """Steel claiming a scheduled item around the ends of its rows' periods gets exempt or surtax, never both or neither; an item whose importer column is unread never remits."""
     catalog: Catalog = load_catalog()
     pack = next(p for p in catalog.current if p.id == "CA-CN-SURTAX-2024")
     steel = next(m for m in pack.measures if m.id == "CA-CN-SUR-2024-STEEL-AL")
     assert steel.remission is not None
-    items = {entry.item: entry for entry in steel.remission.items}
-    assert items["1"].effective.end == date(2026, 12, 31)
-    assert items["2026-1"].effective.start == date(2026, 1, 1)
+    rows = {(entry.item, entry.tariff_items[0]): entry for entry in steel.remission.items}
+    assert rows[("9.01", "7222.11.00.10")].effective.end == date(2025, 12, 31)
+    assert rows[("9.1", "7217.30.00")].effective.end == date(2026, 6, 1)
     claims = {
-        "1": {"tariff_item": "7208.51.00.00", "remission_claim": "SOR/2025-12 item 1"},
-        "2026-1": {"tariff_item": "7306.30.00.00", "remission_claim": "SOR/2025-12 item 2026-1"},
-    }
+        "9.01": {"tariff_item": "7222.11.00.10",
+                 "remission_claim": "SOR/2025-12 schedule 2 item 9.01"},
+        "9.1": {"tariff_item": "7217.30.00.00",
+                "remission_claim": "SOR/2025-12 schedule 2 item 9.1"},
+    }  # fmt: skip
     seen = set()
-    for item, day in [("1", d) for d in _around({date(2026, 12, 31)})] + [
-        ("2026-1", d) for d in _around({date(2026, 1, 1)})
+    for item, day in [("9.01", d) for d in _around({date(2025, 12, 31)})] + [
+        ("9.1", d) for d in _around({date(2026, 6, 1)})
     ]:
         line = {"unit": "KGM", **claims[item]}
-        evaluation = engine.evaluate(_declaration(day, "commercial", line, None), [pack], {})
+        declaration = _declaration(day, "commercial", line, None).model_copy(
+            update={"importer": Importer(business_number="741519524RM0001", name="Item 9.01")}
+        )
+        evaluation = engine.evaluate(declaration, [pack], {})
         stated = [
             item.rule.then.treatment for item in evaluation.fired if item.measure.id == steel.id
         ]
         seen.add((item, day, tuple(t for t in stated if t)))
     assert seen == {
-        ("1", date(2026, 12, 30), ("exempt",)),
-        ("1", date(2026, 12, 31), ("exempt",)),
-        ("1", date(2027, 1, 1), ("surtax",)),
-        ("2026-1", date(2025, 12, 31), ("surtax",)),
-        ("2026-1", date(2026, 1, 1), ("exempt",)),
-        ("2026-1", date(2026, 1, 2), ("exempt",)),
+        ("9.01", date(2025, 12, 30), ("exempt",)),
+        ("9.01", date(2025, 12, 31), ("exempt",)),
+        ("9.01", date(2026, 1, 1), ("surtax",)),
+        ("9.1", date(2026, 5, 31), ("surtax",)),
+        ("9.1", date(2026, 6, 1), ("surtax",)),
+        ("9.1", date(2026, 6, 2), ("surtax",)),
     }
     assert Decimal("0.25") == steel.rate_on("surtax", date(2027, 1, 1))

@@ -26,6 +26,7 @@ from conftest import ROOT, Stack, make_stack
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from schemas.rates import parse_rates
+from schemas.webhook import SubscriptionRequest
 from service.cli import build_parser
 from service.declaration_files import CAD_COLUMNS
 from service.simulate import main as simulate
@@ -33,7 +34,7 @@ from service.simulate import main as simulate
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "examples"
 # programs a README command may start with, and the shell words that only set things up
-PROGRAMS = {".venv/bin/accord", "curl", "make", "cat", "export"}
+PROGRAMS = {".venv/bin/accord", ".venv/bin/python", "curl", "make", "cat", "export"}
 _ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=")
 
 
@@ -126,8 +127,8 @@ def test_every_readme_command_is_one_the_project_has(command: Command) -> None:
             if path == "/v1/exchange-rates":
                 parse_rates(body)
             else:
-                model = PermitApplication if path == "/v1/permits" else Declaration
-                model.model_validate(body)
+                models = {"/v1/permits": PermitApplication, "/v1/webhooks": SubscriptionRequest}
+                models.get(path, Declaration).model_validate(body)
 
 
 def curl_request(command: Command) -> tuple[str, str, Any]:
@@ -241,6 +242,9 @@ def readme_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         directory,
         ACCORD_TOKENS_FILE=str(EXAMPLES / "tokens.yaml"),
         ACCORD_RULES_DIR=str(no_extra_packs),
+        # the "Every verb" block subscribes a receiver on this machine, as the README's
+        # webhooks section starts the service for
+        ACCORD_WEBHOOK_ALLOW_PRIVATE="1",
     )
     try:
         running.start_worker()
@@ -292,23 +296,28 @@ def test_the_every_verb_block_names_every_client_verb() -> None:
              for command in block if command.program == ".venv/bin/accord"}  # fmt: skip
     assert verbs == {
         "submit", "status", "audit", "permits apply", "permits show", "permits cancel", "quotas",
-        "measures", "decisions", "rates", "cancel", "replay", "export", "archive",
+        "measures", "decisions", "rates", "cancel", "replay", "export", "archive", "webhooks",
     }  # fmt: skip
 
 
 @pytest.mark.stack
 def test_the_readme_runs_in_order_as_written(readme_stack: Stack, tmp_path: Path) -> None:
-    """Every command of the README, in the README's order, against a running stack: the curl
-    session, the broker's and the auditor's commands, then the "Every verb" block with the
-    token it sets; each exits with the code the README gives (0 unless it says otherwise)
-    and prints what the README shows; the export holds what was just decided, and the
-    replay under the older pack version shows a difference."""
+    """Every command of the README up to the end of its "Every verb" block, in the README's
+    order, against a running stack: the curl session, the broker's and the auditor's
+    commands, then the block with the token it sets; each exits with the code the README
+    gives (0 unless it says otherwise) and prints what the README shows; the export holds
+    what was just decided, and the replay under the older pack version shows a difference.
+    A subscription id (`wh_…`) the service makes at random stands for the one `webhooks add`
+    printed."""
     (tmp_path / "examples").symlink_to(EXAMPLES)  # a clone's folder, without its files
     env = {**readme_stack.env, "ACCORD_API_URL": readme_stack.url, "PYTHONPATH": str(ROOT)}
     env.pop("ACCORD_TOKEN", None)
     block = {command.line for command in every_verb_block()}
     ran: dict[int, subprocess.CompletedProcess[str]] = {}
+    subscription = None
     for command in COMMANDS:
+        if command.line > max(block):
+            break  # the sections after it start services of their own (webhook receivers)
         if command.program == "export":
             name, _, value = command.words[1].partition("=")
             env[name] = value
@@ -328,11 +337,17 @@ def test_the_readme_runs_in_order_as_written(readme_stack: Stack, tmp_path: Path
             continue
         if command.program != ".venv/bin/accord" or command.words[1] in ("simulate", "run"):
             continue  # make, the offline simulations (tested above), starting the service
+        words = [
+            subscription if subscription and re.fullmatch(r"wh_[0-9a-f]{16}", word) else word
+            for word in command.words[1:]
+        ]
         result = subprocess.run(
-            [sys.executable, "-m", "service.cli", *command.words[1:]],
+            [sys.executable, "-m", "service.cli", *words],
             env={**env, **command.env}, cwd=tmp_path, capture_output=True, text=True,
             timeout=120, check=False,
         )  # fmt: skip
+        if command.words[1:3] == ("webhooks", "add") and result.returncode == 0:
+            subscription = re.search(r"\bwh_[0-9a-f]{16}\b", result.stdout).group(0)  # type: ignore[union-attr]
         expected = EXIT_CODES.get(" ".join(command.words[1:]), 0)
         assert result.returncode == expected, f"{command}\n{result.stderr}"
         if command.output:

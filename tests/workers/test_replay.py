@@ -4,6 +4,7 @@ under another pack version."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rules.pack import SHIPPED_DIR
 from schemas.declaration import Declaration
 from service.replay import ReplayError, replay_declaration
 from store.redis_store import RedisStore
+from tests.helpers import declaration
 from workers.evaluation import decide
 
 
@@ -53,7 +55,7 @@ def test_a_pack_change_shows_up_as_the_expected_differences(
 ) -> None:
     """Under a pack version with a 50% EV surtax, surtax lines owe half the surtax (and the GST on it); others do not change."""
     text = (SHIPPED_DIR / "ca-cn-surtax-2024.yaml").read_text()
-    changed = text.replace('version: "2026.2"', 'version: "2099.1"').replace(
+    changed = text.replace('version: "2026.3"', 'version: "2099.1"').replace(
         'surtax: {rate: "100%", source: SOR-2024-187}',
         'surtax: {rate: "50%", source: SOR-2024-187}',
     )
@@ -93,3 +95,45 @@ def test_replay_refuses_what_it_cannot_replay(store: RedisStore, catalog: Catalo
     ids = decide_all(store, catalog, 2, seed=13)
     with pytest.raises(ReplayError, match="no loaded pack has version"):
         replay_declaration(store, catalog, ids[0], "1999.9")
+
+
+def test_replay_shows_what_changed_for_steel_decided_under_the_old_surtax_pack(
+    store: RedisStore,
+) -> None:
+    """Steel remitted under the 2026.2 surtax pack's placeholder item, replayed under 2026.3, owes the surtax, and the differences name each change."""
+    current = load_catalog()
+    old_pack = next(
+        p for p in current.packs if p.id == "CA-CN-SURTAX-2024" and p.version == "2026.2"
+    )
+    under_old = dataclasses.replace(
+        current,
+        current=tuple(old_pack if p.id == old_pack.id else p for p in current.current),
+    )
+    body = declaration(
+        "CAD-REPLAY-STEEL",
+        lines=[{"tariff_item": "7208.51.00.00", "description": "Hot-rolled steel plate",
+                "unit": "KGM", "quantity": "12000", "value_for_duty": "10000.00",
+                "remission_claim": "SOR/2025-12 item 1"}],
+        accepted_at="2026-06-01T10:00:00-04:00",
+    )  # fmt: skip
+    parsed = Declaration.model_validate(body)
+    store.submit(parsed.declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+                 parsed.importer.business_number, time.time(), trail.received(parsed, "test"))  # fmt: skip
+    assert decide(store, under_old, parsed.declaration_id) == "decided"
+    same = replay_declaration(store, current, parsed.declaration_id)
+    assert same["differences"] == []  # its own recorded pack, 2026.2, found by hash
+    result = replay_declaration(store, current, parsed.declaration_id, "CA-CN-SURTAX-2024@2026.3")
+    changes = {
+        item["field"]: (item["original"], item["replayed"]) for item in result["differences"]
+    }
+    # 2026.2 remitted it (GST 5% of 10,000.00); 2026.3 does not know item 1: surtax 25% =
+    # 2,500.00 and GST 5% of 12,500.00 = 625.00
+    assert changes["total_duty"] == ("500.00", "3125.00")
+    assert changes["lines[1].treatment"] == ("exempt", "surtax")
+    findings = [item for item in result["differences"] if item["field"] == "findings"]
+    assert {"rule": "ELIG-SUR-STAL-REMISSION", "line": 1, "severity": "warning"} in [
+        item["original"] for item in findings
+    ]
+    assert {"rule": "ELIG-SUR-STAL-REMISSION-UNKNOWN", "line": 1, "severity": "warning"} in [
+        item["replayed"] for item in findings
+    ]

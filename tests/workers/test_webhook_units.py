@@ -1,0 +1,101 @@
+"""The pure parts of webhooks: which addresses are public, which targets are refused and
+where an attempt connects, the retry schedule, the signature and who gets an event."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from schemas.webhook import EVENT_TYPES, IMPORTER_EVENTS, signature, wants
+from workers import webhooks
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.100.100.200", False),  # shared address space (a metadata address too)
+        ("0.0.0.0", False),  # noqa: S104 (an address judged, not bound)
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00:ec2::254", False),  # an IPv6 metadata address
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:93.184.215.14", True),
+    ],
+)
+def test_only_addresses_the_internet_routes_are_public(address: str, expected: bool) -> None:
+    """Loopback, private, link-local, shared, unspecified and multicast addresses are not
+    public, IPv4 ones mapped into IPv6 included."""
+    assert webhooks.public(address) is expected
+
+
+def test_an_attempt_connects_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The name is looked up once: the attempt connects to that address, sending the
+    name as Host (and as TLS server name), so a second lookup cannot rebind it."""
+    monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14"])
+    found = webhooks.target("https://hooks.example.com:8443/in?x=1", allow_private=False)
+    assert (found.address, found.port, found.path) == ("93.184.215.14", 8443, "/in?x=1")
+    assert found.host_header == "hooks.example.com:8443"
+    assert found.host == "hooks.example.com"
+
+
+def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One private address among a name's addresses is enough to refuse it."""
+    monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14", "10.0.0.7"])
+    with pytest.raises(webhooks.TargetRefused, match=r"10\.0\.0\.7"):
+        webhooks.target("https://rebind.example.com/", allow_private=False)
+
+
+def test_the_flag_allows_http_and_private_addresses() -> None:
+    """With ACCORD_WEBHOOK_ALLOW_PRIVATE=1, http to loopback is a target (tests, local use)."""
+    found = webhooks.target("http://127.0.0.1:9999/hook", allow_private=True)
+    assert (found.scheme, found.address, found.port) == ("http", "127.0.0.1", 9999)
+    with pytest.raises(webhooks.TargetRefused, match="https"):
+        webhooks.target("http://127.0.0.1:9999/hook", allow_private=False)
+
+
+def test_a_name_that_does_not_resolve_is_refused() -> None:
+    """A host with no address is refused with words that say so."""
+    with pytest.raises(webhooks.TargetRefused, match="resolve"):
+        webhooks.target("https://no-such-host.invalid/", allow_private=False)
+
+
+def test_retries_back_off_exponentially_with_jitter() -> None:
+    """The first retry comes 0.5 to 1 s after the failure, each later one up to twice as
+    late, never more than an hour; the random half spreads them."""
+    assert webhooks.backoff(1, lambda: 0.0) == 0.5
+    assert webhooks.backoff(1, lambda: 1.0) == 1.0
+    assert webhooks.backoff(5, lambda: 0.0) == 8.0
+    assert webhooks.backoff(5, lambda: 1.0) == 16.0
+    assert webhooks.backoff(40, lambda: 1.0) == webhooks.MAX_BACKOFF
+    assert 0.5 <= webhooks.backoff(1) <= 1.0
+
+
+def test_the_signature_is_an_hmac_of_the_timestamp_and_the_body() -> None:
+    """`t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>">` under the secret."""
+    body = b'{"id":"evt_1","type":"permit.issued"}'
+    expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signature("whsec_k", 1700000000, body) == f"t=1700000000,v1={expected}"
+
+
+def test_a_bound_subscription_gets_only_its_importers_events() -> None:
+    """Bound to a business number: only that importer's events of the kinds asked; never
+    a quota event, which belongs to no importer. Unbound: every event of the kinds asked."""
+    kinds = ("declaration.decided", "quota.critical")
+    assert wants(kinds, "111111111RM0001", "declaration.decided", "111111111RM0001")
+    assert not wants(kinds, "111111111RM0001", "declaration.decided", "222222222RM0001")
+    assert not wants(kinds, "111111111RM0001", "quota.critical", None)
+    assert wants(kinds, None, "quota.critical", None)
+    assert not wants(kinds, None, "permit.issued", "111111111RM0001")
+    assert set(EVENT_TYPES) - IMPORTER_EVENTS == {"quota.critical", "quota.exhausted"}

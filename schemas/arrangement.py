@@ -1,5 +1,6 @@
 """An arrangement as `GET /v1/arrangements/{id}` answers it (SPEC §5): both sides on a
-date, each side's measures with their status and rates, and the linkage checks. The
+date, each side's measures with their status and rates, and the linkage checks; and
+the list `GET /v1/arrangements` answers, each with its parties and dates. The
 service builds these from the catalog (service/arrangements.py); the dashboard's
 timeline reads the same models."""
 
@@ -61,6 +62,29 @@ class ArrangementView(_Frozen):
     sides: tuple[SideView, ...]
     linkage: tuple[Finding, ...]
     warnings: int
+
+
+class Party(_Frozen):
+    jurisdiction: str
+    party: str
+
+
+class ArrangementSummary(_Frozen):
+    """One arrangement of the list: its id, title, parties, the day it was concluded and
+    the years its timeline covers."""
+
+    arrangement: str
+    title: str
+    parties: tuple[Party, ...]
+    concluded_on: date
+    timeline: Period
+    source: SourceRef
+
+
+class ArrangementList(_Frozen):
+    """`GET /v1/arrangements`: every arrangement the catalog holds."""
+
+    arrangements: tuple[ArrangementSummary, ...]
 
 
 class LinkageEvent(_Frozen):

@@ -28,8 +28,10 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_serializer,
     field_validator,
 )
@@ -47,6 +49,12 @@ _UNREACHABLE_IDS = frozenset({".", ".."})
 # program identifiers (RT for GST, RP for payroll, ...) cannot account for goods.
 _BUSINESS_NUMBER = re.compile(r"[0-9]{9}RM[0-9]{4}")
 _BUSINESS_NUMBER_SHAPE = re.compile(r"[0-9]{9}[A-Z]{2}[0-9]{4}")
+# What a BN15 and an RFC 3339 acceptance time look like, in the words every message uses.
+BN15_WORDS = (
+    "a BN15: the 9-digit business number, RM (the import/export program account) and a "
+    "4-digit reference number, such as 123456789RM0001"
+)
+RFC3339_WORDS = "an RFC 3339 timestamp with its UTC offset, such as 2026-03-10T10:00:00-05:00"
 # China's unified social credit code (GB 32100-2015): 18 characters from an alphabet without
 # I, O, S, V and Z; characters 3-8 are the administrative division code; the last is a check
 # character, weighted sum modulo 31 over the first 17.
@@ -62,6 +70,15 @@ DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # outright. Part of each jurisdiction's schema profile.
 JURISDICTION_CURRENCY: dict[str, str] = {"CA": "CAD", "CN": "CNY"}
 CONVERTS_CURRENCIES: frozenset[str] = frozenset({"CA", "CN"})
+
+
+def duty_currency(body: Any) -> str:
+    """The currency of a verdict's amounts, from the declaration's (stored) body: its
+    jurisdiction's, values in another currency being converted into it."""
+    jurisdiction = body.get("jurisdiction") if isinstance(body, dict) else None
+    return JURISDICTION_CURRENCY.get(str(jurisdiction or DEFAULT_JURISDICTION), "")
+
+
 _TARIFF_CHARS = re.compile(r"[0-9.]+")
 _ORIGIN_SHAPE = re.compile(r"[A-Z]{2}")
 _UNIT = re.compile(r"[A-Z0-9]{2,3}")
@@ -231,7 +248,7 @@ def _business_number(value: object) -> str:
     if _BUSINESS_NUMBER_SHAPE.fullmatch(text) is None:
         raise _invalid(
             "business_number",
-            f"business_number must be a 15-character BN such as 123456789RM0001, got {text!r}",
+            f"business_number must be {BN15_WORDS}, got {text!r}",
         )
     if _BUSINESS_NUMBER.fullmatch(text) is None:
         raise _invalid(
@@ -285,10 +302,19 @@ def _accepted_at_input(value: object) -> object:
     # otherwise take a number as Unix seconds and invent a UTC offset for it.
     if isinstance(value, str | datetime):
         return value
-    raise _invalid(
-        "datetime_type",
-        "accepted_at must be an RFC 3339 timestamp string such as 2026-03-10T10:00:00-05:00",
-    )
+    raise _invalid("datetime_type", f"accepted_at must be {RFC3339_WORDS}")
+
+
+def _accepted_at_parsed(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    # pydantic's own diagnosis ("invalid character in year") names no format
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if all(item["type"].startswith(("datetime", "date")) for item in exc.errors()):
+            raise _invalid(
+                "accepted_at_format", f"accepted_at must be {RFC3339_WORDS}, got {value!r}"
+            ) from None
+        raise
 
 
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # beyond that a date is a typing error, not a declaration
@@ -456,7 +482,10 @@ _DeclarationId = Annotated[str, BeforeValidator(_declaration_id)]
 _BusinessNumber = Annotated[str, BeforeValidator(_importer_id)]
 _ImporterName = Annotated[str, BeforeValidator(_importer_name)]
 _AcceptedAt = Annotated[
-    datetime, BeforeValidator(_accepted_at_input), AfterValidator(_accepted_at_offset)
+    datetime,
+    WrapValidator(_accepted_at_parsed),
+    BeforeValidator(_accepted_at_input),
+    AfterValidator(_accepted_at_offset),
 ]
 _ShipmentDate = Annotated[
     date, BeforeValidator(_shipment_date_input), AfterValidator(_shipment_date_range)

@@ -33,7 +33,7 @@ class FieldProblem(_Frozen):
 
 
 # A list of invalid fields (422), a sentence on what to do, an object naming what was not
-# found or what is left (404, 409), or nothing.
+# found or what is left (404, 409) with a `message` saying it in words, or nothing.
 ErrorDetail = list[FieldProblem] | str | dict[str, Any] | None
 
 

@@ -1,5 +1,5 @@
 """A declaration's summary: the few fields a list shows of it (importer, acceptance,
-line count, outcome, total duty, error and warning counts).
+line count, the currency of its amounts, outcome, total duty, error and warning counts).
 
 Lists read these instead of the declaration and its verdict, which for a declaration
 of a thousand lines weigh a megabyte or more each: the store writes the summary of the
@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
-BODY_FIELDS = ("importer_name", "accepted_at", "line_count")
+from schemas.declaration import duty_currency
+
+BODY_FIELDS = ("importer_name", "accepted_at", "line_count", "currency")
 VERDICT_FIELDS = ("outcome", "total_duty", "errors", "warnings")
 
 
@@ -38,6 +40,7 @@ def of_body(body: str | bytes | None) -> dict[str, str]:
         else "",
         "accepted_at": str(parsed.get("accepted_at") or ""),
         "line_count": str(len(lines) if isinstance(lines, list) else 0),
+        "currency": duty_currency(parsed),
     }
 
 

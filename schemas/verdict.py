@@ -136,6 +136,8 @@ class DeclarationStatus(_Frozen):
     rule_packs: tuple[RulePackRef, ...] | None = None
     lines: tuple[LineVerdict, ...] | None = None
     total_duty: Decimal | None = None
+    # the currency of total_duty and of every line's amounts (ISO 4217)
+    currency: str | None = None
     findings: tuple[Finding, ...] | None = None
     exchange_rate: ExchangeRate | None = None
     not_assessed: tuple[NotAssessed, ...] | None = None

@@ -28,6 +28,7 @@ from service.errors import (
     on_store_error,
 )
 from service.routes import (
+    arrangements,
     audit,
     dashboard,
     declarations,
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     permits.router,
     quotas.router,
     measures.router,
+    arrangements.router,
     rates.router,
     operations.router,
     webhook_routes.router,

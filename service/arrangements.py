@@ -1,4 +1,5 @@
-"""`GET /v1/arrangements/{id}`: both sides of an arrangement on a date, their measures in
+"""`GET /v1/arrangements`: every arrangement with its parties and dates;
+`GET /v1/arrangements/{id}`: both sides of an arrangement on a date, their measures in
 force and the linkage checks, and the same checks over the arrangement's timeline for the
 dashboard. Everything here is read from the catalog (packs and arrangements as data) and
 the engine's measure-level checks: no jurisdiction and no measure is named in code. The
@@ -14,14 +15,18 @@ from rules.arrangement import Arrangement
 from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from schemas.arrangement import (
+    ArrangementList,
+    ArrangementSummary,
     ArrangementView,
     LinkageEvent,
     MeasureOnDate,
     MeasureStatus,
+    Party,
     Period,
     SideView,
     SourceRef,
 )
+from schemas.declaration import JURISDICTION_CURRENCY
 from schemas.ledger import PackRef
 from schemas.verdict import Finding
 
@@ -39,10 +44,24 @@ def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
     return "in_force" if status == "in_force" else "lapsed" if status == "lapsed" else "not_yet"
 
 
-def _rates(measure: Measure, day: date) -> dict[str, str]:
+def rates_shown(pack: Pack, measure: Measure, day: date) -> dict[str, str]:
+    """A measure's rates on `day` as its views show them: "6.1%", or a specific rate with
+    its currency, "100.00 CAD per NMB" (an amount is never shown without one)."""
+    currency = JURISDICTION_CURRENCY.get(pack.body.jurisdiction, "")
+    shown = {}
+    for name in measure.rates:
+        spec = measure.rates[name]
+        if spec.amount is not None and currency:
+            shown[name] = f"{spec.amount} {currency} per {spec.per}"
+        else:
+            shown[name] = measure.rate_text(name, day)
+    return shown
+
+
+def _rates(pack: Pack, measure: Measure, day: date) -> dict[str, str]:
     start, end = measure.effective.start, measure.effective.end
     rate_day = min(max(day, start), end) if end is not None else max(day, start)
-    return {name: measure.rate_text(name, rate_day) for name in measure.rates}
+    return rates_shown(pack, measure, rate_day)
 
 
 def measure_identity(pack: Pack, measure: Measure) -> dict[str, Any]:
@@ -67,7 +86,7 @@ def measure_on(catalog: Catalog, measure_id: str, day: date) -> MeasureOnDate:
     return MeasureOnDate(
         **measure_identity(pack, measure),
         status=_status(catalog, measure_id, day),
-        rates=_rates(measure, day),
+        rates=_rates(pack, measure, day),
         counterparts=arrangement.counterparts if arrangement is not None else (),
     )
 
@@ -83,6 +102,27 @@ def linkage(catalog: Catalog, arrangement: Arrangement, day: date) -> tuple[Find
             if fired.rule.id.startswith(LINKAGE_PREFIX):
                 findings.append(fired.finding)
     return tuple(findings)
+
+
+def listed(catalog: Catalog) -> ArrangementList:
+    """Every arrangement of the catalog, in the catalog's order."""
+    return ArrangementList(
+        arrangements=tuple(
+            ArrangementSummary(
+                arrangement=item.id,
+                title=item.title,
+                parties=tuple(
+                    Party(jurisdiction=side.jurisdiction, party=side.party) for side in item.sides
+                ),
+                concluded_on=item.concluded_on,
+                timeline=Period(start=item.timeline.start, end=item.timeline.end),
+                source=SourceRef(
+                    title=item.sources[item.source].title, url=item.sources[item.source].url
+                ),
+            )
+            for item in catalog.arrangements
+        )
+    )
 
 
 def view(catalog: Catalog, arrangement: Arrangement, day: date) -> ArrangementView:

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import httpx
 
 from service import cli_webhooks
 from service import simulate as simulate_verb
-from service.cli_output import Block, Fields, View, emit, generic, table_of
+from service.cli_output import Block, Fields, View, amount, emit, generic, table_of
 from settings import ConfigError, get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -84,22 +85,27 @@ def _body(response: httpx.Response) -> Any:
 
 
 def _instant(value: str, end: bool = False) -> str:
-    """A bare date means its whole day (in UTC)."""
+    """A bare date means its whole day (in UTC); `today` is today's date in UTC."""
+    if value == "today":
+        value = datetime.now(UTC).date().isoformat()
     if len(value) == 10:
         return f"{value}T23:59:59.999999+00:00" if end else f"{value}T00:00:00+00:00"
     return value
 
 
 def _describe_error(status: int, body: Any) -> str:
+    """The API's error in its own words: `error`, then the sentence of `detail` (its
+    `message`, or each invalid field on a line of its own), then the status."""
     if not isinstance(body, dict):
-        return f"HTTP {status}: {body}"
-    text = f"HTTP {status}: {body.get('error')}"
+        return f"{body} (HTTP {status})"
+    text = str(body.get("error"))
     detail = body.get("detail")
     if isinstance(detail, list):
-        text += "".join(f"\n  {item.get('field')}: {item.get('message')}" for item in detail)
-    elif detail:
-        text += f" ({detail})"
-    return text
+        listed = "".join(f"\n  {item.get('field')}: {item.get('message')}" for item in detail)
+        return f"{text} (HTTP {status}){listed}"
+    if isinstance(detail, dict):
+        detail = detail.get("message") or ", ".join(f"{k} {v}" for k, v in detail.items())
+    return f"{text}: {detail} (HTTP {status})" if detail else f"{text} (HTTP {status})"
 
 
 # --- the parser ---------------------------------------------------------------------------
@@ -221,15 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = _verb(
         verbs,
         "export",
-        "verdicts and audit trails of a time range, as JSONL",
+        "verdicts and audit trails of the declarations decided in a time range, as JSONL",
         description=(
-            "Verdicts and audit trails of a time range. The export is JSON Lines whatever "
-            "the output options: to standard output as it is; with -o FILE, written there "
-            "and a summary printed (a table, or JSON with --json)."
+            "Verdicts and audit trails of the declarations Accord decided in a time range: "
+            "the range is of decision times, not of acceptance dates. The export is JSON "
+            "Lines whatever the output options: to standard output as it is; with -o FILE, "
+            "written there and a summary printed (a table, or JSON with --json)."
         ),
     )
-    export_p.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD")
-    export_p.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD")
+    export_p.add_argument(
+        "--from", dest="start", required=True,
+        help="decided from: RFC 3339 with offset, YYYY-MM-DD (from its start, UTC) or today",
+    )  # fmt: skip
+    export_p.add_argument(
+        "--to", dest="end", default=None,
+        help="decided until: RFC 3339 with offset, YYYY-MM-DD (to its end, UTC) or today; "
+        "default now",
+    )  # fmt: skip
     export_p.add_argument("--output", "-o", default="-", help="a file, or - for standard output")
 
     simulate_p = _verb(
@@ -327,7 +341,8 @@ def _submitted_view(rows: list[dict[str, Any]]) -> list[Block]:
         key = row["outcome"] or row["status"] or "?"
         counts[key] = counts.get(key, 0) + 1
     summary = "  ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
-    return [table_of(rows, SUBMIT_COLUMNS), summary]
+    shown = [{**row, "total_duty": amount(row["total_duty"], row.get("currency"))} for row in rows]
+    return [table_of(shown, SUBMIT_COLUMNS), summary]
 
 
 def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
@@ -356,6 +371,7 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
             "status": result.get("status") or result.get("error"),
             "outcome": None,
             "total_duty": None,
+            "currency": None,
         }
         if wait and result.get("declaration_id") and result.get("status_code", 500) < 300:
             verdict = client.call(
@@ -365,6 +381,7 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
                 status=verdict["status"],
                 outcome=verdict.get("outcome"),
                 total_duty=verdict.get("total_duty"),
+                currency=verdict.get("currency"),
             )
         elif result.get("status_code", 500) >= 400:
             row["status"] = f"{result.get('error')} (HTTP {result.get('status_code')})"
@@ -379,9 +396,11 @@ def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
 
 
 def _status_view(body: dict[str, Any]) -> list[Block]:
+    currency = body.get("currency")
+    shown = {**body, "total_duty": amount(body.get("total_duty"), currency)}
     head = Fields(
         [
-            (key, body.get(key))
+            (key, shown.get(key))
             for key in ("declaration_id", "status", "outcome", "total_duty", "decided_at", "error")
             if key in body
         ]
@@ -391,12 +410,33 @@ def _status_view(body: dict[str, Any]) -> list[Block]:
     if lines:
         blocks.append(
             table_of(
-                [{**line, "quota": (line.get("quota") or {}).get("quota_id")} for line in lines],
+                [
+                    {
+                        **line,
+                        "quota": (line.get("quota") or {}).get("quota_id"),
+                        "total_duty": amount(line.get("total_duty"), currency),
+                    }
+                    for line in lines
+                ],
                 ["line", "treatment", "in_quota_quantity", "quota", "measures", "total_duty"],
                 title="lines",
             )
         )
-        duties = [{"line": line["line"], **duty} for line in lines for duty in line["duties"]]
+        duties = [
+            {
+                "line": line["line"],
+                **duty,
+                "amount": amount(duty.get("amount"), currency),
+                # a specific duty's rate is money per unit, an ad valorem one's base is money
+                **(
+                    {"rate": amount(duty.get("rate"), currency)}
+                    if duty.get("per")
+                    else {"base": amount(duty.get("base"), currency)}
+                ),
+            }
+            for line in lines
+            for duty in line["duties"]
+        ]
         blocks.append(
             table_of(duties, ["line", "type", "measure", "rate", "per", "base", "amount"],
                      title="duties")
@@ -427,8 +467,27 @@ def _audit_view(trail: dict[str, Any]) -> list[Block]:
     return [Fields(scalars), table_of(events, title="events")]
 
 
-_PERIOD_COLUMNS = ["start", "end", "volume", "carried_over", "used", "returned", "remaining",
-                   "status"]  # fmt: skip
+# the words and dates of the dashboard's quota card: a period's figures as the read model
+# gives them, in the order of the sum they make (remaining = volume + carried_over - drawn
+# + returned - granted)
+BALANCE = "remaining = volume + carried_over − drawn + returned"
+_PERIOD_COLUMNS = ["period", "volume", "carried_over", "drawn", "returned", "remaining",
+                   "carried_forward", "status"]  # fmt: skip
+_PERMIT_COLUMNS = ["period", "issued", "used", "returned", "outstanding"]
+
+
+def _period_row(period: dict[str, Any]) -> dict[str, Any]:
+    return {**period, "period": f"{period['start']}..{period['end']}", "drawn": period["used"]}
+
+
+def _period_columns(periods: list[dict[str, Any]]) -> list[str]:
+    """The columns of a periods table: granted and lapsed where some period has any."""
+    columns = list(_PERIOD_COLUMNS)
+    if any(period.get("granted") for period in periods):
+        columns.insert(columns.index("remaining"), "granted")
+    if any(period.get("lapsed") for period in periods):
+        columns.insert(columns.index("status"), "lapsed")
+    return columns
 
 
 def _quotas_view(body: dict[str, Any]) -> list[Block]:
@@ -438,22 +497,31 @@ def _quotas_view(body: dict[str, Any]) -> list[Block]:
                 "quota_id": quota["quota_id"],
                 "mode": quota["mode"],
                 "drawn_at": quota["drawn_at"],
-                **{key: (quota.get("period") or {}).get(key) for key in _PERIOD_COLUMNS},
+                **(_period_row(quota["period"]) if quota.get("period") else {}),
             }
             for quota in body["quotas"]
         ]
-        return [table_of(rows, ["quota_id", "mode", "drawn_at", *_PERIOD_COLUMNS])]
+        columns = _period_columns(
+            [quota["period"] for quota in body["quotas"] if quota.get("period")]
+        )
+        return [table_of(rows, ["quota_id", "mode", "drawn_at", *columns]), BALANCE]
     head = Fields(
         [(key, body.get(key)) for key in ("quota_id", "mode", "drawn_at", "unit",
                                           "critical_threshold", "quota_year", "as_of")]
     )  # fmt: skip
-    periods = [
-        {**period, "permits": _permits_text(period.get("permits"))}
-        for period in body.get("periods") or []
+    periods = body.get("periods") or []
+    rows = [_period_row(period) for period in periods]
+    blocks: list[Block] = [
+        head,
+        table_of(rows, _period_columns(periods), title=f"periods ({BALANCE})"),
     ]
-    columns = [*_PERIOD_COLUMNS] + (["permits"] if any(p["permits"] for p in periods) else [])
+    permits = [{"period": row["period"], **row["permits"]} for row in rows if row.get("permits")]
+    if permits:
+        blocks.append(
+            table_of(permits, _PERMIT_COLUMNS,
+                     title="permits by period (issued = used + returned + outstanding)")
+        )  # fmt: skip
     events = (body.get("events") or {}).get("events", [])
-    blocks: list[Block] = [head, table_of(periods, columns, title="periods")]
     blocks.append(
         table_of(
             events,
@@ -465,12 +533,6 @@ def _quotas_view(body: dict[str, Any]) -> list[Block]:
     if body.get("accounts"):
         blocks.append(table_of(body["accounts"], title="accounts"))
     return blocks
-
-
-def _permits_text(permits: dict[str, Any] | None) -> str | None:
-    if not permits:
-        return None
-    return " ".join(f"{key} {value}" for key, value in permits.items())
 
 
 def _measures_view(body: dict[str, Any]) -> list[Block]:
@@ -558,8 +620,9 @@ def archive(older_than: int | None, as_json: bool) -> int:
     return 0
 
 
-def _export(client: Client, start: str, end: str, output: str, as_json: bool) -> int:
-    params = {"from": _instant(start), "to": _instant(end, end=True)}
+def _export(client: Client, start: str, end: str | None, output: str, as_json: bool) -> int:
+    until = _instant(end, end=True) if end else datetime.now(UTC).isoformat()
+    params = {"from": _instant(start), "to": until}
     text = client.text("GET", "/v1/export", params=params)
     if output == "-":
         sys.stdout.write(text)  # the export itself is the output: JSON Lines, for pipes
@@ -587,6 +650,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "archive":
         return archive(args.older_than, args.json)
     client = Client(args.api, args.token)
+    try:
+        return _call(client, args)
+    finally:
+        client.http.close()
+
+
+def _call(client: Client, args: argparse.Namespace) -> int:
+    """A verb that is a client of the service."""
     if args.verb == "submit":
         return submit(client, args.file, args.wait, args.json)
     if args.verb == "export":

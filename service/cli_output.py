@@ -4,8 +4,9 @@ got or made, unchanged. A verb only says which of its body's values go in which 
 the layout, the alignment and the JSON are decided here, once.
 
 Amounts are printed as given: the API sends decimals as strings ("93334.00") and they
-stay the same text in a table, never a float. Columns whose every cell is a number
-(percentages included) are right-aligned, the way an accountant reads figures.
+stay the same text in a table, never a float, and always with their currency ("93334.00
+CAD", through `amount`). Columns whose every cell is a number (percentages and amounts
+with their currency included) are right-aligned, the way an accountant reads figures.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Fields", "Table", "View", "cell", "emit", "generic", "render", "table_of"]
+__all__ = ["Fields", "Table", "View", "amount", "cell", "emit", "generic", "render", "table_of"]
 
-_NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(?:\.[0-9]+)?%?")
+_NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(?:\.[0-9]+)?(?:%| [A-Z]{3})?")
 _EMPTY = "-"
 # identifiers that look like numbers but are read as text: "2026.3" is a version, not a figure
 _TEXT_COLUMNS = frozenset(
@@ -67,6 +68,13 @@ def cell(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return str(value).replace("\n", " ")
+
+
+def amount(value: Any, currency: str | None) -> str | None:
+    """An amount with its currency ("93334.00 CAD"); absent stays absent."""
+    if value is None or value == "":
+        return None
+    return f"{cell(value)} {currency}" if currency else cell(value)
 
 
 def render(blocks: Iterable[Block]) -> str:

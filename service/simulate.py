@@ -6,8 +6,8 @@ shipped example quota year, examples/ev-quota-year.jsonl), loads the rule packs 
 shipped current packs unless `--pack` names files), applies the quota overrides, runs
 `workers.simulation.simulate` (the worker's pipeline and the ledger's own scripts on a
 private embedded Redis) and prints one row per quota period (or the report as JSON),
-then draws the units in use in each period against its volume into a PNG with
-matplotlib's Agg backend. No business logic here: reading, printing and drawing only.
+and, when `--chart PATH` asks for it, draws the units in use in each period against its
+volume into a PNG with matplotlib's Agg backend (without it, no file is written). No business logic here: reading, printing and drawing only.
 The rules and the worker's pipeline are imported when the verb runs, not when `accord`
 starts: every other verb would otherwise pay for loading them.
 Exit codes: 0 done; 1 the private Redis could not start; 2 bad usage or input (file,
@@ -82,7 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "MEASURE:quota.base_volume=60000"
         ),
     )
-    parser.add_argument("--chart", default="simulation.png", metavar="PNG")
+    parser.add_argument(
+        "--chart",
+        metavar="PNG",
+        help="draw each period's units in use against its volume into this PNG file",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,13 +115,17 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError) as exc:  # the embedded redis-server did not start
         print(f"accord simulate: cannot run the private Redis: {exc}", file=sys.stderr)
         return 1
-    try:
-        write_chart(report, Path(args.chart))
-    except OSError as exc:
-        print(f"accord simulate: cannot write the chart {args.chart}: {exc}", file=sys.stderr)
-        return 2
-    body = {**report.as_json(), "chart": args.chart}
-    emit(body, args.json, lambda _: [*blocks(report), f"chart: {args.chart}"])
+    body = report.as_json()
+    shown = blocks(report)
+    if args.chart:
+        try:
+            write_chart(report, Path(args.chart))
+        except OSError as exc:
+            print(f"accord simulate: cannot write the chart {args.chart}: {exc}", file=sys.stderr)
+            return 2
+        body["chart"] = args.chart
+        shown.append(f"chart: {args.chart}")
+    emit(body, args.json, lambda _: shown)
     return 0
 
 
@@ -232,7 +240,9 @@ def write_chart(report: SimulationReport, path: Path) -> None:
     axes.set_xlabel("ledger date (acceptance or permit issue)")
     axes.set_ylabel("units in use in the period")
     if report.periods:
-        axes.legend(loc="upper left", fontsize="small")
+        # below the axes, never over the steps it explains
+        figure.legend(loc="outside lower center", ncols=min(len(report.periods), 3),
+                      fontsize="small", frameon=False)  # fmt: skip
         figure.autofmt_xdate()
     else:
         axes.text(0.5, 0.5, "no declaration reached a quota", ha="center", transform=axes.transAxes)

@@ -18,6 +18,7 @@ from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
 from schemas.audit import GENESIS
+from schemas.declaration import duty_currency
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
 from schemas.responses import (
@@ -37,7 +38,7 @@ from schemas.responses import (
 from schemas.verdict import DeclarationStatus
 from schemas.verification import ServedState, served_verdict, verify_declaration
 from service import webhook_views
-from service.arrangements import LINKAGE_PREFIX, measure_identity
+from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
 from store.errors import StoreError
 from store.operations import Operations
@@ -52,6 +53,7 @@ def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
     if record.verdict:
         body.update(served_verdict(record.verdict))
+        body["currency"] = duty_currency(json.loads(record.body))
         body["decided_at"] = record.decided_at
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:
@@ -221,7 +223,7 @@ def _measure_summary(pack: Pack, measure: Measure, as_of: date) -> MeasureSummar
     return MeasureSummary(
         **measure_identity(pack, measure),
         scope=measure.scope.model_dump(mode="json"),
-        rates={name: measure.rate_text(name, as_of) for name in measure.rates},
+        rates=rates_shown(pack, measure, as_of),
         quota=None
         if quota_block is None
         else QuotaBrief(mode=quota_block.mode, unit=quota_block.unit),

@@ -89,6 +89,7 @@ class DeclarationSummary:
     total_duty: str | None
     errors: int
     warnings: int
+    currency: str = ""  # of total_duty
 
 
 SUMMARY_READ = (
@@ -303,13 +304,16 @@ def summary_of(declaration_id: str, fields: dict[str, str | None]) -> Declaratio
         total_duty=fields["total_duty"] or None,
         errors=int(fields["errors"] or 0),
         warnings=int(fields["warnings"] or 0),
+        currency=fields["currency"] or "",
     )
 
 
 def _unsummarised(fields: dict[str, str | None]) -> bool:
     """Stored (or decided) before summaries were kept."""
-    return fields["line_count"] is None or (
-        fields["status"] == "decided" and fields["errors"] is None
+    return (
+        fields["line_count"] is None
+        or fields["currency"] is None
+        or (fields["status"] == "decided" and fields["errors"] is None)
     )
 
 

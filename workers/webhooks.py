@@ -48,6 +48,7 @@ from celery.signals import worker_ready
 from rules.catalog import Catalog
 from rules.quota import quota_year_of
 from schemas import webhook
+from schemas.declaration import duty_currency
 from schemas.permit import Permit, PermitTerms
 from schemas.webhook import (
     EVENT_ID_HEADER,
@@ -326,11 +327,10 @@ def _declaration_event(store: Declarations, member: str, at: float) -> Announcem
     if kind == "declaration.decided":
         verdict = orjson.loads(record.verdict) if record.verdict else {}
         body = orjson.loads(record.body) if record.body else {}
-        rate = verdict.get("exchange_rate") or {}
         data.update(
             outcome=verdict.get("outcome"),
             total_duty=verdict.get("total_duty"),
-            currency=rate.get("into") or body.get("currency"),
+            currency=duty_currency(body),
             decided_at=record.decided_at,
         )
     else:

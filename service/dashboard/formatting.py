@@ -36,6 +36,11 @@ def money(value: Any) -> str:
         return str(value)
 
 
+def amount(value: Any, currency: str) -> str:
+    """ "84880.00", "CNY" -> "84,880.00 CNY": an amount is never shown without its currency."""
+    return f"{money(value)} {currency}".rstrip()
+
+
 def rate(value: Any) -> str:
     try:
         return percent(Decimal(str(value)))
@@ -104,6 +109,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         units=units,
         money=money,
+        amount=amount,
         rate=rate,
         tariff=tariff,
         moment=moment,

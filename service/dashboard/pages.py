@@ -19,7 +19,7 @@ from schemas.responses import AuditTrail
 from schemas.verdict import DeclarationStatus
 from service import views
 from service.dashboard.chart import Bar, QuotaChart, quota_chart, share, sub_quota_bars
-from service.dashboard.formatting import money
+from service.dashboard.formatting import amount
 from store.redis_store import DeclarationRecord, DeclarationSummary
 
 RECENT_WINDOW = 100  # submissions read (their summaries only) for the latest verdicts
@@ -63,6 +63,7 @@ def verdict_row(summary: DeclarationSummary) -> dict[str, Any]:
         "errors": summary.errors,
         "warnings": summary.warnings,
         "total_duty": summary.total_duty,
+        "currency": summary.currency,
         "decided_at": summary.decided_at,
         "submitted_at": summary.submitted_at,
     }
@@ -115,8 +116,8 @@ def declaration_lines(body: dict[str, Any], status: DeclarationStatus) -> list[d
     return out
 
 
-def audit_summary(event: dict[str, Any]) -> str:
-    """One line on what an audit event records."""
+def audit_summary(event: dict[str, Any], currency: str = "") -> str:
+    """One line on what an audit event records (amounts in `currency`, the verdict's)."""
     data = event.get("data") or {}
     kind = event.get("type")
     if kind == "rule_decision":
@@ -131,11 +132,14 @@ def audit_summary(event: dict[str, Any]) -> str:
     if kind == "received":
         return f"submitted by {data.get('submitted_by')}, importer {data.get('business_number')}"
     if kind == "verdict":
-        return f"outcome {data.get('outcome')}, total duty {money(data.get('total_duty'))}"
+        return (
+            f"outcome {data.get('outcome')}, total duty {amount(data.get('total_duty'), currency)}"
+        )
     if kind == "duties":
         lines = data.get("lines") or []
         return "; ".join(
-            f"line {item.get('line')}: {item.get('treatment')}, {money(item.get('total_duty'))}"
+            f"line {item.get('line')}: {item.get('treatment')}, "
+            f"{amount(item.get('total_duty'), currency)}"
             for item in lines
         )
     if kind == "evaluated":
@@ -156,7 +160,7 @@ def audit_summary(event: dict[str, Any]) -> str:
 
 
 def audit_rows(
-    trail: AuditTrail, events: Sequence[AuditEvent] | None = None
+    trail: AuditTrail, events: Sequence[AuditEvent] | None = None, currency: str = ""
 ) -> list[dict[str, Any]]:
     """The rows of `events` (by default the whole trail), each with a one-line summary
     and whether verification reached it: verified, the first broken one, or unchecked."""
@@ -170,7 +174,7 @@ def audit_rows(
         else:
             check = "unverified"
         shown = event.model_dump()
-        rows.append({**shown, "summary": audit_summary(shown), "check": check})
+        rows.append({**shown, "summary": audit_summary(shown, currency), "check": check})
     return rows
 
 
@@ -206,6 +210,8 @@ class QuotaCard:
     events: list[QuotaEvent]
     event_count: int
     linkable: set[str]
+    granted_column: bool  # a column for granted / lapsed units, where any period has some
+    lapsed_column: bool
 
 
 def quota_card(
@@ -231,7 +237,7 @@ def quota_card(
         quota=view,
         period=period,
         relation=relation,
-        status="upcoming" if relation == "upcoming" else period.status,
+        status=period.status,
         total=total,
         used=used,
         used_share=share(used, total),
@@ -243,6 +249,8 @@ def quota_card(
         events=latest,
         event_count=len(events),
         linkable=openable(item.declaration_id for item in latest),
+        granted_column=any(item.granted for item in view.periods or ()),
+        lapsed_column=any(item.lapsed for item in view.periods or ()),
     )
 
 
@@ -288,7 +296,7 @@ def declaration_page(
         "findings": [item for item in findings if item.line is None or item.line in on_page],
         "findings_total": len(findings),
         "trail": trail,
-        "rows": audit_rows(trail, trail_pager.cut(trail.events)),
+        "rows": audit_rows(trail, trail_pager.cut(trail.events), status.currency or ""),
         "trail_pager": trail_pager,
     }
 

@@ -250,7 +250,8 @@ def declaration(
         return to_login(request)
     record = store.get(declaration_id)
     if record is None or not caller.sees(record.business_number):
-        return page(request, "not_found.html", {"declaration_id": declaration_id}, caller, 404)
+        wanted = {"kind": "declaration", "wanted": declaration_id}
+        return page(request, "not_found.html", wanted, caller, 404)
     trail = views.audit_trail(store, declaration_id, record)
     context = declaration_page(record, trail, page_asked, trail_asked)
     return page(request, "declaration.html", context, caller)
@@ -288,7 +289,8 @@ def arrangement(
         return to_login(request)
     found = catalog.arrangement(arrangement_id)
     if found is None:
-        return page(request, "not_found.html", {"declaration_id": arrangement_id}, caller, 404)
+        wanted = {"kind": "arrangement", "wanted": arrangement_id}
+        return page(request, "not_found.html", wanted, caller, 404)
     day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date())
     context = arrangement_timeline.page_context(catalog, found, day_shown)
     context.update(as_of=day_shown.isoformat(), notice=notice)

@@ -1,14 +1,12 @@
-"""Measures and arrangements: what is in force on a date, a measure's WTO, notification
-and linkage checks, and both sides of an arrangement. All of it is read from the pack
-catalog; nothing here touches the store."""
+"""Measures: what is in force on a date, and a measure's WTO, notification and linkage
+checks. All of it is read from the pack catalog; nothing here touches the store."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from schemas.arrangement import ArrangementView
 from schemas.responses import MeasureChecks, MeasureList
-from service import arrangements, views
+from service import views
 from service.dependencies import AsOf, Caller, Packs, errors, today
 from service.errors import ApiError
 
@@ -37,18 +35,3 @@ def checks(measure_id: str, caller: Caller, catalog: Packs, as_of: AsOf = None) 
     if found is None:
         raise ApiError(404, "measure not found", {"measure": measure_id})
     return views.checks(found[0], found[1], day, catalog.current)
-
-
-@router.get(
-    "/arrangements/{arrangement_id}",
-    summary="Both sides of an arrangement, their measures in force and the linkage checks",
-    response_model=ArrangementView,
-    responses=errors(401, 404, 422),
-)
-def arrangement(
-    arrangement_id: str, caller: Caller, catalog: Packs, as_of: AsOf = None
-) -> ArrangementView:
-    found = catalog.arrangement(arrangement_id)
-    if found is None:
-        raise ApiError(404, "arrangement not found", {"arrangement": arrangement_id})
-    return arrangements.view(catalog, found, as_of or today())

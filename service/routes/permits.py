@@ -12,7 +12,7 @@ from schemas.responses import PermitView
 from service import views
 from service.auth import Principal
 from service.dependencies import Caller, Packs, Store, Writer, errors, today
-from service.errors import ApiError
+from service.errors import ApiError, quota_exhausted
 from store.ledger import HoldsPermits
 from workers import permits as permit_workflow
 
@@ -68,9 +68,9 @@ def apply_permit(
     if decision.outcome == "conflict":
         raise ApiError(409, "permit number taken", None)
     if decision.outcome == "refused" and decision.remaining is not None:
-        raise ApiError(409, "quota exhausted", {"remaining": decision.remaining})
+        raise quota_exhausted(decision.remaining, application.quantity)
     if decision.permit is None:  # refused at its pro-rata run, applied for again
-        raise ApiError(409, "quota exhausted", {"remaining": 0})
+        raise quota_exhausted(0, application.quantity)
     status = {"issued": 201, "pending_allocation": 202}.get(decision.outcome, 200)
     return JSONResponse(views.permit(decision.permit).model_dump(mode="json"), status_code=status)
 

@@ -100,6 +100,8 @@ def test_the_arrangement_page_renders_both_sides_and_the_warnings(stack: Stack) 
     assert index.status_code == 303
     assert index.headers["location"] == "/dashboard/arrangements/CA-CN-2026"
     assert missing.status_code == 404
+    assert "Arrangement not found" in missing.text  # says what was not found
+    assert "Declaration" not in missing.text
 
 
 @pytest.mark.stack

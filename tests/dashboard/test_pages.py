@@ -228,7 +228,7 @@ def test_declaration_page_shows_the_verdict_and_a_verified_trail(
     page = response.text
     assert response.status_code == 200
     assert "93,334.00" in page  # total duty: MFN, surtax, excise and GST
-    assert "100.00 per NMB" in page  # a specific rate reads as an amount per unit, not 10000%
+    assert "100.00 CAD per NMB" in page  # a specific rate reads as an amount per unit, not 10000%
     assert "8703.80.00.10" in page
     assert ">surtax<" in page
     for finding in verdict["findings"]:
@@ -353,7 +353,12 @@ def test_a_large_declaration_pages_its_lines_and_its_trail(stack: Stack) -> None
         trail_page = client.get(path, params={"trail_page": 2}).text
 
     def line_numbers(html: str) -> list[int]:
-        return [int(n) for n in re.findall(r'<tr class="line-row">\s*<td class="num">(\d+)<', html)]
+        return [
+            int(n)
+            for n in re.findall(
+                r'<tr class="line-row">\s*<td class="num" data-label="Line">(\d+)<', html
+            )
+        ]
 
     assert line_numbers(pages[0]) == list(range(1, 51))
     assert line_numbers(pages[1]) == list(range(51, 101))
@@ -370,3 +375,53 @@ def test_a_large_declaration_pages_its_lines_and_its_trail(stack: Stack) -> None
     for html in (pages[0], trail_page):
         assert 'data-verified="true"' in html
         assert "all of them, not only this page" in html
+
+
+def _text(html: str) -> str:
+    """A page's text as a reader sees it: tags removed, white space collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+def test_every_amount_shows_its_own_currency(stack: Stack) -> None:
+    """A declaration to China's customs shows its duty in CNY in the latest verdicts and on
+    its page, beside a Canadian one in CAD; no column heads every row with one currency."""
+    cn_line = {"tariff_item": "1205109000", "origin": "CA", "description": "Canola seed",
+               "unit": "KGM", "quantity": "2000000", "value_for_duty": "1000000.00"}  # fmt: skip
+    chinese = declaration(
+        unique_id("CN"), lines=[cn_line], jurisdiction="CN", currency="CNY",
+        importer={"business_number": "91370200MA3C4EXX0A", "name": "Qingdao Oilseeds Co."},
+        accepted_at="2026-03-05T10:00:00+08:00",
+    )  # fmt: skip
+    canadian = declaration(unique_id("CA"))
+    with stack.client("admin") as client:
+        for body in (chinese, canadian):
+            assert client.post("/v1/declarations", json=body).status_code == 202
+            decided = client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 30})
+            assert decided.json()["status"] == "decided"
+        currency = decided.json()["currency"]
+    assert currency == "CAD"
+    with signed_in(stack, "admin") as client:
+        overview = client.get("/dashboard").text
+        page = client.get(f"/dashboard/declarations/{chinese['declaration_id']}").text
+    assert "(CAD)" not in overview
+    for body, code in ((chinese, "CNY"), (canadian, "CAD")):
+        row = overview.split(f'data-declaration-id="{body["declaration_id"]}"', 1)[1]
+        row = row.split("</tr>", 1)[0]
+        assert re.search(rf"[0-9,]+\.[0-9]{{2}} <span class=\"currency\">{code}</span>", row), row
+    text = _text(page)
+    assert "CAD" not in text
+    assert re.search(r"Total duty ?[0-9,]+\.[0-9]{2} CNY", text)
+    assert "1,000,000.00 CNY" in text  # the value for duty, in the declaration's currency
+
+
+def test_the_dashboards_sentences_read_as_words(stack: Stack, seeded: Seeded) -> None:
+    """The trail's verification sentence keeps its spaces ("key. No checkpoint", never
+    "key.No"), and a count of tariff items agrees with its noun (1 tariff item)."""
+    with signed_in(stack, "auditor") as client:
+        page = _text(client.get(f"/dashboard/declarations/{seeded.surtax_id}").text)
+        measures = _text(client.get("/dashboard/measures", params={"as_of": "2026-03-10"}).text)
+    assert "Head authenticated with the service's key. " in page.replace("&#39;", "'")
+    assert not re.search(r"key\.[A-Z]", page)
+    counts = re.findall(r"(\d+) tariff (items?)\b", measures)
+    assert counts
+    assert all((number == "1") == (noun == "item") for number, noun in counts), counts

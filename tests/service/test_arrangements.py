@@ -172,3 +172,26 @@ def test_a_lapsed_measure_still_shows_its_linkage_checks(api: InProcess) -> None
         ).json()
     assert body["in_force"] is False
     assert [item["rule"] for item in body["findings"]] == ["LINK-CN-SUSP-LAPSED"]
+
+
+def test_the_arrangements_are_listed_with_their_parties_and_dates(api: InProcess) -> None:
+    """`GET /v1/arrangements` lists each arrangement with its id, title, both parties, the
+    day it was concluded and its timeline, under the typed model the OpenAPI document names;
+    each id listed opens with `GET /v1/arrangements/{id}`."""
+    with api.client("submitter") as client:
+        listed = client.get("/v1/arrangements")
+        assert listed.status_code == 200, listed.text
+        [found] = [
+            item for item in listed.json()["arrangements"] if item["arrangement"] == "CA-CN-2026"
+        ]
+        assert [party["jurisdiction"] for party in found["parties"]] == ["CA", "CN"]
+        assert all(party["party"] for party in found["parties"])
+        assert found["title"] and found["concluded_on"]
+        assert set(found["timeline"]) == {"from", "to"}
+        assert found["timeline"]["from"] <= found["timeline"]["to"]
+        opened = client.get("/v1/arrangements/CA-CN-2026").json()
+        assert (opened["title"], opened["concluded_on"]) == (found["title"], found["concluded_on"])
+        document = client.get("/openapi.json").json()
+    answer = document["paths"]["/v1/arrangements"]["get"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ArrangementList"}

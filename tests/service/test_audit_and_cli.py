@@ -146,7 +146,7 @@ def test_cli_status_audit_replay_and_errors(stack: Stack) -> None:
         f"declaration_id  {body['declaration_id']}",
         "status          decided",
         "outcome         accepted",
-        "total_duty      93334.00",
+        "total_duty      93334.00 CAD",
     ]
     assert accord(stack, "audit", body["declaration_id"], "--verify").returncode == 0
     replayed = accord(stack, "--json", "replay", body["declaration_id"], role="auditor")

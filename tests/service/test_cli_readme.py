@@ -10,7 +10,6 @@ the reader uses."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -174,6 +173,34 @@ def matches(shown: tuple[str, ...], actual: str) -> bool:
     return re.fullmatch(pattern, text) is not None
 
 
+def _answer_pattern(parts: list[str]) -> str:
+    return ".*".join(r"\s*".join(re.escape(piece) for piece in part.split()) for part in parts)
+
+
+def answer_matches(shown: tuple[str, ...], actual: str) -> bool:
+    """Whether a JSON answer is what the README shows of it: `…` stands for the fields it
+    leaves out (any text), white space where the README wraps a line may be absent."""
+    parts = " ".join(line.strip() for line in shown).split("…")
+    return re.fullmatch(_answer_pattern(parts), actual.strip(), re.DOTALL) is not None
+
+
+def answer_mismatch(shown: tuple[str, ...], actual: str) -> str:
+    """The first piece of the README's answer (between two `…`) the actual one lacks."""
+    parts = " ".join(line.strip() for line in shown).split("…")
+    for count in range(1, len(parts) + 1):
+        if not re.match(_answer_pattern(parts[:count]), actual.strip(), re.DOTALL):
+            return f"the answer lacks {parts[count - 1]!r} where the README shows it"
+    return "the answer goes on where the README's ends"
+
+
+def test_readme_answer_elisions_stand_for_fields_left_out() -> None:
+    """An answer that leaves a field out without `…` does not match; one with it does."""
+    actual = '{"a":1,"b":"x y","c":3}'
+    assert answer_matches(('{"a":1, …,"c":3}',), actual)
+    assert answer_matches(('{"a":1,"b":"x', '  y","c":3}'), actual)
+    assert not answer_matches(('{"a":1,"c":3}',), actual)
+
+
 def test_readme_output_wildcards_match_lines_and_text() -> None:
     """The comparison accepts `…` for lines and for text, and refuses a changed figure."""
     assert matches(("a  1", "…", "z"), "a  1\nb\nc\nz\n")
@@ -215,6 +242,9 @@ def readme_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         directory,
         ACCORD_TOKENS_FILE=str(EXAMPLES / "tokens.yaml"),
         ACCORD_RULES_DIR=str(no_extra_packs),
+        # the "Every verb" block subscribes a receiver on this machine, as the README's
+        # webhooks section starts the service for
+        ACCORD_WEBHOOK_ALLOW_PRIVATE="1",
     )
     try:
         running.start_worker()
@@ -241,28 +271,105 @@ def test_readme_curl_commands_reach_routes_of_the_service(readme_stack: Stack) -
         ), command
 
 
+# the exit codes the README gives for its commands, where not 0: the broker's file has a
+# declaration the service rejects ("some were not [accepted] (4)")
+EXIT_CODES = {"submit examples/declarations.jsonl --wait": 4}
+ADMIN_TOKEN = "admin-token-change-me-00001"  # examples/tokens.yaml's; `$TOKEN` in the curl session
+
+
+def every_verb_block() -> list[Command]:
+    """The commands of the console block that follows the README's "Every verb" sentence."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    sentence = next(index for index, line in enumerate(lines) if line.startswith("Every verb ("))
+    opening = lines.index("```console", sentence)
+    closing = lines.index("```", opening)
+    # a command's `line` is the 1-based number of its `$ ` line
+    return [command for command in COMMANDS if opening + 1 < command.line <= closing]
+
+
+def test_the_every_verb_block_names_every_client_verb() -> None:
+    """The "Every verb" block sets the token it needs and uses each verb of `accord` that
+    talks to the service (a verb missing from it would go untested below)."""
+    block = every_verb_block()
+    assert block[0].program == "export" and block[0].words[1].startswith("ACCORD_TOKEN=")
+    verbs = {" ".join(command.words[1:3]) if command.words[1] == "permits" else command.words[1]
+             for command in block if command.program == ".venv/bin/accord"}  # fmt: skip
+    assert verbs == {
+        "submit", "status", "audit", "permits apply", "permits show", "permits cancel", "quotas",
+        "measures", "decisions", "rates", "cancel", "replay", "export", "archive", "webhooks",
+    }  # fmt: skip
+
+
 @pytest.mark.stack
-def test_readme_cli_commands_with_output_run_as_shown(readme_stack: Stack) -> None:
-    """The README's accord commands that show their output, run in order as written against a running stack, print what it shows."""
-    env = {**os.environ, "ACCORD_API_URL": readme_stack.url}
+def test_the_readme_runs_in_order_as_written(readme_stack: Stack, tmp_path: Path) -> None:
+    """Every command of the README up to the end of its "Every verb" block, in the README's
+    order, against a running stack: the curl session, the broker's and the auditor's
+    commands, then the block with the token it sets; each exits with the code the README
+    gives (0 unless it says otherwise) and prints what the README shows; the export holds
+    what was just decided, and the replay under the older pack version shows a difference.
+    A subscription id (`wh_…`) the service makes at random stands for the one `webhooks add`
+    printed."""
+    (tmp_path / "examples").symlink_to(EXAMPLES)  # a clone's folder, without its files
+    env = {**readme_stack.env, "ACCORD_API_URL": readme_stack.url, "PYTHONPATH": str(ROOT)}
     env.pop("ACCORD_TOKEN", None)
-    ran = 0
+    block = {command.line for command in every_verb_block()}
+    ran: dict[int, subprocess.CompletedProcess[str]] = {}
+    subscription = None
     for command in COMMANDS:
+        if command.line > max(block):
+            break  # the sections after it start services of their own (webhook receivers)
         if command.program == "export":
             name, _, value = command.words[1].partition("=")
             env[name] = value
             continue
-        if command.program != ".venv/bin/accord" or not command.output:
+        if command.program == "curl":
+            method, path, body = curl_request(command)
+            query = httpx.URL(f"http://{next(w for w in command.words[1:] if 'localhost' in w)}")
+            response = httpx.request(
+                method, f"{readme_stack.url}{path}", params=query.params, json=body,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30,
+            )  # fmt: skip
+            assert response.status_code < 300, f"{command}\n{response.text}"
+            if command.output:  # the answer as the README shows it, fields left out as `…`
+                assert answer_matches(command.output, response.text), (
+                    f"{command}: {answer_mismatch(command.output, response.text)}"
+                )
             continue
-        if command.words[1] == "simulate":
-            continue  # offline, above
+        if command.program != ".venv/bin/accord" or command.words[1] in ("simulate", "run"):
+            continue  # make, the offline simulations (tested above), starting the service
+        words = [
+            subscription if subscription and re.fullmatch(r"wh_[0-9a-f]{16}", word) else word
+            for word in command.words[1:]
+        ]
         result = subprocess.run(
-            [sys.executable, "-m", "service.cli", *command.words[1:]],
-            env={**env, **command.env}, cwd=ROOT, capture_output=True, text=True,
+            [sys.executable, "-m", "service.cli", *words],
+            env={**env, **command.env}, cwd=tmp_path, capture_output=True, text=True,
             timeout=120, check=False,
         )  # fmt: skip
-        shown = result.stderr.replace("\r", "") + result.stdout
-        assert result.returncode in (0, 4), f"{command}\n{result.stderr}"
-        assert matches(command.output, shown), f"{command}\n{shown}"
-        ran += 1
-    assert ran >= 3
+        if command.words[1:3] == ("webhooks", "add") and result.returncode == 0:
+            subscription = re.search(r"\bwh_[0-9a-f]{16}\b", result.stdout).group(0)  # type: ignore[union-attr]
+        expected = EXIT_CODES.get(" ".join(command.words[1:]), 0)
+        assert result.returncode == expected, f"{command}\n{result.stderr}"
+        if command.output:
+            shown = result.stderr.replace("\r", "") + result.stdout
+            assert matches(command.output, shown), f"{command}\n{shown}"
+        ran[command.line] = result
+    assert block <= set(ran) | {min(block)}  # every command of the block ran (its export: above)
+    by_verb = {COMMAND_AT[line].words[1]: result for line, result in ran.items()
+               if line in block}  # fmt: skip
+    replayed = fields_of(by_verb["replay"].stdout)
+    assert int(replayed["differences"]) > 0
+    export = next(COMMAND_AT[line] for line in block if COMMAND_AT[line].words[1:2] == ("export",))
+    written = tmp_path / export.words[export.words.index("-o") + 1]
+    exported = {json.loads(line)["status"]["declaration_id"]
+                for line in written.read_text().splitlines()}  # fmt: skip
+    assert {"CAD-2025-0101", "CAD-2026-0102", "CAD-2024-0201", "CAD-2026-0100"} <= exported
+
+
+COMMAND_AT = {command.line: command for command in COMMANDS}
+
+
+def fields_of(text: str) -> dict[str, str]:
+    """The first block of a CLI view: its labelled values."""
+    block = text.split("\n\n", 1)[0]
+    return dict(line.split(None, 1) for line in block.splitlines() if len(line.split()) > 1)

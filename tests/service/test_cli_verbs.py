@@ -69,9 +69,23 @@ def test_quota_verbs_tabulate_periods_and_events(stack: Stack) -> None:
     assert header[:3] == ["quota_id", "mode", "drawn_at"] and "remaining" in header
     one, view = both(stack, "quotas", "CA-CN-EV-TRQ-2026", "--as-of", "2026-11-30")
     assert view["quota_id"] == "CA-CN-EV-TRQ-2026"
-    assert "\nperiods\nstart       end" in one
-    first = view["periods"][0]
-    assert f"{first['start']}  {first['end']}" in one
+    assert "\nperiods (remaining = volume + carried_over − drawn + returned)\nperiod " in one
+    header = one.split("\nperiods (", 1)[1].splitlines()[1].split()
+    assert header[:6] == ["period", "volume", "carried_over", "drawn", "returned", "remaining"]
+    for period in view["periods"]:  # each row shows the read model's figures, which add up
+        row = next(line for line in one.splitlines() if line.startswith(f"{period['start']}.."))
+        shown = dict(zip(header, row.split(), strict=True))
+        assert shown["period"] == f"{period['start']}..{period['end']}"
+        volume, carried, drawn, returned, remaining = (
+            int(shown[name])
+            for name in ("volume", "carried_over", "drawn", "returned", "remaining")
+        )
+        forward = int(shown["carried_forward"]) + int(shown.get("lapsed", 0))
+        assert (
+            volume + carried - drawn + returned - int(shown.get("granted", 0))
+            == remaining + forward
+        )
+    assert "\npermits by period (issued = used + returned + outstanding)\n" in one
     assert "\nevents (" in one
 
 

@@ -120,7 +120,7 @@ def test_the_summary_is_written_with_the_verdict_in_the_same_step(store: RedisSt
     store.submit(declaration_id, large_body(declaration_id), "0" * 64, IMPORTER, time.time(), [])
     stored: Any = store.client.hmget(store.key("decl", declaration_id), summary.BODY_FIELDS)
     assert [value.decode() for value in stored] == [
-        "Maple Motors Inc.", "2026-03-10T10:00:00-05:00", str(LINES),
+        "Maple Motors Inc.", "2026-03-10T10:00:00-05:00", str(LINES), "CAD",
     ]  # fmt: skip
     with commands_seen(store) as seen:
         store.record(declaration_id, [("verdict", {})],
@@ -146,7 +146,7 @@ def test_a_declaration_stored_before_summaries_is_summarised_once(store: RedisSt
     assert [command[0].upper() for command in on_declarations(seen())] == ["HMGET"]
     assert first == again
     assert (again.line_count, again.errors, again.warnings) == (LINES, 1, LINES)
-    assert again.total_duty == "84795120.00"
+    assert (again.total_duty, again.currency) == ("84795120.00", "CAD")
 
 
 def test_a_summary_is_not_kept_when_a_record_moved_the_declaration_meanwhile(

@@ -674,7 +674,7 @@ def test_cli_mode_override_changes_the_result(
 def test_cli_json_from_stdin_with_the_shipped_packs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From standard input with the shipped packs, --json prints the report and the chart lands in simulation.png."""
+    """From standard input with the shipped packs, --json prints the report, and without --chart no file appears in the working directory."""
     monkeypatch.chdir(tmp_path)
     text = "".join(item.model_dump_json() + "\n\n" for item in stream(*KNOWN))
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
@@ -688,7 +688,8 @@ def test_cli_json_from_stdin_with_the_shipped_packs(
         "1.0000",
         "exhausted",
     )
-    assert (tmp_path / "simulation.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "chart" not in report
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

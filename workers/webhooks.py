@@ -106,14 +106,38 @@ class Target:
         return name if self.port == default else f"{name}:{self.port}"
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address the packet ends up at:
+# IPv4-compatible (deprecated, RFC 4291 §2.5.5.1; a host with an automatic tunnel routes
+# ::127.0.0.1 to its own loopback), refused whatever it carries, and NAT64's well-known
+# prefix (RFC 6052), judged by what it carries; 6to4 (2002::/16, RFC 3056) carries one
+# in bits 16 to 48, and NAT64's local-use prefix (RFC 8215) is a local network's
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_RECEIVERS = (
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
+)
+
+
 def public(address: str) -> bool:
     """Whether an address is one the internet routes: not loopback, private, link-local
-    (169.254.169.254, the cloud metadata address, among them), shared, reserved or
-    multicast; an IPv4 address mapped into IPv6 is judged as itself."""
+    (169.254.169.254, the cloud metadata address, among them), shared, reserved,
+    site-local or multicast; an IPv6 address that carries an IPv4 one (mapped, NAT64,
+    6to4) is judged by the IPv4 address too, and an IPv4-compatible one is refused."""
     found = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        found = found.ipv4_mapped
-    return found.is_global and not found.is_multicast
+    if any(found in network for network in _NOT_RECEIVERS):
+        return False
+    if isinstance(found, ipaddress.IPv6Address):
+        if found in _COMPATIBLE or found.is_site_local:
+            return False
+        carried = found.ipv4_mapped or found.sixtofour
+        if found in _NAT64:
+            carried = ipaddress.IPv4Address(int(found) & 0xFFFFFFFF)
+        if carried is not None and not public(str(carried)):
+            return False
+        if carried is not None and found.sixtofour is None:
+            return True  # mapped or NAT64: the IPv4 address is where it goes
+    return found.is_global and not found.is_multicast and not found.is_reserved
 
 
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")

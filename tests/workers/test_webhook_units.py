@@ -30,11 +30,22 @@ from workers import webhooks
         ("fd00:ec2::254", False),  # an IPv6 metadata address
         ("::ffff:127.0.0.1", False),
         ("::ffff:93.184.215.14", True),
+        ("::127.0.0.1", False),  # IPv4-compatible: loopback through an automatic tunnel
+        ("::93.184.215.14", False),  # IPv4-compatible is deprecated whatever it carries
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("64:ff9b::5db8:d70e", True),  # NAT64 of a public address
+        ("64:ff9b:1::a00:1", False),  # NAT64's local-use prefix
+        ("2002:7f00:1::", False),  # 6to4 of loopback
+        ("2002:5db8:d70e::1", True),  # 6to4 of a public address
+        ("fec0::1", False),  # site-local (deprecated)
+        ("192.0.0.8", False),  # IETF protocol assignments
+        ("240.0.0.1", False),  # reserved
     ],
 )
 def test_only_addresses_the_internet_routes_are_public(address: str, expected: bool) -> None:
-    """Loopback, private, link-local, shared, unspecified and multicast addresses are not
-    public, IPv4 ones mapped into IPv6 included."""
+    """Loopback, private, link-local, shared, unspecified, reserved and multicast
+    addresses are not public, nor an IPv6 address that carries one (mapped, NAT64, 6to4)
+    or any IPv4-compatible one."""
     assert webhooks.public(address) is expected
 
 

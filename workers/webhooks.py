@@ -304,7 +304,7 @@ def _announce_permit(store: Any, kind: str, permit: PermitTerms, **extra: Any) -
         data={**_permit_data(permit), **extra},
     )
     try:
-        hooks_of(store).outbox_add(announced.entry, announced.at)
+        hooks_of(store).outbox_add(announced.entry, announced.kind, announced.at)
     except StoreError:  # the permit stands; its announcement is what is lost
         log.exception("permit %s: could not record its %s event", permit.permit_number, kind)
 

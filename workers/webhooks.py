@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from celery.signals import worker_ready
@@ -164,6 +164,8 @@ def _resolve(host: str, port: int) -> list[str]:
 def target(url: str, allow_private: bool) -> Target:
     """The checked target of `url`: https (or http with `allow_private`), a host whose
     every address is public (any address with `allow_private`)."""
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise TargetRefused("a webhook URL has no spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -178,7 +180,13 @@ def target(url: str, allow_private: bool) -> Target:
         raise TargetRefused("a webhook URL names a host")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("a webhook URL carries no credentials (the signature is the proof)")
+    if port == 0:
+        raise TargetRefused("a webhook URL's port is 1 to 65535")
     port = port or (443 if scheme == "https" else 80)
+    try:  # an internationalised name as the DNS, the Host header and TLS know it
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetRefused("a webhook URL's host is not a valid name") from None
     addresses = _resolve(host, port)
     if not addresses:
         raise TargetRefused(f"{host} does not resolve")
@@ -192,6 +200,7 @@ def target(url: str, allow_private: bool) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    path = quote(path, safe="!$%&'()*+,/:;=?@~")  # a request line is ASCII
     return Target(scheme, host, port, addresses[0], path)
 
 

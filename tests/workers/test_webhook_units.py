@@ -68,6 +68,36 @@ def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPa
         webhooks.target("https://rebind.example.com/", allow_private=False)
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("https://93.184.215.14/a\r\nX-Injected: 1", "control"),
+        ("https://93.184.215.14/a b", "spaces"),
+        ("https://93.184.215.14/a\x00b", "control"),
+        ("https://93.184.215.14:0/", "port"),
+        ("https://" + "a" * 70 + ".example/", "valid name"),
+    ],
+)
+def test_a_url_a_request_line_cannot_carry_is_refused(url: str, words: str) -> None:
+    """Whitespace or control characters (which would split or bend the request line),
+    port 0, and a label no DNS name may have are refused before any lookup."""
+    with pytest.raises(webhooks.TargetRefused, match=words):
+        webhooks.target(url, allow_private=False)
+
+
+def test_an_internationalised_url_is_sent_as_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-ASCII host is looked up, named in Host and in TLS as its IDNA form, and a
+    non-ASCII path is percent-encoded, so the request line stays ASCII."""
+    looked_up: list[str] = []
+    monkeypatch.setattr(
+        webhooks, "_resolve", lambda host, port: looked_up.append(host) or ["93.184.215.14"]
+    )
+    found = webhooks.target("https://bücher.example/café?q=ü&x=%41", allow_private=False)
+    assert looked_up == ["xn--bcher-kva.example"]
+    assert found.host_header == "xn--bcher-kva.example"
+    assert found.path == "/caf%C3%A9?q=%C3%BC&x=%41"
+
+
 def test_the_flag_allows_http_and_private_addresses() -> None:
     """With ACCORD_WEBHOOK_ALLOW_PRIVATE=1, http to loopback is a target (tests, local use)."""
     found = webhooks.target("http://127.0.0.1:9999/hook", allow_private=True)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import IMPORTER, OTHER_IMPORTER, InProcess
+from schemas.webhook import MAX_PER_IMPORTER
 
 PUBLIC = "https://93.184.215.14/hooks"  # an address literal: no lookup needed
 
@@ -115,6 +116,26 @@ def test_a_submitter_is_bound_to_its_own_importer(api: InProcess) -> None:
         ):
             assert client.request(method, path).status_code == 404, path
     assert len(listed(api, "admin")) == 2
+
+
+def test_a_submitter_holds_a_bounded_number_of_subscriptions(api: InProcess) -> None:
+    """An importer's submitters hold at most MAX_PER_IMPORTER subscriptions (each one more
+    delivery of every event): the next is a 409 that stores nothing, another importer is
+    not counted, and removing one makes room."""
+    made = [
+        post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+        for _ in range(MAX_PER_IMPORTER)
+    ]
+    assert [answer.status_code for answer in made] == [201] * MAX_PER_IMPORTER
+    over = post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert over.status_code == 409, over.text
+    assert len(listed(api, "submitter")) == MAX_PER_IMPORTER
+    other = post(api, "other_submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert other.status_code == 201, other.text
+    with api.client("submitter") as client:
+        assert client.delete(f"/v1/webhooks/{made[0].json()['id']}").status_code == 200
+    again = post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert again.status_code == 201, again.text
 
 
 def test_bad_subscriptions_name_the_field(api: InProcess) -> None:

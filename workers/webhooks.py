@@ -439,8 +439,12 @@ def pump_once(
     """One turn of the delivery loop: new events into deliveries, then the deliveries due
     sent to the pool. Returns how many were sent."""
     hooks = hooks_of(store)
-    subs = hooks.subscriptions()
+    # what to announce is read before who wants it: a subscription made after these
+    # reads, too late for this turn's list, is also too late for the events they found
     entries = hooks.outbox(OUTBOX_LIMIT)
+    lists = ledger_lists(store, catalog, today or datetime.now(UTC).date())
+    lengths = hooks.ledger_lengths(lists)
+    subs = hooks.subscriptions()
     kinds = {kind for sub in subs for kind in sub["events"].split(",")}
     unwanted = []
     for member, at in entries:
@@ -452,8 +456,7 @@ def pump_once(
             continue
         hooks.fan_out(member, event.event_id, event.kind, event.body, wanting, time.time())
     hooks.outbox_drop(unwanted)
-    lists = ledger_lists(store, catalog, today or datetime.now(UTC).date())
-    for name, (length, read) in zip(lists, hooks.ledger_lengths(lists), strict=True):
+    for name, (length, read) in zip(lists, lengths, strict=True):
         if length <= read:
             continue
         if any("quota." in sub["events"] for sub in subs):

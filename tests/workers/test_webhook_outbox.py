@@ -9,6 +9,7 @@ import time
 from datetime import date
 from typing import Any
 
+import pytest
 import yaml
 
 from conftest import IMPORTER, OTHER_IMPORTER, TEST_PACKS
@@ -143,3 +144,28 @@ def test_an_event_nobody_asks_for_leaves_nothing_in_the_outbox(store: RedisStore
     decide(store, "WH-NONE-2")
     webhooks.announce_application(store, refused, permit_terms("N-3", 1, "TEST-JP-EV-TRQ"))
     assert len(hooks.outbox(10)) == 2
+
+
+def test_an_event_racing_a_new_subscription_is_not_dropped(
+    store: RedisStore, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subscription made, and an event it wants recorded, while the delivery loop reads
+    the subscriptions is delivered at a later turn, never dropped as nobody's."""
+    hooks = webhooks.hooks_of(store)
+    read = webhooks.RedisWebhooks.subscriptions
+    late: list[str] = []
+
+    def racing(self: webhooks.RedisWebhooks) -> list[dict[str, str]]:
+        found = read(self)
+        if not late:
+            late.append("")  # once
+            late[0] = subscribe(store, "permit.refused", at=time.time() - 0.5)
+            terms = permit_terms("RACE", 1_000_000, "TEST-JP-EV-TRQ")
+            webhooks.announce_application(store, PermitDecision("refused", None, 0), terms)
+        return found
+
+    monkeypatch.setattr(webhooks.RedisWebhooks, "subscriptions", racing)
+    assert pump(store, catalog) == []
+    sent = pump(store, catalog)
+    assert [member.split("|", 1)[0] for member in sent] == late
+    assert hooks.outbox(10) == []

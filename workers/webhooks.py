@@ -193,9 +193,11 @@ def target(url: str, allow_private: bool) -> Target:
     if not allow_private:
         refused = [address for address in addresses if not public(address)]
         if refused:
+            # a name's address is not repeated: the answer would tell any caller what
+            # the service's own DNS says of internal names
+            named = refused[0] if refused[0] == host else f"{host} resolves to an address that"
             raise TargetRefused(
-                f"{host} resolves to {refused[0]}, a loopback, private, link-local or "
-                "reserved address"
+                f"{named} is not public (loopback, private, link-local or reserved)"
             )
     path = parts.path or "/"
     if parts.query:

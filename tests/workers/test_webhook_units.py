@@ -62,10 +62,12 @@ def test_an_attempt_connects_to_the_address_that_was_checked(
 
 
 def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One private address among a name's addresses is enough to refuse it."""
+    """One private address among a name's addresses is enough to refuse it; the refusal
+    does not say which address the name has (the service's DNS is not an oracle)."""
     monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14", "10.0.0.7"])
-    with pytest.raises(webhooks.TargetRefused, match=r"10\.0\.0\.7"):
+    with pytest.raises(webhooks.TargetRefused, match="not public") as refused:
         webhooks.target("https://rebind.example.com/", allow_private=False)
+    assert "10.0.0.7" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ causes it, or read from where that change wrote it:
 
 The workers turn an outbox entry into one delivery per subscription that wants it, and
 remove the entry, in one script (`fan_out`); then take the deliveries that are due, each
-for a lease (`claim`), and record each attempt (`settle`). A worker that dies holding a
-delivery leaves it to be taken again when its lease ends.
+for a lease long enough to wait in the pool's queue (`claim`), hold each for a short
+lease when its attempt begins (`start`), and record each attempt (`settle`). A worker
+that dies holding a delivery leaves it to be taken again when its lease ends.
 
 Keys, under the store's prefix:
     webhooks:subs                 set of subscription ids
@@ -218,6 +219,12 @@ class RedisWebhooks:
         """Deliveries due by `now`, each taken for `lease` seconds."""
         taken = self._claim(keys=[self.key("due")], args=[repr(now), repr(lease), limit])
         return [decoded(member) or "" for member in taken]
+
+    @translated
+    def start(self, member: str, until: float) -> None:
+        """An attempt at a delivery begins: it is held until `until`, counted from now
+        rather than from when it was taken (it may have waited in the pool's queue)."""
+        self.client.zadd(self.key("due"), {member: until}, xx=True)
 
     @translated
     def delivery(self, member: str) -> dict[str, str] | None:

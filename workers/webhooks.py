@@ -4,11 +4,12 @@ Events are recorded in Redis with the change that causes them (store/webhooks.py
 where). A delivery worker (`accord run` starts one, consuming only `WEBHOOK_QUEUE`, so a
 slow receiver never holds up a declaration) runs the delivery loop in its main process:
 every `PUMP_EVERY` seconds it turns new events into one delivery per subscription that
-wants them, takes the deliveries that are due for a lease, and sends each to its pool as
-a task (`accord.webhooks.deliver`). The task signs and POSTs the event and records the
-attempt: delivered (2xx), or retried after an exponential backoff with jitter (0.5 to
-1 s after the first failure, doubling up to an hour) until `webhook_retry_for` has
-passed since the first attempt; then it is given up and the subscription marked
+wants them, takes the deliveries that are due (for `QUEUED_LEASE`, while they wait in the
+pool's queue), and sends each to its pool as a task (`accord.webhooks.deliver`), whose
+attempt holds it for the short lease `lease_for`. The task signs and POSTs the event and
+records the attempt: delivered (2xx), or retried after an exponential backoff with
+jitter (0.5 to 1 s after the first failure, doubling up to an hour) until
+`webhook_retry_for` has passed since the first attempt; then it is given up and the subscription marked
 failing. At least once: a worker that dies mid-delivery leaves the delivery to be taken
 again when its lease ends, so a receiver deduplicates by event id; order is not kept.
 
@@ -73,6 +74,10 @@ OUTBOX_LIMIT = 500  # outbox entries read per turn
 MAX_RESPONSE = 1024  # bytes of a receiver's answer read at most
 RESOLVE_TIMEOUT = 3.0  # seconds a host's name has to resolve
 MAX_BACKOFF = 3600.0  # seconds between two attempts at most
+# seconds a delivery sent to the pool may wait in its queue before it is sent again: the
+# short lease (`lease_for`) starts only when its attempt does, so that a backlog (a
+# receiver timing out, many events) is not sent again, and again, while it waits
+QUEUED_LEASE = 300.0
 QUOTA_EVENTS = {"critical": "quota.critical", "exhausted": "quota.exhausted"}
 
 
@@ -500,6 +505,7 @@ def deliver(store: RedisStore, member: str, settings: Settings) -> str:
         hooks.drop(member, sub_id)
         return "dropped"
     attempt = int(delivery.get("attempts") or 0) + 1
+    hooks.start(member, time.time() + lease_for(settings))
     started = time.monotonic()
     status_code, error = _post(sub, delivery, settings)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -610,11 +616,10 @@ def run_pump(
 ) -> None:
     """The delivery loop, until `stop`: Redis away is waited out, turn after turn."""
     name = f"{socket.gethostname()}:{os.getpid()}"
-    lease = lease_for(settings)
     while not stop.is_set():
         try:
             hooks_of(store).beat(name, ttl=10)
-            pump_once(store, catalog(), send, lease)
+            pump_once(store, catalog(), send, QUEUED_LEASE)
         except StoreError as exc:
             log.warning("webhook deliveries wait for Redis: %s", exc)
         except Exception:  # never leave the worker without its loop

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
+import time
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +145,20 @@ def test_a_bound_subscription_gets_only_its_importers_events() -> None:
     assert wants(kinds, None, "quota.critical", None)
     assert not wants(kinds, None, "permit.issued", "111111111RM0001")
     assert set(EVENT_TYPES) - IMPORTER_EVENTS == {"quota.critical", "quota.exhausted"}
+
+
+def test_the_example_receivers_check_refuses_malformed_headers() -> None:
+    """examples/webhook_receiver.py (the check docs/webhooks.md shows) accepts a fresh
+    signature and refuses a stale, a wrong-key or a malformed one (a non-ASCII digit or
+    signature, a missing part) with False, never an exception."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "webhook_receiver.py"
+    spec = importlib.util.spec_from_file_location("webhook_receiver", path)
+    assert spec is not None and spec.loader is not None
+    receiver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(receiver)
+    now = int(time.time())
+    assert receiver.verify("whsec_k", signature("whsec_k", now, b"{}"), b"{}")
+    assert not receiver.verify("whsec_k", signature("whsec_k", now - 400, b"{}"), b"{}")
+    assert not receiver.verify("whsec_other", signature("whsec_k", now, b"{}"), b"{}")
+    for header in ("t=\u00b2,v1=ab", f"t={now},v1=\u00e9", "v1=ab", f"t={now}", ""):
+        assert receiver.verify("whsec_k", header, b"{}") is False, header

@@ -29,6 +29,7 @@ Keys, under the store's prefix:
     webhooks:wanted:{type}        set of the subscriptions asking for events of a type
     webhooks:ledger               hash: ledger event list -> entries already read
     webhooks:seen:{event}         an event already fanned out (a week)
+    webhooks:seen:test|{sub}      a test event queued (TEST_EVERY seconds)
     webhooks:delivery:{sub}|{ev}  hash: sub, event, type, body, first_at, attempts
     webhooks:due                  sorted set of "{sub}|{event}" by next attempt time
     webhooks:pending              hash: subscription -> deliveries not yet made
@@ -174,19 +175,28 @@ class RedisWebhooks:
 
     @translated
     def fan_out(
-        self, member: str, event_id: str, kind: str, body: bytes, sub_ids: Sequence[str], now: float
+        self,
+        member: str,
+        event_id: str,
+        kind: str,
+        body: bytes,
+        sub_ids: Sequence[str],
+        now: float,
+        guard: tuple[str, int] | None = None,
     ) -> int:
         """One delivery of the event per subscription in `sub_ids`, the outbox `member`
-        removed, in one step; nothing if this event was fanned out before. Returns how
-        many deliveries were made."""
+        removed, in one step; nothing if this event was fanned out before (or, with
+        `guard` (name, seconds), if that guard was set less than its seconds ago).
+        Returns how many deliveries were made."""
+        guard_name, guard_for = guard or (event_id, SEEN_FOR)
         keys = [
             outbox_key(self.prefix),
-            self.key("seen", event_id),
+            self.key("seen", guard_name),
             self.key("due"),
             self.key("pending"),
             *(self.key("delivery", f"{sub_id}|{event_id}") for sub_id in sub_ids),
         ]
-        args: list[Any] = [member, SEEN_FOR, repr(now), event_id, kind, body, *sub_ids]
+        args: list[Any] = [member, guard_for, repr(now), event_id, kind, body, *sub_ids]
         return int(self._fan_out(keys=keys, args=args))
 
     # --- the ledger's event lists ------------------------------------------------------

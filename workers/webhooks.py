@@ -78,6 +78,7 @@ MAX_BACKOFF = 3600.0  # seconds between two attempts at most
 # short lease (`lease_for`) starts only when its attempt does, so that a backlog (a
 # receiver timing out, many events) is not sent again, and again, while it waits
 QUEUED_LEASE = 300.0
+TEST_EVERY = 5  # seconds between two test events of one subscription at least
 QUOTA_EVENTS = {"critical": "quota.critical", "exhausted": "quota.exhausted"}
 
 
@@ -250,8 +251,10 @@ def subscription_view(fields: dict[str, str], pending: int) -> Subscription:
     )
 
 
-def queue_test_event(store: RedisStore, sub_id: str) -> str:
-    """A `webhook.test` event for one subscription, due at once; its id."""
+def queue_test_event(store: RedisStore, sub_id: str) -> str | None:
+    """A `webhook.test` event for one subscription, due at once; its id, or None when one
+    was queued less than `TEST_EVERY` seconds ago (each is a delivery kept until it is
+    made or given up, so their number is bounded)."""
     now = time.time()
     announced = Announcement(
         event_id=webhook.event_id(f"webhook.test|{sub_id}|{uuid.uuid4().hex}"),
@@ -260,8 +263,11 @@ def queue_test_event(store: RedisStore, sub_id: str) -> str:
         at=now,
         data={"webhook_id": sub_id, "message": "a test delivery from Accord"},
     )
-    hooks_of(store).fan_out("", announced.event_id, announced.kind, announced.body, [sub_id], now)
-    return announced.event_id
+    made = hooks_of(store).fan_out(
+        "", announced.event_id, announced.kind, announced.body, [sub_id], now,
+        guard=(f"test|{sub_id}", TEST_EVERY),
+    )  # fmt: skip
+    return announced.event_id if made else None
 
 
 # --- events ---------------------------------------------------------------------------

@@ -154,8 +154,18 @@ def deliveries(
     status_code=202,
     summary="Send a subscription a `webhook.test` event, signed like every other",
     response_model=TestQueued,
-    responses=errors(401, 403, 404, 422, 503),
-)
+    responses=errors(
+        401, 403, 404, 409, 422, 503,
+        e409=f"a test event was queued less than {webhooks.TEST_EVERY} s ago",
+    ),
+)  # fmt: skip
 def test_webhook(webhook_id: WebhookId, caller: Writer, store: Store) -> TestQueued:
     _visible(store, caller, webhook_id)
-    return TestQueued(webhook_id=webhook_id, event_id=webhooks.queue_test_event(store, webhook_id))
+    event_id = webhooks.queue_test_event(store, webhook_id)
+    if event_id is None:
+        raise ApiError(
+            409,
+            "test already queued",
+            f"one test event per {webhooks.TEST_EVERY} s per subscription; try again later",
+        )
+    return TestQueued(webhook_id=webhook_id, event_id=event_id)

@@ -200,7 +200,8 @@ def accord(api: InProcess, *args: str, role: str = "admin") -> subprocess.Comple
 
 def test_the_cli_verbs_print_tables_and_json(api: InProcess) -> None:
     """`accord webhooks add|list|test|deliveries|remove`: tables by default, the API's
-    JSON with --json; the secret printed by add only; a refused target exits 1 saying why."""
+    JSON with --json; the secret printed by add only; a second test event at once is a
+    409; a refused target exits 1 saying why."""
     added = accord(api, "--json", "webhooks", "add", PUBLIC, "--events",
                    "declaration.decided,permit.issued")  # fmt: skip
     assert added.returncode == 0, added.stderr
@@ -219,6 +220,9 @@ def test_the_cli_verbs_print_tables_and_json(api: InProcess) -> None:
     tested = accord(api, "webhooks", "test", created["id"])
     assert tested.returncode == 0, tested.stderr
     assert "test event queued" in tested.stdout
+    with api.client("admin") as client:  # one test event per subscription at a time
+        again = client.post(f"/v1/webhooks/{created['id']}/test")
+    assert again.status_code == 409, again.text
     attempts = accord(api, "webhooks", "deliveries", created["id"])
     assert attempts.stdout.startswith(f"{created['id']}: 0 attempts")
     removed = accord(api, "webhooks", "remove", created["id"])

@@ -25,12 +25,13 @@ seen: set[str] = set()  # event ids acted on (a real receiver keeps them in its 
 def verify(secret: str, header: str, body: bytes, tolerance: int = TOLERANCE) -> bool:
     """Accord-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">."""
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    if not fields.get("t", "").isdigit() or "v1" not in fields:
+    t = fields.get("t", "")
+    if not (t.isascii() and t.isdigit()) or "v1" not in fields:
         return False
-    signed = fields["t"].encode() + b"." + body
+    signed = t.encode() + b"." + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(fields["t"])) <= tolerance
-    return fresh and hmac.compare_digest(expected, fields["v1"])
+    fresh = abs(time.time() - int(t)) <= tolerance
+    return fresh and hmac.compare_digest(expected.encode(), fields["v1"].encode())
 
 
 class Receiver(BaseHTTPRequestHandler):

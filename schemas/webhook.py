@@ -39,6 +39,9 @@ AttemptOutcome = Literal["delivered", "retrying", "gave_up"]
 SIGNATURE_HEADER = "Accord-Signature"
 EVENT_ID_HEADER = "Accord-Event-Id"
 MAX_URL = 2048
+# subscriptions one importer's submitters may hold: each is one more delivery of every
+# event, and the delivery loop reads them all at each turn
+MAX_PER_IMPORTER = 10
 
 
 class _Frozen(BaseModel):

@@ -5,7 +5,8 @@ An event is never only in a Celery message. It is written to Redis with the chan
 causes it, or read from where that change wrote it:
 - a declaration decided or cancelled: the record script (store/lua/record.lua) adds
   `declaration.decided|ID` (or `.cancelled`) to the outbox in the same atomic step as the
-  status (`outbox_index`, called by store/declarations.py);
+  status, if a subscription asks for that event then (`outbox_index`, called by
+  store/declarations.py): with no subscription, a decision writes nothing more;
 - a quota period crossing its critical threshold or exhausted: the ledger's own event
   list (store/ledger.py) holds it, written by the ledger script that moved the balance;
   the workers read each list from where they stopped (`ledger_tail`);
@@ -15,16 +16,20 @@ causes it, or read from where that change wrote it:
 
 The workers turn an outbox entry into one delivery per subscription that wants it, and
 remove the entry, in one script (`fan_out`); then take the deliveries that are due, each
-for a lease (`claim`), and record each attempt (`settle`). A worker that dies holding a
-delivery leaves it to be taken again when its lease ends.
+for a lease long enough to wait in the pool's queue (`claim`), hold each for a short
+lease when its attempt begins (`start`), and record each attempt (`settle`). A worker
+that dies holding a delivery leaves it to be taken again when its lease ends.
 
 Keys, under the store's prefix:
     webhooks:subs                 set of subscription ids
     webhooks:sub:{id}             hash: id, url, events (comma-separated), business_number,
                                   secret, created_at, created_ts, status, failing_since
-    webhooks:outbox               sorted set of events to announce, by time
+    webhooks:outbox               sorted set of events to announce, by time; an event
+                                  is written there only while its wanted set exists
+    webhooks:wanted:{type}        set of the subscriptions asking for events of a type
     webhooks:ledger               hash: ledger event list -> entries already read
     webhooks:seen:{event}         an event already fanned out (a week)
+    webhooks:seen:test|{sub}      a test event queued (TEST_EVERY seconds)
     webhooks:delivery:{sub}|{ev}  hash: sub, event, type, body, first_at, attempts
     webhooks:due                  sorted set of "{sub}|{event}" by next attempt time
     webhooks:pending              hash: subscription -> deliveries not yet made
@@ -55,13 +60,20 @@ def outbox_key(prefix: str) -> str:
     return f"{prefix}:webhooks:outbox"
 
 
+def wanted_key(prefix: str, kind: str) -> str:
+    """The set of the subscriptions asking for events of `kind`: it exists while one does."""
+    return f"{prefix}:webhooks:wanted:{kind}"
+
+
 def outbox_index(prefix: str, declaration_id: str, status: str | None, now: float) -> list[Any]:
     """The outbox entry the record script writes with a declaration's new status (as one
-    more [key, member, score] of its index), or none when the status is not announced."""
+    more [key, member, score, guard] of its index: written only while some subscription
+    asks for its kind, checked in the same atomic step), or none when the status is not
+    announced."""
     kind = ANNOUNCED_STATUSES.get(status or "")
     if kind is None:
         return []
-    return [[outbox_key(prefix), f"{kind}|{declaration_id}", now]]
+    return [[outbox_key(prefix), f"{kind}|{declaration_id}", now, wanted_key(prefix, kind)]]
 
 
 class RedisWebhooks:
@@ -79,6 +91,10 @@ class RedisWebhooks:
         return self.client.register_script(lua_source("webhook_fan_out"))
 
     @functools.cached_property
+    def _outbox_add(self) -> Script:
+        return self.client.register_script(lua_source("webhook_outbox_add"))
+
+    @functools.cached_property
     def _claim(self) -> Script:
         return self.client.register_script(lua_source("webhook_claim"))
 
@@ -90,10 +106,14 @@ class RedisWebhooks:
 
     @translated
     def create(self, fields: Mapping[str, str]) -> None:
+        """Store a subscription, and count it among those that ask for each of its events
+        (`wanted_key`), in one transaction."""
         pipe = self.client.pipeline(transaction=True)
         mapping: dict[Any, Any] = dict(fields)
         pipe.hset(self.key("sub", fields["id"]), mapping=mapping)
         pipe.sadd(self.key("subs"), fields["id"])
+        for kind in _kinds(fields.get("events")):
+            pipe.sadd(wanted_key(self.prefix, kind), fields["id"])
         pipe.execute()
 
     @translated
@@ -114,10 +134,13 @@ class RedisWebhooks:
     @translated
     def remove(self, sub_id: str) -> bool:
         """Remove a subscription; its deliveries still due are dropped as they come up."""
+        kinds = _kinds(decoded(self.client.hget(self.key("sub", sub_id), "events")))
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self.key("sub", sub_id))
         pipe.srem(self.key("subs"), sub_id)
         pipe.delete(self.key("attempts", sub_id))
+        for kind in kinds:
+            pipe.srem(wanted_key(self.prefix, kind), sub_id)
         return bool(pipe.execute()[0])
 
     @translated
@@ -133,9 +156,11 @@ class RedisWebhooks:
     # --- the outbox --------------------------------------------------------------------
 
     @translated
-    def outbox_add(self, member: str, at: float) -> None:
-        """An event to announce (a permit's), written right after the change that caused it."""
-        self.client.zadd(outbox_key(self.prefix), {member: at})
+    def outbox_add(self, member: str, kind: str, at: float) -> bool:
+        """An event to announce (a permit's), written right after the change that caused
+        it, if some subscription asks for its kind; whether it was written."""
+        keys = [outbox_key(self.prefix), wanted_key(self.prefix, kind)]
+        return bool(self._outbox_add(keys=keys, args=[repr(at), member]))
 
     @translated
     def outbox(self, limit: int) -> list[tuple[str, float]]:
@@ -150,19 +175,28 @@ class RedisWebhooks:
 
     @translated
     def fan_out(
-        self, member: str, event_id: str, kind: str, body: bytes, sub_ids: Sequence[str], now: float
+        self,
+        member: str,
+        event_id: str,
+        kind: str,
+        body: bytes,
+        sub_ids: Sequence[str],
+        now: float,
+        guard: tuple[str, int] | None = None,
     ) -> int:
         """One delivery of the event per subscription in `sub_ids`, the outbox `member`
-        removed, in one step; nothing if this event was fanned out before. Returns how
-        many deliveries were made."""
+        removed, in one step; nothing if this event was fanned out before (or, with
+        `guard` (name, seconds), if that guard was set less than its seconds ago).
+        Returns how many deliveries were made."""
+        guard_name, guard_for = guard or (event_id, SEEN_FOR)
         keys = [
             outbox_key(self.prefix),
-            self.key("seen", event_id),
+            self.key("seen", guard_name),
             self.key("due"),
             self.key("pending"),
             *(self.key("delivery", f"{sub_id}|{event_id}") for sub_id in sub_ids),
         ]
-        args: list[Any] = [member, SEEN_FOR, repr(now), event_id, kind, body, *sub_ids]
+        args: list[Any] = [member, guard_for, repr(now), event_id, kind, body, *sub_ids]
         return int(self._fan_out(keys=keys, args=args))
 
     # --- the ledger's event lists ------------------------------------------------------
@@ -195,6 +229,12 @@ class RedisWebhooks:
         """Deliveries due by `now`, each taken for `lease` seconds."""
         taken = self._claim(keys=[self.key("due")], args=[repr(now), repr(lease), limit])
         return [decoded(member) or "" for member in taken]
+
+    @translated
+    def start(self, member: str, until: float) -> None:
+        """An attempt at a delivery begins: it is held until `until`, counted from now
+        rather than from when it was taken (it may have waited in the pool's queue)."""
+        self.client.zadd(self.key("due"), {member: until}, xx=True)
 
     @translated
     def delivery(self, member: str) -> dict[str, str] | None:
@@ -247,6 +287,11 @@ class RedisWebhooks:
     def pumps(self) -> int:
         """Delivery loops whose heartbeat is fresh."""
         return sum(1 for _ in self.client.scan_iter(match=self.key("pump", "*"), count=100))
+
+
+def _kinds(events: str | None) -> list[str]:
+    """The event types of a subscription's stored `events` (comma-separated)."""
+    return [kind for kind in (events or "").split(",") if kind]
 
 
 def _texts(raw: Mapping[Any, Any]) -> dict[str, str]:

@@ -4,11 +4,12 @@ Events are recorded in Redis with the change that causes them (store/webhooks.py
 where). A delivery worker (`accord run` starts one, consuming only `WEBHOOK_QUEUE`, so a
 slow receiver never holds up a declaration) runs the delivery loop in its main process:
 every `PUMP_EVERY` seconds it turns new events into one delivery per subscription that
-wants them, takes the deliveries that are due for a lease, and sends each to its pool as
-a task (`accord.webhooks.deliver`). The task signs and POSTs the event and records the
-attempt: delivered (2xx), or retried after an exponential backoff with jitter (0.5 to
-1 s after the first failure, doubling up to an hour) until `webhook_retry_for` has
-passed since the first attempt; then it is given up and the subscription marked
+wants them, takes the deliveries that are due (for `QUEUED_LEASE`, while they wait in the
+pool's queue), and sends each to its pool as a task (`accord.webhooks.deliver`), whose
+attempt holds it for the short lease `lease_for`. The task signs and POSTs the event and
+records the attempt: delivered (2xx), or retried after an exponential backoff with
+jitter (0.5 to 1 s after the first failure, doubling up to an hour) until
+`webhook_retry_for` has passed since the first attempt; then it is given up and the subscription marked
 failing. At least once: a worker that dies mid-delivery leaves the delivery to be taken
 again when its lease ends, so a receiver deduplicates by event id; order is not kept.
 
@@ -40,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from celery.signals import worker_ready
@@ -74,6 +75,11 @@ OUTBOX_LIMIT = 500  # outbox entries read per turn
 MAX_RESPONSE = 1024  # bytes of a receiver's answer read at most
 RESOLVE_TIMEOUT = 3.0  # seconds a host's name has to resolve
 MAX_BACKOFF = 3600.0  # seconds between two attempts at most
+# seconds a delivery sent to the pool may wait in its queue before it is sent again: the
+# short lease (`lease_for`) starts only when its attempt does, so that a backlog (a
+# receiver timing out, many events) is not sent again, and again, while it waits
+QUEUED_LEASE = 300.0
+TEST_EVERY = 5  # seconds between two test events of one subscription at least
 QUOTA_EVENTS = {"critical": "quota.critical", "exhausted": "quota.exhausted"}
 
 
@@ -107,14 +113,38 @@ class Target:
         return name if self.port == default else f"{name}:{self.port}"
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address the packet ends up at:
+# IPv4-compatible (deprecated, RFC 4291 §2.5.5.1; a host with an automatic tunnel routes
+# ::127.0.0.1 to its own loopback), refused whatever it carries, and NAT64's well-known
+# prefix (RFC 6052), judged by what it carries; 6to4 (2002::/16, RFC 3056) carries one
+# in bits 16 to 48, and NAT64's local-use prefix (RFC 8215) is a local network's
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_RECEIVERS = (
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
+)
+
+
 def public(address: str) -> bool:
     """Whether an address is one the internet routes: not loopback, private, link-local
-    (169.254.169.254, the cloud metadata address, among them), shared, reserved or
-    multicast; an IPv4 address mapped into IPv6 is judged as itself."""
+    (169.254.169.254, the cloud metadata address, among them), shared, reserved,
+    site-local or multicast; an IPv6 address that carries an IPv4 one (mapped, NAT64,
+    6to4) is judged by the IPv4 address too, and an IPv4-compatible one is refused."""
     found = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        found = found.ipv4_mapped
-    return found.is_global and not found.is_multicast
+    if any(found in network for network in _NOT_RECEIVERS):
+        return False
+    if isinstance(found, ipaddress.IPv6Address):
+        if found in _COMPATIBLE or found.is_site_local:
+            return False
+        carried = found.ipv4_mapped or found.sixtofour
+        if found in _NAT64:
+            carried = ipaddress.IPv4Address(int(found) & 0xFFFFFFFF)
+        if carried is not None and not public(str(carried)):
+            return False
+        if carried is not None and found.sixtofour is None:
+            return True  # mapped or NAT64: the IPv4 address is where it goes
+    return found.is_global and not found.is_multicast and not found.is_reserved
 
 
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
@@ -141,6 +171,8 @@ def _resolve(host: str, port: int) -> list[str]:
 def target(url: str, allow_private: bool) -> Target:
     """The checked target of `url`: https (or http with `allow_private`), a host whose
     every address is public (any address with `allow_private`)."""
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise TargetRefused("a webhook URL has no spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -155,20 +187,29 @@ def target(url: str, allow_private: bool) -> Target:
         raise TargetRefused("a webhook URL names a host")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("a webhook URL carries no credentials (the signature is the proof)")
+    if port == 0:
+        raise TargetRefused("a webhook URL's port is 1 to 65535")
     port = port or (443 if scheme == "https" else 80)
+    try:  # an internationalised name as the DNS, the Host header and TLS know it
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetRefused("a webhook URL's host is not a valid name") from None
     addresses = _resolve(host, port)
     if not addresses:
         raise TargetRefused(f"{host} does not resolve")
     if not allow_private:
         refused = [address for address in addresses if not public(address)]
         if refused:
+            # a name's address is not repeated: the answer would tell any caller what
+            # the service's own DNS says of internal names
+            named = refused[0] if refused[0] == host else f"{host} resolves to an address that"
             raise TargetRefused(
-                f"{host} resolves to {refused[0]}, a loopback, private, link-local or "
-                "reserved address"
+                f"{named} is not public (loopback, private, link-local or reserved)"
             )
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    path = quote(path, safe="!$%&'()*+,/:;=?@~")  # a request line is ASCII
     return Target(scheme, host, port, addresses[0], path)
 
 
@@ -211,8 +252,10 @@ def subscription_view(fields: dict[str, str], pending: int) -> Subscription:
     )
 
 
-def queue_test_event(store: RedisStore, sub_id: str) -> str:
-    """A `webhook.test` event for one subscription, due at once; its id."""
+def queue_test_event(store: RedisStore, sub_id: str) -> str | None:
+    """A `webhook.test` event for one subscription, due at once; its id, or None when one
+    was queued less than `TEST_EVERY` seconds ago (each is a delivery kept until it is
+    made or given up, so their number is bounded)."""
     now = time.time()
     announced = Announcement(
         event_id=webhook.event_id(f"webhook.test|{sub_id}|{uuid.uuid4().hex}"),
@@ -221,8 +264,11 @@ def queue_test_event(store: RedisStore, sub_id: str) -> str:
         at=now,
         data={"webhook_id": sub_id, "message": "a test delivery from Accord"},
     )
-    hooks_of(store).fan_out("", announced.event_id, announced.kind, announced.body, [sub_id], now)
-    return announced.event_id
+    made = hooks_of(store).fan_out(
+        "", announced.event_id, announced.kind, announced.body, [sub_id], now,
+        guard=(f"test|{sub_id}", TEST_EVERY),
+    )  # fmt: skip
+    return announced.event_id if made else None
 
 
 # --- events ---------------------------------------------------------------------------
@@ -281,7 +327,7 @@ def _announce_permit(store: Any, kind: str, permit: PermitTerms, **extra: Any) -
         data={**_permit_data(permit), **extra},
     )
     try:
-        hooks_of(store).outbox_add(announced.entry, announced.at)
+        hooks_of(store).outbox_add(announced.entry, announced.kind, announced.at)
     except StoreError:  # the permit stands; its announcement is what is lost
         log.exception("permit %s: could not record its %s event", permit.permit_number, kind)
 
@@ -406,8 +452,12 @@ def pump_once(
     """One turn of the delivery loop: new events into deliveries, then the deliveries due
     sent to the pool. Returns how many were sent."""
     hooks = hooks_of(store)
-    subs = hooks.subscriptions()
+    # what to announce is read before who wants it: a subscription made after these
+    # reads, too late for this turn's list, is also too late for the events they found
     entries = hooks.outbox(OUTBOX_LIMIT)
+    lists = ledger_lists(store, catalog, today or datetime.now(UTC).date())
+    lengths = hooks.ledger_lengths(lists)
+    subs = hooks.subscriptions()
     kinds = {kind for sub in subs for kind in sub["events"].split(",")}
     unwanted = []
     for member, at in entries:
@@ -419,8 +469,7 @@ def pump_once(
             continue
         hooks.fan_out(member, event.event_id, event.kind, event.body, wanting, time.time())
     hooks.outbox_drop(unwanted)
-    lists = ledger_lists(store, catalog, today or datetime.now(UTC).date())
-    for name, (length, read) in zip(lists, hooks.ledger_lengths(lists), strict=True):
+    for name, (length, read) in zip(lists, lengths, strict=True):
         if length <= read:
             continue
         if any("quota." in sub["events"] for sub in subs):
@@ -462,6 +511,7 @@ def deliver(store: RedisStore, member: str, settings: Settings) -> str:
         hooks.drop(member, sub_id)
         return "dropped"
     attempt = int(delivery.get("attempts") or 0) + 1
+    hooks.start(member, time.time() + lease_for(settings))
     started = time.monotonic()
     status_code, error = _post(sub, delivery, settings)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -572,11 +622,10 @@ def run_pump(
 ) -> None:
     """The delivery loop, until `stop`: Redis away is waited out, turn after turn."""
     name = f"{socket.gethostname()}:{os.getpid()}"
-    lease = lease_for(settings)
     while not stop.is_set():
         try:
             hooks_of(store).beat(name, ttl=10)
-            pump_once(store, catalog(), send, lease)
+            pump_once(store, catalog(), send, QUEUED_LEASE)
         except StoreError as exc:
             log.warning("webhook deliveries wait for Redis: %s", exc)
         except Exception:  # never leave the worker without its loop

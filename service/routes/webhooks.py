@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from schemas.webhook import (
     IMPORTER_EVENTS,
+    MAX_PER_IMPORTER,
     AttemptList,
     CreatedSubscription,
     Subscription,
@@ -37,8 +38,9 @@ WebhookId = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{16}$", description="the s
     summary="Subscribe a URL to events (its secret is shown in this answer only)",
     response_model=CreatedSubscription,
     responses=errors(
-        400, 401, 403, 413, 422, 503,
+        400, 401, 403, 409, 413, 422, 503,
         e403="an auditor, or a submitter asking for another importer's or a quota's events",
+        e409=f"a submitter's importer holds {MAX_PER_IMPORTER} subscriptions already",
         e422="invalid input, or a URL no delivery may go to (`detail` says why)",
     ),
 )  # fmt: skip
@@ -58,6 +60,13 @@ def subscribe(
                 f"{', '.join(others)}",
             )
         business_number = caller.business_number
+        held = sum(1 for _ in _listed(store, caller))
+        if held >= MAX_PER_IMPORTER:
+            raise ApiError(
+                409,
+                "too many subscriptions",
+                f"an importer holds at most {MAX_PER_IMPORTER} subscriptions; remove one first",
+            )
     elif business_number is not None and set(request.events) - IMPORTER_EVENTS:
         raise ApiError(
             422,
@@ -145,8 +154,18 @@ def deliveries(
     status_code=202,
     summary="Send a subscription a `webhook.test` event, signed like every other",
     response_model=TestQueued,
-    responses=errors(401, 403, 404, 422, 503),
-)
+    responses=errors(
+        401, 403, 404, 409, 422, 503,
+        e409=f"a test event was queued less than {webhooks.TEST_EVERY} s ago",
+    ),
+)  # fmt: skip
 def test_webhook(webhook_id: WebhookId, caller: Writer, store: Store) -> TestQueued:
     _visible(store, caller, webhook_id)
-    return TestQueued(webhook_id=webhook_id, event_id=webhooks.queue_test_event(store, webhook_id))
+    event_id = webhooks.queue_test_event(store, webhook_id)
+    if event_id is None:
+        raise ApiError(
+            409,
+            "test already queued",
+            f"one test event per {webhooks.TEST_EVERY} s per subscription; try again later",
+        )
+    return TestQueued(webhook_id=webhook_id, event_id=event_id)

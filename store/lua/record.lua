@@ -8,10 +8,11 @@
 -- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
 --       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
 --       6 'done' to take the declaration off the pending set,
---       7 side effects on success (JSON: {index: [[key, member, score]], rows: [[key, member,
---         row]], counters: {name: n}, stats: key, channel: name}), so that a verdict and its
---         decision index (and what the decision list shows of each) are written
---         together; a status change is published on `channel` (the declaration id), which
+--       7 side effects on success (JSON: {index: [[key, member, score, guard?]], rows: [[key,
+--         member, row]], counters: {name: n}, stats: key, channel: name}), so that a verdict
+--         and its decision index (and what the decision list shows of each) are written
+--         together (an index entry with a guard key only while the guard exists); a status
+--         change is published on `channel` (the declaration id), which
 --         wakes the API's long polls
 --       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
 local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len', 'archive')
@@ -56,7 +57,12 @@ end
 if ARGV[7] and ARGV[7] ~= '' then
   local extra = cjson.decode(ARGV[7])
   if type(extra.index) == 'table' then
-    for _, entry in ipairs(extra.index) do redis.call('ZADD', entry[1], entry[3], entry[2]) end
+    for _, entry in ipairs(extra.index) do
+      -- an entry naming a 4th key is written only while that key exists
+      if not entry[4] or redis.call('EXISTS', entry[4]) == 1 then
+        redis.call('ZADD', entry[1], entry[3], entry[2])
+      end
+    end
   end
   if type(extra.rows) == 'table' then
     for _, entry in ipairs(extra.rows) do redis.call('HSET', entry[1], entry[2], entry[3]) end

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import IMPORTER, OTHER_IMPORTER, InProcess
+from schemas.webhook import MAX_PER_IMPORTER
 
 PUBLIC = "https://93.184.215.14/hooks"  # an address literal: no lookup needed
 
@@ -117,6 +118,26 @@ def test_a_submitter_is_bound_to_its_own_importer(api: InProcess) -> None:
     assert len(listed(api, "admin")) == 2
 
 
+def test_a_submitter_holds_a_bounded_number_of_subscriptions(api: InProcess) -> None:
+    """An importer's submitters hold at most MAX_PER_IMPORTER subscriptions (each one more
+    delivery of every event): the next is a 409 that stores nothing, another importer is
+    not counted, and removing one makes room."""
+    made = [
+        post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+        for _ in range(MAX_PER_IMPORTER)
+    ]
+    assert [answer.status_code for answer in made] == [201] * MAX_PER_IMPORTER
+    over = post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert over.status_code == 409, over.text
+    assert len(listed(api, "submitter")) == MAX_PER_IMPORTER
+    other = post(api, "other_submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert other.status_code == 201, other.text
+    with api.client("submitter") as client:
+        assert client.delete(f"/v1/webhooks/{made[0].json()['id']}").status_code == 200
+    again = post(api, "submitter", {"url": PUBLIC, "events": ["permit.issued"]})
+    assert again.status_code == 201, again.text
+
+
 def test_bad_subscriptions_name_the_field(api: InProcess) -> None:
     """Unknown or repeated events, none at all, a bad business number, quota events bound
     to an importer: 422 naming the field, and nothing stored."""
@@ -179,7 +200,8 @@ def accord(api: InProcess, *args: str, role: str = "admin") -> subprocess.Comple
 
 def test_the_cli_verbs_print_tables_and_json(api: InProcess) -> None:
     """`accord webhooks add|list|test|deliveries|remove`: tables by default, the API's
-    JSON with --json; the secret printed by add only; a refused target exits 1 saying why."""
+    JSON with --json; the secret printed by add only; a second test event at once is a
+    409; a refused target exits 1 saying why."""
     added = accord(api, "--json", "webhooks", "add", PUBLIC, "--events",
                    "declaration.decided,permit.issued")  # fmt: skip
     assert added.returncode == 0, added.stderr
@@ -198,6 +220,9 @@ def test_the_cli_verbs_print_tables_and_json(api: InProcess) -> None:
     tested = accord(api, "webhooks", "test", created["id"])
     assert tested.returncode == 0, tested.stderr
     assert "test event queued" in tested.stdout
+    with api.client("admin") as client:  # one test event per subscription at a time
+        again = client.post(f"/v1/webhooks/{created['id']}/test")
+    assert again.status_code == 409, again.text
     attempts = accord(api, "webhooks", "deliveries", created["id"])
     assert attempts.stdout.startswith(f"{created['id']}: 0 attempts")
     removed = accord(api, "webhooks", "remove", created["id"])

@@ -118,3 +118,35 @@ def test_an_answer_that_is_not_http_is_a_failed_attempt(store: RedisStore, no_ht
     logged = attempt(store, no_http)
     assert logged["error"] == "the answer is not HTTP/1.x"
     assert logged["outcome"] == "retrying"
+
+
+def test_an_attempt_holds_its_delivery_for_the_short_lease_from_its_start(
+    store: RedisStore,
+) -> None:
+    """A delivery taken for the queue's long lease (so that a backlog is not sent again
+    while it waits) is held, once its attempt begins, for the short lease counted from
+    then: a worker killed mid-attempt leaves it to be taken again soon."""
+    hooks = webhooks.hooks_of(store)
+    during: list[float] = []
+
+    def note_the_lease(connection: socket.socket) -> None:
+        score = store.client.zscore(hooks.key("due"), member)
+        during.append(float(score or 0))
+        connection.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    for port in serve(note_the_lease):
+        hooks.create({
+            "id": "wh_00000000000000bb", "url": f"http://127.0.0.1:{port}/in",
+            "events": "permit.issued", "business_number": "", "secret": "whsec_x",
+            "created_at": "2026-01-01T00:00:00Z", "created_ts": "0", "status": "active",
+        })  # fmt: skip
+        member = f"wh_00000000000000bb|{webhooks.queue_test_event(store, 'wh_00000000000000bb')}"
+        taken_at = time.time()
+        assert hooks.claim(taken_at, webhooks.QUEUED_LEASE, 10) == [member]
+        queued = float(store.client.zscore(hooks.key("due"), member) or 0)
+        assert queued == pytest.approx(taken_at + webhooks.QUEUED_LEASE)
+        assert webhooks.deliver(store, member, SETTINGS) == "delivered"
+    short = webhooks.lease_for(SETTINGS)
+    assert short < webhooks.QUEUED_LEASE / 10
+    assert taken_at + short - 1 < during[0] <= time.time() + short
+    assert store.client.zscore(hooks.key("due"), member) is None

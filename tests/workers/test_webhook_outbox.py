@@ -9,13 +9,16 @@ import time
 from datetime import date
 from typing import Any
 
+import pytest
 import yaml
 
 from conftest import IMPORTER, OTHER_IMPORTER, TEST_PACKS
-from helpers import permit_terms
+from helpers import declaration, permit_terms
+from rules import trail
 from rules.catalog import Catalog
 from rules.pack import Measure, parse_pack
 from rules.quota import terms_on
+from schemas.declaration import Declaration
 from store.ledger import PermitDecision
 from store.redis_store import RedisStore
 from workers import webhooks
@@ -86,6 +89,7 @@ def test_a_pro_rata_run_announces_the_permits_it_decides(
 ) -> None:
     """Applications waiting for their day's run: those it issues announce permit.issued,
     those it refuses permit.refused."""
+    subscribe(store, "permit.issued,permit.refused")
     measure = pro_rata_measure()
     day = date(2026, 3, 2)
     year = terms_on(measure, day)
@@ -108,3 +112,60 @@ def test_a_pro_rata_run_announces_the_permits_it_decides(
     assert sorted((e["type"], e["data"]["permit_number"]) for e in entries) == [
         ("permit.issued", "A"), ("permit.issued", "B"), ("permit.refused", "C"),
     ]  # fmt: skip
+
+
+def decide(store: RedisStore, declaration_id: str) -> None:
+    """A declaration stored and decided, as a worker records it."""
+    body = Declaration.model_validate(declaration(declaration_id))
+    store.submit(
+        declaration_id, body.canonical_json(), body.body_sha256(),
+        body.importer.business_number, time.time(), trail.received(body, "test"),
+    )  # fmt: skip
+    fields = {"status": "decided", "verdict": json.dumps({"outcome": "accepted"})}
+    store.record(declaration_id, [("decided", {"by": "test"})], fields, done=True)
+
+
+def test_an_event_nobody_asks_for_leaves_nothing_in_the_outbox(store: RedisStore) -> None:
+    """Without a subscription to its type, a decision or a permit's refusal writes no
+    outbox entry (the outbox cannot grow where no worker delivers); once a subscription
+    asks for the type it does, and after the subscription is removed it no longer does."""
+    hooks = webhooks.hooks_of(store)
+    refused = PermitDecision("refused", None, 0)
+    subscribe(store, "permit.issued")  # another type
+    decide(store, "WH-NONE-1")
+    webhooks.announce_application(store, refused, permit_terms("N-1", 1, "TEST-JP-EV-TRQ"))
+    assert hooks.outbox(10) == []
+    sub_id = subscribe(store, "declaration.decided,permit.refused")
+    decide(store, "WH-WANTED-1")
+    webhooks.announce_application(store, refused, permit_terms("N-2", 1, "TEST-JP-EV-TRQ"))
+    found = [json.loads(m)["type"] if m[0] == "{" else m for m, _ in hooks.outbox(10)]
+    assert sorted(found) == ["declaration.decided|WH-WANTED-1", "permit.refused"]
+    assert hooks.remove(sub_id)
+    decide(store, "WH-NONE-2")
+    webhooks.announce_application(store, refused, permit_terms("N-3", 1, "TEST-JP-EV-TRQ"))
+    assert len(hooks.outbox(10)) == 2
+
+
+def test_an_event_racing_a_new_subscription_is_not_dropped(
+    store: RedisStore, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subscription made, and an event it wants recorded, while the delivery loop reads
+    the subscriptions is delivered at a later turn, never dropped as nobody's."""
+    hooks = webhooks.hooks_of(store)
+    read = webhooks.RedisWebhooks.subscriptions
+    late: list[str] = []
+
+    def racing(self: webhooks.RedisWebhooks) -> list[dict[str, str]]:
+        found = read(self)
+        if not late:
+            late.append("")  # once
+            late[0] = subscribe(store, "permit.refused", at=time.time() - 0.5)
+            terms = permit_terms("RACE", 1_000_000, "TEST-JP-EV-TRQ")
+            webhooks.announce_application(store, PermitDecision("refused", None, 0), terms)
+        return found
+
+    monkeypatch.setattr(webhooks.RedisWebhooks, "subscriptions", racing)
+    assert pump(store, catalog) == []
+    sent = pump(store, catalog)
+    assert [member.split("|", 1)[0] for member in sent] == late
+    assert hooks.outbox(10) == []

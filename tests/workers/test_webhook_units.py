@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
+import time
+from pathlib import Path
 
 import pytest
 
@@ -30,11 +33,22 @@ from workers import webhooks
         ("fd00:ec2::254", False),  # an IPv6 metadata address
         ("::ffff:127.0.0.1", False),
         ("::ffff:93.184.215.14", True),
+        ("::127.0.0.1", False),  # IPv4-compatible: loopback through an automatic tunnel
+        ("::93.184.215.14", False),  # IPv4-compatible is deprecated whatever it carries
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("64:ff9b::5db8:d70e", True),  # NAT64 of a public address
+        ("64:ff9b:1::a00:1", False),  # NAT64's local-use prefix
+        ("2002:7f00:1::", False),  # 6to4 of loopback
+        ("2002:5db8:d70e::1", True),  # 6to4 of a public address
+        ("fec0::1", False),  # site-local (deprecated)
+        ("192.0.0.8", False),  # IETF protocol assignments
+        ("240.0.0.1", False),  # reserved
     ],
 )
 def test_only_addresses_the_internet_routes_are_public(address: str, expected: bool) -> None:
-    """Loopback, private, link-local, shared, unspecified and multicast addresses are not
-    public, IPv4 ones mapped into IPv6 included."""
+    """Loopback, private, link-local, shared, unspecified, reserved and multicast
+    addresses are not public, nor an IPv6 address that carries one (mapped, NAT64, 6to4)
+    or any IPv4-compatible one."""
     assert webhooks.public(address) is expected
 
 
@@ -51,10 +65,42 @@ def test_an_attempt_connects_to_the_address_that_was_checked(
 
 
 def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One private address among a name's addresses is enough to refuse it."""
+    """One private address among a name's addresses is enough to refuse it; the refusal
+    does not say which address the name has (the service's DNS is not an oracle)."""
     monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14", "10.0.0.7"])
-    with pytest.raises(webhooks.TargetRefused, match=r"10\.0\.0\.7"):
+    with pytest.raises(webhooks.TargetRefused, match="not public") as refused:
         webhooks.target("https://rebind.example.com/", allow_private=False)
+    assert "10.0.0.7" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("https://93.184.215.14/a\r\nX-Injected: 1", "control"),
+        ("https://93.184.215.14/a b", "spaces"),
+        ("https://93.184.215.14/a\x00b", "control"),
+        ("https://93.184.215.14:0/", "port"),
+        ("https://" + "a" * 70 + ".example/", "valid name"),
+    ],
+)
+def test_a_url_a_request_line_cannot_carry_is_refused(url: str, words: str) -> None:
+    """Whitespace or control characters (which would split or bend the request line),
+    port 0, and a label no DNS name may have are refused before any lookup."""
+    with pytest.raises(webhooks.TargetRefused, match=words):
+        webhooks.target(url, allow_private=False)
+
+
+def test_an_internationalised_url_is_sent_as_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-ASCII host is looked up, named in Host and in TLS as its IDNA form, and a
+    non-ASCII path is percent-encoded, so the request line stays ASCII."""
+    looked_up: list[str] = []
+    monkeypatch.setattr(
+        webhooks, "_resolve", lambda host, port: looked_up.append(host) or ["93.184.215.14"]
+    )
+    found = webhooks.target("https://bücher.example/café?q=ü&x=%41", allow_private=False)
+    assert looked_up == ["xn--bcher-kva.example"]
+    assert found.host_header == "xn--bcher-kva.example"
+    assert found.path == "/caf%C3%A9?q=%C3%BC&x=%41"
 
 
 def test_the_flag_allows_http_and_private_addresses() -> None:
@@ -99,3 +145,20 @@ def test_a_bound_subscription_gets_only_its_importers_events() -> None:
     assert wants(kinds, None, "quota.critical", None)
     assert not wants(kinds, None, "permit.issued", "111111111RM0001")
     assert set(EVENT_TYPES) - IMPORTER_EVENTS == {"quota.critical", "quota.exhausted"}
+
+
+def test_the_example_receivers_check_refuses_malformed_headers() -> None:
+    """examples/webhook_receiver.py (the check docs/webhooks.md shows) accepts a fresh
+    signature and refuses a stale, a wrong-key or a malformed one (a non-ASCII digit or
+    signature, a missing part) with False, never an exception."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "webhook_receiver.py"
+    spec = importlib.util.spec_from_file_location("webhook_receiver", path)
+    assert spec is not None and spec.loader is not None
+    receiver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(receiver)
+    now = int(time.time())
+    assert receiver.verify("whsec_k", signature("whsec_k", now, b"{}"), b"{}")
+    assert not receiver.verify("whsec_k", signature("whsec_k", now - 400, b"{}"), b"{}")
+    assert not receiver.verify("whsec_other", signature("whsec_k", now, b"{}"), b"{}")
+    for header in ("t=\u00b2,v1=ab", f"t={now},v1=\u00e9", "v1=ab", f"t={now}", ""):
+        assert receiver.verify("whsec_k", header, b"{}") is False, header

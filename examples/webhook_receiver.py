@@ -1,8 +1,10 @@
 """A webhook receiver for trying Accord's webhooks on your machine: it checks each
-delivery's signature with the secret in ACCORD_WEBHOOK_SECRET, refuses one signed more
-than five minutes ago (a replay), answers a repeated event id without acting on it again,
-and prints each event. Run it with the standard library alone:
+delivery's signature with the subscription's secret, refuses one signed more than five
+minutes ago (a replay), answers a repeated event id without acting on it again, and
+prints each event. Run it with the standard library alone, with the secret from the
+answer POST /v1/webhooks gave (saved to a file) or from ACCORD_WEBHOOK_SECRET:
 
+    python3 examples/webhook_receiver.py 8787 subscription.json
     ACCORD_WEBHOOK_SECRET=whsec_... python3 examples/webhook_receiver.py 8787
 
 docs/webhooks.md explains each step."""
@@ -53,7 +55,10 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:  # the subscription as POST /v1/webhooks answered it
+        with open(sys.argv[2], encoding="utf-8") as answer:
+            SECRET = json.load(answer)["secret"]
     if not SECRET:
-        sys.exit("set ACCORD_WEBHOOK_SECRET to the secret POST /v1/webhooks answered")
+        sys.exit("name the file of POST /v1/webhooks's answer, or set ACCORD_WEBHOOK_SECRET")
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8787
     HTTPServer(("127.0.0.1", port), Receiver).serve_forever()

@@ -28,7 +28,7 @@ import httpx
 
 from service import cli_webhooks
 from service import simulate as simulate_verb
-from service.cli_output import Block, Fields, View, amount, emit, generic, table_of
+from service.cli_output import Block, CliError, Fields, View, amount, emit, generic, table_of
 from settings import ConfigError, get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -38,12 +38,6 @@ EXIT_CODES = (
     "declarations); 2 bad usage, input or configuration (submit: nothing sent; run, check: refused before starting anything); 3 the API could not be "
     "reached; 4 (submit --wait) some declaration was not accepted"
 )
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Client:

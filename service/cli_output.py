@@ -29,6 +29,14 @@ _TEXT_COLUMNS = frozenset(
 )
 
 
+class CliError(Exception):
+    """What a verb refuses or the API answered, in words, with the exit code it gives."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class Fields:
     """Labelled values, one a line, labels aligned."""

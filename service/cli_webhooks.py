@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from schemas.webhook import EVENT_TYPES
-from service.cli_output import Block, Fields, View, emit, table_of
+from service.cli_output import Block, CliError, Fields, View, emit, table_of
 
 Verb = Callable[..., argparse.ArgumentParser]
 Call = Callable[..., Any]
@@ -35,11 +35,27 @@ def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser], verb: 
         "--business-number", help="only this importer's events (a submitter's: always its own)"
     )
     verb(own, "list", "the subscriptions you may see, active or failing")
-    verb(own, "remove", "remove a subscription").add_argument("webhook_id")
+    which = "the subscription's id, or its URL when one of yours has it"
+    verb(own, "remove", "remove a subscription").add_argument("webhook_id", help=which)
     deliveries_p = verb(own, "deliveries", "a subscription's delivery attempts, newest first")
-    deliveries_p.add_argument("webhook_id")
+    deliveries_p.add_argument("webhook_id", help=which)
     deliveries_p.add_argument("--limit", type=int, default=50, help="at most (1-200; 50)")
-    verb(own, "test", "send a subscription a signed webhook.test event").add_argument("webhook_id")
+    verb(own, "test", "send a subscription a signed webhook.test event").add_argument(
+        "webhook_id", help=which
+    )
+
+
+def subscription_id(call: Call, named: str) -> str:
+    """The id of the subscription `named` names: an id as it is; a URL, the one
+    subscription the caller may see that has it (ids are random: a URL is what a reader
+    knows)."""
+    if not named.startswith(("https://", "http://")):
+        return named
+    found = [item["id"] for item in call("GET", "/v1/webhooks")["webhooks"] if item["url"] == named]
+    if len(found) != 1:
+        how_many = "no subscription" if not found else f"{len(found)} subscriptions"
+        raise CliError(f"{how_many} of yours to {named}: name it by its id (webhooks list)", 2)
+    return str(found[0])
 
 
 def run(call: Call, args: argparse.Namespace) -> int:
@@ -57,12 +73,14 @@ def run(call: Call, args: argparse.Namespace) -> int:
     elif verb == "list":
         answer, view = call("GET", "/v1/webhooks"), _list_view
     elif verb == "remove":
-        answer, view = call("DELETE", f"/v1/webhooks/{args.webhook_id}"), _removed_view
+        webhook_id = subscription_id(call, args.webhook_id)
+        answer, view = call("DELETE", f"/v1/webhooks/{webhook_id}"), _removed_view
     elif verb == "deliveries":
-        path = f"/v1/webhooks/{args.webhook_id}/deliveries"
+        path = f"/v1/webhooks/{subscription_id(call, args.webhook_id)}/deliveries"
         answer, view = call("GET", path, params={"limit": args.limit}), _attempts_view
     else:
-        answer, view = call("POST", f"/v1/webhooks/{args.webhook_id}/test"), _test_view
+        webhook_id = subscription_id(call, args.webhook_id)
+        answer, view = call("POST", f"/v1/webhooks/{webhook_id}/test"), _test_view
     emit(answer, args.json, view)
     return 0
 

@@ -453,16 +453,17 @@ def test_a_delivery_given_up_marks_its_subscription_failing(
 
 
 def test_the_readme_subscription_reaches_the_example_receiver(hooked: HookedStack) -> None:
-    """As the README shows it: the example subscription, examples/webhook_receiver.py
-    started with its secret, a permit applied for: the receiver prints the verified
+    """As the README shows it: the example subscription, its answer saved and given to
+    examples/webhook_receiver.py, the example permit applied for: the receiver prints the verified
     permit.issued event, the log shows it delivered, and a forged delivery is refused."""
     stack = hooked.stack
     port = free_port()
     body = json.loads((ROOT / "examples" / "webhook-subscription.json").read_text())
     created = subscribe(stack, "admin", f"http://127.0.0.1:{port}/accord", body["events"])
+    answer = hooked.stack.logs / "subscription.json"  # as `| tee subscription.json` keeps it
+    answer.write_text(json.dumps(created))
     process = subprocess.Popen(
-        [sys.executable, "examples/webhook_receiver.py", str(port)],
-        env={**os.environ, "ACCORD_WEBHOOK_SECRET": created["secret"]},
+        [sys.executable, "examples/webhook_receiver.py", str(port), str(answer)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     printed: list[str] = []
@@ -471,7 +472,7 @@ def test_the_readme_subscription_reaches_the_example_receiver(hooked: HookedStac
     reader = threading.Thread(target=lambda: printed.extend(output), daemon=True)
     reader.start()
     try:
-        application = json.loads((ROOT / "examples" / "permit-application.json").read_text())
+        application = json.loads((ROOT / "examples" / "webhook-permit.json").read_text())
         with stack.client() as client:
             issued = client.post("/v1/permits", json=application)
         assert issued.status_code == 201, issued.text

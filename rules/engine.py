@@ -1376,7 +1376,12 @@ def not_assessed(evaluation: Evaluation) -> tuple[NotAssessed, ...]:
         for charge in pack.body.not_assessed:
             concerned = any(
                 any(item.pack is pack for item in evaluation.applied[line.line])
-                and charge.concerns(line.tariff_item, declaration.import_type, evaluation.as_of)
+                and charge.concerns(
+                    line.tariff_item,
+                    declaration.import_type,
+                    evaluation.as_of,
+                    line.underlying_tariff_item,
+                )
                 for line in declaration.lines
             )
             if concerned:

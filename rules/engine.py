@@ -766,6 +766,7 @@ def _permit_status(
     declaration: Declaration,
     permits: Mapping[str, Permit],
     asked: Mapping[str, Decimal],
+    converted: bool = True,
 ) -> str:
     """What the line's permit allows. `permits` holds the importer's own permits only: a
     number held by another importer reads as unregistered, so that nothing about it
@@ -788,11 +789,14 @@ def _permit_status(
     if permit.sub_quota is not None and measure.quota is not None:
         # a permit for a sub-quota serves only the goods the sub-quota is for, whether or
         # not it holds reserved units (in a year whose reserve is 0%, none): its limit is
-        # the permit's condition, not the reserve's. `line` holds its values in CAD.
+        # the permit's condition, not the reserve's. `line` holds its values in CAD, unless
+        # no rate prevailed (`converted` false): then the limit is not compared at all.
         sub = next(
             (each for each in measure.quota.sub_quotas if each.name == permit.sub_quota), None
         )
         price = line.fob_unit_price
+        if sub is not None and price is not None and not converted:
+            return "fob_not_converted"
         if sub is not None and (price is None or price > sub.max_fob_unit_price):
             return "over_fob_limit"
     return "valid"
@@ -841,16 +845,19 @@ def line_facts(
     period: str | None = None
     over_quota: str | None = None
     quota = measure.quota
+    # without a prevailing rate the line's values are still in the declaration's currency:
+    # never compared with a limit in the jurisdiction's
+    converted = conversion is None or conversion.status != "missing"
     if quota is not None:
         if quota.permits is not None:
             if declaration.import_type in quota.permits.required_for:
-                permit = _permit_status(line, measure, declaration, permits, asked)
+                permit = _permit_status(line, measure, declaration, permits, asked, converted)
             else:
                 permit = "not_required"
             permit_number = line.permit_number
         for sub in quota.sub_quotas:
             price = line.fob_unit_price
-            derived[sub.name] = price is not None and price <= sub.max_fob_unit_price
+            derived[sub.name] = converted and price is not None and price <= sub.max_fob_unit_price
         open_period = period_of(measure, as_of)
         period = f"{open_period.start}/{open_period.end}"
         over_quota = "reject" if quota.over_quota == "reject" else "rate"
@@ -1391,7 +1398,12 @@ def not_assessed(evaluation: Evaluation) -> tuple[NotAssessed, ...]:
         for charge in pack.body.not_assessed:
             concerned = any(
                 any(item.pack is pack for item in evaluation.applied[line.line])
-                and charge.concerns(line.tariff_item, declaration.import_type, evaluation.as_of)
+                and charge.concerns(
+                    line.tariff_item,
+                    declaration.import_type,
+                    evaluation.as_of,
+                    line.underlying_tariff_item,
+                )
                 for line in declaration.lines
             )
             if concerned:

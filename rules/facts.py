@@ -47,6 +47,9 @@ PermitStatus = Literal[
     "not_yet_valid",
     "insufficient",  # holds fewer units than the declaration's lines ask of it
     "over_fob_limit",  # drawn on a sub-quota's reserve, for goods above its limit
+    # for a sub-quota, but the FOB price could not be converted into the limit's currency
+    # (no rate prevails): the limit is not compared with a price in another currency
+    "fob_not_converted",
     "valid",
     "not_required",  # this import type needs no permit
 ]

@@ -612,11 +612,19 @@ class NotAssessed(_Strict):
     def model_post_init(self, context: Any) -> None:
         self._prefixes = tuple(item.replace(".", "") for item in self.tariff_items)
 
-    def concerns(self, tariff_item: str, import_type: str, day: date) -> bool:
+    def concerns(
+        self, tariff_item: str, import_type: str, day: date, underlying: str | None = None
+    ) -> bool:
+        """Whether the charge may be owed on a line: by its tariff item, or for a line under
+        a Chapter 98 or 99 item, by the classification its goods otherwise have."""
         return (
             import_type in self.import_types
             and (self.effective is None or self.effective.contains(day))
-            and (not self._prefixes or tariff_item.startswith(self._prefixes))
+            and (
+                not self._prefixes
+                or tariff_item.startswith(self._prefixes)
+                or (underlying is not None and underlying.startswith(self._prefixes))
+            )
         )
 
 

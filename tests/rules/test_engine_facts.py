@@ -33,7 +33,7 @@ def test_stated_facts_are_the_models_statement_over_random_declarations(
         return facts
 
     monkeypatch.setattr(engine, "stated", checked)
-    for parsed, permits, mode in random_inputs(500, seed=99):
+    for parsed, permits, mode in random_inputs(600, seed=99):
         evaluation = engine.evaluate(parsed, catalog.current, permits)
         trail.conclude(evaluation, allocation_for(evaluation, mode), permits)
     assert seen[LineFacts.STAGE] > 500

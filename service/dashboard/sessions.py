@@ -51,8 +51,10 @@ class Sessions:
         )
         self._key = hashlib.sha256(b"accord dashboard session v1\0" + material.encode()).digest()
         self._book = book
+        # the principal the token book gives the token, so that per-caller limits count a
+        # token's dashboard pages and API calls together
         self._subjects = [
-            (self._subject(entry.token), Principal(entry.role, entry.business_number))
+            (self._subject(entry.token), book.principal(entry.token) or Principal(entry.role))
             for entry in book.entries
         ]
         self.max_age = max_age

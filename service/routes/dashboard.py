@@ -44,7 +44,7 @@ from service.dashboard.sessions import (
     safe_next,
     same_origin,
 )
-from service.dependencies import Packs, Services, Store
+from service.dependencies import App, Packs, Services, Store, slot_key
 from store.redis_store import RedisStore
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -242,18 +242,23 @@ def declaration(
     request: Request,
     declaration_id: str,
     caller: Visitor,
-    store: Store,
+    app: App,
     page_asked: str | None = Query(None, alias="page"),
     trail_asked: str | None = Query(None, alias="trail_page"),
 ) -> Response:
     if caller is None:
         return to_login(request)
+    store = app.store
     record = store.get(declaration_id)
     if record is None or not caller.sees(record.business_number):
         wanted = {"kind": "declaration", "wanted": declaration_id}
         return page(request, "not_found.html", wanted, caller, 404)
-    trail = views.audit_trail(store, declaration_id, record)
-    context = declaration_page(record, trail, page_asked, trail_asked)
+    # the page verifies the whole trail, as the API's status and audit reads do, and
+    # shares their bound: a few at once per token (429 beyond), so that one caller's
+    # large declarations cannot occupy the process
+    with app.reads.slot(slot_key(caller)):
+        trail = views.audit_trail(store, declaration_id, record)
+        context = declaration_page(record, trail, page_asked, trail_asked)
     return page(request, "declaration.html", context, caller)
 
 

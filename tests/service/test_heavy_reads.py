@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import InProcess, unique_id
 from helpers import declaration
+from rules.catalog import load_catalog
 
 RULE = "ELIG-EVTRQ-PERMIT-MISSING"
 
@@ -55,8 +57,11 @@ def test_decisions_are_paged_and_read_no_verdict(
     assert [page["next_cursor"] for page in found] == [2, None]
     listed = [item for page in found for item in page["decisions"]]
     assert [item["declaration_id"] for item in listed] == ids
+    found_pack = load_catalog().measure("CA-CN-EV-TRQ-2026")
+    assert found_pack is not None
+    version = found_pack[0].version  # the EV quota's pack decided them
     assert {(item["severity"], item["pack_version"], item["outcome"]) for item in listed} == {
-        ("error", "2026.3", "rejected")
+        ("error", version, "rejected")
     }
     assert all(not wanted for wanted in reads)
 
@@ -84,13 +89,23 @@ def test_a_page_of_decisions_is_bounded(api: InProcess) -> None:
 
 
 def test_a_token_reads_a_bounded_number_of_declarations_at_once(api: InProcess) -> None:
-    """While a token holds its 8 reads of declarations, its next status or audit read is
-    429 with Retry-After; another token reads meanwhile, and the token again once one
-    slot is free."""
+    """While a token holds its 8 reads of declarations, its next status or audit read, or
+    its dashboard's page of the declaration, is 429 with Retry-After; another token reads
+    meanwhile, and the token again once one slot is free."""
     [declaration_id] = rejected(api, 1)
     services = api.app.state.services
     caller = services.tokens.principal(api.tokens["admin"])
     path = f"/v1/declarations/{declaration_id}"
+    with httpx.Client(base_url=api.url, timeout=30.0) as dashboard:
+        signed = dashboard.post("/dashboard/login", data={"token": api.tokens["admin"]})
+        assert signed.status_code == 303, signed.text
+        page = f"/dashboard/declarations/{declaration_id}"
+        with contextlib.ExitStack() as held:
+            for _ in range(services.settings.reads_per_caller):
+                held.enter_context(services.reads.slot(caller.token_key))
+            refused = dashboard.get(page)
+            assert refused.status_code == 429, refused.text
+        assert dashboard.get(page).status_code == 200
     with contextlib.ExitStack() as held:
         for _ in range(services.settings.reads_per_caller):
             held.enter_context(services.reads.slot(caller.token_key))

@@ -511,10 +511,11 @@ def _quotas_view(body: dict[str, Any]) -> list[Block]:
     ]
     permits = [{"period": row["period"], **row["permits"]} for row in rows if row.get("permits")]
     if permits:
-        blocks.append(
-            table_of(permits, _PERMIT_COLUMNS,
-                     title="permits by period (issued = used + returned + outstanding)")
-        )  # fmt: skip
+        columns, formula = list(_PERMIT_COLUMNS), "issued = used + returned + outstanding"
+        if any(permit.get("lapsed") for permit in permits):  # came back after the quota year
+            columns.insert(columns.index("outstanding"), "lapsed")
+            formula = "issued = used + returned + lapsed + outstanding"
+        blocks.append(table_of(permits, columns, title=f"permits by period ({formula})"))
     events = (body.get("events") or {}).get("events", [])
     blocks.append(
         table_of(

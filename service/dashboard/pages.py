@@ -212,6 +212,7 @@ class QuotaCard:
     linkable: set[str]
     granted_column: bool  # a column for granted / lapsed units, where any period has some
     lapsed_column: bool
+    permits_lapsed_column: bool  # permits' units that came back after their quota year
 
 
 def quota_card(
@@ -251,6 +252,9 @@ def quota_card(
         linkable=openable(item.declaration_id for item in latest),
         granted_column=any(item.granted for item in view.periods or ()),
         lapsed_column=any(item.lapsed for item in view.periods or ()),
+        permits_lapsed_column=any(
+            item.permits is not None and item.permits.lapsed for item in view.periods or ()
+        ),
     )
 
 

@@ -19,7 +19,8 @@ def check_as_of(
     order written) replayed up to `day`: its events page is the events dated on or before
     it, in that order, and each period's used, returned, lapsed, reserve, carry-over,
     remaining and status follow from them (with `permits_issued`, the units of permits
-    issued from it too: a quota drawn at permits, first come first served)."""
+    issued from it too: a quota drawn at permits, first come first served); no period's
+    balance or reserve is below zero on that day."""
     dated = [event for event in history if event.on is not None and event.on <= day]
     assert list(seen.events.events) == dated, day
     assert seen.events.total == len(dated), day
@@ -45,6 +46,8 @@ def check_as_of(
         start, end = date.fromisoformat(key), date.fromisoformat(period.end)
         balance = carried + period.volume + returned[key] - used[key]
         held += shown.granted
+        # SPEC §5: the balance never goes below zero, as of any day
+        assert balance >= 0 and all(sub.remaining >= 0 for sub in shown.sub_quotas), (day, shown)
         assert (shown.used, shown.returned) == (used[key], returned[key]), (day, shown)
         assert sum(sub.used for sub in shown.sub_quotas) == reserve[key], (day, shown)
         closing = balance if end < day and position == len(terms.periods) - 1 else 0

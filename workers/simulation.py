@@ -431,8 +431,7 @@ def _period_report(
     tally: _Tally,
     where: tuple[str, str],
 ) -> PeriodReport:
-    capacity = figures.volume + figures.carried_over
-    in_use = figures.used - figures.returned
+    capacity, in_use = figures.available, figures.net_used  # the read model's, not recomputed
     utilisation = (
         (Decimal(in_use) / Decimal(capacity)).quantize(_UTILISATION, ROUND_HALF_UP)
         if capacity

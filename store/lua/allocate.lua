@@ -86,7 +86,7 @@ for i, r in ipairs(PAYLOAD.requests) do
     line.period = ''
     if not present(r.permit_number) then line.status = 'permit_missing'; failed = true end
   else
-    figures[q.id] = figures[q.id] or year_figures(q)
+    figures[q.id] = figures[q.id] or draw_figures(q, on)
     local k = period_index(q, on)
     -- a day in no period of the year (before a measure's first quota year) has no units
     local f = figures[q.id][k] or {avail_general = 0, avail_reserve = {},

@@ -45,7 +45,7 @@ if q.mode == 'daily_pro_rata' then
   return answer({outcome = 'pending_allocation'})
 end
 
-local figures = year_figures(q)
+local figures = draw_figures(q, p.issued_on)
 local f = figures[i]
 local from_reserve, from_general = plan_draw(f, p.quantity, p.sub_quota)
 local remaining = f.avail_general + (present(p.sub_quota) and num(f.avail_reserve[p.sub_quota]) or 0)

@@ -114,17 +114,13 @@ local function period_index(q, day)
   return nil
 end
 
--- Every period of a quota year with its derived figures; `avail*` is what a draw on
--- that period may take without any later period going below zero. With `day`, the
--- figures as of that ledger date (counts changed after it left out); without, as now.
-local function year_figures(q, day)
+-- Every period of a quota year with its figures derived from its counts (`year_counts`);
+-- `avail*` is what a draw on that period may take without any later period going below
+-- zero.
+local function derive(q, counts)
   local out, cum, held, rcum = {}, 0, 0, {}
-  local later_changes = day and changed_after(q, day) or {}
   for i, p in ipairs(q.periods) do
-    local h = hash(period_role(q, p.key))
-    for field, delta in pairs(later_changes[p.key] or {}) do
-      h[field] = num(h[field]) - delta
-    end
+    local h = counts[p.key]
     local f = {index = i, period = p, stored = h, carried = cum, volume = p.volume,
       allocated = num(h.allocated), returned = num(h.returned), granted = num(h.granted),
       subs = {}, reserve_left = 0}
@@ -154,6 +150,75 @@ local function year_figures(q, day)
     end
   end
   return out
+end
+
+-- The stored counts of every period ({START = {field = value}}), as of `day` (what
+-- changed after it left out) or, without `day`, as now.
+local function year_counts(q, day)
+  local later_changes = day and changed_after(q, day) or {}
+  local counts = {}
+  for _, p in ipairs(q.periods) do
+    local h = hash(period_role(q, p.key))
+    for field, delta in pairs(later_changes[p.key] or {}) do
+      h[field] = num(h[field]) - delta
+    end
+    counts[p.key] = h
+  end
+  return counts
+end
+
+local function year_figures(q, day) return derive(q, year_counts(q, day)) end
+
+-- The figures a draw dated `day` plans against: as now, except that what it may take
+-- (`avail*`) is the least that was free on `day` and on every ledger date since. Units
+-- that came back after `day` were not there to draw on `day`: a permit recorded as issued
+-- on an earlier day, a declaration accepted earlier, or a run for a past day takes them
+-- and some read as of a day in between shows a balance below zero, the units drawn twice.
+-- Costs the changes dated after `day`: none for a draw dated today.
+local function draw_figures(q, day)
+  local now = year_figures(q)
+  local flat = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year),
+    '(' .. day_score(day), '+inf', 'WITHSCORES')  -- days only: months score 6 digits
+  if #flat == 0 then return now end
+  local members, scores = {}, {}
+  for n = 1, #flat, 2 do
+    members[#members + 1] = flat[n]
+    scores[#scores + 1] = flat[n + 1]
+  end
+  local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
+  local counts = {}
+  for i, p in ipairs(q.periods) do
+    local copy = {}
+    for field, value in pairs(now[i].stored) do copy[field] = value end
+    counts[p.key] = copy
+  end
+  -- DAY|START|FIELD: the day 10 characters, the period's start 10
+  local function change(n, sign)
+    local h = counts[string.sub(members[n], 12, 21)]
+    if h then
+      local field = string.sub(members[n], 23)
+      h[field] = num(h[field]) + sign * tonumber(values[n])
+    end
+  end
+  local function lower(figures)
+    for i, f in ipairs(figures) do
+      local least = now[i]
+      least.avail = math.min(least.avail, f.avail)
+      least.avail_general = math.min(least.avail_general, f.avail_general)
+      for name, left in pairs(f.avail_reserve) do
+        least.avail_reserve[name] = math.min(least.avail_reserve[name], left)
+      end
+    end
+  end
+  for n = 1, #members do change(n, -1) end
+  lower(derive(q, counts))
+  local n = 1
+  while n <= #members do
+    local score = scores[n]
+    while n <= #members and scores[n] == score do change(n, 1); n = n + 1 end
+    lower(derive(q, counts))
+  end
+  return now
 end
 
 -- The status a write announces: exhausted when nothing can be drawn, critical once the

@@ -42,7 +42,7 @@ table.sort(asks, function(a, b)
 end)
 for _, ask in ipairs(asks) do total = total + ask.quantity end
 local i = period_index(q, day)
-local figures = year_figures(q)
+local figures = draw_figures(q, day)
 local available = i and math.max(figures[i].avail_general, 0) or 0
 local shares = {}
 if total <= available then

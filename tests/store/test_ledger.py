@@ -899,7 +899,8 @@ def test_give_back_returns_units_to_the_period_of_the_day_and_reopens_it(
     store: RedisStore, race: Measure
 ) -> None:
     """Cancelling an accepted declaration returns its units, reserve included, to the
-    period of the day of return, reopening an exhausted period, and frees its VINs."""
+    period of the day of return, reopening an exhausted period for declarations accepted
+    from that day, and frees its VINs."""
     year = terms_on(race, H1)
     prefill(store, race, H1, GENERAL_PER_HALF)
     vins = [vin(1), vin(2)]
@@ -917,7 +918,8 @@ def test_give_back_returns_units_to_the_period_of_the_day_and_reopens_it(
     h1 = figures(store, year, H1 + timedelta(days=3), H1_KEY)
     assert (h1.status, h1.returned, h1.sub_quotas[0].remaining) == ("open", 10, 10)
     assert vin_owner(store.ledger, RACE, vins[0]) is None
-    again = store.ledger.allocate("after", [request(race, H1, 10, affordable=True)], H1, NOW)
+    back = H1 + timedelta(days=3)
+    again = store.ledger.allocate("after", [request(race, back, 10, affordable=True)], back, NOW)
     assert [(line.in_quota, line.reserved_used) for line in again.lines] == [(10, 10)]
 
 

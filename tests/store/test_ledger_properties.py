@@ -88,6 +88,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.allocated: dict[tuple[int, str], int] = defaultdict(int)
         self.returned: dict[tuple[int, str], int] = defaultdict(int)
         self.reserve_net: dict[tuple[int, str], int] = defaultdict(int)
+        # every change of those counts on its ledger date: (day, at, allocated, returned,
+        # reserve_net), for what a draw dated in the past may take
+        self.dated: list[tuple[date, tuple[int, str], int, int, int]] = []
         self.lapsed: dict[int, int] = defaultdict(int)  # declarations' units, by quota year
         # units that came back after their quota year, by the period they were drawn from
         self.lapsed_from: dict[tuple[int, str], int] = defaultdict(int)
@@ -135,29 +138,42 @@ class LedgerMachine(RuleBasedStateMachine):
                 return (terms.year, period.key)
         return None
 
-    def drawable(self, year: int, key: str) -> tuple[int, int]:
-        """General and affordable units a draw on a period may take, from the model's
-        counts: each period's balance carries into the next, and a draw must fit in every
-        later period of the year."""
-        rows, balance, reserve = [], 0, 0
-        for period in self.terms(year).periods:
-            at = (year, period.key)
-            balance += period.volume + self.returned[at] - self.allocated[at]
-            reserve += period.reserved["affordable"] - self.reserve_net[at]
-            rows.append((period.key, balance - reserve, reserve))
-        later = [row for row in rows if row[0] >= key]
-        return min(row[1] for row in later), min(row[2] for row in later)
+    def drawable(self, year: int, key: str, day: date) -> tuple[int, int]:
+        """General and affordable units a draw on a period dated `day` may take, from the
+        model's dated counts: each period's balance carries into the next, a draw must fit
+        in every later period of the year, on `day` and on every ledger date since (units
+        that came back after `day` were not there to draw)."""
+        since = sorted({when for when, *_ in self.dated if when > day})
+        general, affordable = None, None
+        for upto in [day, *since]:
+            counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+            for when, at, *change in self.dated:
+                if when <= upto:
+                    counts[at] = [a + b for a, b in zip(counts[at], change, strict=True)]
+            rows, balance, reserve = [], 0, 0
+            for period in self.terms(year).periods:
+                allocated, returned, reserve_net = counts[(year, period.key)]
+                balance += period.volume + returned - allocated
+                reserve += period.reserved["affordable"] - reserve_net
+                rows.append((period.key, balance - reserve, reserve))
+            later = [row for row in rows if row[0] >= key]
+            least = min(row[1] for row in later), min(row[2] for row in later)
+            general = least[0] if general is None else min(general, least[0])
+            affordable = least[1] if affordable is None else min(affordable, least[1])
+        assert general is not None and affordable is not None
+        return general, affordable
 
     def predicts(self) -> bool:
         return self.mode in ("fcfs", "importer_allocation")
 
-    def draw(self, at: tuple[int, str], units: int, reserve: int) -> None:
+    def draw(self, at: tuple[int, str], units: int, reserve: int, day: date) -> None:
         self.allocated[at] += units
         self.reserve_net[at] += reserve
+        self.dated.append((day, at, units, 0, reserve))
 
     def give(
         self, at: tuple[int, str] | None, units: int, reserve: int, terms: QuotaTerms,
-        own: str | None,
+        own: str | None, day: date, drawn_on: date,
     ) -> bool:  # fmt: skip
         """Units given back to a period; after their quota year (`at` None) they lapse,
         counted on the period they were drawn from."""
@@ -169,6 +185,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return False
         self.returned[at] += units
         self.reserve_net[at] -= reserve
+        self.dated.append((max(day, drawn_on), at, 0, units, -reserve))
         return True
 
     def permit(self, number: str) -> Permit:
@@ -202,7 +219,7 @@ class LedgerMachine(RuleBasedStateMachine):
         at = self.where(terms, issued_on)
         expected = None
         if self.drawn_at == "permit" and self.predicts() and at is not None:
-            general, reserve = self.drawable(*at)
+            general, reserve = self.drawable(*at, issued_on)
             from_reserve = min(quantity, max(reserve, 0)) if affordable else 0
             from_general = min(quantity - from_reserve, max(general, 0))
             room = max(general, 0) + (max(reserve, 0) if affordable else 0)
@@ -226,7 +243,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if decision.outcome == "issued" and self.drawn_at == "permit":
             assert decision.permit is not None and at is not None
             assert decision.permit.period == at[1]
-            self.draw(at, quantity, decision.permit.reserve)
+            self.draw(at, quantity, decision.permit.reserve, issued_on)
             self.account_left[terms.year] -= quantity
         return number
 
@@ -237,14 +254,14 @@ class LedgerMachine(RuleBasedStateMachine):
         for day in self.ledger.pro_rata_days(self.quota_id):
             terms = terms_on(self.measure, day)
             at = self.where(terms, day)
-            general = self.drawable(*at)[0] if at is not None else 0
+            general = self.drawable(*at, day)[0] if at is not None else 0
             result = self.ledger.run(terms, day, NOW)
             issued = 0
             for answer in result.permits:
                 assert answer["status"] in ("issued", "refused")
                 if answer["status"] == "issued":
                     assert at is not None
-                    self.draw(at, int(answer["quantity"]), 0)
+                    self.draw(at, int(answer["quantity"]), 0, day)
                     issued += int(answer["quantity"])
             assert issued <= max(general, 0)
             for declaration_id in result.declarations:
@@ -279,6 +296,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 before.reserve,
                 terms,
                 before.period,
+                day,
+                before.issued_on,
             )
             assert (after.returned - before.returned, after.lapsed) == (
                 (before.held, 0) if went else (0, before.held)
@@ -301,7 +320,7 @@ class LedgerMachine(RuleBasedStateMachine):
             at = self.where(terms, on)
             fits = False
             if at is not None:
-                general, reserve = self.drawable(*at)
+                general, reserve = self.drawable(*at, on)
                 from_reserve = min(request_.quantity, max(reserve, 0)) if request_.sub_quota else 0
                 fits = from_reserve + min(request_.quantity - from_reserve, max(general, 0)) == (
                     request_.quantity
@@ -330,7 +349,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.drawn_at == "declaration":
                 at = self.where(terms, on)
                 assert at is not None and line.period == at[1]
-                self.draw(at, line.in_quota, line.reserved_used)
+                self.draw(at, line.in_quota, line.reserved_used, on)
                 self.account_left[terms.year] -= line.in_quota
             else:
                 assert line.in_quota == asked.quantity
@@ -349,6 +368,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     max(before.reserve - request_.quantity, 0),
                     terms,
                     before.period,
+                    on,
+                    before.issued_on,
                 )
                 assert after.returned - before.returned == (left if went else 0)
                 if went:
@@ -421,6 +442,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     line.reserved_used,
                     terms,
                     line.period,
+                    self.today,
+                    self.on[declaration_id],
                 )
                 self.account_left[terms.year] += line.in_quota
         for number, before in named.items():
@@ -431,7 +454,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert after.status == "expired"
                 if self.drawn_at == "permit":
                     at = self.home(terms, before.period, self.today)
-                    if self.give(at, before.held, before.reserve, terms, before.period):
+                    if self.give(
+                        at,
+                        before.held,
+                        before.reserve,
+                        terms,
+                        before.period,
+                        self.today,
+                        before.issued_on,
+                    ):
                         self.account_left[terms.year] += before.held
 
     # --- time ----------------------------------------------------------------------------

@@ -229,10 +229,9 @@ def test_notification_the_day_before_entry_into_force_is_prior() -> None:
     assert "NOTIF-US-PRIOR-MISSING" not in fired
 
 
-def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -> None:
-    """A missing notification holds the declaration before any quota is asked for."""
-    pack, _ = variant(notifications())
-    permit = Permit(
+def issued_permit() -> Permit:
+    """A two-vehicle permit issued on 2 March 2026, as the ledger holds it."""
+    return Permit(
         permit_number="GAC-EV-0001",
         business_number=IMPORTER,
         measure=TRQ,
@@ -243,6 +242,12 @@ def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -
         held=2,
         period="2026-03-01",
     )
+
+
+def test_missing_prior_notification_holds_a_permitted_commercial_declaration() -> None:
+    """A missing notification holds the declaration before any quota is asked for."""
+    pack, _ = variant(notifications())
+    permit = issued_permit()
     verdict = decide_without_ledger(
         pack, {"GAC-EV-0001": permit}, lines=[{"permit_number": "GAC-EV-0001"}]
     )
@@ -256,17 +261,7 @@ def test_missing_prior_notification_holds_a_personal_importation() -> None:
     """Measure-level findings apply to every verdict of the measure, personal imports included
     (a personal importation in 87.03 uses its permit like any other)."""
     pack, _ = variant(notifications())
-    permit = Permit(
-        permit_number="GAC-EV-0001",
-        business_number=IMPORTER,
-        measure=TRQ,
-        quantity=2,
-        issued_on=date(2026, 3, 2),
-        expires_on=date(2026, 4, 30),
-        status="issued",
-        held=2,
-        period="2026-03-01",
-    )
+    permit = issued_permit()
     verdict = decide_without_ledger(
         pack,
         {"GAC-EV-0001": permit},

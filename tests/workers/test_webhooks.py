@@ -269,17 +269,24 @@ def test_a_cancellation_and_an_expiry_are_announced(
     assert len(receiver.events()) == 2
 
 
+def decided_while_down(stack: Stack, receiver: Receiver) -> tuple[dict[str, Any], list[str]]:
+    """A subscription to decisions at `receiver`, then the receiver down and three
+    declarations decided: the subscription and the declarations' ids."""
+    created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
+    receiver.stop()
+    ids = [f"WH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for declaration_id in ids:
+        submit(stack, "submitter", declaration(declaration_id))
+    return created, ids
+
+
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
     hooked: HookedStack, receiver: Receiver
 ) -> None:
     """Events sent while the receiver refuses connections are retried with backoff, and
     each arrives once it listens again; the log shows the failures, then delivered."""
     stack = hooked.stack
-    created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
-    receiver.stop()
-    ids = [f"WH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
-    for declaration_id in ids:
-        submit(stack, "submitter", declaration(declaration_id))
+    created, ids = decided_while_down(stack, receiver)
     wait_for(
         lambda: sum(1 for item in attempts(stack, created["id"]) if item["error"]) >= 6,
         30,
@@ -506,11 +513,7 @@ def test_events_waiting_for_a_receiver_survive_a_redis_crash(
     try:
         with hooked_stack(server.url, tmp_path / "stack") as hooked:
             stack = hooked.stack
-            created = subscribe(stack, "admin", receiver.url(), ["declaration.decided"])
-            receiver.stop()
-            ids = [f"WH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
-            for declaration_id in ids:
-                submit(stack, "submitter", declaration(declaration_id))
+            created, ids = decided_while_down(stack, receiver)
             wait_for(lambda: len(attempts(stack, created["id"])) >= 3, 30, "failed attempts")
             time.sleep(1.5)  # the append-only file is written every second
             server.kill()

@@ -44,7 +44,7 @@ from service.auth import write_admin_tokens
 from service.connections import PROTOCOL
 from service.state_lock import StateDirectoryInUse, StateLock
 from settings import Settings
-from store.embedded import EmbeddedRedis
+from store.embedded import DirectoryInUse, EmbeddedRedis
 
 TAIL_LINES = 20  # of a child's standard error, kept for the message when it cannot start
 
@@ -365,6 +365,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLo
     except CrashLoop as exc:
         print(f"accord: {exc}", file=sys.stderr, flush=True)
         return 1
+    except DirectoryInUse as exc:  # an embedded Redis left running by a run that was killed
+        print(f"accord: {exc}; stop it first", file=sys.stderr, flush=True)
+        return 2
     finally:
         for child in reversed(children):
             if child.name != "embedded Redis":

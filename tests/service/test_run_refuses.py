@@ -248,3 +248,21 @@ def test_check_refuses_a_current_pack_that_carries_its_own_rate_table(tmp_path: 
         "accord: currency conversion: CA: 0 packs convert values into CAD (none); exactly one "
         "must\n"
     )
+
+
+def test_run_refuses_to_start_a_second_redis_on_an_append_only_file_in_use(tmp_path: Path) -> None:
+    """An embedded Redis still running on var/redis (left by a run that was killed) is
+    never joined by a second server on its append-only file: accord run exits 2 saying so,
+    and the running server's files are untouched."""
+    from store.embedded import EmbeddedRedis
+
+    left_running = EmbeddedRedis(tmp_path / "var" / "redis").start()
+    try:
+        before = (tmp_path / "var" / "redis" / "url").read_text()
+        result = accord("run", "--port", str(free_port()), env=clean_env(tmp_path / "var"))
+        assert result.returncode == 2, result.stderr
+        assert "another embedded Redis runs on this append-only file" in result.stderr
+        assert (tmp_path / "var" / "redis" / "url").read_text() == before
+        assert left_running.process is not None and left_running.process.poll() is None
+    finally:
+        left_running.stop()

@@ -29,22 +29,23 @@ def cli(api: InProcess, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
 def test_a_refused_permit_says_in_words_how_many_units_are_left(
     api: InProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A permit for more than the quota holds is refused with `remaining` as a number and a
-    sentence saying how many units are left; the CLI prints the sentence, not a dict."""
+    """A permit for more than its half-year holds (but within the year's volume, the most
+    an application may ask) is refused with `remaining` as a number and a sentence saying
+    how many units are left; the CLI prints the sentence, not a dict."""
     status, body = answer(
         api, "POST", "/v1/permits",
-        json={**APPLICATION, "quantity": 60_000, "issued_on": "2026-11-30"},
+        json={**APPLICATION, "quantity": 30_000, "issued_on": "2026-05-01"},
     )  # fmt: skip
     assert status == 409
     left = body["detail"]["remaining"]
     assert isinstance(left, int) and left > 0
     assert body["error"] == "quota exhausted"
     assert body["detail"]["message"] == (
-        f"{left:,} units are left in the quota, fewer than the 60,000 asked; nothing was drawn"
+        f"{left:,} units are left in the quota, fewer than the 30,000 asked; nothing was drawn"
     )
     code, err = cli(
         api, capsys, "permits", "apply", "--business-number", "123456789RM0001",
-        "--measure", EV_QUOTA, "--quantity", "60000", "--issued-on", "2026-11-30",
+        "--measure", EV_QUOTA, "--quantity", "30000", "--issued-on", "2026-05-01",
     )  # fmt: skip
     assert code == 1
     assert f"quota exhausted: {left:,} units are left in the quota" in err

@@ -97,7 +97,12 @@ def test_another_importers_number_answers_as_an_unknown_one(api: InProcess) -> N
             answers = [client.request(method, f"/v1/permits/{number}{suffix}")
                        for number in (held, unknown)]  # fmt: skip
             assert answers[0].status_code == answers[1].status_code == 404
-            assert answers[0].json() == {**answers[1].json(), "detail": {"permit_number": held}}
+            same_for_held = {"permit_number": held,
+                             "message": f"no permit {held} that this token may see"}  # fmt: skip
+            assert answers[0].json() == {**answers[1].json(), "detail": same_for_held}
+            assert answers[1].json()["detail"]["message"] == (
+                f"no permit {unknown} that this token may see"
+            )
             assert answers[0].headers.get("content-length") == answers[1].headers.get(
                 "content-length"
             )

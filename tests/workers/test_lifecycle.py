@@ -119,7 +119,8 @@ def test_runs_never_grant_units_an_earlier_run_granted(store: RedisStore, catalo
 
 
 def test_a_cancelled_grant_is_free_for_the_next_run(store: RedisStore, catalog: Catalog) -> None:
-    """Cancelling a declaration that was granted units but had not taken them frees them."""
+    """Cancelling a declaration that was granted units but had not taken them frees them,
+    from the day the cancellation is processed: a run of the next day has them all."""
     stored(store, "g1", **tw(300, "2026-05-04"))
     assert decide(store, catalog, "g1") == "pending_allocation"
     run(store, catalog, date(2026, 5, 4))
@@ -129,7 +130,7 @@ def test_a_cancelled_grant_is_free_for_the_next_run(store: RedisStore, catalog: 
         )
         == "ok"
     )
-    store.ledger.give_back("g1", today(), now_rfc3339())
+    store.ledger.give_back("g1", date(2026, 5, 4), now_rfc3339())  # processed that day
     stored(store, "g2", **tw(500, "2026-05-05"))
     assert decide(store, catalog, "g2") == "pending_allocation"
     run(store, catalog, date(2026, 5, 5))

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -345,6 +345,23 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
     }
 
 
+def all_at_once(clients: int, client: Callable[[int, asyncio.Event], Awaitable[None]]) -> float:
+    """Start `clients` coroutines `client(index, start)`, give them a second to connect,
+    then release them together with `start`: seconds from the release to the last one's
+    end (the opening rushes of the waiters and of the permit desk)."""
+
+    async def rush() -> float:
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(client(index, start)) for index in range(clients)]
+        await asyncio.sleep(1.0)  # every client connected, then all at once
+        began = time.monotonic()
+        start.set()
+        await asyncio.gather(*tasks)
+        return time.monotonic() - began
+
+    return asyncio.run(rush())
+
+
 def waiters_latency(
     stack: Running, label: str, clients: int = WAITERS, rounds: int = 3
 ) -> dict[str, float]:
@@ -378,16 +395,7 @@ def waiters_latency(
         finally:
             await http.close()
 
-    async def rush() -> float:
-        start = asyncio.Event()
-        tasks = [asyncio.create_task(client(index, start)) for index in range(clients)]
-        await asyncio.sleep(1.0)  # every client connected, then all at once
-        began = time.monotonic()
-        start.set()
-        await asyncio.gather(*tasks)
-        return time.monotonic() - began
-
-    seconds = asyncio.run(rush())
+    seconds = all_at_once(clients, client)
     latencies.sort()
     return {
         "waiters": clients,

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.e2e_bench import TOKEN, LeanClient, Running, running_stack
+from bench.e2e_bench import TOKEN, LeanClient, Running, all_at_once, running_stack
 
 APPLICANTS = 400
 TRQ = "CA-CN-EV-TRQ-2026"
@@ -86,16 +86,7 @@ def burst(
         finally:
             await http.close()
 
-    async def all_at_once() -> float:
-        start = asyncio.Event()
-        tasks = [asyncio.create_task(client(index, start)) for index in range(count)]
-        await asyncio.sleep(1.0)  # every client connected, then all at once
-        began = time.monotonic()
-        start.set()
-        await asyncio.gather(*tasks)
-        return time.monotonic() - began
-
-    return asyncio.run(all_at_once()), latencies, answers
+    return all_at_once(count, client), latencies, answers
 
 
 def echo_rate(stack: Running, count: int) -> tuple[float, list[float]]:
@@ -138,7 +129,7 @@ def rush(stack: Running, count: int) -> dict[str, Any]:
             f"the period held {holds} units: {units} were issued to applicants, the ledger "
             f"drew {drawn} and says {after['remaining']} remain"
         )
-    if any(body["detail"] != {"remaining": 0} for body in refused):
+    if any(body["detail"]["remaining"] != 0 for body in refused):
         raise RuntimeError(f"a refusal did not answer 0 units left: {refused[0]}")
     latencies.sort()
     return {

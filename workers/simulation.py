@@ -18,22 +18,23 @@ What a simulation has to settle that the real world settles by itself, and how:
   than the line leaves the line refused the same way (its permit holds too few units),
   and the granted units stay drawn, outstanding, as the ledger says.
 - Daily pro-rata runs. Before the first declaration of a later acceptance day, every
-  day with requests waiting is run (`store.ledger.run`), and the declarations it
+  day with requests waiting is run (`workers.allocation.run_day`), and the declarations it
   returns, or whose permits it issued or refused, are decided; at the end of the stream
   the remaining days are run.
 - Importer allocations. A simulation has no allocation accounts, so it assumes them:
   each importer with a commercial declaration in scope of an importer-allocation quota
   in a quota year gets an equal share of that year's volume (the units that do not
-  divide evenly, one each to the importers seen first), set before the stream runs.
-Declarations are decided in stream order; an id that comes again is entered once, as
-the API's idempotency key makes it.
+  divide evenly, one each to the importers seen first), set before the stream runs
+  (`workers.allocation.open_account`, as an administrator's allocation).
+Declarations are submitted as the API submits them (`workers.submission.submit`),
+received on their acceptance date, and decided in stream order; an id that comes again
+is entered once, as the API's idempotency key makes it.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rules import trail
 from rules.catalog import Catalog
 from rules.engine import measures_in_force
 from rules.pack import Measure, Pack
@@ -55,7 +55,8 @@ from schemas.permit import PermitApplication
 from schemas.quota import Allocation
 from store.embedded import EmbeddedRedis
 from store.ledger import MAX_EVENTS_PAGE, HoldsLedger
-from store.redis_store import RedisStore, now_rfc3339
+from store.redis_store import RedisStore
+from workers import allocation, submission
 from workers import permits as permit_workflow
 from workers.evaluation import decide_many
 from workers.permits import PermitRefused
@@ -181,16 +182,15 @@ class _Stream:
             for year, importers in sorted(holders.items()):
                 if not importers:
                     continue
-                volume = year_volume(measure.quota, year)
-                share, rest = divmod(volume, len(importers))
+                share, rest = divmod(year_volume(measure.quota, year), len(importers))
                 for position, bn in enumerate(importers):
                     units = share + (1 if position < rest else 0)
-                    refused = self.store.ledger.account(
-                        terms_of(measure, year), "initial", bn, units,
-                        year_volume=volume, now=now_rfc3339(),
-                    )  # fmt: skip
-                    if refused:  # an empty ledger refuses no share of the year volume
-                        raise RuntimeError(f"{measure.id}: allocation for {bn} refused: {refused}")
+                    try:
+                        allocation.open_account(self.store, measure, year, bn, units)
+                    except allocation.AllocationRefused as exc:  # an empty ledger refuses none
+                        raise RuntimeError(
+                            f"{measure.id}: allocation for {bn} refused: {exc.reason}"
+                        ) from None
                     self.accounts.append(AccountShare(measure.id, year, bn, units))
 
     # --- the stream -----------------------------------------------------------------------
@@ -217,18 +217,13 @@ class _Stream:
             outcome = self._apply(declaration, measure_of[number], number, group)
             waits = waits or outcome == "pending_allocation"
         entered = declaration.model_copy(update={"lines": tuple(lines)}) if groups else declaration
-        self.store.submit(
-            entered.declaration_id,
-            entered.canonical_json(),
-            entered.body_sha256(),
-            entered.importer.business_number,
-            time.time(),
-            trail.received(entered, SUBMITTED_BY),
-        )
+        created: list[str] = []
+        # received when customs accepted it, as its permits were applied for on that day
+        submission.submit(self.store, [entered], SUBMITTED_BY, created.extend, entered.accepted_at)
         if waits:
-            self.waiting.append(entered.declaration_id)
-        else:
-            decide_many(self.store, self.catalog, [entered.declaration_id])
+            self.waiting += created
+        elif created:
+            decide_many(self.store, self.catalog, created)
 
     def _permit_measure(self, declaration: Declaration, line: DeclarationLine) -> Measure | None:
         """The quota measure whose permit this line needs, if any (for the import types
@@ -302,26 +297,18 @@ class _Stream:
         """Run every pro-rata day with requests waiting (before `before`, or all), then
         decide what the runs answered: declarations with a grant to take, and those
         whose permits the runs issued or refused."""
-        prorata = self._mode("daily_pro_rata")
         while True:
-            due = sorted(
-                (
-                    (day, measure)
-                    for measure in prorata
-                    for day in self.store.ledger.pro_rata_days(measure.id)
-                    if before is None or day < before
-                ),
-                key=lambda item: (item[0], item[1].id),
-            )
+            due = allocation.due_days(self.store, self.catalog, before)
             if not due and not self.waiting:
                 return
             for day, measure in due:
-                result = self.store.ledger.run(terms_on(measure, day), day, now_rfc3339())
-                if result.declarations:
-                    decide_many(self.store, self.catalog, result.declarations)
+                allocation.run_day(self.store, measure, day, self._decide)
             if self.waiting:
                 waiting, self.waiting = self.waiting, []
                 decide_many(self.store, self.catalog, waiting)
+
+    def _decide(self, declaration_ids: list[str]) -> None:
+        decide_many(self.store, self.catalog, declaration_ids)
 
     # --- the report -----------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """Declarations: submit one or a batch, poll the status and verdict (long-polling if
-asked), cancel. Validation and authorisation happen here; the verdict comes from the
-workers, and a cancellation's protocol lives in workers/cancellation.py."""
+asked), cancel. Validation and authorisation happen here; storing and handing on is
+workers/submission.py's, the verdict comes from the workers, and a cancellation's
+protocol lives in workers/cancellation.py."""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from rules import trail
-from schemas.declaration import Declaration, body_sha256_of
+from schemas.declaration import Declaration
 from schemas.requests import Batch
 from schemas.responses import BatchAnswer, BatchItem, ErrorAnswer, FieldProblem, Submission
 from schemas.verdict import DeclarationStatus
@@ -37,9 +36,7 @@ from service.dependencies import (
     who,
 )
 from service.errors import ApiError, validation_detail
-from workers import cancellation
-
-log = logging.getLogger(__name__)
+from workers import cancellation, submission
 
 router = APIRouter(prefix="/v1/declarations", tags=["declarations"])
 
@@ -59,9 +56,8 @@ def _refused(field: str, message: str) -> Answer:
 
 
 def accept(app: Services, caller: Principal, items: Sequence[Any], send: Enqueue) -> list[Answer]:
-    """Validate and authorise each declaration, store the good ones in one round trip,
-    enqueue the new ones; one (status code, answer) per item, in order."""
-    store = app.store
+    """Validate and authorise each declaration, then submit the good ones
+    (workers/submission.py); one (status code, answer) per item, in order."""
     answers: list[Answer | None] = [None] * len(items)
     good: list[tuple[int, Declaration]] = []
     for index, raw in enumerate(items):
@@ -79,39 +75,22 @@ def accept(app: Services, caller: Principal, items: Sequence[Any], send: Enqueue
                 detail="a submitter token submits for its own business number only",
             ))  # fmt: skip
             continue
-        early = declaration.too_early(datetime.now(UTC))
-        if early is not None:
-            answers[index] = _refused("accepted_at", early)
-            continue
         good.append((index, declaration))
-    now, by = time.time(), who(caller)
-    bodies = [declaration.canonical_json() for _, declaration in good]
-    results = store.submit_many([
-        (declaration.declaration_id, body, sha, declaration.importer.business_number, now,
-         trail.received(declaration, by, sha))
-        for (_, declaration), body, sha in zip(
-            good, bodies, map(body_sha256_of, bodies), strict=True
-        )
-    ]) if good else []  # fmt: skip
-    created = []
+    results = submission.submit(
+        app.store, [declaration for _, declaration in good], who(caller), send, datetime.now(UTC)
+    )
     for (index, declaration), result in zip(good, results, strict=True):
-        body = Submission.model_validate(
-            {"declaration_id": declaration.declaration_id, "status": result.status}
-        )
-        if result.outcome == "conflict":
+        if isinstance(result, submission.TooEarly):
+            answers[index] = _refused("accepted_at", result.message)
+        elif result.outcome == "conflict":
             # The stored declaration may be another importer's, which GET answers 404
             # for: so no status and nothing else about it, only that the id is taken.
             answers[index] = (409, ID_TAKEN)
-        elif result.outcome == "created":
-            answers[index] = (202, body)
-            created.append(declaration.declaration_id)
         else:
-            answers[index] = (200, body)
-    if created:
-        try:
-            send(created)
-        except Exception:  # stored is what 202 promises; the sweeper enqueues them again
-            log.exception("could not enqueue %d declarations; the sweeper will", len(created))
+            body = Submission.model_validate(
+                {"declaration_id": declaration.declaration_id, "status": result.status}
+            )
+            answers[index] = (202 if result.outcome == "created" else 200, body)
     return [answer for answer in answers if answer is not None]
 
 

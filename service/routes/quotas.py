@@ -1,6 +1,7 @@
 """Quotas: every quota's current period, one quota's year in full (periods, events,
-accounts), and the administrator's pro-rata runs and importer allocations. Balances come
-from the ledger's read model; nothing here computes one."""
+accounts), and the administrator's pro-rata runs and importer allocations (whose
+workflows are workers/allocation.py's). Balances come from the ledger's read model;
+nothing here computes one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from fastapi import APIRouter, Query
 
 from rules.catalog import Catalog
 from rules.pack import Measure, Pack
-from rules.quota import terms_of, terms_on, year_volume
 from schemas.ledger import QuotaView
 from schemas.requests import AllocationRun, ImporterAllocation
 from schemas.responses import AccountsAnswer, AllocationRunAnswer, GrantedPermit, QuotaList
@@ -18,8 +18,7 @@ from service import views
 from service.dependencies import Admin, App, AsOf, Caller, Packs, Store, errors, today
 from service.errors import ApiError
 from store.ledger import MAX_EVENTS_PAGE
-from store.redis_store import now_rfc3339
-from workers import webhooks
+from workers import allocation
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
 
@@ -87,13 +86,10 @@ def run_allocation(
     quota_id: str, run: AllocationRun, caller: Admin, app: App
 ) -> AllocationRunAnswer:
     _, measure = quota_measure(app.catalog, quota_id)
-    assert measure.quota is not None
-    if measure.quota.mode != "daily_pro_rata":
-        raise ApiError(409, "not a daily pro-rata quota", {"mode": measure.quota.mode})
-    result = app.store.ledger.run(terms_on(measure, run.date), run.date, now_rfc3339())
-    webhooks.announce_run(app.store, quota_id, result.permits)
-    if result.declarations:
-        app.enqueue_bulk(result.declarations)
+    try:
+        result = allocation.run_day(app.store, measure, run.date, app.enqueue_bulk)
+    except allocation.WrongMode as exc:
+        raise ApiError(409, "not a daily pro-rata quota", {"mode": exc.mode}) from None
     return AllocationRunAnswer(
         quota_id=quota_id,
         date=run.date,
@@ -122,22 +118,10 @@ def importer_allocation(
     quota_id: str, change: ImporterAllocation, caller: Admin, store: Store, catalog: Packs
 ) -> AccountsAnswer:
     _, measure = quota_measure(catalog, quota_id)
-    assert measure.quota is not None
-    if measure.quota.mode != "importer_allocation":
-        raise ApiError(409, "not an importer-allocation quota", {"mode": measure.quota.mode})
-    terms = terms_of(measure, change.quota_year)
-    if change.initial is not None:
-        refused = store.ledger.account(
-            terms, "initial", change.business_number, change.initial,
-            year_volume=year_volume(measure.quota, change.quota_year), now=now_rfc3339(),
-        )  # fmt: skip
-    else:
-        refused = store.ledger.account(
-            terms, "transfer", change.business_number, change.quantity or 0,
-            to_business_number=change.transfer_to or "", now=now_rfc3339(),
-        )  # fmt: skip
-    if refused:
-        raise ApiError(409, "allocation refused", refused)
-    holders = store.ledger.account_holders(quota_id, change.quota_year)
-    accounts = store.ledger.view(terms, today(), limit=1, accounts=holders).accounts
+    try:
+        accounts = allocation.change_accounts(store, measure, change, today())
+    except allocation.WrongMode as exc:
+        raise ApiError(409, "not an importer-allocation quota", {"mode": exc.mode}) from None
+    except allocation.AllocationRefused as exc:
+        raise ApiError(409, "allocation refused", exc.reason) from None
     return AccountsAnswer(quota_id=quota_id, quota_year=change.quota_year, accounts=accounts)

@@ -11,8 +11,8 @@ from helpers import declaration
 from rules import trail
 from schemas.declaration import Declaration
 from schemas.verification import verify_checkpoints
-from service.server import CHECKPOINT_PIECE, write_checkpoints
 from store_calls import checkpoints_raw
+from workers.schedule import CHECKPOINT_PIECE, write_checkpoints
 
 
 def test_a_tick_with_many_changed_trails_writes_small_linked_checkpoints(api: InProcess) -> None:

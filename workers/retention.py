@@ -1,6 +1,7 @@
-"""When the retention run happens: once a day from the API's sweep (whichever API process
-claims the day first), or on demand with `accord archive [--older-than DAYS]`. What it
-does is store/retention.py's; how it is kept, docs/retention.md."""
+"""When the retention run happens: once a day from the API's periodic sweep
+(workers/schedule.py; whichever API process claims the day first), or on demand with
+`accord archive [--older-than DAYS]`. What it does is store/retention.py's; how it is
+kept, docs/retention.md."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import io
 import json
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -24,12 +24,13 @@ from typing import Any
 
 import pytest
 
+from conftest import Accord, HttpServer, in_process
 from helpers import IMPORTER, declaration
-from rules import trail
 from rules.catalog import Catalog
 from rules.pack import SHIPPED_DIR, Pack, parse_pack
-from rules.quota import periods_of_year, terms_on, year_volume
+from rules.quota import periods_of_year, terms_of, terms_on, year_volume
 from rules.simulation import (
+    AccountShare,
     OverrideError,
     PeriodReport,
     SimulationReport,
@@ -39,10 +40,10 @@ from rules.simulation import (
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from service.simulate import main
-from store.redis_store import RedisStore, now_rfc3339
-from workers import permits
+from store.redis_store import RedisStore
+from workers import allocation, permits, submission
 from workers.evaluation import decide_many
-from workers.simulation import simulate
+from workers.simulation import run_stream, simulate
 
 TRQ_PATH = SHIPPED_DIR / "ca-cn-ev-trq-2026.yaml"
 TRQ_TEXT = TRQ_PATH.read_bytes()
@@ -409,26 +410,19 @@ def test_modes_at_declarations_run_on_the_test_packs(
 
 
 def _by_hand(store: RedisStore, catalog: Catalog, declarations: Sequence[Declaration]) -> None:
-    """The stream as the API and the workers would take it: each importer applies for a
-    permit where one is needed, each declaration is submitted and decided, and each
-    pro-rata day is run once the next day begins (and at the end)."""
+    """The stream as the API and the workers would take it, through their workflows:
+    each importer applies for a permit where one is needed, each declaration is
+    submitted and decided, and each pro-rata day is run once the next day begins (and at
+    the end)."""
 
-    def run_days(before: date | None) -> None:
-        for pack in catalog.current:
-            for measure in pack.measures:
-                if measure.quota is None or measure.quota.mode != "daily_pro_rata":
-                    continue
-                for day in store.ledger.pro_rata_days(measure.id):
-                    if before is None or day < before:
-                        terms = terms_on(measure, day)
-                        result = store.ledger.run(terms, day, now_rfc3339())
-                        decide_many(store, catalog, result.declarations)
+    def decide(declaration_ids: list[str]) -> None:
+        decide_many(store, catalog, declaration_ids)
 
     last: date | None = None
     for parsed in declarations:
         day = parsed.accepted_on
         if last is None or day > last:
-            run_days(day)
+            allocation.run_due(store, catalog, day, decide)
             last = day
         if parsed.lines[0].origin == "CN":
             number = f"P-{parsed.declaration_id}"
@@ -442,12 +436,8 @@ def _by_hand(store: RedisStore, catalog: Catalog, declarations: Sequence[Declara
             permits.apply(store, catalog, application, day)
             line = parsed.lines[0].model_copy(update={"permit_number": number})
             parsed = parsed.model_copy(update={"lines": (line,)})
-        store.submit(
-            parsed.declaration_id, parsed.canonical_json(), parsed.body_sha256(),
-            parsed.importer.business_number, time.time(), trail.received(parsed, "test"),
-        )  # fmt: skip
-        decide_many(store, catalog, [parsed.declaration_id])
-    run_days(None)
+        submission.submit(store, [parsed], "test", decide, parsed.accepted_at)
+    allocation.run_due(store, catalog, None, decide)
 
 
 @pytest.mark.parametrize(
@@ -515,6 +505,143 @@ def test_report_figures_are_the_ledgers_own(
         assert record.verdict is not None, record.status
         outcomes[json.loads(record.verdict)["outcome"]] += 1
     assert report.outcomes == outcomes
+
+
+# --- one stream, through `accord simulate` and through the running API ------------------------
+
+# (pack, overrides, quota id, origin): a quota drawn at permit issuance and shared pro rata
+# at its day's run; one drawn at declarations and shared pro rata; importer allocations.
+ONE_PATH = {
+    "permit-pro-rata": (TRQ_PATH, {**SMALL, "quota.mode": "daily_pro_rata"}, TRQ, "CN"),
+    "declaration-pro-rata": (
+        MODES_PATH, {"TEST-TW-EV-PRORATA:quota.base_volume": "10"}, "TEST-TW-EV-PRORATA", "TW",
+    ),
+    "importer-allocation": (
+        MODES_PATH, {"TEST-TH-EV-ALLOC:quota.base_volume": "10"}, "TEST-TH-EV-ALLOC", "TH",
+    ),
+}  # fmt: skip
+ONE_PATH_STREAM = [  # day, units, importer: each day asks more than its share
+    ("2026-03-02", 6, IMPORTER),
+    ("2026-03-02", 4, SECOND_IMPORTER),
+    ("2026-03-03", 3, IMPORTER),
+    ("2026-03-03", 5, SECOND_IMPORTER),
+    ("2026-09-02", 2, IMPORTER),
+]
+
+
+def _steady(verdict: str) -> dict[str, Any]:
+    """A stored verdict without the time it was made at."""
+    body: dict[str, Any] = json.loads(verdict)
+    body.pop("as_of")
+    return body
+
+
+def _through_the_api(
+    api: Accord, store: RedisStore, quota_id: str, declarations: Sequence[Declaration],
+    accounts: Sequence[AccountShare],
+) -> None:  # fmt: skip
+    """The stream as an administrator and importers give it to a running API: the
+    accounts set first; then day by day, each pro-rata day with requests waiting run once
+    the next day begins, each permit applied for (and its day run, so that it is issued
+    before its declaration is decided), each declaration submitted and decided by the
+    workers; and the last days run at the end."""
+    with api.client("admin") as client:
+
+        def settled(declaration_id: str, statuses: tuple[str, ...]) -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                answer = client.get(f"/v1/declarations/{declaration_id}", params={"wait": 5})
+                if answer.json()["status"] in statuses:
+                    return
+                time.sleep(0.02)
+            raise AssertionError(f"{declaration_id} did not become {' or '.join(statuses)}")
+
+        def run_pending(before: date | None) -> None:
+            for day in store.ledger.pro_rata_days(quota_id):
+                if before is None or day < before:
+                    answer = client.post(f"/v1/quotas/{quota_id}/runs", json={"date": str(day)})
+                    assert answer.status_code == 200, answer.text
+                    for declaration_id in answer.json()["declarations"]:
+                        settled(declaration_id, ("decided",))
+
+        for share in accounts:
+            answer = client.post(f"/v1/quotas/{quota_id}/allocations", json={
+                "quota_year": share.quota_year, "business_number": share.business_number,
+                "initial": share.initial,
+            })  # fmt: skip
+            assert answer.status_code == 200, answer.text
+        for day in sorted({item.accepted_on for item in declarations}):
+            run_pending(day)
+            of_the_day = [item for item in declarations if item.accepted_on == day]
+            for item in of_the_day:
+                for line in item.lines:
+                    if line.permit_number is None:
+                        continue
+                    answer = client.post("/v1/permits", json={
+                        "permit_number": line.permit_number, "measure": quota_id,
+                        "business_number": item.importer.business_number,
+                        "quantity": int(line.quantity), "issued_on": str(day),
+                    })  # fmt: skip
+                    assert answer.status_code in (201, 202, 409), answer.text
+            if any(line.permit_number for item in of_the_day for line in item.lines):
+                run_pending(day + timedelta(days=1))
+            for item in of_the_day:
+                body = json.loads(item.canonical_json())
+                assert client.post("/v1/declarations", json=body).status_code == 202
+                settled(item.declaration_id, ("decided", "pending_allocation"))
+        run_pending(None)
+
+
+@pytest.mark.parametrize("case", ONE_PATH, ids=list(ONE_PATH))
+def test_simulation_and_the_api_answer_one_stream_alike(
+    case: str, store: RedisStore, http_server: HttpServer, redis_url: str, tmp_path: Path
+) -> None:
+    """One stream of permits and declarations, simulated and given to a running API, ends in the same verdicts, permits, accounts and ledger: the simulation runs the production workflows (submission, permits, pro-rata runs, allocations)."""
+    pack_path, overrides, quota_id, origin = ONE_PATH[case]
+    pack = apply_overrides(pack_path.read_bytes(), overrides, str(pack_path))
+    catalog = Catalog(packs=(pack,), current=(pack,))
+    declarations = []
+    for number, (day, units, importer) in enumerate(ONE_PATH_STREAM):
+        item = vehicles(f"one-{case}-{number}", day, units, origin=origin, importer=importer)
+        if origin == "CN":  # the simulation applies for the permit each line names
+            line = item.lines[0].model_copy(update={"permit_number": f"P-{number}"})
+            item = item.model_copy(update={"lines": (line,)})
+        declarations.append(item)
+    report = run_stream(store, catalog, declarations)
+    with in_process(http_server, redis_url, tmp_path, catalog) as api:
+        assert api.api_store is not None
+        production = api.api_store
+        _through_the_api(api, production, quota_id, declarations, report.accounts)
+        ids = [item.declaration_id for item in declarations]
+        simulated = {record.declaration_id: record for record in store.get_many(ids)}
+        served = {record.declaration_id: record for record in production.get_many(ids)}
+        for declaration_id in ids:
+            verdict, answer = simulated[declaration_id].verdict, served[declaration_id].verdict
+            assert verdict is not None and answer is not None, declaration_id
+            assert _steady(verdict) == _steady(answer), declaration_id
+        numbers = [(quota_id, f"P-{number}") for number in range(len(declarations))]
+        applied = store.ledger.permits(numbers)
+        assert applied == production.ledger.permits(numbers)
+        assert bool(applied) == (origin == "CN")
+        measure = catalog.measure(quota_id)
+        assert measure is not None
+        for year in (1, 2):  # the stream's quota year, and the next, which it left alone
+            terms = terms_of(measure[1], year)
+            holders = store.ledger.account_holders(quota_id, year)
+            assert holders == production.ledger.account_holders(quota_id, year)
+            simulated_year = store.ledger.view(terms, d("2026-09-02"), accounts=holders)
+            served_year = production.ledger.view(terms, d("2026-09-02"), accounts=holders)
+            assert simulated_year.model_copy(update={"events": None}) == served_year.model_copy(
+                update={"events": None}
+            )
+            assert simulated_year.periods[0].net_used > 0 or year == 2
+            assert [
+                (event.type, event.quantity, event.on, event.declaration_id, event.permit_number)
+                for event in simulated_year.events.events
+            ] == [
+                (event.type, event.quantity, event.on, event.declaration_id, event.permit_number)
+                for event in served_year.events.events
+            ]
 
 
 # --- overrides ---------------------------------------------------------------------------------

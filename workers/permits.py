@@ -128,6 +128,20 @@ def end(
     return store.ledger.permit(measure.id, permit.permit_number)
 
 
+class PermitUsed(Exception):
+    """A used permit is not cancelled: the declaration that used it is, first."""
+
+
+def cancel(store: HoldsPermits, catalog: Catalog, permit: Permit, day: date) -> Permit:
+    """Cancel a permit its holder no longer needs: an unused one ends and its units
+    return on `day`; one ended already stays as it is; a used one is refused."""
+    if permit.status == "used":
+        raise PermitUsed(permit.permit_number)
+    if permit.status in ("issued", "pending_allocation"):
+        return end(store, catalog, permit, day, "cancelled") or permit
+    return permit
+
+
 def expire_all(store: HoldsPermits, catalog: Catalog, today: date) -> list[str]:
     """End every permit that expired unused, once the pack's grace after its last valid
     day has passed (the periodic sweep)."""

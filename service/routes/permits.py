@@ -100,10 +100,10 @@ def get_permit(number: str, caller: Caller, store: Store, catalog: Packs) -> Per
 )
 def cancel_permit(number: str, caller: Writer, store: Store, catalog: Packs) -> PermitView:
     permit = visible_permit(store, catalog, caller, number)
-    if permit.status == "used":
+    try:
+        cancelled = permit_workflow.cancel(store, catalog, permit, today())
+    except permit_workflow.PermitUsed:
         raise ApiError(
             409, "permit used", "cancel the declaration that used it first, then the permit"
-        )
-    if permit.status in ("issued", "pending_allocation"):
-        permit = permit_workflow.end(store, catalog, permit, today(), "cancelled") or permit
-    return views.permit(permit)
+        ) from None
+    return views.permit(cancelled)

@@ -20,6 +20,7 @@ from store.declarations import Declarations
 from store.memory import MemoryDeclarations
 from store.redis_store import RedisStore, now_rfc3339, today
 from store_calls import begin
+from workers import allocation
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail
 
 
@@ -43,10 +44,13 @@ def tw(quantity: int, day: str = "2026-05-04") -> dict[str, Any]:
 def run(
     store: RedisStore, catalog: Catalog, day: date, quota_id: str = "TEST-TW-EV-PRORATA"
 ) -> list[str]:
-    """The pro-rata run of a day; the declarations it asks to be evaluated again."""
+    """The pro-rata run of a day (workers/allocation.py's); the declarations it asks to be
+    evaluated again."""
     found = catalog.measure(quota_id)
     assert found is not None
-    return store.ledger.run(terms_on(found[1], day), day, now_rfc3339()).declarations
+    sent: list[str] = []
+    allocation.run_day(store, found[1], day, sent.extend)
+    return sent
 
 
 def period(store: RedisStore, catalog: Catalog, quota_id: str, day: date) -> PeriodFigures:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from rules.catalog import Catalog
 from rules.pack import Measure
@@ -39,7 +38,7 @@ class WrongMode(Exception):
 class AllocationRefused(Exception):
     """The ledger refused the allocation or transfer; `reason` says why."""
 
-    def __init__(self, reason: Any) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 

@@ -580,9 +580,7 @@ def archive(older_than: int | None, as_json: bool) -> int:
     """`accord archive`: on the service's Redis (REDIS_URL, or the embedded one `accord run`
     started from this directory) and ACCORD_ARCHIVE_DIR."""
     from service.retention import run_archive
-    from store.embedded import running_url
-    from store.errors import StoreError
-    from store.redis_store import RedisStore
+    from store import RedisStore, StoreError, running_url
 
     settings = get_settings()
     redis_url = settings.redis_url or running_url(settings.embedded_redis_dir)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.declaration import BN15_WORDS, RFC3339_WORDS
 from schemas.permit import BN15, PERMIT_NUMBER
 from schemas.responses import ErrorAnswer, FieldProblem
-from store.errors import StoreError, StoreUnavailable
+from store import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

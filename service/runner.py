@@ -44,7 +44,7 @@ from service.auth import write_admin_tokens
 from service.connections import PROTOCOL
 from service.state_lock import StateDirectoryInUse, StateLock
 from settings import Settings
-from store.embedded import DirectoryInUse, EmbeddedRedis
+from store import DirectoryInUse, EmbeddedRedis
 
 TAIL_LINES = 20  # of a child's standard error, kept for the message when it cannot start
 

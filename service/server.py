@@ -19,8 +19,7 @@ from service.enqueuer import Coalescer
 from service.recovery import RedisWatch
 from service.retention import archive_daily
 from settings import get_settings
-from store.audit import AuditTrails
-from store.redis_store import RedisStore, now_rfc3339
+from store import AuditTrails, RedisStore, now_rfc3339
 from workers import permits, webhooks
 
 log = logging.getLogger(__name__)

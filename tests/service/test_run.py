@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from helpers import declaration
-from store.embedded import free_port
+from store import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -22,7 +22,7 @@ import yaml
 from test_run import alive, descendants
 
 from service.runner import CRASH_LOOP, Child, CrashLoop, _start
-from store.embedded import free_port
+from store import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -254,7 +254,7 @@ def test_run_refuses_to_start_a_second_redis_on_an_append_only_file_in_use(tmp_p
     """An embedded Redis still running on var/redis (left by a run that was killed) is
     never joined by a second server on its append-only file: accord run exits 2 saying so,
     and the running server's files are untouched."""
-    from store.embedded import EmbeddedRedis
+    from store import EmbeddedRedis
 
     left_running = EmbeddedRedis(tmp_path / "var" / "redis").start()
     try:

@@ -39,7 +39,7 @@ from rules.simulation import (
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from service.simulate import main
-from store.redis_store import RedisStore, now_rfc3339
+from store import RedisStore, now_rfc3339
 from workers import permits
 from workers.evaluation import decide_many
 from workers.simulation import simulate

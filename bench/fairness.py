@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import yaml
 
-from service.runner import api_command, worker_command
+from cli.runner import api_command, worker_command
 from store import EmbeddedRedis, RedisStore, free_port
 
 HEAVY = "123456789RM0001"

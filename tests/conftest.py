@@ -41,10 +41,10 @@ import uvicorn
 import yaml
 from uvicorn.lifespan.on import LifespanOn
 
+from cli.runner import api_command, worker_command
 from rules.catalog import Catalog, load_catalog
 from service.api import create_app
 from service.connections import PROTOCOL
-from service.runner import api_command, worker_command
 from settings import Settings
 from store import EmbeddedRedis, RedisStore, free_port
 from workers import evaluation

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cli.main import main as accord
 from helpers import IMPORTER, declaration
 from rules import trail
 from rules.catalog import Catalog
@@ -38,7 +39,6 @@ from rules.simulation import (
 )
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
-from service.simulate import main
 from store import RedisStore, now_rfc3339
 from workers import permits
 from workers.evaluation import decide_many
@@ -620,6 +620,11 @@ def test_overrides_across_packs_skip_packs_without_a_quota() -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str]) -> int:
+    """`accord simulate ARGV`, as the command line runs it."""
+    return accord(["simulate", *argv])
 
 
 def jsonl(path: Path, declarations: Sequence[Declaration]) -> Path:

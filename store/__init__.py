@@ -75,7 +75,7 @@ class Store(
     Declarations, AuditTrails, Operations, PackRecords, ExchangeRates, HoldsLedger, Protocol
 ):
     """Every aggregate at once, on one connection and key prefix: for the callers that
-    use several (the API's services, a worker's context)."""
+    use several (the API's services, its views and long polls)."""
 
     @property
     def client(self) -> redis.Redis:

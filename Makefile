@@ -24,7 +24,7 @@ install: $(STAMP) ## create .venv with the pinned dependencies
 run: install ## start Redis (embedded unless REDIS_URL), 2 workers and the API on 127.0.0.1:8000
 	$(BIN)/accord run
 
-lint: install ## ruff, mypy and the layers contract (import-linter)
+lint: install ## ruff, mypy and the import contracts: layers, owners, no circles (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -29,11 +29,10 @@ import yaml
 from celery import Celery
 
 from bench.mix import IMPORTER, declarations, issue_permits
+from cli.runner import _start, _stop, api_command, worker_command
 from rules import trail
 from rules.catalog import load_catalog
-from service.runner import _start, _stop, api_command, worker_command
-from store.embedded import EmbeddedRedis, free_port
-from store.redis_store import RedisStore
+from store import EmbeddedRedis, RedisStore, free_port
 from workers.app import QUEUE
 from workers.evaluation import decide
 

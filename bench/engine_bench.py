@@ -31,7 +31,7 @@ from schemas.audit import GENESIS, chain_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation, LineAllocation, QuotaRequest
-from store.redis_store import now_rfc3339
+from store import now_rfc3339
 
 CENT = Decimal("0.01")
 

@@ -26,9 +26,8 @@ from typing import Any
 import httpx
 import yaml
 
-from service.runner import api_command, worker_command
-from store.embedded import EmbeddedRedis, free_port
-from store.redis_store import RedisStore
+from cli.runner import api_command, worker_command
+from store import EmbeddedRedis, RedisStore, free_port
 
 HEAVY = "123456789RM0001"
 OTHER = "987654321RM0001"

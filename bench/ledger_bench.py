@@ -13,8 +13,7 @@ from typing import Any
 from rules.catalog import load_catalog
 from rules.quota import terms_of
 from schemas.permit import PermitTerms
-from store.embedded import EmbeddedRedis
-from store.redis_store import RedisStore, now_rfc3339
+from store import EmbeddedRedis, RedisStore, now_rfc3339
 
 TRQ = "CA-CN-EV-TRQ-2026"
 IMPORTER = "123456789RM0001"

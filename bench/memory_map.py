@@ -26,8 +26,7 @@ from typing import Any
 import redis
 
 from bench.retention_bench import decide_all
-from store.embedded import EmbeddedRedis
-from store.redis_store import RedisStore
+from store import EmbeddedRedis, RedisStore
 
 PREFIX = "year"
 SHAPES = (

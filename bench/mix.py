@@ -11,7 +11,7 @@ from typing import Any
 from rules.catalog import Catalog
 from rules.quota import terms_of
 from schemas.permit import Permit, PermitTerms
-from store.redis_store import RedisStore, now_rfc3339
+from store import RedisStore, now_rfc3339
 
 IMPORTER = "123456789RM0001"
 

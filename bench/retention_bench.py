@@ -16,10 +16,7 @@ from bench.mix import declarations, issue_permits
 from rules import trail
 from rules.catalog import load_catalog
 from schemas.declaration import Declaration
-from store.archive import Archive
-from store.embedded import EmbeddedRedis
-from store.redis_store import RedisStore, now_rfc3339
-from store.retention import archive_closed
+from store import Archive, EmbeddedRedis, RedisStore, archive_closed, now_rfc3339
 from workers.evaluation import decide_many
 
 CHUNK = 25  # declarations per task, as service/server.py sends them

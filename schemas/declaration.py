@@ -2,7 +2,8 @@
 
 This module defines the pydantic models `Importer`, `DeclarationLine` and
 `Declaration`. They check one declaration's shape and field-level rules: the
-B3 field formats, exact decimal money, VIN check digits, and the uniqueness of
+B3 field formats, exact decimal money, the importer's number and the VINs (each
+by its identifier's own check, schemas/identifiers.py), and the uniqueness of
 line numbers and VINs. They normalise what may be written in more than one way
 (tariff items without dots, amounts to a fixed scale), and they give the
 canonical JSON body whose SHA-256 is the idempotency body hash. Compliance
@@ -35,32 +36,22 @@ from pydantic import (
     field_serializer,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from schemas import identifiers
 from schemas.countries import ISO_3166_ALPHA2
 
 __all__ = ["Declaration", "DeclarationLine", "Importer", "Jurisdiction"]
+
+# every field check here raises its error as the identifiers' checks do
+_invalid = identifiers.invalid
+_require_str = identifiers.require_str
 
 _DECLARATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # URL normalisation removes "." and ".." path segments, so GET /v1/declarations/.. could
 # never reach a declaration stored under such an id.
 _UNREACHABLE_IDS = frozenset({".", ".."})
-# The B3 needs the importer's import/export (RM) program account. The other
-# program identifiers (RT for GST, RP for payroll, ...) cannot account for goods.
-_BUSINESS_NUMBER = re.compile(r"[0-9]{9}RM[0-9]{4}")
-_BUSINESS_NUMBER_SHAPE = re.compile(r"[0-9]{9}[A-Z]{2}[0-9]{4}")
-# What a BN15 and an RFC 3339 acceptance time look like, in the words every message uses.
-BN15_WORDS = (
-    "a BN15: the 9-digit business number, RM (the import/export program account) and a "
-    "4-digit reference number, such as 123456789RM0001"
-)
+# What an RFC 3339 acceptance time looks like, in the words every message uses.
 RFC3339_WORDS = "an RFC 3339 timestamp with its UTC offset, such as 2026-03-10T10:00:00-05:00"
-# China's unified social credit code (GB 32100-2015): 18 characters from an alphabet without
-# I, O, S, V and Z; characters 3-8 are the administrative division code; the last is a check
-# character, weighted sum modulo 31 over the first 17.
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_SHAPE = re.compile(rf"[{_USCC_ALPHABET}]{{2}}[0-9]{{6}}[{_USCC_ALPHABET}]{{10}}")
-_USCC_WEIGHTS = tuple(pow(3, position, 31) for position in range(17))
 Jurisdiction = Literal["CA", "CN"]
 DEFAULT_JURISDICTION: Jurisdiction = "CA"
 # The currency the values of each jurisdiction's declarations are in. Values in another
@@ -98,24 +89,6 @@ _MAX_INTEGER_DIGITS = 15
 _MIN_LINES = 1
 _MAX_LINES = 999
 
-_VIN_LENGTH = 17
-_VIN_CHECK_POSITION = 8
-_VIN_VALUES: dict[str, int] = {
-    **{str(digit): digit for digit in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
-
-
-def _invalid(error_type: str, message: str) -> PydanticCustomError:
-    # A custom error keeps the message as written: a plain ValueError would
-    # reach the client prefixed with "Value error, ".
-    return PydanticCustomError(error_type, message)
-
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
@@ -127,20 +100,6 @@ def _times(count: int) -> str:
 
 def _field_name(info: ValidationInfo) -> str:
     return info.field_name or "value"
-
-
-def _require_str(value: object, field: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid("string_type", f"{field} must be a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        # JSON's \ud800 escape parses to a lone surrogate, which no UTF-8 body, hash or
-        # store can hold: it is refused here, where the field can still be named.
-        raise _invalid(
-            "string_unicode", f"{field} must be valid Unicode text, without lone surrogates"
-        ) from None
-    return value
 
 
 def _bounded_text(value: object, field: str, max_length: int) -> str:
@@ -243,54 +202,12 @@ def _declaration_id(value: object) -> str:
     return text
 
 
-def _business_number(value: object) -> str:
-    text = _require_str(value, "business_number")
-    if _BUSINESS_NUMBER_SHAPE.fullmatch(text) is None:
-        raise _invalid(
-            "business_number",
-            f"business_number must be {BN15_WORDS}, got {text!r}",
-        )
-    if _BUSINESS_NUMBER.fullmatch(text) is None:
-        raise _invalid(
-            "business_number_program",
-            "business_number must be an import/export (RM) program account, "
-            f"got program {text[9:11]!r}",
-        )
-    return text
-
-
-def uscc_check_character(code: str) -> str:
-    """The check character of a unified social credit code, from its first 17 characters."""
-    total = sum(
-        _USCC_ALPHABET.index(char) * weight
-        for char, weight in zip(code[:17], _USCC_WEIGHTS, strict=True)
-    )
-    return _USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-def _unified_social_credit_code(text: str) -> str:
-    if len(text) != 18 or _USCC_SHAPE.fullmatch(text) is None:
-        raise _invalid(
-            "business_number",
-            "business_number of a CN declaration must be an 18-character unified social "
-            "credit code (GB 32100-2015, digits and capitals without I, O, S, V, Z), "
-            f"such as 91110000600037341L, got {text!r}",
-        )
-    expected = uscc_check_character(text)
-    if text[17] != expected:
-        raise _invalid(
-            "business_number_check",
-            f"business_number {text} has check character {text[17]!r}, expected {expected!r}",
-        )
-    return text
-
-
 def _importer_id(value: object, info: ValidationInfo) -> str:
     # The declaration passes its jurisdiction as context; an Importer built alone is Canadian.
     context = info.context if isinstance(info.context, dict) else {}
     if context.get("jurisdiction", DEFAULT_JURISDICTION) == "CN":
-        return _unified_social_credit_code(_require_str(value, "business_number"))
-    return _business_number(value)
+        return identifiers.unified_social_credit_code(value)
+    return identifiers.business_number(value)
 
 
 def _importer_name(value: object) -> str:
@@ -446,38 +363,6 @@ def _remission_claim(value: object) -> str:
     return _bounded_text(value, "remission_claim", 64)
 
 
-def _vin_check_digit(vin: str) -> str:
-    remainder = (
-        sum(_VIN_VALUES[char] * weight for char, weight in zip(vin, _VIN_WEIGHTS, strict=True)) % 11
-    )
-    return "X" if remainder == 10 else str(remainder)
-
-
-def _vin(value: object) -> str:
-    vin = _require_str(value, "VIN")
-    if len(vin) != _VIN_LENGTH:
-        raise _invalid(
-            "vin_length", f"VIN {vin} must be {_VIN_LENGTH} characters long, got {len(vin)}"
-        )
-    for position, char in enumerate(vin, start=1):
-        if char in _VIN_VALUES:
-            continue
-        if char in "IOQ":
-            reason = "I, O and Q are never used in a VIN"
-        elif "a" <= char <= "z":
-            reason = "letters must be uppercase"
-        else:
-            reason = "only A-Z (without I, O, Q) and 0-9 are allowed"
-        raise _invalid("vin_character", f"VIN {vin} has {char!r} at position {position}: {reason}")
-    expected = _vin_check_digit(vin)
-    actual = vin[_VIN_CHECK_POSITION]
-    if actual != expected:
-        raise _invalid(
-            "vin_check_digit", f"VIN {vin} has check digit {actual!r}, expected {expected!r}"
-        )
-    return vin
-
-
 _DeclarationId = Annotated[str, BeforeValidator(_declaration_id)]
 _BusinessNumber = Annotated[str, BeforeValidator(_importer_id)]
 _ImporterName = Annotated[str, BeforeValidator(_importer_name)]
@@ -509,7 +394,7 @@ _PermitNumber = Annotated[str, BeforeValidator(_permit_number)]
 _RemissionClaim = Annotated[str, BeforeValidator(_remission_claim)]
 _Currency = Annotated[str, BeforeValidator(_currency)]
 _TariffTreatment = Annotated[str, BeforeValidator(_tariff_treatment)]
-_Vin = Annotated[str, BeforeValidator(_vin)]
+_Vin = Annotated[str, BeforeValidator(identifiers.vin)]
 
 
 class Importer(BaseModel):

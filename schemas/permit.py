@@ -11,10 +11,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from schemas.identifiers import BN15
+
 # reachable in a URL path segment: no '/' (and not '.' or '..', refused by the model)
 PERMIT_NUMBER = r"^[A-Za-z0-9._-]{1,64}$"
-# an importer/exporter program account (RM) of a 9-digit business number, ASCII digits only
-BN15 = r"^[0-9]{9}RM[0-9]{4}$"
 
 # the numbers the service assigns: no client may choose one (workers/permits.py)
 SERVICE_PERMIT_PREFIX = "ACCORD-"

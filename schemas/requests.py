@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.permit import BN15
+from schemas.identifiers import BN15
 
 MAX_BATCH = 1000  # declarations in one batch
 

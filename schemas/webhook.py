@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.permit import BN15
+from schemas.identifiers import BN15
 
 EventType = Literal[
     "declaration.decided",

@@ -1,2 +1,3 @@
-"""The HTTP API (FastAPI), its authentication, the settings and the `accord` CLI. No
-business logic: routes validate, call the store or enqueue, and answer."""
+"""The HTTP API (FastAPI): its routes, authentication, the dashboard and the ASGI app
+uvicorn serves. No business logic: routes validate, call the store, a workflow or the
+queue, and answer. The `accord` command is the layer above (cli/)."""

@@ -41,8 +41,7 @@ from service.routes import (
 from service.routes import webhooks as webhook_routes
 from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
-from store.errors import StoreError
-from store.redis_store import RedisStore
+from store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +145,7 @@ async def _empty_receive() -> Message:
 
 def create_app(
     settings: Settings,
-    store: RedisStore,
+    store: Store,
     enqueue: Enqueue,
     catalog: Catalog | None = None,
     tokens: TokenBook | None = None,

@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.permit import BN15
+from schemas.identifiers import BN15
 
 Role = Literal["admin", "auditor", "submitter"]
 

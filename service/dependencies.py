@@ -22,8 +22,8 @@ from service.auth import Principal, TokenBook
 from service.errors import ApiError
 from service.waiting import CallerSlots, StatusWaiters
 from settings import Settings
-from store.declarations import Declarations
-from store.redis_store import DeclarationRecord, RedisStore
+from store import DeclarationRecord, Declarations
+from store import Store as StoreProtocol
 
 Enqueue = Callable[[Sequence[str]], None]
 
@@ -35,7 +35,7 @@ class Services:
     importer's single."""
 
     settings: Settings
-    store: RedisStore
+    store: StoreProtocol
     catalog: Catalog
     tokens: TokenBook
     enqueue: Enqueue
@@ -50,7 +50,7 @@ def services(request: Request) -> Services:
     return found
 
 
-def _store(request: Request) -> RedisStore:
+def _store(request: Request) -> StoreProtocol:
     return services(request).store
 
 
@@ -63,7 +63,7 @@ def _settings(request: Request) -> Settings:
 
 
 App = Annotated[Services, Depends(services)]
-Store = Annotated[RedisStore, Depends(_store)]
+Store = Annotated[StoreProtocol, Depends(_store)]
 Packs = Annotated[Catalog, Depends(_catalog)]
 Config = Annotated[Settings, Depends(_settings)]
 

@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.declaration import BN15_WORDS, RFC3339_WORDS
-from schemas.permit import BN15, PERMIT_NUMBER
+from schemas.declaration import RFC3339_WORDS
+from schemas.identifiers import BN15, BN15_WORDS
+from schemas.permit import PERMIT_NUMBER
 from schemas.responses import ErrorAnswer, FieldProblem
-from store.errors import StoreError, StoreUnavailable
+from store import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from store.errors import StoreError
-from store.redis_store import RedisStore
+from store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ WATCH_EVERY = 0.5  # seconds between two looks at Redis
 class RedisWatch:
     def __init__(
         self,
-        store: RedisStore,
+        store: Store,
         enqueue: Callable[[list[str]], None],
         every: float = WATCH_EVERY,
     ) -> None:

@@ -14,8 +14,7 @@ from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.rates import RateQuote
-from store.packs import PackRecords
-from store.redis_store import RedisStore
+from store import PackRecords, Store
 
 
 class ReplayError(Exception):
@@ -50,7 +49,7 @@ def _packs_for(
 
 
 def replay_declaration(
-    store: RedisStore, catalog: Catalog, declaration_id: str, pack_version: str | None = None
+    store: Store, catalog: Catalog, declaration_id: str, pack_version: str | None = None
 ) -> dict[str, Any]:
     """The verdict as stored and as decided again, in the JSON form of
     schemas/responses.py's Replay, which the route validates it against."""

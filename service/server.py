@@ -13,7 +13,7 @@ from service.api import create_app
 from service.enqueuer import Coalescer
 from service.recovery import RedisWatch
 from settings import get_settings
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers.schedule import Schedule
 
 CHUNK = 25  # declarations per task at most

@@ -40,9 +40,7 @@ from schemas.verification import ServedState, served_verdict, verify_declaration
 from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
-from store.errors import StoreError
-from store.operations import Operations
-from store.redis_store import DeclarationRecord, RedisStore
+from store import DeclarationRecord, Operations, Store, StoreError
 from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
 
@@ -72,7 +70,7 @@ def served_state(record: DeclarationRecord) -> ServedState:
 
 
 def audit_trail(
-    store: RedisStore, declaration_id: str, record: DeclarationRecord | None = None
+    store: Store, declaration_id: str, record: DeclarationRecord | None = None
 ) -> AuditTrail:
     """`GET /v1/declarations/{id}/audit`: the events and what they prove of what users read
     (schemas/verification.py; the dashboard and the export show the same)."""
@@ -142,7 +140,7 @@ def quota_measures(catalog: Catalog) -> list[tuple[Pack, Measure]]:
 
 
 def quota(
-    store: RedisStore,
+    store: Store,
     pack: Pack,
     measure: Measure,
     as_of: date,
@@ -266,7 +264,7 @@ MAX_DECISIONS_PAGE = 1000  # and at most
 
 
 def decisions(
-    store: RedisStore, rule: str, start: float | None, end: float | None, cursor: int, limit: int
+    store: Store, rule: str, start: float | None, end: float | None, cursor: int, limit: int
 ) -> Decisions:
     """One page of a rule's decisions. Each costs what the index kept of it as it was
     decided, whatever the size of its verdict; a decision indexed before that was kept has
@@ -356,7 +354,7 @@ def readiness(store: Operations) -> JSONResponse:
 REQUEUED_BY = ("sweeper", "redis_return", "worker_start")  # who enqueued declarations again
 
 
-def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
+def metrics(store: Store, catalog: Catalog) -> tuple[bytes, str]:
     stats = store.stats()
     registry = CollectorRegistry()
 
@@ -433,7 +431,7 @@ def metrics(store: RedisStore, catalog: Catalog) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def export_line(store: RedisStore, declaration_id: str) -> ExportLine:
+def export_line(store: Store, declaration_id: str) -> ExportLine:
     """One declaration for an export: its body, its status and verdict, its trail. Only
     the fields set are exported (`export_text`), as the status route answers them."""
     record = store.get(declaration_id)

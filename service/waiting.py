@@ -21,8 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from service.errors import ApiError
-from store.errors import StoreError
-from store.redis_store import RedisStore
+from store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class CallerSlots:
 
 
 class StatusWaiters:
-    def __init__(self, store: RedisStore, per_caller: int) -> None:
+    def __init__(self, store: Store, per_caller: int) -> None:
         self.store = store
         self.per_caller = per_caller
         self.listening = False

@@ -8,11 +8,11 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from store.redis_store import RedisStore
+from store import Store
 from workers.webhooks import hooks_of
 
 
-def metric_families(store: RedisStore, stats: Mapping[str, int]) -> Iterator[Any]:
+def metric_families(store: Store, stats: Mapping[str, int]) -> Iterator[Any]:
     hooks = hooks_of(store)
     subscriptions = GaugeMetricFamily(
         "accord_webhook_subscriptions", "Webhook subscriptions by status", labels=["status"]

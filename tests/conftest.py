@@ -41,13 +41,12 @@ import uvicorn
 import yaml
 from uvicorn.lifespan.on import LifespanOn
 
+from cli.runner import api_command, worker_command
 from rules.catalog import Catalog, load_catalog
 from service.api import create_app
 from service.connections import PROTOCOL
-from service.runner import api_command, worker_command
 from settings import Settings
-from store.embedded import EmbeddedRedis, free_port
-from store.redis_store import RedisStore
+from store import EmbeddedRedis, RedisStore, free_port
 from workers import evaluation
 
 ROOT = Path(__file__).resolve().parent.parent

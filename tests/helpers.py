@@ -62,6 +62,20 @@ def vin(
     return body[:8] + check + body[9:]
 
 
+# Unified social credit codes (GB 32100-2015): the first three are published codes; `uscc`
+# computes a check character with the standard's own table of weights (3^i mod 31), not
+# with the code under test.
+VALID_USCC = ("914403001922038216", "91110000600037341L", "91310000MA1FL1MMXL")
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc(first17: str) -> str:
+    """A unified social credit code: `first17` and its check character."""
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return first17 + _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
 def quota_request(
     measure: Measure,
     day: date,

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from schemas.permit import Permit
+from store import Declarations, Taken
 from store.audit import RedisAuditTrails
-from store.declarations import Declarations, Taken
 from store.ledger import Ledger
 from store.packs import RedisPackRecords
 

@@ -20,8 +20,7 @@ from rules.pack import Measure
 from rules.quota import terms_of, terms_on, year_volume
 from schemas.ledger import AccountFigures
 from schemas.requests import ImporterAllocation
-from store.ledger import HoldsLedger, RunResult
-from store.redis_store import now_rfc3339
+from store import HoldsLedger, RunResult, now_rfc3339
 from workers import webhooks
 
 Send = Callable[[list[str]], None]

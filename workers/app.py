@@ -42,7 +42,7 @@ from celery.worker.state import active_requests, maybe_shutdown
 from kombu import Connection, Queue
 
 from settings import get_settings
-from store import connection
+from store import broker
 
 QUEUE = "accord.evaluate"
 BULK_QUEUE = "accord.bulk"
@@ -98,7 +98,7 @@ class QuickReconnect(Consumer):
 
 def make_app() -> Celery:
     settings = get_settings()
-    broker_url, sentinel_options = connection.broker(
+    broker_url, sentinel_options = broker(
         settings.broker_url or settings.redis_url or "redis://127.0.0.1:6379/0"
     )
     app = Celery("accord", include=["workers.tasks"])
@@ -151,7 +151,7 @@ def requeue_pending(why: str) -> None:
     """Enqueue again every declaration stored without a verdict, in chunks on the bulk
     queue, counted under `requeued:{why}` for /metrics. Duplicates cost one read each;
     evaluations are idempotent."""
-    from store.redis_store import RedisStore
+    from store import RedisStore
 
     settings = get_settings()
     store = RedisStore.from_url(settings.require_redis_url(), settings.redis_prefix)
@@ -183,8 +183,7 @@ def _start_heartbeat(**_: object) -> None:
     First, enqueue again every declaration stored without a verdict: a worker starting
     may be the restart of one that died (its main process killed, say) holding messages
     it had taken, which Redis would otherwise return only after the visibility timeout."""
-    from store.errors import StoreError
-    from store.redis_store import RedisStore
+    from store import RedisStore, StoreError
 
     if QUEUE not in (app.amqp.queues.consume_from or {}):
         return  # a webhook delivery worker (workers/webhooks.py) decides no declaration

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from store.redis_store import DeclarationRecord, RedisStore, now_rfc3339
+from store import DeclarationRecord, Store, now_rfc3339
 
 
 class NotCancellable(Exception):
@@ -23,7 +23,7 @@ class NotCancellable(Exception):
         self.detail = detail
 
 
-def cancel(store: RedisStore, record: DeclarationRecord, by: str, day: date) -> DeclarationRecord:
+def cancel(store: Store, record: DeclarationRecord, by: str, day: date) -> DeclarationRecord:
     """Cancel the declaration of `record` (as read just before) on behalf of `by`, with
     `day` as the ledger date of what it gives back; returns the record afterwards."""
     declaration_id = record.declaration_id

@@ -10,7 +10,7 @@ import os
 
 from rules.catalog import Catalog, load_catalog
 from settings import get_settings
-from store.redis_store import RedisStore
+from store import RedisStore
 
 
 @functools.cache

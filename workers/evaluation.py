@@ -16,12 +16,18 @@ from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.rates import RateQuote
-from store.declarations import Declarations
-from store.errors import StoreUnavailable
-from store.ledger import HoldsLedger
-from store.packs import PackRecords
-from store.rates import ExchangeRates
-from store.redis_store import DeclarationRecord, Taken, Write, now_rfc3339, today
+from store import (
+    DeclarationRecord,
+    Declarations,
+    ExchangeRates,
+    HoldsLedger,
+    PackRecords,
+    StoreUnavailable,
+    Taken,
+    Write,
+    now_rfc3339,
+    today,
+)
 
 log = logging.getLogger(__name__)
 

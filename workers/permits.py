@@ -14,8 +14,7 @@ from rules.catalog import Catalog
 from rules.pack import Measure
 from rules.quota import quota_year_of, terms_of
 from schemas.permit import Permit, PermitApplication
-from store.ledger import HoldsPermits, PermitDecision
-from store.redis_store import now_rfc3339
+from store import HoldsPermits, PermitDecision, now_rfc3339
 from workers import webhooks
 
 

@@ -9,9 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from settings import Settings
-from store.archive import Archive
-from store.redis_store import RedisStore
-from store.retention import ArchiveBusy, ArchiveRun, archive_closed
+from store import Archive, ArchiveBusy, ArchiveRun, RedisStore, archive_closed
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from rules.catalog import Catalog
 from schemas.verification import Checkpoint
 from settings import Settings
-from store.audit import AuditTrails
-from store.redis_store import RedisStore, now_rfc3339
+from store import AuditTrails, RedisStore, now_rfc3339
 from workers import allocation, permits, retention
 
 log = logging.getLogger(__name__)

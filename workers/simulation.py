@@ -53,9 +53,7 @@ from schemas.declaration import Declaration, DeclarationLine
 from schemas.ledger import LedgerYear, PeriodFigures, QuotaEvent
 from schemas.permit import PermitApplication
 from schemas.quota import Allocation
-from store.embedded import EmbeddedRedis
-from store.ledger import MAX_EVENTS_PAGE, HoldsLedger
-from store.redis_store import RedisStore
+from store import MAX_EVENTS_PAGE, EmbeddedRedis, HoldsLedger, RedisStore
 from workers import allocation, submission
 from workers import permits as permit_workflow
 from workers.evaluation import decide_many

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from rules import trail
 from schemas.declaration import Declaration, body_sha256_of
-from store.declarations import Declarations, SubmitResult
+from store import Declarations, SubmitResult
 
 log = logging.getLogger(__name__)
 

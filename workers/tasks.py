@@ -18,8 +18,7 @@ import logging
 import time
 
 from settings import get_settings
-from store.errors import StoreError, StoreUnavailable
-from store.operations import Operations
+from store import Operations, StoreError, StoreUnavailable
 from workers import context, evaluation, webhooks
 from workers.app import BULK_QUEUE, app
 

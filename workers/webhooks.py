@@ -59,11 +59,15 @@ from schemas.webhook import (
     SubscriptionRequest,
 )
 from settings import Settings, get_settings
-from store.declarations import Declarations
-from store.errors import StoreError
-from store.ledger import PermitDecision
-from store.redis_store import RedisStore, now_rfc3339
-from store.webhooks import RedisWebhooks
+from store import (
+    Declarations,
+    PermitDecision,
+    RedisStore,
+    RedisWebhooks,
+    Store,
+    StoreError,
+    now_rfc3339,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,7 @@ TEST_EVERY = 5  # seconds between two test events of one subscription at least
 QUOTA_EVENTS = {"critical": "quota.critical", "exhausted": "quota.exhausted"}
 
 
-def hooks_of(store: RedisStore) -> RedisWebhooks:
+def hooks_of(store: Store) -> RedisWebhooks:
     """The webhooks part of a store, on its connection and prefix."""
     return RedisWebhooks(store.client, store.prefix)
 
@@ -217,7 +221,7 @@ def target(url: str, allow_private: bool) -> Target:
 
 
 def subscribe(
-    store: RedisStore, request: SubscriptionRequest, business_number: str | None
+    store: Store, request: SubscriptionRequest, business_number: str | None
 ) -> tuple[Subscription, str]:
     """A new subscription and its secret (the URL checked by the caller beforehand)."""
     sub_id = "wh_" + secrets.token_hex(8)
@@ -252,7 +256,7 @@ def subscription_view(fields: dict[str, str], pending: int) -> Subscription:
     )
 
 
-def queue_test_event(store: RedisStore, sub_id: str) -> str | None:
+def queue_test_event(store: Store, sub_id: str) -> str | None:
     """A `webhook.test` event for one subscription, due at once; its id, or None when one
     was queued less than `TEST_EVERY` seconds ago (each is a delivery kept until it is
     made or given up, so their number is bounded)."""
@@ -390,7 +394,7 @@ def _declaration_event(store: Declarations, member: str, at: float) -> Announcem
     )
 
 
-def _outbox_event(store: RedisStore, member: str, at: float) -> Announcement | None:
+def _outbox_event(store: Store, member: str, at: float) -> Announcement | None:
     if member.startswith("{"):
         entry = orjson.loads(member)
         return Announcement(entry["id"], entry["type"], entry["owner"], entry["at"], entry["data"])
@@ -499,7 +503,7 @@ def backoff(attempt: int, draw: Callable[[], float] = random.random) -> float:
     return ceiling / 2 + draw() * ceiling / 2
 
 
-def deliver(store: RedisStore, member: str, settings: Settings) -> str:
+def deliver(store: Store, member: str, settings: Settings) -> str:
     """One attempt at one delivery; what came of it."""
     hooks = hooks_of(store)
     delivery = hooks.delivery(member)

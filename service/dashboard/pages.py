@@ -20,7 +20,7 @@ from schemas.verdict import DeclarationStatus
 from service import views
 from service.dashboard.chart import Bar, QuotaChart, quota_chart, share, sub_quota_bars
 from service.dashboard.formatting import amount
-from store.redis_store import DeclarationRecord, DeclarationSummary
+from store import DeclarationRecord, DeclarationSummary
 
 RECENT_WINDOW = 100  # submissions read (their summaries only) for the latest verdicts
 RECENT_SHOWN = 50

@@ -45,7 +45,7 @@ from service.dashboard.sessions import (
     same_origin,
 )
 from service.dependencies import App, Packs, Services, Store, slot_key
-from store.redis_store import RedisStore
+from store import Declarations
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 TEMPLATES = environment()
@@ -118,7 +118,7 @@ def to_login(request: Request) -> RedirectResponse:
 
 
 def openable(
-    store: RedisStore, caller: Principal, declaration_ids: Iterable[str | None]
+    store: Declarations, caller: Principal, declaration_ids: Iterable[str | None]
 ) -> set[str]:
     """The declarations named by ledger events that the caller may open: a broker sees
     another importer's allocations as units, not as declarations."""

@@ -13,7 +13,7 @@ from service import views
 from service.auth import Principal
 from service.dependencies import Caller, Packs, Store, Writer, errors, today
 from service.errors import ApiError, quota_exhausted
-from store.ledger import HoldsPermits
+from store import HoldsPermits
 from workers import permits as permit_workflow
 
 router = APIRouter(prefix="/v1/permits", tags=["permits"])

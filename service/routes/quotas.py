@@ -17,7 +17,7 @@ from schemas.responses import AccountsAnswer, AllocationRunAnswer, GrantedPermit
 from service import views
 from service.dependencies import Admin, App, AsOf, Caller, Packs, Store, errors, today
 from service.errors import ApiError
-from store.ledger import MAX_EVENTS_PAGE
+from store import MAX_EVENTS_PAGE
 from workers import allocation
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])

@@ -16,7 +16,7 @@ from schemas.rates import RateApplied, RatesInvalid, RatesLoaded, parse_rates
 from service.dependencies import Admin, Caller, Packs, Store, errors, who
 from service.errors import ApiError
 from service.routes.declarations import read_json
-from store.keyspace import now_rfc3339
+from store import now_rfc3339
 
 router = APIRouter(prefix="/v1/exchange-rates", tags=["exchange rates"])
 

@@ -24,7 +24,6 @@ from schemas.webhook import (
 from service.auth import Principal
 from service.dependencies import Caller, Config, Store, Writer, errors
 from service.errors import ApiError
-from store.redis_store import RedisStore
 from workers import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -85,7 +84,7 @@ def subscribe(
     return JSONResponse(answer.model_dump(mode="json"), status_code=201)
 
 
-def _listed(store: RedisStore, caller: Principal) -> list[Subscription]:
+def _listed(store: Store, caller: Principal) -> list[Subscription]:
     hooks = webhooks.hooks_of(store)
     pending = hooks.pending()
     return [
@@ -100,7 +99,7 @@ def _sees(caller: Principal, fields: dict[str, str]) -> bool:
     return caller.role != "submitter" or fields.get("business_number") == caller.business_number
 
 
-def _visible(store: RedisStore, caller: Principal, webhook_id: str) -> dict[str, str]:
+def _visible(store: Store, caller: Principal, webhook_id: str) -> dict[str, str]:
     fields = webhooks.hooks_of(store).subscription(webhook_id)
     if fields is None or not _sees(caller, fields):
         raise ApiError(404, "webhook not found", {"webhook_id": webhook_id})

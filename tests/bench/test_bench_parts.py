@@ -7,7 +7,7 @@ import re
 
 from bench.memory_map import group, shape
 from bench.rush_bench import applicant_number, units_each
-from schemas.permit import BN15
+from schemas.identifiers import BN15
 
 
 def test_the_rush_asks_for_more_than_the_period_in_sizes_that_divide_it() -> None:

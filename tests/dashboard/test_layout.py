@@ -171,7 +171,7 @@ def test_each_quota_card_adds_up_on_the_page_as_the_cli_prints_it(
     dashboard = card_figures(card)
     env = {**os.environ, "ACCORD_API_URL": stack.url, "ACCORD_TOKEN": stack.tokens["auditor"]}
     printed = subprocess.run(
-        [sys.executable, "-m", "service.cli", "quotas", EV_QUOTA, "--as-of", AS_OF],
+        [sys.executable, "-m", "cli.main", "quotas", EV_QUOTA, "--as-of", AS_OF],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=True,
     ).stdout  # fmt: skip
     lines = printed.split("\nperiods (", 1)[1].splitlines()

@@ -13,7 +13,7 @@ import redis
 
 from conftest import make_stack, unique_id
 from helpers import declaration
-from store.embedded import EmbeddedRedis
+from store import EmbeddedRedis
 
 pytestmark = pytest.mark.fault
 

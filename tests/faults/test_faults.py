@@ -22,8 +22,7 @@ from conftest import Stack, make_stack, unique_id
 from helpers import declaration
 from rules.catalog import load_catalog
 from rules.quota import terms_on
-from store.embedded import EmbeddedRedis
-from store.redis_store import RedisStore
+from store import EmbeddedRedis, RedisStore
 from workers.app import QUEUE
 
 pytestmark = pytest.mark.fault

@@ -21,8 +21,7 @@ import redis
 
 from conftest import Stack, make_stack, unique_id
 from helpers import declaration
-from store.embedded import EmbeddedRedis, free_port, server_binary
-from store.redis_store import RedisStore
+from store import EmbeddedRedis, RedisStore, free_port, server_binary
 
 pytestmark = pytest.mark.fault
 

@@ -50,7 +50,7 @@ from schemas.permit import Permit, PermitApplication
 from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation, QuotaRequest, QuotaTerms
 from schemas.rates import RateQuote
 from schemas.verdict import Verdict
-from store.redis_store import RedisStore, now_rfc3339
+from store import RedisStore, now_rfc3339
 from workers import permits
 from workers.evaluation import decide, own_permits
 

@@ -13,7 +13,7 @@ from rules.catalog import Catalog
 from schemas.audit import canonical_json, verify_chain
 from schemas.declaration import Declaration
 from schemas.verification import verdict_sha256, verify_declaration
-from store.redis_store import RedisStore
+from store import RedisStore
 from store_calls import measure_check_record
 from workers.evaluation import decide
 

@@ -27,7 +27,7 @@ from schemas.declaration import Declaration
 from schemas.permit import Permit, PermitApplication
 from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation
 from schemas.verdict import Verdict
-from store.redis_store import RedisStore, now_rfc3339
+from store import RedisStore, now_rfc3339
 from workers import permits as permit_workflow
 
 TRQ = "CA-CN-EV-TRQ-2026"

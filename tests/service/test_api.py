@@ -17,8 +17,7 @@ from rules.catalog import Catalog
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import head_mac, verify_checkpoints
 from service import views
-from store.embedded import free_port
-from store.redis_store import RedisStore
+from store import RedisStore, free_port
 from store_calls import checkpoints_raw
 
 

@@ -70,7 +70,7 @@ def accord(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACCORD_API_URL": stack.url, "ACCORD_TOKEN": stack.tokens[role]}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
 
@@ -160,7 +160,7 @@ def test_cli_status_audit_replay_and_errors(stack: Stack) -> None:
     assert "404" in missing.stderr
     env = {**os.environ, "ACCORD_API_URL": "http://127.0.0.1:9", "ACCORD_TOKEN": "x"}
     down = subprocess.run(
-        [sys.executable, "-m", "service.cli", "quotas"],
+        [sys.executable, "-m", "cli.main", "quotas"],
         capture_output=True,
         text=True,
         env=env,

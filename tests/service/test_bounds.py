@@ -15,7 +15,7 @@ import pytest
 
 from conftest import OTHER_IMPORTER, InProcess, Stack, unique_id
 from helpers import declaration
-from store.redis_store import RedisStore
+from store import RedisStore
 
 
 def undecided(store: RedisStore, business_number: str = "123456789RM0001") -> str:

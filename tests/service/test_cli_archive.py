@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from store.embedded import EmbeddedRedis
+from store import EmbeddedRedis
 
 
 def _archive(var_dir: Path) -> subprocess.CompletedProcess[str]:

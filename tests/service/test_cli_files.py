@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.declaration_files import CAD_COLUMNS, DeclarationFileError, read
+from cli.main import main
 from conftest import ROOT
-from service.cli import main
-from service.declaration_files import CAD_COLUMNS, DeclarationFileError, read
 
 EXAMPLES = ROOT / "examples"
 HEADER = [column.name for column in CAD_COLUMNS]

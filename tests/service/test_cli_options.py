@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from service.cli import build_parser, main
-from service.cli_output import Fields, Table, emit, generic, render
-from service.declaration_files import CAD_COLUMNS
+from cli.declaration_files import CAD_COLUMNS
+from cli.main import build_parser, main
+from cli.output import Fields, Table, emit, generic, render
 
 VERBS = [
     ["status", "CAD-1"],

@@ -22,14 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.declaration_files import CAD_COLUMNS
+from cli.main import build_parser
+from cli.main import main as accord
 from conftest import ROOT, Stack, make_stack
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
 from schemas.rates import parse_rates
 from schemas.webhook import SubscriptionRequest
-from service.cli import build_parser
-from service.declaration_files import CAD_COLUMNS
-from service.simulate import main as simulate
 
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "examples"
@@ -222,7 +222,7 @@ def test_readme_simulate_commands_run_offline_as_shown(
     """`accord simulate` as the README writes it runs from a fresh clone's folder without a server, and prints what the README shows."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(EXAMPLES)
-    assert simulate(list(command.words[2:])) == 0
+    assert accord(list(command.words[1:])) == 0
     out = capsys.readouterr().out
     assert matches(command.output, out), out
     chart = build_parser().parse_args(list(command.words[1:])).chart
@@ -348,7 +348,7 @@ def test_the_readme_runs_in_order_as_written(readme_stack: Stack, tmp_path: Path
             for word in command.words[1:]
         ]
         result = subprocess.run(
-            [sys.executable, "-m", "service.cli", *words],
+            [sys.executable, "-m", "cli.main", *words],
             env={**env, **command.env}, cwd=tmp_path, capture_output=True, text=True,
             timeout=120, check=False,
         )  # fmt: skip

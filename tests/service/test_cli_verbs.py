@@ -22,7 +22,7 @@ pytestmark = pytest.mark.stack
 def accord(stack: Stack, *args: str, role: str = "admin") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACCORD_API_URL": stack.url, "ACCORD_TOKEN": stack.tokens[role]}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
 

@@ -54,7 +54,7 @@ def declare(client: httpx.Client, permit: str, quantity: int, day: date) -> str:
 def cli_view(api: InProcess, day: date) -> dict[str, Any]:
     env = {**os.environ, "ACCORD_API_URL": api.url, "ACCORD_TOKEN": api.tokens["admin"]}
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--json", "quotas", QUOTA, "--as-of",
+        [sys.executable, "-m", "cli.main", "--json", "quotas", QUOTA, "--as-of",
          day.isoformat()],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip

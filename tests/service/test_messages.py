@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from cli.main import main as accord
 from conftest import InProcess
-from service.cli import main as accord
 
 EV_QUOTA = "CA-CN-EV-TRQ-2026"
 APPLICATION = {"business_number": "123456789RM0001", "measure": EV_QUOTA, "quantity": 2}

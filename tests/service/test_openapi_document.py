@@ -18,7 +18,7 @@ from rules.catalog import Catalog
 from service.api import create_app
 from service.auth import TokenBook, TokenEntry
 from settings import Settings
-from store.redis_store import RedisStore
+from store import RedisStore
 
 METHODS = ("get", "post", "put", "patch", "delete")
 NO_TOKEN = {("/healthz", "get"), ("/readyz", "get")}  # what anyone may call

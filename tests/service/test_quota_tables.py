@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.cli import _quotas_view
-from service.cli_output import render
+from cli.main import _quotas_view
+from cli.output import render
 
 
 def quota(permits: dict[str, int]) -> dict[str, Any]:

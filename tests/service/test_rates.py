@@ -268,7 +268,7 @@ def test_accord_rates_import_sends_the_file_and_show_reads_it(stack: Stack, tmp_
     env = {**os.environ, "ACCORD_API_URL": stack.url, "ACCORD_TOKEN": stack.tokens["admin"]}
 
     def accord(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "service.cli", "--json", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "cli.main", "--json", *args], env=env,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
     imported = accord("rates", "import", str(path))

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import OTHER_IMPORTER, InProcess, unique_id
 from helpers import declaration
-from store.redis_store import RedisStore
+from store import RedisStore
 
 CHECKPOINT_AT = "2026-12-01T00:00:00.000000Z"
 

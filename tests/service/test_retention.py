@@ -38,7 +38,7 @@ def decided(api: Accord, count: int) -> list[str]:
 def archive(api: Accord) -> dict[str, Any]:
     time.sleep(0.01)  # every trail closed strictly before the cutoff
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--json", "archive", "--older-than", "0"],
+        [sys.executable, "-m", "cli.main", "--json", "archive", "--older-than", "0"],
         env=api.env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     report: dict[str, Any] = json.loads(done.stdout)
@@ -79,7 +79,7 @@ def test_archived_declarations_answer_as_before(api: InProcess) -> None:
     with api.client("auditor") as client:
         assert client.get("/v1/export", params=params).text == exported
     cli = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--api", api.url, "--token",
+        [sys.executable, "-m", "cli.main", "--api", api.url, "--token",
          api.tokens["auditor"], "export", "--from", params["from"], "--to", params["to"]],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip

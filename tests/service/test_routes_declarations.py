@@ -21,8 +21,7 @@ from schemas.declaration import CLOCK_SKEW, Declaration
 from service.api import create_app
 from service.auth import TokenBook, TokenEntry
 from settings import Settings
-from store.embedded import free_port
-from store.redis_store import RedisStore
+from store import RedisStore, free_port
 from workers import cancellation
 
 ADMIN = "an-admin-token-for-the-routes"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from helpers import declaration
-from store.embedded import free_port
+from store import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -61,7 +61,7 @@ def test_accord_run_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     env["ACCORD_VAR_DIR"] = str(tmp_path / "var")
     env["PYTHONWARNINGS"] = "ignore:You're running the worker with superuser"
     with subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "run", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     ) as process:  # fmt: skip
         assert process.stdout is not None

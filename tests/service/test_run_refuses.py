@@ -21,8 +21,8 @@ import pytest
 import yaml
 from test_run import alive, descendants
 
-from service.runner import CRASH_LOOP, Child, CrashLoop, _start
-from store.embedded import free_port
+from cli.runner import CRASH_LOOP, Child, CrashLoop, _start
+from store import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -45,7 +45,7 @@ def accord(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -141,7 +141,7 @@ def test_a_second_run_on_the_same_state_directory_is_refused_and_the_first_serve
     port = free_port()
     env = clean_env(tmp_path / "var")
     with subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "run", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     ) as first:  # fmt: skip
         try:
@@ -254,7 +254,7 @@ def test_run_refuses_to_start_a_second_redis_on_an_append_only_file_in_use(tmp_p
     """An embedded Redis still running on var/redis (left by a run that was killed) is
     never joined by a second server on its append-only file: accord run exits 2 saying so,
     and the running server's files are untouched."""
-    from store.embedded import EmbeddedRedis
+    from store import EmbeddedRedis
 
     left_running = EmbeddedRedis(tmp_path / "var" / "redis").start()
     try:

@@ -193,7 +193,7 @@ def test_metrics_count_webhook_subscriptions(api: InProcess) -> None:
 def accord(api: InProcess, *args: str, role: str = "admin") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACCORD_API_URL": api.url, "ACCORD_TOKEN": api.tokens[role]}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
 

@@ -15,9 +15,7 @@ import pytest
 from helpers import declaration
 from rules import trail
 from schemas.declaration import Declaration
-from store.archive import Archive
-from store.redis_store import RedisStore
-from store.retention import archive_closed
+from store import Archive, RedisStore, archive_closed
 
 
 def closed(store: RedisStore, declaration_id: str, status: str = "decided") -> None:

@@ -15,10 +15,7 @@ from rules import trail
 from schemas.audit import GENESIS, verify_chain
 from schemas.declaration import Declaration
 from schemas.verification import head_mac
-from store.declarations import Declarations, Write
-from store.errors import NotFound
-from store.memory import MemoryDeclarations
-from store.redis_store import RedisStore
+from store import Declarations, MemoryDeclarations, NotFound, RedisStore, Write
 from store_calls import begin
 
 OTHER = "987654321RM0001"

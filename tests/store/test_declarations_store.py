@@ -15,8 +15,7 @@ from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
-from store.errors import NotFound
-from store.redis_store import RedisStore
+from store import NotFound, RedisStore
 from store_calls import begin
 
 QUOTA = "TEST-JP-EV-TRQ"

@@ -30,7 +30,7 @@ from rules.quota import terms_of, terms_on
 from schemas.ledger import LedgerYear, PeriodFigures, QuotaEvent
 from schemas.permit import Permit, PermitApplication
 from schemas.quota import QuotaTerms
-from store.redis_store import RedisStore
+from store import RedisStore
 from store_calls import vin_owner
 from workers import permits as permit_workflow
 

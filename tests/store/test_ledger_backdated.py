@@ -9,7 +9,7 @@ from datetime import date
 from helpers import permit_terms
 from rules.catalog import Catalog
 from rules.quota import terms_of
-from store.redis_store import RedisStore
+from store import RedisStore
 
 NOW = "2026-05-20T12:00:00Z"
 EV_TRQ = "CA-CN-EV-TRQ-2026"

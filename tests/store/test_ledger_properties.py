@@ -46,7 +46,7 @@ from rules.pack import Measure, parse_pack
 from rules.quota import terms_of, terms_on
 from schemas.permit import Permit
 from schemas.quota import Allocation, QuotaRequest, QuotaTerms
-from store.redis_store import RedisStore
+from store import RedisStore
 
 NOW = "2026-03-01T12:00:00Z"
 # the days time moves through: both halves of quota year 1, then quota year 2

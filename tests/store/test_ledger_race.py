@@ -24,7 +24,7 @@ from rules.quota import terms_of, terms_on
 from schemas.ledger import QuotaEvent
 from schemas.permit import PermitApplication
 from schemas.quota import QuotaRequest
-from store.redis_store import RedisStore
+from store import RedisStore
 from store_calls import vin_owner
 from workers import permits as permit_workflow
 

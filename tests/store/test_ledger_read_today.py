@@ -16,7 +16,7 @@ from helpers import quota_request as request
 from rules.catalog import Catalog
 from rules.pack import Measure
 from rules.quota import terms_of, terms_on
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers import permits as permit_workflow
 
 NOW = "2026-12-01T12:00:00Z"

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from schemas.rates import RateQuote
-from store.redis_store import RedisStore
+from store import RedisStore
 
 
 def quote(day: str, rate: str, currency: str = "USD", into: str = "CAD") -> RateQuote:

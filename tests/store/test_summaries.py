@@ -16,7 +16,7 @@ import redis
 
 from helpers import IMPORTER
 from schemas import summary
-from store.redis_store import SUMMARY_READ, RedisStore
+from store import SUMMARY_READ, RedisStore
 
 LINES = 999
 

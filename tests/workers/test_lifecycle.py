@@ -16,9 +16,7 @@ from rules.catalog import Catalog
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from schemas.ledger import PeriodFigures
-from store.declarations import Declarations
-from store.memory import MemoryDeclarations
-from store.redis_store import RedisStore, now_rfc3339, today
+from store import Declarations, MemoryDeclarations, RedisStore, now_rfc3339, today
 from store_calls import begin
 from workers import allocation
 from workers.evaluation import MAX_INTERRUPTED, decide, decide_many, fail

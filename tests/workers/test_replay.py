@@ -17,7 +17,7 @@ from rules.catalog import Catalog, load_catalog
 from rules.pack import SHIPPED_DIR
 from schemas.declaration import Declaration
 from service.replay import ReplayError, replay_declaration
-from store.redis_store import RedisStore
+from store import RedisStore
 from tests.helpers import declaration
 from workers.evaluation import decide
 

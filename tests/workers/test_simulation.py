@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cli.main import main as accord
 from conftest import Accord, HttpServer, in_process
 from helpers import IMPORTER, declaration
 from rules.catalog import Catalog
@@ -39,8 +40,7 @@ from rules.simulation import (
 )
 from schemas.declaration import Declaration
 from schemas.permit import PermitApplication
-from service.simulate import main
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers import allocation, permits, submission
 from workers.evaluation import decide_many
 from workers.simulation import run_stream, simulate
@@ -747,6 +747,11 @@ def test_overrides_across_packs_skip_packs_without_a_quota() -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str]) -> int:
+    """`accord simulate ARGV`, as the command line runs it."""
+    return accord(["simulate", *argv])
 
 
 def jsonl(path: Path, declarations: Sequence[Declaration]) -> Path:

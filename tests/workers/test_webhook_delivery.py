@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from settings import Settings
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers import webhooks
 
 SETTINGS = Settings.from_environ(

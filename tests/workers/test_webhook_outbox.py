@@ -19,8 +19,7 @@ from rules.catalog import Catalog
 from rules.pack import Measure, parse_pack
 from rules.quota import terms_on
 from schemas.declaration import Declaration
-from store.ledger import PermitDecision
-from store.redis_store import RedisStore
+from store import PermitDecision, RedisStore
 from workers import webhooks
 
 

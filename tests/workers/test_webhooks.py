@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.runner import webhook_worker_command
 from conftest import IMPORTER, OTHER_IMPORTER, ROOT, Stack, _spawn, _terminate, make_stack
 from helpers import declaration
-from service.runner import webhook_worker_command
-from store.embedded import EmbeddedRedis, free_port
+from store import EmbeddedRedis, free_port
 from workers.webhooks import hooks_of
 
 pytestmark = pytest.mark.stack

@@ -23,9 +23,7 @@ from rules.engine import conversion_problems
 from rules.errors import PackError
 from service.auth import TokenBook
 from settings import Settings
-from store.embedded import running_url, server_binary
-from store.errors import StoreError
-from store.redis_store import RedisStore
+from store import RedisStore, StoreError, running_url, server_binary
 
 
 class Refused(Exception):

@@ -3,9 +3,9 @@ in one foreground command. Ctrl-C (or SIGTERM) stops all of it and leaves no pro
 behind: the API first, then the workers (warm shutdown, then SIGKILL of their process
 group), then the embedded Redis, which writes its append-only file on the way out.
 
-Before it starts anything it takes the state directory's lock (service/state_lock.py: a
+Before it starts anything it takes the state directory's lock (cli/state_lock.py: a
 second `accord run` on the same var/ exits 2 at once, naming the first) and checks the
-configuration (service/preflight.py): a bad pack, tokens file or setting, a port in use
+configuration (cli/preflight.py): a bad pack, tokens file or setting, a port in use
 or a Redis that takes no writes exits 2 with one line naming the file and key, and
 leaves no process behind. It says it serves only once the API answers `/readyz` (packs
 loaded, Redis writable, a worker consuming).
@@ -39,12 +39,12 @@ from typing import IO
 
 import httpx
 
-from service import preflight
+from cli import preflight
+from cli.state_lock import StateDirectoryInUse, StateLock
 from service.auth import write_admin_tokens
 from service.connections import PROTOCOL
-from service.state_lock import StateDirectoryInUse, StateLock
 from settings import Settings
-from store.embedded import DirectoryInUse, EmbeddedRedis
+from store import DirectoryInUse, EmbeddedRedis
 
 TAIL_LINES = 20  # of a child's standard error, kept for the message when it cannot start
 

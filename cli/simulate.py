@@ -89,18 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`accord simulate ARGS`, for callers that hold the verb's arguments only."""
-    from service.cli import main as accord
-
-    return accord(["simulate", *(sys.argv[1:] if argv is None else argv)])
-
-
 def run(args: argparse.Namespace) -> int:
     """The verb, on the arguments `accord`'s parser read."""
+    from cli.output import emit
     from rules.errors import PackError
     from rules.simulation import OverrideError, apply_overrides_to_packs
-    from service.cli_output import emit
     from workers.simulation import simulate
 
     try:
@@ -156,7 +149,7 @@ def _pack_texts(paths: Sequence[str]) -> list[tuple[bytes, str]]:
 def _read_declarations(source: str) -> list[Any]:
     """Every declaration of the file, validated before the simulation starts, so that a
     bad one stops it with its place and field named rather than half-way."""
-    from service.declaration_files import DeclarationFileError, read
+    from cli.declaration_files import DeclarationFileError, read
 
     try:
         return [declaration for _, declaration in read(source)]
@@ -166,8 +159,8 @@ def _read_declarations(source: str) -> list[Any]:
 
 def blocks(report: SimulationReport) -> list[Any]:
     """One row per quota period, then the verdicts' outcomes (for the one renderer)."""
+    from cli.output import Table
     from rules.simulation import percent_text
-    from service.cli_output import Table
 
     rows = [
         [

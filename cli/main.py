@@ -6,7 +6,7 @@ service (`--api`, `--token`, or ACCORD_API_URL and ACCORD_TOKEN).
 Global options (`--api`, `--token`, `--json`) go before or after the verb, as users type
 them: they are defined once, in `add_global_options`, and given to the top parser and to
 every verb's parser. Every verb prints a human view (aligned tables) by default and JSON
-with `--json`, through the one renderer of `service.cli_output`.
+with `--json`, through the one renderer of `cli.output`.
 
 Exit codes: 0 done; 1 the API answered with an error (for submit: refused some
 declarations, which are not stored); 2 bad usage or input (for submit: nothing sent);
@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from service import cli_webhooks
-from service import simulate as simulate_verb
-from service.cli_output import Block, CliError, Fields, View, amount, emit, generic, table_of
+from cli import simulate as simulate_verb
+from cli import webhooks as cli_webhooks
+from cli.output import Block, CliError, Fields, View, amount, emit, generic, table_of
 from settings import ConfigError, get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -144,7 +144,7 @@ def _verb(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every verb; the README's commands are checked against it."""
-    from service.declaration_files import csv_columns_help
+    from cli.declaration_files import csv_columns_help
 
     parser = argparse.ArgumentParser(
         prog="accord", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from service import preflight
+    from cli import preflight
 
     try:
         found = preflight.run_checks(get_settings(), args.host, args.port)
@@ -340,7 +340,7 @@ def _submitted_view(rows: list[dict[str, Any]]) -> list[Block]:
 
 
 def submit(client: Client, source: str, wait: bool, as_json: bool) -> int:
-    from service.declaration_files import DeclarationFileError, read
+    from cli.declaration_files import DeclarationFileError, read
 
     try:
         found = read(source)
@@ -579,9 +579,7 @@ def _decisions_view(found: dict[str, Any]) -> list[Block]:
 def archive(older_than: int | None, as_json: bool) -> int:
     """`accord archive`: on the service's Redis (REDIS_URL, or the embedded one `accord run`
     started from this directory) and ACCORD_ARCHIVE_DIR."""
-    from store.embedded import running_url
-    from store.errors import StoreError
-    from store.redis_store import RedisStore
+    from store import RedisStore, StoreError, running_url
     from workers.retention import run_archive
 
     settings = get_settings()
@@ -635,7 +633,7 @@ def _show(body: Any, args: argparse.Namespace, view: View = generic) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "run":
-        from service.runner import run
+        from cli.runner import run
 
         return run(get_settings(), args.host, args.port, args.workers)
     if args.verb == "check":

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from store.embedded import lock_directory
+from store import lock_directory
 
 LOCK_FILE = "run.lock"
 

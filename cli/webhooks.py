@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from cli.output import Block, CliError, Fields, View, emit, table_of
 from schemas.webhook import EVENT_TYPES
-from service.cli_output import Block, CliError, Fields, View, emit, table_of
 
 Verb = Callable[..., argparse.ArgumentParser]
 Call = Callable[..., Any]

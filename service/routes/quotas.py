@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from rules.catalog import Catalog
-from rules.pack import Measure, Pack
+from rules.measure import Measure
+from rules.pack import Pack
 from rules.quota import terms_of, terms_on, year_volume
 from schemas.ledger import QuotaView
 from schemas.requests import AllocationRun, ImporterAllocation

@@ -27,7 +27,8 @@ import pytest
 from helpers import IMPORTER, declaration
 from rules import trail
 from rules.catalog import Catalog
-from rules.pack import SHIPPED_DIR, Pack, parse_pack
+from rules.loader import SHIPPED_DIR, parse_pack
+from rules.pack import Pack
 from rules.quota import periods_of_year, terms_on, year_volume
 from rules.simulation import (
     OverrideError,

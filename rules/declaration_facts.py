@@ -41,11 +41,15 @@ def stated(
     validated declaration: the model's fields in its order, absent ones left out, dates
     as day numbers (the one serialiser the stage models declare). The tests hold the two
     equal over random declarations (tests/rules/test_engine_facts.py)."""
+    get = data.get
     facts: dict[str, Any] = {"stage": model.STAGE}
-    for name in _fields(model):
-        value = data.get(name)
-        if value is not None:
-            facts[name] = day_number(value) if isinstance(value, date) else value
+    facts.update(
+        {
+            name: day_number(value) if isinstance(value, date) else value
+            for name in _fields(model)
+            if (value := get(name)) is not None
+        }
+    )
     facts.update(derived)
     return facts
 

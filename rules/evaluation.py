@@ -10,7 +10,6 @@ every pack, since a measure's counterparts are the other party's.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,7 +23,7 @@ from rules.findings import Fired
 from rules.matching import matched
 from rules.measure import Measure
 from rules.measure_checks import measure_checks
-from rules.memos import LRU
+from rules.memos import LRU, once
 from rules.pack import Pack
 from rules.quota import quota_year_of, terms_of, terms_on
 from schemas.declaration import Declaration, DeclarationLine
@@ -63,7 +62,7 @@ class Evaluation:
         """The declaration with its values in the jurisdiction's currency."""
         return self.conversion.valued if self.conversion is not None else self.declaration
 
-    @functools.cached_property
+    @once
     def packs(self) -> tuple[Pack, ...]:
         seen: dict[str, Pack] = {}
         for applied in self.applied.values():
@@ -71,7 +70,7 @@ class Evaluation:
                 seen[item.pack.sha256] = item.pack
         return tuple(sorted(seen.values(), key=lambda pack: pack.id))
 
-    @functools.cached_property
+    @once
     def blocked(self) -> str | None:
         """'reject' or 'hold' when the rules stop the declaration before allocation."""
         outcomes = {item.rule.outcome for item in (*self.fired, *self.measure_findings)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from rules.currency import conversion_assumptions
 from rules.measure import Measure, Rule
-from rules.memos import LRU
+from rules.memos import LRU, once
 from rules.pack import Pack
 from rules.values import Parameter
 from schemas.verdict import Finding
@@ -40,7 +40,7 @@ class Fired:
     facts: Mapping[str, Any]
     as_of: date
 
-    @functools.cached_property
+    @once
     def assumptions(self) -> tuple[str, ...]:
         """The assumptions this decision rests on, as of its date."""
         found = resting_on(self.pack.body.parameters, self.measure, self.rule, self.as_of)
@@ -51,7 +51,7 @@ class Fired:
         extra = conversion_assumptions(self.pack, basis)
         return (*found, *(item for item in extra if item not in found))
 
-    @functools.cached_property
+    @once
     def finding(self) -> Finding:
         """The finding this decision gives: a pure function of the rule, the line, the
         date and the facts its templates name, so kept in `FINDINGS` by those (findings

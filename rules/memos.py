@@ -13,7 +13,7 @@ import contextlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
@@ -98,3 +98,22 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+class once(Generic[V]):
+    """`functools.cached_property` without the lock Python 3.11 takes on each first read
+    (3.12 dropped it): the value is a pure function of the object, so two threads that
+    compute it at once compute the same value, and either may keep it."""
+
+    def __init__(self, func: Callable[[Any], V]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> V:
+        value = self.func(instance)
+        instance.__dict__[self.name] = value  # read from the instance from now on
+        return value

@@ -170,13 +170,12 @@ def evaluate(
             )
     checks: list[Fired] = []
     seen_measures: set[tuple[str, str]] = set()
+    looked_in = (*packs, *counterpart_packs)
     for items in applied.values():
         for item in items:
             if (item.pack.sha256, item.measure.id) not in seen_measures:
                 seen_measures.add((item.pack.sha256, item.measure.id))
-                checks.extend(
-                    measure_checks(item.pack, item.measure, as_of, (*packs, *counterpart_packs))
-                )
+                checks.extend(measure_checks(item.pack, item.measure, as_of, looked_in))
     evaluation = Evaluation(
         declaration=declaration,
         as_of=as_of,

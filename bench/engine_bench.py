@@ -27,6 +27,8 @@ from typing import Any
 from bench.mix import declarations, permit_for
 from rules import engine, trail
 from rules.catalog import load_catalog
+from rules.matching import FIRINGS
+from rules.memos import MEMOS
 from schemas.audit import GENESIS, chain_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
@@ -101,7 +103,7 @@ def engine_rate(
             evaluation = engine.evaluate(item, packs, its_permits)
             totals.append(engine.finalize(evaluation, allocation_for(evaluation)).total_duty)
 
-    for memo in engine.MEMOS:
+    for memo in MEMOS:
         memo.clear()
     cold = _once(len(parsed), run)
     return cold, _timed(len(parsed), run), list(totals)
@@ -247,7 +249,7 @@ def run(count: int = 2000) -> dict[str, Any]:
         permit.permit_number: permit for permit in (permit_for(index) for index in range(count))
     }
     cold_per_s, engine_per_s, engine_totals = engine_rate(parsed, permits)
-    firings = engine.FIRINGS
+    firings = FIRINGS
     hit_rate = firings.hits / max(firings.hits + firings.misses, 1)
     trail_per_s = with_trail_rate(parsed, permits)
     python_per_s, python_totals = python_rate(parsed, permits)

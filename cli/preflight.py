@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from rules.catalog import load_catalog
-from rules.engine import conversion_problems
+from rules.currency import conversion_problems
 from rules.errors import PackError
 from service.auth import TokenBook
 from settings import Settings

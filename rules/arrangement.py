@@ -20,20 +20,15 @@ from typing import Annotated
 from pydantic import Field
 
 from rules.errors import PackError
-from rules.pack import (
-    MEASURE_ID,
-    IsoDate,
-    Pack,
-    Source,
-    _Strict,
-    load_strict,
-)
+from rules.loader import load_strict
+from rules.pack import Pack
+from rules.values import MEASURE_ID, IsoDate, Source, Strict
 from schemas.declaration import Jurisdiction
 
 SHIPPED_ARRANGEMENTS = Path(__file__).parent / "arrangements"
 
 
-class Side(_Strict):
+class Side(Strict):
     """One party to the arrangement and the measures it took under it."""
 
     jurisdiction: Jurisdiction
@@ -46,12 +41,12 @@ class Side(_Strict):
     awaited: tuple[Annotated[str, Field(pattern=MEASURE_ID)], ...] = ()
 
 
-class Span(_Strict):
+class Span(Strict):
     start: IsoDate = Field(alias="from")
     end: IsoDate = Field(alias="to")
 
 
-class Arrangement(_Strict):
+class Arrangement(Strict):
     arrangement: Annotated[str, Field(pattern=MEASURE_ID)]
     title: str
     # the day the parties signed it, and the day it was announced if that is another

@@ -15,15 +15,9 @@ from pathlib import Path
 
 from rules.arrangement import Arrangement, check_arrangement, load_arrangements
 from rules.errors import PackError
-from rules.pack import (
-    SHIPPED_DIR,
-    Measure,
-    Pack,
-    check_counterparts,
-    check_no_overlap,
-    current_packs,
-    load_packs,
-)
+from rules.loader import SHIPPED_DIR, check_counterparts, check_no_overlap, load_packs
+from rules.measure import Measure
+from rules.pack import Pack, current_packs
 
 
 @dataclass(frozen=True)

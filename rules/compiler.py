@@ -26,7 +26,7 @@ the facts of its own measure.
 
 `reads(compiled)` names the facts a compiled pattern reads, walking the very expression
 durable-rules is given (so nothing is kept in step by hand): the engine decides a fact
-by those names alone and caches the firing (rules/engine.py).
+by those names alone and caches the firing (rules/matching.py).
 """
 
 from __future__ import annotations

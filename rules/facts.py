@@ -3,7 +3,7 @@
 OpenFisca declares the variables a formula may read; Accord declares the facts a rule
 may test. The engine states every fact through these models (`LineFacts`,
 `MeasureFacts`, `AllocationFacts`), and the pack loader holds every `when` key, every
-operand and every message placeholder to the same declarations, so that a misspelt fact
+operand and every message placeholder to the same declarations (rules/fact_check.py), so that a misspelt fact
 is an error at load time instead of a rule that never fires or a message that prints a
 dash. A few facts are derived from the measure rather than declared as fields: one
 `rate_<name>` per rate (and `rate_<name>_bp` at the measure stage), and at the line
@@ -14,8 +14,6 @@ reference table in docs/rule-packs.md from these models.
 from __future__ import annotations
 
 import argparse
-import difflib
-import string
 import sys
 import types
 from collections.abc import Mapping
@@ -25,9 +23,9 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from rules.compiler import DATE_OPS, NUMBER_OPS, day_number
-from rules.errors import PackError
-from rules.pack import ImportType, Measure, Parameter, Rule, Stage
+from rules.compiler import day_number
+from rules.measure import Measure
+from rules.values import ImportType, Stage
 from schemas.quota import LineAllocationStatus
 
 FactType = Literal["text", "enum", "number", "date", "boolean"]
@@ -447,244 +445,6 @@ def declared_facts(stage: str, measure: Measure) -> dict[str, Fact]:
     }
     facts = [fact for fact in model_facts(STAGE_MODELS[stage]) if present[fact.needs]]
     return {fact.name: fact for fact in (*facts, *derived_facts(stage, measure))}
-
-
-# --- the loader's checks ----------------------------------------------------------------------
-
-
-def _unknown(kind: str, name: str, known: Mapping[str, Any], scope: str) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r} {scope}{hint}"
-
-
-def _param_ref(value: Any) -> str | None:
-    if isinstance(value, Mapping) and set(value) == {"param"}:
-        return str(value["param"])
-    return None
-
-
-class ConditionCheck:
-    """Holds one rule's `when` to the declared facts of its stage and measure, and to the
-    pack's parameters; every error names the file and the key."""
-
-    def __init__(
-        self,
-        facts: Mapping[str, Fact],
-        parameters: Mapping[str, Parameter],
-        file: str,
-        stage: str,
-    ) -> None:
-        self.facts = facts
-        self.parameters = parameters
-        self.file = file
-        self.stage = stage
-        self.params_read: set[str] = set()
-        self.facts_read: set[str] = set()
-
-    def fail(self, key: str, problem: str) -> PackError:
-        return PackError(self.file, key, problem)
-
-    def fact(self, name: str, key: str) -> Fact:
-        fact = self.facts.get(name)
-        if fact is None:
-            raise self.fail(
-                key,
-                _unknown("fact", name, self.facts, f"at the {self.stage} stage of this measure"),
-            )
-        self.facts_read.add(name)
-        return fact
-
-    def parameter(self, name: str, key: str) -> Parameter:
-        parameter = self.parameters.get(name)
-        if parameter is None:
-            raise self.fail(key, _unknown("parameter", name, self.parameters, "in this pack"))
-        self.params_read.add(name)
-        return parameter
-
-    def condition(self, condition: Mapping[str, Any], key: str) -> None:
-        for name, test in condition.items():
-            where = f"{key}.{name}"
-            if name in ("any", "all"):
-                for index, item in enumerate(test):
-                    self.condition(item, f"{where}[{index}]")
-                continue
-            fact = self.fact(name, where)
-            if isinstance(test, Mapping) and _param_ref(test) is None:
-                for op, value in test.items():
-                    self.operand(fact, op, value, f"{where}.{op}")
-            else:
-                self.value(fact, test, where)
-
-    def value(self, fact: Fact, value: Any, key: str) -> None:
-        """An equality operand (plain value, `not`, a member of `in`/`not_in`)."""
-        ref = _param_ref(value)
-        if ref is not None:
-            parameter = self.parameter(ref, key)
-            wanted = {"enum": "text", "text": "text"}.get(fact.type, fact.type)
-            if parameter.type != wanted:
-                raise self.fail(
-                    key,
-                    f"parameter {ref!r} is a {parameter.type}; fact {fact.name!r} is a {fact.type}",
-                )
-            for start, _, typed in parameter.periods():
-                self.member(fact, typed, f"{key} (value of {ref} from {start})")
-            return
-        self.member(fact, value, key)
-
-    def member(self, fact: Fact, value: Any, key: str) -> None:
-        ok = {
-            "enum": isinstance(value, str) and value in fact.values,
-            "text": isinstance(value, str),
-            "number": isinstance(value, int) and not isinstance(value, bool),
-            "boolean": isinstance(value, bool),
-            "date": isinstance(value, date),
-        }[fact.type]
-        if ok:
-            return
-        if fact.type == "enum":
-            raise self.fail(
-                key,
-                f"{value!r} is not a value of fact {fact.name!r}; values: {', '.join(fact.values)}",
-            )
-        raise self.fail(key, f"fact {fact.name!r} is a {fact.type}, not {value!r}")
-
-    def operand(self, fact: Fact, op: str, value: Any, key: str) -> None:
-        if op == "absent":
-            return
-        if op == "not":
-            self.value(fact, value, key)
-        elif op in ("in", "not_in"):
-            ref = _param_ref(value)
-            if ref is None:
-                for item in value:
-                    self.member(fact, item, key)
-                return
-            parameter = self.parameter(ref, key)
-            if parameter.type != "text_list" or fact.type not in ("text", "enum"):
-                raise self.fail(
-                    key,
-                    f"'{op}' takes a text_list parameter for a text fact; {ref!r} is a "
-                    f"{parameter.type} and {fact.name!r} a {fact.type}",
-                )
-            for start, _, typed in parameter.periods():
-                for item in typed:
-                    self.member(fact, item, f"{key} (value of {ref} from {start})")
-        elif op in DATE_OPS:
-            if fact.type != "date":
-                raise self.fail(key, f"'{op}' compares dates; fact {fact.name!r} is a {fact.type}")
-            ref = _param_ref(value)
-            if ref is not None and self.parameter(ref, key).type != "date":
-                raise self.fail(key, f"'{op}' takes a date parameter; {ref!r} is not one")
-        elif op in NUMBER_OPS:
-            if fact.type != "number":
-                raise self.fail(
-                    key, f"'{op}' compares numbers; fact {fact.name!r} is a {fact.type}"
-                )
-            ref = _param_ref(value)
-            if ref is not None and self.parameter(ref, key).type != "number":
-                raise self.fail(key, f"'{op}' takes a number parameter; {ref!r} is not one")
-            if isinstance(value, Mapping) and set(value) == {"fact"}:
-                other = self.fact(str(value["fact"]), f"{key}.fact")
-                if other.type != "number":
-                    raise self.fail(
-                        f"{key}.fact",
-                        f"'{op}' compares numbers; fact {other.name!r} is a {other.type}",
-                    )
-
-    def template(self, text: str, key: str) -> None:
-        """Every `{placeholder}` of a message or reference names a declared fact."""
-        try:
-            parsed = list(string.Formatter().parse(text))
-        except ValueError as exc:
-            raise self.fail(key, f"unreadable template: {exc}") from None
-        for _, field, _, _ in parsed:
-            if field is None:
-                continue
-            if not field.isidentifier():
-                raise self.fail(key, f"placeholder {{{field}}} is not a fact name")
-            self.fact(field, f"{key}.{{{field}}}")
-
-
-def reads(rule: Rule) -> tuple[frozenset[str], frozenset[str]]:
-    """The facts and the parameters a rule reads: in its `when` (operands included) and in
-    the placeholders of its message and reference."""
-    facts: set[str] = set()
-    params: set[str] = set()
-
-    def operand(value: Any) -> None:
-        if isinstance(value, Mapping) and set(value) == {"param"}:
-            params.add(str(value["param"]))
-        elif isinstance(value, Mapping) and set(value) == {"fact"}:
-            facts.add(str(value["fact"]))
-
-    def walk(condition: Mapping[str, Any]) -> None:
-        for name, test in condition.items():
-            if name in ("any", "all"):
-                for item in test:
-                    walk(item)
-                continue
-            facts.add(name)
-            operand(test)
-            if isinstance(test, Mapping):
-                for value in test.values():
-                    operand(value)
-
-    walk(rule.when)
-    for text in (rule.message, rule.reference):
-        facts.update(field for _, field, _, _ in string.Formatter().parse(text) if field)
-    return frozenset(facts), frozenset(params)
-
-
-def resting_on(
-    parameters: Mapping[str, Parameter], measure: Measure, rule: Rule, day: date
-) -> tuple[str, ...]:
-    """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
-    every parameter value, rate, quota figure and arrangement value it reads."""
-    facts, params = reads(rule)
-    found: list[str | None] = [rule.assumption, *rule.assumptions, measure.effective.assumption]
-    if rule.stage != "measure":
-        found.append(measure.scope.assumption)
-    remission = measure.remission
-    if remission is not None and facts & {"remission", "remission_item"}:
-        found.append(remission.assumption)
-        found.extend(entry.assumption for entry in remission.items if entry.effective.contains(day))
-    for name in sorted(params):
-        entry = parameters[name].entry_on(day) if name in parameters else None
-        found.append(entry.assumption if entry else None)
-    rates = {duty.rate for duty in rule.then.duties}
-    rates.update(
-        name for name in measure.rates if f"rate_{name}" in facts or f"rate_{name}_bp" in facts
-    )
-    for name in sorted(rates):
-        try:
-            found.append(measure.rate_entry(name, day)[1])
-        except ValueError:
-            continue
-    quota = measure.quota
-    if quota is not None:
-        if rule.then.claim_quota or rule.stage == "allocation" or "over_quota" in facts:
-            found.extend(quota.all_assumptions())
-        permits = quota.permits
-        # a finding about a line's permit rests on how permits are issued, dated and used
-        about_permit = (
-            facts & {"permit", "permit_number"}
-            or rule.then.claim_quota
-            or (rule.stage == "allocation" and quota.drawn_at == "permit")
-        )
-        if permits is not None and about_permit:
-            found.extend(permits.all_assumptions())
-        drawing = rule.then.claim_quota or rule.stage == "allocation"
-        found.extend(sub.assumption for sub in quota.sub_quotas if drawing or sub.name in facts)
-    arrangement = measure.arrangement
-    if arrangement is not None and rule.stage == "measure":
-        if "classification" in facts:
-            found.append(arrangement.classification_assumption)
-        if facts & {"bound_rate", "bound_rate_bp"}:
-            found.append(arrangement.bound_rate_assumption)
-        if any(name.startswith("counterparts_") for name in facts):
-            found.append(arrangement.counterparts_assumption)
-    return tuple(dict.fromkeys(item for item in found if item is not None))
 
 
 # --- the reference table ---------------------------------------------------------------------

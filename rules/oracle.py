@@ -1,7 +1,7 @@
 """A plain-Python reading of the pack condition language, to check durable-rules against.
 
     holds(when, fact, parameters, date_fact) -> bool    one rule's `when` against one fact
-    firings(pack, facts) -> [(measure, rule, line)]     what `rules.engine.fire` should answer
+    firings(pack, facts) -> [(measure, rule, line)]     what `rules.matching.fire` should answer
 
 The engine compiles a rule's `when` to durable-rules patterns (rules/compiler.py) and
 asserts facts into its C core; nothing else would notice if the compiled form and the
@@ -33,7 +33,9 @@ from datetime import date
 from typing import Any
 
 from rules.facts import DATE_FACT
-from rules.pack import Measure, Pack, Parameter, Rule
+from rules.measure import Measure, Rule
+from rules.pack import Pack
+from rules.values import Parameter
 
 _NO_PARAMETERS: Mapping[str, Parameter] = {}
 
@@ -169,7 +171,7 @@ def rule_holds(pack: Pack, measure: Measure, rule: Rule, fact: Mapping[str, Any]
 
 
 def firings(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
-    """The (measure, rule, line) a pack's rules give for the facts, as `rules.engine.fire`
+    """The (measure, rule, line) a pack's rules give for the facts, as `rules.matching.fire`
     orders them: by line, then by the rule's place in the pack, each once."""
     order = [(measure, rule) for measure in pack.measures for rule in measure.rules]
     found: dict[tuple[int, int], tuple[Measure, Rule, int]] = {}

@@ -15,7 +15,7 @@ import math
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from rules.pack import Measure, Quota
+from rules.measure import Measure, Quota
 from schemas.quota import QuotaPeriod, QuotaTerms, TermsPeriod
 
 

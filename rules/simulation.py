@@ -21,7 +21,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from rules.errors import PackError, RulesError
-from rules.pack import Pack, Quota, Rate, Share, parse_pack
+from rules.loader import parse_pack
+from rules.measure import Quota
+from rules.pack import Pack
+from rules.values import Rate, Share
 from schemas.ledger import PeriodStatus, PermitUtilisation
 
 _RATE_METADATA = get_args(Rate)[1:]

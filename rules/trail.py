@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rules.engine import Evaluation, Fired, finalize_with_decisions
+from rules.evaluation import Evaluation
+from rules.findings import Fired
+from rules.verdict import finalize_with_decisions
 from schemas.audit import canonical_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit

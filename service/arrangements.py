@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from rules import engine
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
-from rules.pack import Measure, Pack
+from rules.measure import Measure
+from rules.measure_checks import measure_checks, status_on
+from rules.pack import Pack
 from schemas.arrangement import (
     ArrangementList,
     ArrangementSummary,
@@ -40,7 +41,7 @@ def _status(catalog: Catalog, measure_id: str, day: date) -> MeasureStatus:
         for measure in pack.measures
         if measure.id == measure_id
     ]
-    status = engine.status_on(ranges, day)
+    status = status_on(ranges, day)
     return "in_force" if status == "in_force" else "lapsed" if status == "lapsed" else "not_yet"
 
 
@@ -98,7 +99,7 @@ def linkage(catalog: Catalog, arrangement: Arrangement, day: date) -> tuple[Find
         found = catalog.measure_on(measure_id, day)
         if found is None:
             continue
-        for fired in engine.measure_checks(*found, day, catalog.current):
+        for fired in measure_checks(*found, day, catalog.current):
             if fired.rule.id.startswith(LINKAGE_PREFIX):
                 findings.append(fired.finding)
     return tuple(findings)

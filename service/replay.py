@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from rules.catalog import Catalog
-from rules.pack import Pack, parse_pack
+from rules.loader import parse_pack
+from rules.pack import Pack
 from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.permit import Permit

@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from rules import engine
 from rules.catalog import Catalog
-from rules.pack import Measure, Pack
+from rules.measure import Measure
+from rules.measure_checks import measure_checks
+from rules.pack import Pack
 from rules.quota import terms_on
 from schemas.audit import GENESIS
 from schemas.declaration import duty_currency
@@ -248,7 +249,7 @@ def checks(pack: Pack, measure: Measure, as_of: date, packs: Sequence[Pack] = ()
     in_force = measure.effective.contains(as_of)
     findings = tuple(
         item
-        for item in engine.measure_checks(pack, measure, as_of, packs)
+        for item in measure_checks(pack, measure, as_of, packs)
         if in_force or item.rule.id.startswith(LINKAGE_PREFIX)
     )
     return MeasureChecks(

@@ -7,7 +7,7 @@ Keys, under the store's prefix (one hash tag, so that a load touches one slot):
 
 A load is one script (lua/load_rates.lua): all of its quotes or none. Reads take the
 days of a window in one HMGET; the rules decide which quote of the window prevails
-(rules/engine.py), so the store knows nothing of business days.
+(rules/currency.py), so the store knows nothing of business days.
 """
 
 from __future__ import annotations

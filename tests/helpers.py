@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import terms_on
 from schemas.permit import PermitTerms
 from schemas.quota import QuotaRequest

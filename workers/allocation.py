@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import date
 
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on, year_volume
 from schemas.ledger import AccountFigures
 from schemas.requests import ImporterAllocation

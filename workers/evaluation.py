@@ -12,6 +12,7 @@ from typing import Protocol
 
 from rules import engine, trail
 from rules.catalog import Catalog
+from rules.currency import rate_query
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.quota import Allocation
@@ -167,7 +168,7 @@ def loaded_rates(
     """The loaded exchange rates a declaration's conversion may use (none when its values
     are in its jurisdiction's currency): the rules pick the one that prevails, and the
     trail keeps them all."""
-    query = engine.rate_query(declaration, catalog.current)
+    query = rate_query(declaration, catalog.current)
     if query is None:
         return []
     return store.rates_between(query.into, query.currency, query.first, query.last)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import quota_year_of, terms_of
 from schemas.permit import Permit, PermitApplication
 from store import HoldsPermits, PermitDecision, now_rfc3339

@@ -45,8 +45,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rules.catalog import Catalog
-from rules.engine import measures_in_force
-from rules.pack import Measure, Pack
+from rules.evaluation import measures_in_force
+from rules.measure import Measure
+from rules.pack import Pack
 from rules.quota import quota_year_of, terms_of, terms_on, year_volume
 from rules.simulation import AccountShare, PeriodReport, SimulationReport
 from schemas.declaration import Declaration, DeclarationLine

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from rules.pack import percent
+from rules.values import percent
 from schemas.ledger import PeriodFigures, QuotaEvent
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from rules.pack import percent
+from rules.values import percent
 from service.dashboard.chart import instant
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from rules.catalog import Catalog
-from rules.pack import Measure, Pack
+from rules.measure import Measure
+from rules.pack import Pack
 from schemas.ledger import QuotaView
 from schemas.requests import AllocationRun, ImporterAllocation
 from schemas.responses import AccountsAnswer, AllocationRunAnswer, GrantedPermit, QuotaList

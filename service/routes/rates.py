@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from rules import engine
+from rules.currency import conversion_assumptions, conversion_rule, rate_query_on
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.rates import RateApplied, RatesInvalid, RatesLoaded, parse_rates
 from service.dependencies import Admin, Caller, Packs, Store, errors, who
@@ -143,7 +143,7 @@ def applied(
             "invalid request",
             [{"field": "currency", "message": f"{into} is the home currency"}],
         )
-    found = engine.rate_query_on(catalog.current, into, currency, on)
+    found = rate_query_on(catalog.current, into, currency, on)
     if found is None:
         raise ApiError(
             422, "invalid request", [{"field": "into", "message": f"no pack converts into {into}"}]
@@ -164,8 +164,8 @@ def applied(
         rate=quote.rate,
         rate_date=quote.on,
         source=quote.source,
-        rule=engine.conversion_rule(pack),
-        assumptions=engine.conversion_assumptions(pack, query.basis),
+        rule=conversion_rule(pack),
+        assumptions=conversion_assumptions(pack, query.basis),
         pack=pack.id,
         pack_version=pack.version,
         loaded_at=quote.loaded_at,

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from rules import engine
 from rules.arrangement import SHIPPED_ARRANGEMENTS, check_arrangement, parse_arrangement
 from rules.catalog import load_catalog
 from rules.errors import PackError
-from rules.pack import Pack, check_counterparts, parse_pack
+from rules.loader import check_counterparts, parse_pack
+from rules.measure_checks import counterparts_on, measure_checks, measure_facts
+from rules.pack import Pack
 
 SHIPPED = SHIPPED_ARRANGEMENTS / "ca-cn-2026.yaml"
 
@@ -158,7 +159,7 @@ def _fired(packs: list[Pack], measure_id: str, day: date) -> dict[str, str]:
     )
     return {
         item.rule.id: item.finding.message
-        for item in engine.measure_checks(pack, measure, day, packs)
+        for item in measure_checks(pack, measure, day, packs)
         if item.rule.id.startswith("LINK-")
     }
 
@@ -184,7 +185,7 @@ def test_both_sides_link_the_steel_and_aluminium_adjustment() -> None:
     in_force = _fired(packs, "CN-ADT-SUSP-2026", date(2026, 6, 1))
     assert AWAITED in in_force["LINK-CN-SUSP-COUNTERPART-IN-FORCE"]
     assert "LINK-CN-SUSP-COUNTERPART-NOT-LOADED" not in in_force
-    [canada] = engine.counterparts_on(stand_in.measures[0], date(2026, 6, 1), packs)
+    [canada] = counterparts_on(stand_in.measures[0], date(2026, 6, 1), packs)
     assert (canada.id, canada.status) == ("CN-ADT-SUSP-2026", "in_force")
     lapsed = _fired(packs, "CN-ADT-SUSP-2026", date(2026, 7, 1))
     assert f"{AWAITED} (to 2026-06-30)" in lapsed["LINK-CN-SUSP-COUNTERPART-LAPSED"]
@@ -229,9 +230,7 @@ def test_the_expiry_of_the_anti_dumping_duty_is_not_a_lapsed_concession() -> Non
     found = catalog.measure_on("CA-CN-EV-TRQ-2026", date(2031, 3, 1))
     assert found is not None
     day = date(2031, 3, 1)
-    facts = engine.measure_facts(
-        found[1], day, engine.counterparts_on(found[1], day, catalog.current)
-    )
+    facts = measure_facts(found[1], day, counterparts_on(found[1], day, catalog.current))
     assert facts["counterparts_lapsed"] == "CN-ADT-SUSP-2026 (to 2026-12-31)"
     assert facts["counterparts_lapsed_count"] == 1
     assert facts["counterparts_expired"] == "CN-AD-RAPESEED-FINAL (to 2031-02-28)"

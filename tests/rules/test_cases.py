@@ -12,7 +12,7 @@ into the case declaration's home currency; a monthly rate's `on` is its month's 
 
 Every case runs in-process, without Redis or Celery, through the engine's public steps as
 the worker takes them: `engine.evaluate` with the importer's own permits, an allocation,
-`engine.finalize_with_decisions`. The allocation comes from `ScriptedLedger`, a small
+`finalize_with_decisions`. The allocation comes from `ScriptedLedger`, a small
 pure model of what the case says existed before (units used, permits held, VINs counted
 by earlier declarations). The worker's own verdict step (`workers.evaluation._decide_one`)
 is not reachable without a store: it allocates, keeps packs and writes the trail through
@@ -43,8 +43,11 @@ from test_variants import RULES_EXERCISED_HERE
 from helpers import declaration, quota_request
 from rules import engine, trail
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.currency import rate_query
+from rules.measure import Measure
+from rules.measure_checks import measure_checks
 from rules.quota import quota_year_of, terms_of
+from rules.verdict import finalize_with_decisions
 from schemas.declaration import JURISDICTION_CURRENCY, Declaration
 from schemas.permit import Permit, PermitApplication
 from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation, QuotaRequest, QuotaTerms
@@ -347,7 +350,7 @@ class ScriptedLedger:
     def decide(self, declaration: Declaration) -> Verdict:
         """The verdict, by the engine steps the worker takes, on this ledger."""
         # the loaded rates of the conversion's window, as the worker reads them
-        query = engine.rate_query(declaration, self.catalog.current)
+        query = rate_query(declaration, self.catalog.current)
         rates = [
             quote
             for quote in self.rates
@@ -361,7 +364,7 @@ class ScriptedLedger:
         allocation = (
             self.allocate(evaluation.requests, evaluation.as_of) if evaluation.requests else None
         )
-        verdict, _ = engine.finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
+        verdict, _ = finalize_with_decisions(evaluation, allocation or NO_ALLOCATION)
         return verdict
 
 
@@ -599,7 +602,7 @@ def test_checks_case(case: dict[str, Any], catalog: Catalog) -> None:
     # checks are made for any date: a measure not in force on it is checked as last defined
     found = [item for item in defined if item[1].effective.contains(day)] or defined[-1:]
     assert found, f"no pack defines {checks['measure']}"
-    decisions = engine.measure_checks(*found[0], day, catalog.current)
+    decisions = measure_checks(*found[0], day, catalog.current)
     fired = {item.rule.id for item in decisions}
     for rule, text in checks.get("messages", {}).items():
         messages = [item.finding.message for item in decisions if item.rule.id == rule]

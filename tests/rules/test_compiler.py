@@ -1,7 +1,7 @@
 """The condition language of rule packs and its compilation to durable-rules patterns.
 
 Unit tests of `compile_condition` for each operator, of the errors it raises for
-conditions outside the language, and compiled rules run through `rules.engine.fire`, the
+conditions outside the language, and compiled rules run through `rules.matching.fire`, the
 production matching path (facts asserted one at a time), so that the compiled forms are
 known to mean what the language says where it matters.
 """
@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from rules import engine
 from rules.compiler import (
     check_condition,
     compile_condition,
@@ -24,6 +23,7 @@ from rules.compiler import (
     day_number,
 )
 from rules.errors import PackError
+from rules.matching import fire
 from rules.pack import Pack, PackBody
 
 # --- dates -----------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_unknown_test_error_lists_the_known_tests() -> None:
 
 # --- what the compiled forms mean on the production path ------------------------------
 
-# Each condition is compiled into a pack of its own and run through `rules.engine.fire`,
+# Each condition is compiled into a pack of its own and run through `rules.matching.fire`,
 # the one matching path evaluation takes (facts asserted one at a time into a fresh
 # session), not through a batch call with a catch-all rule that production never makes.
 # The pack is built from its model directly: the loader would hold these made-up facts
@@ -329,9 +329,9 @@ def pack_of(
 
 
 def fired(pack: Pack, facts: list[dict[str, Any]], stage: str = "line") -> list[tuple[str, int]]:
-    """(rule id, line) of every firing, facts asserted through `rules.engine.fire`."""
+    """(rule id, line) of every firing, facts asserted through `rules.matching.fire`."""
     stated = [{"stage": stage, "measure": "M", **fact} for fact in facts]
-    return [(rule.id, line) for _, rule, line in engine.fire(pack, stated)]
+    return [(rule.id, line) for _, rule, line in fire(pack, stated)]
 
 
 def matches(condition: Mapping[str, Any], facts: list[dict[str, Any]]) -> list[int]:

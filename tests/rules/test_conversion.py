@@ -12,7 +12,9 @@ from pathlib import Path
 from helpers import declaration
 from rules import engine
 from rules.catalog import Catalog, load_catalog
-from rules.pack import Pack, load_pack, parse_pack
+from rules.currency import conversion_problems, rate_query
+from rules.loader import load_pack, parse_pack
+from rules.pack import Pack
 from schemas.declaration import Declaration
 from schemas.quota import Allocation
 from schemas.rates import RateQuote, parse_monthly, parse_valet
@@ -37,8 +39,8 @@ def usd(**fields: object) -> Declaration:
 def test_a_saturday_and_a_monday_take_fridays_quote(catalog: Catalog) -> None:
     """Under CA-TAXES (quoted_before, 7 days back) the quote that prevails on Saturday and
     on Monday is Friday's: a day's own quote, published by 16:30 that day, never does."""
-    saturday = engine.rate_query(usd(shipment_date="2026-03-07"), catalog.current)
-    monday = engine.rate_query(usd(shipment_date="2026-03-09"), catalog.current)
+    saturday = rate_query(usd(shipment_date="2026-03-07"), catalog.current)
+    monday = rate_query(usd(shipment_date="2026-03-09"), catalog.current)
     assert saturday is not None and monday is not None
     assert (saturday.first, saturday.last) == (date(2026, 2, 27), date(2026, 3, 6))
     assert (monday.first, monday.last) == (date(2026, 3, 1), date(2026, 3, 8))
@@ -53,7 +55,7 @@ def test_the_days_own_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
         text.replace("prevailing: quoted_before", "prevailing: quoted_on_or_before").encode(),
         "edited-ca-taxes.yaml",
     )
-    query = engine.rate_query(usd(shipment_date="2026-03-09"), [edited])
+    query = rate_query(usd(shipment_date="2026-03-09"), [edited])
     assert query is not None and query.last == date(2026, 3, 9)
     assert query.prevailing(WEEK) == WEEK[2]
 
@@ -61,12 +63,12 @@ def test_the_days_own_rate_is_a_setting_of_the_pack(catalog: Catalog) -> None:
 def test_values_in_the_home_currency_need_no_rate(catalog: Catalog) -> None:
     """A CAD declaration asks the store for nothing."""
     body = declaration("FX-2", accepted_at="2026-03-10T10:00:00-04:00")
-    assert engine.rate_query(Declaration.model_validate(body), catalog.current) is None
+    assert rate_query(Declaration.model_validate(body), catalog.current) is None
 
 
 def test_a_quote_of_another_currency_or_home_never_prevails(catalog: Catalog) -> None:
     """Only quotes of the declaration's currency into its home currency are candidates."""
-    query = engine.rate_query(usd(shipment_date="2026-03-06"), catalog.current)
+    query = rate_query(usd(shipment_date="2026-03-06"), catalog.current)
     assert query is not None
     assert query.prevailing([quote("2026-03-06", "1.5", currency="EUR")]) is None
     assert query.prevailing([quote("2026-03-06", "5.2", into="CNY")]) is None
@@ -112,14 +114,14 @@ def test_a_monthly_rate_is_quoted_for_its_months_first_day() -> None:
 
 def test_the_shipped_conversion_settings_pass_the_startup_check(catalog: Catalog) -> None:
     """The current packs convert into CAD and CNY once each, with no rate table of their own."""
-    assert engine.conversion_problems(catalog.current) == []
+    assert conversion_problems(catalog.current) == []
 
 
 def test_the_startup_check_names_a_missing_conversion_and_an_old_table(catalog: Catalog) -> None:
     """Without the CN conversion pack, and with the 2026.1 table current, both are named."""
     old = load_pack(PACKS / "ca-taxes@2026.1.yaml")
     packs = [pack for pack in catalog.current if pack.id not in ("CN-CUSTOMS-VALUE", "CA-TAXES")]
-    problems = engine.conversion_problems([*packs, old])
+    problems = conversion_problems([*packs, old])
     assert any(item.startswith("CA: 0 packs convert values into CAD") for item in problems)
     assert any(item.startswith("CN: 0 packs convert values into CNY") for item in problems)
     assert any("CA-TAXES 2026.1 carries its own exchange-rate table" in item for item in problems)

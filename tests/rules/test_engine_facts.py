@@ -1,5 +1,5 @@
 """The engine states line and allocation facts without pydantic's round trip
-(`rules.engine.stated`); what it states must be exactly what the stage models would:
+(`rules.declaration_facts.stated`); what it states must be exactly what the stage models would:
 the same names, in the same order, with the same values."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from test_engine_projection import allocation_for, random_inputs
 
-from rules import engine, trail
+from rules import declaration_facts, engine, trail
 from rules.catalog import Catalog
 from rules.facts import AllocationFacts, LineFacts, StatedFacts
 
@@ -21,7 +21,7 @@ def test_stated_facts_are_the_models_statement_over_random_declarations(
 ) -> None:
     """Every line and allocation fact of random declarations equals the model's own dump."""
     seen: dict[str, int] = {}
-    fast = engine.stated
+    fast = declaration_facts.stated
 
     def checked(
         model: type[StatedFacts], data: Mapping[str, Any], derived: Mapping[str, Any] = {}
@@ -32,7 +32,7 @@ def test_stated_facts_are_the_models_statement_over_random_declarations(
         seen[model.STAGE] = seen.get(model.STAGE, 0) + 1
         return facts
 
-    monkeypatch.setattr(engine, "stated", checked)
+    monkeypatch.setattr(declaration_facts, "stated", checked)
     for parsed, permits, mode in random_inputs(600, seed=99):
         evaluation = engine.evaluate(parsed, catalog.current, permits)
         trail.conclude(evaluation, allocation_for(evaluation, mode), permits)
@@ -42,7 +42,7 @@ def test_stated_facts_are_the_models_statement_over_random_declarations(
 
 def test_dates_are_stated_as_day_numbers_and_absent_facts_left_out() -> None:
     """A date becomes YYYYMMDD, None is left out, and derived facts come last."""
-    facts = engine.stated(
+    facts = declaration_facts.stated(
         AllocationFacts,
         {"measure": "M", "line": 2, "allocation": "allocated", "accepted_on": date(2026, 3, 1),
          "quantity": 3, "in_quota_quantity": 3, "over_quota_quantity": 0, "period": None},

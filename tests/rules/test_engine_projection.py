@@ -3,7 +3,7 @@ distinct projection is matched by durable-rules once. The cache must change noth
 user or an auditor can see: the verdicts, audit trails and measure-check records of
 random declarations (shaped like the rule cases, on the dates they test, with permits
 and allocations of every kind) are byte-identical with the cache, cold or warm, and
-without it (every fact asserted into durable-rules, as `rules.engine.fire` does)."""
+without it (every fact asserted into durable-rules, as `rules.matching.fire` does)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ import yaml
 from pydantic import ValidationError
 
 from helpers import declaration
-from rules import engine, trail
+from rules import engine, memos, trail
 from rules.catalog import Catalog
 from rules.compiler import compile_condition, compile_rule, reads
 from rules.facts import DATE_FACT
+from rules.findings import FINDINGS
+from rules.matching import FIRINGS, _current_session, _Session, fire
+from rules.memos import LRU, MEMOS
 from schemas.audit import canonical_json
 from schemas.declaration import Declaration
 from schemas.permit import Permit
@@ -228,21 +231,21 @@ def outputs(
 
 
 @pytest.fixture
-def firings() -> Iterator[engine.LRU[tuple[str, ...]]]:
+def firings() -> Iterator[LRU[tuple[str, ...]]]:
     """The engine's memos, emptied before and after the test."""
-    for memo in engine.MEMOS:
+    for memo in MEMOS:
         memo.clear()
-    yield engine.FIRINGS
-    for memo in engine.MEMOS:
+    yield FIRINGS
+    for memo in MEMOS:
         memo.clear()
 
 
 def test_verdicts_and_trails_are_byte_identical_with_and_without_the_cache(
-    catalog: Catalog, firings: engine.LRU[tuple[str, ...]]
+    catalog: Catalog, firings: LRU[tuple[str, ...]]
 ) -> None:
     """Without the memos, with them cold and with them warm, every output is the same text."""
     inputs = list(random_inputs(600, seed=20260301))
-    with engine.uncached():
+    with memos.uncached():
         uncached = [outputs(catalog, *item) for item in inputs]
     assert firings.hits == firings.misses == len(firings) == 0
     cold = [outputs(catalog, *item) for item in inputs]
@@ -251,13 +254,13 @@ def test_verdicts_and_trails_are_byte_identical_with_and_without_the_cache(
         assert first == expected, item[0].declaration_id
         assert second == expected, item[0].declaration_id
     assert firings.hits > 10 * firings.misses  # the inputs repeat their projections
-    assert engine.FINDINGS.hits > engine.FINDINGS.misses
+    assert FINDINGS.hits > FINDINGS.misses
     outcomes = {text[0].split('"outcome":"')[1].split('"')[0] for text in uncached}
     assert outcomes == {"accepted", "rejected", "held"}
 
 
 def test_a_warm_cache_asks_durable_rules_nothing(
-    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once every projection is known, evaluating again asserts no fact at all."""
     inputs = list(random_inputs(100, seed=7))
@@ -266,16 +269,16 @@ def test_a_warm_cache_asks_durable_rules_nothing(
     def refuse(*args: object) -> None:
         raise AssertionError("a fact reached durable-rules through a warm cache")
 
-    monkeypatch.setattr(engine._Session, "_assert", refuse)
+    monkeypatch.setattr(_Session, "_assert", refuse)
     assert [outputs(catalog, *item) for item in inputs] == expected
 
 
 def test_a_full_cache_evicts_and_still_gives_the_same_outputs(
-    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cache smaller than the projections in use stays at its bound and changes nothing."""
     inputs = list(random_inputs(150, seed=11))
-    with engine.uncached():
+    with memos.uncached():
         expected = [outputs(catalog, *item) for item in inputs]
     monkeypatch.setattr(firings, "maxsize", 8)
     assert [outputs(catalog, *item) for item in inputs] == expected
@@ -283,9 +286,9 @@ def test_a_full_cache_evicts_and_still_gives_the_same_outputs(
 
 
 def test_fire_asks_durable_rules_even_for_a_known_projection(
-    catalog: Catalog, firings: engine.LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, firings: LRU[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`rules.engine.fire` never reads the cache: it is durable-rules' own answer."""
+    """`rules.matching.fire` never reads the cache: it is durable-rules' own answer."""
     parsed, permits, mode = next(random_inputs(0, seed=1))
     outputs(catalog, parsed, permits, mode)  # the cache now knows this declaration's facts
 
@@ -298,14 +301,14 @@ def test_fire_asks_durable_rules_even_for_a_known_projection(
     rule = measure.rules[0]
     fact = {"stage": rule.stage, "measure": measure.id, "line": 1}
     asserted: list[object] = []
-    original = engine._Session._assert
+    original = _Session._assert
 
-    def counting(self: engine._Session, *args: Any) -> None:
+    def counting(self: _Session, *args: Any) -> None:
         asserted.append(args)
         original(self, *args)
 
-    monkeypatch.setattr(engine._Session, "_assert", counting)
-    engine.fire(pack, [fact])
+    monkeypatch.setattr(_Session, "_assert", counting)
+    fire(pack, [fact])
     assert len(asserted) == 1
 
 
@@ -314,7 +317,7 @@ def test_a_forked_child_makes_its_own_session_and_decides_the_same(catalog: Cata
     decides as the parent does, its memos cold or warm."""
     inputs = list(random_inputs(30, seed=13))
     expected = [outputs(catalog, *item) for item in inputs]  # the parent's session exists
-    parent_session = engine._current_session()
+    parent_session = _current_session()
     read, write = os.pipe()
     with warnings.catch_warnings():  # 3.12 warns about forking a process with threads
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -322,8 +325,8 @@ def test_a_forked_child_makes_its_own_session_and_decides_the_same(catalog: Cata
     if pid == 0:  # the child: report, then leave without running the parent's cleanups
         code = 1
         try:
-            engine.FIRINGS.clear()
-            fresh = engine._current_session() is not parent_session
+            FIRINGS.clear()
+            fresh = _current_session() is not parent_session
             same = [outputs(catalog, *item) for item in inputs] == expected
             os.write(write, f"{fresh} {same}".encode())
             code = 0

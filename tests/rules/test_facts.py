@@ -17,9 +17,12 @@ import pytest
 from helpers import BASE, BASE_LINE
 from rules import engine
 from rules.catalog import load_catalog
+from rules.declaration_facts import line_facts
 from rules.errors import PackError
 from rules.facts import DOC, STAGE_MODELS, StatedFacts, declared_facts, model_facts, with_table
-from rules.pack import SHIPPED_DIR, Pack, parse_pack
+from rules.loader import SHIPPED_DIR, parse_pack
+from rules.measure_checks import measure_facts
+from rules.pack import Pack
 from schemas.declaration import Declaration
 from schemas.quota import Allocation, LineAllocationStatus
 from schemas.verdict import Finding
@@ -87,10 +90,10 @@ def test_the_engine_states_only_declared_facts() -> None:
                 day, tariff_item=tariff, origin=measure.scope.origins[0], permit_number="X-1",
                 remission_claim="SOR/2025-12", fob_unit_price="20000.00",
             )  # fmt: skip
-            stated = engine.line_facts(declaration, declaration.lines[0], measure, {}, {})
+            stated = line_facts(declaration, declaration.lines[0], measure, {}, {})
             assert set(stated) - bookkeeping <= set(declared_facts("line", measure))
             if measure.arrangement is not None:
-                stated = engine.measure_facts(measure, day)
+                stated = measure_facts(measure, day)
                 assert set(stated) - bookkeeping <= set(declared_facts("measure", measure))
 
 

@@ -7,7 +7,7 @@ the model lets it be absent, absent; values drawn from what the measure's rules 
 with, one unit or one day either side of each threshold, the parameters' values and the
 days their values change. Half the time a fact is aimed at one rule, each clause of its
 `when` made to hold (or, now and then, left to chance), so that rules of many clauses
-fire as well as miss by one clause. `rules.engine.fire(pack, facts)` must give exactly
+fire as well as miss by one clause. `rules.matching.fire(pack, facts)` must give exactly
 the firings `rules.oracle.firings(pack, facts)` gives.
 
 Settings come from `RULES_PROFILE` (tests/rules/hypothesis_profiles.py): seconds in CI,
@@ -30,10 +30,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hypothesis_profiles import RULES_PROFILE
-from rules import engine, oracle
+from rules import oracle
 from rules.catalog import load_catalog
 from rules.facts import DATE_FACT, STAGE_MODELS, Fact, declared_facts
-from rules.pack import SHIPPED_DIR, Measure, Pack, Parameter, Rule, load_packs
+from rules.loader import SHIPPED_DIR, load_packs
+from rules.matching import fire
+from rules.measure import Measure, Rule
+from rules.measure_checks import counterparts_on, measure_facts
+from rules.pack import Pack
+from rules.values import Parameter
 
 TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"
 PACKS = tuple(load_packs([SHIPPED_DIR, TEST_PACKS]))
@@ -254,7 +259,7 @@ def _check(pack: Pack, facts: list[dict[str, Any]]) -> list[tuple[str, str, int]
     expected = _named(oracle.firings(pack, facts))
     # the rare witness the pools could not make fire: not asserted (it would crash)
     assume(any(line == facts[-1]["line"] for _, _, line in expected))
-    found = _named(engine.fire(pack, facts))
+    found = _named(fire(pack, facts))
     assert found == expected, f"{pack!r} durable-rules {found} oracle {expected} facts {facts}"
     return expected
 
@@ -389,24 +394,25 @@ def test_a_comparison_with_a_missing_fact_does_not_hold() -> None:
     assert _named(oracle.firings(pack, facts)) == [
         ("CA-CN-EV-TRQ-2026", "WTO-EVTRQ-BOUND-RATE-MET", 2)
     ]
-    assert _named(engine.fire(pack, facts)) == _named(oracle.firings(pack, facts))
+    assert _named(fire(pack, facts)) == _named(oracle.firings(pack, facts))
 
 
 # --- a crash the comparison found ---------------------------------------------------------
 
 # durable-rules 2.0.28 crashes the process (SIGSEGV, or glibc's "free(): invalid
 # pointer") in `delete_state` for a session in which no asserted fact matched any rule:
-# `rules.engine` asserts facts one at a time, counts a `MessageNotHandledException` as "no
+# `rules.matching` asserts facts one at a time, counts a `MessageNotHandledException` as "no
 # rule fired", and deletes the session in `finally`. With one fact matched first, or
 # without the delete, it does not crash. Whether it crashes otherwise depends on the heap
 # (importing pytest was enough to change it): glibc's MALLOC_PERTURB_ makes it crash every
 # time, so the check runs in a child process of its own with it set. The engine now
-# asserts a guard fact that its own rule matches first in every session (rules/engine.py).
+# asserts a guard fact that its own rule matches first in every session (rules/matching.py).
 
 _CRASH_PROBE = '''
 import sys
-from rules import engine
-from rules.pack import parse_pack
+from rules.loader import parse_pack
+from rules.matching import fire
+from rules.measure_checks import measure_checks
 
 TEXT = b"""
 pack: CRASH-PROBE
@@ -432,14 +438,14 @@ if sys.argv[1] == "measure-checks":
     from rules.catalog import load_catalog
     catalog = load_catalog()
     pack, measure = catalog.measure("CN-AD-RAPESEED-FINAL")
-    checks = engine.measure_checks(pack, measure, date(2026, 2, 28), catalog.current)
+    checks = measure_checks(pack, measure, date(2026, 2, 28), catalog.current)
     print(sorted(item.rule.id for item in checks))
     sys.exit(0)
 pack = parse_pack(TEXT, "<probe>")
 facts = [{"stage": "line", "measure": "M", "line": 1, "import_type": "commercial"}]
 if sys.argv[1] == "matching":
     facts.append({"stage": "line", "measure": "M", "line": 2, "import_type": "personal"})
-print(sorted(rule.id for _, rule, _ in engine.fire(pack, facts)))
+print(sorted(rule.id for _, rule, _ in fire(pack, facts)))
 '''
 
 
@@ -457,7 +463,7 @@ def _fire_in_child(kind: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_session_with_a_matching_fact_survives_in_the_probe() -> None:
-    """The probe's child process runs `engine.fire` to the end when some fact matches."""
+    """The probe's child process runs `fire` to the end when some fact matches."""
     child = _fire_in_child("matching")
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == "['ELIG-PERSONAL']"
@@ -469,7 +475,7 @@ def test_a_session_with_a_matching_fact_survives_in_the_probe() -> None:
     "xfail would be flaky",
 )
 def test_a_session_in_which_no_fact_matched_does_not_crash() -> None:
-    """`engine.fire` with facts that match no rule answers no firings instead of crashing."""
+    """`fire` with facts that match no rule answers no firings instead of crashing."""
     child = _fire_in_child("unmatched")
     assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-300:]}"
     assert child.stdout.strip() == "[]"
@@ -483,10 +489,10 @@ def test_measure_checks_on_a_day_no_check_holds_do_not_crash() -> None:
     found = catalog.measure("CN-AD-RAPESEED-FINAL")
     assert found is not None
     pack, measure = found
-    facts = engine.measure_facts(
+    facts = measure_facts(
         measure,
         date(2026, 2, 28),
-        engine.counterparts_on(measure, date(2026, 2, 28), catalog.current),
+        counterparts_on(measure, date(2026, 2, 28), catalog.current),
     )
     assert oracle.firings(pack, [facts]) == []
     child = _fire_in_child("measure-checks")

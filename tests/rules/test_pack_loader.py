@@ -17,17 +17,16 @@ import pytest
 
 from rules.catalog import load_catalog
 from rules.errors import PackError, RulesError
-from rules.pack import (
+from rules.loader import (
     SHIPPED_DIR,
-    Effective,
-    Pack,
     check_counterparts,
     check_no_overlap,
-    current_packs,
     load_pack,
     load_packs,
     parse_pack,
 )
+from rules.pack import Pack, current_packs
+from rules.values import Effective
 
 BROKEN = Path(__file__).parent / "broken"
 TEST_PACKS = Path(__file__).resolve().parent.parent / "packs"

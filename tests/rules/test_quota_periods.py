@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rules.pack import SHIPPED_DIR, Measure, Quota, load_pack
+from rules.loader import SHIPPED_DIR, load_pack
+from rules.measure import Measure, Quota
 from rules.quota import (
     first_year_start,
     period_of,

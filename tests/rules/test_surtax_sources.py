@@ -12,7 +12,8 @@ import pytest
 from rules import engine
 from rules.catalog import load_catalog
 from rules.errors import PackError
-from rules.pack import SHIPPED_DIR, Pack, load_pack, parse_pack
+from rules.loader import SHIPPED_DIR, load_pack, parse_pack
+from rules.pack import Pack
 from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.quota import Allocation

@@ -26,7 +26,8 @@ import pytest
 from helpers import BASE, BASE_LINE
 from rules import engine
 from rules.catalog import Catalog, load_catalog
-from rules.pack import Measure, Pack, Rule
+from rules.measure import Measure, Rule
+from rules.pack import Pack
 from schemas.declaration import Declaration, Importer
 from schemas.permit import Permit
 

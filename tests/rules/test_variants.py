@@ -22,7 +22,10 @@ import pytest
 from helpers import IMPORTER, declaration
 from rules import engine
 from rules.catalog import Catalog
-from rules.pack import SHIPPED_DIR, Measure, Pack, parse_pack
+from rules.loader import SHIPPED_DIR, parse_pack
+from rules.measure import Measure
+from rules.measure_checks import measure_checks
+from rules.pack import Pack
 from schemas.declaration import Declaration
 from schemas.permit import Permit, PermitApplication
 from schemas.quota import NO_ALLOCATION, Allocation, LineAllocation
@@ -85,7 +88,7 @@ def full_text(on: str) -> str:
 
 
 def checks(pack: Pack, measure: Measure, as_of: date = AS_OF) -> set[str]:
-    return {item.rule.id for item in engine.measure_checks(pack, measure, as_of)}
+    return {item.rule.id for item in measure_checks(pack, measure, as_of)}
 
 
 def decide_without_ledger(
@@ -303,7 +306,7 @@ def test_exceeded_bound_rate_is_a_warning_that_does_not_reject() -> None:
 def test_variant_findings_cite_the_pack_version_and_reference() -> None:
     """Every measure-level finding cites its rule, pack version and legal reference."""
     pack, measure = variant(notifications())
-    for fired in engine.measure_checks(pack, measure, AS_OF):
+    for fired in measure_checks(pack, measure, AS_OF):
         finding = fired.finding
         assert finding.pack_version == "2026.4"
         assert finding.reference
@@ -346,7 +349,7 @@ def test_a_late_notification_names_its_date_and_delay() -> None:
     pack, measure = variant(_notified_on("2026-05-20"))
     late = [
         item.finding
-        for item in engine.measure_checks(pack, measure, date(2026, 6, 1))
+        for item in measure_checks(pack, measure, date(2026, 6, 1))
         if item.rule.id == "WTO-EVTRQ-ILA-5.1-LATE"
     ]
     assert [finding.message for finding in late] == [

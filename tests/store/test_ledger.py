@@ -25,7 +25,8 @@ from conftest import OTHER_IMPORTER, TEST_PACKS
 from helpers import IMPORTER, permit_terms, vin
 from helpers import quota_request as request
 from rules.catalog import Catalog
-from rules.pack import Measure, parse_pack
+from rules.loader import parse_pack
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on
 from schemas.ledger import LedgerYear, PeriodFigures, QuotaEvent
 from schemas.permit import Permit, PermitApplication

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import IMPORTER, permit_terms
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on
 from schemas.ledger import PeriodFigures
 from store import RedisStore

@@ -42,7 +42,8 @@ from ledger_replay import check_as_of
 from conftest import OTHER_IMPORTER, TEST_PACKS
 from helpers import IMPORTER, permit_terms
 from helpers import quota_request as request
-from rules.pack import Measure, parse_pack
+from rules.loader import parse_pack
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on
 from schemas.permit import Permit
 from schemas.quota import Allocation, QuotaRequest, QuotaTerms

@@ -19,7 +19,7 @@ from typing import Any
 from helpers import IMPORTER, vin
 from helpers import quota_request as request
 from rules.catalog import Catalog, load_catalog
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on
 from schemas.ledger import QuotaEvent
 from schemas.permit import PermitApplication

@@ -14,7 +14,7 @@ from ledger_replay import check_as_of
 from helpers import permit_terms
 from helpers import quota_request as request
 from rules.catalog import Catalog
-from rules.pack import Measure
+from rules.measure import Measure
 from rules.quota import terms_of, terms_on
 from store import RedisStore
 from workers import permits as permit_workflow

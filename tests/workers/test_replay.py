@@ -14,7 +14,7 @@ import helpers
 from bench.mix import declarations, issue_permits
 from rules import trail
 from rules.catalog import Catalog, load_catalog
-from rules.pack import SHIPPED_DIR
+from rules.loader import SHIPPED_DIR
 from schemas.declaration import Declaration
 from service.replay import ReplayError, replay_declaration
 from store import RedisStore

@@ -28,7 +28,8 @@ from cli.main import main as accord
 from conftest import Accord, HttpServer, in_process
 from helpers import IMPORTER, declaration
 from rules.catalog import Catalog
-from rules.pack import SHIPPED_DIR, Pack, parse_pack
+from rules.loader import SHIPPED_DIR, parse_pack
+from rules.pack import Pack
 from rules.quota import periods_of_year, terms_of, terms_on, year_volume
 from rules.simulation import (
     AccountShare,

@@ -16,7 +16,8 @@ from conftest import IMPORTER, OTHER_IMPORTER, TEST_PACKS
 from helpers import declaration, permit_terms
 from rules import trail
 from rules.catalog import Catalog
-from rules.pack import Measure, parse_pack
+from rules.loader import parse_pack
+from rules.measure import Measure
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from store import PermitDecision, RedisStore

@@ -500,9 +500,15 @@ def check_directory(directory: Path) -> list[str]:
     problems: list[str] = []
     for text in directory_texts(directory):
         try:
-            check_texts([text], catalogues)
+            if text.template:
+                check_template(text)
         except PackError as exc:
             problems.append(str(exc))
+        for lang in TRANSLATED:
+            try:
+                check_text(text, lang, catalogues[lang])
+            except PackError as exc:
+                problems.append(str(exc))
     return problems
 
 
@@ -514,7 +520,17 @@ def update_catalogue(path: Path, lang: Language, texts: Sequence[Text]) -> tuple
         with path.open("rb") as handle:
             catalog = read_po(handle)
     else:
-        catalog = PoCatalog(locale=lang, project="Accord", fuzzy=False)
+        catalog = PoCatalog(
+            locale=lang,
+            header_comment=(
+                f"# {LANGUAGE_NAMES[lang]} texts of the rule packs of this directory: the msgid is\n"
+                "# the English text as the pack says it; each entry is marked '#. official:\n"
+                "# <citation with URL>' or '#, unofficial' (docs/rule-packs.md, Translations)."
+            ),
+            project="Accord rule packs",
+            version="",
+            fuzzy=False,
+        )
     used: dict[str, list[str]] = {}
     for text in texts:
         used.setdefault(text.english, [])

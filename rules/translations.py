@@ -569,8 +569,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = check_directory(directory)
             for line in problems:
                 print(line)
-            count = len(directory_texts(directory))
-            print(f"{count} texts, {len(problems)} problems", file=sys.stderr)
+            texts = directory_texts(directory)
+            distinct = len({text.english for text in texts})
+            print(
+                f"{distinct} texts in {len(texts)} places, {len(problems)} problems",
+                file=sys.stderr,
+            )
             return 1 if problems else 0
         texts = directory_texts(directory)
         for lang in TRANSLATED:

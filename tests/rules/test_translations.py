@@ -14,8 +14,9 @@ import pytest
 
 from helpers import declaration
 from rules import engine
+from rules.catalog import load_catalog
 from rules.errors import PackError
-from rules.pack import load_pack, load_packs
+from rules.pack import SHIPPED_DIR, load_pack, load_packs
 from rules.translations import (
     LANGUAGES,
     Catalogue,
@@ -470,3 +471,27 @@ def test_the_command_says_how_it_is_used(
     assert main(["translate", str(tmp_path)]) == 2
     assert "usage: python -m rules.translations check|update <packs dir>" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_shipped_catalogues_translate_every_shipped_text() -> None:
+    """Every text of every shipped pack version and arrangement has a checked French and
+    Chinese translation: a missing text or a changed placeholder fails here by name."""
+    assert check_directory(SHIPPED_DIR) == []
+
+
+def test_the_catalog_refuses_a_pack_directory_without_catalogues(tmp_path: Path) -> None:
+    """A pack of `ACCORD_RULES_DIR` with no catalogues beside it does not load."""
+    shutil.copy(TEST_PACKS / HELD, tmp_path / HELD)
+    with pytest.raises(PackError) as caught:
+        load_catalog([tmp_path])
+    assert str(caught.value).startswith(f"{tmp_path / HELD}: title: French (fr): no translation")
+
+
+def test_the_catalog_holds_the_loaded_packs_texts() -> None:
+    """The catalog of shipped and test packs reads both directories' catalogues."""
+    texts = load_catalog([TEST_PACKS]).texts
+    assert texts.text(TITLE, "zh") == "针对越南电动汽车的测试措施，从未通报"
+    assert texts.message("TEST-HELD", "1", "DUTY-TEST-HELD-MFN", "MFN at 6.1%.", "fr") == (
+        "NPF à 6.1%.",
+        "fr",
+    )

@@ -150,11 +150,10 @@ class Text:
         return f"{Path(self.file).name}#{self.key}"
 
 
-# The fields of a pack a user reads as prose: what the API, the dashboard and the CLI
-# show, and the record of notifications the measure checks rest on. A field read only by
-# the pack's author (a parameter's description, a remission item's description) and every
-# id, reference, citation, URL and code stays English; a field that starts being shown
-# joins this list.
+# The fields of a pack a user reads as prose: the API, the dashboard and the CLI show them.
+# A field read only in the pack file (a parameter's description, a notification's `what`,
+# a remission item's description) and every id, reference, citation, URL and code stays
+# English; a field that starts being shown joins this list.
 TEXTS = (
     "title",
     "sources.*.title",
@@ -162,7 +161,6 @@ TEXTS = (
     "not_assessed[*].tax",
     "not_assessed[*].reason",
     "measures[*].title",
-    "measures[*].arrangement.us_notifications[*].what",
     "measures[*].rules[*].message",
 )
 ARRANGEMENT_TEXTS = ("title", "sources.*.title", "sides[*].party")
@@ -182,9 +180,6 @@ def pack_texts(pack: Pack) -> Iterator[Text]:
     for measure in body.measures:
         where = f"measures[{measure.id}]"
         yield Text(path, f"{where}.title", measure.title)
-        notes = measure.arrangement.us_notifications if measure.arrangement else ()
-        for index, note in enumerate(notes):
-            yield Text(path, f"{where}.arrangement.us_notifications[{index}].what", note.what)
         for rule in measure.rules:
             yield Text(path, f"{where}.rules[{rule.id}].message", rule.message, template=True)
 

@@ -16,6 +16,7 @@ from test_cases import ALL_CASES, DECLARATION_CASES, run_in_process
 
 from helpers import declaration
 from rules import engine
+from rules.arrangement import load_arrangements
 from rules.catalog import Catalog, load_catalog
 from rules.errors import PackError
 from rules.pack import SHIPPED_DIR, load_pack, load_packs
@@ -27,6 +28,7 @@ from rules.translations import (
     PackTexts,
     Template,
     Text,
+    arrangement_texts,
     catalogue_path,
     check_directory,
     check_template,
@@ -570,3 +572,17 @@ def test_every_finding_of_the_rule_cases_reads_in_french_and_chinese(catalog: Ca
             read, used = catalog.texts.message(pack_id, version, rule_id, message, lang)
             assert used == lang, (rule_id, lang, message)
             assert read != message or lang == "fr", (rule_id, message)
+
+
+def test_an_arrangement_text_the_shipped_catalogues_lack_is_refused() -> None:
+    """The shipped arrangements are translated in the shipped packs' catalogues: a title
+    they lack is refused, naming the arrangement's file."""
+    arrangement, _ = load_arrangements()[0]
+    renamed = arrangement.model_copy(update={"title": "An arrangement no catalogue has"})
+    with pytest.raises(PackError) as caught:
+        load_texts([], arrangements=[(renamed, "renamed.yaml")])
+    assert str(caught.value).startswith(
+        f"renamed.yaml: title: French (fr): no translation in {catalogue_path(SHIPPED_DIR.resolve(), 'fr')}"
+    )
+    keys = {text.key for text in arrangement_texts(arrangement, "a.yaml")}
+    assert {"title", "sides[0].party", f"sources.{arrangement.source}.title"} <= keys

@@ -19,7 +19,8 @@ from rules import engine
 from rules.arrangement import load_arrangements
 from rules.catalog import Catalog, load_catalog
 from rules.errors import PackError
-from rules.pack import SHIPPED_DIR, load_pack, load_packs
+from rules.loader import SHIPPED_DIR, load_pack, load_packs
+from rules.measure_checks import measure_checks
 from rules.translations import (
     LANGUAGES,
     Catalogue,
@@ -544,7 +545,7 @@ def _case_findings(catalog: Catalog) -> list[tuple[str, str, str, str]]:
         day = date.fromisoformat(checks["as_of"])
         found_measure = catalog.measure_on(checks["measure"], day)
         assert found_measure is not None
-        for fired in engine.measure_checks(*found_measure, day, catalog.current):
+        for fired in measure_checks(*found_measure, day, catalog.current):
             finding = fired.finding
             found.append((finding.pack, finding.pack_version, finding.rule, finding.message))
     return found

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from babel.messages.pofile import read_po
-
-from service.language import Language
+from rules.translations import Language, read_catalogue
 
 LOCALE = Path(__file__).parent / "locale"
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -88,13 +86,14 @@ class Words:
 
 
 def entries(language: Language) -> dict[str, str]:
-    """The catalogue of `language` as English id -> translation (untranslated ids left out)."""
-    with (LOCALE / f"{language}.po").open("rb") as file:
-        catalogue = read_po(file)
+    """The catalogue of `language` as English id -> translation (the ids without a
+    translation one may show left out)."""
+    catalogue = read_catalogue(LOCALE / f"{language}.po")
+    found = (catalogue.get(msgid) for msgid in catalogue.entries)
     return {
-        str(message.id): str(message.string)
-        for message in catalogue
-        if message.id and isinstance(message.id, str) and message.string
+        msgid: entry.text
+        for msgid, entry in zip(catalogue.entries, found, strict=True)
+        if entry is not None
     }
 
 

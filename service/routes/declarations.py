@@ -28,7 +28,6 @@ from service.dependencies import (
     Caller,
     Enqueue,
     Services,
-    Store,
     Writer,
     errors,
     slot_key,
@@ -195,13 +194,14 @@ async def status(
     declaration_id: str,
     caller: Caller,
     app: App,
+    language: Lang,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
 ) -> DeclarationStatus:
-    store, waiters = app.store, app.waiters
+    store, waiters, texts = app.store, app.waiters, app.catalog.texts
     if wait == 0:
         with app.reads.slot(slot_key(caller)):
             record = await run_in_threadpool(visible, store, caller, declaration_id)
-            return await run_in_threadpool(views.declaration_status, record)
+            return await run_in_threadpool(views.declaration_status, record, texts, language)
     deadline = time.monotonic() + wait
     with waiters.slot(slot_key(caller)):
         while True:
@@ -210,7 +210,7 @@ async def status(
                 record = await run_in_threadpool(visible, store, caller, declaration_id)
                 remaining = deadline - time.monotonic()
                 if record.status not in UNDECIDED or remaining <= 0:
-                    return views.declaration_status(record)
+                    return views.declaration_status(record, texts, language)
                 await waiters.changed(changed, remaining)
 
 
@@ -229,10 +229,11 @@ async def status(
         e409="archived, being evaluated, or changed status meanwhile: try again",
     ),
 )
-def cancel(declaration_id: str, caller: Writer, store: Store) -> DeclarationStatus:
+def cancel(declaration_id: str, caller: Writer, app: App, language: Lang) -> DeclarationStatus:
+    store = app.store
     record = visible(store, caller, declaration_id)
     try:
         cancelled = cancellation.cancel(store, record, who(caller), today())
     except cancellation.NotCancellable as exc:
         raise ApiError(409, exc.error, exc.detail) from None
-    return views.declaration_status(cancelled)
+    return views.declaration_status(cancelled, app.catalog.texts, language)

@@ -73,6 +73,9 @@ def service_msgids() -> set[str]:
         found.update(_marked(path, {"_": 0}))
     for path in sorted((ROOT / "schemas").rglob("*.py")):
         found.update(_marked(path, {"_invalid": 1, "ValueError": 0}))
+    # the workflows' refusals, whose words the API answers with
+    for path in sorted((ROOT / "workers").rglob("*.py")):
+        found.update(_marked(path, {"NotCancellable": 1, "PermitRefused": 1, "TargetRefused": 0}))
     found.update(error["message_template_python"] for error in list_all_errors())
     return found
 

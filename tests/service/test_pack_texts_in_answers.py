@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,40 +21,43 @@ import pytest
 from babel.messages.catalog import Catalog as PoCatalog
 from babel.messages.pofile import write_po
 
-from conftest import ROOT, TEST_PACKS, HttpServer, InProcess, in_process
+from conftest import ROOT, HttpServer, InProcess, in_process
 from rules.catalog import Catalog
-from rules.pack import SHIPPED_DIR, load_packs
-from rules.translations import load_texts, pack_texts
+from rules.translations import Catalogue, Language, PackTexts, pack_texts, read_catalogue
 from schemas.verification import verdict_sha256
 
-MARKS = {"fr": "FR· ", "zh": "中文："}
+MARKS: dict[Language, str] = {"fr": "FR· ", "zh": "中文："}
 EXAMPLES = ROOT / "examples"
 
 
-def _marked_catalogues(directory: Path) -> None:
-    packs = load_packs([directory])
-    english = sorted({text.english for pack in packs for text in pack_texts(pack)})
+def _marked_texts(catalog: Catalog, directory: Path) -> PackTexts:
+    """Catalogues of every text of the loaded packs, each translation the English behind a
+    mark, and nothing else: the shipped catalogues, whatever they hold, are not read."""
+    english = sorted({text.english for pack in catalog.packs for text in pack_texts(pack)})
+    catalogues: dict[Language, list[Catalogue]] = {}
     for language, mark in MARKS.items():
         catalogue = PoCatalog(locale=language, project="Accord", fuzzy=False)
         for text in english:
             catalogue.add(text, mark + text, flags=["unofficial"])
-        (directory / "locale").mkdir(exist_ok=True)
-        with (directory / "locale" / f"{language}.po").open("wb") as file:
+        path = directory / f"{language}.po"
+        with path.open("wb") as file:
             write_po(file, catalogue)
+        catalogues[language] = [read_catalogue(path)]
+    templates = {
+        (pack.id, pack.version, rule.id): rule.message
+        for pack in catalog.packs
+        for measure in pack.measures
+        for rule in measure.rules
+    }
+    return PackTexts(catalogues, templates)
 
 
 @pytest.fixture
 def marked_api(
     http_server: HttpServer, redis_url: str, catalog: Catalog, tmp_path: Path
 ) -> Iterator[InProcess]:
-    directories = [tmp_path / "packs", tmp_path / "test-packs"]
-    for source, directory in zip([SHIPPED_DIR, TEST_PACKS], directories, strict=True):
-        shutil.copytree(source, directory, ignore=shutil.ignore_patterns("locale"))
-        _marked_catalogues(directory)
-    texts = load_texts(load_packs(directories), arrangements=[], strict=True)
-    marked = dataclasses.replace(catalog, texts=texts)
-    (tmp_path / "api").mkdir()
-    with in_process(http_server, redis_url, tmp_path / "api", marked) as running:
+    marked = dataclasses.replace(catalog, texts=_marked_texts(catalog, tmp_path))
+    with in_process(http_server, redis_url, tmp_path, marked) as running:
         yield running
 
 

@@ -27,6 +27,7 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
+from service.language import ContentLanguage, scope_language
 from service.routes import (
     arrangements,
     audit,
@@ -40,6 +41,7 @@ from service.routes import (
 )
 from service.routes import webhooks as webhook_routes
 from service.waiting import CallerSlots, StatusWaiters
+from service.words import _
 from settings import Settings
 from store import Store, StoreError
 
@@ -82,7 +84,7 @@ class RequestGate:
             try:
                 bearer(self.tokens, headers.get(b"authorization", b"").decode("latin-1"))
             except ApiError as refused:
-                await _early(scope, send, api_error_response(refused))
+                await _early(scope, send, api_error_response(refused, scope_language(scope)))
                 return
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
@@ -121,7 +123,10 @@ class RequestGate:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        response = error_response(413, "request body too large", f"the limit is {self.limit} bytes")
+        response = error_response(
+            413, "request body too large", _(f"the limit is {self.limit} bytes"),
+            language=scope_language(scope),
+        )  # fmt: skip
         await _early(scope, send, response)
 
 
@@ -166,7 +171,7 @@ def create_app(
         enqueue=enqueue,
         enqueue_bulk=enqueue_bulk or enqueue,
         waiters=StatusWaiters(store, settings.long_polls_per_caller),
-        reads=CallerSlots(settings.reads_per_caller, "reads of declarations"),
+        reads=CallerSlots(settings.reads_per_caller, _("reads of declarations")),
     )
 
     @contextlib.asynccontextmanager
@@ -188,12 +193,16 @@ def create_app(
         version="1",
         description=(
             "Compliance checking of import declarations under trade measures. Submit a "
-            "declaration, poll its verdict, read its audit trail."
+            "declaration, poll its verdict, read its audit trail. Answers are in English, "
+            "French or Chinese as `Accept-Language` asks (`fr-CA`, `zh-CN`; English by "
+            "default), and `Content-Language` says which: the words of findings, titles and "
+            "errors are translated, field names, ids, codes, numbers and the record are not."
         ),
     )
     app.state.services = services  # what service/dependencies.py hands the routes
     app.state.waiters = services.waiters  # for a test that watches the long polls
     app.add_middleware(RequestGate, limit=settings.max_body_bytes, tokens=tokens)
+    app.add_middleware(ContentLanguage)  # outside the gate: its refusals say theirs too
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -16,6 +16,7 @@ from schemas.rates import RateApplied, RatesInvalid, RatesLoaded, parse_rates
 from service.dependencies import Admin, Caller, Packs, Store, errors, who
 from service.errors import ApiError
 from service.routes.declarations import read_json
+from service.words import _
 from store import now_rfc3339
 
 router = APIRouter(prefix="/v1/exchange-rates", tags=["exchange rates"])
@@ -141,12 +142,14 @@ def applied(
         raise ApiError(
             422,
             "invalid request",
-            [{"field": "currency", "message": f"{into} is the home currency"}],
+            [{"field": "currency", "message": _(f"{into} is the home currency")}],
         )
     found = rate_query_on(catalog.current, into, currency, on)
     if found is None:
         raise ApiError(
-            422, "invalid request", [{"field": "into", "message": f"no pack converts into {into}"}]
+            422,
+            "invalid request",
+            [{"field": "into", "message": _(f"no pack converts into {into}")}],
         )
     pack, query = found
     quote = query.prevailing(store.rates_between(into, currency, query.first, query.last))
@@ -155,7 +158,11 @@ def applied(
             404,
             "no rate applies",
             {"currency": currency, "into": into, "on": on.isoformat(),
-             "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat()},
+             "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat(),
+             "message": _(
+                 f"no rate of {currency} into {into} is loaded for a day from {query.first} "
+                 f"to {query.last}, the days whose rate may apply on {on}"
+             )},
         )  # fmt: skip
     return RateApplied(
         currency=currency,

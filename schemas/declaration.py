@@ -43,7 +43,6 @@ from schemas.countries import ISO_3166_ALPHA2
 __all__ = ["Declaration", "DeclarationLine", "Importer", "Jurisdiction"]
 
 # every field check here raises its error as the identifiers' checks do
-_invalid = identifiers.invalid
 _require_str = identifiers.require_str
 
 _DECLARATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -105,12 +104,12 @@ def _field_name(info: ValidationInfo) -> str:
 def _bounded_text(value: object, field: str, max_length: int) -> str:
     text = _require_str(value, field)
     if not 1 <= len(text) <= max_length:
-        raise _invalid(
+        raise identifiers.invalid(
             "string_length",
             f"{field} must be 1 to {max_length} characters long, got {len(text)}",
         )
     if not text.strip():
-        raise _invalid("string_blank", f"{field} must not be blank")
+        raise identifiers.invalid("string_blank", f"{field} must not be blank")
     return text
 
 
@@ -129,11 +128,11 @@ def _positive_decimal(value: object, field: str, max_places: int) -> Decimal:
     example = '"12.50"' if max_places == 2 else '"1.5"'
     # bool is an int subclass, and true/false is never a quantity or amount.
     if isinstance(value, bool):
-        raise _invalid(
+        raise identifiers.invalid(
             "decimal_type", f"{field} must be a decimal string such as {example}, not a boolean"
         )
     if isinstance(value, float):
-        raise _invalid(
+        raise identifiers.invalid(
             "decimal_float",
             f"{field} must be a decimal string such as {example} or an integer, "
             f"not a floating-point number ({value!r}), which cannot hold an exact amount",
@@ -145,26 +144,34 @@ def _positive_decimal(value: object, field: str, max_places: int) -> Decimal:
     elif isinstance(value, str):
         if _DECIMAL_TEXT.fullmatch(value) is None:
             if value.strip().lstrip("+-").lower() in _NON_FINITE_TEXT:
-                raise _invalid("decimal_finite", f"{field} must be a finite number, got {value!r}")
-            raise _invalid(
+                raise identifiers.invalid(
+                    "decimal_finite", f"{field} must be a finite number, got {value!r}"
+                )
+            raise identifiers.invalid(
                 "decimal_text",
                 f"{field} must be a plain decimal string such as {example}, got {value!r}",
             )
         amount = Decimal(value)
     else:
-        raise _invalid("decimal_type", f"{field} must be a decimal string such as {example}")
+        raise identifiers.invalid(
+            "decimal_type", f"{field} must be a decimal string such as {example}"
+        )
     if not amount.is_finite():
-        raise _invalid("decimal_finite", f"{field} must be a finite number, got {value!r}")
+        raise identifiers.invalid(
+            "decimal_finite", f"{field} must be a finite number, got {value!r}"
+        )
     if amount <= 0:
-        raise _invalid("decimal_positive", f"{field} must be greater than 0, got {amount}")
+        raise identifiers.invalid(
+            "decimal_positive", f"{field} must be greater than 0, got {amount}"
+        )
     if amount.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise _invalid(
+        raise identifiers.invalid(
             "decimal_too_large",
             f"{field} must have at most {_MAX_INTEGER_DIGITS} digits before the decimal point",
         )
     places = _fraction_digits(amount)
     if places > max_places:
-        raise _invalid(
+        raise identifiers.invalid(
             "decimal_places",
             f"{field} must have at most {max_places} decimal places, got {places} in {amount}",
         )
@@ -190,12 +197,12 @@ def _decimal_text(amount: Decimal) -> str:
 def _declaration_id(value: object) -> str:
     text = _require_str(value, "declaration_id")
     if _DECLARATION_ID.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "declaration_id",
             "declaration_id must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'",
         )
     if text in _UNREACHABLE_IDS:
-        raise _invalid(
+        raise identifiers.invalid(
             "declaration_id",
             f"declaration_id {text!r} is not allowed: a URL path cannot name it",
         )
@@ -219,7 +226,7 @@ def _accepted_at_input(value: object) -> object:
     # otherwise take a number as Unix seconds and invent a UTC offset for it.
     if isinstance(value, str | datetime):
         return value
-    raise _invalid("datetime_type", f"accepted_at must be {RFC3339_WORDS}")
+    raise identifiers.invalid("datetime_type", f"accepted_at must be {RFC3339_WORDS}")
 
 
 def _accepted_at_parsed(value: object, handler: ValidatorFunctionWrapHandler) -> object:
@@ -228,7 +235,7 @@ def _accepted_at_parsed(value: object, handler: ValidatorFunctionWrapHandler) ->
         return handler(value)
     except ValidationError as exc:
         if all(item["type"].startswith(("datetime", "date")) for item in exc.errors()):
-            raise _invalid(
+            raise identifiers.invalid(
                 "accepted_at_format", f"accepted_at must be {RFC3339_WORDS}, got {value!r}"
             ) from None
         raise
@@ -249,19 +256,19 @@ def _accepted_at_offset(value: datetime) -> datetime:
     # The offset decides the calendar date of acceptance, so it is never guessed.
     offset = value.utcoffset()
     if offset is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "datetime_offset",
             "accepted_at must include a UTC offset such as 'Z' or '-05:00'; "
             f"got {value.isoformat()} without one",
         )
     if not MIN_OFFSET <= offset <= MAX_OFFSET:
-        raise _invalid(
+        raise identifiers.invalid(
             "datetime_offset_range",
             "accepted_at must have a UTC offset between -12:00 and +14:00, "
             f"got {value.isoformat()}",
         )
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise _invalid(
+        raise identifiers.invalid(
             "datetime_range",
             f"accepted_at must be between {EARLIEST_YEAR} and {LATEST_YEAR}, got {value.year}",
         )
@@ -271,9 +278,11 @@ def _accepted_at_offset(value: datetime) -> datetime:
 def _shipment_date_input(value: object) -> object:
     # datetime is a subclass of date, and a time of day has no place here.
     if isinstance(value, datetime) or not isinstance(value, str | date):
-        raise _invalid("date_type", "shipment_date must be a date in the form YYYY-MM-DD")
+        raise identifiers.invalid(
+            "date_type", "shipment_date must be a date in the form YYYY-MM-DD"
+        )
     if isinstance(value, str) and _ISO_DATE.fullmatch(value) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "date_format", f"shipment_date must be a date in the form YYYY-MM-DD, got {value!r}"
         )
     return value
@@ -281,7 +290,7 @@ def _shipment_date_input(value: object) -> object:
 
 def _shipment_date_range(value: date) -> date:
     if not EARLIEST_DAY <= value <= LATEST_DAY:
-        raise _invalid(
+        raise identifiers.invalid(
             "date_range",
             f"shipment_date must be between {EARLIEST_YEAR} and {LATEST_YEAR}, got {value}",
         )
@@ -291,10 +300,12 @@ def _shipment_date_range(value: date) -> date:
 def _tariff_item(value: object) -> str:
     text = _require_str(value, "tariff_item")
     if _TARIFF_CHARS.fullmatch(text) is None:
-        raise _invalid("tariff_item", f"tariff_item may contain only digits and dots, got {text!r}")
+        raise identifiers.invalid(
+            "tariff_item", f"tariff_item may contain only digits and dots, got {text!r}"
+        )
     digits = text.replace(".", "")
     if len(digits) != 10:
-        raise _invalid(
+        raise identifiers.invalid(
             "tariff_item", f"tariff_item must have exactly 10 digits, got {len(digits)} in {text!r}"
         )
     return digits
@@ -303,12 +314,12 @@ def _tariff_item(value: object) -> str:
 def _origin(value: object) -> str:
     text = _require_str(value, "origin")
     if _ORIGIN_SHAPE.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "origin",
             f"origin must be an ISO 3166-1 alpha-2 code of two uppercase letters, got {text!r}",
         )
     if text not in ISO_3166_ALPHA2:
-        raise _invalid(
+        raise identifiers.invalid(
             "origin", f"origin {text} is not an assigned ISO 3166-1 alpha-2 country code"
         )
     return text
@@ -321,7 +332,7 @@ def _description(value: object) -> str:
 def _unit(value: object) -> str:
     text = _require_str(value, "unit")
     if _UNIT.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "unit",
             "unit must be a UN/ECE Recommendation 20 code of 2 or 3 uppercase letters or digits, "
             f"got {text!r}",
@@ -332,7 +343,7 @@ def _unit(value: object) -> str:
 def _permit_number(value: object) -> str:
     text = _require_str(value, "permit_number")
     if _PERMIT_NUMBER.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "permit_number",
             "permit_number must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', '/' and '-'",
         )
@@ -342,7 +353,7 @@ def _permit_number(value: object) -> str:
 def _currency(value: object) -> str:
     text = _require_str(value, "currency")
     if _CURRENCY.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "currency",
             f"currency must be an ISO 4217 code of three uppercase letters, got {text!r}",
         )
@@ -352,7 +363,7 @@ def _currency(value: object) -> str:
 def _tariff_treatment(value: object) -> str:
     text = _require_str(value, "tariff_treatment")
     if _TARIFF_TREATMENT.fullmatch(text) is None:
-        raise _invalid(
+        raise identifiers.invalid(
             "tariff_treatment",
             f"tariff_treatment must be a two-digit code such as '02' (MFN), got {text!r}",
         )
@@ -449,13 +460,13 @@ class DeclarationLine(BaseModel):
     @classmethod
     def _whole_vehicle_count(cls, quantity: Decimal, info: ValidationInfo) -> Decimal:
         if info.data.get("unit") == "NMB" and quantity != quantity.to_integral_value():
-            raise _invalid(
+            raise identifiers.invalid(
                 "quantity_whole",
                 f"quantity must be a whole number when unit is NMB, got {quantity}",
             )
         if info.data.get("unit") == "NMB" and quantity > MAX_UNITS:
             # vehicles are counted against quotas in whole units, exactly
-            raise _invalid(
+            raise identifiers.invalid(
                 "quantity_too_large",
                 f"quantity must be at most {MAX_UNITS} when unit is NMB, got {quantity}",
             )
@@ -468,14 +479,14 @@ class DeclarationLine(BaseModel):
         special = declared is not None and declared[:2] in ("98", "99")
         if value is None:
             if declared is not None and declared.startswith("99"):
-                raise _invalid(
+                raise identifiers.invalid(
                     "underlying_tariff_item",
                     "underlying_tariff_item is required with a Chapter 99 tariff_item: the "
                     "classification in Chapters 1 to 97 the goods otherwise have",
                 )
             return None
         if declared is not None and not special:
-            raise _invalid(
+            raise identifiers.invalid(
                 "underlying_tariff_item",
                 "underlying_tariff_item is only for a Chapter 98 or 99 tariff_item, got "
                 f"tariff_item {declared}",
@@ -483,12 +494,12 @@ class DeclarationLine(BaseModel):
         text = value if isinstance(value, str) else ""
         digits = text.replace(".", "")
         if _TARIFF_CHARS.fullmatch(text) is None or len(digits) != 10:
-            raise _invalid(
+            raise identifiers.invalid(
                 "underlying_tariff_item",
                 f"underlying_tariff_item must be 10 digits (dots allowed), got {value!r}",
             )
         if digits[:2] in ("98", "99"):
-            raise _invalid(
+            raise identifiers.invalid(
                 "underlying_tariff_item",
                 f"underlying_tariff_item must be in Chapters 1 to 97, got {text!r}",
             )
@@ -503,13 +514,13 @@ class DeclarationLine(BaseModel):
         if vins is None or quantity is None:
             return vins
         if quantity != quantity.to_integral_value():
-            raise _invalid(
+            raise identifiers.invalid(
                 "vins_quantity",
                 f"vins can only be listed for a whole quantity, got quantity {quantity}",
             )
         expected = int(quantity)
         if len(vins) != expected:
-            raise _invalid(
+            raise identifiers.invalid(
                 "vins_quantity",
                 f"vins must list exactly {_plural(expected, 'VIN')} (quantity), got {len(vins)}",
             )
@@ -517,7 +528,7 @@ class DeclarationLine(BaseModel):
             f"{vin} appears {_times(count)}" for vin, count in Counter(vins).items() if count > 1
         ]
         if repeated:
-            raise _invalid("vins_unique", "VINs must be unique: " + "; ".join(repeated))
+            raise identifiers.invalid("vins_unique", "VINs must be unique: " + "; ".join(repeated))
         return vins
 
 
@@ -560,7 +571,7 @@ class Declaration(BaseModel):
         jurisdiction = info.data.get("jurisdiction", DEFAULT_JURISDICTION)
         expected = JURISDICTION_CURRENCY[jurisdiction]
         if currency != expected and jurisdiction not in CONVERTS_CURRENCIES:
-            raise _invalid(
+            raise identifiers.invalid(
                 "currency",
                 f"currency must be {expected!r} for a {jurisdiction} declaration, got "
                 f"{currency!r}: values in another currency are not converted for it",
@@ -580,7 +591,7 @@ class Declaration(BaseModel):
             and accepted_at is not None
             and shipment_date > accepted_at.date()
         ):
-            raise _invalid(
+            raise identifiers.invalid(
                 "date_order",
                 f"shipment_date {shipment_date} is after the date of accepted_at "
                 f"({accepted_at.date()})",
@@ -594,7 +605,7 @@ class Declaration(BaseModel):
         # lines that validated, so one bad line alone also drew a "too short"
         # error, and a huge list would be validated in full before its length.
         if isinstance(lines, list | tuple) and not _MIN_LINES <= len(lines) <= _MAX_LINES:
-            raise _invalid(
+            raise identifiers.invalid(
                 "lines_count",
                 f"lines must hold {_MIN_LINES} to {_MAX_LINES} lines, got {len(lines)}",
             )
@@ -612,7 +623,9 @@ class Declaration(BaseModel):
             if count > 1
         ]
         if repeated:
-            raise _invalid("line_unique", "line numbers must be unique: " + ", ".join(repeated))
+            raise identifiers.invalid(
+                "line_unique", "line numbers must be unique: " + ", ".join(repeated)
+            )
         vin_lines: dict[str, list[int]] = {}
         for line in lines:
             for vin in line.vins or ():
@@ -623,7 +636,7 @@ class Declaration(BaseModel):
             if len(on) > 1
         ]
         if shared:
-            raise _invalid(
+            raise identifiers.invalid(
                 "vins_unique", "VINs must be unique within the declaration: " + "; ".join(shared)
             )
         return lines

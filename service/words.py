@@ -1,7 +1,7 @@
 """The service's own words in French and Chinese: error messages, what a good value looks
 like, validation problems. English is the source: the English text in the code is the
 message id of the gettext catalogues service/locale/{fr,zh}.po, marked with `_()` where
-it is written (with `_invalid` and the `*_WORDS` constants in schemas/, and pydantic's own
+it is written (with `invalid` and the `*_WORDS` constants in schemas/, and pydantic's own
 message templates). Translation happens on the way out, when an answer is written: the
 English text is matched against the catalogue's ids, the values it carries (field names,
 numbers, what was given) are put as they are into the translation, and a value that is
@@ -146,7 +146,7 @@ def translate_detail(detail: Any, language: Language) -> Any:
 # argument at the given position of each call is a message.
 MARKERS: Mapping[str, Mapping[str, int]] = {
     "service": {"_": 0},
-    "schemas": {"_invalid": 1, "ValueError": 0},
+    "schemas": {"invalid": 1, "ValueError": 0},
     "workers": {"NotCancellable": 1, "PermitRefused": 1, "TargetRefused": 0},
 }
 # pydantic's plural suffix ("character{expected_plural}") has no place in Chinese
@@ -174,17 +174,29 @@ def _written(node: ast.expr) -> str | None:
     return out
 
 
+def _called(node: ast.AST) -> str | None:
+    """The name a call calls, `invalid` of `invalid(…)` and of `identifiers.invalid(…)`."""
+    if not isinstance(node, ast.Call):
+        return None
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
 def _module_messages(path: Path, calls: Mapping[str, int]) -> Iterator[Text]:
     """The messages of one module: the argument at `calls[name]` of each call of `name`
     (`_()` must be given its text as written; a schema's message built of parts is left
     English), and the value of each `*_WORDS` constant."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            position = calls.get(node.func.id)
+        name = _called(node)
+        if isinstance(node, ast.Call) and name is not None:
+            position = calls.get(name)
             if position is None or len(node.args) <= position:
                 continue
             text = _written(node.args[position])
-            if text is None and node.func.id == "_":
+            if text is None and name == "_":
                 raise ValueError(f"{path}:{node.lineno}: _() is given a text as written")
             if text is not None:
                 yield Text(str(path), f"line {node.lineno}", text)

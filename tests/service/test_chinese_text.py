@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ROOT, InProcess, unique_id
-from cli.main import main as accord
 from cli.declaration_files import CAD_COLUMNS, DeclarationFileError, read
+from cli.main import main as accord
+from conftest import ROOT, InProcess, unique_id
 
 NAME = "青岛丰收粮油进出口有限公司"
 SEED = "加拿大油菜籽（双低）"

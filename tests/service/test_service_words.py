@@ -52,7 +52,7 @@ def test_every_translation_says_whether_it_is_official(language: Language) -> No
 def test_a_message_inside_a_message_is_translated_and_values_stay() -> None:
     """What a BN15 looks like is translated inside "must be …, got …"; what was given
     stays as it was given."""
-    from schemas.declaration import BN15_WORDS
+    from schemas.identifiers import BN15_WORDS
 
     english = f"must be {BN15_WORDS}, got '12345'"
     french = translate(english, "fr")

@@ -111,7 +111,3 @@ class Schedule:
             lambda: checkpoint(self.store),
             lambda: retention.archive_daily(self.store, self.settings),  # one process a day
         ]
-
-    def tick(self) -> None:
-        for step in self.steps():
-            step()

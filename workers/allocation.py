@@ -63,16 +63,21 @@ def run_day(store: HoldsLedger, measure: Measure, day: date, send: Send) -> RunR
     return result
 
 
-def pro_rata_quotas(catalog: Catalog) -> list[Measure]:
-    """Every quota whose current definition is a daily pro-rata one, by id."""
+def current_quotas(catalog: Catalog) -> dict[str, Measure]:
+    """Every quota's current definition (`Catalog.measure`, as the quota routes read it),
+    by id in order."""
     ids = sorted(
         {measure.id for pack in catalog.current for measure in pack.measures if measure.quota}
     )
-    current = [found[1] for found in map(catalog.measure, ids) if found is not None]
+    return {found[1].id: found[1] for found in map(catalog.measure, ids) if found is not None}
+
+
+def quotas_in_mode(catalog: Catalog, mode: str) -> list[Measure]:
+    """Every quota whose current definition allocates in `mode`, by id."""
     return [
         measure
-        for measure in current
-        if measure.quota is not None and measure.quota.mode == "daily_pro_rata"
+        for measure in current_quotas(catalog).values()
+        if measure.quota is not None and measure.quota.mode == mode
     ]
 
 
@@ -84,7 +89,7 @@ def due_days(
     return sorted(
         (
             (day, measure)
-            for measure in pro_rata_quotas(catalog)
+            for measure in quotas_in_mode(catalog, "daily_pro_rata")
             for day in store.ledger.pro_rata_days(measure.id)
             if before is None or day < before
         ),

@@ -139,29 +139,14 @@ class _Stream:
         self.applications: list[_Application] = []
         self.waiting: list[str] = []  # declarations whose permits wait for a pro-rata run
         self.accounts: list[AccountShare] = []
-        quota_ids = sorted(
-            {
-                measure.id
-                for pack in catalog.current
-                for measure in pack.measures
-                if measure.quota is not None
-            }
-        )
-        self.quotas: dict[str, Measure] = {}
-        for quota_id in quota_ids:
-            found = catalog.measure(quota_id)
-            if found is not None:
-                self.quotas[quota_id] = found[1]
-
-    def _mode(self, mode: str) -> list[Measure]:
-        return [m for m in self.quotas.values() if m.quota is not None and m.quota.mode == mode]
+        self.quotas = allocation.current_quotas(catalog)
 
     # --- before the stream ------------------------------------------------------------------
 
     def open_accounts(self, declarations: Sequence[Declaration]) -> None:
         """The assumed allocation accounts: an equal share of each quota year's volume for
         each importer with a commercial declaration in scope of the quota that year."""
-        for measure in self._mode("importer_allocation"):
+        for measure in allocation.quotas_in_mode(self.catalog, "importer_allocation"):
             assert measure.quota is not None
             holders: dict[int, list[str]] = defaultdict(list)
             for declaration in declarations:
@@ -323,9 +308,9 @@ class _Stream:
                 outcome = record.status
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         for declaration in declarations:
-            allocation = self.store.ledger.allocation(declaration.declaration_id)
-            if allocation is not None:
-                self._count(tally, declaration, allocation)
+            drawn = self.store.ledger.allocation(declaration.declaration_id)
+            if drawn is not None:
+                self._count(tally, declaration, drawn)
         self._count_refused_permits(tally)
         last_day = max((item.accepted_on for item in declarations), default=None)
         periods: list[PeriodReport] = []
@@ -340,9 +325,9 @@ class _Stream:
             accounts=tuple(self.accounts),
         )
 
-    def _count(self, tally: _Tally, declaration: Declaration, allocation: Allocation) -> None:
+    def _count(self, tally: _Tally, declaration: Declaration, drawn: Allocation) -> None:
         quantities = {line.line: line.quantity for line in declaration.lines}
-        for line in allocation.lines:
+        for line in drawn.lines:
             measure = self.quotas.get(line.quota_id)
             if measure is None or line.period == "-":
                 continue
@@ -352,7 +337,7 @@ class _Stream:
             if line.status == "quota_exhausted":
                 tally.rejected[where].add(declaration.declaration_id)
                 tally.rejected_units[where] += int(quantities[line.line])
-            elif allocation.applied:
+            elif drawn.applied:
                 tally.over_quota[where] += line.over_quota
 
     def _count_refused_permits(self, tally: _Tally) -> None:

@@ -403,10 +403,11 @@ def _period_report(
     tally: _Tally,
     where: tuple[str, str],
 ) -> PeriodReport:
-    capacity, in_use = figures.available, figures.net_used  # the read model's, not recomputed
     utilisation = (
-        (Decimal(in_use) / Decimal(capacity)).quantize(_UTILISATION, ROUND_HALF_UP)
-        if capacity
+        (Decimal(figures.net_used) / Decimal(figures.available)).quantize(
+            _UTILISATION, ROUND_HALF_UP
+        )
+        if figures.available
         else Decimal(0)
     )
     fill_date = next(
@@ -438,6 +439,8 @@ def _period_report(
         allocated=figures.used,
         returned=figures.returned,
         remaining=figures.remaining,
+        available=figures.available,
+        net_used=figures.net_used,
         utilisation=utilisation,
         fill_date=fill_date,
         rejected_declarations=len(tally.rejected.get(where, ())),

@@ -26,9 +26,10 @@ What a simulation has to settle that the real world settles by itself, and how:
   in a quota year gets an equal share of that year's volume (the units that do not
   divide evenly, one each to the importers seen first), set before the stream runs
   (`workers.allocation.open_account`, as an administrator's allocation).
-Declarations are submitted as the API submits them (`workers.submission.submit`),
-received on their acceptance date, and decided in stream order; an id that comes again
-is entered once, as the API's idempotency key makes it.
+Declarations are submitted as the API submits them (`workers.submission.submit`), with
+the clock at their acceptance date (a stream may lie ahead of today, which the API would
+refuse as not accepted yet), and decided in stream order; an id that comes again is
+entered once, as the API's idempotency key makes it.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class _Stream:
             waits = waits or outcome == "pending_allocation"
         entered = declaration.model_copy(update={"lines": tuple(lines)}) if groups else declaration
         created: list[str] = []
-        # received when customs accepted it, as its permits were applied for on that day
+        # now is its acceptance date, as for its permits: never "not accepted yet"
         submission.submit(self.store, [entered], SUBMITTED_BY, created.extend, entered.accepted_at)
         if waits:
             self.waiting += created

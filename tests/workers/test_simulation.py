@@ -436,7 +436,9 @@ def _by_hand(store: RedisStore, catalog: Catalog, declarations: Sequence[Declara
             permits.apply(store, catalog, application, day)
             line = parsed.lines[0].model_copy(update={"permit_number": number})
             parsed = parsed.model_copy(update={"lines": (line,)})
-        submission.submit(store, [parsed], "test", decide, parsed.accepted_at)
+        created: list[str] = []  # decided here, not by `submit`, which logs a failed send
+        submission.submit(store, [parsed], "test", created.extend, parsed.accepted_at)
+        decide(created)
     allocation.run_due(store, catalog, None, decide)
 
 

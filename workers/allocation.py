@@ -12,7 +12,6 @@ run of a day is `run_day`, and only there; the ledger's arithmetic is store/ledg
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from rules.catalog import Catalog
@@ -23,8 +22,7 @@ from schemas.requests import ImporterAllocation
 from store.ledger import HoldsLedger, RunResult
 from store.redis_store import now_rfc3339
 from workers import webhooks
-
-Send = Callable[[list[str]], None]
+from workers.submission import Send
 
 
 class WrongMode(Exception):

@@ -22,10 +22,9 @@ from settings import Settings
 from store.audit import AuditTrails
 from store.redis_store import RedisStore, now_rfc3339
 from workers import allocation, permits, retention
+from workers.submission import Send
 
 log = logging.getLogger(__name__)
-
-Send = Callable[[list[str]], None]
 
 CHECKPOINT_PIECE = 250  # trails per audit checkpoint
 CHECKPOINT_PAUSE = 0.01  # seconds between two checkpoints of one tick: others' turn

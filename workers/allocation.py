@@ -61,20 +61,12 @@ def run_day(store: HoldsLedger, measure: Measure, day: date, send: Send) -> RunR
     return result
 
 
-def current_quotas(catalog: Catalog) -> dict[str, Measure]:
-    """Every quota's current definition (`Catalog.measure`, as the quota routes read it),
-    by id in order."""
-    ids = sorted(
-        {measure.id for pack in catalog.current for measure in pack.measures if measure.quota}
-    )
-    return {found[1].id: found[1] for found in map(catalog.measure, ids) if found is not None}
-
-
 def quotas_in_mode(catalog: Catalog, mode: str) -> list[Measure]:
-    """Every quota whose current definition allocates in `mode`, by id."""
+    """Every quota whose current definition (as the quota routes read it) allocates in
+    `mode`, by id."""
     return [
         measure
-        for measure in current_quotas(catalog).values()
+        for measure in catalog.quotas().values()
         if measure.quota is not None and measure.quota.mode == mode
     ]
 

@@ -140,7 +140,7 @@ class _Stream:
         self.applications: list[_Application] = []
         self.waiting: list[str] = []  # declarations whose permits wait for a pro-rata run
         self.accounts: list[AccountShare] = []
-        self.quotas = allocation.current_quotas(catalog)
+        self.quotas = catalog.quotas()
 
     # --- before the stream ------------------------------------------------------------------
 

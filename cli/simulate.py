@@ -216,7 +216,7 @@ def write_chart(report: SimulationReport, path: Path) -> None:
         units.append(units[-1])
         axes.step(days, units, where="post", color=color, label=label)
         axes.hlines(
-            period.capacity,
+            period.available,
             np.datetime64(period.start, "D"),
             np.datetime64(period.end, "D"),
             colors=color,
@@ -225,7 +225,7 @@ def write_chart(report: SimulationReport, path: Path) -> None:
         if period.fill_date is not None:
             axes.plot(
                 np.array([period.fill_date], dtype="datetime64[D]"),
-                [period.allocated - period.returned],
+                [period.net_used],
                 marker="o",
                 color=color,
             )

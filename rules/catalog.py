@@ -70,6 +70,13 @@ class Catalog:
 
         return min(found, key=distance)
 
+    def quotas(self) -> dict[str, Measure]:
+        """Every quota's current definition (`measure`), by id in order."""
+        ids = sorted(
+            {measure.id for pack in self.current for measure in pack.measures if measure.quota}
+        )
+        return {found[1].id: found[1] for found in map(self.measure, ids) if found is not None}
+
     def permit_quotas(self) -> tuple[str, ...]:
         """The quotas that take import permits, by id."""
         return tuple(

@@ -240,7 +240,9 @@ class PeriodReport:
     allocated: int  # units drawn from the period (the read model's `used`)
     returned: int  # units given back to it (permits not used in full)
     remaining: int
-    utilisation: Decimal  # (allocated - returned) / (volume + carried_over), 4 places
+    available: int  # volume + carried_over (the read model's)
+    net_used: int  # allocated - returned (the read model's)
+    utilisation: Decimal  # net_used / available, 4 places
     fill_date: date | None  # the date of the period's first `exhausted` event within it
     rejected_declarations: int  # declarations refused for lack of quota (or of a permit) here
     rejected_units: int  # units of those refused lines or permit applications
@@ -250,10 +252,6 @@ class PeriodReport:
     status: PeriodStatus
     timeline: tuple[tuple[date, int], ...]  # units in use after each day with a draw or return
     permits: PermitUtilisation | None = None  # quotas drawn at permit issuance
-
-    @property
-    def capacity(self) -> int:
-        return self.volume + self.carried_over
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ run of a day is `run_day`, and only there; the ledger's arithmetic is store/ledg
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from rules.catalog import Catalog
@@ -22,8 +21,7 @@ from schemas.ledger import AccountFigures
 from schemas.requests import ImporterAllocation
 from store import HoldsLedger, RunResult, now_rfc3339
 from workers import webhooks
-
-Send = Callable[[list[str]], None]
+from workers.submission import Send
 
 
 class WrongMode(Exception):
@@ -62,16 +60,13 @@ def run_day(store: HoldsLedger, measure: Measure, day: date, send: Send) -> RunR
     return result
 
 
-def pro_rata_quotas(catalog: Catalog) -> list[Measure]:
-    """Every quota whose current definition is a daily pro-rata one, by id."""
-    ids = sorted(
-        {measure.id for pack in catalog.current for measure in pack.measures if measure.quota}
-    )
-    current = [found[1] for found in map(catalog.measure, ids) if found is not None]
+def quotas_in_mode(catalog: Catalog, mode: str) -> list[Measure]:
+    """Every quota whose current definition (as the quota routes read it) allocates in
+    `mode`, by id."""
     return [
         measure
-        for measure in current
-        if measure.quota is not None and measure.quota.mode == "daily_pro_rata"
+        for measure in catalog.quotas().values()
+        if measure.quota is not None and measure.quota.mode == mode
     ]
 
 
@@ -83,7 +78,7 @@ def due_days(
     return sorted(
         (
             (day, measure)
-            for measure in pro_rata_quotas(catalog)
+            for measure in quotas_in_mode(catalog, "daily_pro_rata")
             for day in store.ledger.pro_rata_days(measure.id)
             if before is None or day < before
         ),

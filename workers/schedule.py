@@ -21,10 +21,9 @@ from schemas.verification import Checkpoint
 from settings import Settings
 from store import AuditTrails, RedisStore, now_rfc3339
 from workers import allocation, permits, retention
+from workers.submission import Send
 
 log = logging.getLogger(__name__)
-
-Send = Callable[[list[str]], None]
 
 CHECKPOINT_PIECE = 250  # trails per audit checkpoint
 CHECKPOINT_PAUSE = 0.01  # seconds between two checkpoints of one tick: others' turn
@@ -110,7 +109,3 @@ class Schedule:
             lambda: checkpoint(self.store),
             lambda: retention.archive_daily(self.store, self.settings),  # one process a day
         ]
-
-    def tick(self) -> None:
-        for step in self.steps():
-            step()

@@ -26,9 +26,10 @@ What a simulation has to settle that the real world settles by itself, and how:
   in a quota year gets an equal share of that year's volume (the units that do not
   divide evenly, one each to the importers seen first), set before the stream runs
   (`workers.allocation.open_account`, as an administrator's allocation).
-Declarations are submitted as the API submits them (`workers.submission.submit`),
-received on their acceptance date, and decided in stream order; an id that comes again
-is entered once, as the API's idempotency key makes it.
+Declarations are submitted as the API submits them (`workers.submission.submit`), with
+the clock at their acceptance date (a stream may lie ahead of today, which the API would
+refuse as not accepted yet), and decided in stream order; an id that comes again is
+entered once, as the API's idempotency key makes it.
 """
 
 from __future__ import annotations
@@ -138,29 +139,14 @@ class _Stream:
         self.applications: list[_Application] = []
         self.waiting: list[str] = []  # declarations whose permits wait for a pro-rata run
         self.accounts: list[AccountShare] = []
-        quota_ids = sorted(
-            {
-                measure.id
-                for pack in catalog.current
-                for measure in pack.measures
-                if measure.quota is not None
-            }
-        )
-        self.quotas: dict[str, Measure] = {}
-        for quota_id in quota_ids:
-            found = catalog.measure(quota_id)
-            if found is not None:
-                self.quotas[quota_id] = found[1]
-
-    def _mode(self, mode: str) -> list[Measure]:
-        return [m for m in self.quotas.values() if m.quota is not None and m.quota.mode == mode]
+        self.quotas = catalog.quotas()
 
     # --- before the stream ------------------------------------------------------------------
 
     def open_accounts(self, declarations: Sequence[Declaration]) -> None:
         """The assumed allocation accounts: an equal share of each quota year's volume for
         each importer with a commercial declaration in scope of the quota that year."""
-        for measure in self._mode("importer_allocation"):
+        for measure in allocation.quotas_in_mode(self.catalog, "importer_allocation"):
             assert measure.quota is not None
             holders: dict[int, list[str]] = defaultdict(list)
             for declaration in declarations:
@@ -217,7 +203,7 @@ class _Stream:
             waits = waits or outcome == "pending_allocation"
         entered = declaration.model_copy(update={"lines": tuple(lines)}) if groups else declaration
         created: list[str] = []
-        # received when customs accepted it, as its permits were applied for on that day
+        # now is its acceptance date, as for its permits: never "not accepted yet"
         submission.submit(self.store, [entered], SUBMITTED_BY, created.extend, entered.accepted_at)
         if waits:
             self.waiting += created
@@ -322,9 +308,9 @@ class _Stream:
                 outcome = record.status
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         for declaration in declarations:
-            allocation = self.store.ledger.allocation(declaration.declaration_id)
-            if allocation is not None:
-                self._count(tally, declaration, allocation)
+            drawn = self.store.ledger.allocation(declaration.declaration_id)
+            if drawn is not None:
+                self._count(tally, declaration, drawn)
         self._count_refused_permits(tally)
         last_day = max((item.accepted_on for item in declarations), default=None)
         periods: list[PeriodReport] = []
@@ -339,9 +325,9 @@ class _Stream:
             accounts=tuple(self.accounts),
         )
 
-    def _count(self, tally: _Tally, declaration: Declaration, allocation: Allocation) -> None:
+    def _count(self, tally: _Tally, declaration: Declaration, drawn: Allocation) -> None:
         quantities = {line.line: line.quantity for line in declaration.lines}
-        for line in allocation.lines:
+        for line in drawn.lines:
             measure = self.quotas.get(line.quota_id)
             if measure is None or line.period == "-":
                 continue
@@ -351,7 +337,7 @@ class _Stream:
             if line.status == "quota_exhausted":
                 tally.rejected[where].add(declaration.declaration_id)
                 tally.rejected_units[where] += int(quantities[line.line])
-            elif allocation.applied:
+            elif drawn.applied:
                 tally.over_quota[where] += line.over_quota
 
     def _count_refused_permits(self, tally: _Tally) -> None:
@@ -417,10 +403,11 @@ def _period_report(
     tally: _Tally,
     where: tuple[str, str],
 ) -> PeriodReport:
-    capacity, in_use = figures.available, figures.net_used  # the read model's, not recomputed
     utilisation = (
-        (Decimal(in_use) / Decimal(capacity)).quantize(_UTILISATION, ROUND_HALF_UP)
-        if capacity
+        (Decimal(figures.net_used) / Decimal(figures.available)).quantize(
+            _UTILISATION, ROUND_HALF_UP
+        )
+        if figures.available
         else Decimal(0)
     )
     fill_date = next(
@@ -452,6 +439,8 @@ def _period_report(
         allocated=figures.used,
         returned=figures.returned,
         remaining=figures.remaining,
+        available=figures.available,
+        net_used=figures.net_used,
         utilisation=utilisation,
         fill_date=fill_date,
         rejected_declarations=len(tally.rejected.get(where, ())),

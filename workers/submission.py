@@ -22,6 +22,8 @@ from store import Declarations, SubmitResult
 log = logging.getLogger(__name__)
 
 Send = Callable[[list[str]], None]
+"""Hands declaration ids on to be decided: the API's enqueuer, or `accord simulate`'s
+own deciding; every workflow that sends declarations on takes one."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,10 @@ def submit(
     send: Send,
     now: datetime,
 ) -> list[SubmitResult | TooEarly]:
-    """Store each declaration received at `now` on behalf of `by` (in one round trip),
-    and send the new ones on; one result per declaration, in order: TooEarly, or the
-    store's outcome (created, existing, conflict) with the stored status."""
+    """Store each declaration on behalf of `by` (in one round trip), and send the new ones
+    on; one result per declaration, in order: TooEarly, or the store's outcome (created,
+    existing, conflict) with the stored status. `now` is the time the too-early check
+    reads; the time stored, which the sweeper goes by, is the clock's."""
     results: list[SubmitResult | TooEarly | None] = [None] * len(declarations)
     good: list[tuple[int, Declaration]] = []
     for index, declaration in enumerate(declarations):

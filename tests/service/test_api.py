@@ -335,7 +335,8 @@ def test_a_permit_draws_the_quota_and_a_declaration_uses_it(api: InProcess) -> N
         assert (used["status"], used["used_by"], used["remaining"]) == (
             "used", body["declaration_id"], 0,
         )  # fmt: skip
-        assert client.post(f"/v1/permits/{number}/cancel").status_code == 409
+        refused = client.post(f"/v1/permits/{number}/cancel")
+        assert (refused.status_code, refused.json()["error"]) == (409, "permit used")
         cancelled = client.post(f"/v1/declarations/{body['declaration_id']}/cancel")
         assert cancelled.status_code == 200
         assert cancelled.json()["status"] == "cancelled"

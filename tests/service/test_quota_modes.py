@@ -93,7 +93,7 @@ def test_pro_rata_run_end_to_end(api: InProcess, today: str) -> None:
 
 
 def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(api: InProcess) -> None:
-    """A run by an auditor is 403; a run of a first-come-first-served quota is 409."""
+    """A run by an auditor is 403; a run of a first-come-first-served quota, or an importer allocation on a pro-rata one, is 409 naming the quota's mode."""
     with api.client("auditor") as client:
         assert (
             client.post(
@@ -103,7 +103,16 @@ def test_only_admins_run_allocations_and_only_for_pro_rata_quotas(api: InProcess
         )
     with api.client() as client:
         response = client.post("/v1/quotas/CA-CN-EV-TRQ-2026/runs", json={"date": "2026-05-01"})
-        assert response.status_code == 409
+        assert (response.status_code, response.json()) == (
+            409, {"error": "not a daily pro-rata quota", "detail": {"mode": "fcfs"}},
+        )  # fmt: skip
+        allocated = client.post(
+            "/v1/quotas/TEST-TW-EV-PRORATA/allocations",
+            json={"quota_year": 1, "business_number": IMPORTER, "initial": 1},
+        )
+        assert (allocated.status_code, allocated.json()) == (
+            409, {"error": "not an importer-allocation quota", "detail": {"mode": "daily_pro_rata"}},
+        )  # fmt: skip
         assert client.post("/v1/quotas/NOPE/runs", json={"date": "2026-05-01"}).status_code == 404
 
 
@@ -125,7 +134,8 @@ def test_importer_allocation_accounts_bound_each_importer(api: InProcess) -> Non
         too_much = client.post(
             path, json={**year, "business_number": OTHER_IMPORTER, "initial": 95}
         )
-        assert too_much.status_code == 409
+        assert (too_much.status_code, too_much.json()["error"]) == (409, "allocation refused")
+        assert too_much.json()["detail"].startswith("the initial allocations would exceed")
         moved = client.post(
             path,
             json={

@@ -9,6 +9,10 @@ dash. A few facts are derived from the measure rather than declared as fields: o
 `rate_<name>` per rate (and `rate_<name>_bp` at the measure stage), and at the line
 stage one boolean per sub-quota. `python -m rules.facts --markdown` rewrites the
 reference table in docs/rule-packs.md from these models.
+
+Slightly over 500 lines, and one file on purpose: the stage models are the single
+declaration of what packs may test, mostly field descriptions, and the loader's check
+(rules/fact_check.py), the engine and the reference table all read them from here.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
+from service.language import ContentLanguage
 from service.routes import (
     arrangements,
     audit,
@@ -195,6 +196,7 @@ def create_app(
     app.state.services = services  # what service/dependencies.py hands the routes
     app.state.waiters = services.waiters  # for a test that watches the long polls
     app.add_middleware(RequestGate, limit=settings.max_body_bytes, tokens=tokens)
+    app.add_middleware(ContentLanguage)  # outside the gate: its refusals say theirs too
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

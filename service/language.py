@@ -1,0 +1,124 @@
+"""Which language an answer is written in: English, French or Chinese, chosen by the
+request's `Accept-Language` (RFC 9110 §12.5.4) and said by the answer's
+`Content-Language`. Only the words change with it: field names, rule ids, codes,
+numbers and the stored records stay as they are (docs/languages.md).
+
+`negotiate` is the pure choice; `request_language` is the FastAPI dependency (`Lang` its
+annotation) that routes take; `ContentLanguage` is the middleware that writes the header
+on every answer, errors and the gate's early refusals included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Language = Literal["en", "fr", "zh"]
+LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
+DEFAULT: Language = "en"
+
+# A tag's primary subtag is enough: fr-CA, fr-FR and fr are one French; zh, zh-CN,
+# zh-Hans (and zh-TW, whose reader reads the simplified text better than English) one
+# Chinese, written in simplified characters.
+_PRIMARY: dict[str, Language] = {"en": "en", "fr": "fr", "zh": "zh"}
+
+
+def _weighted(header: str) -> Iterable[tuple[str, float]]:
+    """ "fr-CA;q=0.8, en" -> ("fr-ca", 0.8), ("en", 1.0); a malformed weight drops its tag."""
+    for item in header.split(","):
+        tag, *params = (part.strip() for part in item.split(";"))
+        if not tag:
+            continue
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() != "q":
+                continue
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                weight = -1.0
+            if not 0.0 <= weight <= 1.0:
+                weight = -1.0
+        if weight >= 0.0:
+            yield tag.lower(), weight
+
+
+def negotiate(header: str | None) -> Language:
+    """The language to answer in: the known language of highest weight (the first of
+    equal weights); English when the header is absent, names none we have, or is only `*`.
+    A tag at q=0 refuses its language, even against `*`."""
+    if not header:
+        return DEFAULT
+    best: tuple[float, int, Language] | None = None
+    refused: set[Language] = set()
+    star = -1.0
+    for position, (tag, weight) in enumerate(_weighted(header)):
+        if tag == "*":
+            star = max(star, weight)
+            continue
+        language = _PRIMARY.get(tag.split("-", 1)[0])
+        if language is None:
+            continue
+        if weight == 0.0:
+            refused.add(language)
+            continue
+        if best is None or (weight, -position) > (best[0], -best[1]):
+            best = (weight, position, language)
+    if best is not None and best[2] not in refused:
+        return best[2]
+    if star > 0.0:  # any language: the first of ours not refused
+        return next((lang for lang in LANGUAGES if lang not in refused), DEFAULT)
+    return DEFAULT
+
+
+def header_language(headers: Iterable[tuple[bytes, bytes]]) -> Language:
+    """The language an ASGI scope's raw headers ask for."""
+    for name, value in headers:
+        if name.lower() == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return DEFAULT
+
+
+def scope_language(scope: Scope) -> Language:
+    return header_language(scope.get("headers", []))
+
+
+def request_language(request: Request) -> Language:
+    """The dependency: the language this request's answer is written in."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+Lang = Annotated[Language, Depends(request_language)]
+
+
+class ContentLanguage:
+    """Writes `Content-Language` on every HTTP answer, and `Vary: Accept-Language` since
+    the words depend on it. An answer that already says its language (a page that follows
+    a language the reader chose elsewhere) keeps its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        language = scope_language(scope)
+
+        async def send_with_language(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "content-language" not in headers:
+                    headers["Content-Language"] = language
+                vary = headers.get("vary")
+                if vary is None:
+                    headers["Vary"] = "Accept-Language"
+                elif "accept-language" not in vary.lower():
+                    headers["Vary"] = f"{vary}, Accept-Language"
+            await send(message)
+
+        await self.app(scope, receive, send_with_language)

@@ -16,15 +16,14 @@ import io
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-Language = Literal["en", "fr", "zh"]
-LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
+from service.language import LANGUAGES, Language
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENGLISH: Language = "en"
 

@@ -61,6 +61,8 @@ TERMS = (
     # quota modes and draws, import types, a measure's state on a day
     N_("fcfs"), N_("daily pro rata"), N_("importer allocation"), N_("declaration"),
     N_("permit"), N_("commercial"), N_("personal"), N_("not yet"), N_("in force"),
+    # roles
+    N_("admin"), N_("auditor"), N_("submitter"),
     # audit events
     N_("received"), N_("evaluated"), N_("rule decision"), N_("measure checks"), N_("duties"),
     N_("verdict"), N_("quota allocation"),
@@ -110,3 +112,63 @@ def _catalogue(language: Language) -> gettext.NullTranslations:
 def words(language: Language = ENGLISH) -> Words:
     chosen: Language = language if language in LANGUAGES else ENGLISH
     return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), _catalogue(chosen))
+
+
+# --- the catalogues' upkeep -------------------------------------------------------------
+
+SOURCES = Path(__file__).resolve().parent.parent
+METHODS = [
+    ("templates/dashboard/**.html", "jinja2.ext:babel_extract"),
+    ("dashboard/**.py", "python"),
+]
+JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true"}
+
+
+def messages() -> dict[str | tuple[str, str], list[str]]:
+    """Every message the templates and this package say, with where: a singular id, or a
+    (singular, plural) pair; the catalogues must translate each one."""
+    from babel.messages.extract import extract_from_dir
+
+    found: dict[str | tuple[str, str], list[str]] = {}
+    options = {"templates/dashboard/**.html": JINJA_OPTIONS}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(SOURCES), METHODS, options
+    ):
+        key = message if isinstance(message, str) else (message[0], message[1])
+        found.setdefault(key, []).append(f"service/{filename}:{lineno}")
+    return found
+
+
+def update(language: Language) -> int:
+    """Adds the messages `language`'s catalogue lacks (empty, flagged unofficial, for a
+    translator to fill) and drops those no page says any more; answers how many it added."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    path = LOCALE_DIR / f"{language}.po"
+    if path.exists():
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+    else:
+        catalog = Catalog(locale=language, project="Accord dashboard")
+    wanted = messages()
+    added = 0
+    for key, where in wanted.items():
+        locations = [(item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])) for item in where]
+        if key not in catalog:
+            catalog.add(key, "" if isinstance(key, str) else ("", ""), flags=["unofficial"])
+            added += 1
+        catalog[key].locations = locations
+    for message in list(catalog):
+        if message.id and message.id not in wanted:
+            catalog.delete(message.id)
+    LOCALE_DIR.mkdir(exist_ok=True)
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100, sort_output=False, omit_header=False)
+    return added
+
+
+if __name__ == "__main__":  # python -m service.dashboard.words: the catalogues brought up to date
+    for name in LANGUAGES:
+        if name != ENGLISH:
+            print(f"{name}: {update(name)} messages added")

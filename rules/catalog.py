@@ -9,7 +9,7 @@ verdict can be replayed with the exact pack it used.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from rules.pack import (
     current_packs,
     load_packs,
 )
+from rules.translations import PackTexts, load_texts
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Catalog:
     packs: tuple[Pack, ...]
     current: tuple[Pack, ...]
     arrangements: tuple[Arrangement, ...] = ()
+    # the packs' texts in every language (rules/translations.py)
+    texts: PackTexts = field(default_factory=PackTexts, compare=False)
 
     def arrangement(self, arrangement_id: str) -> Arrangement | None:
         return next((item for item in self.arrangements if item.id == arrangement_id), None)
@@ -106,4 +109,5 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
         check_arrangement(arrangement, path, current)
         arrangements.append(arrangement.resolved(defined))
     check_counterparts(current, [name for item in arrangements for name in item.awaited_ids()])
-    return Catalog(packs=packs, current=current, arrangements=tuple(arrangements))
+    texts = load_texts(packs, strict=False)  # strict once the shipped catalogues are in
+    return Catalog(packs=packs, current=current, arrangements=tuple(arrangements), texts=texts)

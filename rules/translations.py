@@ -1,0 +1,593 @@
+"""The packs' texts in French and Chinese: gettext catalogues beside the packs.
+
+A pack is written in English. The texts a user reads in it (see `TEXTS`) are translated
+in two catalogues beside the pack files, `<packs dir>/locale/fr.po` and `zh.po`, whose
+msgids are the English texts exactly as YAML parses them: a text several pack versions
+share is translated once, and the pack files, their hashes, the verdicts that name them
+and the audit chain do not change with a translation. Translation is presentation.
+
+Each entry says what its translation is: `#. official: <citation with URL>` when it is the
+text as an official source publishes it (a French title in the Canada Gazette, a Chinese
+title of a MOFCOM announcement), else the flag `#, unofficial`. The catalog refuses a pack
+one of whose texts a catalogue lacks or leaves empty, a translated message whose
+placeholders are not the English ones, an entry marked neither way, and a message whose
+placeholders are not separated by literal text (a stored finding could not be read back
+into its values).
+
+A stored finding holds its message in English. `PackTexts.message` reads it in another
+language: it matches the stored text against the rule's English template, takes the
+placeholders' values and puts them in the translated template; a message that does not
+match (stored under older wording) is given in English, and the caller is told so.
+
+`python -m rules.translations check|update <packs dir>` checks the catalogues of a packs
+directory, or adds the texts they lack (docs/rule-packs.md, "Translations").
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Literal, cast
+
+from babel.messages.catalog import Catalog as PoCatalog
+from babel.messages.pofile import read_po, write_po
+
+from rules.arrangement import SHIPPED_ARRANGEMENTS, Arrangement, load_arrangements
+from rules.errors import PackError
+from rules.pack import SHIPPED_DIR, Pack, load_packs
+
+Language = Literal["en", "fr", "zh"]
+LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
+# the languages a pack is translated into (English is the packs' own)
+TRANSLATED: tuple[Language, ...] = ("fr", "zh")
+LANGUAGE_NAMES: Mapping[Language, str] = {"en": "English", "fr": "French", "zh": "Chinese"}
+LOCALE_DIR = "locale"
+OFFICIAL = "official:"
+UNOFFICIAL = "unofficial"
+FUZZY = "fuzzy"
+
+
+# --- catalogues -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One translation: its text, and the citation of the official text it is (None for a
+    translation of Accord's own, flagged unofficial)."""
+
+    text: str
+    official: str | None
+    # how the entry is marked, as the catalogue says it (the check reads these)
+    unofficial: bool = False
+    fuzzy: bool = False
+    locations: tuple[str, ...] = ()
+
+    @property
+    def marked(self) -> bool:
+        """Marked exactly one way: official with a citation, or unofficial."""
+        return (self.official is not None) != self.unofficial
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A gettext catalogue read whole: English text -> its entry. `get` answers only a
+    translation one may show (not empty, not fuzzy); `entry` any entry the file has."""
+
+    path: str
+    entries: Mapping[str, Entry] = field(default_factory=dict)
+    exists: bool = True
+
+    def get(self, english: str) -> Entry | None:
+        entry = self.entries.get(english)
+        if entry is None or not entry.text or entry.fuzzy:
+            return None
+        return entry
+
+    def entry(self, english: str) -> Entry | None:
+        return self.entries.get(english)
+
+
+def _official(comments: Sequence[str]) -> str | None:
+    """The citation of `#. official: …` (its lines joined), None if the entry has none."""
+    for index, comment in enumerate(comments):
+        if comment.startswith(OFFICIAL):
+            text = " ".join([comment[len(OFFICIAL) :], *comments[index + 1 :]])
+            return " ".join(text.split())
+    return None
+
+
+def read_catalogue(path: str | Path) -> Catalogue:
+    """A `.po` file read with Babel; a file that does not exist reads as an empty
+    catalogue (`exists` False). Plural entries are not read (no pack text has plurals)."""
+    path = Path(path)
+    if not path.is_file():
+        return Catalogue(str(path), {}, exists=False)
+    with path.open("rb") as handle:
+        try:
+            catalog = read_po(handle, abort_invalid=True)
+        except Exception as exc:  # babel raises its PoFileError, or a ValueError
+            raise PackError(str(path), "document", f"unreadable catalogue: {exc}") from None
+    entries: dict[str, Entry] = {}
+    for message in catalog:
+        if not message.id or not isinstance(message.id, str):
+            continue
+        text = message.string if isinstance(message.string, str) else ""
+        entries[message.id] = Entry(
+            text=text,
+            official=_official(list(message.auto_comments)),
+            unofficial=UNOFFICIAL in message.flags,
+            fuzzy=FUZZY in message.flags,
+            locations=tuple(name for name, _ in message.locations),
+        )
+    return Catalogue(str(path), entries)
+
+
+def catalogue_path(directory: str | Path, lang: Language) -> Path:
+    return Path(directory) / LOCALE_DIR / f"{lang}.po"
+
+
+# --- the texts of a pack ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """One text a user reads: the file and the field it is in, and its English wording.
+    `template` for a finding's message (its placeholders are checked and re-rendered)."""
+
+    file: str
+    key: str
+    english: str
+    template: bool = False
+
+    @property
+    def location(self) -> str:
+        """How a catalogue's `#:` comment names it: file name and field path."""
+        return f"{Path(self.file).name}#{self.key}"
+
+
+# The fields of a pack a user reads as prose: the API, the dashboard and the CLI show them.
+# A field read only in the pack file (a parameter's description, a notification's `what`,
+# a remission item's description) and every id, reference, citation, URL and code stays
+# English; a field that starts being shown joins this list.
+TEXTS = (
+    "title",
+    "sources.*.title",
+    "assumptions.*.text",
+    "not_assessed[*].tax",
+    "not_assessed[*].reason",
+    "measures[*].title",
+    "measures[*].rules[*].message",
+)
+ARRANGEMENT_TEXTS = ("title", "sources.*.title", "sides[*].party")
+
+
+def pack_texts(pack: Pack) -> Iterator[Text]:
+    """Every text of `TEXTS` in a pack, in file order."""
+    body, path = pack.body, pack.path
+    yield Text(path, "title", body.title)
+    for key, source in body.sources.items():
+        yield Text(path, f"sources.{key}.title", source.title)
+    for key, assumption in body.assumptions.items():
+        yield Text(path, f"assumptions.{key}.text", assumption.text)
+    for index, charge in enumerate(body.not_assessed):
+        yield Text(path, f"not_assessed[{index}].tax", charge.tax)
+        yield Text(path, f"not_assessed[{index}].reason", charge.reason)
+    for measure in body.measures:
+        where = f"measures[{measure.id}]"
+        yield Text(path, f"{where}.title", measure.title)
+        for rule in measure.rules:
+            yield Text(path, f"{where}.rules[{rule.id}].message", rule.message, template=True)
+
+
+def arrangement_texts(arrangement: Arrangement, path: str) -> Iterator[Text]:
+    """Every text of `ARRANGEMENT_TEXTS` in an arrangement, in file order."""
+    yield Text(path, "title", arrangement.title)
+    for key, source in arrangement.sources.items():
+        yield Text(path, f"sources.{key}.title", source.title)
+    for index, side in enumerate(arrangement.sides):
+        yield Text(path, f"sides[{index}].party", side.party)
+
+
+# --- templates --------------------------------------------------------------------------
+
+# a placeholder as `string.Formatter().parse` gives it: field name, format spec, conversion
+Placeholder = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A message template cut at its placeholders: literals[0] p[0] literals[1] … p[n-1]
+    literals[n]."""
+
+    literals: tuple[str, ...]
+    placeholders: tuple[Placeholder, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Template:
+        """ValueError for a template `str.format` cannot read."""
+        literals: list[str] = [""]
+        placeholders: list[Placeholder] = []
+        for literal, name, spec, conversion in string.Formatter().parse(text):
+            literals[-1] += literal
+            if name is not None:
+                placeholders.append((name, spec or "", conversion or ""))
+                literals.append("")
+        return cls(tuple(literals), tuple(placeholders))
+
+    def signature(self) -> Counter[Placeholder]:
+        return Counter(self.placeholders)
+
+    def adjacent(self) -> tuple[Placeholder, Placeholder] | None:
+        """Two placeholders with no literal text between them, if any."""
+        for index in range(1, len(self.placeholders)):
+            if not self.literals[index]:
+                return self.placeholders[index - 1], self.placeholders[index]
+        return None
+
+    def render(self, values: Mapping[Placeholder, str]) -> str:
+        """The template with each placeholder replaced by its rendered text."""
+        parts = [self.literals[0]]
+        for placeholder, literal in zip(self.placeholders, self.literals[1:], strict=True):
+            parts += [values[placeholder], literal]
+        return "".join(parts)
+
+    def values(self, rendered: str) -> dict[Placeholder, str] | None:
+        """The rendered text of each placeholder in `rendered`, if exactly one reading of it
+        fits the template (a placeholder used twice reads the same both times); None if
+        none does or if two do (a value that contains the literal text after it)."""
+        first, rest = self.literals[0], self.literals[1:]
+        if not rendered.startswith(first):
+            return None
+        found: list[dict[Placeholder, str]] = []
+
+        def walk(index: int, at: int, values: dict[Placeholder, str]) -> None:
+            if len(found) > 1:
+                return
+            if index == len(self.placeholders):
+                if at == len(rendered):
+                    found.append(dict(values))
+                return
+            placeholder, literal = self.placeholders[index], rest[index]
+            last = index == len(self.placeholders) - 1
+            ends: Iterable[int]
+            if last:
+                ends = [len(rendered) - len(literal)] if rendered.endswith(literal) else []
+            else:
+                ends = _occurrences(rendered, literal, at)
+            for end in ends:
+                if end < at:
+                    continue
+                value = rendered[at:end]
+                if values.get(placeholder, value) != value:
+                    continue
+                known = placeholder in values
+                values[placeholder] = value
+                walk(index + 1, end + len(literal), values)
+                if not known:
+                    del values[placeholder]
+
+        if not self.placeholders:
+            return {} if rendered == first else None
+        walk(0, len(first), {})
+        return found[0] if len(found) == 1 else None
+
+
+def _occurrences(text: str, literal: str, start: int) -> Iterator[int]:
+    at = text.find(literal, start)
+    while at != -1:
+        yield at
+        at = text.find(literal, at + 1)
+
+
+def _shown(placeholders: Iterable[Placeholder]) -> str:
+    def one(item: Placeholder) -> str:
+        name, spec, conversion = item
+        return (
+            "{"
+            + name
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
+
+    shown = sorted(one(item) for item in placeholders)
+    return ", ".join(shown) if shown else "none"
+
+
+# --- the check --------------------------------------------------------------------------
+
+
+def check_text(text: Text, lang: Language, catalogue: Catalogue) -> Entry:
+    """The entry translating `text`; PackError naming the file, the field and the language
+    when the catalogue lacks it, leaves it empty or fuzzy, marks it neither official nor
+    unofficial (or both), or changes a message's placeholders."""
+    where = f"{LANGUAGE_NAMES[lang]} ({lang})"
+
+    def fail(problem: str) -> PackError:
+        return PackError(text.file, text.key, f"{where}: {problem}")
+
+    entry = catalogue.entry(text.english)
+    if entry is None:
+        missing = "" if catalogue.exists else ", which does not exist"
+        raise fail(f"no translation in {catalogue.path}{missing}")
+    if not entry.text:
+        raise fail(f"the translation in {catalogue.path} is empty")
+    if entry.fuzzy:
+        raise fail(f"the translation in {catalogue.path} is marked fuzzy (not reviewed)")
+    if entry.official is not None and entry.unofficial:
+        raise fail(f"the translation in {catalogue.path} is marked both official and unofficial")
+    if not entry.marked:
+        raise fail(
+            f"the translation in {catalogue.path} is marked neither "
+            f"'#. {OFFICIAL} <citation with URL>' nor '#, {UNOFFICIAL}'"
+        )
+    if entry.official is not None and "://" not in entry.official:
+        raise fail(f"the official citation in {catalogue.path} gives no URL")
+    if text.template:
+        english = Template.parse(text.english)
+        try:
+            translated = Template.parse(entry.text)
+        except ValueError as exc:
+            raise fail(f"the translation is not a readable template: {exc}") from None
+        if translated.signature() != english.signature():
+            raise fail(
+                f"the translation's placeholders ({_shown(translated.placeholders)}) differ "
+                f"from the English ones ({_shown(english.placeholders)})"
+            )
+    return entry
+
+
+def check_template(text: Text) -> None:
+    """A message's placeholders are separated by literal text, so that a stored finding
+    reads back into its values."""
+    pair = Template.parse(text.english).adjacent()
+    if pair is not None:
+        raise PackError(
+            text.file,
+            text.key,
+            f"placeholders {_shown(pair[:1])} and {_shown(pair[1:])} are not separated by "
+            "text, so a stored finding could not be read in another language",
+        )
+
+
+def _catalogues(directory: str | Path) -> dict[Language, Catalogue]:
+    return {lang: read_catalogue(catalogue_path(directory, lang)) for lang in TRANSLATED}
+
+
+def check_texts(texts: Iterable[Text], catalogues: Mapping[Language, Catalogue]) -> None:
+    for text in texts:
+        if text.template:
+            check_template(text)
+        for lang in TRANSLATED:
+            check_text(text, lang, catalogues[lang])
+
+
+# --- what readers use -------------------------------------------------------------------
+
+
+RuleKey = tuple[str, str, str]  # pack id, pack version, rule id
+
+
+class PackTexts:
+    """The translations of every loaded pack (and arrangement), and the English templates
+    of their rules' messages by pack id, version and rule id."""
+
+    def __init__(
+        self,
+        catalogues: Mapping[Language, Sequence[Catalogue]] | None = None,
+        templates: Mapping[RuleKey, str] | None = None,
+    ) -> None:
+        self._catalogues = {lang: tuple((catalogues or {}).get(lang, ())) for lang in TRANSLATED}
+        self._templates = dict(templates or {})
+
+    def entry(self, english: str, lang: Language) -> Entry | None:
+        """The translation of a text into `lang`, from the first catalogue that has it (the
+        shipped packs' first); None for English and for a text no catalogue translates."""
+        if lang == "en":
+            return None
+        for catalogue in self._catalogues.get(lang, ()):
+            entry = catalogue.get(english)
+            if entry is not None:
+                return entry
+        return None
+
+    def text(self, english: str, lang: Language) -> str:
+        """A pack text in `lang`; the English itself for English and for a text no
+        catalogue translates (not a pack text)."""
+        entry = self.entry(english, lang)
+        return english if entry is None else entry.text
+
+    def is_official(self, english: str, lang: Language) -> bool:
+        """Whether the text shown in `lang` is a translation an official source publishes.
+        False for English (the pack's own wording, not a translation), for a translation of
+        Accord's own and for a text shown in English for want of one."""
+        entry = self.entry(english, lang)
+        return entry is not None and entry.official is not None
+
+    def official(self, english: str, lang: Language) -> str | None:
+        """The citation of the official text a translation is, if it is one."""
+        entry = self.entry(english, lang)
+        return None if entry is None else entry.official
+
+    def message(
+        self, pack: str, version: str, rule: str, stored: str, lang: Language
+    ) -> tuple[str, Language]:
+        """A stored finding's message in `lang`, and the language it is actually in: the
+        stored English read against its rule's template (of the pack version the finding
+        names), its values put in the translated template. English when `lang` is, and
+        when the stored text does not read back exactly (another wording than the pack
+        version's, or a value that contains the template's own text)."""
+        if lang == "en":
+            return stored, "en"
+        english = self._templates.get((pack, version, rule))
+        entry = None if english is None else self.entry(english, lang)
+        if english is None or entry is None:
+            return stored, "en"
+        template = Template.parse(english)
+        values = template.values(stored)
+        if values is None or template.render(values) != stored:
+            return stored, "en"
+        translated = Template.parse(entry.text)
+        if translated.signature() != template.signature():
+            return stored, "en"
+        return translated.render(values), lang
+
+
+def load_texts(
+    packs: Iterable[Pack],
+    arrangements: Iterable[tuple[Arrangement, str]] | None = None,
+    *,
+    strict: bool = True,
+) -> PackTexts:
+    """Check every loaded pack's texts against the catalogues beside it, and the
+    arrangements' (the shipped ones unless given) against the shipped packs' catalogues;
+    the PackTexts of them all. PackError on the first text refused (unless not `strict`:
+    then untranslated texts read in English)."""
+    if arrangements is None:
+        arrangements = load_arrangements()
+    from rules.pack import SHIPPED_DIR
+
+    by_dir: dict[Path, list[Pack]] = {}
+    for pack in packs:
+        by_dir.setdefault(Path(pack.path).parent.resolve(), []).append(pack)
+    shipped = SHIPPED_DIR.resolve()
+    order = sorted(by_dir, key=lambda directory: directory != shipped)
+    read: dict[Path, dict[Language, Catalogue]] = {}
+    templates: dict[RuleKey, str] = {}
+    for directory in order:
+        catalogues = read[directory] = _catalogues(directory)
+        for pack in by_dir[directory]:
+            if strict:
+                check_texts(pack_texts(pack), catalogues)
+            for measure in pack.measures:
+                for rule in measure.rules:
+                    templates[(pack.id, pack.version, rule.id)] = rule.message
+    arrangement_list = list(arrangements)
+    if arrangement_list:
+        if shipped not in read:
+            read[shipped] = _catalogues(shipped)
+        for arrangement, path in arrangement_list:
+            if strict:
+                check_texts(arrangement_texts(arrangement, path), read[shipped])
+    ordered = sorted(read, key=lambda directory: directory != shipped)
+    return PackTexts(
+        {lang: [read[directory][lang] for directory in ordered] for lang in TRANSLATED},
+        templates,
+    )
+
+
+# --- the translators' command -----------------------------------------------------------
+
+
+def directory_texts(directory: Path) -> list[Text]:
+    """Every text the catalogues of a packs directory translate: its packs' and, for the
+    shipped packs, the shipped arrangements'."""
+    texts = [text for pack in load_packs([directory]) for text in pack_texts(pack)]
+    if directory.resolve() == SHIPPED_DIR.resolve():
+        for arrangement, path in load_arrangements(SHIPPED_ARRANGEMENTS):
+            texts.extend(arrangement_texts(arrangement, path))
+    return texts
+
+
+def check_directory(directory: Path) -> list[str]:
+    """The loader's check of a packs directory: every problem, one line each."""
+    catalogues = _catalogues(directory)
+    problems: list[str] = []
+    for text in directory_texts(directory):
+        try:
+            if text.template:
+                check_template(text)
+        except PackError as exc:
+            problems.append(str(exc))
+        for lang in TRANSLATED:
+            try:
+                check_text(text, lang, catalogues[lang])
+            except PackError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def update_catalogue(path: Path, lang: Language, texts: Sequence[Text]) -> tuple[int, list[str]]:
+    """Add to a catalogue every text it lacks (empty, for a translator to fill) and set each
+    used entry's `#:` comments to where it is used; remove nothing. The number of texts
+    added, and the msgids no text uses any more (obsolete: for a translator to remove)."""
+    if path.is_file():
+        with path.open("rb") as handle:
+            catalog = read_po(handle)
+    else:
+        catalog = PoCatalog(
+            locale=lang,
+            header_comment=(
+                f"# {LANGUAGE_NAMES[lang]} texts of the rule packs of this directory: the msgid is\n"
+                "# the English text as the pack says it; each entry is marked '#. official:\n"
+                "# <citation with URL>' or '#, unofficial' (docs/rule-packs.md, Translations)."
+            ),
+            project="Accord rule packs",
+            version="",
+            fuzzy=False,
+        )
+    used: dict[str, list[str]] = {}
+    for text in texts:
+        used.setdefault(text.english, [])
+        if text.location not in used[text.english]:
+            used[text.english].append(text.location)
+    added = 0
+    for english, locations in used.items():
+        message = catalog.get(english)
+        if message is None:
+            message = catalog.add(english, "")
+            added += 1
+        # a location is "file#field", with no line number (Babel reads None for it)
+        message.locations = cast("list[tuple[str, int]]", [(name, None) for name in locations])
+    for message in catalog:
+        # str.format templates, not %-formats: Babel's guess of python-format is noise
+        message.flags.discard("python-format")
+    obsolete = [message.id for message in catalog if message.id and message.id not in used]
+    buffer = BytesIO()
+    write_po(buffer, catalog, width=0, include_lineno=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return added, [str(item) for item in obsolete]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] not in ("check", "update"):
+        print("usage: python -m rules.translations check|update <packs dir>", file=sys.stderr)
+        return 2
+    command, directory = args[0], Path(args[1])
+    if not directory.is_dir():
+        print(f"{directory}: not a directory", file=sys.stderr)
+        return 2
+    try:
+        if command == "check":
+            problems = check_directory(directory)
+            for line in problems:
+                print(line)
+            texts = directory_texts(directory)
+            distinct = len({text.english for text in texts})
+            print(
+                f"{distinct} texts in {len(texts)} places, {len(problems)} problems",
+                file=sys.stderr,
+            )
+            return 1 if problems else 0
+        texts = directory_texts(directory)
+        for lang in TRANSLATED:
+            path = catalogue_path(directory, lang)
+            added, obsolete = update_catalogue(path, lang, texts)
+            print(f"{path}: {added} texts added, {len(obsolete)} no longer used")
+            for english in obsolete:
+                print(f"  no longer used: {english!r}")
+    except PackError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,6 +22,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from rules.translations import PackTexts
+from schemas.verdict import Finding
 from service.language import LANGUAGES, Language
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -96,8 +98,10 @@ class Words:
         return self.catalogue.gettext(text) if text else text
 
 
-def _catalogue(language: Language) -> gettext.NullTranslations:
-    path = LOCALE_DIR / f"{language}.po"
+def catalogue(directory: Path, language: Language) -> gettext.NullTranslations:
+    """The gettext catalogue `<directory>/<language>.po`, read with Babel (plurals too);
+    none for English, whose words are the message ids."""
+    path = directory / f"{language}.po"
     if language == ENGLISH or not path.exists():
         return gettext.NullTranslations()
     with path.open("rb") as handle:
@@ -111,7 +115,26 @@ def _catalogue(language: Language) -> gettext.NullTranslations:
 @cache
 def words(language: Language = ENGLISH) -> Words:
     chosen: Language = language if language in LANGUAGES else ENGLISH
-    return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), _catalogue(chosen))
+    return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), catalogue(LOCALE_DIR, chosen))
+
+
+@dataclass(frozen=True)
+class PackWords:
+    """The packs' texts on a page in its language: titles and source titles by their
+    English text, a stored finding's message read back into the language (English when it
+    does not read back, see rules/translations.py)."""
+
+    texts: PackTexts
+    language: Language
+
+    def text(self, english: str | None) -> str:
+        return self.texts.text(english, self.language) if english else ""
+
+    def message(self, finding: Finding) -> str:
+        shown, _language = self.texts.message(
+            finding.pack, finding.pack_version, finding.rule, finding.message, self.language
+        )
+        return shown
 
 
 # --- the catalogues' upkeep -------------------------------------------------------------
@@ -124,34 +147,38 @@ METHODS = [
 JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true"}
 
 
-def messages() -> dict[str | tuple[str, str], list[str]]:
-    """Every message the templates and this package say, with where: a singular id, or a
-    (singular, plural) pair; the catalogues must translate each one."""
+Methods = list[tuple[str, str]]
+
+
+def messages(methods: Methods = METHODS) -> dict[str | tuple[str, str], list[str]]:
+    """Every message the templates and this package say (or the files `methods` name,
+    under service/), with where: a singular id, or a (singular, plural) pair; the
+    catalogues must translate each one."""
     from babel.messages.extract import extract_from_dir
 
     found: dict[str | tuple[str, str], list[str]] = {}
     options = {"templates/dashboard/**.html": JINJA_OPTIONS}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(SOURCES), METHODS, options
+        str(SOURCES), methods, options
     ):
         key = message if isinstance(message, str) else (message[0], message[1])
         found.setdefault(key, []).append(f"service/{filename}:{lineno}")
     return found
 
 
-def update(language: Language) -> int:
+def update(language: Language, directory: Path = LOCALE_DIR, methods: Methods = METHODS) -> int:
     """Adds the messages `language`'s catalogue lacks (empty, flagged unofficial, for a
     translator to fill) and drops those no page says any more; answers how many it added."""
     from babel.messages.catalog import Catalog
     from babel.messages.pofile import write_po
 
-    path = LOCALE_DIR / f"{language}.po"
+    path = directory / f"{language}.po"
     if path.exists():
         with path.open("rb") as handle:
             catalog = read_po(handle, locale=language)
     else:
         catalog = Catalog(locale=language, project="Accord dashboard")
-    wanted = messages()
+    wanted = messages(methods)
     added = 0
     for key, where in wanted.items():
         locations = [(item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])) for item in where]
@@ -162,13 +189,17 @@ def update(language: Language) -> int:
     for message in list(catalog):
         if message.id and message.id not in wanted:
             catalog.delete(message.id)
-    LOCALE_DIR.mkdir(exist_ok=True)
+    directory.mkdir(exist_ok=True)
     with path.open("wb") as handle:
         write_po(handle, catalog, width=100, sort_output=False, omit_header=False)
     return added
 
 
 if __name__ == "__main__":  # python -m service.dashboard.words: the catalogues brought up to date
+    from service.cli_language import LOCALE_DIR as CLI_LOCALE_DIR
+    from service.cli_language import METHODS as CLI_METHODS
+
     for name in LANGUAGES:
         if name != ENGLISH:
-            print(f"{name}: {update(name)} messages added")
+            print(f"dashboard, {name}: {update(name)} messages added")
+            print(f"accord, {name}: {update(name, CLI_LOCALE_DIR, CLI_METHODS)} messages added")

@@ -46,7 +46,7 @@ from service.dashboard.sessions import (
     safe_next,
     same_origin,
 )
-from service.dashboard.words import SWITCH, Words, words
+from service.dashboard.words import SWITCH, PackWords, Words, words
 from service.dependencies import App, Packs, Services, Store, slot_key
 from service.language import LANGUAGES, Language
 from store.redis_store import RedisStore
@@ -120,7 +120,15 @@ def page(
     html = (
         TEMPLATES[language]
         .get_template(f"dashboard/{template}")
-        .render(request_path=request.url.path, here=here, switch=SWITCH, caller=caller, **context)
+        .render(
+            request_path=request.url.path,
+            here=here,
+            switch=SWITCH,
+            caller=caller,
+            # the packs' titles and findings' messages in the page's language
+            packs=PackWords(request.app.state.services.catalog.texts, language),
+            **context,
+        )
     )
     headers = {**SECURITY_HEADERS, "Content-Language": language}
     return HTMLResponse(html, status_code=status_code, headers=headers)

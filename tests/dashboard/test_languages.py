@@ -279,3 +279,21 @@ def test_the_switch_in_chromium_and_no_sideways_scroll_in_any_language(
                 assert overflowing(page) == [], f"{path} in {language} at {width}"
     finally:
         context.close()
+
+
+@pytest.mark.stack
+def test_the_packs_titles_and_findings_follow_the_page_language(
+    stack: Stack, seeded: Seeded
+) -> None:
+    """A quota's title and a stored finding read back in the page's language from the
+    packs' catalogues (tests/packs/locale); the rule id and the stored verdict stay."""
+    with signed_in(stack, "auditor") as client:
+        client.headers["Accept-Language"] = "zh-CN"
+        overview = client.get("/dashboard").text
+        held = client.get(f"/dashboard/declarations/{seeded.held_id}").text
+        client.headers["Accept-Language"] = "en"
+        english = client.get(f"/dashboard/declarations/{seeded.held_id}").text
+    card = overview[overview.index('data-quota-id="TEST-JP-EV-TRQ"') :]
+    assert "针对日本电动汽车的测试配额，每年 100 辆" in card[: card.index("</h2>")]
+    assert "之前未向美国通报。" in held and "NOTIF-TEST-HELD-MISSING" in held
+    assert "No notification to the United States before" in english

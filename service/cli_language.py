@@ -134,7 +134,7 @@ class Printer:
 
     def value(self, label: str, value: Any) -> Any:
         if isinstance(value, bool):
-            return self.said.gettext("yes" if value else "no")
+            return self.said.gettext("yes") if value else self.said.gettext("no")
         if self.english or label in TEXT_LABELS:
             return value
         text = cell(value)

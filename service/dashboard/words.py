@@ -143,6 +143,7 @@ SOURCES = Path(__file__).resolve().parent.parent
 METHODS = [
     ("templates/dashboard/**.html", "jinja2.ext:babel_extract"),
     ("dashboard/**.py", "python"),
+    ("arrangement_timeline.py", "python"),
 ]
 JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true"}
 

@@ -359,6 +359,6 @@ def arrangement(
         wanted = {"kind": "arrangement", "wanted": arrangement_id}
         return page(request, "not_found.html", wanted, caller, 404)
     day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date(), said)
-    context = arrangement_timeline.page_context(catalog, found, day_shown)
+    context = arrangement_timeline.page_context(catalog, found, day_shown, said)
     context.update(as_of=day_shown.isoformat(), notice=notice)
     return page(request, "arrangement.html", context, caller, status_code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,9 @@ from babel.messages.pofile import read_po
 
 from conftest import Stack, unique_id
 from helpers import declaration
-from service.dashboard.words import LOCALE_DIR, messages, words
+from service.cli_language import LOCALE_DIR as CLI_LOCALE_DIR
+from service.cli_language import METHODS as CLI_METHODS
+from service.dashboard.words import LOCALE_DIR, METHODS, messages, words
 
 from .conftest import ARTIFACTS, Seeded, signed_in
 from .test_browser import sign_in
@@ -42,13 +45,20 @@ def pages(seeded: Seeded) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("language", ["fr", "zh"])
-def test_every_word_of_the_pages_is_translated_with_its_placeholders(language: str) -> None:
-    """Each message the templates and the page models say has a translation, not empty
-    nor fuzzy, whose placeholders are the English ones, flagged unofficial."""
-    with (LOCALE_DIR / f"{language}.po").open("rb") as handle:
+@pytest.mark.parametrize(
+    ("directory", "methods"), [(LOCALE_DIR, METHODS), (CLI_LOCALE_DIR, CLI_METHODS)],
+    ids=["dashboard", "accord"],
+)  # fmt: skip
+def test_every_word_of_the_pages_is_translated_with_its_placeholders(
+    language: str, directory: Path, methods: list[tuple[str, str]]
+) -> None:
+    """Each message the templates and the page models say (and the `accord` command) has
+    a translation, not empty nor fuzzy, whose placeholders are the English ones, flagged
+    unofficial."""
+    with (directory / f"{language}.po").open("rb") as handle:
         catalogue = read_po(handle, locale=language)
     problems = []
-    for key in messages():
+    for key in messages(methods):
         entry = catalogue.get(key if isinstance(key, str) else key[0])
         english = key if isinstance(key, str) else key[1]
         if entry is None or entry.fuzzy:
@@ -102,12 +112,16 @@ def test_each_page_answers_in_the_browsers_language(
             assert f'<html lang="{LANG_ATTRIBUTE[language]}">' in response.text
             assert OVERVIEW_WORD[language] in response.text, name
         page = client.get(f"/dashboard/declarations/{seeded.surtax_id}").text
+        arrangement = client.get(pages(seeded)["arrangement"]).text
         login = httpx.get(
             f"{stack.url}/dashboard/login", headers={"Accept-Language": asked[language]}
         )
     assert seeded.surtax_id in page and "8703.80" in page  # the record's values, as stored
     signs = {"en": "Sign in", "fr": "Se connecter", "zh": "登录"}
     assert signs[language] in login.text
+    timeline = arrangement[arrangement.index('data-testid="arrangement-timeline"') :]
+    as_of = {"en": "as of Jan 1, 2027", "fr": "au 1 janv. 2027", "zh": "截至2027年1月1日"}
+    assert as_of[language] in timeline[: timeline.index("</svg>")]
 
 
 @pytest.mark.stack

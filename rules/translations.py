@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from babel.messages.catalog import Catalog as PoCatalog
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import PoFileError, read_po, write_po
 
 from rules.arrangement import SHIPPED_ARRANGEMENTS, Arrangement, load_arrangements
 from rules.errors import PackError
@@ -110,7 +110,7 @@ def read_catalogue(path: str | Path) -> Catalogue:
     with path.open("rb") as handle:
         try:
             catalog = read_po(handle, abort_invalid=True)
-        except Exception as exc:  # babel raises its PoFileError, or a ValueError
+        except (PoFileError, ValueError, UnicodeDecodeError) as exc:
             raise PackError(str(path), "document", f"unreadable catalogue: {exc}") from None
     entries: dict[str, Entry] = {}
     for message in catalog:
@@ -302,19 +302,29 @@ def _shown(placeholders: Iterable[Placeholder]) -> str:
 # --- the check --------------------------------------------------------------------------
 
 
-def check_text(text: Text, lang: Language, catalogue: Catalogue) -> Entry:
-    """The entry translating `text`; PackError naming the file, the field and the language
-    when the catalogue lacks it, leaves it empty or fuzzy, marks it neither official nor
-    unofficial (or both), or changes a message's placeholders."""
+def check_text(text: Text, lang: Language, catalogues: Sequence[Catalogue]) -> Entry:
+    """The entry translating `text`: the first of `catalogues` that has one (as readers
+    find it; the last is the one beside the pack). PackError naming the file, the field and
+    the language when none has it, or the entry is empty or fuzzy, is marked neither
+    official nor unofficial (or both), or changes a message's placeholders."""
     where = f"{LANGUAGE_NAMES[lang]} ({lang})"
 
     def fail(problem: str) -> PackError:
         return PackError(text.file, text.key, f"{where}: {problem}")
 
-    entry = catalogue.entry(text.english)
-    if entry is None:
-        missing = "" if catalogue.exists else ", which does not exist"
-        raise fail(f"no translation in {catalogue.path}{missing}")
+    found = next(
+        (
+            (catalogue, entry)
+            for catalogue in catalogues
+            if (entry := catalogue.entry(text.english)) is not None
+        ),
+        None,
+    )
+    if found is None:
+        own = catalogues[-1]
+        missing = "" if own.exists else ", which does not exist"
+        raise fail(f"no translation in {own.path}{missing}")
+    catalogue, entry = found
     if not entry.text:
         raise fail(f"the translation in {catalogue.path} is empty")
     if entry.fuzzy:
@@ -355,11 +365,27 @@ def check_template(text: Text) -> None:
         )
 
 
-def _catalogues(directory: str | Path) -> dict[Language, Catalogue]:
-    return {lang: read_catalogue(catalogue_path(directory, lang)) for lang in TRANSLATED}
+Catalogues = Mapping[Language, Sequence[Catalogue]]
 
 
-def check_texts(texts: Iterable[Text], catalogues: Mapping[Language, Catalogue]) -> None:
+def _catalogues(directories: Iterable[Path]) -> dict[Language, list[Catalogue]]:
+    """Each language's catalogues of the directories, in their order."""
+    directories = list(directories)
+    return {
+        lang: [read_catalogue(catalogue_path(directory, lang)) for directory in directories]
+        for lang in TRANSLATED
+    }
+
+
+def _chain(directory: Path) -> list[Path]:
+    """Where the texts of a directory's packs are looked up: the shipped packs' catalogues,
+    then the directory's own."""
+    shipped = SHIPPED_DIR.resolve()
+    own = directory.resolve()
+    return [shipped] if own == shipped else [shipped, own]
+
+
+def check_texts(texts: Iterable[Text], catalogues: Catalogues) -> None:
     for text in texts:
         if text.template:
             check_template(text)
@@ -444,41 +470,34 @@ def load_texts(
     *,
     strict: bool = True,
 ) -> PackTexts:
-    """Check every loaded pack's texts against the catalogues beside it, and the
-    arrangements' (the shipped ones unless given) against the shipped packs' catalogues;
-    the PackTexts of them all. PackError on the first text refused (unless not `strict`:
-    then untranslated texts read in English)."""
+    """Check every loaded pack's texts, and the arrangements' (the shipped ones unless
+    given); the PackTexts of them all. A text is looked up in the shipped packs' catalogues
+    first, then in those of the other directories in their order, and must be found in the
+    shipped ones or beside its pack. PackError on the first text refused (unless not
+    `strict`: then a text without a translation reads in English)."""
     if arrangements is None:
         arrangements = load_arrangements()
-    from rules.pack import SHIPPED_DIR
-
-    by_dir: dict[Path, list[Pack]] = {}
+    shipped = SHIPPED_DIR.resolve()
+    by_dir: dict[Path, list[Pack]] = {shipped: []}
     for pack in packs:
         by_dir.setdefault(Path(pack.path).parent.resolve(), []).append(pack)
-    shipped = SHIPPED_DIR.resolve()
-    order = sorted(by_dir, key=lambda directory: directory != shipped)
-    read: dict[Path, dict[Language, Catalogue]] = {}
+    directories = list(by_dir)
+    catalogues = _catalogues(directories)
     templates: dict[RuleKey, str] = {}
-    for directory in order:
-        catalogues = read[directory] = _catalogues(directory)
+    for index, directory in enumerate(directories):
+        # as readers look a text up, to the pack's own directory (the shipped one is first)
+        chain = {lang: found[: index + 1] for lang, found in catalogues.items()}
         for pack in by_dir[directory]:
             if strict:
-                check_texts(pack_texts(pack), catalogues)
+                check_texts(pack_texts(pack), chain)
             for measure in pack.measures:
                 for rule in measure.rules:
                     templates[(pack.id, pack.version, rule.id)] = rule.message
-    arrangement_list = list(arrangements)
-    if arrangement_list:
-        if shipped not in read:
-            read[shipped] = _catalogues(shipped)
-        for arrangement, path in arrangement_list:
-            if strict:
-                check_texts(arrangement_texts(arrangement, path), read[shipped])
-    ordered = sorted(read, key=lambda directory: directory != shipped)
-    return PackTexts(
-        {lang: [read[directory][lang] for directory in ordered] for lang in TRANSLATED},
-        templates,
-    )
+    if strict:
+        shipped_only = {lang: found[:1] for lang, found in catalogues.items()}
+        for arrangement, path in arrangements:
+            check_texts(arrangement_texts(arrangement, path), shipped_only)
+    return PackTexts(catalogues, templates)
 
 
 # --- the translators' command -----------------------------------------------------------
@@ -496,7 +515,7 @@ def directory_texts(directory: Path) -> list[Text]:
 
 def check_directory(directory: Path) -> list[str]:
     """The loader's check of a packs directory: every problem, one line each."""
-    catalogues = _catalogues(directory)
+    catalogues = _catalogues(_chain(directory))
     problems: list[str] = []
     for text in directory_texts(directory):
         try:
@@ -512,9 +531,12 @@ def check_directory(directory: Path) -> list[str]:
     return problems
 
 
-def update_catalogue(path: Path, lang: Language, texts: Sequence[Text]) -> tuple[int, list[str]]:
-    """Add to a catalogue every text it lacks (empty, for a translator to fill) and set each
-    used entry's `#:` comments to where it is used; remove nothing. The number of texts
+def update_catalogue(
+    path: Path, lang: Language, texts: Sequence[Text], translated: Catalogue | None = None
+) -> tuple[int, list[str]]:
+    """Add to a catalogue every text it lacks (empty, for a translator to fill) unless
+    `translated` (the shipped catalogue, for another directory) has it, and set each of
+    its entries' `#:` comments to where it is used; remove nothing. The number of texts
     added, and the msgids no text uses any more (obsolete: for a translator to remove)."""
     if path.is_file():
         with path.open("rb") as handle:
@@ -539,6 +561,8 @@ def update_catalogue(path: Path, lang: Language, texts: Sequence[Text]) -> tuple
     added = 0
     for english, locations in used.items():
         message = catalog.get(english)
+        if message is None and translated is not None and translated.entry(english):
+            continue
         if message is None:
             message = catalog.add(english, "")
             added += 1
@@ -577,9 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1 if problems else 0
         texts = directory_texts(directory)
+        shipped = directory.resolve() == SHIPPED_DIR.resolve()
         for lang in TRANSLATED:
             path = catalogue_path(directory, lang)
-            added, obsolete = update_catalogue(path, lang, texts)
+            elsewhere = None if shipped else read_catalogue(catalogue_path(SHIPPED_DIR, lang))
+            added, obsolete = update_catalogue(path, lang, texts, elsewhere)
             print(f"{path}: {added} texts added, {len(obsolete)} no longer used")
             for english in obsolete:
                 print(f"  no longer used: {english!r}")

@@ -27,7 +27,7 @@ from service.errors import (
     on_request_validation,
     on_store_error,
 )
-from service.language import ContentLanguage
+from service.language import ContentLanguage, scope_language
 from service.routes import (
     arrangements,
     audit,
@@ -41,6 +41,7 @@ from service.routes import (
 )
 from service.routes import webhooks as webhook_routes
 from service.waiting import CallerSlots, StatusWaiters
+from service.words import _
 from settings import Settings
 from store.errors import StoreError
 from store.redis_store import RedisStore
@@ -84,7 +85,7 @@ class RequestGate:
             try:
                 bearer(self.tokens, headers.get(b"authorization", b"").decode("latin-1"))
             except ApiError as refused:
-                await _early(scope, send, api_error_response(refused))
+                await _early(scope, send, api_error_response(refused, scope_language(scope)))
                 return
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
@@ -123,7 +124,10 @@ class RequestGate:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        response = error_response(413, "request body too large", f"the limit is {self.limit} bytes")
+        response = error_response(
+            413, "request body too large", _(f"the limit is {self.limit} bytes"),
+            language=scope_language(scope),
+        )  # fmt: skip
         await _early(scope, send, response)
 
 
@@ -168,7 +172,7 @@ def create_app(
         enqueue=enqueue,
         enqueue_bulk=enqueue_bulk or enqueue,
         waiters=StatusWaiters(store, settings.long_polls_per_caller),
-        reads=CallerSlots(settings.reads_per_caller, "reads of declarations"),
+        reads=CallerSlots(settings.reads_per_caller, _("reads of declarations")),
     )
 
     @contextlib.asynccontextmanager

@@ -111,16 +111,28 @@ def read(source: str) -> list[tuple[dict[str, Any], Declaration]]:
     """Every declaration of a file (`-` for standard input), as written and as validated.
     JSON when the text starts with `{` or `[`, otherwise CSV."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise DeclarationFileError(f"{source}: cannot read: {reason}") from None
-    text = text.removeprefix("\ufeff")  # standard input keeps a spreadsheet's byte-order mark
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise DeclarationFileError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    text = _decoded(source, raw)
     if not text.strip():
         return []
     if text.lstrip()[0] in "{[":
         return _validated(source, _json_items(source, text))
     return _validated(source, _csv_items(source, text))
+
+
+def _decoded(source: str, raw: bytes) -> str:
+    """The file's text, whatever the terminal's locale: UTF-8 with or without the
+    byte-order mark a spreadsheet's "CSV UTF-8" writes, or UTF-16 with its mark (a
+    spreadsheet's "Unicode text"); anything else is refused, never read as mojibake."""
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DeclarationFileError(
+            f"{source}: not UTF-8 text (byte {exc.start + 1}): save it as UTF-8 (CSV UTF-8)"
+        ) from None
 
 
 @dataclass(frozen=True)

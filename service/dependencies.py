@@ -21,6 +21,7 @@ from schemas.responses import ErrorAnswer
 from service.auth import Principal, TokenBook
 from service.errors import ApiError
 from service.waiting import CallerSlots, StatusWaiters
+from service.words import _
 from settings import Settings
 from store.declarations import Declarations
 from store.redis_store import DeclarationRecord, RedisStore
@@ -72,9 +73,9 @@ def bearer(tokens: TokenBook, header: str) -> Principal:
     """The caller an Authorization header names; 401 without a bearer token or with an
     unknown one. The API's middleware asks it before a byte of the body is read
     (service/api.py), the routes again for the caller itself."""
-    scheme, _, presented = header.partition(" ")
+    scheme, _space, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented:
-        raise ApiError(401, "missing bearer token", "send Authorization: Bearer TOKEN")
+        raise ApiError(401, "missing bearer token", _("send Authorization: Bearer TOKEN"))
     found = tokens.principal(presented.strip())
     if found is None:
         raise ApiError(401, "invalid token", None)

@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.declaration import BN15_WORDS, RFC3339_WORDS
 from schemas.permit import BN15, PERMIT_NUMBER
 from schemas.responses import ErrorAnswer, FieldProblem
+from service.language import Language, request_language
+from service.words import _, translate_detail
 from store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,12 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 # What a value matching each pattern of the schemas looks like, in words.
 PATTERN_WORDS = {
     BN15: BN15_WORDS,
-    PERMIT_NUMBER: "1 to 64 letters, digits, '.', '_' or '-', such as CA-CN-EV-TRQ-2026-1-000001",
+    PERMIT_NUMBER: _(
+        "1 to 64 letters, digits, '.', '_' or '-', such as CA-CN-EV-TRQ-2026-1-000001"
+    ),
 }
-DATE_WORDS = "a date as YYYY-MM-DD, such as 2026-11-30"
-INSTANT_WORDS = f"a date as YYYY-MM-DD or {RFC3339_WORDS}"
+DATE_WORDS = _("a date as YYYY-MM-DD, such as 2026-11-30")
+INSTANT_WORDS = _(f"a date as YYYY-MM-DD or {RFC3339_WORDS}")
 _DATE_ERRORS = frozenset({"date_parsing", "date_from_datetime_parsing", "date_type",
                           "date_from_datetime_inexact"})  # fmt: skip
 _INSTANT_ERRORS = frozenset({"datetime_parsing", "datetime_from_date_parsing", "datetime_type",
@@ -62,16 +66,21 @@ def problem_message(item: Any) -> str:
     """A validation error in words: what a good value looks like, and what was given."""
     kind = item.get("type")
     given = item.get("input")
-    shown = f", got {given!r}" if isinstance(given, str | int | float) else ""
     if kind == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(str((item.get("ctx") or {}).get("pattern")))
         if words is not None:
-            return f"must be {words}{shown}"
+            return _must_be(words, given)
     if kind in _DATE_ERRORS:
-        return f"must be {DATE_WORDS}{shown}"
+        return _must_be(DATE_WORDS, given)
     if kind in _INSTANT_ERRORS:
-        return f"must be {INSTANT_WORDS}{shown}"
+        return _must_be(INSTANT_WORDS, given)
     return str(item["msg"])
+
+
+def _must_be(words: str, given: Any) -> str:
+    if isinstance(given, str | int | float):
+        return _(f"must be {words}, got {given!r}")
+    return _(f"must be {words}")
 
 
 def validation_detail(
@@ -87,42 +96,72 @@ def validation_detail(
 
 def quota_exhausted(remaining: int, asked: int) -> ApiError:
     """409 for a permit the quota cannot cover: the units left, for machines and in words."""
-    left = f"{remaining:,} units are left" if remaining != 1 else "1 unit is left"
-    message = f"{left} in the quota, fewer than the {asked:,} asked; nothing was drawn"
+    if remaining == 1:
+        message = _(
+            f"1 unit is left in the quota, fewer than the {asked:,} asked; nothing was drawn"
+        )
+    else:
+        message = _(
+            f"{remaining:,} units are left in the quota, fewer than the {asked:,} asked; "
+            "nothing was drawn"
+        )
     return ApiError(409, "quota exhausted", {"remaining": remaining, "message": message})
 
 
 def error_response(
-    status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    error: str,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+    language: Language = "en",
 ) -> JSONResponse:
-    answer = ErrorAnswer(error=error, detail=detail)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=status, headers=headers)
+    """The answer `{error, detail}`; `error` is the stable phrase a client tests for and
+    stays English, the words of `detail` are in `language`."""
+    answer = translated(ErrorAnswer(error=error, detail=detail), language)
+    return JSONResponse(answer, status_code=status, headers=headers)
 
 
-# what every caller may see: anything else "not found" may be another importer's
-_CATALOG = frozenset({"quota", "measure", "arrangement", "rule pack"})
+def translated(answer: ErrorAnswer, language: Language) -> dict[str, Any]:
+    body = answer.model_dump(mode="json")
+    body["detail"] = translate_detail(body["detail"], language)
+    return body
+
+
+# What is not found, in words: what every caller may see is said to be missing; anything
+# else may be another importer's, and the words are the same whether it exists or not.
+_NOT_FOUND = {
+    "quota": _("no quota {names}"),
+    "measure": _("no measure {names}"),
+    "arrangement": _("no arrangement {names}"),
+    "rule pack": _("no rule pack {names}"),
+    "declaration": _("no declaration {names} that this token may see"),
+    "permit": _("no permit {names} that this token may see"),
+    "webhook": _("no webhook {names} that this token may see"),
+}
 
 
 def not_found_message(error: str, detail: dict[str, Any]) -> str:
     """ "declaration not found", {"declaration_id": "X"} -> "no declaration X that this
     token may see": the same words whether it does not exist or is another importer's."""
     thing = error.removesuffix(" not found")
-    names = [str(value) for key, value in detail.items() if key != "message"]
-    words = " ".join(["no", thing, *names])
-    return words if thing in _CATALOG else f"{words} that this token may see"
+    names = " ".join(str(value) for key, value in detail.items() if key != "message")
+    template = _NOT_FOUND.get(thing)
+    if template is None:
+        return f"no {thing} {names} that this token may see"
+    return template.format(names=names)
 
 
-def api_error_response(exc: ApiError) -> JSONResponse:
+def api_error_response(exc: ApiError, language: Language = "en") -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
     detail = exc.detail
     if exc.status == 404 and isinstance(detail, dict) and "message" not in detail:
         detail = {**detail, "message": not_found_message(exc.error, detail)}
-    return error_response(exc.status, exc.error, detail, headers)
+    return error_response(exc.status, exc.error, detail, headers, language)
 
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return api_error_response(exc)
+    return api_error_response(exc, request_language(request))
 
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -133,16 +172,18 @@ async def on_request_validation(request: Request, exc: Exception) -> JSONRespons
         # a JSON body's fields are named as the body names them: "quantity", not "body.quantity"
         named = loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
         detail.append(FieldProblem(field=field_path(named), message=problem_message(item)))
-    return error_response(422, "invalid request", detail)
+    return error_response(422, "invalid request", detail, language=request_language(request))
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    language = request_language(request)
     if exc.status_code == 404:  # no route: say which, and where the routes are listed
         where = f"{request.method} {request.url.path}"
-        message = f"the API has no {where}; its routes are listed at /docs"
-        return error_response(404, "not found", {"path": request.url.path, "message": message})
-    return error_response(exc.status_code, str(exc.detail).lower(), None)
+        message = _(f"the API has no {where}; its routes are listed at /docs")
+        detail = {"path": request.url.path, "message": message}
+        return error_response(404, "not found", detail, language=language)
+    return error_response(exc.status_code, str(exc.detail).lower(), None, language=language)
 
 
 async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
@@ -150,11 +191,13 @@ async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
     address and error) goes to the log, not to the caller."""
     assert isinstance(exc, StoreError)
     log.warning("store failure on %s %s: %s", request.method, request.url.path, exc)
+    language = request_language(request)
     if isinstance(exc, StoreUnavailable):
         return error_response(
-            503, "store unavailable", "the store cannot be reached; try again shortly",
-            {"Retry-After": "2"},
+            503, "store unavailable", _("the store cannot be reached; try again shortly"),
+            {"Retry-After": "2"}, language,
         )  # fmt: skip
     return error_response(
-        503, "store error", "the store refused the operation; try again", {"Retry-After": "2"}
-    )
+        503, "store error", _("the store refused the operation; try again"),
+        {"Retry-After": "2"}, language,
+    )  # fmt: skip

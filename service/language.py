@@ -10,14 +10,19 @@ on every answer, errors and the gate's early refusals included."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-Language = Literal["en", "fr", "zh"]
-LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
+from rules.translations import LANGUAGES, Language
+
+__all__ = [
+    "DEFAULT", "LANGUAGES", "ContentLanguage", "Lang", "Language", "header_language",
+    "negotiate", "request_language", "scope_language",
+]  # fmt: skip
+
 DEFAULT: Language = "en"
 
 # A tag's primary subtag is enough: fr-CA, fr-FR and fr are one French; zh, zh-CN,

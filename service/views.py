@@ -7,16 +7,18 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from pydantic import BaseModel
 
 from rules import engine
 from rules.catalog import Catalog
 from rules.pack import Measure, Pack
 from rules.quota import terms_on
+from rules.translations import PackTexts
 from schemas.audit import GENESIS
 from schemas.declaration import duty_currency
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
@@ -40,6 +42,7 @@ from schemas.verification import ServedState, served_verdict, verify_declaration
 from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
+from service.language import Language
 from store.errors import StoreError
 from store.operations import Operations
 from store.redis_store import DeclarationRecord, RedisStore
@@ -47,18 +50,62 @@ from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
 
 
-def declaration_status(record: DeclarationRecord) -> DeclarationStatus:
+def declaration_status(
+    record: DeclarationRecord, texts: PackTexts | None = None, language: Language = "en"
+) -> DeclarationStatus:
     """`GET /v1/declarations/{id}` (SPEC §6). Only the fields the record has are set, and
-    the routes answer only those: a queued declaration has no `outcome`, not a null one."""
+    the routes answer only those: a queued declaration has no `outcome`, not a null one.
+    The verdict's pack texts are read in `language`; the record is not changed."""
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
     if record.verdict:
-        body.update(served_verdict(record.verdict))
+        verdict = served_verdict(record.verdict)
+        if texts is not None and language != "en":
+            verdict = pack_texts_in(verdict, texts, language)
+        body.update(verdict)
         body["currency"] = duty_currency(json.loads(record.body))
         body["decided_at"] = record.decided_at
     body["audit"] = {"events": record.audit_len, "head": record.audit_head}
     if record.error:
         body["error"] = record.error
     return DeclarationStatus.model_validate(body)
+
+
+# The fields of an answer that hold a pack's prose (a measure's, a source's or an
+# arrangement's title, a party, a charge not assessed and why): each is shown in the
+# language asked when a pack catalogue translates it, and ids in the same fields (a
+# duty's `measure`) are no catalogue's text, so stay. A finding's message is read back
+# into its values and put in the translated template (rules/translations.py).
+PACK_TEXT_FIELDS = frozenset({"title", "measure", "party", "tax", "reason"})
+_FINDING = frozenset({"rule", "pack", "pack_version", "message"})
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def pack_texts_in(value: Any, texts: PackTexts, language: Language) -> Any:
+    """A JSON value with the pack texts in it in `language`, everything else as it was."""
+    if isinstance(value, list):
+        return [pack_texts_in(item, texts, language) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {
+        key: texts.text(item, language)
+        if key in PACK_TEXT_FIELDS and isinstance(item, str)
+        else pack_texts_in(item, texts, language)
+        for key, item in value.items()
+    }
+    if out.keys() >= _FINDING and isinstance(out["message"], str):
+        out["message"], _ = texts.message(
+            str(out["pack"]), str(out["pack_version"]), str(out["rule"]), out["message"], language
+        )
+    return out
+
+
+def in_language(answer: Answer, texts: PackTexts, language: Language) -> Answer:
+    """A read's answer with its pack texts in `language`: the same model, the same fields
+    set, the same values but for the translated words."""
+    if language == "en":
+        return answer
+    body = answer.model_dump(mode="json", exclude_unset=True)
+    return type(answer).model_validate(pack_texts_in(body, texts, language))
 
 
 def served_state(record: DeclarationRecord) -> ServedState:

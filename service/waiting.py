@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from service.errors import ApiError
+from service.words import _
 from store.errors import StoreError
 from store.redis_store import RedisStore
 
@@ -52,7 +53,7 @@ class CallerSlots:
                 raise ApiError(
                     429,
                     f"too many {self.what}",
-                    f"at most {self.per_caller} {self.what} at once per token; retry shortly",
+                    _(f"at most {self.per_caller} {self.what} at once per token; retry shortly"),
                     headers={"Retry-After": "1"},
                 )
             self._held[caller] += 1
@@ -71,7 +72,7 @@ class StatusWaiters:
         self.per_caller = per_caller
         self.listening = False
         self._waiting: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
-        self._slots = CallerSlots(per_caller, "long polls")
+        self._slots = CallerSlots(per_caller, _("long polls"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -7,9 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from schemas.arrangement import ArrangementList, ArrangementView
-from service import arrangements
+from service import arrangements, views
 from service.dependencies import AsOf, Caller, Packs, errors, today
 from service.errors import ApiError
+from service.language import Lang
 
 router = APIRouter(prefix="/v1/arrangements", tags=["arrangements"])
 
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/v1/arrangements", tags=["arrangements"])
     response_model=ArrangementList,
     responses=errors(401),
 )
-def arrangement_list(caller: Caller, catalog: Packs) -> ArrangementList:
-    return arrangements.listed(catalog)
+def arrangement_list(caller: Caller, catalog: Packs, language: Lang) -> ArrangementList:
+    return views.in_language(arrangements.listed(catalog), catalog.texts, language)
 
 
 @router.get(
@@ -31,9 +32,10 @@ def arrangement_list(caller: Caller, catalog: Packs) -> ArrangementList:
     responses=errors(401, 404, 422),
 )
 def arrangement(
-    arrangement_id: str, caller: Caller, catalog: Packs, as_of: AsOf = None
+    arrangement_id: str, caller: Caller, catalog: Packs, language: Lang, as_of: AsOf = None
 ) -> ArrangementView:
     found = catalog.arrangement(arrangement_id)
     if found is None:
         raise ApiError(404, "arrangement not found", {"arrangement": arrangement_id})
-    return arrangements.view(catalog, found, as_of or today())
+    answer = arrangements.view(catalog, found, as_of or today())
+    return views.in_language(answer, catalog.texts, language)

@@ -18,6 +18,7 @@ from service import views
 from service.dependencies import App, Caller, Packs, Reader, Store, errors, slot_key, visible
 from service.errors import ApiError
 from service.replay import ReplayError, replay_declaration
+from service.words import _
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -128,7 +129,7 @@ def export(
     for name, moment in (("from", start), ("to", end)):
         # timestamp() overflows near the ends of the calendar; no verdict lies there
         if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-            problem = f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
+            problem = _(f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
             raise ApiError(422, "invalid request", [{"field": f"query.{name}", "message": problem}])
     ids = store.decided_between(start.timestamp(), end.timestamp())
 

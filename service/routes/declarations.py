@@ -28,7 +28,6 @@ from service.dependencies import (
     Caller,
     Enqueue,
     Services,
-    Store,
     Writer,
     errors,
     slot_key,
@@ -36,7 +35,9 @@ from service.dependencies import (
     visible,
     who,
 )
-from service.errors import ApiError, validation_detail
+from service.errors import ApiError, translated, validation_detail
+from service.language import Lang
+from service.words import _
 from workers import cancellation
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ MAX_WAIT = 30.0
 UNDECIDED = ("queued", "evaluating")  # what a long poll waits through
 ID_TAKEN = ErrorAnswer(
     error="declaration id already used",
-    detail=[FieldProblem(field="declaration_id", message="declaration id taken")],
+    detail=[FieldProblem(field="declaration_id", message=_("declaration id taken"))],
 )
 Answer = tuple[int, Submission | ErrorAnswer]
 
@@ -76,7 +77,7 @@ def accept(app: Services, caller: Principal, items: Sequence[Any], send: Enqueue
         if not caller.sees(declaration.importer.business_number):
             answers[index] = (403, ErrorAnswer(
                 error="not your importer",
-                detail="a submitter token submits for its own business number only",
+                detail=_("a submitter token submits for its own business number only"),
             ))  # fmt: skip
             continue
         early = declaration.too_early(datetime.now(UTC))
@@ -125,7 +126,7 @@ async def read_json(request: Request) -> Any:
         raise ApiError(422, "invalid JSON", [{"field": "body", "message": str(exc)}]) from None
     except RecursionError:
         # json's parser recurses once per level: a body of a few thousand "[" ends it
-        detail = [{"field": "body", "message": "nested too deeply"}]
+        detail = [{"field": "body", "message": _("nested too deeply")}]
         raise ApiError(422, "invalid JSON", detail) from None
 
 
@@ -139,9 +140,11 @@ async def read_json(request: Request) -> Any:
         **errors(400, 401, 403, 409, 413, 422, 503),
     },
 )
-async def submit(request: Request, caller: Writer, app: App) -> JSONResponse:
+async def submit(request: Request, caller: Writer, app: App, language: Lang) -> JSONResponse:
     raw = await read_json(request)
     [(status, body)] = await run_in_threadpool(accept, app, caller, [raw], app.enqueue)
+    if isinstance(body, ErrorAnswer):
+        return JSONResponse(translated(body, language), status_code=status)
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
 
@@ -153,7 +156,7 @@ async def submit(request: Request, caller: Writer, app: App) -> JSONResponse:
     response_model_exclude_unset=True,
     responses=errors(400, 401, 403, 413, 422, 503),
 )
-async def submit_batch(request: Request, caller: Writer, app: App) -> BatchAnswer:
+async def submit_batch(request: Request, caller: Writer, app: App, language: Lang) -> BatchAnswer:
     raw = await read_json(request)
     try:
         batch = Batch.model_validate(raw)
@@ -162,7 +165,11 @@ async def submit_batch(request: Request, caller: Writer, app: App) -> BatchAnswe
     answers = await run_in_threadpool(accept, app, caller, batch.declarations, app.enqueue_bulk)
     return BatchAnswer(
         results=tuple(
-            BatchItem(index=index, status_code=status, **dict(body))
+            BatchItem(
+                index=index,
+                status_code=status,
+                **(translated(body, language) if isinstance(body, ErrorAnswer) else dict(body)),
+            )
             for index, (status, body) in enumerate(answers)
         )
     )
@@ -187,13 +194,14 @@ async def status(
     declaration_id: str,
     caller: Caller,
     app: App,
+    language: Lang,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
 ) -> DeclarationStatus:
-    store, waiters = app.store, app.waiters
+    store, waiters, texts = app.store, app.waiters, app.catalog.texts
     if wait == 0:
         with app.reads.slot(slot_key(caller)):
             record = await run_in_threadpool(visible, store, caller, declaration_id)
-            return await run_in_threadpool(views.declaration_status, record)
+            return await run_in_threadpool(views.declaration_status, record, texts, language)
     deadline = time.monotonic() + wait
     with waiters.slot(slot_key(caller)):
         while True:
@@ -202,7 +210,7 @@ async def status(
                 record = await run_in_threadpool(visible, store, caller, declaration_id)
                 remaining = deadline - time.monotonic()
                 if record.status not in UNDECIDED or remaining <= 0:
-                    return views.declaration_status(record)
+                    return views.declaration_status(record, texts, language)
                 await waiters.changed(changed, remaining)
 
 
@@ -221,10 +229,11 @@ async def status(
         e409="archived, being evaluated, or changed status meanwhile: try again",
     ),
 )
-def cancel(declaration_id: str, caller: Writer, store: Store) -> DeclarationStatus:
+def cancel(declaration_id: str, caller: Writer, app: App, language: Lang) -> DeclarationStatus:
+    store = app.store
     record = visible(store, caller, declaration_id)
     try:
         cancelled = cancellation.cancel(store, record, who(caller), today())
     except cancellation.NotCancellable as exc:
         raise ApiError(409, exc.error, exc.detail) from None
-    return views.declaration_status(cancelled)
+    return views.declaration_status(cancelled, app.catalog.texts, language)

@@ -9,6 +9,7 @@ from schemas.responses import MeasureChecks, MeasureList
 from service import views
 from service.dependencies import AsOf, Caller, Packs, errors, today
 from service.errors import ApiError
+from service.language import Lang
 
 router = APIRouter(prefix="/v1", tags=["measures"])
 
@@ -19,8 +20,8 @@ router = APIRouter(prefix="/v1", tags=["measures"])
     response_model=MeasureList,
     responses=errors(401, 422),
 )
-def measures(caller: Caller, catalog: Packs, as_of: AsOf = None) -> MeasureList:
-    return views.measures(catalog, as_of or today())
+def measures(caller: Caller, catalog: Packs, language: Lang, as_of: AsOf = None) -> MeasureList:
+    return views.in_language(views.measures(catalog, as_of or today()), catalog.texts, language)
 
 
 @router.get(
@@ -29,9 +30,12 @@ def measures(caller: Caller, catalog: Packs, as_of: AsOf = None) -> MeasureList:
     response_model=MeasureChecks,
     responses=errors(401, 404, 422),
 )
-def checks(measure_id: str, caller: Caller, catalog: Packs, as_of: AsOf = None) -> MeasureChecks:
+def checks(
+    measure_id: str, caller: Caller, catalog: Packs, language: Lang, as_of: AsOf = None
+) -> MeasureChecks:
     day = as_of or today()
     found = catalog.measure_on(measure_id, day)
     if found is None:
         raise ApiError(404, "measure not found", {"measure": measure_id})
-    return views.checks(found[0], found[1], day, catalog.current)
+    answer = views.checks(found[0], found[1], day, catalog.current)
+    return views.in_language(answer, catalog.texts, language)

@@ -13,6 +13,7 @@ from service import views
 from service.auth import Principal
 from service.dependencies import Caller, Packs, Store, Writer, errors, today
 from service.errors import ApiError, quota_exhausted
+from service.words import _
 from store.ledger import HoldsPermits
 from workers import permits as permit_workflow
 
@@ -49,10 +50,10 @@ def apply_permit(
     application: PermitApplication, caller: Writer, store: Store, catalog: Packs
 ) -> JSONResponse:
     if not caller.sees(application.business_number):
-        raise ApiError(403, "not your importer", "a submitter applies for its own permits only")
+        raise ApiError(403, "not your importer", _("a submitter applies for its own permits only"))
     if application.permit_number is not None and is_service_number(application.permit_number):
         # else a caller could take the number the service is about to give another
-        raise ApiError(422, "invalid permit", [{"field": "permit_number", "message": (
+        raise ApiError(422, "invalid permit", [{"field": "permit_number", "message": _(
             f"numbers beginning {SERVICE_PERMIT_PREFIX} are the service's: leave "
             "permit_number out to be given one"
         )}])  # fmt: skip
@@ -102,7 +103,7 @@ def cancel_permit(number: str, caller: Writer, store: Store, catalog: Packs) -> 
     permit = visible_permit(store, catalog, caller, number)
     if permit.status == "used":
         raise ApiError(
-            409, "permit used", "cancel the declaration that used it first, then the permit"
+            409, "permit used", _("cancel the declaration that used it first, then the permit")
         )
     if permit.status in ("issued", "pending_allocation"):
         permit = permit_workflow.end(store, catalog, permit, today(), "cancelled") or permit

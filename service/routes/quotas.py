@@ -17,6 +17,7 @@ from schemas.responses import AccountsAnswer, AllocationRunAnswer, GrantedPermit
 from service import views
 from service.dependencies import Admin, App, AsOf, Caller, Packs, Store, errors, today
 from service.errors import ApiError
+from service.language import Lang
 from store.ledger import MAX_EVENTS_PAGE
 from store.redis_store import now_rfc3339
 from workers import webhooks
@@ -37,14 +38,17 @@ def quota_measure(catalog: Catalog, quota_id: str) -> tuple[Pack, Measure]:
     response_model=QuotaList,
     responses=errors(401, 422, 503),
 )
-def quotas(caller: Caller, store: Store, catalog: Packs, as_of: AsOf = None) -> QuotaList:
+def quotas(
+    caller: Caller, store: Store, catalog: Packs, language: Lang, as_of: AsOf = None
+) -> QuotaList:
     day = as_of or today()
-    return QuotaList(
+    answer = QuotaList(
         quotas=tuple(
             views.quota(store, pack, measure, day, brief=True)
             for pack, measure in views.quota_measures(catalog)
         )
     )
+    return views.in_language(answer, catalog.texts, language)
 
 
 @router.get(
@@ -66,15 +70,17 @@ def quota(
     caller: Caller,
     store: Store,
     catalog: Packs,
+    language: Lang,
     as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
     cursor: Annotated[int, Query(ge=0, le=2**40)] = 0,
 ) -> QuotaView:
     pack, measure = quota_measure(catalog, quota_id)
-    return views.quota(
+    answer = views.quota(
         store, pack, measure, as_of or today(), brief=False, viewer=caller,
         cursor=cursor, limit=limit,
     )  # fmt: skip
+    return views.in_language(answer, catalog.texts, language)
 
 
 @router.post(

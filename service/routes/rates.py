@@ -16,6 +16,7 @@ from schemas.rates import RateApplied, RatesInvalid, RatesLoaded, parse_rates
 from service.dependencies import Admin, Caller, Packs, Store, errors, who
 from service.errors import ApiError
 from service.routes.declarations import read_json
+from service.words import _
 from store.keyspace import now_rfc3339
 
 router = APIRouter(prefix="/v1/exchange-rates", tags=["exchange rates"])
@@ -141,12 +142,14 @@ def applied(
         raise ApiError(
             422,
             "invalid request",
-            [{"field": "currency", "message": f"{into} is the home currency"}],
+            [{"field": "currency", "message": _(f"{into} is the home currency")}],
         )
     found = engine.rate_query_on(catalog.current, into, currency, on)
     if found is None:
         raise ApiError(
-            422, "invalid request", [{"field": "into", "message": f"no pack converts into {into}"}]
+            422,
+            "invalid request",
+            [{"field": "into", "message": _(f"no pack converts into {into}")}],
         )
     pack, query = found
     quote = query.prevailing(store.rates_between(into, currency, query.first, query.last))

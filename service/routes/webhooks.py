@@ -24,6 +24,7 @@ from schemas.webhook import (
 from service.auth import Principal
 from service.dependencies import Caller, Config, Store, Writer, errors
 from service.errors import ApiError
+from service.words import _
 from store.redis_store import RedisStore
 from workers import webhooks
 
@@ -50,14 +51,17 @@ def subscribe(
     business_number = request.business_number
     if caller.role == "submitter":
         if business_number not in (None, caller.business_number):
-            raise ApiError(403, "not your importer", "a submitter subscribes to its own events")
+            raise ApiError(403, "not your importer", _("a submitter subscribes to its own events"))
         others = sorted(set(request.events) - IMPORTER_EVENTS)
         if others:
+            listed = ", ".join(others)
             raise ApiError(
                 403,
                 "not your events",
-                f"a submitter subscribes to its importer's declarations and permits, not to "
-                f"{', '.join(others)}",
+                _(
+                    "a submitter subscribes to its importer's declarations and permits, not "
+                    f"to {listed}"
+                ),
             )
         business_number = caller.business_number
         held = sum(1 for _ in _listed(store, caller))
@@ -65,14 +69,14 @@ def subscribe(
             raise ApiError(
                 409,
                 "too many subscriptions",
-                f"an importer holds at most {MAX_PER_IMPORTER} subscriptions; remove one first",
+                _(f"an importer holds at most {MAX_PER_IMPORTER} subscriptions; remove one first"),
             )
     elif business_number is not None and set(request.events) - IMPORTER_EVENTS:
         raise ApiError(
             422,
             "invalid subscription",
-            [{"field": "events", "message": "quota events belong to no importer: "
-              "subscribe to them without business_number"}],
+            [{"field": "events", "message": _("quota events belong to no importer: "
+              "subscribe to them without business_number")}],
         )  # fmt: skip
     try:
         webhooks.target(request.url, settings.webhook_allow_private)
@@ -166,6 +170,6 @@ def test_webhook(webhook_id: WebhookId, caller: Writer, store: Store) -> TestQue
         raise ApiError(
             409,
             "test already queued",
-            f"one test event per {webhooks.TEST_EVERY} s per subscription; try again later",
+            _(f"one test event per {webhooks.TEST_EVERY} s per subscription; try again later"),
         )
     return TestQueued(webhook_id=webhook_id, event_id=event_id)

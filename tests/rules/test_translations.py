@@ -495,3 +495,27 @@ def test_the_catalog_holds_the_loaded_packs_texts() -> None:
         "NPF à 6.1%.",
         "fr",
     )
+
+
+def test_a_pack_whose_texts_the_shipped_catalogues_have_needs_no_catalogue_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new version of a shipped pack in another directory, with the shipped wording, loads
+    without catalogues beside it; `update` there adds only the texts it words anew."""
+    shipped = (SHIPPED_DIR / "ca-taxes.yaml").read_text()
+    version = next(line for line in shipped.splitlines() if line.startswith("version: "))
+    changed = shipped.replace(version, 'version: "2099.1"', 1)
+    (tmp_path / "ca-taxes-2099.yaml").write_text(changed)
+    catalog = load_catalog([tmp_path])
+    pack = catalog.by_version("CA-TAXES", "2099.1")
+    assert pack is not None
+    title = pack.body.title
+    assert catalog.texts.text(title, "fr") != title
+    (tmp_path / "ca-taxes-2099.yaml").write_text(changed.replace(title, "A new title", 1))
+    capsys.readouterr()
+    assert main(["update", str(tmp_path)]) == 0
+    assert f"{catalogue_path(tmp_path, 'zh')}: 1 texts added, 0 no longer used" in (
+        capsys.readouterr().out
+    )
+    entry = read_catalogue(catalogue_path(tmp_path, "zh")).entry("A new title")
+    assert entry is not None and entry.locations == ("ca-taxes-2099.yaml#title",)

@@ -4,11 +4,16 @@ answer, the refusals included."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from conftest import InProcess
 from service.language import negotiate
+
+EV_QUOTA = "CA-CN-EV-TRQ-2026"
+APPLICATION = {"business_number": "123456789RM0001", "measure": EV_QUOTA, "quantity": 2}
 
 
 @pytest.mark.parametrize(
@@ -62,3 +67,73 @@ def test_every_answer_says_its_language(api: InProcess) -> None:
             ]:
                 assert response.headers["content-language"] == said, response.request.url
                 assert "Accept-Language" in response.headers["vary"]
+
+
+def _asked(api: InProcess, language: str, method: str, path: str, **kwargs: Any) -> Any:
+    with api.client("admin") as client:
+        return client.request(method, path, headers={"Accept-Language": language}, **kwargs)
+
+
+def test_errors_in_each_language_name_the_field(api: InProcess) -> None:
+    """A bad declaration, a bad permit application and a bad date are refused in the
+    language asked: the same fields, status, error phrase and values given, the words in
+    French or Chinese; what a BN15, a date and an RFC 3339 timestamp look like too."""
+    from helpers import declaration
+
+    cases = [
+        ("POST", "/v1/permits", {"json": {**APPLICATION, "business_number": "12345"}}),
+        ("POST", "/v1/declarations", {"json": {**declaration("LANG-BAD-1"), "currency": 5}}),
+        ("POST", "/v1/declarations", {"json": {**declaration("LANG-BAD-2"),
+                                                "accepted_at": "10/03/2026 10:00"}}),
+        ("GET", f"/v1/quotas/{EV_QUOTA}", {"params": {"as_of": "30/11/2026"}}),
+        ("POST", "/v1/declarations/batch", {"json": {"declarations": "no"}}),
+    ]  # fmt: skip
+    for method, path, kwargs in cases:
+        english = _asked(api, "en", method, path, **kwargs)
+        assert english.status_code == 422, english.text
+        for language, sign in [("fr-CA", "doit"), ("zh-CN", "应")]:
+            answer = _asked(api, language, method, path, **kwargs)
+            assert answer.status_code == english.status_code
+            assert answer.json()["error"] == english.json()["error"]
+            said = answer.json()["detail"]
+            assert [p["field"] for p in said] == [p["field"] for p in english.json()["detail"]]
+            for problem, original in zip(said, english.json()["detail"], strict=True):
+                assert problem["message"] != original["message"], (language, problem)
+                assert sign in problem["message"] or "L'entrée" in problem["message"], problem
+    zh = _asked(api, "zh", "POST", "/v1/permits",
+                json={**APPLICATION, "business_number": "12345"}).json()  # fmt: skip
+    assert zh["detail"][0]["message"] == (
+        "应为15 位加拿大商业号码（BN15）：9 位商业号码、RM（进出口项目账户）和 4 位参考号，"
+        "例如 123456789RM0001，实为 '12345'"
+    )
+    fr = _asked(api, "fr", "GET", f"/v1/quotas/{EV_QUOTA}", params={"as_of": "30/11/2026"})
+    assert fr.json()["detail"][0] == {
+        "field": "query.as_of",
+        "message": "doit être une date AAAA-MM-JJ, par exemple 2026-11-30, reçu '30/11/2026'",
+    }
+
+
+def test_a_translated_error_is_the_english_one_but_for_its_words(api: InProcess) -> None:
+    """Not found, unauthenticated, over quota: the French and Chinese answers have the
+    English answer's keys, ids and numbers, byte for byte once the words are set aside."""
+    english = _asked(api, "en", "GET", "/v1/declarations/NO-SUCH-1")
+    french = _asked(api, "fr", "GET", "/v1/declarations/NO-SUCH-1")
+    assert french.json()["detail"] == {
+        "declaration_id": "NO-SUCH-1",
+        "message": "aucune déclaration NO-SUCH-1 que ce jeton peut voir",
+    }
+    english_words = english.json()["detail"]["message"].encode()
+    french_words = french.json()["detail"]["message"].encode()
+    assert french.content.replace(french_words, english_words) == english.content
+    refused = httpx.get(f"{api.url}/v1/measures", headers={"Accept-Language": "zh"})
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "missing bearer token",
+                              "detail": "请发送 Authorization: Bearer 令牌"}  # fmt: skip
+    over = _asked(api, "fr", "POST", "/v1/permits",
+                  json={**APPLICATION, "quantity": 30_000, "issued_on": "2026-05-01"})  # fmt: skip
+    assert over.status_code == 409
+    left = over.json()["detail"]["remaining"]
+    assert over.json()["detail"]["message"] == (
+        f"il reste {left:,} unités dans le contingent, moins que les 30,000 demandées ; "
+        "rien n'a été prélevé"
+    )

@@ -118,3 +118,19 @@ def test_messages_and_json_in_each_language(stack: Stack, decided: str) -> None:
     assert bodies[0]["head"] == bodies[1]["head"] == bodies[2]["head"]
     assert bodies[0]["verified"] and bodies[1]["verified"] and bodies[2]["verified"]
     assert [body["events"] for body in bodies[1:]] == [bodies[0]["events"]] * 2
+
+
+def test_findings_come_in_the_language_asked(stack: Stack) -> None:
+    """The packs' texts (a finding's message) reach `accord` in its language: the command
+    asks the service in it (tests/packs/locale has the test pack's Chinese)."""
+    body = declaration(unique_id("HELDZH"), accepted_at="2026-03-10T10:00:00-05:00",
+                       lines=[{"origin": "VN"}])  # fmt: skip
+    with stack.client("admin") as client:
+        assert client.post("/v1/declarations", json=body).status_code == 202
+        answer = client.get(f"/v1/declarations/{body['declaration_id']}", params={"wait": 30})
+        assert answer.json()["outcome"] == "held"
+    chinese = accord(stack, "--lang", "zh", "status", str(body["declaration_id"]))
+    english = accord(stack, "status", str(body["declaration_id"]))
+    assert chinese.returncode == 0, chinese.stderr
+    assert "之前未向美国通报。" in chinese.stdout and "NOTIF-TEST-HELD-MISSING" in chinese.stdout
+    assert "No notification to the United States before" in english.stdout

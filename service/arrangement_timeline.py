@@ -12,9 +12,9 @@ from typing import Any
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
 from schemas.arrangement import ArrangementView, LinkageEvent
-from service import arrangements
+from service import arrangements, views
 from service.dashboard.formatting import day as day_label
-from service.dashboard.words import PackWords, Words, words
+from service.dashboard.words import Words, words
 
 LABEL_WIDTH = 190.0  # the measure ids, left of the plot
 ROW = 26.0
@@ -99,11 +99,10 @@ def arrangement_timeline(
     end: date,
     width: int = 960,
     language: Words | None = None,
-    texts: PackWords | None = None,
 ) -> Timeline:
     """Bars from each measure's first day to the day after its last (open-ended ones run to
     the edge), one lane per side; linkage findings on their measure's row at their date;
-    its words in `language`, the packs' texts through `texts` (English by default)."""
+    its words in `language` (English by default)."""
     said = language or words()
     locale = said.babel_locale
     left, right, top = LABEL_WIDTH, width - 16.0, 8.0
@@ -163,10 +162,7 @@ def arrangement_timeline(
                 x=mx,
                 y=my,
                 points=f"{mx},{my - 7} {mx + 7},{my} {mx},{my + 7} {mx - 7},{my}",
-                label=(
-                    f"{day_label(event.day, locale)} · {finding.rule}: "
-                    f"{texts.message(finding) if texts else finding.message}"
-                ),
+                label=f"{day_label(event.day, locale)} · {finding.rule}: {finding.message}",
             )
         )
     ticks = tuple(
@@ -214,16 +210,18 @@ def page_context(
     """What the arrangement page shows as of `day`: both sides, the linkage findings on
     the day and over the timeline, and the timeline's geometry (in `language`)."""
     said = language or words()
-    texts = PackWords(catalog.texts, said.language)
-    shown = arrangements.view(catalog, arrangement, day)
-    events = arrangements.linkage_events(catalog, arrangement)
+    shown = views.in_language(
+        arrangements.view(catalog, arrangement, day), catalog.texts, said.language
+    )
+    events = tuple(
+        views.in_language(event, catalog.texts, said.language)
+        for event in arrangements.linkage_events(catalog, arrangement)
+    )
     span = arrangement.timeline
     return {
         "a": shown,
         "events": events,
         "start": span.start.isoformat(),
         "end": span.end.isoformat(),
-        "timeline": arrangement_timeline(
-            shown, events, span.start, span.end, language=said, texts=texts
-        ),
+        "timeline": arrangement_timeline(shown, events, span.start, span.end, language=said),
     }

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules.catalog import Catalog
+from rules.translations import PackTexts
 from schemas.audit import AuditEvent
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.ledger import PeriodFigures, QuotaEvent, QuotaView
@@ -331,10 +332,13 @@ def declaration_page(
     page_asked: str | None,
     trail_asked: str | None,
     language: Words | None = None,
+    texts: PackTexts | None = None,
 ) -> dict[str, Any]:
     """A declaration, its verdict and its trail: at most LINES_PER_PAGE lines (with their
-    findings) and TRAIL_PER_PAGE audit events per page, however large it is."""
-    status = views.declaration_status(record)
+    findings) and TRAIL_PER_PAGE audit events per page, however large it is; the packs'
+    texts in `language` as the API reads them (`texts`, the catalog's)."""
+    said = language or words()
+    status = views.declaration_status(record, texts, said.language)
     body = stored_body(record.body)
     lines = declaration_lines(body, status)
     lines_pager = Pager.of(page_asked, len(lines), LINES_PER_PAGE)
@@ -357,20 +361,27 @@ def declaration_page(
     }
 
 
-def measures_page(catalog: Catalog, day: date) -> dict[str, Any]:
+def measures_page(catalog: Catalog, day: date, language: Words | None = None) -> dict[str, Any]:
     """The measures in force on `day` with their checks, and every other measure of the
-    current packs with its dates."""
+    current packs with its dates; the packs' texts in `language`, as the API reads them."""
+    lang = (language or words()).language
     in_force = []
-    listed = views.measures(catalog, day).measures
+    listed = views.in_language(views.measures(catalog, day), catalog.texts, lang).measures
     for summary in listed:
         found = catalog.measure_on(summary.id, day)
-        checks = views.checks(found[0], found[1], day, catalog.current) if found else None
+        checks = (
+            views.in_language(
+                views.checks(found[0], found[1], day, catalog.current), catalog.texts, lang
+            )
+            if found
+            else None
+        )
         in_force.append({"measure": summary, "checks": checks})
     shown = {summary.id for summary in listed}
     others = [
         {
             "id": measure.id,
-            "title": measure.title,
+            "title": catalog.texts.text(measure.title, lang),
             "pack": pack.id,
             "version": pack.version,
             "from": measure.effective.start.isoformat(),

@@ -22,8 +22,6 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from rules.translations import PackTexts
-from schemas.verdict import Finding
 from service.language import LANGUAGES, Language
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -116,25 +114,6 @@ def catalogue(directory: Path, language: Language) -> gettext.NullTranslations:
 def words(language: Language = ENGLISH) -> Words:
     chosen: Language = language if language in LANGUAGES else ENGLISH
     return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), catalogue(LOCALE_DIR, chosen))
-
-
-@dataclass(frozen=True)
-class PackWords:
-    """The packs' texts on a page in its language: titles and source titles by their
-    English text, a stored finding's message read back into the language (English when it
-    does not read back, see rules/translations.py)."""
-
-    texts: PackTexts
-    language: Language
-
-    def text(self, english: str | None) -> str:
-        return self.texts.text(english, self.language) if english else ""
-
-    def message(self, finding: Finding) -> str:
-        shown, _language = self.texts.message(
-            finding.pack, finding.pack_version, finding.rule, finding.message, self.language
-        )
-        return shown
 
 
 # --- the catalogues' upkeep -------------------------------------------------------------

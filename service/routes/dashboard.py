@@ -46,7 +46,7 @@ from service.dashboard.sessions import (
     safe_next,
     same_origin,
 )
-from service.dashboard.words import SWITCH, PackWords, Words, words
+from service.dashboard.words import SWITCH, Words, words
 from service.dependencies import App, Packs, Services, Store, slot_key
 from service.language import LANGUAGES, Language
 from store.redis_store import RedisStore
@@ -125,8 +125,6 @@ def page(
             here=here,
             switch=SWITCH,
             caller=caller,
-            # the packs' titles and findings' messages in the page's language
-            packs=PackWords(request.app.state.services.catalog.texts, language),
             **context,
         )
     )
@@ -264,6 +262,7 @@ def overview(
             store, pack, measure, day_shown, brief=False, viewer=caller,
             limit=EVENTS_READ, latest=True,
         )  # fmt: skip
+        view = views.in_language(view, catalog.texts, said.language)
         card = quota_card(view, day_shown, now, lambda ids: openable(store, caller, ids), said)
         if card is not None:
             quotas.append(card)
@@ -319,7 +318,7 @@ def declaration(
     # large declarations cannot occupy the process
     with app.reads.slot(slot_key(caller)):
         trail = views.audit_trail(store, declaration_id, record)
-        context = declaration_page(record, trail, page_asked, trail_asked, said)
+        context = declaration_page(record, trail, page_asked, trail_asked, said, app.catalog.texts)
     return page(request, "declaration.html", context, caller)
 
 
@@ -330,7 +329,7 @@ def measures(
     if caller is None:
         return to_login(request)
     day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date(), said)
-    context = measures_page(catalog, day_shown)
+    context = measures_page(catalog, day_shown, said)
     context.update(as_of=day_shown.isoformat(), notice=notice)
     return page(request, "measures.html", context, caller, status_code)
 

@@ -42,8 +42,10 @@ WORDS = (
     N_("error"), N_("line"), N_("treatment"), N_("in_quota_quantity"), N_("quota"),
     N_("measures"), N_("lines"), N_("duties"), N_("type"), N_("measure"), N_("rate"), N_("per"),
     N_("base"), N_("amount"), N_("findings"), N_("severity"), N_("rule"), N_("message"),
-    N_("not assessed"), N_("tax"), N_("reason"), N_("exchange_rate"), N_("submitted"),
-    N_("accepted"), N_("rejected"), N_("held"),
+    N_("not assessed"), N_("tax"), N_("reason"), N_("exchange_rate"),
+    # the outcomes `submit` counts
+    N_("submitted"), N_("accepted"), N_("rejected"), N_("held"), N_("queued"),
+    N_("evaluating"), N_("pending_allocation"), N_("failed"), N_("cancelled"),
     # audit trails
     N_("verified"), N_("authenticated"), N_("head"), N_("problem"), N_("events"), N_("seq"),
     N_("at"), N_("hash"), N_("data"),
@@ -81,6 +83,7 @@ TEXT_LABELS = frozenset(
     {"declaration_id", "permit_number", "quota_year", "version", "pack_version", "seq",
      "line", "id", "hash", "head", "business_number", "number", "tariff_item"}
 )  # fmt: skip
+_COUNTS = re.compile(r"[a-z_?]+: \d+(?:  [a-z_?]+: \d+)*")  # "accepted: 2  rejected: 1"
 _FIGURE = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _AMOUNT = re.compile(r"(?P<figure>[+-]?\d+(?:\.\d+)?) (?P<currency>[A-Z]{3})")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
@@ -126,6 +129,11 @@ class Printer:
         self.english = language == "en"
 
     def word(self, text: str) -> str:
+        if _COUNTS.fullmatch(text):
+            return "  ".join(
+                f"{self.said.gettext(name)}: {count}"
+                for name, count in (item.split(": ") for item in text.split("  "))
+            )
         for pattern, message in TITLES:
             found = pattern.fullmatch(text)
             if found:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +135,14 @@ def test_findings_come_in_the_language_asked(stack: Stack) -> None:
     assert chinese.returncode == 0, chinese.stderr
     assert "之前未向美国通报。" in chinese.stdout and "NOTIF-TEST-HELD-MISSING" in chinese.stdout
     assert "No notification to the United States before" in english.stdout
+
+
+def test_submit_counts_its_outcomes_in_the_language(stack: Stack, tmp_path: Path) -> None:
+    """`accord --lang fr submit --wait` heads its table and counts its outcomes in French."""
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(declaration(unique_id("SUBFR"))) + "\n", encoding="utf-8")
+    shown = accord(stack, "--lang", "fr", "submit", str(path), "--wait")
+    assert shown.returncode == 0, shown.stderr
+    table, summary = shown.stdout.strip().split("\n\n")[-2:]
+    assert table.splitlines()[0].split() == ["déclaration", "statut", "résultat", "droits_totaux"]
+    assert summary == "acceptée: 1"

@@ -26,13 +26,13 @@ from typing import Any
 from service import cli_output
 from service.cli_output import Block, Fields, cell
 from service.dashboard.formatting import moment
-from service.dashboard.words import BABEL_LOCALES, N_, Words, catalogue
+from service.dashboard.words import BABEL_LOCALES, ENGLISH, N_, Words, catalogue, update
 from service.language import LANGUAGES, Language
 
-LOCALE_DIR: Path = Path(__file__).resolve().parent / "cli_locale"
-METHODS: list[tuple[str, str]] = [
-    ("cli_language.py", "python")
-]  # where the catalogues' messages are said
+HERE = Path(__file__).resolve()
+LOCALE_DIR: Path = HERE.parent / "cli_locale"
+# where the catalogues' words are said: this file
+METHODS: list[tuple[str, str]] = [(HERE.name, "python")]
 ENVIRONMENT = ("LC_ALL", "LC_MESSAGES", "LANG")
 
 # the labels, headers and titles the verbs print, each a msgid of the catalogues
@@ -210,3 +210,9 @@ def use(language: Language) -> None:
 def message(language: Language, text: str) -> str:
     """One of the CLI's own messages (an error it prints) in `language`."""
     return Printer(language).word(text)
+
+
+if __name__ == "__main__":  # python -m service.cli_language: the catalogues brought up to date
+    for name in LANGUAGES:
+        if name != ENGLISH:
+            print(f"{name}: {update(name, LOCALE_DIR, METHODS, HERE.parent)} messages added")

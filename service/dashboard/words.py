@@ -130,23 +130,31 @@ JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true"}
 Methods = list[tuple[str, str]]
 
 
-def messages(methods: Methods = METHODS) -> dict[str | tuple[str, str], list[str]]:
+def messages(
+    methods: Methods = METHODS, base: Path = SOURCES
+) -> dict[str | tuple[str, str], list[str]]:
     """Every message the templates and this package say (or the files `methods` name,
-    under service/), with where: a singular id, or a (singular, plural) pair; the
+    under `base`), with where: a singular id, or a (singular, plural) pair; the
     catalogues must translate each one."""
     from babel.messages.extract import extract_from_dir
 
     found: dict[str | tuple[str, str], list[str]] = {}
     options = {"templates/dashboard/**.html": JINJA_OPTIONS}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(SOURCES), methods, options
+        str(base), methods, options
     ):
         key = message if isinstance(message, str) else (message[0], message[1])
-        found.setdefault(key, []).append(f"service/{filename}:{lineno}")
+        where = (base / filename).relative_to(SOURCES.parent)
+        found.setdefault(key, []).append(f"{where}:{lineno}")
     return found
 
 
-def update(language: Language, directory: Path = LOCALE_DIR, methods: Methods = METHODS) -> int:
+def update(
+    language: Language,
+    directory: Path = LOCALE_DIR,
+    methods: Methods = METHODS,
+    base: Path = SOURCES,
+) -> int:
     """Adds the messages `language`'s catalogue lacks (empty, flagged unofficial, for a
     translator to fill) and drops those no page says any more; answers how many it added."""
     from babel.messages.catalog import Catalog
@@ -158,7 +166,7 @@ def update(language: Language, directory: Path = LOCALE_DIR, methods: Methods = 
             catalog = read_po(handle, locale=language)
     else:
         catalog = Catalog(locale=language, project="Accord dashboard")
-    wanted = messages(methods)
+    wanted = messages(methods, base)
     added = 0
     for key, where in wanted.items():
         locations = [(item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])) for item in where]
@@ -176,10 +184,6 @@ def update(language: Language, directory: Path = LOCALE_DIR, methods: Methods = 
 
 
 if __name__ == "__main__":  # python -m service.dashboard.words: the catalogues brought up to date
-    from service.cli_language import LOCALE_DIR as CLI_LOCALE_DIR
-    from service.cli_language import METHODS as CLI_METHODS
-
     for name in LANGUAGES:
         if name != ENGLISH:
-            print(f"dashboard, {name}: {update(name)} messages added")
-            print(f"accord, {name}: {update(name, CLI_LOCALE_DIR, CLI_METHODS)} messages added")
+            print(f"{name}: {update(name)} messages added")

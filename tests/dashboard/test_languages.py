@@ -19,7 +19,7 @@ from conftest import Stack, unique_id
 from helpers import declaration
 from service.cli_language import LOCALE_DIR as CLI_LOCALE_DIR
 from service.cli_language import METHODS as CLI_METHODS
-from service.dashboard.words import LOCALE_DIR, METHODS, messages, words
+from service.dashboard.words import LOCALE_DIR, METHODS, SOURCES, messages, words
 
 from .conftest import ARTIFACTS, Seeded, signed_in
 from .test_browser import sign_in
@@ -46,11 +46,12 @@ def pages(seeded: Seeded) -> dict[str, str]:
 
 @pytest.mark.parametrize("language", ["fr", "zh"])
 @pytest.mark.parametrize(
-    ("directory", "methods"), [(LOCALE_DIR, METHODS), (CLI_LOCALE_DIR, CLI_METHODS)],
+    ("directory", "methods", "base"),
+    [(LOCALE_DIR, METHODS, SOURCES), (CLI_LOCALE_DIR, CLI_METHODS, CLI_LOCALE_DIR.parent)],
     ids=["dashboard", "accord"],
 )  # fmt: skip
 def test_every_word_of_the_pages_is_translated_with_its_placeholders(
-    language: str, directory: Path, methods: list[tuple[str, str]]
+    language: str, directory: Path, methods: list[tuple[str, str]], base: Path
 ) -> None:
     """Each message the templates and the page models say (and the `accord` command) has
     a translation, not empty nor fuzzy, whose placeholders are the English ones, flagged
@@ -58,7 +59,7 @@ def test_every_word_of_the_pages_is_translated_with_its_placeholders(
     with (directory / f"{language}.po").open("rb") as handle:
         catalogue = read_po(handle, locale=language)
     problems = []
-    for key in messages(methods):
+    for key in messages(methods, base):
         entry = catalogue.get(key if isinstance(key, str) else key[0])
         english = key if isinstance(key, str) else key[1]
         if entry is None or entry.fuzzy:

@@ -123,6 +123,7 @@ METHODS = [
     ("templates/dashboard/**.html", "jinja2.ext:babel_extract"),
     ("dashboard/**.py", "python"),
     ("arrangement_timeline.py", "python"),
+    ("routes/dashboard.py", "python"),
 ]
 JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true"}
 

@@ -312,3 +312,26 @@ def test_the_packs_titles_and_findings_follow_the_page_language(
     assert "针对日本电动汽车的测试配额，每年 100 辆" in card[: card.index("</h2>")]
     assert "之前未向美国通报。" in held and "NOTIF-TEST-HELD-MISSING" in held
     assert "No notification to the United States before" in english
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+def test_the_sign_in_page_has_the_switch_and_the_choice_outlives_sign_in(
+    page: Any, stack: Stack
+) -> None:
+    """Before signing in, FR on the sign-in card turns the form French; signing in keeps
+    French (the choice is the reader's, not the token's)."""
+    page.goto(f"{stack.url}/dashboard")
+    assert page.locator("h1").inner_text() == "Sign in"
+    page.click('form[data-testid="language-switch"] button:text-is("FR")')
+    page.wait_for_load_state()
+    assert "/dashboard/login" in page.url
+    assert page.locator("h1").inner_text() == "Se connecter"
+    page.fill("#token", "certainly-not-a-token")
+    page.click("form.login-form button[type=submit]")
+    assert page.locator('[role="alert"]').inner_text() == "Ce jeton n’est pas valide."
+    page.fill("#token", stack.tokens["auditor"])
+    page.click("form.login-form button[type=submit]")
+    page.wait_for_url(f"{stack.url}/dashboard")
+    assert page.locator("html").get_attribute("lang") == "fr-CA"
+    assert page.locator("h1").inner_text() == "Contingents"

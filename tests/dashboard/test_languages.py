@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from babel.messages.pofile import read_po
+from babel.numbers import parse_decimal
 
 from conftest import Stack, unique_id
 from helpers import declaration
@@ -23,7 +25,7 @@ from service.dashboard.words import LOCALE_DIR, METHODS, SOURCES, messages, word
 
 from .conftest import ARTIFACTS, Seeded, signed_in
 from .test_browser import sign_in
-from .test_layout import overflowing
+from .test_layout import card_figures, overflowing
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 LANG_ATTRIBUTE = {"en": "en", "fr": "fr-CA", "zh": "zh-Hans"}
@@ -335,3 +337,35 @@ def test_the_sign_in_page_has_the_switch_and_the_choice_outlives_sign_in(
     page.wait_for_url(f"{stack.url}/dashboard")
     assert page.locator("html").get_attribute("lang") == "fr-CA"
     assert page.locator("h1").inner_text() == "Contingents"
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+def test_each_quota_card_adds_up_in_french_as_read_off_the_page(
+    browser: Any, stack: Stack, seeded: Seeded
+) -> None:
+    """A French browser's quota cards write their figures as fr-CA does (12 345), and the
+    headline's sum still holds when the figures are read back with that locale."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="fr-CA")
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        sign_in(page, stack, "auditor")
+        assert page.locator("html").get_attribute("lang") == "fr-CA"
+        cards = page.locator('article[data-testid="quota"]').all()
+        assert len(cards) >= 2
+        grouped = False
+        for card in cards:
+            terms = card_figures(card)["terms"]
+            total, equals = Decimal(0), None
+            for _name, op, value in terms:
+                grouped = grouped or "\u00a0" in value or "\u202f" in value
+                figure = parse_decimal(value.replace("−", "-"), locale="fr_CA", strict=True)
+                if op.strip() == "=":
+                    equals, total = total, figure
+                    continue
+                total += -figure if op.strip() == "−" else figure
+            assert equals is not None and equals == total, terms
+        assert grouped  # some figure of thousands shows fr-CA's separator
+    finally:
+        context.close()

@@ -19,12 +19,16 @@ language: it matches the stored text against the rule's English template, takes 
 placeholders' values and puts them in the translated template; a message that does not
 match (stored under older wording) is given in English, and the caller is told so.
 
+The catalog checks the loaded packs' texts and holds them: `load_catalog().texts` is the
+`PackTexts` readers ask (`text`, `is_official`, `message`).
+
 `python -m rules.translations check|update <packs dir>` checks the catalogues of a packs
 directory, or adds the texts they lack (docs/rule-packs.md, "Translations").
 """
 
 from __future__ import annotations
 
+import functools
 import string
 import sys
 from collections import Counter
@@ -454,14 +458,22 @@ class PackTexts:
         entry = None if english is None else self.entry(english, lang)
         if english is None or entry is None:
             return stored, "en"
-        template = Template.parse(english)
-        values = template.values(stored)
-        if values is None or template.render(values) != stored:
+        template = _parsed(english)
+        values = None if template is None else template.values(stored)
+        if template is None or values is None or template.render(values) != stored:
             return stored, "en"
-        translated = Template.parse(entry.text)
-        if translated.signature() != template.signature():
-            return stored, "en"
+        translated = _parsed(entry.text)
+        if translated is None or translated.signature() != template.signature():
+            return stored, "en"  # only where the check was not made
         return translated.render(values), lang
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Template | None:
+    try:
+        return Template.parse(text)
+    except ValueError:
+        return None
 
 
 def load_texts(

@@ -194,7 +194,10 @@ def create_app(
         version="1",
         description=(
             "Compliance checking of import declarations under trade measures. Submit a "
-            "declaration, poll its verdict, read its audit trail."
+            "declaration, poll its verdict, read its audit trail. Answers are in English, "
+            "French or Chinese as `Accept-Language` asks (`fr-CA`, `zh-CN`; English by "
+            "default), and `Content-Language` says which: the words of findings, titles and "
+            "errors are translated, field names, ids, codes, numbers and the record are not."
         ),
     )
     app.state.services = services  # what service/dependencies.py hands the routes

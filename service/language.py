@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.translations import LANGUAGES, Language
@@ -24,6 +23,7 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT: Language = "en"
+_HEADER_VALUES = {language: language.encode("ascii") for language in LANGUAGES}
 
 # A tag's primary subtag is enough: fr-CA, fr-FR and fr are one French; zh, zh-CN,
 # zh-Hans (and zh-TW, whose reader reads the simplified text better than English) one
@@ -112,18 +112,25 @@ class ContentLanguage:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        language = scope_language(scope)
+        language = _HEADER_VALUES[scope_language(scope)]
 
         async def send_with_language(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "content-language" not in headers:
-                    headers["Content-Language"] = language
-                vary = headers.get("vary")
-                if vary is None:
-                    headers["Vary"] = "Accept-Language"
-                elif "accept-language" not in vary.lower():
-                    headers["Vary"] = f"{vary}, Accept-Language"
+                headers = list(message.get("headers", ()))
+                said = varies = False
+                for index, (name, value) in enumerate(headers):
+                    lowered = name.lower()
+                    if lowered == b"content-language":
+                        said = True
+                    elif lowered == b"vary":
+                        varies = True
+                        if b"accept-language" not in value.lower():
+                            headers[index] = (name, value + b", Accept-Language")
+                if not said:
+                    headers.append((b"content-language", language))
+                if not varies:
+                    headers.append((b"vary", b"Accept-Language"))
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_language)

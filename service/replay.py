@@ -14,6 +14,7 @@ from rules.replay import differences, replay
 from schemas.declaration import Declaration
 from schemas.permit import Permit
 from schemas.rates import RateQuote
+from service.words import _
 from store.packs import PackRecords
 from store.redis_store import RedisStore
 
@@ -28,7 +29,7 @@ def _pack_by_sha(store: PackRecords, catalog: Catalog, sha256: str) -> Pack:
         return pack
     text = store.pack_text(sha256)
     if text is None:
-        raise ReplayError(f"pack version {sha256[:12]} is neither loaded nor stored")
+        raise ReplayError(_(f"pack version {sha256[:12]} is neither loaded nor stored"))
     return parse_pack(text, f"stored pack {sha256[:12]}")
 
 
@@ -37,14 +38,14 @@ def _packs_for(
 ) -> list[Pack]:
     if version is None:
         return [_pack_by_sha(store, catalog, ref["sha256"]) for ref in verdict["rule_packs"]]
-    pack_id, _, wanted = version.rpartition("@")
+    pack_id, _at, wanted = version.rpartition("@")
     chosen = [
         pack
         for pack in catalog.packs
         if pack.version == wanted and (not pack_id or pack.id == pack_id)
     ]
     if not chosen:
-        raise ReplayError(f"no loaded pack has version {version!r}")
+        raise ReplayError(_(f"no loaded pack has version {version!r}"))
     replaced = {pack.id for pack in chosen}
     return [*chosen, *(pack for pack in catalog.current if pack.id not in replaced)]
 
@@ -56,7 +57,7 @@ def replay_declaration(
     schemas/responses.py's Replay, which the route validates it against."""
     record = store.get(declaration_id)
     if record is None or record.verdict is None:
-        raise ReplayError(f"declaration {declaration_id} has no verdict to replay")
+        raise ReplayError(_(f"declaration {declaration_id} has no verdict to replay"))
     original = json.loads(record.verdict)
     events = store.audit(declaration_id)
     evaluated = next((event for event in events if event.type == "evaluated"), None)

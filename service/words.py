@@ -6,20 +6,32 @@ message templates). Translation happens on the way out, when an answer is writte
 English text is matched against the catalogue's ids, the values it carries (field names,
 numbers, what was given) are put as they are into the translation, and a value that is
 itself a message (what a BN15 looks like) is translated too. Text the catalogue does not
-know stays English."""
+know stays English.
+
+`python -m service.words check` lists the messages the code writes that a catalogue lacks
+or translates with other placeholders; `update` adds the missing ones, empty, for a
+translator to fill (docs/languages.md)."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rules.translations import Language, read_catalogue
+from babel.messages.pofile import read_po, write_po
+
+# every error type with its template (what pydantic builds its own error docs from)
+from pydantic_core._pydantic_core import list_all_errors
+
+from rules.translations import TRANSLATED, Language, Text, read_catalogue
 
 LOCALE = Path(__file__).parent / "locale"
+ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _DEPTH = 3  # a message inside a message inside a message, at most
 
@@ -125,3 +137,132 @@ def translate_detail(detail: Any, language: Language) -> Any:
     if isinstance(detail, list):
         return [translate_detail(item, language) for item in detail]
     return detail
+
+
+# --- the messages the code writes -------------------------------------------------------
+
+# Where they are written: in service/, marked `_()`; in schemas/, the validators' messages
+# and the ValueErrors pydantic reports; in workers/, the refusals the API answers with. The
+# argument at the given position of each call is a message.
+MARKERS: Mapping[str, Mapping[str, int]] = {
+    "service": {"_": 0},
+    "schemas": {"_invalid": 1, "ValueError": 0},
+    "workers": {"NotCancellable": 1, "PermitRefused": 1, "TargetRefused": 0},
+}
+# pydantic's plural suffix ("character{expected_plural}") has no place in Chinese
+OPTIONAL_PLACEHOLDERS = frozenset({"{expected_plural}"})
+
+
+def _written(node: ast.expr) -> str | None:
+    """A literal's text, or an f-string's with each field as its placeholder `{expr}`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    out = ""
+    for part in node.values:
+        if isinstance(part, ast.Constant):
+            out += str(part.value)
+            continue
+        assert isinstance(part, ast.FormattedValue)
+        field = ast.unparse(part.value)
+        if part.conversion != -1:
+            field += "!" + chr(part.conversion)
+        if part.format_spec is not None:
+            field += ":" + (_written(part.format_spec) or "")
+        out += "{" + field + "}"
+    return out
+
+
+def _module_messages(path: Path, calls: Mapping[str, int]) -> Iterator[Text]:
+    """The messages of one module: the argument at `calls[name]` of each call of `name`
+    (`_()` must be given its text as written; a schema's message built of parts is left
+    English), and the value of each `*_WORDS` constant."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            position = calls.get(node.func.id)
+            if position is None or len(node.args) <= position:
+                continue
+            text = _written(node.args[position])
+            if text is None and node.func.id == "_":
+                raise ValueError(f"{path}:{node.lineno}: _() is given a text as written")
+            if text is not None:
+                yield Text(str(path), f"line {node.lineno}", text)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id.endswith("_WORDS") for target in node.targets
+        ):
+            value = node.value
+            if isinstance(value, ast.Call) and value.args:  # _("...")
+                value = value.args[0]
+            text = _written(value)
+            if text is not None:
+                yield Text(str(path), f"line {node.lineno}", text)
+
+
+def written_messages(root: Path = ROOT) -> list[Text]:
+    """Every message the code writes, where it is written, and pydantic's templates."""
+    found: list[Text] = []
+    for folder, calls in MARKERS.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            found.extend(_module_messages(path, calls))
+    found.extend(
+        Text("pydantic_core", str(error["type"]), str(error["message_template_python"]))
+        for error in list_all_errors()
+    )
+    return found
+
+
+def catalogue_problems(language: Language, messages: Sequence[Text]) -> list[str]:
+    """What the catalogue of `language` lacks, or translates with other placeholders."""
+    known = entries(language)
+    problems = []
+    for msgid in sorted({text.english for text in messages}):
+        if msgid not in known:
+            problems.append(f"{language}.po: no translation of {msgid!r}")
+            continue
+        wanted = set(PLACEHOLDER.findall(msgid))
+        given = set(PLACEHOLDER.findall(known[msgid]))
+        if not wanted - OPTIONAL_PLACEHOLDERS <= given <= wanted:
+            problems.append(f"{language}.po: placeholders of {msgid!r} differ: {known[msgid]!r}")
+    return problems
+
+
+def update(language: Language, msgids: set[str]) -> tuple[int, list[str]]:
+    """Add to the catalogue of `language` every message it lacks, empty for a translator
+    to fill (and mark); remove nothing. How many were added, and the ids no longer
+    written, for a translator to remove."""
+    path = LOCALE / f"{language}.po"
+    with path.open("rb") as file:
+        catalogue = read_po(file)
+    missing = sorted(msgids - {str(message.id) for message in catalogue if message.id})
+    for msgid in missing:
+        catalogue.add(msgid, "")
+    unused = sorted(
+        str(message.id) for message in catalogue if message.id and message.id not in msgids
+    )
+    with path.open("wb") as file:
+        write_po(file, catalogue, width=100, sort_output=True, include_lineno=False)
+    return len(missing), unused
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args not in (["check"], ["update"]):
+        print("usage: python -m service.words check|update", file=sys.stderr)
+        return 2
+    messages = written_messages()
+    if args == ["update"]:
+        for language in TRANSLATED:
+            added, unused = update(language, {text.english for text in messages})
+            print(f"{language}.po: {added} messages added, {len(unused)} no longer written")
+            for msgid in unused:
+                print(f"  no longer written: {msgid!r}")
+        return 0
+    problems = [line for lang in TRANSLATED for line in catalogue_problems(lang, messages)]
+    for line in problems:
+        print(line)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -158,7 +158,11 @@ def applied(
             404,
             "no rate applies",
             {"currency": currency, "into": into, "on": on.isoformat(),
-             "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat()},
+             "searched_from": query.first.isoformat(), "searched_to": query.last.isoformat(),
+             "message": _(
+                 f"no rate of {currency} into {into} is loaded for a day from {query.first} "
+                 f"to {query.last}, the days whose rate may apply on {on}"
+             )},
         )  # fmt: skip
     return RateApplied(
         currency=currency,

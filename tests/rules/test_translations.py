@@ -6,15 +6,18 @@ the same values, or in English, said so, when it does not read back exactly."""
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cases import ALL_CASES, DECLARATION_CASES, run_in_process
 
 from helpers import declaration
 from rules import engine
-from rules.catalog import load_catalog
+from rules.arrangement import load_arrangements
+from rules.catalog import Catalog, load_catalog
 from rules.errors import PackError
 from rules.pack import SHIPPED_DIR, load_pack, load_packs
 from rules.translations import (
@@ -23,7 +26,9 @@ from rules.translations import (
     Entry,
     Language,
     PackTexts,
+    Template,
     Text,
+    arrangement_texts,
     catalogue_path,
     check_directory,
     check_template,
@@ -519,3 +524,65 @@ def test_a_pack_whose_texts_the_shipped_catalogues_have_needs_no_catalogue_of_it
     )
     entry = read_catalogue(catalogue_path(tmp_path, "zh")).entry("A new title")
     assert entry is not None and entry.locations == ("ca-taxes-2099.yaml#title",)
+
+
+# --- every finding the rule cases give reads back -----------------------------------------
+
+
+def _case_findings(catalog: Catalog) -> list[tuple[str, str, str, str]]:
+    """(pack, version, rule, message) of every finding the rule cases' verdicts and
+    measure checks give, as stored."""
+    found: list[tuple[str, str, str, str]] = []
+    for _, case in DECLARATION_CASES:
+        verdict, _ = run_in_process(case, catalog)
+        for item in verdict["findings"]:
+            found.append((item["pack"], item["pack_version"], item["rule"], item["message"]))
+    for _, case in ALL_CASES:
+        if "checks" not in case:
+            continue
+        checks = case["checks"]
+        day = date.fromisoformat(checks["as_of"])
+        found_measure = catalog.measure_on(checks["measure"], day)
+        assert found_measure is not None
+        for fired in engine.measure_checks(*found_measure, day, catalog.current):
+            finding = fired.finding
+            found.append((finding.pack, finding.pack_version, finding.rule, finding.message))
+    return found
+
+
+def test_every_finding_of_the_rule_cases_reads_back_exactly(catalog: Catalog) -> None:
+    """Each stored message of every rule case is read back into its values by one reading
+    only of its rule's template, and those values give the stored text again."""
+    findings = _case_findings(catalog)
+    assert len({rule for _, _, rule, _ in findings}) > 80
+    for pack_id, version, rule_id, message in findings:
+        pack = catalog.by_version(pack_id, version)
+        assert pack is not None
+        rule = next(r for m in pack.measures for r in m.rules if r.id == rule_id)
+        template = Template.parse(rule.message)
+        values = template.values(message)
+        assert values is not None, (rule_id, message)
+        assert template.render(values) == message
+
+
+def test_every_finding_of_the_rule_cases_reads_in_french_and_chinese(catalog: Catalog) -> None:
+    """With the shipped catalogues, no finding of the rule cases falls back to English."""
+    for pack_id, version, rule_id, message in _case_findings(catalog):
+        for lang in ("fr", "zh"):
+            read, used = catalog.texts.message(pack_id, version, rule_id, message, lang)
+            assert used == lang, (rule_id, lang, message)
+            assert read != message or lang == "fr", (rule_id, message)
+
+
+def test_an_arrangement_text_the_shipped_catalogues_lack_is_refused() -> None:
+    """The shipped arrangements are translated in the shipped packs' catalogues: a title
+    they lack is refused, naming the arrangement's file."""
+    arrangement, _ = load_arrangements()[0]
+    renamed = arrangement.model_copy(update={"title": "An arrangement no catalogue has"})
+    with pytest.raises(PackError) as caught:
+        load_texts([], arrangements=[(renamed, "renamed.yaml")])
+    assert str(caught.value).startswith(
+        f"renamed.yaml: title: French (fr): no translation in {catalogue_path(SHIPPED_DIR.resolve(), 'fr')}"
+    )
+    keys = {text.key for text in arrangement_texts(arrangement, "a.yaml")}
+    assert {"title", "sides[0].party", f"sources.{arrangement.source}.title"} <= keys

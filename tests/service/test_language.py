@@ -137,3 +137,36 @@ def test_a_translated_error_is_the_english_one_but_for_its_words(api: InProcess)
         f"il reste {left:,} unités dans le contingent, moins que les 30,000 demandées ; "
         "rien n'a été prélevé"
     )
+
+
+def test_an_answer_that_says_its_language_keeps_it() -> None:
+    """A page that chose its language elsewhere (a reader's switch) keeps its own
+    Content-Language; an existing Vary gains Accept-Language once."""
+    import asyncio
+
+    from starlette.types import Message
+
+    from service.language import ContentLanguage
+
+    sent: list[Message] = []
+
+    def app(headers: list[tuple[bytes, bytes]]) -> Any:
+        async def answer(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+
+        return answer
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request"}
+
+    scope = {"type": "http", "headers": [(b"accept-language", b"fr-CA")]}
+    own = [(b"content-language", b"zh"), (b"vary", b"Cookie")]
+    asyncio.run(ContentLanguage(app(own))(scope, receive, send))
+    asyncio.run(ContentLanguage(app([(b"vary", b"accept-language")]))(scope, receive, send))
+    first, second = sent[0]["headers"], sent[2]["headers"]
+    assert first == [(b"content-language", b"zh"), (b"vary", b"Cookie, Accept-Language")]
+    assert second == [(b"vary", b"accept-language"), (b"content-language", b"fr")]

@@ -23,7 +23,14 @@ from babel.messages.pofile import write_po
 
 from conftest import ROOT, HttpServer, InProcess, in_process
 from rules.catalog import Catalog
-from rules.translations import Catalogue, Language, PackTexts, pack_texts, read_catalogue
+from rules.translations import (
+    Catalogue,
+    Language,
+    PackTexts,
+    arrangement_texts,
+    pack_texts,
+    read_catalogue,
+)
 from schemas.verification import verdict_sha256
 
 MARKS: dict[Language, str] = {"fr": "FR· ", "zh": "中文："}
@@ -33,7 +40,10 @@ EXAMPLES = ROOT / "examples"
 def _marked_texts(catalog: Catalog, directory: Path) -> PackTexts:
     """Catalogues of every text of the loaded packs, each translation the English behind a
     mark, and nothing else: the shipped catalogues, whatever they hold, are not read."""
-    english = sorted({text.english for pack in catalog.packs for text in pack_texts(pack)})
+    english = sorted(
+        {text.english for pack in catalog.packs for text in pack_texts(pack)}
+        | {text.english for item in catalog.arrangements for text in arrangement_texts(item, "")}
+    )
     catalogues: dict[Language, list[Catalogue]] = {}
     for language, mark in MARKS.items():
         catalogue = PoCatalog(locale=language, project="Accord", fuzzy=False)
@@ -117,15 +127,20 @@ def test_a_verdict_in_three_languages_is_one_record(marked_api: InProcess) -> No
             assert after.audit_head == stored.audit_head
 
 
-def test_measures_and_quotas_are_read_in_the_language_asked(marked_api: InProcess) -> None:
-    """Measure titles, their sources' titles and a quota's measure are translated; the
-    answers are the English ones once the marks are out."""
+def test_measures_quotas_and_arrangements_are_read_in_the_language_asked(
+    marked_api: InProcess,
+) -> None:
+    """Measure titles, their sources' titles, a quota's measure, an arrangement's title
+    and parties, and its linkage findings are translated; the answers are the English
+    ones once the marks are out."""
     with marked_api.client("admin") as client:
         for path in [
             "/v1/measures?as_of=2026-03-05",
             "/v1/measures/CA-CN-EV-TRQ-2026/checks?as_of=2026-11-30",
             "/v1/quotas?as_of=2026-11-30",
             "/v1/quotas/CA-CN-EV-TRQ-2026?as_of=2026-11-30",
+            "/v1/arrangements",
+            "/v1/arrangements/CA-CN-2026?as_of=2027-01-01",
         ]:
             english = _read(client, path, "en")
             for language in MARKS:
@@ -136,3 +151,7 @@ def test_measures_and_quotas_are_read_in_the_language_asked(marked_api: InProces
         assert all(item["title"].startswith(MARKS["zh"]) for item in measures)
         assert all(item["source"]["title"].startswith(MARKS["zh"]) for item in measures)
         assert all(not item["id"].startswith(MARKS["zh"]) for item in measures)
+        view = _read(client, "/v1/arrangements/CA-CN-2026?as_of=2027-01-01", "fr").json()
+        assert view["title"].startswith(MARKS["fr"]) and view["linkage"]
+        assert all(finding["message"].startswith(MARKS["fr"]) for finding in view["linkage"])
+        assert all(side["party"].startswith(MARKS["fr"]) for side in view["sides"])

@@ -175,6 +175,10 @@ def test_no_rate_within_seven_days_is_a_404_saying_where_it_looked(api: InProces
     response = rate(api, currency="USD", on="2026-03-18")
     assert response.status_code == 404
     assert response.json()["detail"]["searched_from"] == "2026-03-10"
+    assert response.json()["detail"]["message"] == (
+        "no rate of USD into CAD is loaded for a day from 2026-03-10 to 2026-03-17, the days "
+        "whose rate may apply on 2026-03-18"
+    )
 
 
 def _usd_steel(shipped: str) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from rules.translations import LANGUAGES, Language
 from service import cli_output
 from service.cli_output import Block, Fields, cell
 from service.dashboard.formatting import moment
 from service.dashboard.words import BABEL_LOCALES, ENGLISH, N_, Words, catalogue, update
-from service.language import LANGUAGES, Language
 
 HERE = Path(__file__).resolve()
 LOCALE_DIR: Path = HERE.parent / "cli_locale"

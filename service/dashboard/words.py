@@ -22,7 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from service.language import LANGUAGES, Language
+from rules.translations import LANGUAGES, Language
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENGLISH: Language = "en"

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from cli import language as cli_language
 from cli import simulate as simulate_verb
 from cli import webhooks as cli_webhooks
 from cli.output import Block, CliError, Fields, View, amount, emit, generic, table_of
@@ -126,6 +127,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
     group.add_argument(
         "--json", action="store_true", default=default(False), help="JSON instead of tables"
     )
+    cli_language.add_option(group, top=top)
 
 
 def _verb(
@@ -283,10 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(arguments)
     except SystemExit as exc:  # usage errors and --help: argparse has printed why
         return exc.code if isinstance(exc.code, int) else 2
+    cli_language.use(args.lang)
     try:
         return _dispatch(args)
     except CliError as exc:
-        print(f"accord: {exc}", file=sys.stderr)
+        print(f"accord: {cli_language.message(args.lang, str(exc))}", file=sys.stderr)
         return exc.code
     except FileNotFoundError as exc:
         print(f"accord: {exc}", file=sys.stderr)
@@ -643,6 +646,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "archive":
         return archive(args.older_than, args.json)
     client = Client(args.api, args.token)
+    client.http.headers["Accept-Language"] = args.lang  # the service's words in it too
     try:
         return _call(client, args)
     finally:
@@ -665,7 +669,10 @@ def _call(client: Client, args: argparse.Namespace) -> int:
         trail = client.call("GET", f"/v1/declarations/{args.declaration_id}/audit")
         _show(trail, args, _audit_view)
         if args.verify and not trail["verified"]:
-            print(f"accord: audit trail does not verify: {trail['problem']}", file=sys.stderr)
+            said = cli_language.message(
+                args.lang, f"audit trail does not verify: {trail['problem']}"
+            )
+            print(f"accord: {said}", file=sys.stderr)
             return 1
         return 0
     if args.verb == "quotas":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,7 +22,8 @@ from typing import Any
 
 __all__ = ["Fields", "Table", "View", "amount", "cell", "emit", "generic", "render", "table_of"]
 
-_NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(?:\.[0-9]+)?(?:%| [A-Z]{3})?")
+# a figure as the locale writes it: 12,345.6 / 12 345,6 (no-break spaces) / 6.1% / 6,1 %
+_NUMBER = re.compile(r"[+-]?[0-9][0-9,\u00a0\u202f]*(?:[.,][0-9]+)?(?:\u00a0?%| [A-Z]{3})?")
 _EMPTY = "-"
 # identifiers that look like numbers but are read as text: "2026.3" is a version, not a figure
 _TEXT_COLUMNS = frozenset(
@@ -85,10 +87,15 @@ def amount(value: Any, currency: str | None) -> str | None:
     return f"{cell(value)} {currency}" if currency else cell(value)
 
 
+# the printer of the language asked for (cli/language.py installs it): its words
+# and figures; English as the views give them
+localize: Callable[[Iterable[Block]], Iterable[Block]] = list
+
+
 def render(blocks: Iterable[Block]) -> str:
     """The blocks as text, a blank line between them."""
     parts = []
-    for block in blocks:
+    for block in localize(blocks):
         if isinstance(block, str):
             parts.append(block)
         elif isinstance(block, Fields):
@@ -98,11 +105,21 @@ def render(blocks: Iterable[Block]) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: a Chinese character (wide) takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
 def _fields(block: Fields) -> str:
     pairs = [(label, cell(value)) for label, value in block.pairs]
-    width = max((len(label) for label, _ in pairs), default=0)
+    width = max((_width(label) for label, _ in pairs), default=0)
     lines = [block.title] if block.title else []
-    lines += [f"{label:<{width}}  {text}".rstrip() for label, text in pairs]
+    lines += [f"{_pad(label, width)}  {text}".rstrip() for label, text in pairs]
     return "\n".join(lines)
 
 
@@ -112,7 +129,7 @@ def _table(block: Table) -> str:
     lines = [block.title] if block.title else []
     if not rows:
         return "\n".join([*lines, block.empty])
-    widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=True)]
+    widths = [max(_width(text) for text in column) for column in zip(header, *rows, strict=True)]
     right = [
         name not in block.text_columns | _TEXT_COLUMNS
         and any(row[index] != _EMPTY for row in rows)
@@ -121,8 +138,7 @@ def _table(block: Table) -> str:
     ]
     for row in [header, *rows]:
         texts = [
-            text.rjust(width) if align else text.ljust(width)
-            for text, width, align in zip(row, widths, right, strict=True)
+            _pad(text, width, align) for text, width, align in zip(row, widths, right, strict=True)
         ]
         lines.append("  ".join(texts).rstrip())
     return "\n".join(lines)

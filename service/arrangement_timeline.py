@@ -12,7 +12,9 @@ from typing import Any
 from rules.arrangement import Arrangement
 from rules.catalog import Catalog
 from schemas.arrangement import ArrangementView, LinkageEvent
-from service import arrangements
+from service import arrangements, views
+from service.dashboard.formatting import day as day_label
+from service.dashboard.words import Words, words
 
 LABEL_WIDTH = 190.0  # the measure ids, left of the plot
 ROW = 26.0
@@ -96,9 +98,13 @@ def arrangement_timeline(
     start: date,
     end: date,
     width: int = 960,
+    language: Words | None = None,
 ) -> Timeline:
     """Bars from each measure's first day to the day after its last (open-ended ones run to
-    the edge), one lane per side; linkage findings on their measure's row at their date."""
+    the edge), one lane per side; linkage findings on their measure's row at their date;
+    its words in `language` (English by default)."""
+    said = language or words()
+    locale = said.babel_locale
     left, right, top = LABEL_WIDTH, width - 16.0, 8.0
     first, after = start, end + timedelta(days=1)
     span = (after - first).days
@@ -120,7 +126,7 @@ def arrangement_timeline(
             last = measure.effective.end
             bar_start = x(measure.effective.start)
             bar_end = x(last + timedelta(days=1)) if last is not None else right
-            until = last.isoformat() if last is not None else "open-ended"
+            until = last.isoformat() if last is not None else said.gettext("open-ended")
             bars.append(
                 TimelineBar(
                     measure=measure.id,
@@ -133,7 +139,9 @@ def arrangement_timeline(
                     width=round(max(bar_end - bar_start, 2.0), 2),
                     height=BAR,
                     continues=last is None or last > end,
-                    period=f"{measure.effective.start.isoformat()} to {until}",
+                    period=said.gettext(
+                        "%(start)s to %(end)s", start=measure.effective.start.isoformat(), end=until
+                    ),
                 )
             )
             y += ROW
@@ -154,20 +162,30 @@ def arrangement_timeline(
                 x=mx,
                 y=my,
                 points=f"{mx},{my - 7} {mx + 7},{my} {mx},{my + 7} {mx - 7},{my}",
-                label=f"{event.day:%d %b %Y} · {finding.rule}: {finding.message}",
+                label=f"{day_label(event.day, locale)} · {finding.rule}: {finding.message}",
             )
         )
     ticks = tuple(
         Tick(
-            x(day), str(day.year) if day.month == 1 else f"Q{(day.month + 2) // 3}", day.month == 1
+            x(day),
+            str(day.year)
+            if day.month == 1
+            else said.gettext("Q%(quarter)s", quarter=(day.month + 2) // 3),
+            day.month == 1,
         )
         for day in _quarters(first, end)
     )
     as_of = arrangement.as_of
     warnings = sum(1 for marker in markers if marker.severity != "info")
-    description = (
-        f"{len(bars)} measures of {len(lanes)} sides from {first:%d %b %Y} to {end:%d %b %Y}; "
-        f"{len(markers)} linkage findings, {warnings} of them warnings."
+    description = said.gettext(
+        "%(bars)s measures of %(lanes)s sides from %(first)s to %(last)s; "
+        "%(markers)s linkage findings, %(warnings)s of them warnings.",
+        bars=len(bars),
+        lanes=len(lanes),
+        first=day_label(first, locale),
+        last=day_label(end, locale),
+        markers=len(markers),
+        warnings=warnings,
     )
     return Timeline(
         width=width,
@@ -181,21 +199,29 @@ def arrangement_timeline(
         markers=tuple(markers),
         ticks=ticks,
         as_of_x=x(as_of) if first <= as_of <= end else None,
-        as_of_label=f"as of {as_of:%d %b %Y}",
+        as_of_label=said.gettext("as of %(day)s", day=day_label(as_of, locale)),
         description=description,
     )
 
 
-def page_context(catalog: Catalog, arrangement: Arrangement, day: date) -> dict[str, Any]:
+def page_context(
+    catalog: Catalog, arrangement: Arrangement, day: date, language: Words | None = None
+) -> dict[str, Any]:
     """What the arrangement page shows as of `day`: both sides, the linkage findings on
-    the day and over the timeline, and the timeline's geometry."""
-    shown = arrangements.view(catalog, arrangement, day)
-    events = arrangements.linkage_events(catalog, arrangement)
+    the day and over the timeline, and the timeline's geometry (in `language`)."""
+    said = language or words()
+    shown = views.in_language(
+        arrangements.view(catalog, arrangement, day), catalog.texts, said.language
+    )
+    events = tuple(
+        views.in_language(event, catalog.texts, said.language)
+        for event in arrangements.linkage_events(catalog, arrangement)
+    )
     span = arrangement.timeline
     return {
         "a": shown,
         "events": events,
         "start": span.start.isoformat(),
         "end": span.end.isoformat(),
-        "timeline": arrangement_timeline(shown, events, span.start, span.end),
+        "timeline": arrangement_timeline(shown, events, span.start, span.end, language=said),
     }

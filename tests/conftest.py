@@ -55,6 +55,13 @@ IMPORTER = "123456789RM0001"
 OTHER_IMPORTER = "987654321RM0001"
 AMQP_URL = os.environ.get("ACCORD_TEST_AMQP_URL", "")
 
+# `accord` prints in the locale's language by default: the tests that read its output
+# read English, whatever the locale of the machine running them (those about the
+# languages say theirs)
+for _name in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -12,7 +12,11 @@ file (a token revoked, say) ends every session once the service restarts with it
 session also has a record in Redis (expiring with the cookie) that signing out deletes,
 so a copied cookie dies with the sign-out instead of living out its 12 hours.
 
+Pages are in English, French or Chinese (words.py): the reader's choice from the
+header's switch, kept beside the session, else the browser's Accept-Language; their words
+come from gettext catalogues (locale/), their numbers and dates from Babel.
+
 The package holds the parts that need no request: sessions (sessions.py), the chart
-geometry (chart.py), number and date formatting (formatting.py) and the page models
-(pages.py); the routes are service/routes/dashboard.py.
+geometry (chart.py), the words of each language (words.py), number and date formatting
+(formatting.py) and the page models (pages.py); the routes are service/routes/dashboard.py.
 """

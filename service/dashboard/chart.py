@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from rules.values import percent
+from babel import dates
+
 from schemas.ledger import PeriodFigures, QuotaEvent
+from service.dashboard.formatting import instant, moment, rate, units
+from service.dashboard.words import Words, words
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,6 @@ class QuotaChart:
     description: str
 
 
-def instant(text: str) -> datetime:
-    """An RFC 3339 timestamp of the store (UTC, 'Z') as an aware datetime."""
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def used_over_time(events: Iterable[QuotaEvent], total: int) -> list[tuple[datetime, int]]:
     """Units used after each ledger event: the period's total less its balance. Opening and
     carry-over set the total itself, so nothing is used at those events."""
@@ -98,10 +95,11 @@ def _month_ticks(start: datetime, end: datetime) -> list[datetime]:
     return ticks[::stride]
 
 
-def _day_label(moment: datetime, first: bool, monthly: bool) -> str:
-    if monthly:
-        return moment.strftime("%b %Y") if first or moment.month == 1 else moment.strftime("%b")
-    return f"{moment.day} {moment.strftime('%b')}"
+def _day_label(at: datetime, first: bool, monthly: bool, locale: str) -> str:
+    """A tick's label in the locale: "Jan 2027" at the first tick and each January, the
+    month alone between; on a short period the day ("Jul 1", "1 juill.", "7月1日")."""
+    skeleton = ("yMMM" if first or at.month == 1 else "MMM") if monthly else "MMMd"
+    return dates.format_skeleton(skeleton, at.date(), locale=locale)
 
 
 def quota_chart(
@@ -112,9 +110,13 @@ def quota_chart(
     unit: str = "",
     width: int = 720,
     height: int = 260,
+    language: Words | None = None,
 ) -> QuotaChart:
     """Used units over the period as a step area, the critical threshold as a line at
-    threshold × total, the sub-quotas' unused reserve as a band under the top."""
+    threshold × total, the sub-quotas' unused reserve as a band under the top; its
+    labels and description in `language` (English by default)."""
+    said = language or words()
+    locale = said.babel_locale
     left, top, right, bottom = 48.0, 14.0, width - 14.0, height - 30.0
     total = period.available
     scale_total = max(total, 1)
@@ -145,11 +147,13 @@ def quota_chart(
         reserved_top, reserved_bottom = y(total), y(total - reserved_left)
 
     threshold_units = critical_threshold * total
-    threshold_label = f"critical {percent(critical_threshold)}"
-    y_ticks = tuple(Tick(y(total * quarter / 4), f"{quarter * 25}%") for quarter in range(5))
+    threshold_label = said.gettext("critical %(rate)s", rate=rate(critical_threshold, locale))
+    y_ticks = tuple(
+        Tick(y(total * quarter / 4), rate(Decimal(quarter) / 4, locale)) for quarter in range(5)
+    )
     monthly = (end - start).days >= 45
     x_ticks = tuple(
-        Tick(x(moment), _day_label(moment, index == 0, monthly))
+        Tick(x(moment), _day_label(moment, index == 0, monthly, locale))
         for index, moment in enumerate(_month_ticks(start, end))
     )
     now_x = x(now) if start <= now <= end else None
@@ -158,7 +162,11 @@ def quota_chart(
             x(instant(event.at)),
             y(max(0, total - event.balance_after)),
             event.type,
-            f"{event.type} at {instant(event.at):%d %b %Y %H:%M} UTC",
+            said.gettext(
+                "%(event)s at %(moment)s",
+                event=said.term(event.type),
+                moment=moment(event.at, seconds=False, locale=locale),
+            ),
         )
         for event in events
         if event.type in ("critical", "exhausted", "reopened") and event.at
@@ -166,10 +174,17 @@ def quota_chart(
     used_now = points[-1][1] if points else 0
     level_y = y(used_now)
     near_right = x(until) > right - 90
-    description = (
-        f"{used_now:,} of {total:,} {unit} used ({share(used_now, total)}) between "
-        f"{period.start} and {period.end}; critical threshold "
-        f"{percent(critical_threshold)} ({threshold_units.to_integral_value():,} {unit})."
+    description = said.gettext(
+        "%(used)s of %(total)s %(unit)s used (%(share)s) between %(start)s and %(end)s; "
+        "critical threshold %(rate)s (%(threshold)s %(unit)s).",
+        used=units(used_now, locale),
+        total=units(total, locale),
+        unit=unit,
+        share=share(used_now, total, locale),
+        start=period.start,
+        end=period.end,
+        rate=rate(critical_threshold, locale),
+        threshold=units(threshold_units.to_integral_value(), locale),
     )
     return QuotaChart(
         width=width,
@@ -188,10 +203,10 @@ def quota_chart(
         y_ticks=y_ticks,
         x_ticks=x_ticks,
         now_x=now_x,
-        now_label="now",
+        now_label=said.gettext("now"),
         markers=markers,
         level_y=level_y,
-        level_label=f"{used_now:,} used",
+        level_label=said.gettext("%(used)s used", used=units(used_now, locale)),
         level_label_x=x(until) + (-8 if near_right else 8),
         level_label_y=level_y - 7 if level_y - 7 > top + 12 else level_y + 15,
         level_anchor="end" if near_right else "start",
@@ -210,11 +225,11 @@ def _one_per_pixel(
     return list(kept.values())
 
 
-def share(part: int, whole: int) -> str:
-    if whole <= 0:
-        return "0%"
-    value = Decimal(part * 100) / Decimal(whole)
-    return f"{value.quantize(Decimal('0.1'))}%".replace(".0%", "%")
+def share(part: int, whole: int, locale: str | None = None) -> str:
+    """part of whole as a percentage to a tenth ("12.5%"; a whole number without ".0")."""
+    value = Decimal(part) / Decimal(whole) if whole > 0 else Decimal(0)
+    held = (value * 100).quantize(Decimal("0.1")).normalize() / 100
+    return rate(held, locale or words().babel_locale)
 
 
 @dataclass(frozen=True)

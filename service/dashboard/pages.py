@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules.catalog import Catalog
+from rules.translations import PackTexts
 from schemas.audit import AuditEvent
 from schemas.declaration import EARLIEST_DAY, LATEST_DAY
 from schemas.ledger import PeriodFigures, QuotaEvent, QuotaView
@@ -20,6 +21,7 @@ from schemas.verdict import DeclarationStatus
 from service import views
 from service.dashboard.chart import Bar, QuotaChart, quota_chart, share, sub_quota_bars
 from service.dashboard.formatting import amount
+from service.dashboard.words import Words, words
 from store import DeclarationRecord, DeclarationSummary
 
 RECENT_WINDOW = 100  # submissions read (their summaries only) for the latest verdicts
@@ -116,41 +118,73 @@ def declaration_lines(body: dict[str, Any], status: DeclarationStatus) -> list[d
     return out
 
 
-def audit_summary(event: dict[str, Any], currency: str = "") -> str:
-    """One line on what an audit event records (amounts in `currency`, the verdict's)."""
+def audit_summary(event: dict[str, Any], currency: str = "", language: Words | None = None) -> str:
+    """One line on what an audit event records (amounts in `currency`, the verdict's), in
+    `language`; rule ids, references, measures and statuses as the record holds them."""
+    said = language or words()
+    locale = said.babel_locale
     data = event.get("data") or {}
     kind = event.get("type")
     if kind == "rule_decision":
-        where = f"line {data['line']}" if data.get("line") is not None else "measure"
-        return f"{data.get('rule')} · {data.get('severity')} · {where} · {data.get('reference')}"
+        where = (
+            said.gettext("line %(line)s", line=data["line"])
+            if data.get("line") is not None
+            else said.gettext("measure")
+        )
+        severity = said.term(data.get("severity"))
+        return f"{data.get('rule')} · {severity} · {where} · {data.get('reference')}"
     if kind == "measure_checks":
         checks = data.get("checks") or []
         return "; ".join(
-            f"{item.get('measure')} as of {item.get('as_of')}: {len(item.get('rules') or [])} checks"
+            said.gettext(
+                "%(measure)s as of %(day)s: %(count)s checks",
+                measure=item.get("measure"),
+                day=item.get("as_of"),
+                count=len(item.get("rules") or []),
+            )
             for item in checks
         )
     if kind == "received":
-        return f"submitted by {data.get('submitted_by')}, importer {data.get('business_number')}"
+        return said.gettext(
+            "submitted by %(who)s, importer %(importer)s",
+            who=data.get("submitted_by"),
+            importer=data.get("business_number"),
+        )
     if kind == "verdict":
-        return (
-            f"outcome {data.get('outcome')}, total duty {amount(data.get('total_duty'), currency)}"
+        return said.gettext(
+            "outcome %(outcome)s, total duty %(amount)s",
+            outcome=said.term(data.get("outcome")),
+            amount=amount(data.get("total_duty"), currency, locale),
         )
     if kind == "duties":
         lines = data.get("lines") or []
         return "; ".join(
-            f"line {item.get('line')}: {item.get('treatment')}, "
-            f"{amount(item.get('total_duty'), currency)}"
+            said.gettext(
+                "line %(line)s: %(treatment)s, %(amount)s",
+                line=item.get("line"),
+                treatment=said.term(item.get("treatment")),
+                amount=amount(item.get("total_duty"), currency, locale),
+            )
             for item in lines
         )
     if kind == "evaluated":
         packs = ", ".join(f"{ref['id']} {ref['version']}" for ref in data.get("rule_packs", []))
-        return f"as of {data.get('as_of')} with {packs or 'no pack'}"
+        return said.gettext(
+            "as of %(day)s with %(packs)s",
+            day=data.get("as_of"),
+            packs=packs or said.gettext("no pack"),
+        )
     if kind == "quota_allocation":
         lines = data.get("lines") or []
         return "; ".join(
-            f"line {item.get('line')}: {item.get('status')} {item.get('in_quota', '')} in quota"
+            said.gettext(
+                "line %(line)s: %(status)s %(units)s in quota",
+                line=item.get("line"),
+                status=said.term(item.get("status")),
+                units=item.get("in_quota", ""),
+            )
             for item in lines
-        ) or str(data.get("status", "no quota lines"))
+        ) or said.term(data.get("status", "no quota lines"))
     scalars = [
         f"{name} {value}"
         for name, value in data.items()
@@ -160,7 +194,10 @@ def audit_summary(event: dict[str, Any], currency: str = "") -> str:
 
 
 def audit_rows(
-    trail: AuditTrail, events: Sequence[AuditEvent] | None = None, currency: str = ""
+    trail: AuditTrail,
+    events: Sequence[AuditEvent] | None = None,
+    currency: str = "",
+    language: Words | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of `events` (by default the whole trail), each with a one-line summary
     and whether verification reached it: verified, the first broken one, or unchecked."""
@@ -174,7 +211,8 @@ def audit_rows(
         else:
             check = "unverified"
         shown = event.model_dump()
-        rows.append({**shown, "summary": audit_summary(shown, currency), "check": check})
+        summary = audit_summary(shown, currency, language)
+        rows.append({**shown, "summary": summary, "check": check})
     return rows
 
 
@@ -220,6 +258,7 @@ def quota_card(
     day: date,
     now: datetime,
     openable: Callable[[Iterable[str | None]], set[str]],
+    language: Words | None = None,
 ) -> QuotaCard | None:
     """The overview's card of a quota on `day` (None for a quota with no period), from
     its view with the latest EVENTS_READ events of the year."""
@@ -241,11 +280,11 @@ def quota_card(
         status=period.status,
         total=total,
         used=used,
-        used_share=share(used, total),
+        used_share=share(used, total, (language or words()).babel_locale),
         remaining=period.remaining,
         reserved_left=period.reserved_left,
         threshold_units=int((threshold * total).to_integral_value()),
-        chart=quota_chart(period, events, threshold, now, view.unit),
+        chart=quota_chart(period, events, threshold, now, view.unit, language=language),
         bars=sub_quota_bars(period),
         events=latest,
         event_count=len(events),
@@ -258,31 +297,48 @@ def quota_card(
     )
 
 
-def parse_day(text: str | None, default: date) -> tuple[date, str | None, int]:
+def parse_day(
+    text: str | None, default: date, language: Words | None = None
+) -> tuple[date, str | None, int]:
     """The day a page shows, a notice when it is not the one asked for, and the status:
     422 for a date outside the range every endpoint accepts (at the ends of the calendar
     the quota and period arithmetic overflows), as the API answers for its as_of."""
+    said = language or words()
     if not text:
         return default, None, 200
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        return default, f"“{text}” is not a date (YYYY-MM-DD); showing {default.isoformat()}.", 200
+        notice = said.gettext(
+            "“%(text)s” is not a date (YYYY-MM-DD); showing %(day)s.",
+            text=text,
+            day=default.isoformat(),
+        )
+        return default, notice, 200
     if not EARLIEST_DAY <= day <= LATEST_DAY:
-        notice = (
-            f"as_of must be between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}; "
-            f"showing {default.isoformat()}."
+        notice = said.gettext(
+            "as_of must be between %(first)s and %(last)s; showing %(day)s.",
+            first=EARLIEST_DAY.isoformat(),
+            last=LATEST_DAY.isoformat(),
+            day=default.isoformat(),
         )
         return default, notice, 422
     return day, None, 200
 
 
 def declaration_page(
-    record: DeclarationRecord, trail: AuditTrail, page_asked: str | None, trail_asked: str | None
+    record: DeclarationRecord,
+    trail: AuditTrail,
+    page_asked: str | None,
+    trail_asked: str | None,
+    language: Words | None = None,
+    texts: PackTexts | None = None,
 ) -> dict[str, Any]:
     """A declaration, its verdict and its trail: at most LINES_PER_PAGE lines (with their
-    findings) and TRAIL_PER_PAGE audit events per page, however large it is."""
-    status = views.declaration_status(record)
+    findings) and TRAIL_PER_PAGE audit events per page, however large it is; the packs'
+    texts in `language` as the API reads them (`texts`, the catalog's)."""
+    said = language or words()
+    status = views.declaration_status(record, texts, said.language)
     body = stored_body(record.body)
     lines = declaration_lines(body, status)
     lines_pager = Pager.of(page_asked, len(lines), LINES_PER_PAGE)
@@ -300,25 +356,32 @@ def declaration_page(
         "findings": [item for item in findings if item.line is None or item.line in on_page],
         "findings_total": len(findings),
         "trail": trail,
-        "rows": audit_rows(trail, trail_pager.cut(trail.events), status.currency or ""),
+        "rows": audit_rows(trail, trail_pager.cut(trail.events), status.currency or "", language),
         "trail_pager": trail_pager,
     }
 
 
-def measures_page(catalog: Catalog, day: date) -> dict[str, Any]:
+def measures_page(catalog: Catalog, day: date, language: Words | None = None) -> dict[str, Any]:
     """The measures in force on `day` with their checks, and every other measure of the
-    current packs with its dates."""
+    current packs with its dates; the packs' texts in `language`, as the API reads them."""
+    lang = (language or words()).language
     in_force = []
-    listed = views.measures(catalog, day).measures
+    listed = views.in_language(views.measures(catalog, day), catalog.texts, lang).measures
     for summary in listed:
         found = catalog.measure_on(summary.id, day)
-        checks = views.checks(found[0], found[1], day, catalog.current) if found else None
+        checks = (
+            views.in_language(
+                views.checks(found[0], found[1], day, catalog.current), catalog.texts, lang
+            )
+            if found
+            else None
+        )
         in_force.append({"measure": summary, "checks": checks})
     shown = {summary.id for summary in listed}
     others = [
         {
             "id": measure.id,
-            "title": measure.title,
+            "title": catalog.texts.text(measure.title, lang),
             "pack": pack.id,
             "version": pack.version,
             "from": measure.effective.start.isoformat(),

@@ -16,10 +16,14 @@ from fastapi import Request
 
 from schemas.audit import canonical_json
 from service.auth import Principal, TokenBook
+from service.language import LANGUAGES, Language, negotiate
 
 COOKIE_NAME = "accord_session"
 COOKIE_PATH = "/dashboard"
 SESSION_MAX_AGE = 12 * 60 * 60
+# the language the reader chose with the header's switch: kept beside the session, for
+# as long as a session lasts, and read before the browser's Accept-Language
+LANGUAGE_COOKIE = "accord_language"
 
 
 def _b64(raw: bytes) -> str:
@@ -128,3 +132,13 @@ def same_origin(request: Request) -> bool:
     if origin is None:
         return True  # not a browser, or an old one: SameSite still holds
     return urlsplit(origin).netloc == request.url.netloc
+
+
+def chosen_language(request: Request) -> Language:
+    """The language of a dashboard page: the one the reader chose with the switch, else
+    the browser's Accept-Language, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    for language in LANGUAGES:
+        if chosen == language:
+            return language
+    return negotiate(request.headers.get("accept-language"))

@@ -40,15 +40,20 @@ from service.dashboard.pages import (
 from service.dashboard.sessions import (
     COOKIE_NAME,
     COOKIE_PATH,
+    LANGUAGE_COOKIE,
     Sessions,
+    chosen_language,
     safe_next,
     same_origin,
 )
+from service.dashboard.words import SWITCH, Words, words
 from service.dependencies import App, Packs, Services, Store, slot_key
+from service.language import LANGUAGES, Language
 from store import Declarations
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-TEMPLATES = environment()
+# one template environment per language: its catalogue and its locale's formats
+TEMPLATES = {language: environment(words(language)) for language in LANGUAGES}
 
 # No scripts, no inline styles, nothing from another origin.
 SECURITY_HEADERS = {
@@ -96,6 +101,13 @@ def _visitor(request: Request, store: Store, sessions: SessionBook) -> Principal
 Visitor = Annotated[Principal | None, Depends(_visitor)]
 
 
+def _reader_words(request: Request) -> Words:
+    return words(chosen_language(request))
+
+
+Reader = Annotated[Words, Depends(_reader_words)]
+
+
 def page(
     request: Request,
     template: str,
@@ -103,10 +115,21 @@ def page(
     caller: Principal | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    html = TEMPLATES.get_template(f"dashboard/{template}").render(
-        request_path=request.url.path, caller=caller, **context
+    language = chosen_language(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = (
+        TEMPLATES[language]
+        .get_template(f"dashboard/{template}")
+        .render(
+            request_path=request.url.path,
+            here=here,
+            switch=SWITCH,
+            caller=caller,
+            **context,
+        )
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    headers = {**SECURITY_HEADERS, "Content-Language": language}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -141,12 +164,15 @@ def login_form(request: Request, caller: Visitor, next: str | None = None) -> Re
 
 
 @router.post("/login")
-async def login(request: Request, store: Store, sessions: SessionBook) -> Response:
+async def login(request: Request, store: Store, sessions: SessionBook, said: Reader) -> Response:
     if not same_origin(request):
         return page(
             request,
             "login.html",
-            {"next": COOKIE_PATH, "error": "Sign-in must come from this site's own form."},
+            {
+                "next": COOKIE_PATH,
+                "error": said.gettext("Sign-in must come from this site's own form."),
+            },
             None,
             status_code=403,
         )
@@ -155,7 +181,11 @@ async def login(request: Request, store: Store, sessions: SessionBook) -> Respon
     target = safe_next((form.get("next") or [""])[0])
     issued = sessions.issue(presented, time.time()) if presented else None
     if issued is None:
-        error = "That token is not valid." if presented else "Enter your token."
+        error = (
+            said.gettext("That token is not valid.")
+            if presented
+            else said.gettext("Enter your token.")
+        )
         return page(request, "login.html", {"next": target, "error": error}, None, status_code=401)
     await run_in_threadpool(
         store.open_session, sessions.session_id(issued[0]), ttl=sessions.max_age
@@ -185,26 +215,55 @@ def logout(request: Request, store: Store, sessions: SessionBook) -> Response:
     return response
 
 
+@router.post("/language")
+async def choose_language(request: Request, sessions: SessionBook) -> Response:
+    """The header's switch: keeps the language chosen beside the session, for as long as
+    a session lasts, and goes back to the page it was chosen on."""
+    if not same_origin(request):
+        return Response("cross-site language change refused", status_code=403)
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    asked = (form.get("lang") or [""])[0]
+    target = safe_next((form.get("next") or [""])[0])
+    chosen: Language | None = next((item for item in LANGUAGES if item == asked), None)
+    if chosen is None:
+        return Response(
+            f"lang must be one of {', '.join(LANGUAGES)}", status_code=422, media_type="text/plain"
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=sessions.max_age,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
 @router.get("")
 def overview(
     request: Request,
     caller: Visitor,
     store: Store,
     catalog: Packs,
+    said: Reader,
     as_of: str | None = None,
     outcome: str = "all",
 ) -> Response:
     if caller is None:
         return to_login(request)
     now = datetime.now(UTC)
-    day_shown, notice, status_code = parse_day(as_of, now.date())
+    day_shown, notice, status_code = parse_day(as_of, now.date(), said)
     quotas = []
     for pack, measure in views.quota_measures(catalog):
         view = views.quota(
             store, pack, measure, day_shown, brief=False, viewer=caller,
             limit=EVENTS_READ, latest=True,
         )  # fmt: skip
-        card = quota_card(view, day_shown, now, lambda ids: openable(store, caller, ids))
+        view = views.in_language(view, catalog.texts, said.language)
+        card = quota_card(view, day_shown, now, lambda ids: openable(store, caller, ids), said)
         if card is not None:
             quotas.append(card)
     chosen = outcome if outcome in OUTCOME_FILTERS else "all"
@@ -243,6 +302,7 @@ def declaration(
     declaration_id: str,
     caller: Visitor,
     app: App,
+    said: Reader,
     page_asked: str | None = Query(None, alias="page"),
     trail_asked: str | None = Query(None, alias="trail_page"),
 ) -> Response:
@@ -258,18 +318,18 @@ def declaration(
     # large declarations cannot occupy the process
     with app.reads.slot(slot_key(caller)):
         trail = views.audit_trail(store, declaration_id, record)
-        context = declaration_page(record, trail, page_asked, trail_asked)
+        context = declaration_page(record, trail, page_asked, trail_asked, said, app.catalog.texts)
     return page(request, "declaration.html", context, caller)
 
 
 @router.get("/measures")
 def measures(
-    request: Request, caller: Visitor, catalog: Packs, as_of: str | None = None
+    request: Request, caller: Visitor, catalog: Packs, said: Reader, as_of: str | None = None
 ) -> Response:
     if caller is None:
         return to_login(request)
-    day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date())
-    context = measures_page(catalog, day_shown)
+    day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date(), said)
+    context = measures_page(catalog, day_shown, said)
     context.update(as_of=day_shown.isoformat(), notice=notice)
     return page(request, "measures.html", context, caller, status_code)
 
@@ -288,6 +348,7 @@ def arrangement(
     arrangement_id: str,
     caller: Visitor,
     catalog: Packs,
+    said: Reader,
     as_of: str | None = None,
 ) -> Response:
     if caller is None:
@@ -296,7 +357,7 @@ def arrangement(
     if found is None:
         wanted = {"kind": "arrangement", "wanted": arrangement_id}
         return page(request, "not_found.html", wanted, caller, 404)
-    day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date())
-    context = arrangement_timeline.page_context(catalog, found, day_shown)
+    day_shown, notice, status_code = parse_day(as_of, datetime.now(UTC).date(), said)
+    context = arrangement_timeline.page_context(catalog, found, day_shown, said)
     context.update(as_of=day_shown.isoformat(), notice=notice)
     return page(request, "arrangement.html", context, caller, status_code)

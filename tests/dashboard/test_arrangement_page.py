@@ -94,7 +94,7 @@ def test_the_arrangement_page_renders_both_sides_and_the_warnings(stack: Stack) 
     bars = re.findall(r'data-testid="measure-bar" data-measure-id="([A-Z0-9-]+)"', svg)
     assert {"CA-CN-EV-TRQ-2026", "CN-ADT-SUSP-2026", "CN-AD-RAPESEED-FINAL"} <= set(bars)
     assert 'class="link-marker link-warning"' in svg
-    assert "2 linkage warnings on 01 Jan 2027" in page
+    assert "2 linkage warnings on Jan 1, 2027" in page
     assert "LINK-CN-SUSP-LAPSED" in page
     assert "<script" not in page
     assert index.status_code == 303

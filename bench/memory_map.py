@@ -27,6 +27,7 @@ import redis
 
 from bench.retention_bench import decide_all
 from store.embedded import EmbeddedRedis
+from store.packing import events_of, is_packed, unpacked
 from store.redis_store import RedisStore
 
 PREFIX = "year"
@@ -45,8 +46,10 @@ SAMPLE = 300  # declarations the what-ifs copy
 
 
 GROUPS = (
-    ("audit:{id}", "the audit trail (a list of JSON events)"),
-    ("decl:{id}", "the declaration record (a hash: body, verdict, summary)"),
+    ("audit:{id}", "the audit trail (a list of JSON events, packed by write)"),
+    ("decl:{id}", "the declaration record (a hash: summary, status, heads)"),
+    ("verdict:{id}", "the declaration's verdict (a string, packed)"),
+    ("body:{id}", "the declaration's body (a string, packed)"),
     ("audit:", "the audit chain's checkpoints and change log"),
     ("decided", "indexes (sorted sets of ids)"),
     ("submitted", "indexes (sorted sets of ids)"),
@@ -103,6 +106,7 @@ class Map:
     texts: dict[str, TextSpot]
     json_keys: dict[str, int]  # per JSON kind, bytes of object keys with their quotes
     whatifs: list[tuple[str, float, float]]  # what, bytes now, bytes then (per declaration)
+    packed: dict[str, list[int]]  # kind -> [packed values, their bytes, their texts' bytes]
 
 
 def _text(value: bytes) -> str:
@@ -137,6 +141,35 @@ def _hash_fields(client: redis.Redis, key: str) -> dict[str, bytes]:
     return {_text(name): value for name, value in client.hgetall(key).items()}
 
 
+def _record(client: redis.Redis, declaration_id: str) -> dict[str, bytes]:
+    """A declaration's fields as the store reads them: its hash, and its body and
+    verdict unpacked from their own keys (or from the hash, for a record stored before)."""
+    fields = _hash_fields(client, f"{PREFIX}:decl:{declaration_id}")
+    for name in JSON_FIELDS:
+        value = client.get(f"{PREFIX}:{name}:{declaration_id}")
+        if value is not None and name not in fields:
+            fields[name] = unpacked(value)
+    return fields
+
+
+def _events(client: redis.Redis, declaration_id: str) -> list[bytes]:
+    """A trail's events as the store reads them (packed items unpacked)."""
+    return events_of(client.lrange(f"{PREFIX}:audit:{declaration_id}", 0, -1))
+
+
+def _stored(client: redis.Redis, declaration_id: str) -> int:
+    """MEMORY USAGE of the declaration's record: its hash, its body and its verdict."""
+    return sum(
+        _usage(client, f"{PREFIX}:{name}:{declaration_id}") for name in ("decl", *JSON_FIELDS)
+    )
+
+
+def _add(into: dict[str, list[int]], kind: str, stored: int, text: int) -> None:
+    into[kind][0] += 1
+    into[kind][1] += stored
+    into[kind][2] += text
+
+
 def _usage(client: redis.Redis, key: str) -> int:
     return int(client.memory_usage(key, samples=0) or 0)
 
@@ -159,12 +192,8 @@ def _whatifs(
     deleted after; the preset dictionaries are made of the next 40 declarations."""
     scratch = "whatif:"
     chosen, others = ids[:sample], ids[sample : sample + 40]
-    trail_dict = _dictionary(
-        [b"\n".join(client.lrange(f"{PREFIX}:audit:{other}", 0, -1)) for other in others]
-    )
-    verdict_dict = _dictionary(
-        [client.hget(f"{PREFIX}:decl:{other}", "verdict") or b"" for other in others]
-    )
+    trail_dict = _dictionary([b"\n".join(_events(client, other)) for other in others])
+    verdict_dict = _dictionary([_record(client, other).get("verdict", b"") for other in others])
     now: Counter[str] = Counter()
     then: Counter[str] = Counter()
 
@@ -181,10 +210,10 @@ def _whatifs(
 
     for declaration_id in chosen:
         decl, audit = f"{PREFIX}:decl:{declaration_id}", f"{PREFIX}:audit:{declaration_id}"
-        fields = _hash_fields(client, decl)
-        events = client.lrange(audit, 0, -1)
+        fields = _record(client, declaration_id)
+        events = _events(client, declaration_id)
         trail = b"\n".join(events)
-        now["hash"] += _usage(client, decl)
+        now["hash"] += _stored(client, declaration_id)
         now["audit"] += _usage(client, audit)
         small = {name: value for name, value in fields.items() if len(value) <= limit}
         large = {name: value for name, value in fields.items() if len(value) > limit}
@@ -277,6 +306,7 @@ def measure(count: int) -> Map:
             event_parts: Counter[str] = Counter()
             texts: dict[str, TextSpot] = {}
             json_keys: Counter[str] = Counter()
+            packed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
             ids: list[str] = []
             for raw_key in client.scan_iter(count=1000):
                 key = _text(raw_key)
@@ -291,10 +321,18 @@ def measure(count: int) -> Map:
                     for name, value in _hash_fields(client, key).items():
                         fields[name][0] += len(name) + len(value)
                         fields[name][1] += len(value) > value_limit
+                    for name, value in _record(client, ids[-1]).items():
                         if name in JSON_FIELDS:
                             _texts(texts, json_keys, name, value)
+                elif shape(key) in (f"{PREFIX}:body:{{id}}", f"{PREFIX}:verdict:{{id}}"):
+                    value = client.get(key) or b""
+                    _add(packed, shape(key).split(":")[1], len(value), len(unpacked(value)))
                 elif shape(key) == f"{PREFIX}:audit:{{id}}":
-                    for event in client.lrange(key, 0, -1):
+                    items = client.lrange(key, 0, -1)
+                    for item in items:
+                        if is_packed(item):
+                            _add(packed, "audit", len(item), len(unpacked(item)))
+                    for event in events_of(items):
                         parsed = json.loads(event)
                         events[parsed["type"]][0] += 1
                         events[parsed["type"]][1] += len(event)
@@ -312,7 +350,7 @@ def measure(count: int) -> Map:
             store.close()
             server.stop()
     return Map(count, used, dict(shapes), limits, dict(fields), hash_encodings, dict(events),
-               dict(event_parts), texts, dict(json_keys), whatifs)  # fmt: skip
+               dict(event_parts), texts, dict(json_keys), whatifs, dict(packed))  # fmt: skip
 
 
 def _rows(title: str, head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
@@ -322,7 +360,7 @@ def _rows(title: str, head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str
     return "\n".join(lines)
 
 
-def report(found: Map, top: int = 15) -> str:
+def report(found: Map, top: int = 60) -> str:
     n = found.count
     keyed = sum(item.bytes for item in found.shapes.values())
     out = [
@@ -364,6 +402,12 @@ def report(found: Map, top: int = 15) -> str:
             f"{(decl.bytes - payload) / n:,.0f} of encoding; encodings "
             + ", ".join(f"{e}×{c}" for e, c in found.hash_encodings.most_common())
         )
+    out.append(_rows(
+        "packed values (store/packing.py): bytes stored and bytes of the text they hold",
+        ("kind", "values/decl", "stored bytes/decl", "text bytes/decl", "ratio"),
+        [(kind, f"{item[0] / n:.2f}", f"{item[1] / n:,.0f}", f"{item[2] / n:,.0f}",
+          f"{item[1] / max(item[2], 1):.3f}") for kind, item in sorted(found.packed.items())],
+    ))  # fmt: skip
     events_total = sum(item[1] for item in found.events.values())
     out.append(_rows(
         "audit trail, event by event (JSON bytes)", ("type", "events/decl", "bytes/decl", "bytes/event"),

@@ -5,7 +5,8 @@ The trails themselves are written with the declaration they belong to, in the sa
 script (store/declarations.py); this aggregate reads them, and writes checkpoints.
 
 Keys, under the store's prefix:
-    audit:{id}           list of a declaration's audit events (JSON)
+    audit:{id}           list of a declaration's audit events (JSON), each write's
+                         events packed as one item (store/packing.py)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
@@ -24,17 +25,16 @@ count, MAC and checkpoint stay in Redis, so the file cannot change what verifies
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import orjson
-from redis.commands.core import Script
 
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
-from store.keyspace import Keyspace, decoded, lua_source
+from store.keyspace import Keyspace, decoded
+from store.packing import events_of
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,6 @@ class AuditTrails(Protocol):
 class RedisAuditTrails(Keyspace):
     """The audit trails in Redis."""
 
-    @functools.cached_property
-    def _checkpoint(self) -> Script:
-        return self.client.register_script(lua_source("checkpoint"))
-
     @property
     def checkpoints_key(self) -> str:
         """The list of checkpoints, oldest first."""
@@ -102,7 +98,9 @@ class RedisAuditTrails(Keyspace):
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
         """The stored events as written, for verification that must survive bad ones (from
         the archive line for an archived declaration)."""
-        events = list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        events: list[str | bytes] = list(
+            events_of(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        )
         if events:
             return events
         stub = self._archived_stub(declaration_id)
@@ -170,17 +168,18 @@ class RedisAuditTrails(Keyspace):
                 entries,
                 previous.mac if previous else GENESIS,
             )
-            outcome = self._checkpoint(
-                keys=[
-                    self.checkpoints_key,
-                    changed_key,
-                    self.key("audit", "tip"),
-                    self.key("audit", "named"),
-                    *(self.key("decl", declaration_id) for declaration_id in ids),
-                ],
-                args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
-                      orjson.dumps(read),
-                      CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
+            outcome = self.run(
+                "checkpoint",
+                {
+                    "checkpoints": self.checkpoints_key,
+                    "changed": changed_key,
+                    "tip": self.key("audit", "tip"),
+                    "named": self.key("audit", "named"),
+                    **{f"decl|{item}": self.key("decl", item) for item in ids},
+                },
+                {"prev": checkpoint.prev, "seq": str(checkpoint.seq), "read": read},
+                [checkpoint.model_dump_json(),
+                 CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
             )  # fmt: skip
             if decoded(outcome) == "ok":
                 return checkpoint

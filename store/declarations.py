@@ -2,20 +2,29 @@
 happened to it (audit events, status and verdict in one atomic step), and the lists
 and indexes that find it again.
 
-Every write is one Lua script (`store/lua/`): `submit` stores a new declaration with
-its first audit events, `record` appends events and sets fields if the status allows,
-`begin` takes a declaration for evaluation. Audit events are chained here in Python
-(Redis Lua has no SHA-256): the chain is computed on the head read beforehand, and the
-script refuses the append if the head moved meanwhile.
+Every write is one Lua script (`store/lua/`, keys by role and one payload, run by
+`Keyspace.run`): `submit` stores a new declaration with its first audit events, `record`
+appends events and sets fields if the status allows, `begin` takes a declaration for
+evaluation. Audit events are chained here in Python (Redis Lua has no SHA-256): the
+chain is computed on the head read beforehand, and the script refuses the append if the
+head moved meanwhile. The body, the verdict and the events are packed here too (Redis
+Lua has no zlib; store/packing.py): the scripts store them as they are handed in, and
+read only the small fields, which stay text.
 
 Keys, under the store's prefix:
-    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, audit_len,
-                         audit_mac (HMAC of id, head and length under the audit key),
-                         checkpoint (seq of the latest checkpoint naming its head), and
-                         the summary lists read instead of body and verdict
-                         (schemas/summary.py: importer_name, accepted_at, line_count,
-                         outcome, total_duty, errors, warnings), ...
-    audit:{id}           list of audit events (JSON), read by store/audit.py
+    decl:{id}            hash of small fields (so Redis keeps it a listpack): sha, bn,
+                         status, audit_head, audit_len, audit_mac (HMAC of id, head and
+                         length under the audit key), checkpoint (seq of the latest
+                         checkpoint naming its head), and the summary lists read instead
+                         of body and verdict (schemas/summary.py: importer_name,
+                         accepted_at, line_count, outcome, total_duty, errors,
+                         warnings), ...; a record stored before packing holds its body
+                         and verdict here as text, and reads as it did
+    body:{id}            string: the canonical body, packed
+    verdict:{id}         string: the verdict, packed
+    audit:{id}           list: each write's audit events as one packed item (an event
+                         stored before packing is an item of its own, as text); read by
+                         store/audit.py
     pending              sorted set of declarations without a verdict, by submission time
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
@@ -31,22 +40,20 @@ tests/store/test_declarations_contract.py.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from redis.commands.core import Script
-
 from schemas import summary
 from schemas.audit import GENESIS, chain_json
 from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
-from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
+from store.keyspace import Keyspace, decoded, now_rfc3339
+from store.packing import pack, pack_events, unpacked_text
 from store.ledger import allocation_of, permit_of
 from store.webhooks import outbox_index
 
@@ -251,9 +258,27 @@ LISTED = (*summary.BODY_FIELDS, *summary.VERDICT_FIELDS)
 def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     if not raw:
         return None
-    return record_of(
-        declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
-    )
+    return record_of(declaration_id, raw)
+
+
+def stored_fields(raw: Any, body: bytes | None, verdict: bytes | None) -> dict[str, str | None]:
+    """A declaration's fields as text, from its hash (HGETALL) and its packed body and
+    verdict; a record stored before packing holds them in the hash, which is read first
+    (the record script drops the hash's old verdict when it stores a new one)."""
+    fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
+    if body is not None and "body" not in fields:
+        fields["body"] = unpacked_text(body)
+    if verdict is not None and "verdict" not in fields:
+        fields["verdict"] = unpacked_text(verdict)
+    return fields
+
+
+def trail_items(texts: Sequence[str]) -> list[bytes | str]:
+    """The items a write appends to a trail: its events as one packed item."""
+    if not texts:
+        return []
+    packed = pack_events(list(texts))
+    return [packed] if packed is not None else list(texts)
 
 
 def decision_row(finding: tuple[str, str] | None, outcome: str | None) -> dict[str, str | None]:
@@ -377,28 +402,19 @@ class RedisDeclarations(OneAtATime, Keyspace):
     replica_wait_ms = 1000
     _replicas_connected = (0, -1.0)  # (count, when looked up)
 
-    @functools.cached_property
-    def _submit(self) -> Script:
-        return self.client.register_script(lua_source("submit"))
+    def _declaration_keys(self, declaration_id: str) -> dict[str, str]:
+        return {
+            "decl": self.key("decl", declaration_id),
+            "pending": self.key("pending"),
+            "audit": self.key("audit", declaration_id),
+        }
 
-    @functools.cached_property
-    def _record(self) -> Script:
-        return self.client.register_script(lua_source("record"))
-
-    @functools.cached_property
-    def _begin(self) -> Script:
-        return self.client.register_script(lua_source("begin"))
-
-    @functools.cached_property
-    def _summarise(self) -> Script:
-        return self.client.register_script(lua_source("summarise"))
-
-    def _declaration_keys(self, declaration_id: str) -> list[str]:
-        return [
-            self.key("decl", declaration_id),
-            self.key("pending"),
-            self.key("audit", declaration_id),
-        ]
+    def _read(self, pipe: Any, declaration_id: str) -> None:
+        """A declaration's hash, packed body and packed verdict, read in `pipe` (three
+        replies, for `stored_fields`)."""
+        pipe.hgetall(self.key("decl", declaration_id))
+        pipe.get(self.key("body", declaration_id))
+        pipe.get(self.key("verdict", declaration_id))
 
     # --- writes ------------------------------------------------------------------------
 
@@ -408,22 +424,26 @@ class RedisDeclarations(OneAtATime, Keyspace):
         pipe = self.client.pipeline(transaction=False)
         for declaration_id, body, sha, business_number, submitted_at, events in items:
             texts, head = chain_json(GENESIS, 0, now_rfc3339(), events)
-            self._submit(
-                keys=[
-                    *self._declaration_keys(declaration_id),
-                    self.key("submitted"),
-                    self.key("submitted", business_number),
-                    self.key("submission_seq"),
-                    self.key("audit", "changed"),
-                    self.key("audit", "changes"),
-                    self.key("stats"),
-                ],
-                args=[
-                    declaration_id, body, sha, business_number, repr(submitted_at),
-                    orjson.dumps(texts), head, len(texts),
-                    self._mac(declaration_id, head, len(texts)),
-                    orjson.dumps(summary.of_body(body)),
-                ],
+            items = trail_items(texts)
+            self.run(
+                "submit",
+                {
+                    **self._declaration_keys(declaration_id),
+                    "body": self.key("body", declaration_id),
+                    "submitted": self.key("submitted"),
+                    "submitted_bn": self.key("submitted", business_number),
+                    "seq": self.key("submission_seq"),
+                    "changed": self.key("audit", "changed"),
+                    "changes": self.key("audit", "changes"),
+                    "stats": self.key("stats"),
+                },
+                {
+                    "id": declaration_id, "sha": sha, "bn": business_number,
+                    "submitted_at": repr(submitted_at), "head": head, "length": str(len(texts)),
+                    "mac": self._mac(declaration_id, head, len(texts)),
+                    "summary": summary.of_body(body), "items": len(items),
+                },
+                [pack(body, "body"), *items],
                 client=pipe,
             )  # fmt: skip
         replicas = self._replicas_to_wait()
@@ -458,11 +478,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         a write whose chain head moved meanwhile is retried on its own."""
         pipe = self.client.pipeline(transaction=False)
         for write in writes:
-            self._record(
-                keys=self._record_keys(write.declaration_id),
-                args=self._record_args(write),
-                client=pipe,
-            )
+            self.run("record", *self._record_call(write), client=pipe)
         outcomes = [decoded(outcome) or "" for outcome, _status in pipe.execute()]
         for position, write in enumerate(writes):
             attempts = 0
@@ -473,56 +489,63 @@ class RedisDeclarations(OneAtATime, Keyspace):
                         f"the audit chain of {write.declaration_id} kept moving; gave up"
                     )
                 fresh = dataclasses.replace(write, known_head=None)
-                outcome, _status = self._record(
-                    keys=self._record_keys(write.declaration_id), args=self._record_args(fresh)
-                )
+                outcome, _status = self.run("record", *self._record_call(fresh))
                 outcomes[position] = decoded(outcome) or ""
             if outcomes[position] == "missing":
                 raise NotFound(f"declaration {write.declaration_id} does not exist")
         return outcomes
 
-    def _record_args(self, write: Write) -> list[Any]:
+    def _record_call(
+        self, write: Write
+    ) -> tuple[dict[str, str], dict[str, Any], list[bytes | str]]:
+        """The keys (by role), payload and values of the record script for `write`."""
         head, length = write.known_head or self._head(write.declaration_id)
         now = time.time()
+        keys = {
+            **self._declaration_keys(write.declaration_id),
+            "verdict": self.key("verdict", write.declaration_id),
+            "changed": self.key("audit", "changed"),
+            "changes": self.key("audit", "changes"),
+            "stats": self.key("stats"),
+        }
+
+        def role(key: str) -> str:
+            """A key the index or the rows name, declared under its name in the keyspace."""
+            name = key.removeprefix(f"{self.prefix}:")
+            keys[name] = key
+            return name
+
         index = [
-            [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
+            [role(self.key("decisions", rule)), f"{write.declaration_id}|{line or ''}", now]
             for rule, line in write.decisions
         ]
         outcome = write.fields.get("outcome")
         rows = [
-            [self.key("decision_rows", rule), f"{write.declaration_id}|{line or ''}",
+            [role(self.key("decision_rows", rule)), f"{write.declaration_id}|{line or ''}",
              orjson.dumps(decision_row(write.findings.get((rule, line)), outcome)).decode()]
             for rule, line in write.decisions
         ]  # fmt: skip
         if write.fields.get("status") in ("decided", "failed"):
-            index.append([self.key("decided"), write.declaration_id, now])
+            index.append([role(self.key("decided")), write.declaration_id, now])
         # the webhook event of a decision or a cancellation, in the same atomic step
-        index += outbox_index(self.prefix, write.declaration_id, write.fields.get("status"), now)
-        extra = {
-            "index": index,
-            "rows": rows,
-            "counters": write.counters,
-            "stats": self.key("stats"),
-            "channel": self.changes_channel,
-        }
+        for key, member, score, *guard in outbox_index(
+            self.prefix, write.declaration_id, write.fields.get("status"), now
+        ):
+            index.append([role(key), member, score, *(role(item) for item in guard)])
         texts, new_head = chain_json(
             head, length, now_rfc3339(), written_events(write.events, write.fields)
         )
         fields = written_fields(write.fields)
-        return [
-            ",".join(write.allowed), head,
-            orjson.dumps(texts),
-            new_head,
-            orjson.dumps(fields), "done" if write.done else "", orjson.dumps(extra),
-            self._mac(write.declaration_id, new_head, length + len(texts)),
-        ]  # fmt: skip
-
-    def _record_keys(self, declaration_id: str) -> list[str]:
-        return [
-            *self._declaration_keys(declaration_id),
-            self.key("audit", "changed"),
-            self.key("audit", "changes"),
-        ]
+        verdict = fields.pop("verdict", None)
+        items = trail_items(texts)
+        payload = {
+            "allowed": ",".join(write.allowed), "head": head, "new_head": new_head,
+            "count": len(texts), "fields": fields, "done": write.done,
+            "mac": self._mac(write.declaration_id, new_head, length + len(texts)),
+            "verdict": verdict is not None, "items": len(items), "index": index,
+            "rows": rows, "counters": write.counters, "channel": self.changes_channel,
+        }  # fmt: skip
+        return keys, payload, [pack(verdict, "verdict") if verdict is not None else "", *items]
 
     def _mac(self, declaration_id: str, head: str, length: int) -> str:
         """The head's MAC, written with the head by the same script ('' without a key)."""
@@ -547,7 +570,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         for declaration_id, permit_keys in wanted:
             keys = sorted(set(permit_keys))
             plans.append((declaration_id, keys))
-            self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
+            self.run("begin", {"decl": self.key("decl", declaration_id)}, {}, client=pipe)
             for quota_id, number in keys:
                 pipe.hgetall(self.ledger.key(f"{quota_id}|permit|{number}"))
         replies = pipe.execute()
@@ -569,30 +592,34 @@ class RedisDeclarations(OneAtATime, Keyspace):
 
     @translated
     def get(self, declaration_id: str) -> DeclarationRecord | None:
-        return _record_of(
-            declaration_id, self._unarchived(self.client.hgetall(self.key("decl", declaration_id)))
-        )
+        found = self.get_many([declaration_id])
+        return found[0] if found else None
 
     @translated
     def get_many(self, declaration_ids: Sequence[str]) -> list[DeclarationRecord]:
         """The declarations that exist among `declaration_ids`, in order, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         for declaration_id in declaration_ids:
-            pipe.hgetall(self.key("decl", declaration_id))
+            self._read(pipe, declaration_id)
+        replies = pipe.execute()
         records = [
-            _record_of(declaration_id, self._unarchived(raw))
-            for declaration_id, raw in zip(declaration_ids, pipe.execute(), strict=True)
+            _record_of(declaration_id, self._unarchived(*replies[3 * n : 3 * n + 3]))
+            for n, declaration_id in enumerate(declaration_ids)
         ]
         return [record for record in records if record is not None]
 
-    def _unarchived(self, raw: Any) -> Any:
+    def _unarchived(
+        self, raw: Any, body: bytes | None = None, verdict: bytes | None = None
+    ) -> dict[str, str | None]:
         """A record as stored, or, for an archived stub, the archived record under what the
         stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
-        if not raw or (b"archive" not in raw and "archive" not in raw):
-            return raw
-        stub = {decoded(key) or "": decoded(value) for key, value in raw.items()}
-        line = self._archived_line(stub.get("id") or "", stub)
-        return {**line["fields"], **stub}
+        if not raw:
+            return {}
+        fields = stored_fields(raw, body, verdict)
+        if "archive" not in fields:
+            return fields
+        line = self._archived_line(fields.get("id") or "", fields)
+        return {**line["fields"], **fields}
 
     @translated
     def allocation(self, declaration_id: str) -> Allocation | None:
@@ -640,9 +667,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
         derived = summary.of_body(record.body)
         if record.verdict:
             derived.update(summary.of_verdict(record.verdict))
-        self._summarise(
-            keys=[self.key("decl", declaration_id)],
-            args=[record.audit_head, orjson.dumps(derived)],
+        self.run(
+            "summarise",
+            {"decl": self.key("decl", declaration_id)},
+            {"head": record.audit_head, "fields": derived},
         )
         return {
             **fields,

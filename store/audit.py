@@ -15,9 +15,16 @@ Keys, under the store's prefix:
     audit:named          hash: declaration id -> the newest checkpoint naming its head,
                          beside the record's own pointer, so that one rolled back or
                          removed disagrees with it
-    decisions:{rule}     sorted set of "declaration|line" by decision time
-    decision_rows:{rule} hash: "declaration|line" -> JSON {severity, pack_version, outcome}
-                         as decided (written with the index by store/lua/record.lua)
+    decisions:{rule}:{n} the rule's decisions in buckets of at most 128 (so that Redis
+                         keeps each a listpack): a sorted set of "declaration|line" by
+                         decision time; decisions:{rule}:count the bucket being filled,
+                         decisions:{rule}:first and :last each bucket's earliest and
+                         latest time (sorted sets of bucket numbers)
+    decision_rows:{rule}:{n}  hash: "declaration|line" -> JSON [severity, pack_version,
+                         outcome] as decided (written with the index by
+                         store/lua/record.lua)
+    decisions:{rule}, decision_rows:{rule}  the same, unbucketed (rows as JSON objects),
+                         as decisions indexed before the buckets are kept; still read
 
 An archived declaration's events are in its archive line (store/archive.py); its head,
 count, MAC and checkpoint stay in Redis, so the file cannot change what verifies.
@@ -33,6 +40,7 @@ import orjson
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
+from store.declarations import row_of
 from store.keyspace import Keyspace, decoded
 from store.packing import events_of
 
@@ -189,21 +197,61 @@ class RedisAuditTrails(Keyspace):
     def decisions(
         self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
     ) -> list[DecisionRow]:
-        key = self.key("decisions", rule)
-        raw = cast(
-            list[tuple[bytes, float]],
-            self.client.zrangebyscore(key, start, end, withscores=True)
-            if limit is None
-            else self.client.zrangebyscore(key, start, end, offset, limit, withscores=True),
+        """In the order of one sorted set (time, then member), from the buckets whose time
+        span meets [start, end] and from the unbucketed index of before: buckets wholly
+        before the page, and apart from the others, are counted and not read."""
+        index, rows_key = self.key("decisions", rule), self.key("decision_rows", rule)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrangebyscore(index, start, end, withscores=True)
+        pipe.zrangebyscore(f"{index}:first", "-inf", end, withscores=True)
+        pipe.zrangebyscore(f"{index}:last", start, "+inf", withscores=True)
+        old, firsts, lasts = pipe.execute()
+        ending = {decoded(number) or "": score for number, score in lasts}
+        spans = sorted(
+            (score, ending[number], number)
+            for number, score in ((decoded(item) or "", score) for item, score in firsts)
+            if number in ending
         )
-        if not raw:
+        pipe = self.client.pipeline(transaction=False)
+        for _, _, number in spans:
+            pipe.zcount(f"{index}:{number}", start, end)
+        counts = [int(count) for count in pipe.execute()] if spans else []
+        skip = 0
+        # a bucket ends before the next begins, and (no index of before in the range) so
+        # before every later one: the page starts after it if it holds no more than the offset
+        while (
+            not old
+            and len(spans) > 1
+            and spans[0][1] < spans[1][0]
+            and skip + counts[0] <= offset
+        ):
+            skip += counts.pop(0)
+            spans.pop(0)
+        if limit is not None:  # the buckets up to the page's end, and those that overlap them
+            need, held, reach, taken = offset - skip + limit, 0, float("-inf"), 0
+            for (first, last, _), count in zip(spans, counts, strict=True):
+                if held >= need and first > reach:
+                    break
+                held, reach, taken = held + count, max(reach, last), taken + 1
+            spans = spans[:taken]
+        pipe = self.client.pipeline(transaction=False)
+        for _, _, number in spans:
+            pipe.zrangebyscore(f"{index}:{number}", start, end, withscores=True)
+        found: list[tuple[float, bytes, str]] = [(score, member, "") for member, score in old]
+        for (_, _, number), entries in zip(spans, pipe.execute() if spans else [], strict=True):
+            found += [(score, member, number) for member, score in entries]
+        found.sort(key=lambda item: (item[0], item[1]))
+        page = found[offset - skip :] if limit is None else found[offset - skip :][:limit]
+        if not page:
             return []
-        rows = self.client.hmget(self.key("decision_rows", rule), [member for member, _ in raw])
+        pipe = self.client.pipeline(transaction=False)
+        for _, member, number in page:
+            pipe.hget(f"{rows_key}:{number}" if number else rows_key, member)
         out: list[DecisionRow] = []
-        for (member, score), row in zip(raw, rows, strict=True):
+        for (score, member, _), row in zip(page, pipe.execute(), strict=True):
             parts = str(decoded(member)).rpartition("|")
             declaration_id, line = parts[0], parts[2]
-            kept = orjson.loads(row) if row else None
+            kept = row_of(orjson.loads(row)) if row else None
             out.append(DecisionRow(declaration_id, int(line) if line else None, float(score), kept))
         return out
 

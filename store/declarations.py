@@ -28,9 +28,10 @@ Keys, under the store's prefix:
     pending              sorted set of declarations without a verdict, by submission time
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
-    decisions:{rule}     sorted set of "declaration|line" by decision time (store/audit.py)
-    decision_rows:{rule} hash: "declaration|line" -> what GET /v1/decisions lists of it
-                         (severity, pack version, outcome), kept as it is decided
+    decisions:{rule}:{n} sorted set of "declaration|line" by decision time, in buckets
+                         of at most 128 (store/audit.py, store/lua/record.lua)
+    decision_rows:{rule}:{n}  hash: "declaration|line" -> what GET /v1/decisions lists
+                         of it (severity, pack version, outcome), kept as it is decided
 
 `Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
 store/memory.py the one in memory, held to the same contract by
@@ -287,6 +288,24 @@ def decision_row(finding: tuple[str, str] | None, outcome: str | None) -> dict[s
     return {"severity": severity, "pack_version": pack_version, "outcome": outcome}
 
 
+ROW_FIELDS = ("severity", "pack_version", "outcome")
+"""What the decision index keeps of a decision, in this order (`kept_row`)."""
+
+
+def kept_row(row: Mapping[str, str | None]) -> list[str | None]:
+    """A decision's row as the index keeps it: its values alone, short enough for the
+    bucket's listpack (store/lua/record.lua)."""
+    return [row[name] for name in ROW_FIELDS]
+
+
+def row_of(kept: Any) -> dict[str, Any]:
+    """A decision's row from what the index keeps: its values, or (indexed before the
+    buckets) the row itself."""
+    if isinstance(kept, list):
+        return dict(zip(ROW_FIELDS, kept, strict=True))
+    return dict(kept)
+
+
 def written_events(
     events: Sequence[tuple[str, dict[str, Any]]], fields: Mapping[str, str]
 ) -> Sequence[tuple[str, dict[str, Any]]]:
@@ -515,16 +534,14 @@ class RedisDeclarations(OneAtATime, Keyspace):
             keys[name] = key
             return name
 
-        index = [
-            [role(self.key("decisions", rule)), f"{write.declaration_id}|{line or ''}", now]
-            for rule, line in write.decisions
-        ]
         outcome = write.fields.get("outcome")
-        rows = [
-            [role(self.key("decision_rows", rule)), f"{write.declaration_id}|{line or ''}",
-             orjson.dumps(decision_row(write.findings.get((rule, line)), outcome)).decode()]
+        decisions = [
+            [role(self.key("decisions", rule)), role(self.key("decision_rows", rule)),
+             f"{write.declaration_id}|{line or ''}", now,
+             orjson.dumps(kept_row(decision_row(write.findings.get((rule, line)), outcome))).decode()]
             for rule, line in write.decisions
         ]  # fmt: skip
+        index: list[list[Any]] = []
         if write.fields.get("status") in ("decided", "failed"):
             index.append([role(self.key("decided")), write.declaration_id, now])
         # the webhook event of a decision or a cancellation, in the same atomic step
@@ -543,7 +560,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
             "count": len(texts), "fields": fields, "done": write.done,
             "mac": self._mac(write.declaration_id, new_head, length + len(texts)),
             "verdict": verdict is not None, "items": len(items), "index": index,
-            "rows": rows, "counters": write.counters, "channel": self.changes_channel,
+            "decisions": decisions, "counters": write.counters, "channel": self.changes_channel,
         }  # fmt: skip
         return keys, payload, [pack(verdict, "verdict") if verdict is not None else "", *items]
 

@@ -36,3 +36,29 @@ def vin_owner(ledger: Ledger, quota_id: str, vin: str) -> str | None:
     """The declaration that counted a VIN against a quota, if one did ({QUOTA}:vins)."""
     raw = ledger.client.hget(ledger.key(f"{quota_id}|vins"), vin)
     return None if raw is None else raw.decode()
+
+
+def stored_trail(store: RedisAuditTrails, declaration_id: str) -> list[str]:
+    """A declaration's audit events as stored, one text each (packed items unpacked)."""
+    return [item.decode() if isinstance(item, bytes) else item
+            for item in store.audit_raw(declaration_id)]  # fmt: skip
+
+
+def rewrite_trail(store: RedisAuditTrails, declaration_id: str, events: list[str]) -> None:
+    """Replace a declaration's stored audit events, as someone with write access to Redis
+    could: one text per event, as a trail stored before packing holds them."""
+    key = store.key("audit", declaration_id)
+    pipe = store.client.pipeline()
+    pipe.delete(key)
+    if events:
+        pipe.rpush(key, *events)
+    pipe.execute()
+
+
+def change_stored_event(
+    store: RedisAuditTrails, declaration_id: str, position: int, text: str
+) -> None:
+    """Replace the stored event at `position` (negative from the end) by `text`."""
+    events = stored_trail(store, declaration_id)
+    events[position] = text
+    rewrite_trail(store, declaration_id, events)

@@ -6,13 +6,14 @@
 -- Roles: decl (the declaration hash), pending (set of declarations without a verdict),
 -- audit (its trail), verdict (its verdict, packed), changed (trails changed since the
 -- last checkpoint, sorted by `changes`, the change counter), stats (operational
--- counters), and each key the payload's index and rows name.
+-- counters), and each key the payload's index and decisions name.
 -- PAYLOAD = {allowed (statuses, comma-separated, '' = any), head (expected audit head),
 --            new_head, count (events appended), fields (object), done (take it off the
 --            pending set), mac (of id, new head and new length under the audit key, ''
 --            without a key), verdict (a verdict is value(1)), items (how many trail
 --            items follow), index = [[role, member, score, guard role?]] (an entry with
---            a guard only while the guard key exists), rows = [[role, member, row]],
+--            a guard only while the guard key exists), decisions = [[index role, rows
+--            role, member, score, row]] (the decision index, in buckets: below),
 --            counters = {name: n}, channel (a status change is published there: the
 --            declaration id, which wakes the API's long polls)}
 -- so that a verdict and its decision index (and what the decision list shows of each)
@@ -67,7 +68,24 @@ for _, entry in ipairs(PAYLOAD.index) do
     redis.call('ZADD', key(entry[1]), entry[3], entry[2])
   end
 end
-for _, entry in ipairs(PAYLOAD.rows) do redis.call('HSET', key(entry[1]), entry[2], entry[3]) end
+-- A rule's decisions go in buckets of at most BUCKET, which Redis keeps as listpacks
+-- (zset-max-listpack-entries is 128): INDEX:n (a sorted set of 'declaration|line' by
+-- decision time) and ROWS:n (a hash: 'declaration|line' -> what the decision list shows
+-- of it). INDEX:count is the bucket being filled, INDEX:first and INDEX:last each
+-- bucket's earliest and latest time, for reads of a time range (store/audit.py). The
+-- buckets are named from the declared INDEX and ROWS keys: Accord runs on one primary.
+local BUCKET = 128
+for _, entry in ipairs(PAYLOAD.decisions) do
+  local index, rows = key(entry[1]), key(entry[2])
+  local n = tonumber(redis.call('GET', index .. ':count') or '0')
+  if n == 0 or redis.call('ZCARD', index .. ':' .. n) >= BUCKET then
+    n = redis.call('INCR', index .. ':count')
+  end
+  redis.call('ZADD', index .. ':' .. n, entry[4], entry[3])
+  redis.call('HSET', rows .. ':' .. n, entry[3], entry[5])
+  redis.call('ZADD', index .. ':first', 'LT', entry[4], n)
+  redis.call('ZADD', index .. ':last', 'GT', entry[4], n)
+end
 for name, amount in pairs(PAYLOAD.counters) do redis.call('HINCRBY', key('stats'), name, amount) end
 if present(fields.status) then
   id = id or redis.call('HGET', key('decl'), 'id')

@@ -74,7 +74,8 @@ def test_decisions_indexed_before_rows_were_kept_are_listed_from_their_verdicts(
     rejected(api, 2)
     before = pages(api, 10)
     store = api.store()
-    store.client.delete(store.key("decision_rows", RULE))
+    rows = store.key("decision_rows", RULE)
+    store.client.delete(rows, *store.client.keys(f"{rows}:*"))
     assert pages(api, 10) == before
     store.close()
 

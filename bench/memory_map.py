@@ -27,7 +27,8 @@ import redis
 
 from bench.retention_bench import decide_all
 from store.embedded import EmbeddedRedis
-from store.packing import events_of, is_packed, unpacked
+from store.declarations import stored_fields, trail_of
+from store.packing import is_packed, unpacked
 from store.redis_store import RedisStore
 
 PREFIX = "year"
@@ -48,6 +49,7 @@ SAMPLE = 300  # declarations the what-ifs copy
 GROUPS = (
     ("audit:{id}", "the audit trail (a list of JSON events, packed by write)"),
     ("decl:{id}", "the declaration record (a hash: summary, status, heads)"),
+    ("doc:{id}", "the decided declaration's body, verdict and trail (a string, packed)"),
     ("verdict:{id}", "the declaration's verdict (a string, packed)"),
     ("body:{id}", "the declaration's body (a string, packed)"),
     ("audit:", "the audit chain's checkpoints and change log"),
@@ -142,25 +144,28 @@ def _hash_fields(client: redis.Redis, key: str) -> dict[str, bytes]:
 
 
 def _record(client: redis.Redis, declaration_id: str) -> dict[str, bytes]:
-    """A declaration's fields as the store reads them: its hash, and its body and
-    verdict unpacked from their own keys (or from the hash, for a record stored before)."""
-    fields = _hash_fields(client, f"{PREFIX}:decl:{declaration_id}")
-    for name in JSON_FIELDS:
-        value = client.get(f"{PREFIX}:{name}:{declaration_id}")
-        if value is not None and name not in fields:
-            fields[name] = unpacked(value)
-    return fields
+    """A declaration's fields as the store reads them (store/declarations.py): its hash,
+    and its body and verdict unpacked from their own keys or its document."""
+    fields = stored_fields(
+        client.hgetall(f"{PREFIX}:decl:{declaration_id}"),
+        *(client.get(f"{PREFIX}:{name}:{declaration_id}") for name in ("body", "verdict", "doc")),
+    )
+    return {name: (value or "").encode() for name, value in fields.items()}
 
 
 def _events(client: redis.Redis, declaration_id: str) -> list[bytes]:
-    """A trail's events as the store reads them (packed items unpacked)."""
-    return events_of(client.lrange(f"{PREFIX}:audit:{declaration_id}", 0, -1))
+    """A trail's events as the store reads them: its document's, then its list's."""
+    return trail_of(
+        client.get(f"{PREFIX}:doc:{declaration_id}"),
+        client.lrange(f"{PREFIX}:audit:{declaration_id}", 0, -1),
+    )
 
 
 def _stored(client: redis.Redis, declaration_id: str) -> int:
-    """MEMORY USAGE of the declaration's record: its hash, its body and its verdict."""
+    """MEMORY USAGE of the declaration's record and texts: hash, body, verdict, document."""
     return sum(
-        _usage(client, f"{PREFIX}:{name}:{declaration_id}") for name in ("decl", *JSON_FIELDS)
+        _usage(client, f"{PREFIX}:{name}:{declaration_id}")
+        for name in ("decl", *JSON_FIELDS, "doc")
     )
 
 
@@ -214,7 +219,7 @@ def _whatifs(
         events = _events(client, declaration_id)
         trail = b"\n".join(events)
         now["hash"] += _stored(client, declaration_id)
-        now["audit"] += _usage(client, audit)
+        now["audit"] += _usage(client, audit)  # the trail after the decision only
         small = {name: value for name, value in fields.items() if len(value) <= limit}
         large = {name: value for name, value in fields.items() if len(value) > limit}
         then["split"] += stored("small", small) + sum(
@@ -324,21 +329,20 @@ def measure(count: int) -> Map:
                     for name, value in _record(client, ids[-1]).items():
                         if name in JSON_FIELDS:
                             _texts(texts, json_keys, name, value)
-                elif shape(key) in (f"{PREFIX}:body:{{id}}", f"{PREFIX}:verdict:{{id}}"):
-                    value = client.get(key) or b""
-                    _add(packed, shape(key).split(":")[1], len(value), len(unpacked(value)))
-                elif shape(key) == f"{PREFIX}:audit:{{id}}":
-                    items = client.lrange(key, 0, -1)
-                    for item in items:
-                        if is_packed(item):
-                            _add(packed, "audit", len(item), len(unpacked(item)))
-                    for event in events_of(items):
+                    for event in _events(client, ids[-1]):
                         parsed = json.loads(event)
                         events[parsed["type"]][0] += 1
                         events[parsed["type"]][1] += len(event)
                         for part, item in parsed.items():
                             event_parts[part] += len(json.dumps(item)) + len(part) + 4
                         _texts(texts, json_keys, f"event.{parsed['type']}", event)
+                elif shape(key).split(":")[1:] in (["body", "{id}"], ["verdict", "{id}"], ["doc", "{id}"]):
+                    value = client.get(key) or b""
+                    _add(packed, shape(key).split(":")[1], len(value), len(unpacked(value)))
+                elif shape(key) == f"{PREFIX}:audit:{{id}}":
+                    for item in client.lrange(key, 0, -1):
+                        if is_packed(item):
+                            _add(packed, "audit", len(item), len(unpacked(item)))
             whatifs = _whatifs(client, sorted(ids), value_limit, SAMPLE)
             zset_limit = int(
                 limits.get(

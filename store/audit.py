@@ -6,7 +6,8 @@ script (store/declarations.py); this aggregate reads them, and writes checkpoint
 
 Keys, under the store's prefix:
     audit:{id}           list of a declaration's audit events (JSON), each write's
-                         events packed as one item (store/packing.py)
+                         events packed as one item (store/packing.py), after those of
+                         doc:{id}, the document a decision packs (store/declarations.py)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
@@ -40,9 +41,8 @@ import orjson
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
 from store.errors import StoreError, translated
-from store.declarations import row_of
+from store.declarations import row_of, trail_of
 from store.keyspace import Keyspace, decoded
-from store.packing import events_of
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,10 @@ class RedisAuditTrails(Keyspace):
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
         """The stored events as written, for verification that must survive bad ones (from
         the archive line for an archived declaration)."""
-        events: list[str | bytes] = list(
-            events_of(self.client.lrange(self.key("audit", declaration_id), 0, -1))
-        )
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.key("doc", declaration_id))
+        pipe.lrange(self.key("audit", declaration_id), 0, -1)
+        events: list[str | bytes] = list(trail_of(*pipe.execute()))
         if events:
             return events
         stub = self._archived_stub(declaration_id)

@@ -21,10 +21,14 @@ Keys, under the store's prefix:
                          warnings), ...; a record stored before packing holds its body
                          and verdict here as text, and reads as it did
     body:{id}            string: the canonical body, packed
-    verdict:{id}         string: the verdict, packed
+    verdict:{id}         string: the verdict, packed (when it cannot go in the document)
     audit:{id}           list: each write's audit events as one packed item (an event
                          stored before packing is an item of its own, as text); read by
                          store/audit.py
+    doc:{id}             string: once decided, the body, the verdict and the trail up to
+                         the decision as one packed document (store/packing.py), which
+                         body:{id}, verdict:{id} and audit:{id} leave for; events written
+                         after it go to audit:{id} again
     pending              sorted set of declarations without a verdict, by submission time
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
@@ -54,7 +58,14 @@ from schemas.quota import Allocation
 from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
 from store.keyspace import Keyspace, decoded, now_rfc3339
-from store.packing import pack, pack_events, unpacked_text
+from store.packing import (
+    document_of,
+    events_of,
+    pack,
+    pack_document,
+    pack_events,
+    unpacked_text,
+)
 from store.ledger import allocation_of, permit_of
 from store.webhooks import outbox_index
 
@@ -262,16 +273,29 @@ def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     return record_of(declaration_id, raw)
 
 
-def stored_fields(raw: Any, body: bytes | None, verdict: bytes | None) -> dict[str, str | None]:
-    """A declaration's fields as text, from its hash (HGETALL) and its packed body and
-    verdict; a record stored before packing holds them in the hash, which is read first
-    (the record script drops the hash's old verdict when it stores a new one)."""
+def stored_fields(
+    raw: Any, body: bytes | None, verdict: bytes | None, document: bytes | None = None
+) -> dict[str, str | None]:
+    """A declaration's fields as text, from its hash (HGETALL), its packed body and
+    verdict, and its document: a record stored before packing holds them in the hash,
+    which is read first (the record script drops the hash's old ones when it stores new
+    ones), then their own keys, then the document."""
     fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
-    if body is not None and "body" not in fields:
-        fields["body"] = unpacked_text(body)
-    if verdict is not None and "verdict" not in fields:
-        fields["verdict"] = unpacked_text(verdict)
+    whole = document_of(document)
+    for name, own, position in (("body", body, 0), ("verdict", verdict, 1)):
+        if name in fields:
+            continue
+        if own is not None:
+            fields[name] = unpacked_text(own)
+        elif whole is not None and whole[position]:
+            fields[name] = whole[position]
     return fields
+
+
+def trail_of(document: bytes | None, items: list[bytes]) -> list[bytes]:
+    """A trail's events: those of its document, then those of its list."""
+    whole = document_of(document)
+    return [*(whole[2] if whole is not None else []), *events_of(items)]
 
 
 def trail_items(texts: Sequence[str]) -> list[bytes | str]:
@@ -429,11 +453,12 @@ class RedisDeclarations(OneAtATime, Keyspace):
         }
 
     def _read(self, pipe: Any, declaration_id: str) -> None:
-        """A declaration's hash, packed body and packed verdict, read in `pipe` (three
-        replies, for `stored_fields`)."""
+        """A declaration's hash, packed body, packed verdict and document, read in `pipe`
+        (four replies, for `stored_fields`)."""
         pipe.hgetall(self.key("decl", declaration_id))
         pipe.get(self.key("body", declaration_id))
         pipe.get(self.key("verdict", declaration_id))
+        pipe.get(self.key("doc", declaration_id))
 
     # --- writes ------------------------------------------------------------------------
 
@@ -495,9 +520,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
     def record_many(self, writes: Sequence[Write]) -> list[str]:
         """`record` for many declarations in one round trip (each one atomic on its own);
         a write whose chain head moved meanwhile is retried on its own."""
+        priors = self._priors([write for write in writes if "verdict" in write.fields])
         pipe = self.client.pipeline(transaction=False)
         for write in writes:
-            self.run("record", *self._record_call(write), client=pipe)
+            self.run("record", *self._record_call(write, priors), client=pipe)
         outcomes = [decoded(outcome) or "" for outcome, _status in pipe.execute()]
         for position, write in enumerate(writes):
             attempts = 0
@@ -508,20 +534,46 @@ class RedisDeclarations(OneAtATime, Keyspace):
                         f"the audit chain of {write.declaration_id} kept moving; gave up"
                     )
                 fresh = dataclasses.replace(write, known_head=None)
-                outcome, _status = self.run("record", *self._record_call(fresh))
+                again = self._priors([fresh] if "verdict" in fresh.fields else [])
+                outcome, _status = self.run("record", *self._record_call(fresh, again))
                 outcomes[position] = decoded(outcome) or ""
             if outcomes[position] == "missing":
                 raise NotFound(f"declaration {write.declaration_id} does not exist")
         return outcomes
 
+    def _priors(self, writes: Sequence[Write]) -> dict[str, tuple[str, list[bytes]]]:
+        """For writes that decide a declaration: its body and its trail's items as they
+        are, which the decision packs into its document with the verdict; a declaration
+        that has a document already, or no body, has none."""
+        if not writes:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for write in writes:
+            self._read(pipe, write.declaration_id)
+            pipe.lrange(self.key("audit", write.declaration_id), 0, -1)
+        replies = pipe.execute()
+        out = {}
+        for n, write in enumerate(writes):
+            raw, body, verdict, document, items = replies[5 * n : 5 * n + 5]
+            if not raw or document is not None:
+                continue
+            text = stored_fields(raw, body, verdict).get("body")
+            if text is not None:
+                out[write.declaration_id] = (text, list(items))
+        return out
+
     def _record_call(
-        self, write: Write
+        self, write: Write, priors: Mapping[str, tuple[str, list[bytes]]]
     ) -> tuple[dict[str, str], dict[str, Any], list[bytes | str]]:
-        """The keys (by role), payload and values of the record script for `write`."""
+        """The keys (by role), payload and values of the record script for `write`; one
+        that decides a declaration whose body and trail were read (`priors`) writes its
+        document."""
         head, length = write.known_head or self._head(write.declaration_id)
         now = time.time()
         keys = {
             **self._declaration_keys(write.declaration_id),
+            "body": self.key("body", write.declaration_id),
+            "doc": self.key("doc", write.declaration_id),
             "verdict": self.key("verdict", write.declaration_id),
             "changed": self.key("audit", "changed"),
             "changes": self.key("audit", "changes"),
@@ -554,14 +606,23 @@ class RedisDeclarations(OneAtATime, Keyspace):
         )
         fields = written_fields(write.fields)
         verdict = fields.pop("verdict", None)
-        items = trail_items(texts)
+        prior = priors.get(write.declaration_id)
+        document = (
+            pack_document(prior[0], verdict, [*events_of(prior[1]), *(t.encode() for t in texts)])
+            if prior is not None and verdict is not None
+            else None
+        )
+        items = trail_items(texts) if document is None else []
         payload = {
             "allowed": ",".join(write.allowed), "head": head, "new_head": new_head,
             "count": len(texts), "fields": fields, "done": write.done,
             "mac": self._mac(write.declaration_id, new_head, length + len(texts)),
             "verdict": verdict is not None, "items": len(items), "index": index,
             "decisions": decisions, "counters": write.counters, "channel": self.changes_channel,
+            "document": document is not None, "replaces": len(prior[1]) if prior else 0,
         }  # fmt: skip
+        if document is not None:
+            return keys, payload, [document]
         return keys, payload, [pack(verdict, "verdict") if verdict is not None else "", *items]
 
     def _mac(self, declaration_id: str, head: str, length: int) -> str:
@@ -620,19 +681,19 @@ class RedisDeclarations(OneAtATime, Keyspace):
             self._read(pipe, declaration_id)
         replies = pipe.execute()
         records = [
-            _record_of(declaration_id, self._unarchived(*replies[3 * n : 3 * n + 3]))
+            _record_of(declaration_id, self._unarchived(*replies[4 * n : 4 * n + 4]))
             for n, declaration_id in enumerate(declaration_ids)
         ]
         return [record for record in records if record is not None]
 
     def _unarchived(
-        self, raw: Any, body: bytes | None = None, verdict: bytes | None = None
+        self, raw: Any, body: bytes | None, verdict: bytes | None, document: bytes | None
     ) -> dict[str, str | None]:
         """A record as stored, or, for an archived stub, the archived record under what the
         stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
         if not raw:
             return {}
-        fields = stored_fields(raw, body, verdict)
+        fields = stored_fields(raw, body, verdict, document)
         if "archive" not in fields:
             return fields
         line = self._archived_line(fields.get("id") or "", fields)

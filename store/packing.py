@@ -22,12 +22,12 @@ import zlib
 from importlib import resources
 from typing import Literal
 
-Kind = Literal["trail", "verdict", "body"]
-KINDS: tuple[Kind, ...] = ("trail", "verdict", "body")
+Kind = Literal["trail", "verdict", "body", "doc"]
+KINDS: tuple[Kind, ...] = ("trail", "verdict", "body", "doc")
 MARK = 0xFF
 """The first byte of a packed value: never the first byte of UTF-8 text."""
 
-_NAME = re.compile(r"^(\d+)-(trail|verdict|body)\.zdict$")
+_NAME = re.compile(r"^(\d+)-(trail|verdict|body|doc)\.zdict$")
 
 
 @functools.cache
@@ -98,6 +98,24 @@ def pack_events(texts: list[str]) -> bytes | None:
     if any(SEPARATOR in item for item in raw):
         return None
     return pack(SEPARATOR.join(raw), "trail")
+
+
+def pack_document(body: str, verdict: str, events: list[bytes]) -> bytes | None:
+    """A decided declaration's body, verdict and whole trail as one packed value (they
+    repeat each other's texts, which one stream finds), or None when one of them holds a
+    newline."""
+    parts = [body.encode(), verdict.encode(), *events]
+    if any(SEPARATOR in part for part in parts):
+        return None
+    return pack(SEPARATOR.join(parts), "doc")
+
+
+def document_of(value: bytes | None) -> tuple[str, str, list[bytes]] | None:
+    """(body, verdict, events) of a packed document, or None without one."""
+    if value is None:
+        return None
+    body, verdict, *events = unpacked(value).split(SEPARATOR)
+    return body.decode(), verdict.decode(), events
 
 
 def events_of(items: list[bytes] | list[str | bytes]) -> list[bytes]:

@@ -25,9 +25,8 @@ import orjson
 
 from store.archive import Archive, DayFile
 from store.errors import StoreError, translated
-from store.declarations import stored_fields
+from store.declarations import stored_fields, trail_of
 from store.keyspace import Keyspace, decoded, now_rfc3339
-from store.packing import events_of
 
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")
@@ -131,19 +130,22 @@ def _archive_closed(
             pipe.hgetall(store.key("decl", declaration_id))
             pipe.get(store.key("body", declaration_id))
             pipe.get(store.key("verdict", declaration_id))
+            pipe.get(store.key("doc", declaration_id))
             pipe.lindex(store.key("audit", declaration_id), -1)
         replies = pipe.execute()
         chosen: list[tuple[str, dict[str, str], str]] = []
         for position, (declaration_id, (_, score)) in enumerate(zip(ids, members, strict=True)):
-            raw, body, verdict, last = replies[4 * position : 4 * position + 4]
+            raw, body, verdict, document, last = replies[5 * position : 5 * position + 5]
             if not raw:
                 continue
             fields = {
-                name: value or "" for name, value in stored_fields(raw, body, verdict).items()
+                name: value or ""
+                for name, value in stored_fields(raw, body, verdict, document).items()
             }
             if "archive" in fields:
                 continue
-            last_event = events_of([last])[-1].decode() if last is not None else None
+            trail = trail_of(None if last is not None else document, [last] if last else [])
+            last_event = trail[-1].decode() if trail else None
             closed_at = _closed_at(fields, last_event)
             if fields.get("status") in CLOSED and closed_at and _instant(closed_at) < cutoff:
                 chosen.append((declaration_id, fields, closed_at))
@@ -158,7 +160,7 @@ def _archive_closed(
             store.run(
                 "archive",
                 {role: store.key(role, declaration_id)
-                 for role in ("decl", "audit", "body", "verdict", "alloc", "allocreq")},
+                 for role in ("decl", "audit", "body", "verdict", "doc", "alloc", "allocreq")},
                 {"status": fields["status"], "head": fields.get("audit_head", ""),
                  "file": name, "offset": str(line_offset), "at": now_rfc3339(),
                  "drop": DROPPED},
@@ -186,18 +188,19 @@ def _write_lines(
     each is (found: it was there already, from a run that stopped before Redis let go)."""
     pipe = store.client.pipeline(transaction=False)
     for declaration_id, _, _ in chosen:
+        pipe.get(store.key("doc", declaration_id))
         pipe.lrange(store.key("audit", declaration_id), 0, -1)
         pipe.get(store.key("alloc", declaration_id))
         pipe.get(store.key("allocreq", declaration_id))
     replies = pipe.execute()
     by_file: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for position, (declaration_id, fields, closed_at) in enumerate(chosen):
-        audit, alloc, allocreq = replies[3 * position : 3 * position + 3]
+        document, audit, alloc, allocreq = replies[4 * position : 4 * position + 4]
         line = {
             "declaration_id": declaration_id,
             "closed_at": closed_at,
             "fields": fields,
-            "audit": [event.decode() for event in events_of(audit)],
+            "audit": [event.decode() for event in trail_of(document, audit)],
             "alloc": decoded(alloc),
             "allocreq": decoded(allocreq),
         }

@@ -1,10 +1,10 @@
 -- Replace an archived declaration by its stub, once its line is safely in the archive
 -- file: the record's fields but the large ones (body, verdict, error) stay, with where
--- the line is; the trail, the body, the verdict and the allocation records go. Refused
+-- the line is; the trail, the body, the verdict, the document and the allocation records go. Refused
 -- if the declaration changed since it was read for the archive (its status or its audit
 -- head), so that a line never stands for a declaration that moved on; a second call
 -- finds the stub.
--- Roles: decl (the declaration hash), audit, body, verdict, alloc, allocreq.
+-- Roles: decl (the declaration hash), audit, body, verdict, doc, alloc, allocreq.
 -- PAYLOAD = {status (read), head (audit head read), file (relative), offset, at
 --            (archived at, RFC 3339), drop (the hash's fields that leave)}
 local state = redis.call('HMGET', key('decl'), 'status', 'audit_head', 'archive')
@@ -22,6 +22,7 @@ for i = 1, #all, 2 do
   end
 end
 -- a fresh hash: the small encoding again, where the old one had grown past it
-redis.call('DEL', key('decl'), key('audit'), key('body'), key('verdict'), key('alloc'), key('allocreq'))
+redis.call('DEL', key('decl'), key('audit'), key('body'), key('verdict'), key('doc'), key('alloc'),
+  key('allocreq'))
 redis.call('HSET', key('decl'), unpack(stub))
 return 'ok'

@@ -4,13 +4,16 @@
 -- A fields object holding a verdict's summary comes with the verdict (schemas/summary.py),
 -- so that lists never read a verdict to show one row of it.
 -- Roles: decl (the declaration hash), pending (set of declarations without a verdict),
--- audit (its trail), verdict (its verdict, packed), changed (trails changed since the
+-- audit (its trail), body and verdict (packed), doc (its body, verdict and trail as one
+-- packed document, once decided), changed (trails changed since the
 -- last checkpoint, sorted by `changes`, the change counter), stats (operational
 -- counters), and each key the payload's index and decisions name.
 -- PAYLOAD = {allowed (statuses, comma-separated, '' = any), head (expected audit head),
 --            new_head, count (events appended), fields (object), done (take it off the
 --            pending set), mac (of id, new head and new length under the audit key, ''
---            without a key), verdict (a verdict is value(1)), items (how many trail
+--            without a key), verdict (a verdict is value(1)), document (value(1) is the
+--            whole document instead: the body, the verdict, the trail as it was read, of
+--            `replaces` items, and the events of this write), items (how many trail
 --            items follow), index = [[role, member, score, guard role?]] (an entry with
 --            a guard only while the guard key exists), decisions = [[index role, rows
 --            role, member, score, row]] (the decision index, in buckets: below),
@@ -18,7 +21,8 @@
 --            declaration id, which wakes the API's long polls)}
 -- so that a verdict and its decision index (and what the decision list shows of each)
 -- are written together.
--- value(1) the verdict, packed ('' without one); value(2 .. 1 + items) the trail's items
+-- value(1) the verdict or the document, packed ('' without one); value(2 .. 1 + items)
+-- the trail's items
 local state = redis.call('HMGET', key('decl'), 'status', 'audit_head', 'audit_len', 'archive')
 if not state[1] then return {'missing', ''} end
 -- an archived declaration's trail is closed: its events are in the archive file
@@ -31,6 +35,14 @@ if PAYLOAD.allowed ~= '' then
   if not allowed then return {'stale', state[1]} end
 end
 if state[2] ~= PAYLOAD.head then return {'conflict', state[1]} end
+if PAYLOAD.document then
+  -- the trail read is the trail still (the head says no event came since; this, that
+  -- nothing else changed it): it moves into the document with the body and the verdict
+  if redis.call('LLEN', key('audit')) ~= PAYLOAD.replaces then return {'conflict', state[1]} end
+  redis.call('SET', key('doc'), value(1))
+  redis.call('DEL', key('audit'), key('body'), key('verdict'))
+  redis.call('HDEL', key('decl'), 'body', 'verdict')
+end
 if PAYLOAD.items > 0 then redis.call('RPUSH', key('audit'), unpack(values(2, 1 + PAYLOAD.items))) end
 -- every field in one HSET: each redis.call is most of a script's cost
 local fields = PAYLOAD.fields
@@ -53,7 +65,7 @@ if PAYLOAD.mac ~= '' then
   end
 end
 redis.call('HSET', key('decl'), unpack(written))
-if PAYLOAD.verdict then
+if PAYLOAD.verdict and not PAYLOAD.document then
   redis.call('SET', key('verdict'), value(1))
   -- a record from before verdicts were kept on their own: its old one must not shadow it
   redis.call('HDEL', key('decl'), 'verdict')

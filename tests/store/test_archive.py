@@ -109,7 +109,7 @@ def test_a_run_stopped_after_the_file_is_finished_without_a_second_line(
 
     with pytest.raises(RuntimeError):
         archive_now(store, tmp_path, after_write=crash)
-    assert store.client.exists(store.key("body", "c-1"))  # still whole in Redis
+    assert store.client.exists(store.key("doc", "c-1"))  # still whole in Redis
     run = archive_now(store, tmp_path)
     assert (run.archived, run.already) == (0, 1)  # type: ignore[attr-defined]
     (path,) = tmp_path.rglob("*.jsonl.gz")

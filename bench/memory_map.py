@@ -26,8 +26,8 @@ from typing import Any
 import redis
 
 from bench.retention_bench import decide_all
-from store.embedded import EmbeddedRedis
 from store.declarations import stored_fields, trail_of
+from store.embedded import EmbeddedRedis
 from store.packing import is_packed, unpacked
 from store.redis_store import RedisStore
 
@@ -214,7 +214,7 @@ def _whatifs(
         return _usage(client, key)
 
     for declaration_id in chosen:
-        decl, audit = f"{PREFIX}:decl:{declaration_id}", f"{PREFIX}:audit:{declaration_id}"
+        audit = f"{PREFIX}:audit:{declaration_id}"
         fields = _record(client, declaration_id)
         events = _events(client, declaration_id)
         trail = b"\n".join(events)
@@ -336,7 +336,11 @@ def measure(count: int) -> Map:
                         for part, item in parsed.items():
                             event_parts[part] += len(json.dumps(item)) + len(part) + 4
                         _texts(texts, json_keys, f"event.{parsed['type']}", event)
-                elif shape(key).split(":")[1:] in (["body", "{id}"], ["verdict", "{id}"], ["doc", "{id}"]):
+                elif shape(key).split(":")[1:] in (
+                    ["body", "{id}"],
+                    ["verdict", "{id}"],
+                    ["doc", "{id}"],
+                ):
                     value = client.get(key) or b""
                     _add(packed, shape(key).split(":")[1], len(value), len(unpacked(value)))
                 elif shape(key) == f"{PREFIX}:audit:{{id}}":

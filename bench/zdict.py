@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import zlib
 import secrets
 import tempfile
+import zlib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path

@@ -40,8 +40,8 @@ import orjson
 
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
-from store.errors import StoreError, translated
 from store.declarations import row_of, trail_of
+from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded
 
 
@@ -221,10 +221,7 @@ class RedisAuditTrails(Keyspace):
         # a bucket ends before the next begins, and (no index of before in the range) so
         # before every later one: the page starts after it if it holds no more than the offset
         while (
-            not old
-            and len(spans) > 1
-            and spans[0][1] < spans[1][0]
-            and skip + counts[0] <= offset
+            not old and len(spans) > 1 and spans[0][1] < spans[1][0] and skip + counts[0] <= offset
         ):
             skip += counts.pop(0)
             spans.pop(0)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+
 from schemas import summary
 from schemas.audit import GENESIS, chain_json
 from schemas.permit import Permit
@@ -58,6 +59,7 @@ from schemas.quota import Allocation
 from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
 from store.keyspace import Keyspace, decoded, now_rfc3339
+from store.ledger import allocation_of, permit_of
 from store.packing import (
     document_of,
     events_of,
@@ -66,7 +68,6 @@ from store.packing import (
     pack_events,
     unpacked_text,
 )
-from store.ledger import allocation_of, permit_of
 from store.webhooks import outbox_index
 
 
@@ -282,13 +283,14 @@ def stored_fields(
     ones), then their own keys, then the document."""
     fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
     whole = document_of(document)
-    for name, own, position in (("body", body, 0), ("verdict", verdict, 1)):
+    kept = {"body": whole[0], "verdict": whole[1]} if whole is not None else {}
+    for name, own in (("body", body), ("verdict", verdict)):
         if name in fields:
             continue
         if own is not None:
             fields[name] = unpacked_text(own)
-        elif whole is not None and whole[position]:
-            fields[name] = whole[position]
+        elif kept.get(name):
+            fields[name] = kept[name]
     return fields
 
 
@@ -468,7 +470,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         pipe = self.client.pipeline(transaction=False)
         for declaration_id, body, sha, business_number, submitted_at, events in items:
             texts, head = chain_json(GENESIS, 0, now_rfc3339(), events)
-            items = trail_items(texts)
+            trail = trail_items(texts)
             self.run(
                 "submit",
                 {
@@ -485,9 +487,9 @@ class RedisDeclarations(OneAtATime, Keyspace):
                     "id": declaration_id, "sha": sha, "bn": business_number,
                     "submitted_at": repr(submitted_at), "head": head, "length": str(len(texts)),
                     "mac": self._mac(declaration_id, head, len(texts)),
-                    "summary": summary.of_body(body), "items": len(items),
+                    "summary": summary.of_body(body), "items": len(trail),
                 },
-                [pack(body, "body"), *items],
+                [pack(body, "body"), *trail],
                 client=pipe,
             )  # fmt: skip
         replicas = self._replicas_to_wait()

@@ -24,8 +24,8 @@ from typing import Any, cast
 import orjson
 
 from store.archive import Archive, DayFile
-from store.errors import StoreError, translated
 from store.declarations import stored_fields, trail_of
+from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded, now_rfc3339
 
 CLOSED = ("decided", "failed", "cancelled")

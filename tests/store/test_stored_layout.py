@@ -16,8 +16,8 @@ import orjson
 from conftest import InProcess, unique_id
 from helpers import declaration
 from rules import trail
-from schemas.declaration import Declaration
 from schemas.audit import verify_chain
+from schemas.declaration import Declaration
 from store.redis_store import RedisStore
 from store_calls import rewrite_trail, stored_trail
 
@@ -129,7 +129,9 @@ def test_a_declaration_stored_before_packing_is_decided_and_verifies(store: Redi
     record = store.get("old-1")
     assert record is not None
     assert (record.body, record.verdict, record.status) == (
-        parsed.canonical_json(), verdict, "decided"
+        parsed.canonical_json(),
+        verdict,
+        "decided",
     )
     chain = store.audit("old-1")
     assert [event.type for event in chain][-2:] == ["evaluated", "verdict"]

@@ -16,14 +16,12 @@ Keys, under the store's prefix:
     audit:named          hash: declaration id -> the newest checkpoint naming its head,
                          beside the record's own pointer, so that one rolled back or
                          removed disagrees with it
-    decisions:{rule}:{n} the rule's decisions in buckets of at most 128 (so that Redis
-                         keeps each a listpack): a sorted set of "declaration|line" by
-                         decision time; decisions:{rule}:count the bucket being filled,
-                         decisions:{rule}:first and :last each bucket's earliest and
-                         latest time (sorted sets of bucket numbers)
-    decision_rows:{rule}:{n}  hash: "declaration|line" -> JSON [severity, pack_version,
-                         outcome] as decided (written with the index by
-                         store/lua/record.lua)
+    decisions:{rule}:{n} the rule's decisions in buckets of at most 512 (so that Redis
+                         keeps each a listpack): a hash "declaration|line" -> JSON
+                         [decision time (ms), severity, pack_version, outcome] as decided
+                         (written by store/lua/record.lua); decisions:{rule}:count the
+                         bucket being filled, decisions:{rule}:first and :last each
+                         bucket's earliest and latest time (sorted sets of bucket numbers)
     decisions:{rule}, decision_rows:{rule}  the same, unbucketed (rows as JSON objects),
                          as decisions indexed before the buckets are kept; still read
 
@@ -199,13 +197,14 @@ class RedisAuditTrails(Keyspace):
         self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
     ) -> list[DecisionRow]:
         """In the order of one sorted set (time, then member), from the buckets whose time
-        span meets [start, end] and from the unbucketed index of before: buckets wholly
-        before the page, and apart from the others, are counted and not read."""
-        index, rows_key = self.key("decisions", rule), self.key("decision_rows", rule)
+        span meets [start, end] and from the unbucketed index of before. Buckets wholly in
+        the range, before the page and apart from the others, are counted, not read; the
+        reading stops at the buckets past the page's end."""
+        index, low, high = self.key("decisions", rule), start * 1000, end * 1000
         pipe = self.client.pipeline(transaction=False)
         pipe.zrangebyscore(index, start, end, withscores=True)
-        pipe.zrangebyscore(f"{index}:first", "-inf", end, withscores=True)
-        pipe.zrangebyscore(f"{index}:last", start, "+inf", withscores=True)
+        pipe.zrangebyscore(f"{index}:first", "-inf", high, withscores=True)
+        pipe.zrangebyscore(f"{index}:last", low, "+inf", withscores=True)
         old, firsts, lasts = pipe.execute()
         ending = {decoded(number) or "": score for number, score in lasts}
         spans = sorted(
@@ -213,18 +212,26 @@ class RedisAuditTrails(Keyspace):
             for number, score in ((decoded(item) or "", score) for item, score in firsts)
             if number in ending
         )
+        inside = [low <= first and last <= high for first, last, _ in spans]
         pipe = self.client.pipeline(transaction=False)
         for _, _, number in spans:
-            pipe.zcount(f"{index}:{number}", start, end)
-        counts = [int(count) for count in pipe.execute()] if spans else []
+            pipe.hlen(f"{index}:{number}")
+        # entries in the range: all of a bucket wholly in it, at least none of another
+        counts = [
+            int(count) if whole else 0
+            for count, whole in zip(pipe.execute() if spans else [], inside, strict=True)
+        ]
         skip = 0
-        # a bucket ends before the next begins, and (no index of before in the range) so
-        # before every later one: the page starts after it if it holds no more than the offset
         while (
-            not old and len(spans) > 1 and spans[0][1] < spans[1][0] and skip + counts[0] <= offset
+            not old
+            and len(spans) > 1
+            and inside[0]
+            and spans[0][1] < spans[1][0]
+            and skip + counts[0] <= offset
         ):
             skip += counts.pop(0)
             spans.pop(0)
+            inside.pop(0)
         if limit is not None:  # the buckets up to the page's end, and those that overlap them
             need, held, reach, taken = offset - skip + limit, 0, float("-inf"), 0
             for (first, last, _), count in zip(spans, counts, strict=True):
@@ -234,22 +241,36 @@ class RedisAuditTrails(Keyspace):
             spans = spans[:taken]
         pipe = self.client.pipeline(transaction=False)
         for _, _, number in spans:
-            pipe.zrangebyscore(f"{index}:{number}", start, end, withscores=True)
-        found: list[tuple[float, bytes, str]] = [(score, member, "") for member, score in old]
-        for (_, _, number), entries in zip(spans, pipe.execute() if spans else [], strict=True):
-            found += [(score, member, number) for member, score in entries]
+            pipe.hgetall(f"{index}:{number}")
+        found: list[tuple[float, bytes, dict[str, Any] | None]] = []
+        for member, score in old:
+            found.append((score, member, None))
+        for entries in pipe.execute() if spans else []:
+            for member, kept in entries.items():
+                at_ms, *values = orjson.loads(kept)
+                if low <= at_ms <= high:
+                    found.append((at_ms / 1000, member, row_of(values)))
         found.sort(key=lambda item: (item[0], item[1]))
         page = found[offset - skip :] if limit is None else found[offset - skip :][:limit]
-        if not page:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for _, member, number in page:
-            pipe.hget(f"{rows_key}:{number}" if number else rows_key, member)
+        unbucketed = [member for _, member, kept in page if kept is None]
+        rows = (
+            dict(
+                zip(
+                    unbucketed,
+                    self.client.hmget(self.key("decision_rows", rule), unbucketed),
+                    strict=True,
+                )
+            )
+            if unbucketed
+            else {}
+        )
         out: list[DecisionRow] = []
-        for (score, member, _), row in zip(page, pipe.execute(), strict=True):
+        for score, member, kept in page:
             parts = str(decoded(member)).rpartition("|")
             declaration_id, line = parts[0], parts[2]
-            kept = row_of(orjson.loads(row)) if row else None
+            row = rows.get(member)
+            if kept is None and row:
+                kept = row_of(orjson.loads(row))
             out.append(DecisionRow(declaration_id, int(line) if line else None, float(score), kept))
         return out
 

@@ -32,10 +32,10 @@ Keys, under the store's prefix:
     pending              sorted set of declarations without a verdict, by submission time
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
-    decisions:{rule}:{n} sorted set of "declaration|line" by decision time, in buckets
-                         of at most 128 (store/audit.py, store/lua/record.lua)
-    decision_rows:{rule}:{n}  hash: "declaration|line" -> what GET /v1/decisions lists
-                         of it (severity, pack version, outcome), kept as it is decided
+    decisions:{rule}:{n} hash: "declaration|line" -> [decision time (ms), what GET
+                         /v1/decisions lists of it (severity, pack version, outcome)],
+                         kept as it is decided, in buckets of at most 512 (store/audit.py,
+                         store/lua/record.lua)
 
 `Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
 store/memory.py the one in memory, held to the same contract by
@@ -589,10 +589,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
             return name
 
         outcome = write.fields.get("outcome")
+        at_ms = int(now * 1000)  # never past the second the decision list shows
         decisions = [
-            [role(self.key("decisions", rule)), role(self.key("decision_rows", rule)),
-             f"{write.declaration_id}|{line or ''}", now,
-             orjson.dumps(kept_row(decision_row(write.findings.get((rule, line)), outcome))).decode()]
+            [role(self.key("decisions", rule)), f"{write.declaration_id}|{line or ''}", at_ms,
+             orjson.dumps([at_ms, *kept_row(decision_row(write.findings.get((rule, line)), outcome))]).decode()]
             for rule, line in write.decisions
         ]  # fmt: skip
         index: list[list[Any]] = []

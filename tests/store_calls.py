@@ -62,3 +62,21 @@ def change_stored_event(
     events = stored_trail(store, declaration_id)
     events[position] = text
     rewrite_trail(store, declaration_id, events)
+
+
+def decision_index_as_before(store: RedisAuditTrails, rows: bool = True) -> None:
+    """Rewrite every rule's decision index as a store kept it before its buckets: one
+    sorted set of "declaration|line" by time (s) per rule, and, if `rows`, one hash of
+    what was kept of each ({severity, pack_version, outcome})."""
+    for raw in store.client.keys(store.key("decisions", "*:count")):
+        index = raw.decode().removesuffix(":count")
+        rule = index.removeprefix(store.key("decisions", ""))
+        for number in range(1, int(store.client.get(raw) or 0) + 1):
+            for member, kept in store.client.hgetall(f"{index}:{number}").items():
+                at_ms, *values = json.loads(kept)
+                store.client.zadd(index, {member: at_ms / 1000})
+                if rows:
+                    row = dict(zip(("severity", "pack_version", "outcome"), values, strict=True))
+                    store.client.hset(store.key("decision_rows", rule), member, json.dumps(row))
+            store.client.delete(f"{index}:{number}")
+        store.client.delete(raw, f"{index}:first", f"{index}:last")

@@ -15,8 +15,8 @@
 --            whole document instead: the body, the verdict, the trail as it was read, of
 --            `replaces` items, and the events of this write), items (how many trail
 --            items follow), index = [[role, member, score, guard role?]] (an entry with
---            a guard only while the guard key exists), decisions = [[index role, rows
---            role, member, score, row]] (the decision index, in buckets: below),
+--            a guard only while the guard key exists), decisions = [[index role, member,
+--            time (ms), kept (JSON)]] (the decision index, in buckets: below),
 --            counters = {name: n}, channel (a status change is published there: the
 --            declaration id, which wakes the API's long polls)}
 -- so that a verdict and its decision index (and what the decision list shows of each)
@@ -81,22 +81,21 @@ for _, entry in ipairs(PAYLOAD.index) do
   end
 end
 -- A rule's decisions go in buckets of at most BUCKET, which Redis keeps as listpacks
--- (zset-max-listpack-entries is 128): INDEX:n (a sorted set of 'declaration|line' by
--- decision time) and ROWS:n (a hash: 'declaration|line' -> what the decision list shows
--- of it). INDEX:count is the bucket being filled, INDEX:first and INDEX:last each
--- bucket's earliest and latest time, for reads of a time range (store/audit.py). The
--- buckets are named from the declared INDEX and ROWS keys: Accord runs on one primary.
-local BUCKET = 128
+-- (hash-max-listpack-entries is 512): INDEX:n, a hash 'declaration|line' -> [time (ms),
+-- what the decision list shows of it]. INDEX:count is the bucket being filled,
+-- INDEX:first and INDEX:last each bucket's earliest and latest time (ms), for reads of a
+-- time range (store/audit.py). The buckets are named from the declared INDEX key:
+-- Accord runs on one primary.
+local BUCKET = 512
 for _, entry in ipairs(PAYLOAD.decisions) do
-  local index, rows = key(entry[1]), key(entry[2])
+  local index = key(entry[1])
   local n = tonumber(redis.call('GET', index .. ':count') or '0')
-  if n == 0 or redis.call('ZCARD', index .. ':' .. n) >= BUCKET then
+  if n == 0 or redis.call('HLEN', index .. ':' .. n) >= BUCKET then
     n = redis.call('INCR', index .. ':count')
   end
-  redis.call('ZADD', index .. ':' .. n, entry[4], entry[3])
-  redis.call('HSET', rows .. ':' .. n, entry[3], entry[5])
-  redis.call('ZADD', index .. ':first', 'LT', entry[4], n)
-  redis.call('ZADD', index .. ':last', 'GT', entry[4], n)
+  redis.call('HSET', index .. ':' .. n, entry[2], entry[4])
+  redis.call('ZADD', index .. ':first', 'LT', entry[3], n)
+  redis.call('ZADD', index .. ':last', 'GT', entry[3], n)
 end
 for name, amount in pairs(PAYLOAD.counters) do redis.call('HINCRBY', key('stats'), name, amount) end
 if present(fields.status) then

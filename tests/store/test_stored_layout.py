@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
-
 from conftest import InProcess, unique_id
 from helpers import declaration
 from rules import trail
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store.redis_store import RedisStore
-from store_calls import rewrite_trail, stored_trail
+from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
 REJECTING_RULE = "ELIG-EVTRQ-PERMIT-MISSING"
-ROW_FIELDS = ("severity", "pack_version", "outcome")
 
 
 def as_before_packing(store: RedisStore, declaration_id: str) -> None:
@@ -35,24 +32,6 @@ def as_before_packing(store: RedisStore, declaration_id: str) -> None:
     store.client.delete(*(store.key(name, declaration_id) for name in ("body", "verdict", "doc")))
     store.client.hset(key, mapping=old)
     rewrite_trail(store, declaration_id, events)
-
-
-def index_as_before(store: RedisStore) -> None:
-    """Rewrite every rule's bucketed decision index as one sorted set and one hash of rows."""
-    for raw in store.client.keys(store.key("decisions", "*:count")):
-        index = raw.decode().removesuffix(":count")
-        rule = index.removeprefix(store.key("decisions", ""))
-        rows_key = store.key("decision_rows", rule)
-        for number in range(1, int(store.client.get(raw) or 0) + 1):
-            entries = store.client.zrange(f"{index}:{number}", 0, -1, withscores=True)
-            rows = store.client.hgetall(f"{rows_key}:{number}")
-            store.client.zadd(index, dict(entries))
-            store.client.hset(rows_key, mapping={
-                member: orjson.dumps(dict(zip(ROW_FIELDS, json.loads(row), strict=True)))
-                for member, row in rows.items()
-            })  # fmt: skip
-            store.client.delete(f"{index}:{number}", f"{rows_key}:{number}")
-        store.client.delete(raw, f"{index}:first", f"{index}:last")
 
 
 def seeded(api: InProcess) -> list[str]:
@@ -97,7 +76,7 @@ def test_answers_are_the_same_bytes_from_packed_and_from_unpacked_records(
     assert store.client.exists(store.key("doc", ids[0]))  # decided: packed into its document
     for declaration_id in ids:
         as_before_packing(store, declaration_id)
-    index_as_before(store)
+    decision_index_as_before(store)
     assert not store.client.exists(store.key("doc", ids[0]))
     assert store.client.hexists(store.key("decl", ids[0]), "verdict")
     before = answers(api, ids)
@@ -137,3 +116,35 @@ def test_a_declaration_stored_before_packing_is_decided_and_verifies(store: Redi
     assert [event.type for event in chain][-2:] == ["evaluated", "verdict"]
     assert verify_chain(chain).verified
     assert verify_chain(chain).head == record.audit_head
+
+
+def test_decisions_read_across_buckets_in_time_order_with_those_of_before(
+    store: RedisStore,
+) -> None:
+    """A rule's 900 decisions fill one bucket and part of a second; with one decision
+    indexed before the buckets, every page from every offset is the slice of the whole
+    list in time order, and a time range keeps only what lies in it."""
+    for number in range(3):
+        declaration_id = f"many-{number}"
+        parsed = Declaration.model_validate(declaration(declaration_id))
+        store.submit(
+            declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+            parsed.importer.business_number, 1.0, trail.received(parsed, "test"),
+        )  # fmt: skip
+        store.record(declaration_id, [("verdict", {"outcome": "rejected"})],
+                     {"status": "decided", "outcome": "rejected"},
+                     decisions=[("R-1", line) for line in range(1, 301)])  # fmt: skip
+    assert int(store.client.get(store.key("decisions", "R-1:count")) or 0) == 2
+    store.client.zadd(store.key("decisions", "R-1"), {"before-1|1": 5.0})
+    whole = store.decisions("R-1", 0, float("inf"))
+    assert len(whole) == 901
+    assert whole[0].declaration_id == "before-1" and whole[0].kept is None
+    assert [row.at for row in whole] == sorted(row.at for row in whole)
+    assert {row.kept["outcome"] for row in whole[1:] if row.kept} == {"rejected"}
+    for offset in (0, 1, 511, 512, 513, 899, 900, 901):
+        for limit in (1, 7, 600):
+            assert store.decisions("R-1", 0, float("inf"), offset, limit) == whole[offset:][:limit]
+    later = [row for row in whole if row.at > 10]
+    assert store.decisions("R-1", 10, float("inf")) == later
+    store.client.delete(store.key("decisions", "R-1"))
+    assert store.decisions("R-1", 0, float("inf"), 600, 50) == whole[601:651]

@@ -8,18 +8,24 @@ packing is decided, verified and archived like any other."""
 
 from __future__ import annotations
 
+import functools
 import json
+from datetime import date, timedelta
 from typing import Any
 
 from conftest import InProcess, unique_id
-from helpers import declaration
+from helpers import declaration, permit_terms
 from rules import trail
+from rules.catalog import Catalog
+from rules.quota import terms_of, terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store.redis_store import RedisStore
 from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
 REJECTING_RULE = "ELIG-EVTRQ-PERMIT-MISSING"
+EV_TRQ = "CA-CN-EV-TRQ-2026"
+NOW = "2026-03-01T12:00:00Z"
 
 
 def as_before_packing(store: RedisStore, declaration_id: str) -> None:
@@ -148,3 +154,35 @@ def test_decisions_read_across_buckets_in_time_order_with_those_of_before(
     assert store.decisions("R-1", 10, float("inf")) == later
     store.client.delete(store.key("decisions", "R-1"))
     assert store.decisions("R-1", 0, float("inf"), 600, 50) == whole[601:651]
+
+
+def test_a_permit_keeps_its_registration_in_pieces_and_one_kept_whole_still_reads(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A permit's hash keeps its registration in pieces, so Redis keeps it a listpack; a
+    permit whose registration was kept whole reads the same and is cancelled the same."""
+    found = catalog.measure(EV_TRQ)
+    assert found is not None
+    measure, day = found[1], date(2026, 3, 3)
+    for number in ("P-NEW", "P-OLD"):
+        terms = permit_terms(number, 5, EV_TRQ, day, day + timedelta(days=59))
+        assert store.ledger.apply_permit(terms_on(measure, day), terms, NOW).outcome == "issued"
+    new_key = store.ledger.key(f"{EV_TRQ}|permit|P-NEW")
+    assert store.client.object("encoding", new_key) in (b"ziplist", b"listpack")
+    old_key = store.ledger.key(f"{EV_TRQ}|permit|P-OLD")
+    pieces = {
+        name: value for name, value in store.client.hgetall(old_key).items()
+        if name.startswith(b"registration:")
+    }  # fmt: skip
+    assert len(pieces) > 1
+    store.client.hdel(old_key, *pieces)
+    whole = b"".join(pieces[f"registration:{n}".encode()] for n in range(1, len(pieces) + 1))
+    store.client.hset(old_key, "registration", whole)
+    new, old = store.ledger.permit(EV_TRQ, "P-NEW"), store.ledger.permit(EV_TRQ, "P-OLD")
+    assert new is not None and old is not None
+    assert old.model_copy(update={"permit_number": "P-NEW"}) == new
+    store.ledger.end_permit(
+        functools.partial(terms_of, measure), EV_TRQ, "P-OLD", day, "cancelled", NOW
+    )
+    cancelled = store.ledger.permit(EV_TRQ, "P-OLD")
+    assert cancelled is not None and (cancelled.status, cancelled.returned) == ("cancelled", 5)

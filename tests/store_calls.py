@@ -11,6 +11,7 @@ from schemas.permit import Permit
 from store.audit import RedisAuditTrails
 from store.declarations import Declarations, Taken
 from store.ledger import Ledger
+from store.packing import document_of
 from store.packs import RedisPackRecords
 
 
@@ -46,9 +47,15 @@ def stored_trail(store: RedisAuditTrails, declaration_id: str) -> list[str]:
 
 def rewrite_trail(store: RedisAuditTrails, declaration_id: str, events: list[str]) -> None:
     """Replace a declaration's stored audit events, as someone with write access to Redis
-    could: one text per event, as a trail stored before packing holds them."""
+    could: one text per event, as a trail stored before packing holds them (a decided
+    declaration's body and verdict leave its document for its hash, as then)."""
     key = store.key("audit", declaration_id)
+    document = document_of(store.client.get(store.key("doc", declaration_id)))
     pipe = store.client.pipeline()
+    if document is not None:  # its body and verdict stay, in the hash, as they were kept before
+        pipe.hset(store.key("decl", declaration_id),
+                  mapping={"body": document[0], "verdict": document[1]})  # fmt: skip
+        pipe.delete(store.key("doc", declaration_id))
     pipe.delete(key)
     if events:
         pipe.rpush(key, *events)
@@ -80,3 +87,8 @@ def decision_index_as_before(store: RedisAuditTrails, rows: bool = True) -> None
                     store.client.hset(store.key("decision_rows", rule), member, json.dumps(row))
             store.client.delete(f"{index}:{number}")
         store.client.delete(raw, f"{index}:first", f"{index}:last")
+
+
+def declaration_keys(store: RedisAuditTrails, declaration_id: str) -> list[str]:
+    """Every key that holds a declaration's record and trail (store/declarations.py)."""
+    return [store.key(name, declaration_id) for name in ("decl", "body", "verdict", "doc", "audit")]

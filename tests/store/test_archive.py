@@ -72,7 +72,9 @@ def test_closed_declarations_leave_redis_and_read_back_the_same(
         ]
         stub = store.client.hgetall(store.key("decl", name))
         assert b"body" not in stub and b"verdict" not in stub
-        assert not store.client.exists(store.key("audit", name))
+        assert not store.client.exists(
+            *(store.key(kind, name) for kind in ("audit", "doc", "body", "verdict"))
+        )
     files = list(tmp_path.rglob("*.jsonl.gz"))
     assert len(files) == 1
     with gzip.open(files[0], "rt") as handle:  # an ordinary .jsonl.gz, for zcat and jq

@@ -4,10 +4,11 @@ Decides declarations of the bench mix as bench/retention_bench.py does (the same
 the same embedded Redis with an audit key, checkpoints written), then reads every key
 back: `MEMORY USAGE` and `OBJECT ENCODING` per key, grouped by the key's shape; the
 declaration hash field by field and how many of its fields pass the ziplist (listpack)
-value limit; the audit list event by event; the text inside the JSON the store keeps
-(verdicts, bodies, events), by where it sits and how much of it repeats what another
-declaration already holds; and a few measured what-ifs on copies of the keys (the
-store's own keys are left as they are). Prints tables; writes nothing."""
+value limit; the packed values (store/packing.py) against the text they hold; the trail
+event by event (as the store reads it: its document's, then its list's); the text inside
+the JSON the store keeps (verdicts, bodies, events), by where it sits and how much of it
+repeats what another declaration already holds; and a what-if measured on copies of the
+indexes (the store's own keys are left as they are). Prints tables; writes nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import json
 import re
 import secrets
 import tempfile
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +43,6 @@ SHAPES = (
     (re.compile(r"(?<=^submitted:)[0-9]{9}RM[0-9]{4}$"), "{business_number}"),
 )
 JSON_FIELDS = ("verdict", "body")  # the declaration hash's fields that hold JSON
-SAMPLE = 300  # declarations the what-ifs copy
 
 
 GROUPS = (
@@ -161,14 +160,6 @@ def _events(client: redis.Redis, declaration_id: str) -> list[bytes]:
     )
 
 
-def _stored(client: redis.Redis, declaration_id: str) -> int:
-    """MEMORY USAGE of the declaration's record and texts: hash, body, verdict, document."""
-    return sum(
-        _usage(client, f"{PREFIX}:{name}:{declaration_id}")
-        for name in ("decl", *JSON_FIELDS, "doc")
-    )
-
-
 def _add(into: dict[str, list[int]], kind: str, stored: int, text: int) -> None:
     into[kind][0] += 1
     into[kind][1] += stored
@@ -177,99 +168,6 @@ def _add(into: dict[str, list[int]], kind: str, stored: int, text: int) -> None:
 
 def _usage(client: redis.Redis, key: str) -> int:
     return int(client.memory_usage(key, samples=0) or 0)
-
-
-def _dictionary(samples: list[bytes]) -> bytes:
-    """A zlib preset dictionary of at most 32 KB: texts of declarations outside the
-    sample, most common last (zlib reaches nearer the end more cheaply)."""
-    return b"".join(samples)[-32768:]
-
-
-def _packed(value: bytes, zdict: bytes | None = None) -> bytes:
-    packer = zlib.compressobj(6, zdict=zdict) if zdict else zlib.compressobj(6)
-    return packer.compress(value) + packer.flush()
-
-
-def _whatifs(
-    client: redis.Redis, ids: list[str], limit: int, sample: int
-) -> list[tuple[str, float, float]]:
-    """Measured on copies of the first `sample` of `ids`' keys under a scratch prefix,
-    deleted after; the preset dictionaries are made of the next 40 declarations."""
-    scratch = "whatif:"
-    chosen, others = ids[:sample], ids[sample : sample + 40]
-    trail_dict = _dictionary([b"\n".join(_events(client, other)) for other in others])
-    verdict_dict = _dictionary([_record(client, other).get("verdict", b"") for other in others])
-    now: Counter[str] = Counter()
-    then: Counter[str] = Counter()
-
-    def stored(name: str, value: bytes | dict[str, bytes] | list[bytes]) -> int:
-        key = f"{scratch}{name}"
-        client.delete(key)
-        if isinstance(value, dict):
-            client.hset(key, mapping=value)  # type: ignore[arg-type]
-        elif isinstance(value, list):
-            client.rpush(key, *value)
-        else:
-            client.set(key, value)
-        return _usage(client, key)
-
-    for declaration_id in chosen:
-        audit = f"{PREFIX}:audit:{declaration_id}"
-        fields = _record(client, declaration_id)
-        events = _events(client, declaration_id)
-        trail = b"\n".join(events)
-        now["hash"] += _stored(client, declaration_id)
-        now["audit"] += _usage(client, audit)  # the trail after the decision only
-        small = {name: value for name, value in fields.items() if len(value) <= limit}
-        large = {name: value for name, value in fields.items() if len(value) > limit}
-        then["split"] += stored("small", small) + sum(
-            stored(name, value) for name, value in large.items()
-        )
-        then["split_zlib"] += stored("small", small) + sum(
-            stored(name, _packed(value, verdict_dict if name == "verdict" else None))
-            for name, value in large.items()
-        )
-        then["zlib_in_place"] += stored(
-            "zhash",
-            {
-                name: _packed(value) if name in JSON_FIELDS else value
-                for name, value in fields.items()
-            },
-        )
-        limit_name = "hash-max-ziplist-value"  # Redis 7 reads it as hash-max-listpack-value
-        client.config_set(limit_name, 8192)
-        then["zlib_raised_limit"] += stored(
-            "zhash",
-            {name: _packed(value, verdict_dict if name == "verdict" else None)
-             if name in JSON_FIELDS else value for name, value in fields.items()},
-        )  # fmt: skip
-        client.config_set(limit_name, limit)
-        then["trail_string"] += stored("trail", trail)
-        then["trail_zlib"] += stored("trail", _packed(trail))
-        then["trail_zdict"] += stored("trail", _packed(trail, trail_dict))
-        then["no_prev"] += stored(
-            "trail",
-            [json.dumps({k: v for k, v in json.loads(event).items() if k != "prev"}).encode()
-             for event in events],
-        )  # fmt: skip
-        client.delete(*client.keys(f"{scratch}*"))
-    n = len(chosen)
-    return [
-        ("audit trail: one zlib string with a preset dictionary of the mix's trails",
-         now["audit"] / n, then["trail_zdict"] / n),
-        ("audit trail: one zlib string", now["audit"] / n, then["trail_zlib"] / n),
-        ("declaration hash: the small fields a ziplist hash; verdict (zlib, preset dictionary) "
-         "and body (zlib) strings of their own", now["hash"] / n, then["split_zlib"] / n),
-        ("declaration hash: verdict (zlib, preset dictionary) and body (zlib) in place, with "
-         "hash-max-ziplist-value at 8192 (a ziplist)", now["hash"] / n, then["zlib_raised_limit"] / n),
-        ("declaration hash: verdict and body zlib-compressed in place (still a hashtable)",
-         now["hash"] / n, then["zlib_in_place"] / n),
-        ("declaration hash: the fields over the ziplist value limit as strings of their own, "
-         "the rest a ziplist hash", now["hash"] / n, then["split"] / n),
-        ("audit trail: events without `prev` (the previous event's hash again)",
-         now["audit"] / n, then["no_prev"] / n),
-        ("audit trail: the list's events as one string", now["audit"] / n, then["trail_string"] / n),
-    ]  # fmt: skip
 
 
 def _index_whatif(client: redis.Redis, count: int, limit: int) -> tuple[str, float, float]:
@@ -347,7 +245,7 @@ def measure(count: int) -> Map:
                     for item in client.lrange(key, 0, -1):
                         if is_packed(item):
                             _add(packed, "audit", len(item), len(unpacked(item)))
-            whatifs = _whatifs(client, sorted(ids), value_limit, SAMPLE)
+            whatifs: list[tuple[str, float, float]] = []
             zset_limit = int(
                 limits.get(
                     "zset-max-ziplist-entries", limits.get("zset-max-listpack-entries", "128")
@@ -443,7 +341,7 @@ def report(found: Map, top: int = 60) -> str:
     strings = sum(spot.bytes for spot in found.texts.values())
     out.append(f"all strings: {strings / n:,.0f} bytes/decl, of which repeated {repeated / n:,.0f}")
     out.append(_rows(
-        f"what-ifs, measured on copies (MEMORY USAGE): of {min(SAMPLE, n)} declarations' keys, of every index whole",
+        "what-ifs, measured on copies (MEMORY USAGE) of every index whole",
         ("what", "bytes/decl now", "then", "saved"),
         [(what, f"{now:,.0f}", f"{then:,.0f}", f"{now - then:,.0f}") for what, now, then in found.whatifs],
     ))  # fmt: skip

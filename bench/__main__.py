@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument(
         "--only",
-        choices=("e2e", "rush"),
+        choices=("e2e", "rush", "redis"),
         help="run one part and print it, leaving bench/results.json alone (a partial run "
         "must not replace the figures of a whole one)",
     )
@@ -86,6 +86,10 @@ def main() -> None:
         return
     if args.only == "rush":
         _print({"ledger": rush_bench.run()})
+        return
+    if args.only == "redis":
+        with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+            _print({"redis": retention_bench.run(Path(tmp), 5_000 if args.quick else 50_000)})
         return
     results: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

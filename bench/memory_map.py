@@ -4,10 +4,11 @@ Decides declarations of the bench mix as bench/retention_bench.py does (the same
 the same embedded Redis with an audit key, checkpoints written), then reads every key
 back: `MEMORY USAGE` and `OBJECT ENCODING` per key, grouped by the key's shape; the
 declaration hash field by field and how many of its fields pass the ziplist (listpack)
-value limit; the audit list event by event; the text inside the JSON the store keeps
-(verdicts, bodies, events), by where it sits and how much of it repeats what another
-declaration already holds; and a few measured what-ifs on copies of the keys (the
-store's own keys are left as they are). Prints tables; writes nothing."""
+value limit; the packed values (store/packing.py) against the text they hold; the trail
+event by event (as the store reads it: its document's, then its list's); the text inside
+the JSON the store keeps (verdicts, bodies, events), by where it sits and how much of it
+repeats what another declaration already holds; and a what-if measured on copies of the
+indexes (the store's own keys are left as they are). Prints tables; writes nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import json
 import re
 import secrets
 import tempfile
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +27,8 @@ import redis
 
 from bench.retention_bench import decide_all
 from store import EmbeddedRedis, RedisStore
+from store.declarations import stored_fields, trail_of
+from store.packing import is_packed, unpacked
 
 PREFIX = "year"
 SHAPES = (
@@ -40,12 +42,14 @@ SHAPES = (
     (re.compile(r"(?<=^submitted:)[0-9]{9}RM[0-9]{4}$"), "{business_number}"),
 )
 JSON_FIELDS = ("verdict", "body")  # the declaration hash's fields that hold JSON
-SAMPLE = 300  # declarations the what-ifs copy
 
 
 GROUPS = (
-    ("audit:{id}", "the audit trail (a list of JSON events)"),
-    ("decl:{id}", "the declaration record (a hash: body, verdict, summary)"),
+    ("audit:{id}", "the audit trail (a list of JSON events, packed by write)"),
+    ("decl:{id}", "the declaration record (a hash: summary, status, heads)"),
+    ("doc:{id}", "the decided declaration's body, verdict and trail (a string, packed)"),
+    ("verdict:{id}", "the declaration's verdict (a string, packed)"),
+    ("body:{id}", "the declaration's body (a string, packed)"),
     ("audit:", "the audit chain's checkpoints and change log"),
     ("decided", "indexes (sorted sets of ids)"),
     ("submitted", "indexes (sorted sets of ids)"),
@@ -102,6 +106,7 @@ class Map:
     texts: dict[str, TextSpot]
     json_keys: dict[str, int]  # per JSON kind, bytes of object keys with their quotes
     whatifs: list[tuple[str, float, float]]  # what, bytes now, bytes then (per declaration)
+    packed: dict[str, list[int]]  # kind -> [packed values, their bytes, their texts' bytes]
 
 
 def _text(value: bytes) -> str:
@@ -136,105 +141,32 @@ def _hash_fields(client: redis.Redis, key: str) -> dict[str, bytes]:
     return {_text(name): value for name, value in client.hgetall(key).items()}
 
 
+def _record(client: redis.Redis, declaration_id: str) -> dict[str, bytes]:
+    """A declaration's fields as the store reads them (store/declarations.py): its hash,
+    and its body and verdict unpacked from their own keys or its document."""
+    fields = stored_fields(
+        client.hgetall(f"{PREFIX}:decl:{declaration_id}"),
+        *(client.get(f"{PREFIX}:{name}:{declaration_id}") for name in ("body", "verdict", "doc")),
+    )
+    return {name: (value or "").encode() for name, value in fields.items()}
+
+
+def _events(client: redis.Redis, declaration_id: str) -> list[bytes]:
+    """A trail's events as the store reads them: its document's, then its list's."""
+    return trail_of(
+        client.get(f"{PREFIX}:doc:{declaration_id}"),
+        client.lrange(f"{PREFIX}:audit:{declaration_id}", 0, -1),
+    )
+
+
+def _add(into: dict[str, list[int]], kind: str, stored: int, text: int) -> None:
+    into[kind][0] += 1
+    into[kind][1] += stored
+    into[kind][2] += text
+
+
 def _usage(client: redis.Redis, key: str) -> int:
     return int(client.memory_usage(key, samples=0) or 0)
-
-
-def _dictionary(samples: list[bytes]) -> bytes:
-    """A zlib preset dictionary of at most 32 KB: texts of declarations outside the
-    sample, most common last (zlib reaches nearer the end more cheaply)."""
-    return b"".join(samples)[-32768:]
-
-
-def _packed(value: bytes, zdict: bytes | None = None) -> bytes:
-    packer = zlib.compressobj(6, zdict=zdict) if zdict else zlib.compressobj(6)
-    return packer.compress(value) + packer.flush()
-
-
-def _whatifs(
-    client: redis.Redis, ids: list[str], limit: int, sample: int
-) -> list[tuple[str, float, float]]:
-    """Measured on copies of the first `sample` of `ids`' keys under a scratch prefix,
-    deleted after; the preset dictionaries are made of the next 40 declarations."""
-    scratch = "whatif:"
-    chosen, others = ids[:sample], ids[sample : sample + 40]
-    trail_dict = _dictionary(
-        [b"\n".join(client.lrange(f"{PREFIX}:audit:{other}", 0, -1)) for other in others]
-    )
-    verdict_dict = _dictionary(
-        [client.hget(f"{PREFIX}:decl:{other}", "verdict") or b"" for other in others]
-    )
-    now: Counter[str] = Counter()
-    then: Counter[str] = Counter()
-
-    def stored(name: str, value: bytes | dict[str, bytes] | list[bytes]) -> int:
-        key = f"{scratch}{name}"
-        client.delete(key)
-        if isinstance(value, dict):
-            client.hset(key, mapping=value)  # type: ignore[arg-type]
-        elif isinstance(value, list):
-            client.rpush(key, *value)
-        else:
-            client.set(key, value)
-        return _usage(client, key)
-
-    for declaration_id in chosen:
-        decl, audit = f"{PREFIX}:decl:{declaration_id}", f"{PREFIX}:audit:{declaration_id}"
-        fields = _hash_fields(client, decl)
-        events = client.lrange(audit, 0, -1)
-        trail = b"\n".join(events)
-        now["hash"] += _usage(client, decl)
-        now["audit"] += _usage(client, audit)
-        small = {name: value for name, value in fields.items() if len(value) <= limit}
-        large = {name: value for name, value in fields.items() if len(value) > limit}
-        then["split"] += stored("small", small) + sum(
-            stored(name, value) for name, value in large.items()
-        )
-        then["split_zlib"] += stored("small", small) + sum(
-            stored(name, _packed(value, verdict_dict if name == "verdict" else None))
-            for name, value in large.items()
-        )
-        then["zlib_in_place"] += stored(
-            "zhash",
-            {
-                name: _packed(value) if name in JSON_FIELDS else value
-                for name, value in fields.items()
-            },
-        )
-        limit_name = "hash-max-ziplist-value"  # Redis 7 reads it as hash-max-listpack-value
-        client.config_set(limit_name, 8192)
-        then["zlib_raised_limit"] += stored(
-            "zhash",
-            {name: _packed(value, verdict_dict if name == "verdict" else None)
-             if name in JSON_FIELDS else value for name, value in fields.items()},
-        )  # fmt: skip
-        client.config_set(limit_name, limit)
-        then["trail_string"] += stored("trail", trail)
-        then["trail_zlib"] += stored("trail", _packed(trail))
-        then["trail_zdict"] += stored("trail", _packed(trail, trail_dict))
-        then["no_prev"] += stored(
-            "trail",
-            [json.dumps({k: v for k, v in json.loads(event).items() if k != "prev"}).encode()
-             for event in events],
-        )  # fmt: skip
-        client.delete(*client.keys(f"{scratch}*"))
-    n = len(chosen)
-    return [
-        ("audit trail: one zlib string with a preset dictionary of the mix's trails",
-         now["audit"] / n, then["trail_zdict"] / n),
-        ("audit trail: one zlib string", now["audit"] / n, then["trail_zlib"] / n),
-        ("declaration hash: the small fields a ziplist hash; verdict (zlib, preset dictionary) "
-         "and body (zlib) strings of their own", now["hash"] / n, then["split_zlib"] / n),
-        ("declaration hash: verdict (zlib, preset dictionary) and body (zlib) in place, with "
-         "hash-max-ziplist-value at 8192 (a ziplist)", now["hash"] / n, then["zlib_raised_limit"] / n),
-        ("declaration hash: verdict and body zlib-compressed in place (still a hashtable)",
-         now["hash"] / n, then["zlib_in_place"] / n),
-        ("declaration hash: the fields over the ziplist value limit as strings of their own, "
-         "the rest a ziplist hash", now["hash"] / n, then["split"] / n),
-        ("audit trail: events without `prev` (the previous event's hash again)",
-         now["audit"] / n, then["no_prev"] / n),
-        ("audit trail: the list's events as one string", now["audit"] / n, then["trail_string"] / n),
-    ]  # fmt: skip
 
 
 def _index_whatif(client: redis.Redis, count: int, limit: int) -> tuple[str, float, float]:
@@ -276,6 +208,7 @@ def measure(count: int) -> Map:
             event_parts: Counter[str] = Counter()
             texts: dict[str, TextSpot] = {}
             json_keys: Counter[str] = Counter()
+            packed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
             ids: list[str] = []
             for raw_key in client.scan_iter(count=1000):
                 key = _text(raw_key)
@@ -290,17 +223,28 @@ def measure(count: int) -> Map:
                     for name, value in _hash_fields(client, key).items():
                         fields[name][0] += len(name) + len(value)
                         fields[name][1] += len(value) > value_limit
+                    for name, value in _record(client, ids[-1]).items():
                         if name in JSON_FIELDS:
                             _texts(texts, json_keys, name, value)
-                elif shape(key) == f"{PREFIX}:audit:{{id}}":
-                    for event in client.lrange(key, 0, -1):
+                    for event in _events(client, ids[-1]):
                         parsed = json.loads(event)
                         events[parsed["type"]][0] += 1
                         events[parsed["type"]][1] += len(event)
                         for part, item in parsed.items():
                             event_parts[part] += len(json.dumps(item)) + len(part) + 4
                         _texts(texts, json_keys, f"event.{parsed['type']}", event)
-            whatifs = _whatifs(client, sorted(ids), value_limit, SAMPLE)
+                elif shape(key).split(":")[1:] in (
+                    ["body", "{id}"],
+                    ["verdict", "{id}"],
+                    ["doc", "{id}"],
+                ):
+                    value = client.get(key) or b""
+                    _add(packed, shape(key).split(":")[1], len(value), len(unpacked(value)))
+                elif shape(key) == f"{PREFIX}:audit:{{id}}":
+                    for item in client.lrange(key, 0, -1):
+                        if is_packed(item):
+                            _add(packed, "audit", len(item), len(unpacked(item)))
+            whatifs: list[tuple[str, float, float]] = []
             zset_limit = int(
                 limits.get(
                     "zset-max-ziplist-entries", limits.get("zset-max-listpack-entries", "128")
@@ -311,7 +255,7 @@ def measure(count: int) -> Map:
             store.close()
             server.stop()
     return Map(count, used, dict(shapes), limits, dict(fields), hash_encodings, dict(events),
-               dict(event_parts), texts, dict(json_keys), whatifs)  # fmt: skip
+               dict(event_parts), texts, dict(json_keys), whatifs, dict(packed))  # fmt: skip
 
 
 def _rows(title: str, head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
@@ -321,7 +265,7 @@ def _rows(title: str, head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str
     return "\n".join(lines)
 
 
-def report(found: Map, top: int = 15) -> str:
+def report(found: Map, top: int = 60) -> str:
     n = found.count
     keyed = sum(item.bytes for item in found.shapes.values())
     out = [
@@ -363,6 +307,12 @@ def report(found: Map, top: int = 15) -> str:
             f"{(decl.bytes - payload) / n:,.0f} of encoding; encodings "
             + ", ".join(f"{e}×{c}" for e, c in found.hash_encodings.most_common())
         )
+    out.append(_rows(
+        "packed values (store/packing.py): bytes stored and bytes of the text they hold",
+        ("kind", "values/decl", "stored bytes/decl", "text bytes/decl", "ratio"),
+        [(kind, f"{item[0] / n:.2f}", f"{item[1] / n:,.0f}", f"{item[2] / n:,.0f}",
+          f"{item[1] / max(item[2], 1):.3f}") for kind, item in sorted(found.packed.items())],
+    ))  # fmt: skip
     events_total = sum(item[1] for item in found.events.values())
     out.append(_rows(
         "audit trail, event by event (JSON bytes)", ("type", "events/decl", "bytes/decl", "bytes/event"),
@@ -390,7 +340,7 @@ def report(found: Map, top: int = 15) -> str:
     strings = sum(spot.bytes for spot in found.texts.values())
     out.append(f"all strings: {strings / n:,.0f} bytes/decl, of which repeated {repeated / n:,.0f}")
     out.append(_rows(
-        f"what-ifs, measured on copies (MEMORY USAGE): of {min(SAMPLE, n)} declarations' keys, of every index whole",
+        "what-ifs, measured on copies (MEMORY USAGE) of every index whole",
         ("what", "bytes/decl now", "then", "saved"),
         [(what, f"{now:,.0f}", f"{then:,.0f}", f"{now - then:,.0f}") for what, now, then in found.whatifs],
     ))  # fmt: skip

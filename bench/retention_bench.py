@@ -31,10 +31,11 @@ def _used_memory(store: RedisStore) -> int:
     return int(info["used_memory"])
 
 
-def decide_all(store: RedisStore, count: int) -> None:
+def decide_all(store: RedisStore, count: int, first: int = 0) -> None:
+    """Submit and decide `count` declarations of the bench mix, of seeds from `first` on."""
     catalog = load_catalog()
-    for start in range(0, count, 1000):
-        size = min(1000, count - start)
+    for start in range(first, first + count, 1000):
+        size = min(1000, first + count - start)
         bodies = declarations(size, seed=start, label=f"y{start}")
         # permits only for the declarations naming one: the ledger as a year would hold it
         named = [index for index, body in enumerate(bodies) if "permit_number" in body["lines"][0]]

@@ -5,7 +5,9 @@ The trails themselves are written with the declaration they belong to, in the sa
 script (store/declarations.py); this aggregate reads them, and writes checkpoints.
 
 Keys, under the store's prefix:
-    audit:{id}           list of a declaration's audit events (JSON)
+    audit:{id}           list of a declaration's audit events (JSON), each write's
+                         events packed as one item (store/packing.py), after those of
+                         doc:{id}, the document a decision packs (store/declarations.py)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
@@ -14,9 +16,14 @@ Keys, under the store's prefix:
     audit:named          hash: declaration id -> the newest checkpoint naming its head,
                          beside the record's own pointer, so that one rolled back or
                          removed disagrees with it
-    decisions:{rule}     sorted set of "declaration|line" by decision time
-    decision_rows:{rule} hash: "declaration|line" -> JSON {severity, pack_version, outcome}
-                         as decided (written with the index by store/lua/record.lua)
+    decisions:{rule}:{n} the rule's decisions in buckets of at most 512 (so that Redis
+                         keeps each a listpack): a hash "declaration|line" -> JSON
+                         [decision time (ms), severity, pack_version, outcome] as decided
+                         (written by store/lua/record.lua); decisions:{rule}:count the
+                         bucket being filled, decisions:{rule}:first and :last each
+                         bucket's earliest and latest time (sorted sets of bucket numbers)
+    decisions:{rule}, decision_rows:{rule}  the same, unbucketed (rows as JSON objects),
+                         as decisions indexed before the buckets are kept; still read
 
 An archived declaration's events are in its archive line (store/archive.py); its head,
 count, MAC and checkpoint stay in Redis, so the file cannot change what verifies.
@@ -24,17 +31,16 @@ count, MAC and checkpoint stay in Redis, so the file cannot change what verifies
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import orjson
-from redis.commands.core import Script
 
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
+from store.declarations import row_of, trail_of
 from store.errors import StoreError, translated
-from store.keyspace import Keyspace, decoded, lua_source
+from store.keyspace import Keyspace, decoded
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,6 @@ class AuditTrails(Protocol):
 class RedisAuditTrails(Keyspace):
     """The audit trails in Redis."""
 
-    @functools.cached_property
-    def _checkpoint(self) -> Script:
-        return self.client.register_script(lua_source("checkpoint"))
-
     @property
     def checkpoints_key(self) -> str:
         """The list of checkpoints, oldest first."""
@@ -102,7 +104,10 @@ class RedisAuditTrails(Keyspace):
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
         """The stored events as written, for verification that must survive bad ones (from
         the archive line for an archived declaration)."""
-        events = list(self.client.lrange(self.key("audit", declaration_id), 0, -1))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.key("doc", declaration_id))
+        pipe.lrange(self.key("audit", declaration_id), 0, -1)
+        events: list[str | bytes] = list(trail_of(*pipe.execute()))
         if events:
             return events
         stub = self._archived_stub(declaration_id)
@@ -170,17 +175,18 @@ class RedisAuditTrails(Keyspace):
                 entries,
                 previous.mac if previous else GENESIS,
             )
-            outcome = self._checkpoint(
-                keys=[
-                    self.checkpoints_key,
-                    changed_key,
-                    self.key("audit", "tip"),
-                    self.key("audit", "named"),
-                    *(self.key("decl", declaration_id) for declaration_id in ids),
-                ],
-                args=[checkpoint.prev, checkpoint.model_dump_json(), checkpoint.seq,
-                      orjson.dumps(read),
-                      CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
+            outcome = self.run(
+                "checkpoint",
+                {
+                    "checkpoints": self.checkpoints_key,
+                    "changed": changed_key,
+                    "tip": self.key("audit", "tip"),
+                    "named": self.key("audit", "named"),
+                    **{f"decl|{item}": self.key("decl", item) for item in ids},
+                },
+                {"prev": checkpoint.prev, "seq": str(checkpoint.seq), "read": read},
+                [checkpoint.model_dump_json(),
+                 CheckpointTip.of(self.audit_key, checkpoint).model_dump_json()],
             )  # fmt: skip
             if decoded(outcome) == "ok":
                 return checkpoint
@@ -190,21 +196,81 @@ class RedisAuditTrails(Keyspace):
     def decisions(
         self, rule: str, start: float, end: float, offset: int = 0, limit: int | None = None
     ) -> list[DecisionRow]:
-        key = self.key("decisions", rule)
-        raw = cast(
-            list[tuple[bytes, float]],
-            self.client.zrangebyscore(key, start, end, withscores=True)
-            if limit is None
-            else self.client.zrangebyscore(key, start, end, offset, limit, withscores=True),
+        """In the order of one sorted set (time, then member), from the buckets whose time
+        span meets [start, end] and from the unbucketed index of before. Buckets wholly in
+        the range, before the page and apart from the others, are counted, not read; the
+        reading stops at the buckets past the page's end."""
+        index, low, high = self.key("decisions", rule), start * 1000, end * 1000
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrangebyscore(index, start, end, withscores=True)
+        pipe.zrangebyscore(f"{index}:first", "-inf", high, withscores=True)
+        pipe.zrangebyscore(f"{index}:last", low, "+inf", withscores=True)
+        old, firsts, lasts = pipe.execute()
+        ending = {decoded(number) or "": score for number, score in lasts}
+        spans = sorted(
+            (score, ending[number], number)
+            for number, score in ((decoded(item) or "", score) for item, score in firsts)
+            if number in ending
         )
-        if not raw:
-            return []
-        rows = self.client.hmget(self.key("decision_rows", rule), [member for member, _ in raw])
+        inside = [low <= first and last <= high for first, last, _ in spans]
+        pipe = self.client.pipeline(transaction=False)
+        for _, _, number in spans:
+            pipe.hlen(f"{index}:{number}")
+        # entries in the range: all of a bucket wholly in it, at least none of another
+        counts = [
+            int(count) if whole else 0
+            for count, whole in zip(pipe.execute() if spans else [], inside, strict=True)
+        ]
+        skip = 0
+        while (
+            not old
+            and len(spans) > 1
+            and inside[0]
+            and spans[0][1] < spans[1][0]
+            and skip + counts[0] <= offset
+        ):
+            skip += counts.pop(0)
+            spans.pop(0)
+            inside.pop(0)
+        if limit is not None:  # the buckets up to the page's end, and those that overlap them
+            need, held, reach, taken = offset - skip + limit, 0, float("-inf"), 0
+            for (first, last, _), count in zip(spans, counts, strict=True):
+                if held >= need and first > reach:
+                    break
+                held, reach, taken = held + count, max(reach, last), taken + 1
+            spans = spans[:taken]
+        pipe = self.client.pipeline(transaction=False)
+        for _, _, number in spans:
+            pipe.hgetall(f"{index}:{number}")
+        found: list[tuple[float, bytes, dict[str, Any] | None]] = []
+        for member, score in old:
+            found.append((score, member, None))
+        for entries in pipe.execute() if spans else []:
+            for member, kept in entries.items():
+                at_ms, *values = orjson.loads(kept)
+                if low <= at_ms <= high:
+                    found.append((at_ms / 1000, member, row_of(values)))
+        found.sort(key=lambda item: (item[0], item[1]))
+        page = found[offset - skip :] if limit is None else found[offset - skip :][:limit]
+        unbucketed = [member for _, member, kept in page if kept is None]
+        rows = (
+            dict(
+                zip(
+                    unbucketed,
+                    self.client.hmget(self.key("decision_rows", rule), unbucketed),
+                    strict=True,
+                )
+            )
+            if unbucketed
+            else {}
+        )
         out: list[DecisionRow] = []
-        for (member, score), row in zip(raw, rows, strict=True):
+        for score, member, kept in page:
             parts = str(decoded(member)).rpartition("|")
             declaration_id, line = parts[0], parts[2]
-            kept = orjson.loads(row) if row else None
+            row = rows.get(member)
+            if kept is None and row:
+                kept = row_of(orjson.loads(row))
             out.append(DecisionRow(declaration_id, int(line) if line else None, float(score), kept))
         return out
 

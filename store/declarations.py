@@ -2,26 +2,40 @@
 happened to it (audit events, status and verdict in one atomic step), and the lists
 and indexes that find it again.
 
-Every write is one Lua script (`store/lua/`): `submit` stores a new declaration with
-its first audit events, `record` appends events and sets fields if the status allows,
-`begin` takes a declaration for evaluation. Audit events are chained here in Python
-(Redis Lua has no SHA-256): the chain is computed on the head read beforehand, and the
-script refuses the append if the head moved meanwhile.
+Every write is one Lua script (`store/lua/`, keys by role and one payload, run by
+`Keyspace.run`): `submit` stores a new declaration with its first audit events, `record`
+appends events and sets fields if the status allows, `begin` takes a declaration for
+evaluation. Audit events are chained here in Python (Redis Lua has no SHA-256): the
+chain is computed on the head read beforehand, and the script refuses the append if the
+head moved meanwhile. The body, the verdict and the events are packed here too (Redis
+Lua has no zlib; store/packing.py): the scripts store them as they are handed in, and
+read only the small fields, which stay text.
 
 Keys, under the store's prefix:
-    decl:{id}            hash: body, sha, bn, status, verdict, audit_head, audit_len,
-                         audit_mac (HMAC of id, head and length under the audit key),
-                         checkpoint (seq of the latest checkpoint naming its head), and
-                         the summary lists read instead of body and verdict
-                         (schemas/summary.py: importer_name, accepted_at, line_count,
-                         outcome, total_duty, errors, warnings), ...
-    audit:{id}           list of audit events (JSON), read by store/audit.py
+    decl:{id}            hash of small fields (so Redis keeps it a listpack): sha, bn,
+                         status, audit_head, audit_len, audit_mac (HMAC of id, head and
+                         length under the audit key), checkpoint (seq of the latest
+                         checkpoint naming its head), and the summary lists read instead
+                         of body and verdict (schemas/summary.py: importer_name,
+                         accepted_at, line_count, outcome, total_duty, errors,
+                         warnings), ...; a record stored before packing holds its body
+                         and verdict here as text, and reads as it did
+    body:{id}            string: the canonical body, packed
+    verdict:{id}         string: the verdict, packed (when it cannot go in the document)
+    audit:{id}           list: each write's audit events as one packed item (an event
+                         stored before packing is an item of its own, as text); read by
+                         store/audit.py
+    doc:{id}             string: once decided, the body, the verdict and the trail up to
+                         the decision as one packed document (store/packing.py), which
+                         body:{id}, verdict:{id} and audit:{id} leave for; events written
+                         after it go to audit:{id} again
     pending              sorted set of declarations without a verdict, by submission time
     submitted[:{bn}]     sorted sets of every (one importer's) submission, by time
     decided              sorted set of declarations decided or failed, by time
-    decisions:{rule}     sorted set of "declaration|line" by decision time (store/audit.py)
-    decision_rows:{rule} hash: "declaration|line" -> what GET /v1/decisions lists of it
-                         (severity, pack version, outcome), kept as it is decided
+    decisions:{rule}:{n} hash: "declaration|line" -> [decision time (ms), what GET
+                         /v1/decisions lists of it (severity, pack version, outcome)],
+                         kept as it is decided, in buckets of at most 512 (store/audit.py,
+                         store/lua/record.lua)
 
 `Declarations` is what callers use of it; `RedisDeclarations` is the one over Redis and
 store/memory.py the one in memory, held to the same contract by
@@ -31,14 +45,12 @@ tests/store/test_declarations_contract.py.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from redis.commands.core import Script
 
 from schemas import summary
 from schemas.audit import GENESIS, chain_json
@@ -46,8 +58,16 @@ from schemas.permit import Permit
 from schemas.quota import Allocation
 from schemas.verification import DECIDING_EVENTS, head_mac
 from store.errors import NotFound, NotReplicated, StoreError, translated
-from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
+from store.keyspace import Keyspace, decoded, now_rfc3339
 from store.ledger import allocation_of, permit_of
+from store.packing import (
+    document_of,
+    events_of,
+    pack,
+    pack_document,
+    pack_events,
+    unpacked_text,
+)
 from store.webhooks import outbox_index
 
 
@@ -251,15 +271,65 @@ LISTED = (*summary.BODY_FIELDS, *summary.VERDICT_FIELDS)
 def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
     if not raw:
         return None
-    return record_of(
-        declaration_id, {decoded(key) or "": decoded(value) for key, value in raw.items()}
-    )
+    return record_of(declaration_id, raw)
+
+
+def stored_fields(
+    raw: Any, body: bytes | None, verdict: bytes | None, document: bytes | None = None
+) -> dict[str, str | None]:
+    """A declaration's fields as text, from its hash (HGETALL), its packed body and
+    verdict, and its document: a record stored before packing holds them in the hash,
+    which is read first (the record script drops the hash's old ones when it stores new
+    ones), then their own keys, then the document."""
+    fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
+    whole = document_of(document)
+    kept = {"body": whole[0], "verdict": whole[1]} if whole is not None else {}
+    for name, own in (("body", body), ("verdict", verdict)):
+        if name in fields:
+            continue
+        if own is not None:
+            fields[name] = unpacked_text(own)
+        elif kept.get(name):
+            fields[name] = kept[name]
+    return fields
+
+
+def trail_of(document: bytes | None, items: list[bytes]) -> list[bytes]:
+    """A trail's events: those of its document, then those of its list."""
+    whole = document_of(document)
+    return [*(whole[2] if whole is not None else []), *events_of(items)]
+
+
+def trail_items(texts: Sequence[str]) -> list[bytes | str]:
+    """The items a write appends to a trail: its events as one packed item."""
+    if not texts:
+        return []
+    packed = pack_events(list(texts))
+    return [packed] if packed is not None else list(texts)
 
 
 def decision_row(finding: tuple[str, str] | None, outcome: str | None) -> dict[str, str | None]:
     """What the decision list shows of one decision beside where and when."""
     severity, pack_version = finding or (None, None)
     return {"severity": severity, "pack_version": pack_version, "outcome": outcome}
+
+
+ROW_FIELDS = ("severity", "pack_version", "outcome")
+"""What the decision index keeps of a decision, in this order (`kept_row`)."""
+
+
+def kept_row(row: Mapping[str, str | None]) -> list[str | None]:
+    """A decision's row as the index keeps it: its values alone, short enough for the
+    bucket's listpack (store/lua/record.lua)."""
+    return [row[name] for name in ROW_FIELDS]
+
+
+def row_of(kept: Any) -> dict[str, Any]:
+    """A decision's row from what the index keeps: its values, or (indexed before the
+    buckets) the row itself."""
+    if isinstance(kept, list):
+        return dict(zip(ROW_FIELDS, kept, strict=True))
+    return dict(kept)
 
 
 def written_events(
@@ -377,28 +447,20 @@ class RedisDeclarations(OneAtATime, Keyspace):
     replica_wait_ms = 1000
     _replicas_connected = (0, -1.0)  # (count, when looked up)
 
-    @functools.cached_property
-    def _submit(self) -> Script:
-        return self.client.register_script(lua_source("submit"))
+    def _declaration_keys(self, declaration_id: str) -> dict[str, str]:
+        return {
+            "decl": self.key("decl", declaration_id),
+            "pending": self.key("pending"),
+            "audit": self.key("audit", declaration_id),
+        }
 
-    @functools.cached_property
-    def _record(self) -> Script:
-        return self.client.register_script(lua_source("record"))
-
-    @functools.cached_property
-    def _begin(self) -> Script:
-        return self.client.register_script(lua_source("begin"))
-
-    @functools.cached_property
-    def _summarise(self) -> Script:
-        return self.client.register_script(lua_source("summarise"))
-
-    def _declaration_keys(self, declaration_id: str) -> list[str]:
-        return [
-            self.key("decl", declaration_id),
-            self.key("pending"),
-            self.key("audit", declaration_id),
-        ]
+    def _read(self, pipe: Any, declaration_id: str) -> None:
+        """A declaration's hash, packed body, packed verdict and document, read in `pipe`
+        (four replies, for `stored_fields`)."""
+        pipe.hgetall(self.key("decl", declaration_id))
+        pipe.get(self.key("body", declaration_id))
+        pipe.get(self.key("verdict", declaration_id))
+        pipe.get(self.key("doc", declaration_id))
 
     # --- writes ------------------------------------------------------------------------
 
@@ -408,22 +470,26 @@ class RedisDeclarations(OneAtATime, Keyspace):
         pipe = self.client.pipeline(transaction=False)
         for declaration_id, body, sha, business_number, submitted_at, events in items:
             texts, head = chain_json(GENESIS, 0, now_rfc3339(), events)
-            self._submit(
-                keys=[
-                    *self._declaration_keys(declaration_id),
-                    self.key("submitted"),
-                    self.key("submitted", business_number),
-                    self.key("submission_seq"),
-                    self.key("audit", "changed"),
-                    self.key("audit", "changes"),
-                    self.key("stats"),
-                ],
-                args=[
-                    declaration_id, body, sha, business_number, repr(submitted_at),
-                    orjson.dumps(texts), head, len(texts),
-                    self._mac(declaration_id, head, len(texts)),
-                    orjson.dumps(summary.of_body(body)),
-                ],
+            trail = trail_items(texts)
+            self.run(
+                "submit",
+                {
+                    **self._declaration_keys(declaration_id),
+                    "body": self.key("body", declaration_id),
+                    "submitted": self.key("submitted"),
+                    "submitted_bn": self.key("submitted", business_number),
+                    "seq": self.key("submission_seq"),
+                    "changed": self.key("audit", "changed"),
+                    "changes": self.key("audit", "changes"),
+                    "stats": self.key("stats"),
+                },
+                {
+                    "id": declaration_id, "sha": sha, "bn": business_number,
+                    "submitted_at": repr(submitted_at), "head": head, "length": str(len(texts)),
+                    "mac": self._mac(declaration_id, head, len(texts)),
+                    "summary": summary.of_body(body), "items": len(trail),
+                },
+                [pack(body, "body"), *trail],
                 client=pipe,
             )  # fmt: skip
         replicas = self._replicas_to_wait()
@@ -456,13 +522,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
     def record_many(self, writes: Sequence[Write]) -> list[str]:
         """`record` for many declarations in one round trip (each one atomic on its own);
         a write whose chain head moved meanwhile is retried on its own."""
+        priors = self._priors([write for write in writes if "verdict" in write.fields])
         pipe = self.client.pipeline(transaction=False)
         for write in writes:
-            self._record(
-                keys=self._record_keys(write.declaration_id),
-                args=self._record_args(write),
-                client=pipe,
-            )
+            self.run("record", *self._record_call(write, priors), client=pipe)
         outcomes = [decoded(outcome) or "" for outcome, _status in pipe.execute()]
         for position, write in enumerate(writes):
             attempts = 0
@@ -473,56 +536,96 @@ class RedisDeclarations(OneAtATime, Keyspace):
                         f"the audit chain of {write.declaration_id} kept moving; gave up"
                     )
                 fresh = dataclasses.replace(write, known_head=None)
-                outcome, _status = self._record(
-                    keys=self._record_keys(write.declaration_id), args=self._record_args(fresh)
-                )
+                again = self._priors([fresh] if "verdict" in fresh.fields else [])
+                outcome, _status = self.run("record", *self._record_call(fresh, again))
                 outcomes[position] = decoded(outcome) or ""
             if outcomes[position] == "missing":
                 raise NotFound(f"declaration {write.declaration_id} does not exist")
         return outcomes
 
-    def _record_args(self, write: Write) -> list[Any]:
+    def _priors(self, writes: Sequence[Write]) -> dict[str, tuple[str, list[bytes]]]:
+        """For writes that decide a declaration: its body and its trail's items as they
+        are, which the decision packs into its document with the verdict; a declaration
+        that has a document already, or no body, has none."""
+        if not writes:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for write in writes:
+            self._read(pipe, write.declaration_id)
+            pipe.lrange(self.key("audit", write.declaration_id), 0, -1)
+        replies = pipe.execute()
+        out = {}
+        for n, write in enumerate(writes):
+            raw, body, verdict, document, items = replies[5 * n : 5 * n + 5]
+            if not raw or document is not None:
+                continue
+            text = stored_fields(raw, body, verdict).get("body")
+            if text is not None:
+                out[write.declaration_id] = (text, list(items))
+        return out
+
+    def _record_call(
+        self, write: Write, priors: Mapping[str, tuple[str, list[bytes]]]
+    ) -> tuple[dict[str, str], dict[str, Any], list[bytes | str]]:
+        """The keys (by role), payload and values of the record script for `write`; one
+        that decides a declaration whose body and trail were read (`priors`) writes its
+        document."""
         head, length = write.known_head or self._head(write.declaration_id)
         now = time.time()
-        index = [
-            [self.key("decisions", rule), f"{write.declaration_id}|{line or ''}", now]
-            for rule, line in write.decisions
-        ]
+        keys = {
+            **self._declaration_keys(write.declaration_id),
+            "body": self.key("body", write.declaration_id),
+            "doc": self.key("doc", write.declaration_id),
+            "verdict": self.key("verdict", write.declaration_id),
+            "changed": self.key("audit", "changed"),
+            "changes": self.key("audit", "changes"),
+            "stats": self.key("stats"),
+        }
+
+        def role(key: str) -> str:
+            """A key the index or the rows name, declared under its name in the keyspace."""
+            name = key.removeprefix(f"{self.prefix}:")
+            keys[name] = key
+            return name
+
         outcome = write.fields.get("outcome")
-        rows = [
-            [self.key("decision_rows", rule), f"{write.declaration_id}|{line or ''}",
-             orjson.dumps(decision_row(write.findings.get((rule, line)), outcome)).decode()]
+        at_ms = int(now * 1000)  # never past the second the decision list shows
+        decisions = [
+            [role(self.key("decisions", rule)), f"{write.declaration_id}|{line or ''}", at_ms,
+             orjson.dumps([at_ms, *kept_row(decision_row(write.findings.get((rule, line)), outcome))]).decode()]
             for rule, line in write.decisions
         ]  # fmt: skip
+        index: list[list[Any]] = []
         if write.fields.get("status") in ("decided", "failed"):
-            index.append([self.key("decided"), write.declaration_id, now])
+            index.append([role(self.key("decided")), write.declaration_id, now])
         # the webhook event of a decision or a cancellation, in the same atomic step
-        index += outbox_index(self.prefix, write.declaration_id, write.fields.get("status"), now)
-        extra = {
-            "index": index,
-            "rows": rows,
-            "counters": write.counters,
-            "stats": self.key("stats"),
-            "channel": self.changes_channel,
-        }
+        for key, member, score, *guard in outbox_index(
+            self.prefix, write.declaration_id, write.fields.get("status"), now
+        ):
+            index.append([role(key), member, score, *(role(item) for item in guard)])
         texts, new_head = chain_json(
             head, length, now_rfc3339(), written_events(write.events, write.fields)
         )
         fields = written_fields(write.fields)
-        return [
-            ",".join(write.allowed), head,
-            orjson.dumps(texts),
-            new_head,
-            orjson.dumps(fields), "done" if write.done else "", orjson.dumps(extra),
-            self._mac(write.declaration_id, new_head, length + len(texts)),
-        ]  # fmt: skip
-
-    def _record_keys(self, declaration_id: str) -> list[str]:
-        return [
-            *self._declaration_keys(declaration_id),
-            self.key("audit", "changed"),
-            self.key("audit", "changes"),
-        ]
+        verdict = fields.pop("verdict", None)
+        prior = priors.get(write.declaration_id)
+        document = (
+            pack_document(prior[0], verdict, [*events_of(prior[1]), *(t.encode() for t in texts)])
+            if prior is not None and verdict is not None
+            else None
+        )
+        items = trail_items(texts) if document is None else []
+        payload = {
+            "allowed": ",".join(write.allowed), "head": head, "new_head": new_head,
+            "count": len(texts), "fields": fields, "done": write.done,
+            "mac": self._mac(write.declaration_id, new_head, length + len(texts)),
+            "verdict": verdict is not None, "items": len(items), "index": index,
+            "decisions": decisions, "counters": write.counters, "channel": self.changes_channel,
+            "document": document is not None, "replaces": len(prior[1]) if prior else 0,
+        }  # fmt: skip
+        if document is not None:
+            return keys, payload, [document]
+        return keys, payload, [pack(verdict, "verdict") if verdict is not None else "", *items]
 
     def _mac(self, declaration_id: str, head: str, length: int) -> str:
         """The head's MAC, written with the head by the same script ('' without a key)."""
@@ -547,7 +650,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         for declaration_id, permit_keys in wanted:
             keys = sorted(set(permit_keys))
             plans.append((declaration_id, keys))
-            self._begin(keys=[self.key("decl", declaration_id)], client=pipe)
+            self.run("begin", {"decl": self.key("decl", declaration_id)}, {}, client=pipe)
             for quota_id, number in keys:
                 pipe.hgetall(self.ledger.key(f"{quota_id}|permit|{number}"))
         replies = pipe.execute()
@@ -569,30 +672,34 @@ class RedisDeclarations(OneAtATime, Keyspace):
 
     @translated
     def get(self, declaration_id: str) -> DeclarationRecord | None:
-        return _record_of(
-            declaration_id, self._unarchived(self.client.hgetall(self.key("decl", declaration_id)))
-        )
+        found = self.get_many([declaration_id])
+        return found[0] if found else None
 
     @translated
     def get_many(self, declaration_ids: Sequence[str]) -> list[DeclarationRecord]:
         """The declarations that exist among `declaration_ids`, in order, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         for declaration_id in declaration_ids:
-            pipe.hgetall(self.key("decl", declaration_id))
+            self._read(pipe, declaration_id)
+        replies = pipe.execute()
         records = [
-            _record_of(declaration_id, self._unarchived(raw))
-            for declaration_id, raw in zip(declaration_ids, pipe.execute(), strict=True)
+            _record_of(declaration_id, self._unarchived(*replies[4 * n : 4 * n + 4]))
+            for n, declaration_id in enumerate(declaration_ids)
         ]
         return [record for record in records if record is not None]
 
-    def _unarchived(self, raw: Any) -> Any:
+    def _unarchived(
+        self, raw: Any, body: bytes | None, verdict: bytes | None, document: bytes | None
+    ) -> dict[str, str | None]:
         """A record as stored, or, for an archived stub, the archived record under what the
         stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
-        if not raw or (b"archive" not in raw and "archive" not in raw):
-            return raw
-        stub = {decoded(key) or "": decoded(value) for key, value in raw.items()}
-        line = self._archived_line(stub.get("id") or "", stub)
-        return {**line["fields"], **stub}
+        if not raw:
+            return {}
+        fields = stored_fields(raw, body, verdict, document)
+        if "archive" not in fields:
+            return fields
+        line = self._archived_line(fields.get("id") or "", fields)
+        return {**line["fields"], **fields}
 
     @translated
     def allocation(self, declaration_id: str) -> Allocation | None:
@@ -640,9 +747,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
         derived = summary.of_body(record.body)
         if record.verdict:
             derived.update(summary.of_verdict(record.verdict))
-        self._summarise(
-            keys=[self.key("decl", declaration_id)],
-            args=[record.audit_head, orjson.dumps(derived)],
+        self.run(
+            "summarise",
+            {"decl": self.key("decl", declaration_id)},
+            {"head": record.audit_head, "fields": derived},
         )
         return {
             **fields,

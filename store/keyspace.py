@@ -10,12 +10,16 @@ connection, while each can also be built alone on a client and a prefix.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
+from redis.commands.core import Script
 
 from store.archive import Archive, ArchiveError
 from store.ledger import Ledger
@@ -34,6 +38,14 @@ def today() -> date:
 def lua_source(name: str) -> str:
     """The text of `store/lua/{name}.lua`."""
     return resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+
+
+@functools.cache
+def script_text(name: str) -> str:
+    """A declaration or audit script: the calling convention's prelude
+    (`store/lua/roles.lua`: keys by role, one JSON payload, values stored as handed in)
+    followed by `store/lua/{name}.lua`."""
+    return lua_source("roles") + "\n" + lua_source(name)
 
 
 def decoded(value: Any) -> str | None:
@@ -60,6 +72,27 @@ class Keyspace:
         # where archived declarations are read back from (ACCORD_ARCHIVE_DIR)
         self.archive = Archive(archive_dir) if archive_dir is not None else None
         self.ledger = Ledger(client, prefix)
+        self._scripts: dict[str, Script] = {}
+
+    def run(
+        self,
+        name: str,
+        keys: Mapping[str, str],
+        payload: Any,
+        values: Sequence[bytes | str] = (),
+        client: Any = None,
+    ) -> Any:
+        """Run script `name` (store/lua/roles.lua says how) on `keys` (role -> key), with
+        `payload` (JSON) and `values` stored as they are (ARGV[3..]); in `client`'s
+        pipeline when one is given."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(script_text(name))
+        return script(
+            keys=list(keys.values()),
+            args=[orjson.dumps(list(keys)), orjson.dumps(payload), *values],
+            client=client,
+        )
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

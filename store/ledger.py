@@ -334,7 +334,7 @@ class Ledger:
         found = permit_of(raw)
         if found is None:
             raise StoreError(f"permit {number} does not exist")
-        year = int({_text(name): _text(value) for name, value in raw.items()}.get("year") or 1)
+        year = int(_text(raw.get(b"year") or raw.get("year") or 1))
         terms = terms_of_year(year)
         roles = [
             *self.year_roles(terms),
@@ -535,12 +535,29 @@ def _period(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def registration_text(raw: dict[Any, Any]) -> str:
+    """A permit's registration from its stored hash: in pieces of at most 64 bytes
+    (store/lua/ledger.lua, so that the hash stays a listpack), joined as bytes before
+    they are read as text, or whole in a permit written before."""
+    stored = {_text(name): value for name, value in raw.items()}
+    if "registration" in stored:
+        return _text(stored["registration"])
+    pieces: list[bytes] = []
+    while (piece := stored.get(f"registration:{len(pieces) + 1}")) is not None:
+        pieces.append(piece if isinstance(piece, bytes) else str(piece).encode())
+    return b"".join(pieces).decode()
+
+
 def permit_of(raw: dict[Any, Any]) -> Permit | None:
     """A permit from its stored hash (None when there is none)."""
     if not raw:
         return None
-    fields = {_text(name): _text(value) for name, value in raw.items()}
-    registration = json.loads(fields["registration"])
+    registration = json.loads(registration_text(raw))
+    fields = {
+        name: _text(value)
+        for name, value in ((_text(key), value) for key, value in raw.items())
+        if not name.startswith("registration")
+    }
     return Permit.model_validate(
         {
             **registration,

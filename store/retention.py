@@ -24,8 +24,9 @@ from typing import Any, cast
 import orjson
 
 from store.archive import Archive, DayFile
+from store.declarations import stored_fields, trail_of
 from store.errors import StoreError, translated
-from store.keyspace import Keyspace, decoded, lua_source, now_rfc3339
+from store.keyspace import Keyspace, decoded, now_rfc3339
 
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")
@@ -105,7 +106,6 @@ def _archive_closed(
     page: int,
     after_write: Callable[[], None] | None,
 ) -> ArchiveRun:
-    swap = store.client.register_script(lua_source("archive"))
     cursor_key = store.key("archive", "scanned")
     start = decoded(store.client.get(cursor_key)) or "-inf"
     end = cutoff.timestamp()
@@ -128,15 +128,25 @@ def _archive_closed(
         pipe = store.client.pipeline(transaction=False)
         for declaration_id in ids:
             pipe.hgetall(store.key("decl", declaration_id))
+            pipe.get(store.key("body", declaration_id))
+            pipe.get(store.key("verdict", declaration_id))
+            pipe.get(store.key("doc", declaration_id))
             pipe.lindex(store.key("audit", declaration_id), -1)
         replies = pipe.execute()
         chosen: list[tuple[str, dict[str, str], str]] = []
         for position, (declaration_id, (_, score)) in enumerate(zip(ids, members, strict=True)):
-            raw, last = replies[2 * position], replies[2 * position + 1]
-            fields = {decoded(name) or "": decoded(value) or "" for name, value in raw.items()}
-            if not fields or "archive" in fields:
+            raw, body, verdict, document, last = replies[5 * position : 5 * position + 5]
+            if not raw:
                 continue
-            closed_at = _closed_at(fields, decoded(last))
+            fields = {
+                name: value or ""
+                for name, value in stored_fields(raw, body, verdict, document).items()
+            }
+            if "archive" in fields:
+                continue
+            trail = trail_of(None if last is not None else document, [last] if last else [])
+            last_event = trail[-1].decode() if trail else None
+            closed_at = _closed_at(fields, last_event)
             if fields.get("status") in CLOSED and closed_at and _instant(closed_at) < cutoff:
                 chosen.append((declaration_id, fields, closed_at))
             else:
@@ -147,13 +157,13 @@ def _archive_closed(
             after_write()
         pipe = store.client.pipeline(transaction=False)
         for declaration_id, fields, name, line_offset, _ in placed:
-            swap(
-                keys=[
-                    store.key("decl", declaration_id), store.key("audit", declaration_id),
-                    store.key("alloc", declaration_id), store.key("allocreq", declaration_id),
-                ],
-                args=[fields["status"], fields.get("audit_head", ""), name, line_offset,
-                      now_rfc3339(), orjson.dumps(DROPPED)],
+            store.run(
+                "archive",
+                {role: store.key(role, declaration_id)
+                 for role in ("decl", "audit", "body", "verdict", "doc", "alloc", "allocreq")},
+                {"status": fields["status"], "head": fields.get("audit_head", ""),
+                 "file": name, "offset": str(line_offset), "at": now_rfc3339(),
+                 "drop": DROPPED},
                 client=pipe,
             )  # fmt: skip
         for (_, _, name, _, found), outcome in zip(placed, pipe.execute(), strict=True):
@@ -178,18 +188,19 @@ def _write_lines(
     each is (found: it was there already, from a run that stopped before Redis let go)."""
     pipe = store.client.pipeline(transaction=False)
     for declaration_id, _, _ in chosen:
+        pipe.get(store.key("doc", declaration_id))
         pipe.lrange(store.key("audit", declaration_id), 0, -1)
         pipe.get(store.key("alloc", declaration_id))
         pipe.get(store.key("allocreq", declaration_id))
     replies = pipe.execute()
     by_file: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for position, (declaration_id, fields, closed_at) in enumerate(chosen):
-        audit, alloc, allocreq = replies[3 * position : 3 * position + 3]
+        document, audit, alloc, allocreq = replies[4 * position : 4 * position + 4]
         line = {
             "declaration_id": declaration_id,
             "closed_at": closed_at,
             "fields": fields,
-            "audit": [decoded(event) for event in audit],
+            "audit": [event.decode() for event in trail_of(document, audit)],
             "alloc": decoded(alloc),
             "allocreq": decoded(allocreq),
         }

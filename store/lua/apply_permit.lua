@@ -15,16 +15,16 @@ local function answer(fields)
   fields.permit = redis.call('HGETALL', key(role))
   return cjson.encode(fields)
 end
-local prior = redis.call('HGET', key(role), 'registration')
+local prior = registration_text(hash(role))
 if prior then
   if prior == PAYLOAD.registration then return answer({outcome = 'existing'}) end
   return answer({outcome = 'conflict'})
 end
 local who = {permit_number = p.permit_number, business_number = p.business_number,
   reason = present(p.reason) and p.reason or nil}
-local fields = {'registration', PAYLOAD.registration, 'business_number', p.business_number,
+local fields = registration_fields(PAYLOAD.registration, {'business_number', p.business_number,
   'quantity', p.quantity, 'held', 0, 'reserve', 0, 'used', 0, 'returned', 0,
-  'year', q.year, 'applied_at', NOW}
+  'year', q.year, 'applied_at', NOW})
 
 if q.drawn_at == 'declaration' then
   table.insert(fields, 'status'); table.insert(fields, 'issued')

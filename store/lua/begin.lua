@@ -4,13 +4,14 @@
 -- evaluating already means an earlier attempt was interrupted (or a duplicate delivery
 -- is at work): that is counted, so that a declaration that keeps killing its worker ends
 -- failed instead of looping.
--- KEYS[1] declaration hash. Returns {status now, status before, interrupted attempts}.
-local status = redis.call('HGET', KEYS[1], 'status')
+-- Roles: decl (the declaration hash). PAYLOAD = {}.
+-- Returns {status now, status before, interrupted attempts}.
+local status = redis.call('HGET', key('decl'), 'status')
 if status == 'queued' or status == 'pending_allocation' then
-  redis.call('HSET', KEYS[1], 'status', 'evaluating')
-  return {'evaluating', status, tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
+  redis.call('HSET', key('decl'), 'status', 'evaluating')
+  return {'evaluating', status, tonumber(redis.call('HGET', key('decl'), 'attempts') or '0')}
 end
 if status == 'evaluating' then
-  return {'evaluating', status, redis.call('HINCRBY', KEYS[1], 'attempts', 1)}
+  return {'evaluating', status, redis.call('HINCRBY', key('decl'), 'attempts', 1)}
 end
 return {status or '', status or '', 0}

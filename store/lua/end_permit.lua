@@ -18,7 +18,7 @@ if h.status == 'issued' and q.drawn_at == 'permit' then
   went = give_permit_units(q, h, held, reserve, who, day)
 end
 if h.status == 'pending_allocation' then
-  local registration = cjson.decode(h.registration)
+  local registration = cjson.decode(registration_text(h))
   redis.call('LREM', key(q.id .. '|prorata|' .. registration.issued_on), 0, 'permit:' .. number)
 end
 local drew = h.status == 'issued' and q.drawn_at == 'permit'

@@ -66,7 +66,7 @@ for i, line in ipairs(result.lines) do
     local role = permit_role(q, r.permit_number)
     local h = hash(role)
     if h.used_by == decl and h.status == 'used' then
-      local registration = cjson.decode(h.registration)
+      local registration = cjson.decode(registration_text(h))
       local used = num(h.used)
       redis.call('HSET', key(role), 'status', 'issued', 'used', 0, 'used_on', '')
       redis.call('HDEL', key(role), 'used_by')

@@ -429,6 +429,37 @@ end
 -- returned. An issued, unused permit is also in Q|expiring (score YYYYMMDD of expiry).
 local function permit_role(q, number) return q.id .. '|permit|' .. number end
 
+-- A permit's registration is kept in pieces of at most 64 bytes (registration:1,
+-- registration:2, ...), so that Redis keeps the permit's hash a listpack (its
+-- hash-max-listpack-value is 64); a permit written before holds it whole.
+local REGISTRATION_PIECE = 64
+local function registration_fields(text, into)
+  local first, n = 1, 0
+  while first <= #text do
+    local last = math.min(first + REGISTRATION_PIECE - 1, #text)
+    -- never between the bytes of one UTF-8 character: each piece reads as text
+    while last < #text and last > first do
+      local following = string.byte(text, last + 1)
+      if following < 128 or following >= 192 then break end
+      last = last - 1
+    end
+    n = n + 1
+    table.insert(into, 'registration:' .. n)
+    table.insert(into, string.sub(text, first, last))
+    first = last + 1
+  end
+  return into
+end
+
+-- The registration's text from a permit's hash (HGETALL as a table), or nil.
+local function registration_text(h)
+  if h.registration then return h.registration end
+  local parts = {}
+  while h['registration:' .. (#parts + 1)] do parts[#parts + 1] = h['registration:' .. (#parts + 1)] end
+  if #parts == 0 then return nil end
+  return table.concat(parts)
+end
+
 -- Utilisation of the period a permit was drawn from, on the ledger date `day`.
 local function count_permit(q, period_key, field, quantity, day)
   if quantity ~= 0 and period_key and period_key ~= '' then
@@ -443,7 +474,8 @@ end
 -- credited to its importer's account. Returns the period they went to, or nil when they
 -- lapsed.
 local function give_permit_units(q, h, quantity, reserve, who, day)
-  day = return_day(day, h.registration and cjson.decode(h.registration).issued_on)
+  local registration = registration_text(h)
+  day = return_day(day, registration and cjson.decode(registration).issued_on)
   local went = give(q, quantity, reserve, h.sub_quota, who, day, h.period)
   count_permit(q, h.period, went and 'permits_returned' or 'permits_lapsed', quantity, day)
   if went and q.mode == 'importer_allocation' then

@@ -1,78 +1,105 @@
 -- Append audit events and change a declaration's fields in one step, guarded twice:
 -- the declaration must be in one of the allowed statuses, and the audit chain's head
 -- must be the one the events were chained on (another writer got there first otherwise).
--- A fields object holding a verdict holds its summary too (schemas/summary.py), so that
--- lists never read a verdict to show one row of it.
--- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] trails
--- changed since the last checkpoint (sorted by KEYS[5], the change counter)
--- ARGV: 1 allowed statuses (comma-separated, '' = any), 2 expected audit head,
---       3 events (JSON array of encoded events), 4 new head, 5 fields (JSON object),
---       6 'done' to take the declaration off the pending set,
---       7 side effects on success (JSON: {index: [[key, member, score, guard?]], rows: [[key,
---         member, row]], counters: {name: n}, stats: key, channel: name}), so that a verdict
---         and its decision index (and what the decision list shows of each) are written
---         together (an index entry with a guard key only while the guard exists); a status
---         change is published on `channel` (the declaration id), which
---         wakes the API's long polls
---       8 HMAC of (id, new head, new length) under the audit key ('' without a key)
-local state = redis.call('HMGET', KEYS[1], 'status', 'audit_head', 'audit_len', 'archive')
+-- A fields object holding a verdict's summary comes with the verdict (schemas/summary.py),
+-- so that lists never read a verdict to show one row of it.
+-- Roles: decl (the declaration hash), pending (set of declarations without a verdict),
+-- audit (its trail), body and verdict (packed), doc (its body, verdict and trail as one
+-- packed document, once decided), changed (trails changed since the
+-- last checkpoint, sorted by `changes`, the change counter), stats (operational
+-- counters), and each key the payload's index and decisions name.
+-- PAYLOAD = {allowed (statuses, comma-separated, '' = any), head (expected audit head),
+--            new_head, count (events appended), fields (object), done (take it off the
+--            pending set), mac (of id, new head and new length under the audit key, ''
+--            without a key), verdict (a verdict is value(1)), document (value(1) is the
+--            whole document instead: the body, the verdict, the trail as it was read, of
+--            `replaces` items, and the events of this write), items (how many trail
+--            items follow), index = [[role, member, score, guard role?]] (an entry with
+--            a guard only while the guard key exists), decisions = [[index role, member,
+--            time (ms), kept (JSON)]] (the decision index, in buckets: below),
+--            counters = {name: n}, channel (a status change is published there: the
+--            declaration id, which wakes the API's long polls)}
+-- so that a verdict and its decision index (and what the decision list shows of each)
+-- are written together.
+-- value(1) the verdict or the document, packed ('' without one); value(2 .. 1 + items)
+-- the trail's items
+local state = redis.call('HMGET', key('decl'), 'status', 'audit_head', 'audit_len', 'archive')
 if not state[1] then return {'missing', ''} end
 -- an archived declaration's trail is closed: its events are in the archive file
 if state[4] then return {'archived', state[1]} end
-if ARGV[1] ~= '' then
+if PAYLOAD.allowed ~= '' then
   local allowed = false
-  for status in string.gmatch(ARGV[1], '[^,]+') do
+  for status in string.gmatch(PAYLOAD.allowed, '[^,]+') do
     if status == state[1] then allowed = true end
   end
   if not allowed then return {'stale', state[1]} end
 end
-if state[2] ~= ARGV[2] then return {'conflict', state[1]} end
-local events = cjson.decode(ARGV[3])
-if #events > 0 then redis.call('RPUSH', KEYS[3], unpack(events)) end
+if state[2] ~= PAYLOAD.head then return {'conflict', state[1]} end
+if PAYLOAD.document then
+  -- the trail read is the trail still (the head says no event came since; this, that
+  -- nothing else changed it): it moves into the document with the body and the verdict
+  if redis.call('LLEN', key('audit')) ~= PAYLOAD.replaces then return {'conflict', state[1]} end
+  redis.call('SET', key('doc'), value(1))
+  redis.call('DEL', key('audit'), key('body'), key('verdict'))
+  redis.call('HDEL', key('decl'), 'body', 'verdict')
+end
+if PAYLOAD.items > 0 then redis.call('RPUSH', key('audit'), unpack(values(2, 1 + PAYLOAD.items))) end
 -- every field in one HSET: each redis.call is most of a script's cost
-local fields = cjson.decode(ARGV[5])
+local fields = PAYLOAD.fields
 local written = {}
-for name, value in pairs(fields) do
+for name, item in pairs(fields) do
   written[#written + 1] = name
-  written[#written + 1] = value
+  written[#written + 1] = item
 end
 written[#written + 1] = 'audit_head'
-written[#written + 1] = ARGV[4]
+written[#written + 1] = PAYLOAD.new_head
 written[#written + 1] = 'audit_len'
-written[#written + 1] = tonumber(state[3]) + #events
+written[#written + 1] = tonumber(state[3]) + PAYLOAD.count
 local id = nil
-if ARGV[8] and ARGV[8] ~= '' then
+if PAYLOAD.mac ~= '' then
   written[#written + 1] = 'audit_mac'
-  written[#written + 1] = ARGV[8]
-  if #events > 0 then
-    id = id or redis.call('HGET', KEYS[1], 'id')
-    redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), id)
+  written[#written + 1] = PAYLOAD.mac
+  if PAYLOAD.count > 0 then
+    id = id or redis.call('HGET', key('decl'), 'id')
+    redis.call('ZADD', key('changed'), redis.call('INCR', key('changes')), id)
   end
 end
-redis.call('HSET', KEYS[1], unpack(written))
-if ARGV[6] == 'done' then
-  id = id or redis.call('HGET', KEYS[1], 'id')
-  redis.call('ZREM', KEYS[2], id)
+redis.call('HSET', key('decl'), unpack(written))
+if PAYLOAD.verdict and not PAYLOAD.document then
+  redis.call('SET', key('verdict'), value(1))
+  -- a record from before verdicts were kept on their own: its old one must not shadow it
+  redis.call('HDEL', key('decl'), 'verdict')
 end
-if ARGV[7] and ARGV[7] ~= '' then
-  local extra = cjson.decode(ARGV[7])
-  if type(extra.index) == 'table' then
-    for _, entry in ipairs(extra.index) do
-      -- an entry naming a 4th key is written only while that key exists
-      if not entry[4] or redis.call('EXISTS', entry[4]) == 1 then
-        redis.call('ZADD', entry[1], entry[3], entry[2])
-      end
-    end
+if PAYLOAD.done then
+  id = id or redis.call('HGET', key('decl'), 'id')
+  redis.call('ZREM', key('pending'), id)
+end
+for _, entry in ipairs(PAYLOAD.index) do
+  -- an entry naming a guard is written only while that key exists
+  if not present(entry[4]) or redis.call('EXISTS', key(entry[4])) == 1 then
+    redis.call('ZADD', key(entry[1]), entry[3], entry[2])
   end
-  if type(extra.rows) == 'table' then
-    for _, entry in ipairs(extra.rows) do redis.call('HSET', entry[1], entry[2], entry[3]) end
+end
+-- A rule's decisions go in buckets of at most BUCKET, which Redis keeps as listpacks
+-- (hash-max-listpack-entries is 512): INDEX:n, a hash 'declaration|line' -> [time (ms),
+-- what the decision list shows of it]. INDEX:count is the bucket being filled,
+-- INDEX:first and INDEX:last each bucket's earliest and latest time (ms), for reads of a
+-- time range (store/audit.py). The buckets are named from the declared INDEX key:
+-- Accord runs on one primary.
+local BUCKET = 512
+for _, entry in ipairs(PAYLOAD.decisions) do
+  local index = key(entry[1])
+  local n = tonumber(redis.call('GET', index .. ':count') or '0')
+  if n == 0 or redis.call('HLEN', index .. ':' .. n) >= BUCKET then
+    n = redis.call('INCR', index .. ':count')
   end
-  if type(extra.counters) == 'table' then
-    for name, amount in pairs(extra.counters) do redis.call('HINCRBY', extra.stats, name, amount) end
-  end
-  if fields.status and type(extra.channel) == 'string' then
-    id = id or redis.call('HGET', KEYS[1], 'id')
-    redis.call('PUBLISH', extra.channel, id)
-  end
+  redis.call('HSET', index .. ':' .. n, entry[2], entry[4])
+  redis.call('ZADD', index .. ':first', 'LT', entry[3], n)
+  redis.call('ZADD', index .. ':last', 'GT', entry[3], n)
+end
+for name, amount in pairs(PAYLOAD.counters) do redis.call('HINCRBY', key('stats'), name, amount) end
+if present(fields.status) then
+  id = id or redis.call('HGET', key('decl'), 'id')
+  redis.call('PUBLISH', PAYLOAD.channel, id)
 end
 return {'ok', fields.status or state[1]}

@@ -75,7 +75,7 @@ for n, ask in ipairs(asks) do
       local who = {permit_number = ask.id, business_number = ask.h.business_number}
       move(q, year_figures(q), i, 'allocated', shares[n], 0, nil, who, day)
       count_permit(q, q.periods[i].key, 'permits_issued', shares[n], day)
-      local registration = cjson.decode(ask.h.registration)
+      local registration = cjson.decode(registration_text(ask.h))
       redis.call('HSET', key(role), 'status', 'issued', 'held', shares[n],
         'period', q.periods[i].key, 'issued_at', NOW)
       redis.call('ZADD', key(q.id .. '|expiring'), day_score(registration.expires_on), ask.id)

@@ -1,36 +1,38 @@
 -- Store a declaration once: the API answers 202 only after this returns 'created'.
--- KEYS[1] declaration hash, KEYS[2] pending set, KEYS[3] audit list, KEYS[4] index of
--- submissions, KEYS[5] index of the importer's submissions (newest last), KEYS[6] the
--- submission counter (the order of submission, within a batch too), KEYS[7] trails changed
--- since the last checkpoint (sorted by KEYS[8], the change counter), KEYS[9] the operational
--- counters (`submissions` counts the declarations stored)
--- ARGV: 1 id, 2 canonical body, 3 body sha256, 4 business number, 5 submitted_at (epoch s),
---       6 audit events (JSON array of encoded events), 7 audit head, 8 audit length,
---       9 HMAC of (id, head, length) under the audit key ('' without a key),
---       10 the summary of the body that lists read (JSON object, schemas/summary.py)
-local existing = redis.call('HMGET', KEYS[1], 'sha', 'status')
+-- Roles: decl (the declaration hash), pending (set of declarations without a verdict),
+-- audit (its trail), body (its canonical body, packed), submitted and submitted_bn
+-- (indexes of every and of the importer's submissions, newest last), seq (the
+-- submission counter: the order of submission, within a batch too), changed (trails
+-- changed since the last checkpoint, sorted by `changes`, the change counter), stats (the
+-- operational counters: `submissions` counts the declarations stored).
+-- PAYLOAD = {id, sha (of the body), bn, submitted_at (epoch s, text), head, length (audit
+--            events), mac (of id, head and length under the audit key; '' without a key),
+--            summary (of the body, that lists read: schemas/summary.py), items (how many
+--            trail items follow the body)}
+-- value(1) the body, packed; value(2 .. 1 + items) the trail's items (store/packing.py)
+local existing = redis.call('HMGET', key('decl'), 'sha', 'status')
 if existing[1] then
-  if existing[1] == ARGV[3] then return {'existing', existing[2]} end
+  if existing[1] == PAYLOAD.sha then return {'existing', existing[2]} end
   return {'conflict', existing[2]}
 end
 -- One HSET and one RPUSH for all of it: each redis.call is most of a script's cost.
-local fields = {'id', ARGV[1], 'body', ARGV[2], 'sha', ARGV[3], 'bn', ARGV[4],
-  'status', 'queued', 'submitted_at', ARGV[5], 'audit_head', ARGV[7], 'audit_len', ARGV[8],
-  'attempts', 0, 'seq', redis.call('INCR', KEYS[6])}
-for name, value in pairs(cjson.decode(ARGV[10])) do
+local fields = {'id', PAYLOAD.id, 'sha', PAYLOAD.sha, 'bn', PAYLOAD.bn,
+  'status', 'queued', 'submitted_at', PAYLOAD.submitted_at, 'audit_head', PAYLOAD.head,
+  'audit_len', PAYLOAD.length, 'attempts', 0, 'seq', redis.call('INCR', key('seq'))}
+for name, item in pairs(PAYLOAD.summary) do
   fields[#fields + 1] = name
-  fields[#fields + 1] = value
+  fields[#fields + 1] = item
 end
-if ARGV[9] ~= '' then
+if PAYLOAD.mac ~= '' then
   fields[#fields + 1] = 'audit_mac'
-  fields[#fields + 1] = ARGV[9]
-  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[8]), ARGV[1])
+  fields[#fields + 1] = PAYLOAD.mac
+  redis.call('ZADD', key('changed'), redis.call('INCR', key('changes')), PAYLOAD.id)
 end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
-local events = cjson.decode(ARGV[6])
-if #events > 0 then redis.call('RPUSH', KEYS[3], unpack(events)) end
-redis.call('HINCRBY', KEYS[9], 'submissions', 1)
+redis.call('HSET', key('decl'), unpack(fields))
+redis.call('SET', key('body'), value(1))
+redis.call('ZADD', key('pending'), PAYLOAD.submitted_at, PAYLOAD.id)
+redis.call('ZADD', key('submitted'), PAYLOAD.submitted_at, PAYLOAD.id)
+redis.call('ZADD', key('submitted_bn'), PAYLOAD.submitted_at, PAYLOAD.id)
+if PAYLOAD.items > 0 then redis.call('RPUSH', key('audit'), unpack(values(2, 1 + PAYLOAD.items))) end
+redis.call('HINCRBY', key('stats'), 'submissions', 1)
 return {'created', 'queued'}

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import Stack, unique_id
 from helpers import declaration
+from store_calls import change_stored_event, stored_trail
 
 from .conftest import JP_QUOTA, Seeded, signed_in
 
@@ -245,10 +246,9 @@ def test_declaration_page_shows_the_verdict_and_a_verified_trail(
 def test_a_changed_audit_event_shows_where_verification_fails(stack: Stack, seeded: Seeded) -> None:
     """Editing one stored audit event makes the page say verification failed at that event."""
     store = stack.store()
-    key = store.key("audit", seeded.tamper_id)
-    event = json.loads(store.client.lindex(key, 2))  # type: ignore[arg-type]
+    event = json.loads(stored_trail(store, seeded.tamper_id)[2])
     event["data"]["as_of"] = "2020-01-01T00:00:00+00:00"
-    store.client.lset(key, 2, json.dumps(event))
+    change_stored_event(store, seeded.tamper_id, 2, json.dumps(event))
     store.close()
     with signed_in(stack, "auditor") as client:
         page = client.get(f"/dashboard/declarations/{seeded.tamper_id}").text
@@ -327,10 +327,12 @@ def test_a_changed_stored_verdict_shows_where_verification_fails(
     assert 'data-authenticated="true"' in before
     store = stack.store()
     key = store.key("decl", seeded.verdict_tamper_id)
-    verdict = json.loads(store.client.hget(key, "verdict"))  # type: ignore[arg-type]
+    record = store.get(seeded.verdict_tamper_id)
+    assert record is not None and record.verdict is not None
+    verdict = json.loads(record.verdict)
     verdict["total_duty"] = "0.01"
     store.client.hset(key, "verdict", json.dumps(verdict))
-    seq = store.client.llen(store.key("audit", seeded.verdict_tamper_id))
+    seq = len(stored_trail(store, seeded.verdict_tamper_id))
     store.close()
     with signed_in(stack, "auditor") as client:
         page = client.get(f"/dashboard/declarations/{seeded.verdict_tamper_id}").text

@@ -18,7 +18,7 @@ from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import head_mac, verify_checkpoints
 from service import views
 from store import RedisStore, free_port
-from store_calls import checkpoints_raw
+from store_calls import change_stored_event, checkpoints_raw, rewrite_trail, stored_trail
 
 
 def submit(api: Accord, body: dict[str, Any], role: str = "admin") -> Any:
@@ -505,9 +505,9 @@ def test_the_audit_trail_pages_and_still_verifies_the_whole_chain(api: InProcess
         assert client.get(path, params={"limit": views.MAX_AUDIT_PAGE + 1}).status_code == 422
         assert client.get(path, params={"cursor": -1}).status_code == 422
     store = api.store()
-    last = json.loads(store.client.lindex(store.key("audit", body["declaration_id"]), -1))  # type: ignore[arg-type]
+    last = json.loads(stored_trail(store, body["declaration_id"])[-1])
     last["data"]["outcome"] = "rejected"
-    store.client.lset(store.key("audit", body["declaration_id"]), -1, json.dumps(last))
+    change_stored_event(store, body["declaration_id"], -1, json.dumps(last))
     store.close()
     with api.client("auditor") as client:
         first = client.get(path, params={"limit": 2}).json()
@@ -591,11 +591,11 @@ def test_audit_verification_notices_truncation_and_garbled_events(api: InProcess
         body = declaration(unique_id())
         submit(api, body)
         wait_for(api, body["declaration_id"])
-        key = store.key("audit", body["declaration_id"])
+        events = stored_trail(store, body["declaration_id"])
         if damage == "truncate":
-            store.client.rpop(key)
+            rewrite_trail(store, body["declaration_id"], events[:-1])
         else:
-            store.client.lset(key, 2, b'{"seq": 3, "not": "an event"}')
+            change_stored_event(store, body["declaration_id"], 2, '{"seq": 3, "not": "an event"}')
         with api.client("auditor") as client:
             response = client.get(f"/v1/declarations/{body['declaration_id']}/audit")
         assert response.status_code == 200
@@ -667,7 +667,9 @@ def test_a_changed_stored_verdict_fails_verification_at_the_verdict_event(api: I
     declaration_id = decided_trail(api)
     store = api.store()
     key = store.key("decl", declaration_id)
-    verdict = json.loads(store.client.hget(key, "verdict"))  # type: ignore[arg-type]
+    record = store.get(declaration_id)
+    assert record is not None and record.verdict is not None
+    verdict = json.loads(record.verdict)
     assert audit_of(api, declaration_id)["verified"] is True
     verdict["total_duty"] = "0.01"
     store.client.hset(key, "verdict", json.dumps(verdict))
@@ -686,7 +688,9 @@ def test_a_changed_stored_body_fails_verification_at_the_received_event(api: InP
     declaration_id = decided_trail(api)
     store = api.store()
     key = store.key("decl", declaration_id)
-    body = json.loads(store.client.hget(key, "body"))  # type: ignore[arg-type]
+    record = store.get(declaration_id)
+    assert record is not None
+    body = json.loads(record.body)
     body["importer"]["name"] = "Someone Else Ltd."
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     store.client.hset(key, mapping={"body": text, "sha": hashlib.sha256(text.encode()).hexdigest()})
@@ -700,8 +704,7 @@ def test_a_changed_stored_body_fails_verification_at_the_received_event(api: InP
 def rebuild_chain(store: RedisStore, declaration_id: str) -> str:
     """Rewrite a trail as someone with write access to Redis could: every event again with
     a fresh time and hash, a new head and count. Returns the new head."""
-    key = store.key("audit", declaration_id)
-    events = [AuditEvent.model_validate_json(item) for item in store.client.lrange(key, 0, -1)]
+    events = [AuditEvent.model_validate_json(item) for item in stored_trail(store, declaration_id)]
     head = GENESIS
     rebuilt = []
     for event in events:
@@ -709,9 +712,8 @@ def rebuild_chain(store: RedisStore, declaration_id: str) -> str:
                                  event.data, head)  # fmt: skip
         rebuilt.append(fresh.model_dump_json())
         head = fresh.hash
+    rewrite_trail(store, declaration_id, rebuilt)
     pipe = store.client.pipeline()
-    pipe.delete(key)
-    pipe.rpush(key, *rebuilt)
     pipe.hset(store.key("decl", declaration_id),
               mapping={"audit_head": head, "audit_len": len(rebuilt)})  # fmt: skip
     pipe.hdel(store.key("decl", declaration_id), "checkpoint")

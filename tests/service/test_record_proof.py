@@ -14,6 +14,7 @@ import pytest
 from conftest import OTHER_IMPORTER, InProcess, unique_id
 from helpers import declaration
 from store import RedisStore
+from store_calls import declaration_keys
 
 CHECKPOINT_AT = "2026-12-01T00:00:00.000000Z"
 
@@ -100,13 +101,16 @@ def test_a_rollback_to_an_older_authentic_state_is_detected(api: InProcess) -> N
     declaration_id = decided(api)
     store = api.store()
     store.write_checkpoint(CHECKPOINT_AT)
-    keys = [store.key("decl", declaration_id), store.key("audit", declaration_id)]
+    keys = declaration_keys(store, declaration_id)
     saved = [store.client.dump(key) for key in keys]
     cancel(api, declaration_id)
     store.write_checkpoint(CHECKPOINT_AT)
     assert trail(api, declaration_id)["verified"] is True
     for key, value in zip(keys, saved, strict=True):
-        store.client.restore(key, 0, value, replace=True)  # type: ignore[arg-type]
+        if value is None:  # not there then
+            store.client.delete(key)
+        else:
+            store.client.restore(key, 0, value, replace=True)  # type: ignore[arg-type]
     with api.client("auditor") as client:  # what a reader is served: the old state
         assert client.get(f"/v1/declarations/{declaration_id}").json()["status"] == "decided"
     after = trail(api, declaration_id)

@@ -70,7 +70,9 @@ def test_closed_declarations_leave_redis_and_read_back_the_same(
         ]
         stub = store.client.hgetall(store.key("decl", name))
         assert b"body" not in stub and b"verdict" not in stub
-        assert not store.client.exists(store.key("audit", name))
+        assert not store.client.exists(
+            *(store.key(kind, name) for kind in ("audit", "doc", "body", "verdict"))
+        )
     files = list(tmp_path.rglob("*.jsonl.gz"))
     assert len(files) == 1
     with gzip.open(files[0], "rt") as handle:  # an ordinary .jsonl.gz, for zcat and jq
@@ -107,7 +109,7 @@ def test_a_run_stopped_after_the_file_is_finished_without_a_second_line(
 
     with pytest.raises(RuntimeError):
         archive_now(store, tmp_path, after_write=crash)
-    assert store.client.hexists(store.key("decl", "c-1"), "body")  # still whole in Redis
+    assert store.client.exists(store.key("doc", "c-1"))  # still whole in Redis
     run = archive_now(store, tmp_path)
     assert (run.archived, run.already) == (0, 1)  # type: ignore[attr-defined]
     (path,) = tmp_path.rglob("*.jsonl.gz")

@@ -16,7 +16,7 @@ from rules.quota import terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store import NotFound, RedisStore
-from store_calls import begin
+from store_calls import begin, change_stored_event
 
 QUOTA = "TEST-JP-EV-TRQ"
 NOW = "2026-03-01T12:00:00Z"
@@ -128,7 +128,7 @@ def test_the_audit_chain_verifies_and_names_an_altered_event(store: RedisStore) 
 
     altered = json.loads(chain[3].model_dump_json())
     altered["data"]["outcome"] = "rejected"
-    store.client.lset(store.key("audit", "d-1"), 3, json.dumps(altered))
+    change_stored_event(store, "d-1", 3, json.dumps(altered))
 
     broken = verify_chain(store.audit("d-1"))
     assert not broken.verified

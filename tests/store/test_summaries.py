@@ -156,6 +156,8 @@ def test_a_summary_is_not_kept_when_a_record_moved_the_declaration_meanwhile(
     declaration_id = stored_and_decided(store)
     key = store.key("decl", declaration_id)
     store.client.hdel(key, *summary.BODY_FIELDS)
-    outcome = store._summarise(keys=[key], args=["not-the-head", json.dumps({"line_count": "7"})])
+    outcome = store.run(
+        "summarise", {"decl": key}, {"head": "not-the-head", "fields": {"line_count": "7"}}
+    )
     assert outcome == b"moved"
     assert store.client.hget(key, "line_count") is None

@@ -1,0 +1,188 @@
+"""How declarations are kept in Redis changes nothing a reader sees. A store seeded
+through the API answers byte for byte the same (each declaration, its audit trail and
+its verification, the decision list, the export) whether its declarations are kept as
+now (packed body, verdict and trail, the decision index in buckets) or as a store kept
+them before packing (body and verdict in the hash, each event a JSON text of the audit
+list, one sorted set and one hash of rows per rule); and a declaration stored before
+packing is decided, verified and archived like any other."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from conftest import InProcess, unique_id
+from helpers import declaration, permit_terms
+from rules import trail
+from rules.catalog import Catalog
+from rules.quota import terms_of, terms_on
+from schemas.audit import verify_chain
+from schemas.declaration import Declaration
+from store.redis_store import RedisStore
+from store_calls import decision_index_as_before, rewrite_trail, stored_trail
+
+REJECTING_RULE = "ELIG-EVTRQ-PERMIT-MISSING"
+EV_TRQ = "CA-CN-EV-TRQ-2026"
+NOW = "2026-03-01T12:00:00Z"
+
+
+def as_before_packing(store: RedisStore, declaration_id: str) -> None:
+    """Rewrite one declaration's keys as a store kept them before packing."""
+    record = store.get(declaration_id)
+    assert record is not None
+    events = stored_trail(store, declaration_id)
+    key = store.key("decl", declaration_id)
+    old = {"body": record.body, **({"verdict": record.verdict} if record.verdict else {})}
+    store.client.delete(*(store.key(name, declaration_id) for name in ("body", "verdict", "doc")))
+    store.client.hset(key, mapping=old)
+    rewrite_trail(store, declaration_id, events)
+
+
+def seeded(api: InProcess) -> list[str]:
+    """Declarations of several kinds, decided: rejected by a rule, accepted, one cancelled."""
+    ids = []
+    with api.client() as client:
+        for accepted_at in ("2026-03-12T10:00:00-05:00", "2026-03-13T10:00:00-05:00", None):
+            for _ in range(2):
+                fields = {"accepted_at": accepted_at} if accepted_at else {}
+                body = declaration(unique_id(), **fields)
+                assert client.post("/v1/declarations", json=body).status_code == 202
+                ids.append(body["declaration_id"])
+        for declaration_id in ids:
+            client.get(f"/v1/declarations/{declaration_id}", params={"wait": 20})
+        client.post(f"/v1/declarations/{ids[-1]}/cancel")
+    return ids
+
+
+def answers(api: InProcess, ids: list[str]) -> list[bytes]:
+    """What readers are served, as bytes."""
+    out = []
+    with api.client("auditor") as client:
+        for declaration_id in ids:
+            out.append(client.get(f"/v1/declarations/{declaration_id}").content)
+            out.append(client.get(f"/v1/declarations/{declaration_id}/audit").content)
+        for limit in (1, 2, 50):
+            params: dict[str, Any] = {"rule": REJECTING_RULE, "limit": limit, "cursor": 1}
+            out.append(client.get("/v1/decisions", params=params).content)
+        params = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+        out.append(client.get("/v1/export", params=params).content)
+    return out
+
+
+def test_answers_are_the_same_bytes_from_packed_and_from_unpacked_records(
+    api: InProcess,
+) -> None:
+    """Each declaration, its audit trail and verification, the decision list and the export
+    are the same bytes after the store's keys are rewritten as a store kept them before."""
+    ids = seeded(api)
+    now = answers(api, ids)
+    store = api.store()
+    assert store.client.exists(store.key("doc", ids[0]))  # decided: packed into its document
+    for declaration_id in ids:
+        as_before_packing(store, declaration_id)
+    decision_index_as_before(store)
+    assert not store.client.exists(store.key("doc", ids[0]))
+    assert store.client.hexists(store.key("decl", ids[0]), "verdict")
+    before = answers(api, ids)
+    store.close()
+    assert before == now
+    trail = json.loads(now[1])
+    assert (trail["verified"], trail["authenticated"]) == (True, True)
+    assert json.loads(now[-2])["decisions"]  # the list is not empty
+    assert now[-1].count(b"\n") >= len(ids) - 1  # every decided one exported
+
+
+def test_a_declaration_stored_before_packing_is_decided_and_verifies(store: RedisStore) -> None:
+    """A declaration submitted before packing (its body in the hash, its events as JSON
+    texts) is taken, decided and read like a new one: its trail joins its document and
+    verifies, its body and verdict read back as written."""
+    parsed = Declaration.model_validate(declaration("old-1"))
+    store.submit(
+        "old-1", parsed.canonical_json(), parsed.body_sha256(),
+        parsed.importer.business_number, 1.0, trail.received(parsed, "test"),
+    )  # fmt: skip
+    as_before_packing(store, "old-1")
+    assert store.client.hget(store.key("decl", "old-1"), "body") == parsed.canonical_json().encode()
+    store.record("old-1", [("evaluated", {"as_of": "2026-03-02"})], {"status": "evaluating"})
+    verdict = json.dumps({"outcome": "accepted", "lines": []})
+    store.record("old-1", [("verdict", {"outcome": "accepted"})],
+                 {"status": "decided", "verdict": verdict, "decided_at": "2026-03-02T00:00:00Z"})  # fmt: skip
+    assert store.client.exists(store.key("doc", "old-1"))
+    assert not store.client.hexists(store.key("decl", "old-1"), "body")
+    record = store.get("old-1")
+    assert record is not None
+    assert (record.body, record.verdict, record.status) == (
+        parsed.canonical_json(),
+        verdict,
+        "decided",
+    )
+    chain = store.audit("old-1")
+    assert [event.type for event in chain][-2:] == ["evaluated", "verdict"]
+    assert verify_chain(chain).verified
+    assert verify_chain(chain).head == record.audit_head
+
+
+def test_decisions_read_across_buckets_in_time_order_with_those_of_before(
+    store: RedisStore,
+) -> None:
+    """A rule's 900 decisions fill one bucket and part of a second; with one decision
+    indexed before the buckets, every page from every offset is the slice of the whole
+    list in time order, and a time range keeps only what lies in it."""
+    for number in range(3):
+        declaration_id = f"many-{number}"
+        parsed = Declaration.model_validate(declaration(declaration_id))
+        store.submit(
+            declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+            parsed.importer.business_number, 1.0, trail.received(parsed, "test"),
+        )  # fmt: skip
+        store.record(declaration_id, [("verdict", {"outcome": "rejected"})],
+                     {"status": "decided", "outcome": "rejected"},
+                     decisions=[("R-1", line) for line in range(1, 301)])  # fmt: skip
+    assert int(store.client.get(store.key("decisions", "R-1:count")) or 0) == 2
+    store.client.zadd(store.key("decisions", "R-1"), {"before-1|1": 5.0})
+    whole = store.decisions("R-1", 0, float("inf"))
+    assert len(whole) == 901
+    assert whole[0].declaration_id == "before-1" and whole[0].kept is None
+    assert [row.at for row in whole] == sorted(row.at for row in whole)
+    assert {row.kept["outcome"] for row in whole[1:] if row.kept} == {"rejected"}
+    for offset in (0, 1, 511, 512, 513, 899, 900, 901):
+        for limit in (1, 7, 600):
+            assert store.decisions("R-1", 0, float("inf"), offset, limit) == whole[offset:][:limit]
+    later = [row for row in whole if row.at > 10]
+    assert store.decisions("R-1", 10, float("inf")) == later
+    store.client.delete(store.key("decisions", "R-1"))
+    assert store.decisions("R-1", 0, float("inf"), 600, 50) == whole[601:651]
+
+
+def test_a_permit_keeps_its_registration_in_pieces_and_one_kept_whole_still_reads(
+    store: RedisStore, catalog: Catalog
+) -> None:
+    """A permit's hash keeps its registration in pieces, so Redis keeps it a listpack; a
+    permit whose registration was kept whole reads the same and is cancelled the same."""
+    found = catalog.measure(EV_TRQ)
+    assert found is not None
+    measure, day = found[1], date(2026, 3, 3)
+    for number in ("P-NEW", "P-OLD"):
+        terms = permit_terms(number, 5, EV_TRQ, day, day + timedelta(days=59))
+        assert store.ledger.apply_permit(terms_on(measure, day), terms, NOW).outcome == "issued"
+    new_key = store.ledger.key(f"{EV_TRQ}|permit|P-NEW")
+    assert store.client.object("encoding", new_key) in (b"ziplist", b"listpack")
+    old_key = store.ledger.key(f"{EV_TRQ}|permit|P-OLD")
+    pieces = {
+        name: value for name, value in store.client.hgetall(old_key).items()
+        if name.startswith(b"registration:")
+    }  # fmt: skip
+    assert len(pieces) > 1
+    store.client.hdel(old_key, *pieces)
+    whole = b"".join(pieces[f"registration:{n}".encode()] for n in range(1, len(pieces) + 1))
+    store.client.hset(old_key, "registration", whole)
+    new, old = store.ledger.permit(EV_TRQ, "P-NEW"), store.ledger.permit(EV_TRQ, "P-OLD")
+    assert new is not None and old is not None
+    assert old.model_copy(update={"permit_number": "P-NEW"}) == new
+    store.ledger.end_permit(
+        functools.partial(terms_of, measure), EV_TRQ, "P-OLD", day, "cancelled", NOW
+    )
+    cancelled = store.ledger.permit(EV_TRQ, "P-OLD")
+    assert cancelled is not None and (cancelled.status, cancelled.returned) == ("cancelled", 5)

@@ -816,7 +816,7 @@ def test_cli_json_from_stdin_with_the_shipped_packs(
     """From standard input with the shipped packs, --json prints the report, and without --chart no file appears in the working directory."""
     monkeypatch.chdir(tmp_path)
     text = "".join(item.model_dump_json() + "\n\n" for item in stream(*KNOWN))
-    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
     assert main(["-", "--set", "quota.base_volume=20", "--json"]) == 0
     report: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert report["outcomes"] == {"accepted": 4, "rejected": 0, "held": 0}

@@ -198,10 +198,10 @@ def worker_command(concurrency: int, name: str) -> list[str]:
 
 
 def webhook_worker_command(name: str) -> list[str]:
-    """The worker that delivers webhooks, and only that (workers/webhooks.py): threads,
+    """The worker that delivers webhooks, and only that (workers/webhook_delivery.py): threads,
     since a delivery waits on a receiver, and a queue of its own, so that a slow
     receiver never holds up a declaration."""
-    from workers.webhooks import WEBHOOK_QUEUE
+    from workers.webhook_delivery import WEBHOOK_QUEUE
 
     return [
         *worker_command(8, name), "--pool", "threads", "--queues", WEBHOOK_QUEUE,

@@ -80,3 +80,20 @@ def test_the_documents_name_modules_at_all() -> None:
     dotted = {name for _, name in _mentions(DOTTED)}
     assert {"workers/submission.py", "rules/matching.py"} <= paths
     assert "workers.allocation.run_day" in dotted
+
+
+def test_engine_md_names_every_memo_of_the_rules_core() -> None:
+    """Every bounded memo of the rules core (each `LRU` a module of rules/ keeps) is named
+    in docs/engine.md by its module, so that a memo added or moved is documented where
+    the memos are listed."""
+    from rules.memos import LRU
+
+    text = (ROOT / "docs/engine.md").read_text(encoding="utf-8")
+    kept = sorted(
+        f"rules.{path.stem}.{name}"
+        for path in (ROOT / "rules").glob("*.py")
+        for name, value in vars(importlib.import_module(f"rules.{path.stem}")).items()
+        if isinstance(value, LRU)
+    )
+    assert len(kept) >= 7
+    assert [name for name in kept if f"`{name}`" not in text] == []

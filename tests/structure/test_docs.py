@@ -97,3 +97,11 @@ def test_engine_md_names_every_memo_of_the_rules_core() -> None:
     )
     assert len(kept) >= 7
     assert [name for name in kept if f"`{name}`" not in text] == []
+
+
+def test_engine_md_names_every_module_of_rules() -> None:
+    """docs/engine.md's layout lists every module of rules/, so that a module added to
+    the package, or split off one, says there what its job is."""
+    text = (ROOT / "docs/engine.md").read_text(encoding="utf-8")
+    modules = sorted(f"rules/{path.name}" for path in (ROOT / "rules").glob("[!_]*.py"))
+    assert [module for module in modules if f"`{module}`" not in text] == []

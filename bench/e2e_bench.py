@@ -29,7 +29,7 @@ import yaml
 from celery import Celery
 
 from bench.mix import IMPORTER, declarations, issue_permits
-from cli.runner import _start, _stop, api_command, worker_command
+from cli.runner import api_command, start_child, stop_child, worker_command
 from rules import trail
 from rules.catalog import load_catalog
 from store import EmbeddedRedis, RedisStore, free_port
@@ -115,8 +115,8 @@ def running_stack(
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
     }
     port = free_port()
-    worker = _start(worker_command(workers, "bench@%h"), env)
-    api = _start(api_command("127.0.0.1", port), env)
+    worker = start_child(worker_command(workers, "bench@%h"), env)
+    api = start_child(api_command("127.0.0.1", port), env)
     store = RedisStore.from_url(redis.url, prefix="bench")
     sender = Celery("bench-sender", broker=redis.url)
     sender.conf.update(
@@ -136,8 +136,8 @@ def running_stack(
         pids = {"api": api.pid, "worker": worker.pid, "redis": redis.process.pid}
         yield Running(url=url, store=store, sender=sender, env=env, pids=pids)
     finally:
-        _stop(api, 10)
-        _stop(worker, 10)
+        stop_child(api, 10)
+        stop_child(worker, 10)
         store.close()
         redis.stop()
 

@@ -65,13 +65,14 @@ class Tail:
                     os.write(2, raw)
 
 
-def _start(
+def start_child(
     args: Sequence[str], env: dict[str, str], keep: Sequence[int] = (), tailed: bool = False
 ) -> subprocess.Popen[bytes]:
-    # Each child leads its own process group, so that stopping it stops its children
-    # (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor. `keep`
-    # are descriptors it inherits: the state directory's lock, held while any child lives.
-    # `tailed`: its standard error comes through a pipe, for a Tail to read and forward.
+    """One child process, leading its own process group, so that stopping it stops its
+    children (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor.
+    `keep` are descriptors it inherits: the state directory's lock, held while any child
+    lives. `tailed`: its standard error comes through a pipe, for a Tail to read and
+    forward."""
     return subprocess.Popen(
         list(args),
         env=env,
@@ -82,7 +83,9 @@ def _start(
     )
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+def stop_child(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop a child started by `start_child`: asked first, its whole group killed after
+    `grace` seconds."""
     if process.poll() is not None:
         return
     process.terminate()  # the group leader first: Celery's warm shutdown stops its own pool
@@ -186,7 +189,7 @@ class Child:
 
     def stop(self, grace: float) -> None:
         if self.process is not None:
-            _stop(self.process, grace)
+            stop_child(self.process, grace)
 
 
 def worker_command(concurrency: int, name: str) -> list[str]:
@@ -198,10 +201,10 @@ def worker_command(concurrency: int, name: str) -> list[str]:
 
 
 def webhook_worker_command(name: str) -> list[str]:
-    """The worker that delivers webhooks, and only that (workers/webhooks.py): threads,
+    """The worker that delivers webhooks, and only that (workers/webhook_delivery.py): threads,
     since a delivery waits on a receiver, and a queue of its own, so that a slow
     receiver never holds up a declaration."""
-    from workers.webhooks import WEBHOOK_QUEUE
+    from workers.webhook_delivery import WEBHOOK_QUEUE
 
     return [
         *worker_command(8, name), "--pool", "threads", "--queues", WEBHOOK_QUEUE,
@@ -323,15 +326,18 @@ def _serve(settings: Settings, host: str, port: int, workers: int, lock: StateLo
             children.append(
                 Child(
                     f"worker {number}",
-                    functools.partial(_start, worker_args, worker_env, keep, True),
+                    functools.partial(start_child, worker_args, worker_env, keep, True),
                 )
             )
         webhook_args = webhook_worker_command(f"accord-{os.getpid()}-webhooks@%h")
         children.append(
-            Child("webhook worker", functools.partial(_start, webhook_args, worker_env, keep, True))
+            Child(
+                "webhook worker",
+                functools.partial(start_child, webhook_args, worker_env, keep, True),
+            )
         )
         api_args = api_command(host, port)
-        children.append(Child("API", functools.partial(_start, api_args, env, keep, True)))
+        children.append(Child("API", functools.partial(start_child, api_args, env, keep, True)))
         for child in children:
             if child.process is None:
                 child.launch()

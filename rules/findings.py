@@ -45,7 +45,7 @@ class Fired:
         """The assumptions this decision rests on, as of its date."""
         found = resting_on(self.pack.body.parameters, self.measure, self.rule, self.as_of)
         basis = self.facts.get("exchange_rate_basis")
-        if basis is None or not reads(self.rule)[0] & EXCHANGE_FACTS:
+        if basis is None or not names_read(self.rule)[0] & EXCHANGE_FACTS:
             return found
         # a finding on a conversion rests on the pack's rule for which quote prevails
         extra = conversion_assumptions(self.pack, basis)
@@ -107,9 +107,10 @@ class _Blank(dict[str, Any]):
         return "-"
 
 
-def reads(rule: Rule) -> tuple[frozenset[str], frozenset[str]]:
+def names_read(rule: Rule) -> tuple[frozenset[str], frozenset[str]]:
     """The facts and the parameters a rule reads: in its `when` (operands included) and in
-    the placeholders of its message and reference."""
+    the placeholders of its message and reference. (What a compiled rule reads, for the
+    projection its firings are remembered by, is `rules.compiler.reads`.)"""
     facts: set[str] = set()
     params: set[str] = set()
 
@@ -132,8 +133,7 @@ def reads(rule: Rule) -> tuple[frozenset[str], frozenset[str]]:
                     operand(value)
 
     walk(rule.when)
-    for text in (rule.message, rule.reference):
-        facts.update(field for _, field, _, _ in string.Formatter().parse(text) if field)
+    facts.update(_placeholders(rule.message, rule.reference))
     return frozenset(facts), frozenset(params)
 
 
@@ -142,7 +142,7 @@ def resting_on(
 ) -> tuple[str, ...]:
     """The assumptions a rule's finding rests on, as of `day`: the rule's own, and those of
     every parameter value, rate, quota figure and arrangement value it reads."""
-    facts, params = reads(rule)
+    facts, params = names_read(rule)
     found: list[str | None] = [rule.assumption, *rule.assumptions, measure.effective.assumption]
     if rule.stage != "measure":
         found.append(measure.scope.assumption)

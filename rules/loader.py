@@ -75,7 +75,7 @@ def _key_path(loc: Iterable[int | str], data: Any) -> str:
 def parse_pack(text: bytes, path: str) -> Pack:
     """Parse and check one pack; every problem raises `PackError` naming file and key."""
     body = load_strict(text, path, PackBody, "a rule pack")
-    _check_references(body, path)
+    _check_pack(body, path)
     return Pack(body, path, text)
 
 
@@ -119,7 +119,7 @@ class _References:
             raise PackError(self.path, key, f"unknown assumption {ref!r}")
 
 
-def _check_references(body: PackBody, path: str) -> None:
+def _check_pack(body: PackBody, path: str) -> None:
     """Every check of one pack, in the order its problems are reported."""
     refs = _References(body, path)
     _check_parameters(body, path, refs)

@@ -56,12 +56,12 @@ def _no_action(c: Any) -> None:
     """The guard rule's action: the guard decides nothing."""
 
 
-class _Ruleset:
+class Ruleset:
     """One pack version as durable-rules holds it, and what the engine needs to read its
     firings: the rules by key, their order in the pack, and the fact names read by the
     rules of each (stage, measure)."""
 
-    def __init__(self, pack: Pack, session: _Session) -> None:
+    def __init__(self, pack: Pack, session: Session) -> None:
         self.name = f"{pack.id}@{pack.version}@{pack.sha256[:16]}"
         self.sha256 = pack.sha256
         self.index = {
@@ -84,7 +84,7 @@ class _Ruleset:
         self.reads = {group: tuple(sorted(names)) for group, names in groups.items()}
 
 
-class _Session:
+class Session:
     """The process's durable-rules host, its compiled packs and the firing log."""
 
     def __init__(self) -> None:
@@ -94,13 +94,13 @@ class _Session:
         self.host = durable_engine.Host()
         self.not_handled = durable_engine.MessageNotHandledException
         self.lock = threading.Lock()
-        self.rulesets: dict[str, _Ruleset] = {}
+        self.rulesets: dict[str, Ruleset] = {}
         self.log: list[tuple[str, int]] = []
 
-    def ruleset(self, pack: Pack) -> _Ruleset:
+    def ruleset(self, pack: Pack) -> Ruleset:
         ruleset = self.rulesets.get(pack.sha256)
         if ruleset is None:
-            ruleset = _Ruleset(pack, self)
+            ruleset = Ruleset(pack, self)
             self.host.set_rulesets(copy.deepcopy({ruleset.name: ruleset.body}))
             self.rulesets[pack.sha256] = ruleset
         return ruleset
@@ -113,7 +113,9 @@ class _Session:
 
         return record
 
-    def _assert(self, pack: Pack, ruleset: _Ruleset, facts: Iterable[Mapping[str, Any]]) -> None:
+    def assert_facts(
+        self, pack: Pack, ruleset: Ruleset, facts: Iterable[Mapping[str, Any]]
+    ) -> None:
         """Assert the facts in a fresh session (under the lock), firings to `self.log`.
 
         durable-rules 2.0.28 crashes the process in `delete_state` for a session in which
@@ -140,7 +142,7 @@ class _Session:
 
     @staticmethod
     def _ordered(
-        ruleset: _Ruleset, fired: Iterable[tuple[str, int]]
+        ruleset: Ruleset, fired: Iterable[tuple[str, int]]
     ) -> list[tuple[Measure, Rule, int]]:
         # A rule fires once per satisfied branch of an `any`; it decides once per line.
         # durable-rules fires in no order a reader would expect: sort by line, then by
@@ -159,7 +161,7 @@ class _Session:
             ruleset = self.ruleset(pack)
             self.log.clear()
             try:
-                self._assert(pack, ruleset, facts)
+                self.assert_facts(pack, ruleset, facts)
                 fired = list(self.log)
             finally:
                 self.log.clear()
@@ -191,7 +193,7 @@ class _Session:
                 if keys is None:
                     self.log.clear()
                     try:
-                        self._assert(pack, ruleset, (fact,))
+                        self.assert_facts(pack, ruleset, (fact,))
                         keys = tuple(dict.fromkeys(rule for rule, _ in self.log))
                     finally:
                         self.log.clear()
@@ -203,13 +205,13 @@ class _Session:
         return self._ordered(ruleset, fired)
 
 
-_session: _Session | None = None
+_session: Session | None = None
 
 
 _session_lock = threading.Lock()
 
 
-def _current_session() -> _Session:
+def current_session() -> Session:
     """The process's session, created on first use so that a forked child gets its own
     (and only one, however many threads ask first)."""
     global _session
@@ -218,7 +220,7 @@ def _current_session() -> _Session:
         return session  # the common case: no lock, no system call
     with _session_lock:
         if _session is None or _session.pid != os.getpid():
-            _session = _Session()
+            _session = Session()
         return _session
 
 
@@ -237,10 +239,10 @@ def fire(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, 
     """The rules of `pack` that the facts satisfy, as (measure, rule, line) in firing order,
     from durable-rules itself, every fact asserted: for the tests and tools that check
     the matching. Evaluation goes through `matched`, which gives the same answer."""
-    return _current_session().fire(pack, facts)
+    return current_session().fire(pack, facts)
 
 
 def matched(pack: Pack, facts: Sequence[Mapping[str, Any]]) -> list[tuple[Measure, Rule, int]]:
     """`fire`, each distinct projection of a fact matched by durable-rules once per pack
     version and remembered in `FIRINGS`: the path evaluation takes."""
-    return _current_session().matched(pack, facts, FIRINGS)
+    return current_session().matched(pack, facts, FIRINGS)

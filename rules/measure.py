@@ -358,6 +358,11 @@ class Measure(Strict):
     rules: tuple[Rule, ...]
     _parameters: dict[str, Parameter] = PrivateAttr(default_factory=dict)
 
+    def read_parameters(self, parameters: dict[str, Parameter]) -> None:
+        """The pack's parameters, through which the measure reads its parameter rates
+        (the pack calls it once it is built)."""
+        self._parameters = parameters
+
     def rate_entry(self, name: str, day: date) -> tuple[Decimal, str | None]:
         """A rate in force on `day` and the assumption it rests on, if any."""
         spec = self.rates[name]

@@ -2,7 +2,7 @@
 
 Each stage keeps its memos beside the function they remember (`rules.matching.FIRINGS`,
 `rules.findings.FINDINGS`, `rules.evaluation.IN_FORCE`, `rules.measure_checks.CHECKS`
-and `CHECK_FIRINGS`, `rules.declaration_facts.RATE_TEXTS`). Every `LRU` registers itself
+and `CHECK_FIRINGS`, `rules.declaration_facts.RATE_TEXTS`, `rules.verdict.NOT_ASSESSED`). Every `LRU` registers itself
 in `MEMOS`, so that `uncached()` turns them all off together and a forked child takes
 fresh locks for them. Figures and bounds: docs/engine.md, docs/performance.md.
 """

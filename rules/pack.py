@@ -134,7 +134,7 @@ class PackBody(Strict):
     def model_post_init(self, context: Any) -> None:
         # a measure reads its parameter rates through the pack's parameters
         for measure in self.measures:
-            measure._parameters = self.parameters
+            measure.read_parameters(self.parameters)
 
 
 class Pack:

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+from schemas.declaration_fields import EARLIEST_DAY, LATEST_DAY
 
 VALET_SERIES = re.compile(r"FX([A-Z]{3})CAD")
 CURRENCY = r"^[A-Z]{3}$"

@@ -1,6 +1,6 @@
 """Webhooks (SPEC §7.1): a subscription, the events it may ask for, the event a receiver
 gets, each attempt at delivering it, and the signature over it. The signature is a pure
-function here, so that the sender (workers/webhooks.py) and anyone checking it compute
+function here, so that the sender (workers/webhook_delivery.py) and anyone checking it compute
 the same thing from one definition.
 
 A delivery is a POST of the event's JSON with `Accord-Event-Id: <id>` and

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from rules.catalog import Catalog
-from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+from schemas.declaration_fields import EARLIEST_DAY, LATEST_DAY
 from schemas.responses import ErrorAnswer
 from service.auth import Principal, TokenBook
 from service.errors import ApiError

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.declaration import RFC3339_WORDS
+from schemas.declaration_fields import RFC3339_WORDS
 from schemas.identifiers import BN15, BN15_WORDS
 from schemas.permit import PERMIT_NUMBER
 from schemas.responses import ErrorAnswer, FieldProblem

@@ -186,7 +186,7 @@ def _start_heartbeat(**_: object) -> None:
     from store import RedisStore, StoreError
 
     if QUEUE not in (app.amqp.queues.consume_from or {}):
-        return  # a webhook delivery worker (workers/webhooks.py) decides no declaration
+        return  # a webhook delivery worker (workers/webhook_delivery.py) decides no declaration
     settings = get_settings()
     name = f"{socket.gethostname()}:{os.getpid()}"
 

@@ -19,7 +19,7 @@ import time
 
 from settings import get_settings
 from store import Operations, StoreError, StoreUnavailable
-from workers import context, evaluation, webhooks
+from workers import context, evaluation, webhook_delivery
 from workers.app import BULK_QUEUE, app
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def noop(counter: str) -> None:
     context.store().count({counter: 1})
 
 
-@app.task(name=webhooks.DELIVER_TASK, acks_late=True)
+@app.task(name=webhook_delivery.DELIVER_TASK, acks_late=True)
 def deliver_webhook(delivery: str) -> str:
     """One attempt at one webhook delivery (the delivery worker's queue only)."""
-    return webhooks.deliver(context.store(), delivery, get_settings())
+    return webhook_delivery.deliver(context.store(), delivery, get_settings())

@@ -14,7 +14,7 @@ from typing import Any
 from rules.catalog import Catalog
 from rules.translations import PackTexts
 from schemas.audit import AuditEvent
-from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+from schemas.declaration_fields import EARLIEST_DAY, LATEST_DAY
 from schemas.ledger import PeriodFigures, QuotaEvent, QuotaView
 from schemas.responses import AuditTrail
 from schemas.verdict import DeclarationStatus

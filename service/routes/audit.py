@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from schemas.declaration import EARLIEST_YEAR, LATEST_YEAR
+from schemas.declaration_fields import EARLIEST_YEAR, LATEST_YEAR
 from schemas.requests import ReplayRequest
 from schemas.responses import AuditPage, Decisions, Replay
 from service import views

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from rules.currency import conversion_assumptions, conversion_rule, rate_query_on
-from schemas.declaration import EARLIEST_DAY, LATEST_DAY
+from schemas.declaration_fields import EARLIEST_DAY, LATEST_DAY
 from schemas.rates import RateApplied, RatesInvalid, RatesLoaded, parse_rates
 from service.dependencies import Admin, Caller, Packs, Store, errors, who
 from service.errors import ApiError

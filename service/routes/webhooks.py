@@ -2,7 +2,7 @@
 attempts, send it a test event. Administrators subscribe to any event, of every importer
 or of one; a submitter's subscriptions are bound to its own business number and ask for
 its declarations and permits only; an auditor reads and writes nothing new. The events
-and their delivery are workers/webhooks.py's."""
+are workers/webhooks.py's, their delivery workers/webhook_delivery.py's."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from service.auth import Principal
 from service.dependencies import Caller, Config, Store, Writer, errors
 from service.errors import ApiError
 from service.words import _
-from workers import webhooks
+from workers import webhook_targets, webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -78,8 +78,8 @@ def subscribe(
               "subscribe to them without business_number")}],
         )  # fmt: skip
     try:
-        webhooks.target(request.url, settings.webhook_allow_private)
-    except webhooks.TargetRefused as exc:
+        webhook_targets.target(request.url, settings.webhook_allow_private)
+    except webhook_targets.TargetRefused as exc:
         raise ApiError(
             422, "invalid subscription", [{"field": "url", "message": str(exc)}]
         ) from None

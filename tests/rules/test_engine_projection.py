@@ -26,7 +26,7 @@ from rules.catalog import Catalog
 from rules.compiler import compile_condition, compile_rule, reads
 from rules.facts import DATE_FACT
 from rules.findings import FINDINGS
-from rules.matching import FIRINGS, _current_session, _Session, fire
+from rules.matching import FIRINGS, Session, current_session, fire
 from rules.memos import LRU, MEMOS
 from schemas.audit import canonical_json
 from schemas.declaration import Declaration
@@ -269,7 +269,7 @@ def test_a_warm_cache_asks_durable_rules_nothing(
     def refuse(*args: object) -> None:
         raise AssertionError("a fact reached durable-rules through a warm cache")
 
-    monkeypatch.setattr(_Session, "_assert", refuse)
+    monkeypatch.setattr(Session, "assert_facts", refuse)
     assert [outputs(catalog, *item) for item in inputs] == expected
 
 
@@ -301,13 +301,13 @@ def test_fire_asks_durable_rules_even_for_a_known_projection(
     rule = measure.rules[0]
     fact = {"stage": rule.stage, "measure": measure.id, "line": 1}
     asserted: list[object] = []
-    original = _Session._assert
+    original = Session.assert_facts
 
-    def counting(self: _Session, *args: Any) -> None:
+    def counting(self: Session, *args: Any) -> None:
         asserted.append(args)
         original(self, *args)
 
-    monkeypatch.setattr(_Session, "_assert", counting)
+    monkeypatch.setattr(Session, "assert_facts", counting)
     fire(pack, [fact])
     assert len(asserted) == 1
 
@@ -317,7 +317,7 @@ def test_a_forked_child_makes_its_own_session_and_decides_the_same(catalog: Cata
     decides as the parent does, its memos cold or warm."""
     inputs = list(random_inputs(30, seed=13))
     expected = [outputs(catalog, *item) for item in inputs]  # the parent's session exists
-    parent_session = _current_session()
+    parent_session = current_session()
     read, write = os.pipe()
     with warnings.catch_warnings():  # 3.12 warns about forking a process with threads
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -326,7 +326,7 @@ def test_a_forked_child_makes_its_own_session_and_decides_the_same(catalog: Cata
         code = 1
         try:
             FIRINGS.clear()
-            fresh = _current_session() is not parent_session
+            fresh = current_session() is not parent_session
             same = [outputs(catalog, *item) for item in inputs] == expected
             os.write(write, f"{fresh} {same}".encode())
             code = 0

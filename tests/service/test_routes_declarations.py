@@ -17,7 +17,8 @@ import uvicorn
 from conftest import unique_id
 from helpers import declaration
 from rules.catalog import Catalog
-from schemas.declaration import CLOCK_SKEW, Declaration
+from schemas.declaration import Declaration
+from schemas.declaration_fields import CLOCK_SKEW
 from service.api import create_app
 from service.auth import TokenBook, TokenEntry
 from settings import Settings

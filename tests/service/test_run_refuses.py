@@ -21,7 +21,7 @@ import pytest
 import yaml
 from test_run import alive, descendants
 
-from cli.runner import CRASH_LOOP, Child, CrashLoop, _start
+from cli.runner import CRASH_LOOP, Child, CrashLoop, start_child
 from store import free_port
 
 pytestmark = pytest.mark.stack
@@ -213,7 +213,7 @@ def test_a_child_that_cannot_start_stops_the_supervisor_with_its_last_lines() ->
     CRASH_LOOP deaths in a row the supervisor gives up, quoting the child's last lines."""
     script = "import sys; print('cannot bind: address in use', file=sys.stderr); sys.exit(3)"
     child = Child(
-        "API", lambda: _start([sys.executable, "-c", script], dict(os.environ), tailed=True)
+        "API", lambda: start_child([sys.executable, "-c", script], dict(os.environ), tailed=True)
     )
     child.launch()
 

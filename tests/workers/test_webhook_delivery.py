@@ -14,7 +14,7 @@ import pytest
 
 from settings import Settings
 from store import RedisStore
-from workers import webhooks
+from workers import webhook_delivery, webhooks
 
 SETTINGS = Settings.from_environ(
     {"ACCORD_WEBHOOK_ALLOW_PRIVATE": "1", "ACCORD_WEBHOOK_TIMEOUT": "1"}
@@ -59,7 +59,7 @@ def attempt(store: RedisStore, port: int) -> dict[str, object]:
         "created_ts": "0", "status": "active",
     })  # fmt: skip
     event_id = webhooks.queue_test_event(store, "wh_00000000000000aa")
-    outcome = webhooks.deliver(store, f"wh_00000000000000aa|{event_id}", SETTINGS)
+    outcome = webhook_delivery.deliver(store, f"wh_00000000000000aa|{event_id}", SETTINGS)
     logged = hooks.attempts("wh_00000000000000aa", 1)[0]
     assert logged["outcome"] == outcome
     return logged
@@ -142,11 +142,11 @@ def test_an_attempt_holds_its_delivery_for_the_short_lease_from_its_start(
         })  # fmt: skip
         member = f"wh_00000000000000bb|{webhooks.queue_test_event(store, 'wh_00000000000000bb')}"
         taken_at = time.time()
-        assert hooks.claim(taken_at, webhooks.QUEUED_LEASE, 10) == [member]
+        assert hooks.claim(taken_at, webhook_delivery.QUEUED_LEASE, 10) == [member]
         queued = float(store.client.zscore(hooks.key("due"), member) or 0)
-        assert queued == pytest.approx(taken_at + webhooks.QUEUED_LEASE)
-        assert webhooks.deliver(store, member, SETTINGS) == "delivered"
-    short = webhooks.lease_for(SETTINGS)
-    assert short < webhooks.QUEUED_LEASE / 10
+        assert queued == pytest.approx(taken_at + webhook_delivery.QUEUED_LEASE)
+        assert webhook_delivery.deliver(store, member, SETTINGS) == "delivered"
+    short = webhook_delivery.lease_for(SETTINGS)
+    assert short < webhook_delivery.QUEUED_LEASE / 10
     assert taken_at + short - 1 < during[0] <= time.time() + short
     assert store.client.zscore(hooks.key("due"), member) is None

@@ -21,7 +21,7 @@ from rules.measure import Measure
 from rules.quota import terms_on
 from schemas.declaration import Declaration
 from store import PermitDecision, RedisStore
-from workers import webhooks
+from workers import webhook_delivery, webhooks
 
 
 def pro_rata_measure() -> Measure:
@@ -44,7 +44,7 @@ def subscribe(store: RedisStore, events: str, business_number: str = "", at: flo
 
 def pump(store: RedisStore, catalog: Catalog) -> list[str]:
     sent: list[str] = []
-    webhooks.pump_once(store, catalog, sent.append, lease=30)
+    webhook_delivery.pump_once(store, catalog, sent.append, lease=30)
     return sorted(sent)
 
 

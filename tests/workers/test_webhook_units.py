@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from schemas.webhook import EVENT_TYPES, IMPORTER_EVENTS, signature, wants
-from workers import webhooks
+from workers import webhook_delivery, webhook_targets
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_only_addresses_the_internet_routes_are_public(address: str, expected: b
     """Loopback, private, link-local, shared, unspecified, reserved and multicast
     addresses are not public, nor an IPv6 address that carries one (mapped, NAT64, 6to4)
     or any IPv4-compatible one."""
-    assert webhooks.public(address) is expected
+    assert webhook_targets.public(address) is expected
 
 
 def test_an_attempt_connects_to_the_address_that_was_checked(
@@ -57,8 +57,8 @@ def test_an_attempt_connects_to_the_address_that_was_checked(
 ) -> None:
     """The name is looked up once: the attempt connects to that address, sending the
     name as Host (and as TLS server name), so a second lookup cannot rebind it."""
-    monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14"])
-    found = webhooks.target("https://hooks.example.com:8443/in?x=1", allow_private=False)
+    monkeypatch.setattr(webhook_targets, "_resolve", lambda host, port: ["93.184.215.14"])
+    found = webhook_targets.target("https://hooks.example.com:8443/in?x=1", allow_private=False)
     assert (found.address, found.port, found.path) == ("93.184.215.14", 8443, "/in?x=1")
     assert found.host_header == "hooks.example.com:8443"
     assert found.host == "hooks.example.com"
@@ -67,9 +67,11 @@ def test_an_attempt_connects_to_the_address_that_was_checked(
 def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """One private address among a name's addresses is enough to refuse it; the refusal
     does not say which address the name has (the service's DNS is not an oracle)."""
-    monkeypatch.setattr(webhooks, "_resolve", lambda host, port: ["93.184.215.14", "10.0.0.7"])
-    with pytest.raises(webhooks.TargetRefused, match="not public") as refused:
-        webhooks.target("https://rebind.example.com/", allow_private=False)
+    monkeypatch.setattr(
+        webhook_targets, "_resolve", lambda host, port: ["93.184.215.14", "10.0.0.7"]
+    )
+    with pytest.raises(webhook_targets.TargetRefused, match="not public") as refused:
+        webhook_targets.target("https://rebind.example.com/", allow_private=False)
     assert "10.0.0.7" not in str(refused.value)
 
 
@@ -86,8 +88,8 @@ def test_a_name_with_any_private_address_is_refused(monkeypatch: pytest.MonkeyPa
 def test_a_url_a_request_line_cannot_carry_is_refused(url: str, words: str) -> None:
     """Whitespace or control characters (which would split or bend the request line),
     port 0, and a label no DNS name may have are refused before any lookup."""
-    with pytest.raises(webhooks.TargetRefused, match=words):
-        webhooks.target(url, allow_private=False)
+    with pytest.raises(webhook_targets.TargetRefused, match=words):
+        webhook_targets.target(url, allow_private=False)
 
 
 def test_an_internationalised_url_is_sent_as_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,9 +97,9 @@ def test_an_internationalised_url_is_sent_as_ascii(monkeypatch: pytest.MonkeyPat
     non-ASCII path is percent-encoded, so the request line stays ASCII."""
     looked_up: list[str] = []
     monkeypatch.setattr(
-        webhooks, "_resolve", lambda host, port: looked_up.append(host) or ["93.184.215.14"]
+        webhook_targets, "_resolve", lambda host, port: looked_up.append(host) or ["93.184.215.14"]
     )
-    found = webhooks.target("https://bücher.example/café?q=ü&x=%41", allow_private=False)
+    found = webhook_targets.target("https://bücher.example/café?q=ü&x=%41", allow_private=False)
     assert looked_up == ["xn--bcher-kva.example"]
     assert found.host_header == "xn--bcher-kva.example"
     assert found.path == "/caf%C3%A9?q=%C3%BC&x=%41"
@@ -105,27 +107,27 @@ def test_an_internationalised_url_is_sent_as_ascii(monkeypatch: pytest.MonkeyPat
 
 def test_the_flag_allows_http_and_private_addresses() -> None:
     """With ACCORD_WEBHOOK_ALLOW_PRIVATE=1, http to loopback is a target (tests, local use)."""
-    found = webhooks.target("http://127.0.0.1:9999/hook", allow_private=True)
+    found = webhook_targets.target("http://127.0.0.1:9999/hook", allow_private=True)
     assert (found.scheme, found.address, found.port) == ("http", "127.0.0.1", 9999)
-    with pytest.raises(webhooks.TargetRefused, match="https"):
-        webhooks.target("http://127.0.0.1:9999/hook", allow_private=False)
+    with pytest.raises(webhook_targets.TargetRefused, match="https"):
+        webhook_targets.target("http://127.0.0.1:9999/hook", allow_private=False)
 
 
 def test_a_name_that_does_not_resolve_is_refused() -> None:
     """A host with no address is refused with words that say so."""
-    with pytest.raises(webhooks.TargetRefused, match="resolve"):
-        webhooks.target("https://no-such-host.invalid/", allow_private=False)
+    with pytest.raises(webhook_targets.TargetRefused, match="resolve"):
+        webhook_targets.target("https://no-such-host.invalid/", allow_private=False)
 
 
 def test_retries_back_off_exponentially_with_jitter() -> None:
     """The first retry comes 0.5 to 1 s after the failure, each later one up to twice as
     late, never more than an hour; the random half spreads them."""
-    assert webhooks.backoff(1, lambda: 0.0) == 0.5
-    assert webhooks.backoff(1, lambda: 1.0) == 1.0
-    assert webhooks.backoff(5, lambda: 0.0) == 8.0
-    assert webhooks.backoff(5, lambda: 1.0) == 16.0
-    assert webhooks.backoff(40, lambda: 1.0) == webhooks.MAX_BACKOFF
-    assert 0.5 <= webhooks.backoff(1) <= 1.0
+    assert webhook_delivery.backoff(1, lambda: 0.0) == 0.5
+    assert webhook_delivery.backoff(1, lambda: 1.0) == 1.0
+    assert webhook_delivery.backoff(5, lambda: 0.0) == 8.0
+    assert webhook_delivery.backoff(5, lambda: 1.0) == 16.0
+    assert webhook_delivery.backoff(40, lambda: 1.0) == webhook_delivery.MAX_BACKOFF
+    assert 0.5 <= webhook_delivery.backoff(1) <= 1.0
 
 
 def test_the_signature_is_an_hmac_of_the_timestamp_and_the_body() -> None:

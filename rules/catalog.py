@@ -109,5 +109,5 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
         check_arrangement(arrangement, path, current)
         arrangements.append(arrangement.resolved(defined))
     check_counterparts(current, [name for item in arrangements for name in item.awaited_ids()])
-    texts = load_texts(packs, strict=False)  # strict once the shipped catalogues are in
+    texts = load_texts(packs)
     return Catalog(packs=packs, current=current, arrangements=tuple(arrangements), texts=texts)

@@ -465,7 +465,7 @@ class PackTexts:
             return stored, "en"
         translated = _parsed(entry.text)
         if translated is None or translated.signature() != template.signature():
-            return stored, "en"  # only where the check was not made
+            return stored, "en"  # a PackTexts made without the check
         return translated.render(values), lang
 
 
@@ -478,16 +478,12 @@ def _parsed(text: str) -> Template | None:
 
 
 def load_texts(
-    packs: Iterable[Pack],
-    arrangements: Iterable[tuple[Arrangement, str]] | None = None,
-    *,
-    strict: bool = True,
+    packs: Iterable[Pack], arrangements: Iterable[tuple[Arrangement, str]] | None = None
 ) -> PackTexts:
     """Check every loaded pack's texts, and the arrangements' (the shipped ones unless
     given); the PackTexts of them all. A text is looked up in the shipped packs' catalogues
     first, then in those of the other directories in their order, and must be found in the
-    shipped ones or beside its pack. PackError on the first text refused (unless not
-    `strict`: then a text without a translation reads in English)."""
+    shipped ones or beside its pack. PackError on the first text refused."""
     if arrangements is None:
         arrangements = load_arrangements()
     shipped = SHIPPED_DIR.resolve()
@@ -501,15 +497,13 @@ def load_texts(
         # as readers look a text up, to the pack's own directory (the shipped one is first)
         chain = {lang: found[: index + 1] for lang, found in catalogues.items()}
         for pack in by_dir[directory]:
-            if strict:
-                check_texts(pack_texts(pack), chain)
+            check_texts(pack_texts(pack), chain)
             for measure in pack.measures:
                 for rule in measure.rules:
                     templates[(pack.id, pack.version, rule.id)] = rule.message
-    if strict:
-        shipped_only = {lang: found[:1] for lang, found in catalogues.items()}
-        for arrangement, path in arrangements:
-            check_texts(arrangement_texts(arrangement, path), shipped_only)
+    shipped_only = {lang: found[:1] for lang, found in catalogues.items()}
+    for arrangement, path in arrangements:
+        check_texts(arrangement_texts(arrangement, path), shipped_only)
     return PackTexts(catalogues, templates)
 
 

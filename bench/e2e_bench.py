@@ -112,6 +112,9 @@ def running_stack(
         "REDIS_URL": redis.url,
         "ACCORD_TOKENS_FILE": str(tokens),
         "ACCORD_REDIS_PREFIX": "bench",
+        # the rushes' clients stand for hundreds of brokers' systems, each at an address of
+        # its own, but all connect from this one: the bound per address would refuse them
+        "ACCORD_CONNECTIONS_PER_ADDRESS": str(max(64, 2 * (waiters + len(extra_tokens)))),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
     }
     port = free_port()

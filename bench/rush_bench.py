@@ -89,18 +89,26 @@ def burst(
     return all_at_once(count, client), latencies, answers
 
 
-def echo_rate(stack: Running, count: int) -> tuple[float, list[float]]:
-    """Calls per second of `GET /v1/whoami` by `count` clients at once, and each one's
-    latency (ms)."""
+def api_cpu_ms(stack: Running) -> float:
+    """CPU the API process has used so far, in ms: unlike a rate, what a request costs
+    it does not depend on what else the machine runs."""
+    return stack.cpu_seconds()["api"] * 1000
+
+
+def echo_rate(stack: Running, count: int) -> tuple[float, list[float], float]:
+    """Calls per second of `GET /v1/whoami` by `count` clients at once, each one's
+    latency (ms), and the API's CPU per call (ms, connecting included)."""
 
     async def whoami(http: LeanClient, index: int) -> tuple[int, Any]:
         return await http.request("GET", "/v1/whoami")
 
+    before = api_cpu_ms(stack)
     seconds, latencies, answers = burst(stack, count, whoami)
+    cpu = (api_cpu_ms(stack) - before) / count
     wrong = [answer for answer in answers if answer[0] != 200]
     if wrong:
         raise RuntimeError(f"/v1/whoami answered {wrong[0]}")
-    return count / seconds, latencies
+    return count / seconds, latencies, cpu
 
 
 def rush(stack: Running, count: int) -> dict[str, Any]:
@@ -115,7 +123,9 @@ def rush(stack: Running, count: int) -> dict[str, Any]:
                        "quantity": size}  # fmt: skip
         return await http.request("POST", "/v1/permits", application)
 
+    cpu_before = api_cpu_ms(stack)
     seconds, latencies, answers = burst(stack, count, apply)
+    cpu = (api_cpu_ms(stack) - cpu_before) / count
     issued = [body for status, body in answers if status == 201]
     refused = [body for status, body in answers if status == 409]
     unexpected = [(status, body) for status, body in answers if status not in (201, 409)]
@@ -142,6 +152,7 @@ def rush(stack: Running, count: int) -> dict[str, Any]:
         "units": units,
         "refused": len(refused),
         "period": before["start"],
+        "api_cpu_ms": cpu,
     }
 
 
@@ -153,9 +164,9 @@ def run(applicants: int = APPLICANTS, workers: int = 2) -> dict[str, Any]:
             Path(scratch), workers=workers, extra_tokens=applicant_tokens(applicants)
         ) as stack,
     ):
-        echo_before, latencies_before = echo_rate(stack, applicants)
+        echo_before, latencies_before, cpu_before = echo_rate(stack, applicants)
         found = rush(stack, applicants)
-        echo_after, latencies_after = echo_rate(stack, applicants)
+        echo_after, latencies_after, cpu_after = echo_rate(stack, applicants)
     echo_per_s = (echo_before + echo_after) / 2  # the baseline on either side of the rush
     echo_latencies = sorted(latencies_before + latencies_after)
     per_s = applicants / found["seconds"]
@@ -174,4 +185,8 @@ def run(applicants: int = APPLICANTS, workers: int = 2) -> dict[str, Any]:
         # the baseline's own p99: what 400 calls at once cost a route that does nothing
         "rush_echo_p99_ms": round(echo_latencies[int(len(echo_latencies) * 0.99)], 1),
         "rush_vs_echo": round(per_s / echo_per_s, 3),
+        # the API's CPU per application and per baseline call (ms, connecting included):
+        # steadier than the rates on a shared machine
+        "rush_api_cpu_ms": round(found["api_cpu_ms"], 2),
+        "rush_echo_api_cpu_ms": round((cpu_before + cpu_after) / 2, 2),
     }

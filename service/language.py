@@ -97,7 +97,13 @@ def request_language(request: Request) -> Language:
     return negotiate(request.headers.get("accept-language"))
 
 
-Lang = Annotated[Language, Depends(request_language)]
+async def _request_language(request: Request) -> Language:
+    """`request_language` as a coroutine: FastAPI runs a plain function dependency in the
+    thread pool, a coroutine in place (service/dependencies.py)."""
+    return request_language(request)
+
+
+Lang = Annotated[Language, Depends(_request_language)]
 
 
 class ContentLanguage:

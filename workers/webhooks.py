@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -44,9 +46,19 @@ TEST_EVERY = 5  # seconds between two test events of one subscription at least
 QUOTA_EVENTS = {"critical": "quota.critical", "exhausted": "quota.exhausted"}
 
 
+_HOOKS: weakref.WeakKeyDictionary[Store, RedisWebhooks] = weakref.WeakKeyDictionary()
+_HOOKS_LOCK = threading.Lock()
+
+
 def hooks_of(store: Store) -> RedisWebhooks:
-    """The webhooks part of a store, on its connection and prefix."""
-    return RedisWebhooks(store.client, store.prefix)
+    """The webhooks part of a store, on its connection and prefix: one per store, kept
+    while the store lives, since each registers its scripts on first use (reading and
+    hashing each script's source: half of what recording a permit's event cost)."""
+    with _HOOKS_LOCK:
+        found = _HOOKS.get(store)
+        if found is None:
+            found = _HOOKS[store] = RedisWebhooks(store.client, store.prefix)
+        return found
 
 
 # --- subscriptions --------------------------------------------------------------------

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cli.main import _quotas_view
 from cli.output import render
+from cli.verbs_quotas import _quotas_view
 
 
 def quota(permits: dict[str, int]) -> dict[str, Any]:

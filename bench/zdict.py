@@ -3,8 +3,11 @@
 measurements never use, on an embedded Redis, and writes one dictionary per kind of
 text (the trail's events, the verdict, the body) as the next numbered file of
 store/zdict/. A shipped dictionary is never changed or removed: values packed with it
-name it. Run it again only when the packs' texts have moved far from the dictionaries'
-(the memory map shows the bytes per declaration)."""
+name it, and tests/store/test_stored_layout.py pins each by SHA-256. Run it again only
+when the packs' texts have moved far from the dictionaries' (the memory map shows the
+bytes per declaration). Its output is not the same from one run to the next (the
+trails sampled carry the times they were written at, which the trail's dictionary
+keeps): it makes new dictionaries, never a shipped one again."""
 
 from __future__ import annotations
 

@@ -16,14 +16,13 @@ import random
 import re
 import secrets
 import tempfile
-import zlib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
 from bench.retention_bench import decide_all
 from store.embedded import EmbeddedRedis
-from store.packing import KINDS, SEPARATOR, dictionaries
+from store.packing import KINDS, SEPARATOR, compressor, dictionaries
 from store.redis_store import RedisStore
 
 FIRST_SEED = 900_000
@@ -76,7 +75,7 @@ def packed_size(texts: list[bytes], zdict: bytes) -> int:
     """Bytes of `texts` packed with `zdict`, as store/packing.py packs them."""
     total = 0
     for text in texts:
-        packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=zdict)
+        packer = compressor(zdict)
         total += len(packer.compress(text) + packer.flush())
     return total
 

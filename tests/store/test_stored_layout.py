@@ -29,7 +29,7 @@ from schemas.audit import verify_chain
 from schemas.declaration import Declaration
 from store import Archive, archive_closed
 from store.declarations import Write
-from store.packing import dictionaries
+from store.packing import KINDS, compressor, dictionaries, newest, pack, unpacked
 from store.redis_store import RedisStore
 from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
@@ -326,3 +326,15 @@ def test_the_shipped_dictionaries_never_change() -> None:
     numbers = [name.split("-")[0] for name in found]
     assert len(numbers) == len(set(numbers))  # one dictionary per number
     assert set(dictionaries()) == {0, *(int(number) for number in numbers)}
+
+
+def test_a_value_packs_the_same_each_time_and_unpacks_to_its_bytes() -> None:
+    """Each value packs from a copy of one primed stream: the same bytes as a stream primed
+    for it alone, the same bytes the second time, and unpacked the very text."""
+    text = json.dumps(declaration("pack-1"), separators=(",", ":"))
+    for kind in KINDS:
+        number = newest(kind)
+        alone = compressor(dictionaries()[number][1])
+        expected = bytes((0xFF, number)) + alone.compress(text.encode()) + alone.flush()
+        assert pack(text, kind) == pack(text, kind) == expected
+        assert unpacked(pack(text, kind)) == text.encode()

@@ -288,13 +288,24 @@ def test_a_reader_sees_a_declaration_whole_while_it_is_decided(store: RedisStore
 
 def test_an_archive_line_lists_the_fields_by_name(store: RedisStore, tmp_path: Path) -> None:
     """An archive line's fields are in name order, whether the record was kept packed or
-    as before packing (when they came in the order of Redis's hash table, never fixed)."""
+    as before packing (when they came in the order of Redis's hash table, never fixed); a
+    record decided before packing and cancelled since verifies before and after."""
     for declaration_id in ("line-1", "line-2"):
         submitted(store, declaration_id)
         store.record_many([deciding(declaration_id, "accepted")])
     as_before_packing(store, "line-2")
+    store.record("line-2", [("cancelled", {"by": "test"})], {"status": "cancelled"})
+    before = store.audit_raw("line-2")
+    assert verify_chain(store.audit("line-2")).verified
     time.sleep(0.002)
     archive_closed(store, Archive(tmp_path), datetime.now(UTC))
+    reading = RedisStore(store.client, store.prefix, archive_dir=tmp_path)
+    assert [str(event) for event in reading.audit_raw("line-2")] == [
+        item.decode() if isinstance(item, bytes) else item for item in before
+    ]
+    chain = reading.audit("line-2")
+    assert [event.type for event in chain][-2:] == ["verdict", "cancelled"]
+    assert verify_chain(chain).verified
     (path,) = tmp_path.rglob("*.jsonl.gz")
     with gzip.open(path, "rt") as handle:
         lines = {line["declaration_id"]: line for line in map(json.loads, handle)}

@@ -3,8 +3,11 @@
 measurements never use, on an embedded Redis, and writes one dictionary per kind of
 text (the trail's events, the verdict, the body) as the next numbered file of
 store/zdict/. A shipped dictionary is never changed or removed: values packed with it
-name it. Run it again only when the packs' texts have moved far from the dictionaries'
-(the memory map shows the bytes per declaration)."""
+name it, and tests/store/test_stored_layout.py pins each by SHA-256. Run it again only
+when the packs' texts have moved far from the dictionaries' (the memory map shows the
+bytes per declaration). Its output is not the same from one run to the next (the
+trails sampled carry the times they were written at, which the trail's dictionary
+keeps): it makes new dictionaries, never a shipped one again."""
 
 from __future__ import annotations
 
@@ -13,14 +16,13 @@ import random
 import re
 import secrets
 import tempfile
-import zlib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
 from bench.retention_bench import decide_all
 from store.embedded import EmbeddedRedis
-from store.packing import KINDS, SEPARATOR, dictionaries
+from store.packing import KINDS, SEPARATOR, compressor, dictionaries
 from store.redis_store import RedisStore
 
 FIRST_SEED = 900_000
@@ -73,7 +75,7 @@ def packed_size(texts: list[bytes], zdict: bytes) -> int:
     """Bytes of `texts` packed with `zdict`, as store/packing.py packs them."""
     total = 0
     for text in texts:
-        packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=zdict)
+        packer = compressor(zdict)
         total += len(packer.compress(text) + packer.flush())
     return total
 

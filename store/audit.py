@@ -104,7 +104,8 @@ class RedisAuditTrails(Keyspace):
     def audit_raw(self, declaration_id: str) -> list[str | bytes]:
         """The stored events as written, for verification that must survive bad ones (from
         the archive line for an archived declaration)."""
-        pipe = self.client.pipeline(transaction=False)
+        # one transaction: a decision moves the trail from the list into the document
+        pipe = self.client.pipeline(transaction=True)
         pipe.get(self.key("doc", declaration_id))
         pipe.lrange(self.key("audit", declaration_id), 0, -1)
         events: list[str | bytes] = list(trail_of(*pipe.execute()))

@@ -549,7 +549,7 @@ class RedisDeclarations(OneAtATime, Keyspace):
         that has a document already, or no body, has none."""
         if not writes:
             return {}
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=True)  # the body and trail of one moment
         for write in writes:
             self._read(pipe, write.declaration_id)
             pipe.lrange(self.key("audit", write.declaration_id), 0, -1)
@@ -677,8 +677,10 @@ class RedisDeclarations(OneAtATime, Keyspace):
 
     @translated
     def get_many(self, declaration_ids: Sequence[str]) -> list[DeclarationRecord]:
-        """The declarations that exist among `declaration_ids`, in order, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
+        """The declarations that exist among `declaration_ids`, in order, in one round trip
+        and one transaction: a decision moves the body and the verdict between keys, which a
+        reader must see all before or all after."""
+        pipe = self.client.pipeline(transaction=True)
         for declaration_id in declaration_ids:
             self._read(pipe, declaration_id)
         replies = pipe.execute()

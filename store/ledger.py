@@ -1,6 +1,7 @@
 """The quota ledger in Redis: permits, draws, returns, pro-rata runs, importer accounts
-and the read model, each one Lua script that starts with the shared prelude
-(`store/lua/ledger.lua`). The prelude holds the ledger's arithmetic; this module only
+and the read model, each one Lua script that starts with the calling convention's
+prelude (`store/lua/roles.lua`) and the ledger's (`store/lua/ledger.lua`). The ledger's
+prelude holds the ledger's arithmetic; this module only
 names keys, passes payloads and types the answers.
 
 Keys carry their quota's hash tag, `{prefix}:{QUOTA}:...`, and every script is given
@@ -50,7 +51,7 @@ MAX_EVENTS_PAGE = 1000
 @cache
 def _script_text(name: str) -> str:
     lua = resources.files("store").joinpath("lua")
-    return lua.joinpath("ledger.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
+    return "\n".join(lua.joinpath(f"{part}.lua").read_text() for part in ("roles", "ledger", name))
 
 
 def _text(value: Any) -> str:

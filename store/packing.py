@@ -20,7 +20,7 @@ import functools
 import re
 import zlib
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["trail", "verdict", "body", "doc"]
 KINDS: tuple[Kind, ...] = ("trail", "verdict", "body", "doc")
@@ -50,17 +50,33 @@ def newest(kind: Kind) -> int:
     return max((n for n, (of, _) in dictionaries().items() if of == kind), default=0)
 
 
+LEVEL = 3
+"""zlib's compression level: the cheapest that keeps a decided declaration's bytes in
+Redis within their budget (docs/performance.md has the figures of each level). Unpacking
+does not depend on it."""
+
+
+def compressor(zdict: bytes) -> Any:
+    """A raw deflate stream at LEVEL, primed with `zdict` (none when empty)."""
+    if zdict:
+        return zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 9, zdict=zdict)
+    return zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 9)
+
+
+@functools.cache
+def _primed(number: int) -> Any:
+    """A stream primed with dictionary `number`, never written to: each value packs with
+    a copy, since priming (32 KB of dictionary hashed) costs more than most values."""
+    return compressor(dictionaries()[number][1])
+
+
 def pack(text: str | bytes, kind: Kind) -> bytes:
     """`text` packed with the newest dictionary of its kind."""
     number = newest(kind)
     raw = text.encode() if isinstance(text, str) else text
-    zdict = dictionaries()[number][1]
-    packer = (
-        zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=zdict)
-        if zdict
-        else zlib.compressobj(9, zlib.DEFLATED, -15, 9)
-    )
-    return bytes((MARK, number)) + packer.compress(raw) + packer.flush()
+    packer = _primed(number).copy()
+    packed: bytes = packer.compress(raw) + packer.flush()
+    return bytes((MARK, number)) + packed
 
 
 def is_packed(value: str | bytes | None) -> bool:

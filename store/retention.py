@@ -125,7 +125,7 @@ def _archive_closed(
         offset += len(members)
         scanned += len(members)
         ids = [decoded(member) or "" for member, _ in members]
-        pipe = store.client.pipeline(transaction=False)
+        pipe = store.client.pipeline(transaction=True)  # each record whole (get_many)
         for declaration_id in ids:
             pipe.hgetall(store.key("decl", declaration_id))
             pipe.get(store.key("body", declaration_id))
@@ -186,7 +186,7 @@ def _write_lines(
 ) -> list[tuple[str, dict[str, str], str, int, bool]]:
     """Write the chosen declarations' lines to their day files, fsynced, and say where
     each is (found: it was there already, from a run that stopped before Redis let go)."""
-    pipe = store.client.pipeline(transaction=False)
+    pipe = store.client.pipeline(transaction=True)  # a document and its list of one moment
     for declaration_id, _, _ in chosen:
         pipe.get(store.key("doc", declaration_id))
         pipe.lrange(store.key("audit", declaration_id), 0, -1)
@@ -199,7 +199,7 @@ def _write_lines(
         line = {
             "declaration_id": declaration_id,
             "closed_at": closed_at,
-            "fields": fields,
+            "fields": dict(sorted(fields.items())),  # by name: docs/retention.md
             "audit": [event.decode() for event in trail_of(document, audit)],
             "alloc": decoded(alloc),
             "allocreq": decoded(allocreq),

@@ -1,13 +1,14 @@
--- The quota ledger's arithmetic, in one place: every ledger script is this prelude
--- followed by its own body (store/ledger.py joins them), and the read script computes
--- what users see with the same functions that the writes use.
+-- The quota ledger's arithmetic, in one place: every ledger script is the calling
+-- convention's prelude (store/lua/roles.lua), this prelude and its own body
+-- (store/ledger.py joins them), and the read script computes what users see with the
+-- same functions that the writes use.
 --
--- Calling convention of every ledger script:
+-- Calling convention of every ledger script, roles.lua's:
 --   KEYS     every key the script touches, declared (Redis requires it; Cluster routes
 --            by it). Ledger keys carry their quota's hash tag: accord:{QUOTA}:...
 --   ARGV[1]  JSON list of the role of each key, in KEYS order ('Q|period|2026-03-01')
 --   ARGV[2]  JSON payload
---   ARGV[3]  now (RFC 3339), for events
+--   ARGV[3]  now (RFC 3339), for events: value(1)
 -- A quota year travels as Q = {id, mode, drawn_at, critical_threshold, year,
 --   periods = [{key, end, index, volume, reserved = {sub = units}}]} (from the pack).
 --
@@ -31,20 +32,9 @@
 -- in what is free in k and in every later period of the year, free being the balance
 -- less the pro-rata grants written and not yet taken (granted is not allocated: events
 -- record the balance, so that they replay as volume + carried + returned - allocated).
-local ROLES = cjson.decode(ARGV[1])
-local PAYLOAD = cjson.decode(ARGV[2])
-local NOW = ARGV[3]
-local K = {}
-for i, role in ipairs(ROLES) do K[role] = KEYS[i] end
+local NOW = value(1)
 
-local function key(role)
-  local found = K[role]
-  if not found then error('ledger script used an undeclared key: ' .. role) end
-  return found
-end
-
-local function num(value) return tonumber(value) or 0 end
-local function present(value) return value ~= nil and value ~= cjson.null end
+local function num(item) return tonumber(item) or 0 end
 
 local function hash(role)
   local flat = redis.call('HGETALL', key(role))

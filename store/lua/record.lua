@@ -37,8 +37,11 @@ end
 if state[2] ~= PAYLOAD.head then return {'conflict', state[1]} end
 if PAYLOAD.document then
   -- the trail read is the trail still (the head says no event came since; this, that
-  -- nothing else changed it): it moves into the document with the body and the verdict
-  if redis.call('LLEN', key('audit')) ~= PAYLOAD.replaces then return {'conflict', state[1]} end
+  -- nothing else changed it, and that no other write made a document of it meanwhile,
+  -- whose events would be lost): it moves into the document with the body and the verdict
+  if redis.call('EXISTS', key('doc')) == 1 or redis.call('LLEN', key('audit')) ~= PAYLOAD.replaces then
+    return {'conflict', state[1]}
+  end
   redis.call('SET', key('doc'), value(1))
   redis.call('DEL', key('audit'), key('body'), key('verdict'))
   redis.call('HDEL', key('decl'), 'body', 'verdict')

@@ -1,5 +1,6 @@
--- The calling convention of the declaration and audit scripts, as the ledger's: every
--- such script is this prelude followed by its own body (store/keyspace.py joins them).
+-- The calling convention of the declaration, audit and ledger scripts: every such
+-- script is this prelude followed by its own body (store/keyspace.py joins them; the
+-- ledger's scripts, store/ledger.py, have store/lua/ledger.lua in between).
 --   KEYS      every key the script touches, declared
 --   ARGV[1]   JSON list of the role of each key, in KEYS order ('decl', 'audit', ...)
 --   ARGV[2]   JSON payload

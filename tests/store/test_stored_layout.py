@@ -8,9 +8,16 @@ packing is decided, verified and archived like any other."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import gzip
+import hashlib
 import json
-from datetime import date, timedelta
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from conftest import InProcess, unique_id
@@ -20,6 +27,9 @@ from rules.catalog import Catalog
 from rules.quota import terms_of, terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
+from store import Archive, archive_closed
+from store.declarations import Write
+from store.packing import KINDS, compressor, dictionaries, newest, pack, unpacked
 from store.redis_store import RedisStore
 from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
@@ -186,3 +196,156 @@ def test_a_permit_keeps_its_registration_in_pieces_and_one_kept_whole_still_read
     )
     cancelled = store.ledger.permit(EV_TRQ, "P-OLD")
     assert cancelled is not None and (cancelled.status, cancelled.returned) == ("cancelled", 5)
+
+
+def submitted(store: RedisStore, declaration_id: str, events: bool = True) -> str:
+    """A declaration stored, with its first audit events (or none); its body as stored."""
+    parsed = Declaration.model_validate(declaration(declaration_id))
+    store.submit(
+        declaration_id, parsed.canonical_json(), parsed.body_sha256(),
+        parsed.importer.business_number, 1.0, trail.received(parsed, "test") if events else [],
+    )  # fmt: skip
+    return parsed.canonical_json()
+
+
+def deciding(declaration_id: str, outcome: str) -> Write:
+    verdict = json.dumps({"outcome": outcome, "lines": []})
+    return Write(
+        declaration_id, [("verdict", {"outcome": outcome})],
+        {"status": "decided", "verdict": verdict, "decided_at": "2026-03-02T00:00:00Z"}, (),
+    )  # fmt: skip
+
+
+def test_a_second_decision_that_read_the_trail_before_the_first_keeps_the_first_events(
+    store: RedisStore,
+) -> None:
+    """Two workers decide one declaration (a duplicate delivery, any status allowed): the
+    second read the body and trail before the first made them a document, and its head
+    after. Its write is refused as a conflict, not laid over the first one's document;
+    written again, its verdict and events follow the first one's, and the chain verifies."""
+    submitted(store, "twice-1", events=False)  # an empty trail: its length cannot tell
+    second = deciding("twice-1", "rejected")
+    read_before = store._priors([second])
+    assert store.record_many([deciding("twice-1", "accepted")]) == ["ok"]
+    outcome, _ = store.run("record", *store._record_call(second, read_before))
+    assert outcome == b"conflict"
+    assert store.record_many([second]) == ["ok"]
+    chain = store.audit("twice-1")
+    assert [event.data["outcome"] for event in chain] == ["accepted", "rejected"]
+    record = store.get("twice-1")
+    assert record is not None and record.audit_len == 2
+    assert json.loads(record.verdict or "")["outcome"] == "rejected"
+    assert verify_chain(chain).verified and verify_chain(chain).head == record.audit_head
+
+
+def test_a_duplicate_delivery_finds_the_declaration_decided(store: RedisStore) -> None:
+    """The second of two workers deciding one declaration from `evaluating` is stale: the
+    trail holds the first one's verdict alone."""
+    submitted(store, "twice-2")
+    open_ = ("queued", "evaluating")
+    first, second = (
+        dataclasses.replace(deciding("twice-2", outcome), allowed=open_, done=True)
+        for outcome in ("accepted", "rejected")
+    )
+    read_before = store._priors([second])
+    assert store.record_many([first]) == ["ok"]
+    outcome, _ = store.run("record", *store._record_call(second, read_before))
+    assert outcome == b"stale"
+    assert store.record_many([second]) == ["stale"]
+    chain = store.audit("twice-2")
+    assert [event.type for event in chain].count("verdict") == 1
+    assert verify_chain(chain).verified
+
+
+def test_a_reader_sees_a_declaration_whole_while_it_is_decided(store: RedisStore) -> None:
+    """While declarations are decided (body, verdict and trail moving into one document) and
+    then cancelled (an event after the document), every read of a record has its body, a
+    verdict exactly when decided, and every trail read has each event once, in order."""
+    ids = [f"race-{n}" for n in range(60)]
+    bodies = {declaration_id: submitted(store, declaration_id) for declaration_id in ids}
+    writer = RedisStore(store.client, store.prefix)
+
+    def decide() -> None:
+        for declaration_id in ids:
+            writer.record_many([deciding(declaration_id, "accepted")])
+            writer.record(declaration_id, [("cancelled", {"by": "test"})], {"status": "cancelled"})
+
+    thread = threading.Thread(target=decide)
+    thread.start()
+    seen = 0
+    while thread.is_alive() or not seen:
+        for record in store.get_many(ids):
+            assert record.body == bodies[record.declaration_id]
+            assert (record.verdict is not None) == (record.status != "queued")
+        for declaration_id in ids[::7]:
+            chain = store.audit(declaration_id)
+            assert [event.seq for event in chain] == list(range(1, len(chain) + 1))
+            assert verify_chain(chain).verified
+        seen += 1
+    thread.join()
+    assert {record.status for record in store.get_many(ids)} == {"cancelled"}
+
+
+def test_an_archive_line_lists_the_fields_by_name(store: RedisStore, tmp_path: Path) -> None:
+    """An archive line's fields are in name order, whether the record was kept packed or
+    as before packing (when they came in the order of Redis's hash table, never fixed); a
+    record decided before packing and cancelled since verifies before and after."""
+    for declaration_id in ("line-1", "line-2"):
+        submitted(store, declaration_id)
+        store.record_many([deciding(declaration_id, "accepted")])
+    as_before_packing(store, "line-2")
+    store.record("line-2", [("cancelled", {"by": "test"})], {"status": "cancelled"})
+    before = store.audit_raw("line-2")
+    assert verify_chain(store.audit("line-2")).verified
+    time.sleep(0.002)
+    archive_closed(store, Archive(tmp_path), datetime.now(UTC))
+    reading = RedisStore(store.client, store.prefix, archive_dir=tmp_path)
+    assert [str(event) for event in reading.audit_raw("line-2")] == [
+        item.decode() if isinstance(item, bytes) else item for item in before
+    ]
+    chain = reading.audit("line-2")
+    assert [event.type for event in chain][-2:] == ["verdict", "cancelled"]
+    assert verify_chain(chain).verified
+    (path,) = tmp_path.rglob("*.jsonl.gz")
+    with gzip.open(path, "rt") as handle:
+        lines = {line["declaration_id"]: line for line in map(json.loads, handle)}
+    assert set(lines) == {"line-1", "line-2"}
+    for line in lines.values():
+        assert list(line["fields"]) == sorted(line["fields"])
+        assert {"body", "verdict", "status", "audit_head"} <= set(line["fields"])
+
+
+SHIPPED = {
+    "1-trail.zdict": "59e30691e1827aa60b33fc18e52921ed823e1a2dcd04517886f3a6dfe01502d0",
+    "2-verdict.zdict": "b7ad6e3b4f0c71967087cd6bcce4607955f99ef7eef60998dcf868d034ced333",
+    "3-body.zdict": "f9a003b550aac23dfc384c1c06d14a726fd1edab691d23f4a9999c6de27a82fb",
+    "4-doc.zdict": "b76128e09b1d7265db1d6cbb896c784df534c890b1a606c4a4a77be122a24105",
+}
+"""Every preset dictionary shipped, by SHA-256: a stored value names its dictionary by
+number, so one changed or removed would leave values that no longer unpack. A new one
+takes the next number and is added here."""
+
+
+def test_the_shipped_dictionaries_never_change() -> None:
+    folder = resources.files("store").joinpath("zdict")
+    found = {
+        item.name: hashlib.sha256(item.read_bytes()).hexdigest()
+        for item in folder.iterdir()
+        if item.name.endswith(".zdict")
+    }
+    assert {name: found.get(name) for name in SHIPPED} == SHIPPED
+    numbers = [name.split("-")[0] for name in found]
+    assert len(numbers) == len(set(numbers))  # one dictionary per number
+    assert set(dictionaries()) == {0, *(int(number) for number in numbers)}
+
+
+def test_a_value_packs_the_same_each_time_and_unpacks_to_its_bytes() -> None:
+    """Each value packs from a copy of one primed stream: the same bytes as a stream primed
+    for it alone, the same bytes the second time, and unpacked the very text."""
+    text = json.dumps(declaration("pack-1"), separators=(",", ":"))
+    for kind in KINDS:
+        number = newest(kind)
+        alone = compressor(dictionaries()[number][1])
+        expected = bytes((0xFF, number)) + alone.compress(text.encode()) + alone.flush()
+        assert pack(text, kind) == pack(text, kind) == expected
+        assert unpacked(pack(text, kind)) == text.encode()

@@ -58,7 +58,7 @@ def negotiate(header: str | None) -> Language:
     A tag at q=0 refuses its language, even against `*`."""
     if not header:
         return DEFAULT
-    best: tuple[float, int, Language] | None = None
+    wanted: list[tuple[float, int, Language]] = []
     refused: set[Language] = set()
     star = -1.0
     for position, (tag, weight) in enumerate(_weighted(header)):
@@ -71,10 +71,12 @@ def negotiate(header: str | None) -> Language:
         if weight == 0.0:
             refused.add(language)
             continue
-        if best is None or (weight, -position) > (best[0], -best[1]):
-            best = (weight, position, language)
-    if best is not None and best[2] not in refused:
-        return best[2]
+        wanted.append((-weight, position, language))
+    # the heaviest not refused, the first of equal weights: a refused favourite leaves
+    # the next language asked for, not English
+    for _weight, _position, language in sorted(wanted):
+        if language not in refused:
+            return language
     if star > 0.0:  # any language: the first of ours not refused
         return next((lang for lang in LANGUAGES if lang not in refused), DEFAULT)
     return DEFAULT

@@ -142,9 +142,10 @@ def test_a_translated_error_is_the_english_one_but_for_its_words(api: InProcess)
                   json={**APPLICATION, "quantity": 30_000, "issued_on": "2026-05-01"})  # fmt: skip
     assert over.status_code == 409
     left = over.json()["detail"]["remaining"]
+    assert left > 1000  # grouped: 30,000 would read as thirty in French
     assert over.json()["detail"]["message"] == (
-        f"il reste {left:,} unités dans le contingent, moins que les 30,000 demandées ; "
-        "rien n'a été prélevé"
+        f"il reste {left:,} unités".replace(",", "\u00a0")
+        + " dans le contingent, moins que les 30\u00a0000 demandées ; rien n'a été prélevé"
     )
 
 

@@ -9,6 +9,7 @@ on every answer, errors and the gate's early refusals included."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -31,6 +32,10 @@ _HEADER_VALUES = {language: language.encode("ascii") for language in LANGUAGES}
 _PRIMARY: dict[str, Language] = {"en": "en", "fr": "fr", "zh": "zh"}
 
 
+# RFC 9110 §12.4.2: 0 to 1, at most three decimals ("1e-1", "-0", "nan" are not weights)
+QVALUE = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")
+
+
 def _weighted(header: str) -> Iterable[tuple[str, float]]:
     """ "fr-CA;q=0.8, en" -> ("fr-ca", 0.8), ("en", 1.0); a malformed weight drops its tag."""
     for item in header.split(","):
@@ -42,12 +47,8 @@ def _weighted(header: str) -> Iterable[tuple[str, float]]:
             name, _, value = param.partition("=")
             if name.strip().lower() != "q":
                 continue
-            try:
-                weight = float(value.strip())
-            except ValueError:
-                weight = -1.0
-            if not 0.0 <= weight <= 1.0:
-                weight = -1.0
+            value = value.strip()
+            weight = float(value) if QVALUE.fullmatch(value) else -1.0
         if weight >= 0.0:
             yield tag.lower(), weight
 

@@ -27,7 +27,7 @@ from cli import output as cli_output
 from cli.output import Block, Fields, cell
 from rules.translations import LANGUAGES, Language
 from service.dashboard.formatting import moment
-from service.dashboard.words import BABEL_LOCALES, ENGLISH, N_, Words, catalogue, update
+from service.dashboard.words import ENGLISH, N_, Words, update, words_in
 
 HERE = Path(__file__).resolve()
 LOCALE_DIR: Path = HERE.parent / "locale"
@@ -114,9 +114,7 @@ def add_option(group: argparse._ArgumentGroup, *, top: bool) -> None:
 
 @cache
 def words(language: Language) -> Words:
-    from babel import Locale
-
-    return Words(language, Locale.parse(BABEL_LOCALES[language]), catalogue(LOCALE_DIR, language))
+    return words_in(LOCALE_DIR, language)
 
 
 class Printer:

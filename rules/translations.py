@@ -51,6 +51,9 @@ LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
 # the languages a pack is translated into (English is the packs' own)
 TRANSLATED: tuple[Language, ...] = ("fr", "zh")
 LANGUAGE_NAMES: Mapping[Language, str] = {"en": "English", "fr": "French", "zh": "Chinese"}
+# The locale (Babel's name) each language's numbers and dates are written for: Canada's
+# English and French, and the Simplified Chinese of the People's Republic.
+BABEL_LOCALES: Mapping[Language, str] = {"en": "en_CA", "fr": "fr_CA", "zh": "zh_Hans_CN"}
 LOCALE_DIR = "locale"
 OFFICIAL = "official:"
 UNOFFICIAL = "unofficial"

@@ -30,8 +30,7 @@ from babel.numbers import format_decimal
 # every error type with its template (what pydantic builds its own error docs from)
 from pydantic_core._pydantic_core import list_all_errors
 
-from rules.translations import TRANSLATED, Language, Text, read_catalogue
-from service.dashboard.words import BABEL_LOCALES
+from rules.translations import BABEL_LOCALES, TRANSLATED, Language, Text, read_catalogue
 
 LOCALE = Path(__file__).parent / "locale"
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from typing import Any
 
 from cli import output as cli_output
 from cli.output import Block, Fields, cell
-from rules.translations import LANGUAGES, Language
+from rules.translations import LANGUAGES, Language, language_named
 from service.dashboard.formatting import moment
 from service.dashboard.words import ENGLISH, N_, Words, update, words_in
 
@@ -96,8 +96,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Language:
     for name in ENVIRONMENT:
         value = environ.get(name)
         if value:
-            primary = re.split(r"[_.@-]", value, maxsplit=1)[0].lower()
-            return next((lang for lang in LANGUAGES if lang == primary), "en")
+            return language_named(value) or "en"
     return "en"
 
 

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rules.translations import LANGUAGES, Language
+from rules.translations import LANGUAGES, Language, language_named
 
 __all__ = [
     "DEFAULT", "LANGUAGES", "ContentLanguage", "Lang", "Language", "header_language",
@@ -26,10 +26,9 @@ __all__ = [
 DEFAULT: Language = "en"
 _HEADER_VALUES = {language: language.encode("ascii") for language in LANGUAGES}
 
-# A tag's primary subtag is enough: fr-CA, fr-FR and fr are one French; zh, zh-CN,
-# zh-Hans (and zh-TW, whose reader reads the simplified text better than English) one
-# Chinese, written in simplified characters.
-_PRIMARY: dict[str, Language] = {"en": "en", "fr": "fr", "zh": "zh"}
+# A tag's primary subtag is enough (rules.translations.language_named): fr-CA, fr-FR and
+# fr are one French; zh, zh-CN, zh-Hans (and zh-TW, whose reader reads the simplified text
+# better than English) one Chinese, written in simplified characters.
 
 
 # RFC 9110 §12.4.2: 0 to 1, at most three decimals ("1e-1", "-0", "nan" are not weights)
@@ -66,7 +65,7 @@ def negotiate(header: str | None) -> Language:
         if tag == "*":
             star = max(star, weight)
             continue
-        language = _PRIMARY.get(tag.split("-", 1)[0])
+        language = language_named(tag)
         if language is None:
             continue
         if weight == 0.0:

@@ -148,7 +148,7 @@ def test_a_translated_error_is_the_english_one_but_for_its_words(api: InProcess)
     assert left > 1000  # grouped: 30,000 would read as thirty in French
     assert over.json()["detail"]["message"] == (
         f"il reste {left:,} unités".replace(",", "\u00a0")
-        + " dans le contingent, moins que les 30\u00a0000 demandées ; rien n'a été prélevé"
+        + " dans le contingent, moins que les 30\u00a0000 demandées; rien n'a été prélevé"
     )
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from cli import output as cli_output
 from cli.output import Block, Fields, cell
-from rules.translations import LANGUAGES, Language
+from rules.translations import LANGUAGES, Language, language_named
 from service.dashboard.formatting import moment
-from service.dashboard.words import BABEL_LOCALES, ENGLISH, N_, Words, catalogue, update
+from service.dashboard.words import ENGLISH, N_, Words, update, words_in
 
 HERE = Path(__file__).resolve()
 LOCALE_DIR: Path = HERE.parent / "locale"
@@ -96,8 +96,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Language:
     for name in ENVIRONMENT:
         value = environ.get(name)
         if value:
-            primary = re.split(r"[_.@-]", value, maxsplit=1)[0].lower()
-            return next((lang for lang in LANGUAGES if lang == primary), "en")
+            return language_named(value) or "en"
     return "en"
 
 
@@ -114,9 +113,7 @@ def add_option(group: argparse._ArgumentGroup, *, top: bool) -> None:
 
 @cache
 def words(language: Language) -> Words:
-    from babel import Locale
-
-    return Words(language, Locale.parse(BABEL_LOCALES[language]), catalogue(LOCALE_DIR, language))
+    return words_in(LOCALE_DIR, language)
 
 
 class Printer:

@@ -29,6 +29,7 @@ directory, or adds the texts they lack (docs/rule-packs.md, "Translations").
 from __future__ import annotations
 
 import functools
+import re
 import string
 import sys
 from collections import Counter
@@ -51,10 +52,20 @@ LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
 # the languages a pack is translated into (English is the packs' own)
 TRANSLATED: tuple[Language, ...] = ("fr", "zh")
 LANGUAGE_NAMES: Mapping[Language, str] = {"en": "English", "fr": "French", "zh": "Chinese"}
+# The locale (Babel's name) each language's numbers and dates are written for: Canada's
+# English and French, and the Simplified Chinese of the People's Republic.
+BABEL_LOCALES: Mapping[Language, str] = {"en": "en_CA", "fr": "fr_CA", "zh": "zh_Hans_CN"}
 LOCALE_DIR = "locale"
 OFFICIAL = "official:"
 UNOFFICIAL = "unofficial"
 FUZZY = "fuzzy"
+
+
+def language_named(tag: str) -> Language | None:
+    """The language a tag names by its primary subtag: an HTTP language tag (fr-CA,
+    zh-Hans-CN) or a locale (fr_CA.UTF-8, zh_CN@pinyin); None for one Accord does not have."""
+    primary = re.split(r"[-_.@]", tag.strip(), maxsplit=1)[0].lower()
+    return next((language for language in LANGUAGES if language == primary), None)
 
 
 # --- catalogues -------------------------------------------------------------------------

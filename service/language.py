@@ -9,13 +9,14 @@ on every answer, errors and the gate's early refusals included."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rules.translations import LANGUAGES, Language
+from rules.translations import LANGUAGES, Language, language_named
 
 __all__ = [
     "DEFAULT", "LANGUAGES", "ContentLanguage", "Lang", "Language", "header_language",
@@ -25,10 +26,13 @@ __all__ = [
 DEFAULT: Language = "en"
 _HEADER_VALUES = {language: language.encode("ascii") for language in LANGUAGES}
 
-# A tag's primary subtag is enough: fr-CA, fr-FR and fr are one French; zh, zh-CN,
-# zh-Hans (and zh-TW, whose reader reads the simplified text better than English) one
-# Chinese, written in simplified characters.
-_PRIMARY: dict[str, Language] = {"en": "en", "fr": "fr", "zh": "zh"}
+# A tag's primary subtag is enough (rules.translations.language_named): fr-CA, fr-FR and
+# fr are one French; zh, zh-CN, zh-Hans (and zh-TW, whose reader reads the simplified text
+# better than English) one Chinese, written in simplified characters.
+
+
+# RFC 9110 §12.4.2: 0 to 1, at most three decimals ("1e-1", "-0", "nan" are not weights)
+QVALUE = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")
 
 
 def _weighted(header: str) -> Iterable[tuple[str, float]]:
@@ -42,12 +46,8 @@ def _weighted(header: str) -> Iterable[tuple[str, float]]:
             name, _, value = param.partition("=")
             if name.strip().lower() != "q":
                 continue
-            try:
-                weight = float(value.strip())
-            except ValueError:
-                weight = -1.0
-            if not 0.0 <= weight <= 1.0:
-                weight = -1.0
+            value = value.strip()
+            weight = float(value) if QVALUE.fullmatch(value) else -1.0
         if weight >= 0.0:
             yield tag.lower(), weight
 
@@ -58,23 +58,25 @@ def negotiate(header: str | None) -> Language:
     A tag at q=0 refuses its language, even against `*`."""
     if not header:
         return DEFAULT
-    best: tuple[float, int, Language] | None = None
+    wanted: list[tuple[float, int, Language]] = []
     refused: set[Language] = set()
     star = -1.0
     for position, (tag, weight) in enumerate(_weighted(header)):
         if tag == "*":
             star = max(star, weight)
             continue
-        language = _PRIMARY.get(tag.split("-", 1)[0])
+        language = language_named(tag)
         if language is None:
             continue
         if weight == 0.0:
             refused.add(language)
             continue
-        if best is None or (weight, -position) > (best[0], -best[1]):
-            best = (weight, position, language)
-    if best is not None and best[2] not in refused:
-        return best[2]
+        wanted.append((-weight, position, language))
+    # the heaviest not refused, the first of equal weights: a refused favourite leaves
+    # the next language asked for, not English
+    for _weight, _position, language in sorted(wanted):
+        if language not in refused:
+            return language
     if star > 0.0:  # any language: the first of ours not refused
         return next((lang for lang in LANGUAGES if lang not in refused), DEFAULT)
     return DEFAULT

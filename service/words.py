@@ -20,15 +20,17 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from babel.messages.pofile import read_po, write_po
+from babel.numbers import format_decimal
 
 # every error type with its template (what pydantic builds its own error docs from)
 from pydantic_core._pydantic_core import list_all_errors
 
-from rules.translations import TRANSLATED, Language, Text, read_catalogue
+from rules.translations import BABEL_LOCALES, TRANSLATED, Language, Text, read_catalogue
 
 LOCALE = Path(__file__).parent / "locale"
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,21 +62,39 @@ class Template:
         return cls(msgid, translation, re.compile(pattern, re.DOTALL), placeholders, literals[0])
 
 
+# a figure the code wrote with its thousands grouped (`{asked:,}`): 30,000 or 1,234.5
+GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})*(?:\.\d+)?")
+
+
 @dataclass(frozen=True)
 class Words:
-    """One language's catalogue: exact messages, and templates tried most literal first."""
+    """One language's catalogue: exact messages, and templates tried most literal first.
+    `locale` (Babel's name) writes a grouped figure again as the language groups it:
+    30,000 reads as thirty in French, which writes 30 000."""
 
     exact: Mapping[str, str]
     templates: tuple[Template, ...]
+    locale: str | None = None
 
     @classmethod
-    def of(cls, entries: Mapping[str, str]) -> Words:
+    def of(cls, entries: Mapping[str, str], locale: str | None = None) -> Words:
         exact = {msgid: text for msgid, text in entries.items() if not PLACEHOLDER.search(msgid)}
         templates = sorted(
             (Template.of(msgid, text) for msgid, text in entries.items() if msgid not in exact),
             key=lambda template: -len(PLACEHOLDER.sub("", template.msgid)),
         )
-        return cls(exact, tuple(templates))
+        return cls(exact, tuple(templates), locale)
+
+    def figure(self, placeholder: str, value: str) -> str:
+        """A value as the translation shows it: a figure the code grouped (a `,` in the
+        placeholder's format) grouped for the locale, the decimals kept; else as given."""
+        if self.locale is None or "," not in placeholder.partition(":")[2]:
+            return value
+        if not GROUPED.fullmatch(value):
+            return value
+        number = Decimal(value.replace(",", ""))
+        places = max(0, -int(number.as_tuple().exponent))
+        return format_decimal(number, format="#,##0." + "0" * places, locale=self.locale)
 
     def translate(self, text: str, depth: int = _DEPTH) -> str | None:
         """The translation of `text`, or None when no message of the catalogue reads so."""
@@ -92,7 +112,8 @@ class Words:
             out = template.translation
             for placeholder, value in zip(template.placeholders, match.groups(), strict=True):
                 inner = self.translate(value, depth - 1)
-                out = out.replace(placeholder, value if inner is None else inner)
+                shown = self.figure(placeholder, value) if inner is None else inner
+                out = out.replace(placeholder, shown)
             return out
         return None
 
@@ -111,7 +132,7 @@ def entries(language: Language) -> dict[str, str]:
 
 @functools.cache
 def words(language: Language) -> Words:
-    return Words.of(entries(language))
+    return Words.of(entries(language), BABEL_LOCALES[language])
 
 
 def translate(text: str, language: Language) -> str:

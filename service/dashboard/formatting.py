@@ -13,7 +13,8 @@ from typing import Any
 import jinja2
 from babel import dates, numbers
 
-from service.dashboard.words import BABEL_LOCALES, ENGLISH, Words, words
+from rules.translations import BABEL_LOCALES
+from service.dashboard.words import ENGLISH, Words, words
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_LOCALE = BABEL_LOCALES[ENGLISH]

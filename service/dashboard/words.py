@@ -22,14 +22,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from rules.translations import LANGUAGES, Language
+from rules.translations import BABEL_LOCALES, LANGUAGES, Language
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENGLISH: Language = "en"
 
-# The locale each language's numbers and dates are written for: Canada's English and
-# French, and the Simplified Chinese of the People's Republic.
-BABEL_LOCALES: dict[Language, str] = {"en": "en_CA", "fr": "fr_CA", "zh": "zh_Hans_CN"}
 
 # The switch in the header: each language named in itself.
 SWITCH: tuple[tuple[Language, str], ...] = (("en", "EN"), ("fr", "FR"), ("zh", "中文"))
@@ -110,10 +107,16 @@ def catalogue(directory: Path, language: Language) -> gettext.NullTranslations:
     return Translations(compiled)
 
 
+def words_in(directory: Path, language: Language) -> Words:
+    """The words of the catalogues in `directory` (this package's, or the CLI's) in
+    `language`, English for a language Accord does not have."""
+    chosen: Language = language if language in LANGUAGES else ENGLISH
+    return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), catalogue(directory, chosen))
+
+
 @cache
 def words(language: Language = ENGLISH) -> Words:
-    chosen: Language = language if language in LANGUAGES else ENGLISH
-    return Words(chosen, Locale.parse(BABEL_LOCALES[chosen]), catalogue(LOCALE_DIR, chosen))
+    return words_in(LOCALE_DIR, language)
 
 
 # --- the catalogues' upkeep -------------------------------------------------------------

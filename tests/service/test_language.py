@@ -40,6 +40,18 @@ APPLICATION = {"business_number": "123456789RM0001", "measure": EV_QUOTA, "quant
         ("fr;q=0.8, zh;q=0.8", "fr"),
         ("zh;q=0.8, fr;q=0.8", "zh"),
         ("fr;q=0", "en"),
+        ("fr;q=0.9, zh;q=0.5, fr-FR;q=0", "zh"),
+        ("fr-CA, fr;q=0, en;q=0.1", "en"),
+        ("zh;q=0, *", "en"),
+        ("en;q=0, fr;q=0, *;q=0.1", "zh"),
+        ("fr;q=0.", "en"),
+        ("fr;q=1.000, zh;q=1", "fr"),
+        ("fr;q=nan, zh;q=inf", "en"),
+        ("fr;q=0.5, zh;q=0.0001", "fr"),
+        ("zh;q=1e-1, fr;q=0.05", "fr"),
+        ("zh;q=-0, fr;q=0.05", "fr"),
+        ("fr;;q=0.5,,zh;q=0.4", "fr"),
+        ("\u00e9t\u00e9, zh", "zh"),
         ("fr;q=abc, zh", "zh"),
         ("fr;q=2, zh;q=0.1", "zh"),
         (" , ;q=1, fr ;q=0.3", "fr"),
@@ -133,9 +145,10 @@ def test_a_translated_error_is_the_english_one_but_for_its_words(api: InProcess)
                   json={**APPLICATION, "quantity": 30_000, "issued_on": "2026-05-01"})  # fmt: skip
     assert over.status_code == 409
     left = over.json()["detail"]["remaining"]
+    assert left > 1000  # grouped: 30,000 would read as thirty in French
     assert over.json()["detail"]["message"] == (
-        f"il reste {left:,} unités dans le contingent, moins que les 30,000 demandées ; "
-        "rien n'a été prélevé"
+        f"il reste {left:,} unités".replace(",", "\u00a0")
+        + " dans le contingent, moins que les 30\u00a0000 demandées; rien n'a été prélevé"
     )
 
 
@@ -170,3 +183,29 @@ def test_an_answer_that_says_its_language_keeps_it() -> None:
     first, second = sent[0]["headers"], sent[2]["headers"]
     assert first == [(b"content-language", b"zh"), (b"vary", b"Cookie, Accept-Language")]
     assert second == [(b"vary", b"accept-language"), (b"content-language", b"fr")]
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (b"fr;q=", "en"),
+        (b"*;q=0", "en"),
+        (b";;;,,,", "en"),
+        (b"zh-;q=1", "zh"),
+        (b"fr;q=0.9, zh;q=0.5, fr-FR;q=0", "zh"),
+        (b"\xe9t\xe9, fr-CA", "fr"),  # not ASCII: read as Latin-1, the tag unknown
+        (b"fr;q=1e400, zh;q=-0, en;q=0.001x, zh-CN;q=0.001", "zh"),
+        (b"en;q=0, fr;q=0, zh;q=0", "en"),
+        (b"fr-CA;" + b"q=0.5;" * 2000, "fr"),
+    ],
+)
+def test_an_odd_accept_language_is_never_a_server_error(
+    api: InProcess, header: bytes, said: str
+) -> None:
+    """Malformed, refused-everything and non-ASCII headers, sent over the wire as bytes:
+    the answer is the route's own (a 404 here, in the language chosen), never a 5xx."""
+    with api.client("admin") as client:
+        answer = client.get("/v1/declarations/NO-SUCH-2", headers={"Accept-Language": header})
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-language"] == said
+    assert "Accept-Language" in answer.headers["vary"]

@@ -81,3 +81,18 @@ def test_a_message_is_read_from_the_code_as_written(tmp_path: Path) -> None:
     (tmp_path / "service" / "y.py").write_text("def g(name): return _(name)\n", "utf-8")
     with pytest.raises(ValueError, match=r"y\.py:1"):
         written_messages(tmp_path)
+
+
+def test_a_grouped_figure_is_grouped_as_the_language_groups_it() -> None:
+    """A figure the code grouped (`{asked:,}`) reads in French with French grouping and
+    decimal comma (30,000 would read as thirty); Chinese groups as English does; a value
+    given in another placeholder (what the caller sent) stays as it was given."""
+    french = Words.of({"{n:,} asked, got {given!r}": "{n:,} demandés, reçu {given!r}"}, "fr_CA")
+    assert (
+        french.translate("1,234.50 asked, got '30,000'") == "1\u00a0234,50 demandés, reçu '30,000'"
+    )
+    assert french.translate("7 asked, got 'x'") == "7 demandés, reçu 'x'"
+    chinese = Words.of({"{n:,} asked": "申请 {n:,}"}, "zh_Hans_CN")
+    assert chinese.translate("30,000 asked") == "申请 30,000"
+    assert translate("2 units are left in the quota, fewer than the 30,000 asked; nothing was drawn",
+                     "fr").count("30\u00a0000") == 1  # fmt: skip

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,11 +90,17 @@ def cpu_ms_per_declaration(
 
 @contextlib.contextmanager
 def running_stack(
-    directory: Path, workers: int = 2, waiters: int = 0, extra_tokens: Sequence[dict[str, str]] = ()
+    directory: Path,
+    workers: int = 2,
+    waiters: int = 0,
+    extra_tokens: Sequence[dict[str, str]] = (),
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
     """Redis, `workers` worker processes and the API; with `waiters` submitter tokens
     besides the admin's (a stack of its own: every token is compared on every request),
-    and `extra_tokens` as the tokens file writes them."""
+    `extra_tokens` as the tokens file writes them, and `settings` (ACCORD_* variables)
+    over the environment's. The worker's and the API's standard error are kept in
+    `worker.log` and `api.log` in `directory`, for what a part's figures do not say."""
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
@@ -113,10 +119,14 @@ def running_stack(
         "ACCORD_TOKENS_FILE": str(tokens),
         "ACCORD_REDIS_PREFIX": "bench",
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+        **(settings or {}),
     }
     port = free_port()
-    worker = _start(worker_command(workers, "bench@%h"), env)
-    api = _start(api_command("127.0.0.1", port), env)
+    logs = contextlib.ExitStack()
+    worker_log = logs.enter_context((directory / "worker.log").open("ab"))
+    api_log = logs.enter_context((directory / "api.log").open("ab"))
+    worker = _start(worker_command(workers, "bench@%h"), env, log=worker_log)
+    api = _start(api_command("127.0.0.1", port), env, log=api_log)
     store = RedisStore.from_url(redis.url, prefix="bench")
     sender = Celery("bench-sender", broker=redis.url)
     sender.conf.update(
@@ -138,6 +148,7 @@ def running_stack(
     finally:
         _stop(api, 10)
         _stop(worker, 10)
+        logs.close()
         store.close()
         redis.stop()
 

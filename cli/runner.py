@@ -66,17 +66,22 @@ class Tail:
 
 
 def _start(
-    args: Sequence[str], env: dict[str, str], keep: Sequence[int] = (), tailed: bool = False
+    args: Sequence[str],
+    env: dict[str, str],
+    keep: Sequence[int] = (),
+    tailed: bool = False,
+    log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     # Each child leads its own process group, so that stopping it stops its children
     # (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor. `keep`
     # are descriptors it inherits: the state directory's lock, held while any child lives.
-    # `tailed`: its standard error comes through a pipe, for a Tail to read and forward.
+    # `tailed`: its standard error comes through a pipe, for a Tail to read and forward;
+    # else it goes to `log` when given (a benchmark keeps each stack's), or to ours.
     return subprocess.Popen(
         list(args),
         env=env,
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if tailed else None,
+        stderr=subprocess.PIPE if tailed else log,
         start_new_session=True,
         pass_fds=tuple(keep),
     )

@@ -80,10 +80,13 @@ class Operations(Protocol):
         """Submission to verdict, in seconds, of each of these declarations that has one."""
         ...
 
-    def broker_holds(self, queues: Sequence[str], limit: int) -> set[str] | None:
+    def broker_holds(
+        self, queues: Sequence[str], limit: int, taken_since: float
+    ) -> set[str] | None:
         """The declaration ids named by a task message in the broker: waiting in one of
-        `queues` or taken by a worker and not yet acknowledged. None when the queues
-        hold more than `limit` messages (reading them all would cost more than it tells)."""
+        `queues`, or taken by a worker at `taken_since` (epoch seconds) or later and not
+        yet acknowledged. None when the queues hold more than `limit` messages (reading
+        them all would cost more than it tells)."""
         ...
 
 
@@ -201,11 +204,14 @@ class RedisOperations(Keyspace):
         return int(self.client.llen(self.key("celery", queue)))
 
     @translated
-    def broker_holds(self, queues: Sequence[str], limit: int) -> set[str] | None:
+    def broker_holds(
+        self, queues: Sequence[str], limit: int, taken_since: float
+    ) -> set[str] | None:
         """The declaration ids named by a task message in the broker: waiting in one of
-        `queues` or taken by a worker and not yet acknowledged (kombu keeps those in its
-        `unacked` hash until the task's acknowledgement). None when the queues hold more
-        than `limit` messages (reading them all would cost more than it tells)."""
+        `queues`, or taken by a worker at `taken_since` (epoch seconds) or later and not
+        yet acknowledged (kombu keeps those in its `unacked` hash, and when it took each
+        in `unacked_index`, until the task's acknowledgement). None when the queues hold
+        more than `limit` messages (reading them all would cost more than it tells)."""
         keys = [self.key("celery", queue) for queue in queues]
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
@@ -215,13 +221,15 @@ class RedisOperations(Keyspace):
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.lrange(key, 0, limit)
-        pipe.hvals(self.key("celery", "unacked"))
-        *waiting, taken = pipe.execute()
+        pipe.zrange(self.key("celery", "unacked_index"), taken_since, "+inf", byscore=True)
+        pipe.hgetall(self.key("celery", "unacked"))
+        *waiting, recent, taken = pipe.execute()
         held: set[str] = set()
         for raw in [message for messages in waiting for message in messages]:
             held.update(task_arguments(orjson.loads(raw)))
-        for raw in taken:  # [message, exchange, routing key]
-            held.update(task_arguments(orjson.loads(raw)[0]))
+        for tag in recent:  # [message, exchange, routing key]
+            if (raw := taken.get(tag)) is not None:
+                held.update(task_arguments(orjson.loads(raw)[0]))
         return held
 
     @translated

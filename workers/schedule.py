@@ -77,17 +77,24 @@ def requeue_lost(
     """Enqueue again the declarations whose task is lost: stored more than `lost_after`
     seconds ago, still `queued` (no worker has taken them: store/lua/begin.lua makes a
     take `evaluating`), and named by no task message the broker holds, neither waiting
-    in the queues nor taken by a worker and unacknowledged. Returns them.
+    in the queues nor taken by a worker in the last `lost_after` seconds and still
+    unacknowledged. Returns them.
 
-    A task the broker's client took off the queue and dropped before recording it as
-    taken (kombu's Redis transport pops with BRPOP, then records the message in its
-    `unacked` hash) is in neither, and its declarations would otherwise wait for the
-    sweeper (ACCORD_SWEEP_AFTER, minutes). A message is also in neither for the moment
-    between the pop and that record, so a declaration must be missed by two looks
-    `recheck` seconds apart. A backlog is left alone: with more than LOST_SCAN messages
-    waiting, the declarations behind it are waiting, not lost, and the sweeper is there
-    for the rare one that is. Evaluations are idempotent, so a declaration enqueued
-    twice by a race is decided once."""
+    Kombu's Redis transport takes a message off the queue with BRPOP, then records it in
+    its `unacked` hash, then hands it to a pool process. A message dropped between the
+    pop and the record is in neither place; one recorded but never handed on stays in
+    `unacked` until the visibility timeout and kombu's restore cadence return it (five
+    minutes and more). Either way its declarations would wait for the sweeper
+    (ACCORD_SWEEP_AFTER, minutes). A worker holds one message beyond the one it runs
+    (workers/app.py), and a task takes a second or so, so a message taken `lost_after`
+    ago whose declarations no worker has begun is stranded, not waiting its turn.
+
+    A message is in neither place for the moment between the pop and the record, so a
+    declaration must be missed by two looks `recheck` seconds apart. A backlog is left
+    alone: with more than LOST_SCAN messages waiting, the declarations behind it are
+    waiting, not lost, and the sweeper is there for the rare one that is. Evaluations
+    are idempotent, so a declaration enqueued twice (by a race, or when kombu restores
+    its stranded message later) is decided once."""
     suspects = _unheld(store, queues, lost_after)
     if not suspects:
         return []
@@ -119,7 +126,7 @@ def _unheld(store: RedisStore, queues: Sequence[str], lost_after: float) -> list
     ]
     if not queued:
         return []
-    held = store.broker_holds(queues, LOST_SCAN)
+    held = store.broker_holds(queues, LOST_SCAN, taken_since=time.time() - lost_after)
     if held is None:
         return []
     return [item for item in queued if item not in held]

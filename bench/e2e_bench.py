@@ -300,14 +300,18 @@ def batch_rate(
 @contextlib.contextmanager
 def settled(stack: Running, into: dict[str, Any]) -> Iterator[None]:
     """Into `into`, for the declarations decided during the block: how many the API's
-    sweeper had to enqueue again (`decided_by_sweeper`: their first task never decided
-    them; 0 in a healthy run), and the slowest one, submission to verdict
-    (`max_decision_s`)."""
-    before = stack.store.stats().get("requeued:sweeper", 0)
+    sweeper had to enqueue again (`decided_by_sweeper`) and how many its watch for lost
+    tasks did (`requeued_lost`: no worker took them and the broker no longer held their
+    task, workers/schedule.py), both 0 in a healthy run since their first task never
+    decided them; and the slowest one, submission to verdict (`max_decision_s`)."""
+    counters = {"decided_by_sweeper": "requeued:sweeper", "requeued_lost": "requeued:lost"}
+    stats = stack.store.stats()
+    before = {name: stats.get(counter, 0) for name, counter in counters.items()}
     started = time.time()
     yield
     decided = stack.store.decided_between(started, time.time())
-    into["decided_by_sweeper"] = stack.store.stats().get("requeued:sweeper", 0) - before
+    stats = stack.store.stats()
+    into.update({name: stats.get(counter, 0) - before[name] for name, counter in counters.items()})
     into["max_decision_s"] = round(max(stack.store.decision_seconds(decided), default=0.0), 2)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -52,6 +53,7 @@ class Running:
     sender: Celery
     env: dict[str, str]
     pids: dict[str, int]  # the API, the worker's main process and Redis
+    logs: Path | None = None  # the directory of the worker's and the API's logs
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each part of the stack (a worker's pool processes
@@ -144,7 +146,7 @@ def running_stack(
                 raise RuntimeError("the stack did not come up")
             time.sleep(0.2)
         pids = {"api": api.pid, "worker": worker.pid, "redis": redis.process.pid}
-        yield Running(url=url, store=store, sender=sender, env=env, pids=pids)
+        yield Running(url=url, store=store, sender=sender, env=env, pids=pids, logs=directory)
     finally:
         _stop(api, 10)
         _stop(worker, 10)
@@ -313,6 +315,22 @@ def settled(stack: Running, into: dict[str, Any]) -> Iterator[None]:
     stats = stack.store.stats()
     into.update({name: stats.get(counter, 0) - before[name] for name, counter in counters.items()})
     into["max_decision_s"] = round(max(stack.store.decision_seconds(decided), default=0.0), 2)
+    if stack.logs is not None and any(into[name] for name in counters):
+        into["logs"] = str(keep_logs(stack.logs))
+
+
+KEPT_LOGS = Path(tempfile.gettempdir()) / "accord-bench-logs"
+
+
+def keep_logs(directory: Path) -> Path:
+    """A copy of a stack's worker and API logs, outside the run's temporary directory
+    (which goes with the run): where to look when first tasks went missing."""
+    kept = KEPT_LOGS / f"{time.strftime('%Y%m%dT%H%M%S')}-{directory.name}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("worker.log", "api.log"):
+        if (directory / name).exists():
+            shutil.copy(directory / name, kept / name)
+    return kept
 
 
 def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, float]:

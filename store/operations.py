@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -82,11 +83,11 @@ class Operations(Protocol):
 
     def broker_holds(
         self, queues: Sequence[str], limit: int, taken_since: float
-    ) -> set[str] | None:
-        """The declaration ids named by a task message in the broker: waiting in one of
-        `queues`, or taken by a worker at `taken_since` (epoch seconds) or later and not
-        yet acknowledged. None when the queues hold more than `limit` messages (reading
-        them all would cost more than it tells)."""
+    ) -> BrokerHolds | None:
+        """The declaration ids named by the task messages in the broker: waiting in one
+        of `queues` or taken by a worker at `taken_since` (epoch seconds) or later, and
+        apart, each message taken earlier and not yet acknowledged. None when the queues
+        hold more than `limit` messages (reading them all would cost more than it tells)."""
         ...
 
 
@@ -206,12 +207,13 @@ class RedisOperations(Keyspace):
     @translated
     def broker_holds(
         self, queues: Sequence[str], limit: int, taken_since: float
-    ) -> set[str] | None:
-        """The declaration ids named by a task message in the broker: waiting in one of
-        `queues`, or taken by a worker at `taken_since` (epoch seconds) or later and not
-        yet acknowledged (kombu keeps those in its `unacked` hash, and when it took each
-        in `unacked_index`, until the task's acknowledgement). None when the queues hold
-        more than `limit` messages (reading them all would cost more than it tells)."""
+    ) -> BrokerHolds | None:
+        """The declaration ids named by the task messages in the broker: waiting in one
+        of `queues` or taken by a worker at `taken_since` (epoch seconds) or later, and
+        apart, each message taken earlier and not yet acknowledged (kombu keeps what a
+        worker took in its `unacked` hash, and when it took it in `unacked_index`, until
+        the task's acknowledgement). None when the queues hold more than `limit` messages
+        (reading them all would cost more than it tells)."""
         keys = [self.key("celery", queue) for queue in queues]
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
@@ -227,10 +229,14 @@ class RedisOperations(Keyspace):
         held: set[str] = set()
         for raw in [message for messages in waiting for message in messages]:
             held.update(task_arguments(orjson.loads(raw)))
-        for tag in recent:  # [message, exchange, routing key]
-            if (raw := taken.get(tag)) is not None:
-                held.update(task_arguments(orjson.loads(raw)[0]))
-        return held
+        earlier: list[set[str]] = []
+        for tag, raw in taken.items():  # [message, exchange, routing key]
+            named = task_arguments(orjson.loads(raw)[0])
+            if tag in recent:
+                held.update(named)
+            elif named:
+                earlier.append(named)
+        return BrokerHolds(held, earlier)
 
     @translated
     def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
@@ -248,6 +254,15 @@ class RedisOperations(Keyspace):
                 if begin is not None and end is not None
             )
         return seconds
+
+
+@dataclass(frozen=True)
+class BrokerHolds:
+    """What the broker's messages name: `waiting` (in a queue, or taken lately), and
+    the ids of each message a worker took earlier and has not acknowledged."""
+
+    waiting: set[str]
+    taken_earlier: list[set[str]]
 
 
 def task_arguments(message: Any) -> set[str]:

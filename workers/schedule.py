@@ -126,9 +126,15 @@ def _unheld(store: RedisStore, queues: Sequence[str], lost_after: float) -> list
     ]
     if not queued:
         return []
-    held = store.broker_holds(queues, LOST_SCAN, taken_since=time.time() - lost_after)
-    if held is None:
+    holds = store.broker_holds(queues, LOST_SCAN, taken_since=time.time() - lost_after)
+    if holds is None:
         return []
+    held = set(holds.waiting)
+    for named in holds.taken_earlier:
+        # taken a while ago: running if a declaration of it is begun, else stranded
+        ids = sorted(named)
+        if any(status != "queued" for status in store.statuses(ids)):
+            held.update(named)
     return [item for item in queued if item not in held]
 
 

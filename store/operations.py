@@ -11,7 +11,8 @@ Keys, under the store's prefix:
     session:{id}         a dashboard session, until sign-out or its maximum age
     celery:{queue}       the broker's queue, when Redis is the broker
     celery:unacked       the broker's messages taken by a worker and not yet acknowledged
-                         (kombu's ack emulation: a hash by delivery tag)
+                         (kombu's ack emulation: a hash by delivery tag), and
+    celery:unacked_index when each was taken
 Channel `{prefix}:changes`: the id of every declaration whose status a record changed.
 """
 

@@ -131,6 +131,8 @@ def _unheld(store: RedisStore, queues: Sequence[str], lost_after: float) -> list
         return []
     held = set(holds.waiting)
     for named in holds.taken_earlier:
+        if named.isdisjoint(queued):
+            continue
         # taken a while ago: running if a declaration of it is begun, else stranded
         ids = sorted(named)
         if any(status != "queued" for status in store.statuses(ids)):

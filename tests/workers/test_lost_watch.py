@@ -7,10 +7,13 @@ import base64
 import time
 
 import orjson
+import pytest
 
+from rules.catalog import Catalog
+from settings import ConfigError, Settings
 from store import RedisStore
 from workers.app import BULK_QUEUE, QUEUES
-from workers.schedule import requeue_lost
+from workers.schedule import Schedule, requeue_lost
 
 BN = "123456789RM0001"
 
@@ -85,3 +88,24 @@ def test_a_backlog_is_not_read(store: RedisStore) -> None:
     stored(store, "a")
     store.client.lpush(store.key("celery", BULK_QUEUE), *[b"{}"] * 1001)
     assert lost(store) == []
+
+
+def test_the_watch_waits_ten_seconds_unless_told_and_names_a_bad_setting() -> None:
+    assert Settings.from_environ({}).lost_after == 10
+    assert Settings.from_environ({"ACCORD_LOST_AFTER": "2.5"}).lost_after == 2.5
+    with pytest.raises(ConfigError, match="ACCORD_LOST_AFTER"):
+        Settings.from_environ({"ACCORD_LOST_AFTER": "soon"})
+
+
+def test_the_watch_leaves_a_broker_it_cannot_read_alone(
+    store: RedisStore, catalog: Catalog, redis_url: str
+) -> None:
+    """With RabbitMQ as the broker the queues are not in Redis: nothing there says a
+    task is lost, so the watch enqueues nothing (the sweeper remains)."""
+    stored(store, "a")
+    sent: list[str] = []
+    for broker, expected in (("amqp://guest@127.0.0.1//", []), ("", ["a"])):
+        settings = Settings.from_environ({"REDIS_URL": redis_url, "ACCORD_BROKER_URL": broker})
+        schedule = Schedule(store, catalog, settings, QUEUES, sent.extend)
+        schedule.lost_tasks()
+        assert sent == expected

@@ -21,6 +21,7 @@ import redis
 from conftest import Stack, make_stack, unique_id
 from helpers import declaration
 from store import RedisStore
+from workers.app import QUEUES
 
 pytestmark = pytest.mark.fault
 
@@ -147,9 +148,14 @@ def test_a_backlog_waiting_in_the_queue_is_not_enqueued_again(
     with stack_with_idle_worker(redis_url, tmp_path) as stack:
         store = stack.store()
         ids = submit(stack, 30, "backlog")
-        messages = wait_for_messages(admin, queue_key(stack), 1)
+        deadline = time.monotonic() + 5
+        while not set(ids) <= held(store):
+            assert time.monotonic() < deadline, "the API's enqueue did not reach the queue"
+            time.sleep(0.05)
+        waiting = admin.lrange(queue_key(stack), 0, -1)
         time.sleep(15)  # past ACCORD_LOST_AFTER (10 s) and a few of the watch's looks
-        assert admin.llen(queue_key(stack)) == len(messages)
+        assert admin.lrange(queue_key(stack), 0, -1) == waiting
+        assert admin.llen(f"{stack.prefix}:celery:accord.bulk") == 0  # where it re-enqueues
         assert store.stats().get("requeued:lost", 0) == 0
         assert stack.worker is not None
         os.kill(stack.worker.pid, signal.SIGCONT)
@@ -157,3 +163,9 @@ def test_a_backlog_waiting_in_the_queue_is_not_enqueued_again(
         assert wait_decided(store, ids, WITHIN) == ["decided"] * len(ids)
         assert store.stats().get("requeued:lost", 0) == 0
     admin.close()
+
+
+def held(store: RedisStore) -> set[str]:
+    holds = store.broker_holds(QUEUES, 1000, taken_since=0)
+    assert holds is not None
+    return holds.waiting

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,7 @@ class Running:
     sender: Celery
     env: dict[str, str]
     pids: dict[str, int]  # the API, the worker's main process and Redis
+    logs: Path | None = None  # the directory of the worker's and the API's logs
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each part of the stack (a worker's pool processes
@@ -90,11 +92,17 @@ def cpu_ms_per_declaration(
 
 @contextlib.contextmanager
 def running_stack(
-    directory: Path, workers: int = 2, waiters: int = 0, extra_tokens: Sequence[dict[str, str]] = ()
+    directory: Path,
+    workers: int = 2,
+    waiters: int = 0,
+    extra_tokens: Sequence[dict[str, str]] = (),
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
     """Redis, `workers` worker processes and the API; with `waiters` submitter tokens
     besides the admin's (a stack of its own: every token is compared on every request),
-    and `extra_tokens` as the tokens file writes them."""
+    `extra_tokens` as the tokens file writes them, and `settings` (ACCORD_* variables)
+    over the environment's. The worker's and the API's standard error are kept in
+    `worker.log` and `api.log` in `directory`, for what a part's figures do not say."""
     directory.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(directory / "redis").start()
     tokens = directory / "tokens.yaml"
@@ -116,10 +124,14 @@ def running_stack(
         # its own, but all connect from this one: the bound per address would refuse them
         "ACCORD_CONNECTIONS_PER_ADDRESS": str(max(64, 2 * (waiters + len(extra_tokens)))),
         "PYTHONWARNINGS": "ignore:You're running the worker with superuser",
+        **(settings or {}),
     }
     port = free_port()
-    worker = start_child(worker_command(workers, "bench@%h"), env)
-    api = start_child(api_command("127.0.0.1", port), env)
+    logs = contextlib.ExitStack()
+    worker_log = logs.enter_context((directory / "worker.log").open("ab"))
+    api_log = logs.enter_context((directory / "api.log").open("ab"))
+    worker = start_child(worker_command(workers, "bench@%h"), env, log=worker_log)
+    api = start_child(api_command("127.0.0.1", port), env, log=api_log)
     store = RedisStore.from_url(redis.url, prefix="bench")
     sender = Celery("bench-sender", broker=redis.url)
     sender.conf.update(
@@ -137,10 +149,11 @@ def running_stack(
                 raise RuntimeError("the stack did not come up")
             time.sleep(0.2)
         pids = {"api": api.pid, "worker": worker.pid, "redis": redis.process.pid}
-        yield Running(url=url, store=store, sender=sender, env=env, pids=pids)
+        yield Running(url=url, store=store, sender=sender, env=env, pids=pids, logs=directory)
     finally:
         stop_child(api, 10)
         stop_child(worker, 10)
+        logs.close()
         store.close()
         redis.stop()
 
@@ -292,15 +305,35 @@ def batch_rate(
 @contextlib.contextmanager
 def settled(stack: Running, into: dict[str, Any]) -> Iterator[None]:
     """Into `into`, for the declarations decided during the block: how many the API's
-    sweeper had to enqueue again (`decided_by_sweeper`: their first task never decided
-    them; 0 in a healthy run), and the slowest one, submission to verdict
-    (`max_decision_s`)."""
-    before = stack.store.stats().get("requeued:sweeper", 0)
+    sweeper had to enqueue again (`decided_by_sweeper`) and how many its watch for lost
+    tasks did (`requeued_lost`: no worker took them and the broker no longer held their
+    task, workers/schedule.py), both 0 in a healthy run since their first task never
+    decided them; and the slowest one, submission to verdict (`max_decision_s`)."""
+    counters = {"decided_by_sweeper": "requeued:sweeper", "requeued_lost": "requeued:lost"}
+    stats = stack.store.stats()
+    before = {name: stats.get(counter, 0) for name, counter in counters.items()}
     started = time.time()
     yield
     decided = stack.store.decided_between(started, time.time())
-    into["decided_by_sweeper"] = stack.store.stats().get("requeued:sweeper", 0) - before
+    stats = stack.store.stats()
+    into.update({name: stats.get(counter, 0) - before[name] for name, counter in counters.items()})
     into["max_decision_s"] = round(max(stack.store.decision_seconds(decided), default=0.0), 2)
+    if stack.logs is not None and any(into[name] for name in counters):
+        into["logs"] = str(keep_logs(stack.logs))
+
+
+KEPT_LOGS = Path(tempfile.gettempdir()) / "accord-bench-logs"
+
+
+def keep_logs(directory: Path) -> Path:
+    """A copy of a stack's worker and API logs, outside the run's temporary directory
+    (which goes with the run): where to look when first tasks went missing."""
+    kept = KEPT_LOGS / f"{time.strftime('%Y%m%dT%H%M%S')}-{directory.name}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("worker.log", "api.log"):
+        if (directory / name).exists():
+            shutil.copy(directory / name, kept / name)
+    return kept
 
 
 def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, float]:

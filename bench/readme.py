@@ -43,6 +43,8 @@ def _settled_rows(
             "(`max_decision_s`), per part",
             "; ".join(
                 f"{name}: {value['decided_by_sweeper']}, {value['max_decision_s']} s"
+                # enqueued again by the watch for lost tasks (workers/schedule.py), if any
+                + (f" ({value['requeued_lost']} lost)" if value.get("requeued_lost") else "")
                 for name, value in found
             ),
             "",

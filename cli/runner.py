@@ -66,18 +66,23 @@ class Tail:
 
 
 def start_child(
-    args: Sequence[str], env: dict[str, str], keep: Sequence[int] = (), tailed: bool = False
+    args: Sequence[str],
+    env: dict[str, str],
+    keep: Sequence[int] = (),
+    tailed: bool = False,
+    log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     """One child process, leading its own process group, so that stopping it stops its
     children (the Celery pool) and a Ctrl-C in the terminal reaches only this supervisor.
     `keep` are descriptors it inherits: the state directory's lock, held while any child
     lives. `tailed`: its standard error comes through a pipe, for a Tail to read and
-    forward."""
+    forward; else it goes to `log` when given (a benchmark keeps each stack's), or to
+    ours."""
     return subprocess.Popen(
         list(args),
         env=env,
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if tailed else None,
+        stderr=subprocess.PIPE if tailed else log,
         start_new_session=True,
         pass_fds=tuple(keep),
     )

@@ -156,9 +156,12 @@ def create_app(
     tokens: TokenBook | None = None,
     sweep: Callable[[], Awaitable[None]] | None = None,
     enqueue_bulk: Enqueue | None = None,
+    lost_watch: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """`enqueue` hands single submissions to the workers, `enqueue_bulk` (by default the
-    same) batches and allocation runs, which must not hold up another importer's single."""
+    same) batches and allocation runs, which must not hold up another importer's single.
+    `sweep` runs every ACCORD_SWEEP_AFTER / 4 s, `lost_watch` every ACCORD_LOST_AFTER / 4 s
+    (workers/schedule.py)."""
     if tokens is None:
         if settings.tokens_file is None:
             raise RuntimeError("ACCORD_TOKENS_FILE is not set")
@@ -176,11 +179,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_every(settings.sweep_after / 4, sweep)) if sweep else None
+        tasks = [
+            asyncio.create_task(_every(every, job))
+            for every, job in (
+                (settings.sweep_after / 4, sweep),
+                (settings.lost_after / 4, lost_watch),
+            )
+            if job is not None
+        ]
         services.waiters.start()
         yield
         await asyncio.to_thread(services.waiters.stop)
-        if task is not None:
+        for task in tasks:
             task.cancel()
 
     app = FastAPI(

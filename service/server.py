@@ -54,10 +54,14 @@ def build() -> FastAPI:
         for step in schedule.steps():
             await run_in_threadpool(step)
 
+    async def lost_watch() -> None:
+        await run_in_threadpool(schedule.lost_tasks)
+
     # Redis back after a restart or a failover: what is pending is enqueued again at once,
     # not after ACCORD_SWEEP_AFTER (service/recovery.py).
     RedisWatch(store, enqueue_bulk).start()
 
     return create_app(
-        settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk
-    )
+        settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk,
+        lost_watch=lost_watch,
+    )  # fmt: skip

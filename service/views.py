@@ -399,7 +399,8 @@ def readiness(store: Operations) -> JSONResponse:
     return JSONResponse(answer.model_dump(mode="json"), status_code=503)
 
 
-REQUEUED_BY = ("sweeper", "redis_return", "worker_start")  # who enqueued declarations again
+# who enqueued declarations again (workers/schedule.py, service/recovery.py, workers/app.py)
+REQUEUED_BY = ("sweeper", "lost", "redis_return", "worker_start")
 
 
 def metrics(store: Store, catalog: Catalog) -> tuple[bytes, str]:
@@ -435,7 +436,9 @@ def metrics(store: Store, catalog: Catalog) -> tuple[bytes, str]:
             requeued = CounterMetricFamily(
                 "accord_requeued",
                 "Declarations enqueued again: by the sweeper (their first task never "
-                "decided them), on Redis's return, or by a worker starting",
+                "decided them), by the watch for lost tasks (no worker took them and the "
+                "broker no longer held their task), on Redis's return, or by a worker "
+                "starting",
                 labels=["by"],
             )
             for by in REQUEUED_BY:

@@ -13,6 +13,9 @@ ACCORD_VAR_DIR            runtime state (embedded Redis data, tokens), default .
 ACCORD_VISIBILITY_TIMEOUT seconds before Redis redelivers an unacknowledged task (300)
 ACCORD_SWEEP_AFTER        seconds before a stored declaration without a verdict is
                           enqueued again (120)
+ACCORD_LOST_AFTER         seconds before a declaration no worker has taken, and whose
+                          task the broker no longer holds, is enqueued again (10;
+                          workers/schedule.py `requeue_lost`)
 ACCORD_TASK_RETRIES       times a task waits up to 30 s for Redis to return (5)
 ACCORD_AUDIT_KEY          the secret that authenticates audit heads and checkpoints
                           (docs/security.md); `accord run` keeps one in var/audit.key
@@ -111,6 +114,7 @@ class Settings:
     webhook_allow_private: bool = False
     webhook_timeout: float = 10.0
     webhook_retry_for: float = 86400.0
+    lost_after: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -140,6 +144,7 @@ class Settings:
             webhook_allow_private=_flag(env, "ACCORD_WEBHOOK_ALLOW_PRIVATE"),
             webhook_timeout=_number(env, "ACCORD_WEBHOOK_TIMEOUT", 10, float),
             webhook_retry_for=_number(env, "ACCORD_WEBHOOK_RETRY_FOR", 86400, float),
+            lost_after=_number(env, "ACCORD_LOST_AFTER", 10, float),
         )
 
     @property

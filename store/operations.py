@@ -10,15 +10,21 @@ Keys, under the store's prefix:
     claim:{name}         held by the process that runs a periodic job this time round
     session:{id}         a dashboard session, until sign-out or its maximum age
     celery:{queue}       the broker's queue, when Redis is the broker
+    celery:unacked       the broker's messages taken by a worker and not yet acknowledged
+                         (kombu's ack emulation: a hash by delivery tag), and
+    celery:unacked_index when each was taken
 Channel `{prefix}:changes`: the id of every declaration whose status a record changed.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import orjson
 import redis
 
 from store.errors import StoreUnavailable, translated
@@ -74,6 +80,15 @@ class Operations(Protocol):
 
     def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
         """Submission to verdict, in seconds, of each of these declarations that has one."""
+        ...
+
+    def broker_holds(
+        self, queues: Sequence[str], limit: int, taken_since: float
+    ) -> BrokerHolds | None:
+        """The declaration ids named by the task messages in the broker: waiting in one
+        of `queues` or taken by a worker at `taken_since` (epoch seconds) or later, and
+        apart, each message taken earlier and not yet acknowledged. None when the queues
+        hold more than `limit` messages (reading them all would cost more than it tells)."""
         ...
 
 
@@ -191,6 +206,40 @@ class RedisOperations(Keyspace):
         return int(self.client.llen(self.key("celery", queue)))
 
     @translated
+    def broker_holds(
+        self, queues: Sequence[str], limit: int, taken_since: float
+    ) -> BrokerHolds | None:
+        """The declaration ids named by the task messages in the broker: waiting in one
+        of `queues` or taken by a worker at `taken_since` (epoch seconds) or later, and
+        apart, each message taken earlier and not yet acknowledged (kombu keeps what a
+        worker took in its `unacked` hash, and when it took it in `unacked_index`, until
+        the task's acknowledgement). None when the queues hold more than `limit` messages
+        (reading them all would cost more than it tells)."""
+        keys = [self.key("celery", queue) for queue in queues]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.llen(key)
+        if sum(pipe.execute()) > limit:
+            return None
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.lrange(key, 0, limit)
+        pipe.zrange(self.key("celery", "unacked_index"), taken_since, "+inf", byscore=True)
+        pipe.hgetall(self.key("celery", "unacked"))
+        *waiting, recent, taken = pipe.execute()
+        held: set[str] = set()
+        for raw in [message for messages in waiting for message in messages]:
+            held.update(task_arguments(orjson.loads(raw)))
+        earlier: list[set[str]] = []
+        for tag, raw in taken.items():  # [message, exchange, routing key]
+            named = task_arguments(orjson.loads(raw)[0])
+            if tag in recent:
+                held.update(named)
+            elif named:
+                earlier.append(named)
+        return BrokerHolds(held, earlier)
+
+    @translated
     def decision_seconds(self, declaration_ids: Sequence[str]) -> list[float]:
         """Submission to verdict, in seconds, of each of these declarations that has one."""
         seconds: list[float] = []
@@ -206,6 +255,37 @@ class RedisOperations(Keyspace):
                 if begin is not None and end is not None
             )
         return seconds
+
+
+@dataclass(frozen=True)
+class BrokerHolds:
+    """What the broker's messages name: `waiting` (in a queue, or taken lately), and
+    the ids of each message a worker took earlier and has not acknowledged."""
+
+    waiting: set[str]
+    taken_earlier: list[set[str]]
+
+
+def task_arguments(message: Any) -> set[str]:
+    """The strings among a Celery task message's positional arguments (the declaration
+    ids of `accord.evaluate` and `accord.evaluate_many`); none from a message that is
+    not a task's (the body is JSON, base64-encoded by kombu: `[args, kwargs, embed]`)."""
+    try:
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        arguments = orjson.loads(body)[0]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return set()
+    found: set[str] = set()
+    pending = [arguments]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 # mypy holds the implementation to the Protocol here, whichever methods callers use

@@ -6,7 +6,11 @@ service/api.py keeps the clock, `accord run` starts the API that keeps it). In o
 2. declarations stored long ago without a verdict are enqueued again;
 3. the audit heads that changed are checkpointed;
 4. once a day, across the API processes, closed declarations are archived
-   (workers/retention.py)."""
+   (workers/retention.py).
+
+Besides, on a quicker clock (ACCORD_LOST_AFTER / 4), the watch for lost tasks
+(`requeue_lost`): a declaration no worker has taken whose task the broker no longer
+holds is enqueued again within seconds, not after ACCORD_SWEEP_AFTER."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from datetime import UTC, datetime
 from rules.catalog import Catalog
 from schemas.verification import Checkpoint
 from settings import Settings
-from store import AuditTrails, RedisStore, now_rfc3339
+from store import AuditTrails, RedisStore, StoreError, now_rfc3339
 from workers import allocation, permits, retention
 from workers.submission import Send
 
@@ -27,6 +31,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_PIECE = 250  # trails per audit checkpoint
 CHECKPOINT_PAUSE = 0.01  # seconds between two checkpoints of one tick: others' turn
+LOST_SCAN = 1000  # broker messages read at most per look; a longer queue is a backlog
+LOST_RECHECK = 1.0  # seconds between the two looks that must both miss a declaration
 
 
 def allocation_runs(store: RedisStore, catalog: Catalog, send: Send) -> None:
@@ -59,6 +65,79 @@ def requeue_stale(store: RedisStore, queues: Sequence[str], sweep_after: float, 
         )
         store.count({"requeued:sweeper": len(stale)})
         send(stale)
+
+
+def requeue_lost(
+    store: RedisStore,
+    queues: Sequence[str],
+    lost_after: float,
+    send: Send,
+    recheck: float = LOST_RECHECK,
+) -> list[str]:
+    """Enqueue again the declarations whose task is lost: stored more than `lost_after`
+    seconds ago, still `queued` (no worker has taken them: store/lua/begin.lua makes a
+    take `evaluating`), and named by no task message the broker holds, neither waiting
+    in the queues nor taken by a worker in the last `lost_after` seconds and still
+    unacknowledged. Returns them.
+
+    Kombu's Redis transport takes a message off the queue with BRPOP, then records it in
+    its `unacked` hash, then hands it to a pool process. A message dropped between the
+    pop and the record is in neither place; one recorded but never handed on stays in
+    `unacked` until the visibility timeout and kombu's restore cadence return it (five
+    minutes and more). Either way its declarations would wait for the sweeper
+    (ACCORD_SWEEP_AFTER, minutes). A worker holds one message beyond the one it runs
+    (workers/app.py), and a task takes a second or so, so a message taken `lost_after`
+    ago whose declarations no worker has begun is stranded, not waiting its turn.
+
+    A message is in neither place for the moment between the pop and the record, so a
+    declaration must be missed by two looks `recheck` seconds apart. A backlog is left
+    alone: with more than LOST_SCAN messages waiting, the declarations behind it are
+    waiting, not lost, and the sweeper is there for the rare one that is. Evaluations
+    are idempotent, so a declaration enqueued twice (by a race, or when kombu restores
+    its stranded message later) is decided once."""
+    suspects = _unheld(store, queues, lost_after)
+    if not suspects:
+        return []
+    time.sleep(recheck)
+    lost = sorted(set(suspects) & set(_unheld(store, queues, lost_after)))
+    if not lost:
+        return []
+    now = time.time()
+    for declaration_id in lost:
+        store.touch_pending(declaration_id, now)
+    log.warning(
+        "re-enqueueing %d declarations no worker took, whose task the broker no longer holds: %s",
+        len(lost),
+        " ".join(lost[:10]) + (" …" if len(lost) > 10 else ""),
+    )
+    store.count({"requeued:lost": len(lost)})
+    send(lost)
+    return lost
+
+
+def _unheld(store: RedisStore, queues: Sequence[str], lost_after: float) -> list[str]:
+    """Declarations stored more than `lost_after` s ago, still queued, with no task in
+    the broker (none when the queues hold a backlog)."""
+    old = store.pending_since(time.time() - lost_after)
+    if not old:
+        return []
+    queued = [
+        item for item, status in zip(old, store.statuses(old), strict=True) if status == "queued"
+    ]
+    if not queued:
+        return []
+    holds = store.broker_holds(queues, LOST_SCAN, taken_since=time.time() - lost_after)
+    if holds is None:
+        return []
+    held = set(holds.waiting)
+    for named in holds.taken_earlier:
+        if named.isdisjoint(queued):
+            continue
+        # taken a while ago: running if a declaration of it is begun, else stranded
+        ids = sorted(named)
+        if any(status != "queued" for status in store.statuses(ids)):
+            held.update(named)
+    return [item for item in queued if item not in held]
 
 
 def write_checkpoints(store: AuditTrails, pause: float = CHECKPOINT_PAUSE) -> list[Checkpoint]:
@@ -109,3 +188,14 @@ class Schedule:
             lambda: checkpoint(self.store),
             lambda: retention.archive_daily(self.store, self.settings),  # one process a day
         ]
+
+    def lost_tasks(self) -> None:
+        """The watch for lost tasks, every ACCORD_LOST_AFTER / 4 s. Only when Redis is the
+        broker (another broker's queues cannot be read here); Redis away is no error: the
+        API's watch of Redis re-enqueues what is pending on its return."""
+        if self.settings.broker_url not in (None, self.settings.redis_url):
+            return
+        try:
+            requeue_lost(self.store, self.queues, self.settings.lost_after, self.send)
+        except StoreError as exc:
+            log.debug("the watch for lost tasks skipped a tick: %s", exc)

@@ -18,26 +18,15 @@ from helpers import declaration
 from rules import engine
 from rules.arrangement import load_arrangements
 from rules.catalog import Catalog, load_catalog
+from rules.catalogues import Catalogue, Entry, catalogue_path, read_catalogue
 from rules.errors import PackError
+from rules.languages import LANGUAGES, Language
 from rules.loader import SHIPPED_DIR, load_pack, load_packs
 from rules.measure_checks import measure_checks
-from rules.translations import (
-    LANGUAGES,
-    Catalogue,
-    Entry,
-    Language,
-    PackTexts,
-    Template,
-    Text,
-    arrangement_texts,
-    catalogue_path,
-    check_directory,
-    check_template,
-    load_texts,
-    main,
-    pack_texts,
-    read_catalogue,
-)
+from rules.templates import Template
+from rules.text_check import Text, arrangement_texts, check_template, pack_texts
+from rules.translations import PackTexts, load_texts
+from rules.translators import check_directory, main
 from schemas.declaration import Declaration
 from schemas.quota import Allocation
 

@@ -38,7 +38,7 @@ NO_KEY = "no audit key is configured: the chain is checked, not who wrote it"
 # The status each closing event leaves a declaration in; without one it is still open.
 CLOSING_EVENTS = {"verdict": "decided", "failed": "failed", "cancelled": "cancelled"}
 OPEN_STATUSES = ("queued", "evaluating", "pending_allocation")
-# the events whose write sets decided_at, which they record (store/declarations.py)
+# the events whose write sets decided_at, which they record (store/declarations.py, `written_events`)
 DECIDING_EVENTS = ("verdict", "failed")
 
 

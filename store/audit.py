@@ -2,12 +2,12 @@
 checkpoint chain that authenticates the trails' heads, and the index of decisions by rule.
 
 The trails themselves are written with the declaration they belong to, in the same Lua
-script (store/declarations.py); this aggregate reads them, and writes checkpoints.
+script (store/declaration_writes.py); this aggregate reads them, and writes checkpoints.
 
 Keys, under the store's prefix:
     audit:{id}           list of a declaration's audit events (JSON), each write's
                          events packed as one item (store/packing.py), after those of
-                         doc:{id}, the document a decision packs (store/declarations.py)
+                         doc:{id}, the document a decision packs (store/layout.py)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
@@ -38,9 +38,10 @@ import orjson
 
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
-from store.declarations import row_of, trail_of
+from store.decision_index import row_of
 from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded
+from store.layout import trail_of
 
 
 @dataclass(frozen=True)

@@ -90,5 +90,5 @@ def decision_index_as_before(store: RedisAuditTrails, rows: bool = True) -> None
 
 
 def declaration_keys(store: RedisAuditTrails, declaration_id: str) -> list[str]:
-    """Every key that holds a declaration's record and trail (store/declarations.py)."""
+    """Every key that holds a declaration's record and trail (store/layout.py)."""
     return [store.key(name, declaration_id) for name in ("decl", "body", "verdict", "doc", "audit")]

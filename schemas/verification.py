@@ -176,6 +176,12 @@ def verify_tip(
     return None
 
 
+def unreadable(seq: int, problem: str) -> Verification:
+    """A trail whose stored value holding event `seq` onwards does not read back (changed
+    by hand, store/packing.py): it fails there, and nothing of it is authenticated."""
+    return Verification(verified=False, events=0, head=GENESIS, first_bad_seq=seq, problem=problem)
+
+
 def _failed(events: list[AuditEvent], head: str, seq: int, problem: str) -> Verification:
     return Verification(
         verified=False, events=len(events), head=head, first_bad_seq=seq, problem=problem

@@ -39,9 +39,10 @@ import orjson
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
 from store.decision_index import row_of
-from store.errors import StoreError, translated
+from store.errors import StoreError, Unreadable, translated
 from store.keyspace import Keyspace, decoded
 from store.layout import trail_of
+from store.packing import Damaged
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,11 @@ class RedisAuditTrails(Keyspace):
         pipe = self.client.pipeline(transaction=True)
         pipe.get(self.key("doc", declaration_id))
         pipe.lrange(self.key("audit", declaration_id), 0, -1)
-        events: list[str | bytes] = list(trail_of(*pipe.execute()))
+        try:
+            events: list[str | bytes] = list(trail_of(*pipe.execute()))
+        except Damaged as exc:
+            key = f"{exc.part}:{declaration_id}"
+            raise Unreadable(declaration_id, key, exc.seq, exc.reason) from None
         if events:
             return events
         stub = self._archived_stub(declaration_id)

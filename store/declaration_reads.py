@@ -17,10 +17,11 @@ from store.declarations import (
     record_of,
     summary_of,
 )
-from store.errors import translated
+from store.errors import Unreadable, translated
 from store.keyspace import Keyspace, decoded
 from store.layout import stored_fields
 from store.ledger import allocation_of
+from store.packing import Damaged
 
 
 def _record_of(declaration_id: str, raw: Any) -> DeclarationRecord | None:
@@ -64,19 +65,33 @@ class DeclarationReads(Keyspace):
             self._read(pipe, declaration_id)
         replies = pipe.execute()
         records = [
-            _record_of(declaration_id, self._unarchived(*replies[4 * n : 4 * n + 4]))
+            _record_of(
+                declaration_id, self._unarchived(declaration_id, *replies[4 * n : 4 * n + 4])
+            )
             for n, declaration_id in enumerate(declaration_ids)
         ]
         return [record for record in records if record is not None]
 
     def _unarchived(
-        self, raw: Any, body: bytes | None, verdict: bytes | None, document: bytes | None
+        self,
+        declaration_id: str,
+        raw: Any,
+        body: bytes | None,
+        verdict: bytes | None,
+        document: bytes | None,
     ) -> dict[str, str | None]:
         """A record as stored, or, for an archived stub, the archived record under what the
-        stub holds: status, head, count, MAC and checkpoint come from Redis, never the file."""
+        stub holds: status, head, count, MAC and checkpoint come from Redis, never the file.
+        Unreadable when a stored value of it does not read back."""
         if not raw:
             return {}
-        fields = stored_fields(raw, body, verdict, document)
+        try:
+            fields = stored_fields(raw, body, verdict, document)
+        except Damaged as exc:
+            raise Unreadable(
+                declaration_id, f"{exc.part}:{declaration_id}", exc.seq, exc.reason,
+                business_number=decoded(raw.get(b"bn")) or "",
+            ) from None  # fmt: skip
         if "archive" not in fields:
             return fields
         line = self._archived_line(fields.get("id") or "", fields)

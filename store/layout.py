@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from store.keyspace import decoded
-from store.packing import document_of, events_of, pack_events, unpacked_text
+from store.packing import Damaged, document_of, events_of, pack_events, unpacked_text
 
 
 def stored_fields(
@@ -48,24 +48,46 @@ def stored_fields(
     """A declaration's fields as text, from its hash (HGETALL), its packed body and
     verdict, and its document: a record stored before packing holds them in the hash,
     which is read first (the record script drops the hash's old ones when it stores new
-    ones), then their own keys, then the document."""
-    fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
-    whole = document_of(document)
-    kept = {"body": whole[0], "verdict": whole[1]} if whole is not None else {}
-    for name, own in (("body", body), ("verdict", verdict)):
-        if name in fields:
-            continue
-        if own is not None:
-            fields[name] = unpacked_text(own)
-        elif kept.get(name):
-            fields[name] = kept[name]
+    ones), then their own keys, then the document. Damaged names the key (its part)
+    that does not read back."""
+    part = "decl"
+    try:
+        fields = {decoded(key) or "": unpacked_text(value) for key, value in raw.items()}
+        part = "doc"
+        whole = document_of(document)
+        kept = {"body": whole[0], "verdict": whole[1]} if whole is not None else {}
+        for name, own in (("body", body), ("verdict", verdict)):
+            if name in fields:
+                continue
+            if own is not None:
+                part = name
+                fields[name] = unpacked_text(own)
+            elif kept.get(name):
+                fields[name] = kept[name]
+    except Damaged as exc:
+        raise exc.of(part) from None
     return fields
 
 
 def trail_of(document: bytes | None, items: list[bytes]) -> list[bytes]:
-    """A trail's events: those of its document, then those of its list."""
-    whole = document_of(document)
-    return [*(whole[2] if whole is not None else []), *events_of(items)]
+    """A trail's events: those of its document, then those of its list. Damaged names
+    the key that does not read back and the first event it holds: 1 for the document,
+    which holds the trail from its start."""
+    try:
+        whole = document_of(document)
+    except Damaged as exc:
+        raise exc.of("doc") from None
+    events = whole[2] if whole is not None else []
+    try:
+        return [*events, *events_of(items)]
+    except Damaged as exc:
+        seq = len(events) + 1
+        for item in items:  # the item that does not read back, and the events before it
+            try:
+                seq += len(events_of([item]))
+            except Damaged:
+                break
+        raise exc.of("audit", seq) from None
 
 
 def trail_items(texts: Sequence[str]) -> list[bytes | str]:

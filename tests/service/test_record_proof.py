@@ -14,7 +14,7 @@ import pytest
 from conftest import OTHER_IMPORTER, InProcess, unique_id
 from helpers import declaration
 from store import RedisStore
-from store_calls import declaration_keys
+from store_calls import change_stored_byte, declaration_keys
 
 CHECKPOINT_AT = "2026-12-01T00:00:00.000000Z"
 
@@ -164,4 +164,42 @@ def test_untouched_trails_verify_through_every_status(api: InProcess) -> None:
             found = trail(api, declaration_id)
             assert (found["verified"], found["authenticated"]) == (True, True), found["problem"]
         store.write_checkpoint(CHECKPOINT_AT)
+    store.close()
+
+
+def test_a_byte_changed_in_a_packed_document_fails_verification_and_is_never_a_5xx(
+    api: InProcess,
+) -> None:
+    """A byte changed by hand in a decided declaration's packed document (doc:{id}, its
+    body, verdict and trail in one value), wherever it is: the audit answers 200 and fails
+    verification, at event 1 and naming the document when it cannot be read; the
+    declaration answers 409 naming the document. A document that unpacks to other text
+    (raw deflate carries no checksum) fails verification where it changed, and is served
+    only if it still reads as a declaration's body and verdict: else a 409 too. Never a
+    5xx."""
+    declaration_id = decided(api)
+    store = api.store()
+    size = len(store.client.get(store.key("doc", declaration_id)) or b"")
+    unreadable = 0
+    for position in range(0, size, 3):
+        original = change_stored_byte(store, declaration_id, position)
+        with api.client("auditor") as client:
+            read = client.get(f"/v1/declarations/{declaration_id}")
+            audited = client.get(f"/v1/declarations/{declaration_id}/audit")
+        assert read.status_code in (200, 409), (position, read.status_code, read.text)
+        assert audited.status_code == 200, (position, audited.text)
+        proof = audited.json()
+        assert (proof["verified"], proof["authenticated"]) == (False, False), position
+        assert proof["first_bad_seq"] is not None and proof["problem"], position
+        if read.status_code == 409:
+            assert read.json()["error"] == "stored record unreadable"
+            assert f"/v1/declarations/{declaration_id}/audit" in read.json()["detail"]
+        if f"doc:{declaration_id}" in proof["problem"]:  # it does not unpack
+            unreadable += 1
+            assert read.status_code == 409
+            assert f"doc:{declaration_id}" in read.json()["detail"], read.text
+            assert proof["first_bad_seq"] == 1
+        store.client.set(store.key("doc", declaration_id), original)
+    assert unreadable > 0
+    assert trail(api, declaration_id)["verified"] is True  # put back, it verifies again
     store.close()

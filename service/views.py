@@ -48,7 +48,7 @@ from schemas.verification import (
 from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
-from service.errors import unservable
+from service.errors import ApiError, unservable
 from service.language import Language
 from store import DeclarationRecord, Operations, Store, StoreError, Unreadable
 from workers.app import QUEUES
@@ -502,15 +502,22 @@ def metrics(store: Store, catalog: Catalog) -> tuple[bytes, str]:
 
 def export_line(store: Store, declaration_id: str) -> ExportLine:
     """One declaration for an export: its body, its status and verdict, its trail. Only
-    the fields set are exported (`export_text`), as the status route answers them."""
-    record = store.get(declaration_id)
-    if record is None:
-        return ExportLine(declaration_id=declaration_id, missing=True)
-    return ExportLine(
-        declaration=json.loads(record.body),
-        status=declaration_status(record),
-        audit=audit_trail(store, declaration_id, record),
-    )
+    the fields set are exported (`export_text`), as the status route answers them. One
+    whose stored record cannot be served (changed by hand) is its id and its trail, which
+    fails verification where it was changed."""
+    try:
+        record = store.get(declaration_id)
+        if record is None:
+            return ExportLine(declaration_id=declaration_id, missing=True)
+        trail = audit_trail(store, declaration_id, record)
+    except Unreadable as exc:
+        return ExportLine(declaration_id=declaration_id, audit=unreadable_trail(exc))
+    try:
+        return ExportLine(
+            declaration=json.loads(record.body), status=declaration_status(record), audit=trail
+        )
+    except (ValueError, ApiError):
+        return ExportLine(declaration_id=declaration_id, audit=trail)
 
 
 def export_text(line: ExportLine) -> bytes:

@@ -6,6 +6,7 @@ someone with write access to Redis but without the audit key could."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -203,3 +204,31 @@ def test_a_byte_changed_in_a_packed_document_fails_verification_and_is_never_a_5
     assert unreadable > 0
     assert trail(api, declaration_id)["verified"] is True  # put back, it verifies again
     store.close()
+
+
+def test_a_packed_document_cut_short_is_a_409_a_failing_audit_and_an_export_line(
+    api: InProcess,
+) -> None:
+    """A decided declaration's packed document cut short in Redis: the declaration answers
+    409 naming doc:{id}, its audit fails verification at event 1 naming it, and the export
+    goes on, with the declaration's id and that failing trail in its line."""
+    declaration_id = decided(api)
+    store = api.store()
+    key = store.key("doc", declaration_id)
+    store.client.set(key, (store.client.get(key) or b"")[:-4])
+    store.close()
+    with api.client("auditor") as client:
+        read = client.get(f"/v1/declarations/{declaration_id}")
+        proof = client.get(f"/v1/declarations/{declaration_id}/audit").json()
+        params = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+        exported = client.get("/v1/export", params=params)
+    assert read.status_code == 409
+    assert read.json()["error"] == "stored record unreadable"
+    assert f"doc:{declaration_id}" in read.json()["detail"]
+    assert (proof["verified"], proof["first_bad_seq"]) == (False, 1)
+    assert f"doc:{declaration_id}" in proof["problem"]
+    assert exported.status_code == 200
+    lines = [json.loads(line) for line in exported.text.splitlines()]
+    (line,) = [line for line in lines if line.get("declaration_id") == declaration_id]
+    assert "declaration" not in line and "status" not in line
+    assert (line["audit"]["verified"], line["audit"]["first_bad_seq"]) == (False, 1)

@@ -27,7 +27,7 @@ import redis
 
 from bench.retention_bench import decide_all
 from store import EmbeddedRedis, RedisStore
-from store.declarations import stored_fields, trail_of
+from store.layout import stored_fields, trail_of
 from store.packing import is_packed, unpacked
 
 PREFIX = "year"
@@ -142,7 +142,7 @@ def _hash_fields(client: redis.Redis, key: str) -> dict[str, bytes]:
 
 
 def _record(client: redis.Redis, declaration_id: str) -> dict[str, bytes]:
-    """A declaration's fields as the store reads them (store/declarations.py): its hash,
+    """A declaration's fields as the store reads them (store/layout.py): its hash,
     and its body and verdict unpacked from their own keys or its document."""
     fields = stored_fields(
         client.hgetall(f"{PREFIX}:decl:{declaration_id}"),

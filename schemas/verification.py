@@ -38,7 +38,7 @@ NO_KEY = "no audit key is configured: the chain is checked, not who wrote it"
 # The status each closing event leaves a declaration in; without one it is still open.
 CLOSING_EVENTS = {"verdict": "decided", "failed": "failed", "cancelled": "cancelled"}
 OPEN_STATUSES = ("queued", "evaluating", "pending_allocation")
-# the events whose write sets decided_at, which they record (store/declarations.py)
+# the events whose write sets decided_at, which they record (store/declarations.py, `written_events`)
 DECIDING_EVENTS = ("verdict", "failed")
 
 
@@ -174,6 +174,12 @@ def verify_tip(
             "the list was cut short or rolled back"
         )
     return None
+
+
+def unreadable(seq: int, problem: str) -> Verification:
+    """A trail whose stored value holding event `seq` onwards does not read back (changed
+    by hand, store/packing.py): it fails there, and nothing of it is authenticated."""
+    return Verification(verified=False, events=0, head=GENESIS, first_bad_seq=seq, problem=problem)
 
 
 def _failed(events: list[AuditEvent], head: str, seq: int, problem: str) -> Verification:

@@ -23,7 +23,7 @@ from service.errors import ApiError
 from service.waiting import CallerSlots, StatusWaiters
 from service.words import _
 from settings import Settings
-from store import DeclarationRecord, Declarations
+from store import DeclarationRecord, Declarations, Unreadable
 from store import Store as StoreProtocol
 
 Enqueue = Callable[[Sequence[str]], None]
@@ -154,8 +154,16 @@ def who(caller: Principal) -> str:
 
 def visible(store: Declarations, caller: Principal, declaration_id: str) -> DeclarationRecord:
     """A declaration the caller may read; 404 alike for one that does not exist and for
-    another importer's, so that an id tells a submitter nothing."""
-    record = store.get(declaration_id)
+    another importer's, so that an id tells a submitter nothing. A record that does not read back is Unreadable
+    (a 409 naming what) only to whom may see it."""
+    try:
+        record = store.get(declaration_id)
+    except Unreadable as exc:
+        if not caller.sees(exc.business_number):
+            raise ApiError(
+                404, "declaration not found", {"declaration_id": declaration_id}
+            ) from None
+        raise
     if record is None or not caller.sees(record.business_number):
         raise ApiError(404, "declaration not found", {"declaration_id": declaration_id})
     return record

@@ -24,7 +24,7 @@ from schemas.permit import PERMIT_NUMBER
 from schemas.responses import ErrorAnswer, FieldProblem
 from service.language import Language, request_language
 from service.words import _, translate_detail
-from store import StoreError, StoreUnavailable
+from store import StoreError, StoreUnavailable, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +187,39 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail).lower(), None, language=language)
 
 
+UNREADABLE = "stored record unreadable"
+"""The error of a 409 for a declaration whose stored record cannot be served (changed by
+hand in Redis): never a 5xx; its audit trail says where it fails verification."""
+
+
+def unreadable_response(exc: Unreadable) -> JSONResponse:
+    """409: a stored value of the declaration does not read back (the store's Unreadable),
+    naming its key and what is wrong; its audit fails verification at that event."""
+    detail = (
+        f"{exc}; GET /v1/declarations/{exc.declaration_id}/audit fails verification at "
+        f"event {exc.seq}"
+    )
+    return error_response(409, UNREADABLE, detail)
+
+
+def unservable(declaration_id: str, exc: Exception) -> ApiError:
+    """409: the declaration's stored body or verdict reads back, but not as a body and a
+    verdict (a packed value changed by hand can unpack to other text)."""
+    detail = (
+        f"the stored body or verdict of declaration {declaration_id} is not one that can be "
+        f"served ({type(exc).__name__}); GET /v1/declarations/{declaration_id}/audit says "
+        "where it fails verification"
+    )
+    return ApiError(409, UNREADABLE, detail)
+
+
 async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
     """503 in words a caller may read: the store's own message (which names Redis's
     address and error) goes to the log, not to the caller."""
     assert isinstance(exc, StoreError)
+    if isinstance(exc, Unreadable):  # a record changed by hand: what and where, never a 5xx
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return unreadable_response(exc)
     log.warning("store failure on %s %s: %s", request.method, request.url.path, exc)
     language = request_language(request)
     if isinstance(exc, StoreUnavailable):

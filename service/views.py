@@ -20,7 +20,7 @@ from rules.measure_checks import measure_checks
 from rules.pack import Pack
 from rules.quota import terms_on
 from rules.translations import PackTexts
-from schemas.audit import GENESIS
+from schemas.audit import GENESIS, AuditEvent, Verification
 from schemas.declaration import duty_currency
 from schemas.ledger import PackRef, QuotaEvent, QuotaView
 from schemas.permit import Permit
@@ -39,12 +39,18 @@ from schemas.responses import (
     Readiness,
 )
 from schemas.verdict import DeclarationStatus
-from schemas.verification import ServedState, served_verdict, verify_declaration
+from schemas.verification import (
+    ServedState,
+    served_verdict,
+    unreadable,
+    verify_declaration,
+)
 from service import webhook_views
 from service.arrangements import LINKAGE_PREFIX, measure_identity, rates_shown
 from service.auth import Principal
+from service.errors import ApiError, unservable
 from service.language import Language
-from store import DeclarationRecord, Operations, Store, StoreError
+from store import DeclarationRecord, Operations, Store, StoreError, Unreadable
 from workers.app import QUEUES
 from workers.evaluation import LATENCY_BUCKETS
 
@@ -56,17 +62,20 @@ def declaration_status(
     the routes answer only those: a queued declaration has no `outcome`, not a null one.
     The verdict's pack texts are read in `language`; the record is not changed."""
     body: dict[str, Any] = {"declaration_id": record.declaration_id, "status": record.status}
-    if record.verdict:
-        verdict = served_verdict(record.verdict)
-        if texts is not None and language != "en":
-            verdict = pack_texts_in(verdict, texts, language)
-        body.update(verdict)
-        body["currency"] = duty_currency(json.loads(record.body))
-        body["decided_at"] = record.decided_at
-    body["audit"] = {"events": record.audit_len, "head": record.audit_head}
-    if record.error:
-        body["error"] = record.error
-    return DeclarationStatus.model_validate(body)
+    try:
+        if record.verdict:
+            verdict = served_verdict(record.verdict)
+            if texts is not None and language != "en":
+                verdict = pack_texts_in(verdict, texts, language)
+            body.update(verdict)
+            body["currency"] = duty_currency(json.loads(record.body))
+            body["decided_at"] = record.decided_at
+        body["audit"] = {"events": record.audit_len, "head": record.audit_head}
+        if record.error:
+            body["error"] = record.error
+        return DeclarationStatus.model_validate(body)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # changed by hand
+        raise unservable(record.declaration_id, exc) from None
 
 
 # The fields of an answer that hold a pack's prose (a measure's, a source's or an
@@ -141,6 +150,18 @@ def audit_trail(
         checkpoint_pointer=record.checkpoint if record else None,
         list_end=store.checkpoint_list_end() if store.audit_key else None,
     )
+    return _trail(declaration_id, events, verification)
+
+
+def unreadable_trail(exc: Unreadable) -> AuditTrail:
+    """The audit of a declaration whose stored record does not read back: it fails
+    verification at the first event the unreadable value holds, naming it."""
+    return _trail(exc.declaration_id, [], unreadable(exc.seq, str(exc)))
+
+
+def _trail(
+    declaration_id: str, events: Sequence[AuditEvent], verification: Verification
+) -> AuditTrail:
     return AuditTrail(
         declaration_id=declaration_id,
         verified=verification.verified,
@@ -484,15 +505,22 @@ def metrics(store: Store, catalog: Catalog) -> tuple[bytes, str]:
 
 def export_line(store: Store, declaration_id: str) -> ExportLine:
     """One declaration for an export: its body, its status and verdict, its trail. Only
-    the fields set are exported (`export_text`), as the status route answers them."""
-    record = store.get(declaration_id)
-    if record is None:
-        return ExportLine(declaration_id=declaration_id, missing=True)
-    return ExportLine(
-        declaration=json.loads(record.body),
-        status=declaration_status(record),
-        audit=audit_trail(store, declaration_id, record),
-    )
+    the fields set are exported (`export_text`), as the status route answers them. One
+    whose stored record cannot be served (changed by hand) is its id and its trail, which
+    fails verification where it was changed."""
+    try:
+        record = store.get(declaration_id)
+        if record is None:
+            return ExportLine(declaration_id=declaration_id, missing=True)
+        trail = audit_trail(store, declaration_id, record)
+    except Unreadable as exc:
+        return ExportLine(declaration_id=declaration_id, audit=unreadable_trail(exc))
+    try:
+        return ExportLine(
+            declaration=json.loads(record.body), status=declaration_status(record), audit=trail
+        )
+    except (ValueError, ApiError):
+        return ExportLine(declaration_id=declaration_id, audit=trail)
 
 
 def export_text(line: ExportLine) -> bytes:

@@ -22,6 +22,8 @@ tests.
     ├── StoreUnavailable   Redis cannot be reached (the API answers 503, workers retry)
     │   └── NotReplicated  a write was not acknowledged by the replicas asked for
     ├── NotFound           no such declaration, permit or quota
+    ├── Unreadable         a declaration's stored value does not read back (changed by
+    │                      hand): the API answers 409, its audit fails verification
     └── ArchiveBusy        another archive run holds the lock
 """
 
@@ -51,7 +53,7 @@ from store.embedded import (
     running_url,
     server_binary,
 )
-from store.errors import NotFound, NotReplicated, StoreError, StoreUnavailable
+from store.errors import NotFound, NotReplicated, StoreError, StoreUnavailable, Unreadable
 from store.keyspace import now_rfc3339, today
 from store.ledger import (
     MAX_EVENTS_PAGE,
@@ -138,6 +140,7 @@ __all__ = [
     "Submission",
     "SubmitResult",
     "Taken",
+    "Unreadable",
     "Write",
     "archive_closed",
     "broker",

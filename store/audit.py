@@ -2,12 +2,12 @@
 checkpoint chain that authenticates the trails' heads, and the index of decisions by rule.
 
 The trails themselves are written with the declaration they belong to, in the same Lua
-script (store/declarations.py); this aggregate reads them, and writes checkpoints.
+script (store/declaration_writes.py); this aggregate reads them, and writes checkpoints.
 
 Keys, under the store's prefix:
     audit:{id}           list of a declaration's audit events (JSON), each write's
                          events packed as one item (store/packing.py), after those of
-                         doc:{id}, the document a decision packs (store/declarations.py)
+                         doc:{id}, the document a decision packs (store/layout.py)
     audit:changed        sorted set of declarations whose trail changed since the last
                          checkpoint, by audit:changes (a counter)
     audit:checkpoints    list of checkpoints (JSON, schemas/verification.py), oldest first
@@ -38,9 +38,11 @@ import orjson
 
 from schemas.audit import GENESIS, AuditEvent
 from schemas.verification import Checkpoint, CheckpointTip
-from store.declarations import row_of, trail_of
-from store.errors import StoreError, translated
+from store.decision_index import row_of
+from store.errors import StoreError, Unreadable, translated
 from store.keyspace import Keyspace, decoded
+from store.layout import trail_of
+from store.packing import Damaged
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,11 @@ class RedisAuditTrails(Keyspace):
         pipe = self.client.pipeline(transaction=True)
         pipe.get(self.key("doc", declaration_id))
         pipe.lrange(self.key("audit", declaration_id), 0, -1)
-        events: list[str | bytes] = list(trail_of(*pipe.execute()))
+        try:
+            events: list[str | bytes] = list(trail_of(*pipe.execute()))
+        except Damaged as exc:
+            key = f"{exc.part}:{declaration_id}"
+            raise Unreadable(declaration_id, key, exc.seq, exc.reason) from None
         if events:
             return events
         stub = self._archived_stub(declaration_id)

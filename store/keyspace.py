@@ -1,7 +1,7 @@
 """What every aggregate of the Redis store shares: one connection, one key prefix, the
 audit key, the archive of old declarations, and the quota ledger on the same connection.
 
-The aggregates (store/declarations.py, audit.py, operations.py, packs.py) are classes
+The aggregates (store/declaration_writes.py, audit.py, operations.py, packs.py) are classes
 over this one `Keyspace`, with no constructor of their own: what one needs beyond it (its
 Lua scripts, what this process has kept already) is made on first use. That is what
 lets `RedisStore` (store/redis_store.py) be all of them at once, one object with one

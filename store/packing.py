@@ -79,6 +79,25 @@ def pack(text: str | bytes, kind: Kind) -> bytes:
     return bytes((MARK, number)) + packed
 
 
+class Damaged(ValueError):
+    """A stored value that does not read back as what was packed: changed by hand in
+    Redis, or damaged. Raw deflate carries no checksum, so a changed byte can also unpack
+    to other text, served as it is and failed by the audit chain, as a changed value that
+    is not packed is; what is caught here is a stream that does not decode or does not
+    end where the value ends, text that is not UTF-8, and a document without a body and a
+    verdict. `part` names the key it was read
+    from (decl, body, verdict, doc or audit) and `seq` the first audit event it holds,
+    once a reader of the stored layout (store/layout.py) says so."""
+
+    def __init__(self, reason: str, part: str = "", seq: int = 1) -> None:
+        super().__init__(reason)
+        self.reason, self.part, self.seq = reason, part, seq
+
+    def of(self, part: str, seq: int = 1) -> Damaged:
+        """The same damage, read from `part` and holding events from `seq` on."""
+        return Damaged(self.reason, part, seq)
+
+
 def is_packed(value: str | bytes | None) -> bool:
     return isinstance(value, bytes) and len(value) >= 2 and value[0] == MARK
 
@@ -90,17 +109,28 @@ def unpacked(value: bytes) -> bytes:
     number = value[1]
     known = dictionaries().get(number)
     if known is None:
-        raise ValueError(f"a stored value names preset dictionary {number}, which is not shipped")
+        raise Damaged(f"it names preset dictionary {number}, which is not shipped")
     zdict = known[1]
     reader = zlib.decompressobj(-15, zdict=zdict) if zdict else zlib.decompressobj(-15)
-    return reader.decompress(value[2:]) + reader.flush()
+    try:
+        raw: bytes = reader.decompress(value[2:]) + reader.flush()
+    except zlib.error as exc:
+        raise Damaged(f"its packed stream does not decode ({exc})") from None
+    if not reader.eof:
+        raise Damaged("its packed stream stops before its end")
+    if reader.unused_data:
+        raise Damaged("bytes follow the end of its packed stream")
+    return raw
 
 
 def unpacked_text(value: str | bytes | None) -> str | None:
     """A stored value as text, unpacked when it is packed; None stays None."""
     if value is None or isinstance(value, str):
         return value
-    return unpacked(value).decode()
+    try:
+        return unpacked(value).decode()
+    except UnicodeDecodeError:
+        raise Damaged("it is not UTF-8 text") from None
 
 
 SEPARATOR = b"\n"
@@ -130,8 +160,14 @@ def document_of(value: bytes | None) -> tuple[str, str, list[bytes]] | None:
     """(body, verdict, events) of a packed document, or None without one."""
     if value is None:
         return None
-    body, verdict, *events = unpacked(value).split(SEPARATOR)
-    return body.decode(), verdict.decode(), events
+    parts = unpacked(value).split(SEPARATOR)
+    if len(parts) < 2:
+        raise Damaged("it holds no verdict after its body")
+    body, verdict, *events = parts
+    try:
+        return body.decode(), verdict.decode(), events
+    except UnicodeDecodeError:
+        raise Damaged("it is not UTF-8 text") from None
 
 
 def events_of(items: list[bytes] | list[str | bytes]) -> list[bytes]:

@@ -32,11 +32,11 @@ from pathlib import Path
 
 from store import connection
 from store.audit import RedisAuditTrails
+from store.declaration_writes import RedisDeclarations
 from store.declarations import (
     SUMMARY_READ,
     DeclarationRecord,
     DeclarationSummary,
-    RedisDeclarations,
     Submission,
     SubmitResult,
     Taken,

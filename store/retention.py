@@ -24,9 +24,9 @@ from typing import Any, cast
 import orjson
 
 from store.archive import Archive, DayFile
-from store.declarations import stored_fields, trail_of
 from store.errors import StoreError, translated
 from store.keyspace import Keyspace, decoded, now_rfc3339
+from store.layout import stored_fields, trail_of
 
 CLOSED = ("decided", "failed", "cancelled")
 DROPPED = ("body", "verdict", "error")

@@ -6,7 +6,7 @@ causes it, or read from where that change wrote it:
 - a declaration decided or cancelled: the record script (store/lua/record.lua) adds
   `declaration.decided|ID` (or `.cancelled`) to the outbox in the same atomic step as the
   status, if a subscription asks for that event then (`outbox_index`, called by
-  store/declarations.py): with no subscription, a decision writes nothing more;
+  store/declaration_writes.py): with no subscription, a decision writes nothing more;
 - a quota period crossing its critical threshold or exhausted: the ledger's own event
   list (store/ledger.py) holds it, written by the ledger script that moved the balance;
   the workers read each list from where they stopped (`ledger_tail`);

@@ -90,5 +90,17 @@ def decision_index_as_before(store: RedisAuditTrails, rows: bool = True) -> None
 
 
 def declaration_keys(store: RedisAuditTrails, declaration_id: str) -> list[str]:
-    """Every key that holds a declaration's record and trail (store/declarations.py)."""
+    """Every key that holds a declaration's record and trail (store/layout.py)."""
     return [store.key(name, declaration_id) for name in ("decl", "body", "verdict", "doc", "audit")]
+
+
+def change_stored_byte(store: RedisAuditTrails, declaration_id: str, position: int) -> bytes:
+    """Flip every bit of the byte at `position` of a decided declaration's packed document
+    (doc:{id}), as someone with write access to Redis could; the value as it was."""
+    key = store.key("doc", declaration_id)
+    value = store.client.get(key)
+    assert value is not None, f"{declaration_id} has no packed document"
+    changed = bytearray(value)
+    changed[position] ^= 0xFF
+    store.client.set(key, bytes(changed))
+    return bytes(value)

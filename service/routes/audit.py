@@ -19,6 +19,7 @@ from service.dependencies import App, Caller, Packs, Reader, Store, errors, slot
 from service.errors import ApiError
 from service.replay import ReplayError, replay_declaration
 from service.words import _
+from store import Unreadable
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -47,8 +48,11 @@ def audit(
 ) -> AuditPage:
     # every page verifies the whole trail: a token reads a few at once (429 beyond)
     with app.reads.slot(slot_key(caller)):
-        record = visible(app.store, caller, declaration_id)
-        trail = views.audit_trail(app.store, declaration_id, record)
+        try:
+            record = visible(app.store, caller, declaration_id)
+            trail = views.audit_trail(app.store, declaration_id, record)
+        except Unreadable as exc:  # changed by hand: the verification says what and where
+            trail = views.unreadable_trail(exc)
         return views.audit_page(trail, cursor, limit)
 
 

@@ -162,9 +162,12 @@ async def submit_batch(request: Request, caller: Writer, app: App, language: Lan
     responses=errors(
         401,
         404,
+        409,
         422,
         429,
         503,
+        e409="its stored record was changed by hand and cannot be served (its audit says "
+        "where verification fails)",
         e429="too many long polls, or reads of declarations, for this token; retry after "
         "Retry-After",
     ),

@@ -6,6 +6,7 @@ someone with write access to Redis but without the audit key could."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from conftest import OTHER_IMPORTER, InProcess, unique_id
 from helpers import declaration
 from store import RedisStore
-from store_calls import declaration_keys
+from store_calls import change_stored_byte, declaration_keys
 
 CHECKPOINT_AT = "2026-12-01T00:00:00.000000Z"
 
@@ -165,3 +166,69 @@ def test_untouched_trails_verify_through_every_status(api: InProcess) -> None:
             assert (found["verified"], found["authenticated"]) == (True, True), found["problem"]
         store.write_checkpoint(CHECKPOINT_AT)
     store.close()
+
+
+def test_a_byte_changed_in_a_packed_document_fails_verification_and_is_never_a_5xx(
+    api: InProcess,
+) -> None:
+    """A byte changed by hand in a decided declaration's packed document (doc:{id}, its
+    body, verdict and trail in one value), wherever it is: the audit answers 200 and fails
+    verification, at event 1 and naming the document when it cannot be read; the
+    declaration answers 409 naming the document. A document that unpacks to other text
+    (raw deflate carries no checksum) fails verification where it changed, and is served
+    only if it still reads as a declaration's body and verdict: else a 409 too. Never a
+    5xx."""
+    declaration_id = decided(api)
+    store = api.store()
+    size = len(store.client.get(store.key("doc", declaration_id)) or b"")
+    unreadable = 0
+    for position in range(0, size, 3):
+        original = change_stored_byte(store, declaration_id, position)
+        with api.client("auditor") as client:
+            read = client.get(f"/v1/declarations/{declaration_id}")
+            audited = client.get(f"/v1/declarations/{declaration_id}/audit")
+        assert read.status_code in (200, 409), (position, read.status_code, read.text)
+        assert audited.status_code == 200, (position, audited.text)
+        proof = audited.json()
+        assert (proof["verified"], proof["authenticated"]) == (False, False), position
+        assert proof["first_bad_seq"] is not None and proof["problem"], position
+        if read.status_code == 409:
+            assert read.json()["error"] == "stored record unreadable"
+            assert f"/v1/declarations/{declaration_id}/audit" in read.json()["detail"]
+        if f"doc:{declaration_id}" in proof["problem"]:  # it does not unpack
+            unreadable += 1
+            assert read.status_code == 409
+            assert f"doc:{declaration_id}" in read.json()["detail"], read.text
+            assert proof["first_bad_seq"] == 1
+        store.client.set(store.key("doc", declaration_id), original)
+    assert unreadable > 0
+    assert trail(api, declaration_id)["verified"] is True  # put back, it verifies again
+    store.close()
+
+
+def test_a_packed_document_cut_short_is_a_409_a_failing_audit_and_an_export_line(
+    api: InProcess,
+) -> None:
+    """A decided declaration's packed document cut short in Redis: the declaration answers
+    409 naming doc:{id}, its audit fails verification at event 1 naming it, and the export
+    goes on, with the declaration's id and that failing trail in its line."""
+    declaration_id = decided(api)
+    store = api.store()
+    key = store.key("doc", declaration_id)
+    store.client.set(key, (store.client.get(key) or b"")[:-4])
+    store.close()
+    with api.client("auditor") as client:
+        read = client.get(f"/v1/declarations/{declaration_id}")
+        proof = client.get(f"/v1/declarations/{declaration_id}/audit").json()
+        params = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+        exported = client.get("/v1/export", params=params)
+    assert read.status_code == 409
+    assert read.json()["error"] == "stored record unreadable"
+    assert f"doc:{declaration_id}" in read.json()["detail"]
+    assert (proof["verified"], proof["first_bad_seq"]) == (False, 1)
+    assert f"doc:{declaration_id}" in proof["problem"]
+    assert exported.status_code == 200
+    lines = [json.loads(line) for line in exported.text.splitlines()]
+    (line,) = [line for line in lines if line.get("declaration_id") == declaration_id]
+    assert "declaration" not in line and "status" not in line
+    assert (line["audit"]["verified"], line["audit"]["first_bad_seq"]) == (False, 1)

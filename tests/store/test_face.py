@@ -22,7 +22,7 @@ FACE = {
     "EmbeddedRedis", "DirectoryInUse", "free_port", "lock_directory", "running_url",
     "server_binary", "broker",
     # the errors
-    "StoreError", "StoreUnavailable", "NotReplicated", "NotFound", "ArchiveBusy",
+    "StoreError", "StoreUnavailable", "NotReplicated", "NotFound", "ArchiveBusy", "Unreadable",
     # the store's clock
     "now_rfc3339", "today",
 }  # fmt: skip

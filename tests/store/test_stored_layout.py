@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import InProcess, unique_id
 from helpers import declaration, permit_terms
 from rules import trail
@@ -27,7 +29,7 @@ from rules.catalog import Catalog
 from rules.quota import terms_of, terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
-from store import Archive, archive_closed
+from store import Archive, Unreadable, archive_closed
 from store.declarations import Write
 from store.packing import KINDS, compressor, dictionaries, newest, pack, unpacked
 from store.redis_store import RedisStore
@@ -349,3 +351,41 @@ def test_a_value_packs_the_same_each_time_and_unpacks_to_its_bytes() -> None:
         expected = bytes((0xFF, number)) + alone.compress(text.encode()) + alone.flush()
         assert pack(text, kind) == pack(text, kind) == expected
         assert unpacked(pack(text, kind)) == text.encode()
+
+
+def test_a_packed_value_that_does_not_read_back_is_unreadable_and_says_where(
+    store: RedisStore,
+) -> None:
+    """A decided declaration's document cut short, or a packed piece of a trail with a byte
+    changed after it: reads raise Unreadable naming the key and the first event the value
+    holds (1 for the document), never zlib's error; put back, they read as before."""
+    submitted(store, "damaged-1")
+    assert store.record_many([deciding("damaged-1", "accepted")]) == ["ok"]
+    store.record("damaged-1", [("noted", {"n": 1})])
+    doc, audit = store.key("doc", "damaged-1"), store.key("audit", "damaged-1")
+    whole, piece = store.client.get(doc), store.client.lindex(audit, 0)
+    assert whole is not None and piece is not None and piece[0] == 0xFF
+    recorded = store.get("damaged-1")
+    assert recorded is not None
+    held = len(store.audit_raw("damaged-1")) - 1  # the events of the document
+    for key, damaged, where, seq in (
+        (doc, whole[:-3], "doc:damaged-1", 1),
+        (doc, whole + b"\x00", "doc:damaged-1", 1),
+        (doc, whole[:1] + b"\xee" + whole[2:], "doc:damaged-1", 1),  # no such dictionary
+        (audit, piece[:2] + b"\xff" * (len(piece) - 2), "audit:damaged-1", held + 1),
+    ):
+        if key == doc:
+            store.client.set(key, damaged)
+            with pytest.raises(Unreadable) as read:
+                store.get("damaged-1")
+            assert (read.value.key, read.value.seq) == (where, seq), read.value
+            assert read.value.business_number == recorded.business_number
+        else:
+            store.client.lset(key, 0, damaged)
+        with pytest.raises(Unreadable) as trailed:
+            store.audit_raw("damaged-1")
+        assert (trailed.value.key, trailed.value.seq) == (where, seq), trailed.value
+        assert where in str(trailed.value)
+        store.client.set(doc, whole)
+        store.client.lset(audit, 0, piece)
+    assert store.get("damaged-1") == recorded

@@ -190,11 +190,17 @@ async def login(request: Request, store: Store, sessions: SessionBook, said: Rea
     await run_in_threadpool(
         store.open_session, sessions.session_id(issued[0]), ttl=sessions.max_age
     )
+    return _with_cookie(request, target, COOKIE_NAME, issued[0], sessions.max_age)
+
+
+def _with_cookie(request: Request, target: str, name: str, value: str, max_age: int) -> Response:
+    """A redirect to `target` that sets one of the dashboard's cookies: on its path, secure
+    over HTTPS, never readable by scripts, never sent cross-site."""
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        COOKIE_NAME,
-        issued[0],
-        max_age=sessions.max_age,
+        name,
+        value,
+        max_age=max_age,
         path=COOKIE_PATH,
         secure=request.url.scheme == "https",
         httponly=True,
@@ -229,17 +235,7 @@ async def choose_language(request: Request, sessions: SessionBook) -> Response:
         return Response(
             f"lang must be one of {', '.join(LANGUAGES)}", status_code=422, media_type="text/plain"
         )
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        LANGUAGE_COOKIE,
-        chosen,
-        max_age=sessions.max_age,
-        path=COOKIE_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="strict",
-    )
-    return response
+    return _with_cookie(request, target, LANGUAGE_COOKIE, chosen, sessions.max_age)
 
 
 @router.get("")

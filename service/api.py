@@ -229,5 +229,7 @@ async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(seconds)
         try:
             await job()
+        except StoreError as exc:  # Redis away: expected, and the next tick tries again
+            log.warning("a periodic job skipped a tick: %s", exc)
         except Exception:  # a failed sweep is tried again at the next tick
             log.exception("sweep failed")

@@ -229,10 +229,11 @@ class RedisOperations(Keyspace):
         *waiting, recent, taken = pipe.execute()
         held: set[str] = set()
         for raw in [message for messages in waiting for message in messages]:
-            held.update(task_arguments(orjson.loads(raw)))
+            held.update(task_arguments(_json(raw)))
         earlier: list[set[str]] = []
         for tag, raw in taken.items():  # [message, exchange, routing key]
-            named = task_arguments(orjson.loads(raw)[0])
+            entry = _json(raw)
+            named = task_arguments(entry[0] if isinstance(entry, list) and entry else None)
             if tag in recent:
                 held.update(named)
             elif named:
@@ -264,6 +265,15 @@ class BrokerHolds:
 
     waiting: set[str]
     taken_earlier: list[set[str]]
+
+
+def _json(raw: bytes) -> Any:
+    """A broker entry as JSON, or None for one that is not (another client's message):
+    it names no declaration."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def task_arguments(message: Any) -> set[str]:

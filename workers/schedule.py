@@ -130,12 +130,17 @@ def _unheld(store: RedisStore, queues: Sequence[str], lost_after: float) -> list
     if holds is None:
         return []
     held = set(holds.waiting)
-    for named in holds.taken_earlier:
-        if named.isdisjoint(queued):
-            continue
-        # taken a while ago: running if a declaration of it is begun, else stranded
-        ids = sorted(named)
-        if any(status != "queued" for status in store.statuses(ids)):
+    # A message taken a while ago is running if a declaration of it is begun. While one
+    # is, the messages taken beside it wait their turn (a worker holds one beyond the one
+    # it runs, and a slow task on a busy machine, or one waiting out a Redis retry, can
+    # outlast `lost_after`): they are held, and the sweeper is there for the rare one
+    # stranded meanwhile. With none running, a message taken that long ago is stranded.
+    running = any(
+        any(status != "queued" for status in store.statuses(sorted(named)))
+        for named in holds.taken_earlier
+    )
+    if running:
+        for named in holds.taken_earlier:
             held.update(named)
     return [item for item in queued if item not in held]
 
@@ -196,6 +201,9 @@ class Schedule:
         if self.settings.broker_url not in (None, self.settings.redis_url):
             return
         try:
+            # one API process a tick watches (each would find the same declarations)
+            if not self.store.claim("watch:lost", max(1, int(self.settings.lost_after / 4))):
+                return
             requeue_lost(self.store, self.queues, self.settings.lost_after, self.send)
         except StoreError as exc:
             log.debug("the watch for lost tasks skipped a tick: %s", exc)

@@ -105,7 +105,7 @@ def _reader_words(request: Request) -> Words:
     return words(chosen_language(request))
 
 
-Reader = Annotated[Words, Depends(_reader_words)]
+PageWords = Annotated[Words, Depends(_reader_words)]
 
 
 def page(
@@ -164,7 +164,7 @@ def login_form(request: Request, caller: Visitor, next: str | None = None) -> Re
 
 
 @router.post("/login")
-async def login(request: Request, store: Store, sessions: SessionBook, said: Reader) -> Response:
+async def login(request: Request, store: Store, sessions: SessionBook, said: PageWords) -> Response:
     if not same_origin(request):
         return page(
             request,
@@ -244,7 +244,7 @@ def overview(
     caller: Visitor,
     store: Store,
     catalog: Packs,
-    said: Reader,
+    said: PageWords,
     as_of: str | None = None,
     outcome: str = "all",
 ) -> Response:
@@ -298,7 +298,7 @@ def declaration(
     declaration_id: str,
     caller: Visitor,
     app: App,
-    said: Reader,
+    said: PageWords,
     page_asked: str | None = Query(None, alias="page"),
     trail_asked: str | None = Query(None, alias="trail_page"),
 ) -> Response:
@@ -320,7 +320,7 @@ def declaration(
 
 @router.get("/measures")
 def measures(
-    request: Request, caller: Visitor, catalog: Packs, said: Reader, as_of: str | None = None
+    request: Request, caller: Visitor, catalog: Packs, said: PageWords, as_of: str | None = None
 ) -> Response:
     if caller is None:
         return to_login(request)
@@ -344,7 +344,7 @@ def arrangement(
     arrangement_id: str,
     caller: Visitor,
     catalog: Packs,
-    said: Reader,
+    said: PageWords,
     as_of: str | None = None,
 ) -> Response:
     if caller is None:

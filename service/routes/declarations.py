@@ -192,7 +192,9 @@ async def status(
                 record = await run_in_threadpool(visible, store, caller, declaration_id)
                 remaining = deadline - time.monotonic()
                 if record.status not in UNDECIDED or remaining <= 0:
-                    return views.declaration_status(record, texts, language)
+                    return await run_in_threadpool(
+                        views.declaration_status, record, texts, language
+                    )
                 await waiters.changed(changed, remaining)
 
 

@@ -47,7 +47,7 @@ def issue(
 def test_an_expiry_dated_1990_returns_its_units_to_the_period_they_came_from(
     store: RedisStore, catalog: Catalog, ev: Measure
 ) -> None:
-    """The hole of issue #22: a permit issued on 30 November 2026 with expires_on
+    """The hole this guards: a permit issued on 30 November 2026 with expires_on
     1990-01-01 is ended by the expiry sweep of 1 December; its 100 units come back to the
     half-year they were drawn from, on the day the expiry was processed, and nothing lapses."""
     issued_on, swept = date(2026, 11, 30), date(2026, 12, 1)

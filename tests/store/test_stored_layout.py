@@ -32,7 +32,7 @@ from schemas.declaration import Declaration
 from store import Archive, Unreadable, archive_closed
 from store.declarations import Write
 from store.packing import KINDS, compressor, dictionaries, newest, pack, unpacked
-from store.redis_store import RedisStore
+from store import RedisStore
 from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
 REJECTING_RULE = "ELIG-EVTRQ-PERMIT-MISSING"

@@ -109,3 +109,40 @@ def test_the_watch_leaves_a_broker_it_cannot_read_alone(
         schedule = Schedule(store, catalog, settings, QUEUES, sent.extend)
         schedule.lost_tasks()
         assert sent == expected
+
+
+def test_a_message_taken_beside_a_running_one_waits_its_turn(store: RedisStore) -> None:
+    """A worker holds one message beyond the one it runs: while a task taken long ago is
+    running (a declaration of it begun), the message taken beside it is waiting, not
+    stranded, however slow the running task; a declaration no message names is lost."""
+    stored(store, "running", "next", "nowhere")
+    taken(store, "tag-1", 60, "running")
+    taken(store, "tag-2", 60, "next")
+    store.client.hset(store.key("decl", "running"), "status", "evaluating")
+    assert lost(store) == ["nowhere"]
+
+
+def test_an_entry_of_the_broker_that_is_not_json_names_nothing(store: RedisStore) -> None:
+    """Another client's message in the queue or in kombu's unacked hash is no task of
+    ours: the watch reads past it rather than failing every tick."""
+    stored(store, "a")
+    store.client.lpush(store.key("celery", BULK_QUEUE), b"not json")
+    store.client.hset(store.key("celery", "unacked"), "tag-x", b"\xff not json")
+    store.client.zadd(store.key("celery", "unacked_index"), {"tag-x": time.time() - 60})
+    assert lost(store) == ["a"]
+
+
+def test_one_api_process_watches_a_tick(
+    store: RedisStore, catalog: Catalog, redis_url: str
+) -> None:
+    """Several API processes each run the watch; the first to claim a tick does it, so a
+    lost declaration is enqueued again once, not once per process."""
+    settings = Settings.from_environ({"REDIS_URL": redis_url})
+    sent: list[str] = []
+    first, second = (Schedule(store, catalog, settings, QUEUES, sent.extend) for _ in "ab")
+    stored(store, "a")
+    first.lost_tasks()
+    assert sent == ["a"]
+    stored(store, "b")
+    second.lost_tasks()  # the same tick: the first process has it
+    assert sent == ["a"]

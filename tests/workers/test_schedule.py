@@ -12,7 +12,7 @@ from helpers import declaration
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
 from store.declarations import SubmitResult
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers import schedule, submission
 from workers.evaluation import decide_many
 

@@ -1,4 +1,4 @@
-"""The what-if simulator (issue 7): known streams with hand-computed fill dates through
+"""The what-if simulator: known streams with hand-computed fill dates through
 the shipped EV quota shrunk with overrides, carry-over, refusals and over-quota rates,
 the affordable reserve, every allocation mode on the same stream, override errors, the
 `accord simulate` command line, and agreement of the report with the ledger's read model

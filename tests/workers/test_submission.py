@@ -12,7 +12,7 @@ import pytest
 from helpers import declaration
 from schemas.declaration import Declaration
 from store.declarations import SubmitResult
-from store.redis_store import RedisStore
+from store import RedisStore
 from workers import schedule, submission
 
 

@@ -21,9 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 from bench.retention_bench import decide_all
+from store import RedisStore
 from store.embedded import EmbeddedRedis
 from store.packing import KINDS, SEPARATOR, compressor, dictionaries
-from store import RedisStore
 
 FIRST_SEED = 900_000
 """Far from the seeds the benches decide (0 up to their count)."""

@@ -29,10 +29,9 @@ from rules.catalog import Catalog
 from rules.quota import terms_of, terms_on
 from schemas.audit import verify_chain
 from schemas.declaration import Declaration
-from store import Archive, Unreadable, archive_closed
+from store import Archive, RedisStore, Unreadable, archive_closed
 from store.declarations import Write
 from store.packing import KINDS, compressor, dictionaries, newest, pack, unpacked
-from store import RedisStore
 from store_calls import decision_index_as_before, rewrite_trail, stored_trail
 
 REJECTING_RULE = "ELIG-EVTRQ-PERMIT-MISSING"

@@ -11,8 +11,8 @@ from typing import Any
 from helpers import declaration
 from rules.catalog import Catalog
 from schemas.declaration import Declaration
-from store.declarations import SubmitResult
 from store import RedisStore
+from store.declarations import SubmitResult
 from workers import schedule, submission
 from workers.evaluation import decide_many
 

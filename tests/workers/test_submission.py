@@ -11,8 +11,8 @@ import pytest
 
 from helpers import declaration
 from schemas.declaration import Declaration
-from store.declarations import SubmitResult
 from store import RedisStore
+from store.declarations import SubmitResult
 from workers import schedule, submission
 
 

@@ -277,6 +277,15 @@ def lone_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
+def audit_of(api: Accord, declaration_id: str) -> dict[str, Any]:
+    """A declaration's audit answer as an auditor reads it."""
+    with api.client("auditor") as client:
+        response = client.get(f"/v1/declarations/{declaration_id}/audit")
+    assert response.status_code == 200, response.text
+    trail: dict[str, Any] = response.json()
+    return trail
+
+
 def unique_id(label: str = "d") -> str:
     return f"{label}-{uuid.uuid4().hex[:16]}"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMPORTER, OTHER_IMPORTER, Accord, InProcess, Stack, unique_id
+from conftest import IMPORTER, OTHER_IMPORTER, Accord, InProcess, Stack, audit_of, unique_id
 from helpers import declaration, vin
 from rules.catalog import Catalog
 from schemas.audit import GENESIS, AuditEvent
@@ -652,14 +652,6 @@ def decided_trail(api: Accord) -> str:
     submit(api, body)
     wait_for(api, body["declaration_id"])
     return str(body["declaration_id"])
-
-
-def audit_of(api: Accord, declaration_id: str) -> dict[str, Any]:
-    with api.client("auditor") as client:
-        response = client.get(f"/v1/declarations/{declaration_id}/audit")
-    assert response.status_code == 200, response.text
-    trail: dict[str, Any] = response.json()
-    return trail
 
 
 def test_a_changed_stored_verdict_fails_verification_at_the_verdict_event(api: InProcess) -> None:

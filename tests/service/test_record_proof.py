@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from conftest import OTHER_IMPORTER, InProcess, unique_id
+from conftest import OTHER_IMPORTER, InProcess, audit_of, unique_id
 from helpers import declaration
 from store import RedisStore
 from store_calls import change_stored_byte, declaration_keys
@@ -27,14 +26,6 @@ def decided(api: InProcess) -> str:
         path = f"/v1/declarations/{body['declaration_id']}"
         assert client.get(path, params={"wait": 20}).json()["status"] == "decided"
     return str(body["declaration_id"])
-
-
-def trail(api: InProcess, declaration_id: str) -> dict[str, Any]:
-    with api.client("auditor") as client:
-        response = client.get(f"/v1/declarations/{declaration_id}/audit")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
 
 
 def cancel(api: InProcess, declaration_id: str) -> None:
@@ -66,7 +57,7 @@ def test_a_served_field_changed_in_redis_fails_verification(
     """Changing decided_at, the list summary, the business number or the status of a
     decided declaration in Redis makes its trail fail, naming what was changed."""
     declaration_id = decided(api)
-    before = trail(api, declaration_id)
+    before = audit_of(api, declaration_id)
     assert (before["verified"], before["authenticated"]) == (True, True)
     store = api.store()
     if words in ("outcome", "errors"):  # to values it does not already have
@@ -74,7 +65,7 @@ def test_a_served_field_changed_in_redis_fails_verification(
         change = set_field(words, {"outcome": "rejected", "errors": "7"}[words])
         assert current != {"outcome": b"rejected", "errors": b"7"}[words]
     change(store, declaration_id)
-    after = trail(api, declaration_id)
+    after = audit_of(api, declaration_id)
     assert (after["verified"], after["authenticated"]) == (False, False)
     assert words in after["problem"], after["problem"]
     store.close()
@@ -85,10 +76,10 @@ def test_a_cancelled_declaration_shown_as_decided_fails(api: InProcess) -> None:
     its cancelled event; cancelled, it verifies."""
     declaration_id = decided(api)
     cancel(api, declaration_id)
-    assert trail(api, declaration_id)["verified"] is True
+    assert audit_of(api, declaration_id)["verified"] is True
     store = api.store()
     set_field("status", "decided")(store, declaration_id)
-    after = trail(api, declaration_id)
+    after = audit_of(api, declaration_id)
     assert after["verified"] is False
     assert after["events"][after["first_bad_seq"] - 1]["type"] == "cancelled"
     assert "status" in after["problem"]
@@ -106,7 +97,7 @@ def test_a_rollback_to_an_older_authentic_state_is_detected(api: InProcess) -> N
     saved = [store.client.dump(key) for key in keys]
     cancel(api, declaration_id)
     store.write_checkpoint(CHECKPOINT_AT)
-    assert trail(api, declaration_id)["verified"] is True
+    assert audit_of(api, declaration_id)["verified"] is True
     for key, value in zip(keys, saved, strict=True):
         if value is None:  # not there then
             store.client.delete(key)
@@ -114,7 +105,7 @@ def test_a_rollback_to_an_older_authentic_state_is_detected(api: InProcess) -> N
             store.client.restore(key, 0, value, replace=True)  # type: ignore[arg-type]
     with api.client("auditor") as client:  # what a reader is served: the old state
         assert client.get(f"/v1/declarations/{declaration_id}").json()["status"] == "decided"
-    after = trail(api, declaration_id)
+    after = audit_of(api, declaration_id)
     assert after["verified"] is False
     assert "rolled back" in after["problem"]
     store.close()
@@ -125,9 +116,9 @@ def test_a_removed_checkpoint_pointer_is_detected(api: InProcess) -> None:
     declaration_id = decided(api)
     store = api.store()
     store.write_checkpoint(CHECKPOINT_AT)
-    assert trail(api, declaration_id)["checkpoint"] is not None
+    assert audit_of(api, declaration_id)["checkpoint"] is not None
     store.client.hdel(store.key("decl", declaration_id), "checkpoint")
-    after = trail(api, declaration_id)
+    after = audit_of(api, declaration_id)
     assert after["verified"] is False
     assert "pointer was removed" in after["problem"]
     store.close()
@@ -142,11 +133,11 @@ def test_a_checkpoint_list_cut_short_is_detected(api: InProcess) -> None:
     store.write_checkpoint(CHECKPOINT_AT)
     second = decided(api)
     store.write_checkpoint(CHECKPOINT_AT)
-    assert trail(api, first)["verified"] is True
-    assert trail(api, second)["checkpoint"]["seq"] == 2
+    assert audit_of(api, first)["verified"] is True
+    assert audit_of(api, second)["checkpoint"]["seq"] == 2
     store.client.ltrim(store.checkpoints_key, 0, 0)
     for declaration_id in (first, second):
-        after = trail(api, declaration_id)
+        after = audit_of(api, declaration_id)
         assert after["verified"] is False
         assert "cut short" in after["problem"], after["problem"]
     store.close()
@@ -162,7 +153,7 @@ def test_untouched_trails_verify_through_every_status(api: InProcess) -> None:
     ids = [decided_id, cancelled_id]
     for _ in range(2):
         for declaration_id in ids:
-            found = trail(api, declaration_id)
+            found = audit_of(api, declaration_id)
             assert (found["verified"], found["authenticated"]) == (True, True), found["problem"]
         store.write_checkpoint(CHECKPOINT_AT)
     store.close()
@@ -202,7 +193,7 @@ def test_a_byte_changed_in_a_packed_document_fails_verification_and_is_never_a_5
             assert proof["first_bad_seq"] == 1
         store.client.set(store.key("doc", declaration_id), original)
     assert unreadable > 0
-    assert trail(api, declaration_id)["verified"] is True  # put back, it verifies again
+    assert audit_of(api, declaration_id)["verified"] is True  # put back, it verifies again
     store.close()
 
 

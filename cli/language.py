@@ -96,8 +96,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Language:
     for name in ENVIRONMENT:
         value = environ.get(name)
         if value:
-            return language_named(value) or "en"
-    return "en"
+            return language_named(value) or ENGLISH
+    return ENGLISH
 
 
 def add_option(group: argparse._ArgumentGroup, *, top: bool) -> None:
@@ -123,7 +123,7 @@ class Printer:
     def __init__(self, language: Language) -> None:
         self.said = words(language)
         self.locale = self.said.babel_locale
-        self.english = language == "en"
+        self.english = language == ENGLISH
 
     def word(self, text: str) -> str:
         if _COUNTS.fullmatch(text):

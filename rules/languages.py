@@ -13,6 +13,8 @@ from typing import Literal
 
 Language = Literal["en", "fr", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "fr", "zh")
+# the language the packs and the code are written in: every catalogue's message ids
+SOURCE: Language = "en"
 # the languages a pack is translated into (English is the packs' own)
 TRANSLATED: tuple[Language, ...] = ("fr", "zh")
 LANGUAGE_NAMES: Mapping[Language, str] = {"en": "English", "fr": "French", "zh": "Chinese"}

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rules.languages import SOURCE
 from rules.translations import LANGUAGES, Language, language_named
 
 __all__ = [
@@ -23,7 +24,7 @@ __all__ = [
     "negotiate", "request_language", "scope_language",
 ]  # fmt: skip
 
-DEFAULT: Language = "en"
+DEFAULT: Language = SOURCE
 _HEADER_VALUES = {language: language.encode("ascii") for language in LANGUAGES}
 
 # A tag's primary subtag is enough (rules.translations.language_named): fr-CA, fr-FR and

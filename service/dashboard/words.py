@@ -22,10 +22,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from rules.languages import SOURCE
 from rules.translations import BABEL_LOCALES, LANGUAGES, Language
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-ENGLISH: Language = "en"
+ENGLISH: Language = SOURCE
 
 
 # The switch in the header: each language named in itself.

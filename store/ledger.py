@@ -11,7 +11,9 @@ each key it touches in KEYS, with its role (ARGV[1]) so the prelude can find it:
                                   their positions by ledger date, and events_days:YEAR,
                                   the ledger date of each position)
     {QUOTA}:daily:YEAR            what each period's counts changed on each ledger date
-                                  (+ days:YEAR, those changes by date), for reads as of a day
+                                  (+ days:YEAR, those changes by date), for reads as of a day,
+                                  and raised:YEAR, the days with a change that raised
+                                  what is free, for draws dated before them
     {QUOTA}:permit:NUMBER         a permit;  {QUOTA}:expiring  issued permits by expiry
     {QUOTA}:vins                  VIN -> declaration that counted it
     {QUOTA}:acct:YEAR:BN          an importer's allocation account (+ accts, accts_total)
@@ -203,6 +205,7 @@ class Ledger:
             f"{terms.id}|events_days|{terms.year}",
             f"{terms.id}|daily|{terms.year}",
             f"{terms.id}|days|{terms.year}",
+            f"{terms.id}|raised|{terms.year}",
         ]
 
     def _call(

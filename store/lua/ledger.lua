@@ -50,6 +50,21 @@ local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
 -- Change a period's stored count by `delta`, on the ledger date `day`: the count, what
 -- changed that day (DAY|START|FIELD) and that month (YYYY-MM|START|FIELD) in
 -- Q|daily|YEAR, indexed in Q|days|YEAR by YYYYMMDD and YYYYMM.
+-- Whether a change of a count can raise what a draw may take (`derive`'s free, general
+-- and reserve left, in its period or a later one): units given back, a draw or a grant
+-- undone, and any change of a reserve count (a reserve drawn lowers what the reserve
+-- holds back from the general units). Only allocated up, granted up and returned down
+-- never raise it; counts `derive` does not read (lapsed, permits_*) never do.
+local function raises(field, delta)
+  if field == 'allocated' or field == 'granted' then return delta < 0 end
+  if field == 'returned' then return delta > 0 end
+  return string.sub(field, 1, 9) == 'reserved_'
+end
+
+-- Change a period's stored count by `delta`, on the ledger date `day`: the count, what
+-- changed that day (DAY|START|FIELD) and that month (YYYY-MM|START|FIELD) in
+-- Q|daily|YEAR, indexed in Q|days|YEAR by YYYYMMDD and YYYYMM; a day with a change that
+-- `raises` is kept in Q|raised|YEAR (member DAY, score YYYYMMDD), for `draw_figures`.
 local function count(q, period_key, field, delta, day)
   if delta == 0 then return end
   redis.call('HINCRBY', key(period_role(q, period_key)), field, delta)
@@ -60,6 +75,36 @@ local function count(q, period_key, field, delta, day)
   redis.call('HINCRBY', daily, in_month, delta)
   redis.call('ZADD', days, day_score(day), on_day)
   redis.call('ZADD', days, math.floor(day_score(day) / 100), in_month)
+  if raises(field, delta) then
+    redis.call('ZADD', key(q.id .. '|raised|' .. q.year), day_score(day), day)
+  end
+end
+
+-- Q|raised|YEAR, with the days of a ledger written before it was kept: from each day's
+-- net changes in Q|daily|YEAR, once per quota year (the member '*', score 0, says it is
+-- whole). Returns its key.
+local raised_indexed = {}
+local function raised_days(q)
+  local raised = key(q.id .. '|raised|' .. q.year)
+  if raised_indexed[raised] or redis.call('ZSCORE', raised, '*') then
+    raised_indexed[raised] = true
+    return raised
+  end
+  -- days only: a day scores YYYYMMDD (8 digits), a month YYYYMM (6)
+  local members = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year), 10000000, '+inf')
+  if #members > 0 then
+    local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
+    for n, member in ipairs(members) do
+      -- DAY|START|FIELD: the day 10 characters, the period's start 10
+      if raises(string.sub(member, 23), tonumber(values[n]) or 0) then
+        local day = string.sub(member, 1, 10)
+        redis.call('ZADD', raised, day_score(day), day)
+      end
+    end
+  end
+  redis.call('ZADD', raised, 0, '*')
+  raised_indexed[raised] = true
+  return raised
 end
 
 -- What every count of the year changed after `day`: {START = {field = units}}, from the
@@ -164,16 +209,24 @@ local function year_figures(q, day) return derive(q, year_counts(q, day)) end
 -- that came back after `day` were not there to draw on `day`: a permit recorded as issued
 -- on an earlier day, a declaration accepted earlier, or a run for a past day takes them
 -- and some read as of a day in between shows a balance below zero, the units drawn twice.
--- Costs the changes dated after `day`: none for a draw dated today.
+-- Only a later day with a change that `raises` what is free can have had less free just
+-- before it than after; between such days the figures only fall. So the least is found
+-- among now and the states just before each raising day after `day`: a draw with no
+-- such day after it (a draw dated today, or after nothing was given back since) costs
+-- one range of Q|raised|YEAR; otherwise the changes from the first raising day on.
 local function draw_figures(q, day)
   local now = year_figures(q)
-  local flat = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year),
-    '(' .. day_score(day), '+inf', 'WITHSCORES')  -- days only: months score 6 digits
-  if #flat == 0 then return now end
+  local raised = redis.call('ZRANGEBYSCORE', raised_days(q), '(' .. day_score(day), '+inf',
+    'WITHSCORES')
+  if #raised == 0 then return now end
+  local raising = {}
+  for n = 2, #raised, 2 do raising[tonumber(raised[n])] = true end
+  local flat = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year), raised[2], '+inf',
+    'WITHSCORES')
   local members, scores = {}, {}
   for n = 1, #flat, 2 do
     members[#members + 1] = flat[n]
-    scores[#scores + 1] = flat[n + 1]
+    scores[#scores + 1] = tonumber(flat[n + 1])
   end
   local values = redis.call('HMGET', key(q.id .. '|daily|' .. q.year), unpack(members))
   local counts = {}
@@ -200,13 +253,15 @@ local function draw_figures(q, day)
       end
     end
   end
+  -- the state just before the first raising day, then day by day forward, the state
+  -- just before each later raising day
   for n = 1, #members do change(n, -1) end
   lower(derive(q, counts))
   local n = 1
   while n <= #members do
     local score = scores[n]
     while n <= #members and scores[n] == score do change(n, 1); n = n + 1 end
-    lower(derive(q, counts))
+    if n <= #members and raising[scores[n]] then lower(derive(q, counts)) end
   end
   return now
 end

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ import httpx
 import orjson
 import yaml
 from celery import Celery
+from redis.exceptions import ResponseError
 
 from bench.mix import IMPORTER, declarations, issue_permits
 from cli.runner import api_command, start_child, stop_child, worker_command
@@ -336,13 +338,22 @@ def keep_logs(directory: Path) -> Path:
     return kept
 
 
-def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, float]:
-    """Submit at a fixed rate (open loop); latency is submission to verdict, as stored."""
+SLOW_REDIS_US = 5000  # a Redis command this long (5 ms) is a stall at half load
+
+
+def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str, Any]:
+    """Submit at a fixed rate (open loop); latency is submission to verdict, as stored.
+    `tail` says where the slowest 1 % spent it: answering the submission (the API, from
+    the client's side) or after it (queue, worker, store), over how long they were
+    decided, which Redis commands took 5 ms or more meanwhile (SLOWLOG), Redis's own
+    stalls of 5 ms or more (LATENCY LATEST: a fork, the append-only file's writes) and
+    its forks (an AOF rewrite): the evidence for what made that run's p99."""
     count = max(int(rate * seconds), 10)
     bodies = declarations(count, seed=3, label=label)
     _register_permits(stack.store, count, label)
     interval = 1.0 / rate
     next_index = 0
+    answered_ms = [0.0] * count
 
     async def sender() -> None:
         nonlocal next_index
@@ -354,30 +365,98 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
                 delay = started + index * interval - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                sent = time.monotonic()
                 await http.request("POST", "/v1/declarations", bodies[index])
+                answered_ms[index] = (time.monotonic() - sent) * 1000
         finally:
             await http.close()
 
     async def senders() -> None:
         await asyncio.gather(*(sender() for _ in range(16)))
 
+    redis = stack.store.client
+    rewrite_append_only_file(redis)
+    redis.config_set("slowlog-log-slower-than", SLOW_REDIS_US)
+    redis.config_set("latency-monitor-threshold", SLOW_REDIS_US // 1000)
+    redis.slowlog_reset()
+    redis.execute_command("LATENCY", "RESET")
+    forks = redis.info("stats")["total_forks"]
+    # the load generator's own heap (the earlier parts' results, the bodies) out of its
+    # full collections: a 50 ms pause here sends the next declarations in a burst, whose
+    # queue would read as the stack's latency
+    gc.collect()
+    gc.freeze()
     started = time.monotonic()
-    asyncio.run(senders())
+    try:
+        asyncio.run(senders())
+    finally:
+        gc.unfreeze()
     ids = [body["declaration_id"] for body in bodies]
     _wait_all(stack.store, ids)
-    latencies = []
+    slow = redis.slowlog_get(128)
+    # Redis's own stalls of 5 ms or more, by kind (fork, aof-write, aof-fsync-always,
+    # expire-cycle, command, ...): the longest of each
+    stalls = {
+        (name.decode() if isinstance(name, bytes) else name): int(longest)
+        for name, _, _, longest in redis.execute_command("LATENCY", "LATEST")
+    }
+    forks = redis.info("stats")["total_forks"] - forks
+    latencies, decided_at = [], []
     for declaration_id in ids:
         record = stack.store.get(declaration_id)
         if record is None or record.decided_at is None:
             raise RuntimeError(f"{declaration_id} has no verdict")
         decided = datetime.fromisoformat(record.decided_at.replace("Z", "+00:00")).timestamp()
         latencies.append((decided - record.submitted_at) * 1000)
-    latencies.sort()
+        decided_at.append(decided)
+    order = sorted(range(count), key=latencies.__getitem__)
+    tail = order[int(count * 0.99) :]
+    longest = max(slow, key=lambda entry: entry["duration"], default=None)
     return {
         "offered_per_s": round(rate, 1),
         "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "p99_ms": round(latencies[order[min(count - 1, int(count * 0.99))]], 1),
+        "tail": {
+            "declarations": len(tail),
+            "answered_ms_median": round(statistics.median(answered_ms[i] for i in tail), 1),
+            "answered_ms_max": round(max(answered_ms[i] for i in tail), 1),
+            "after_answer_ms_median": round(
+                statistics.median(latencies[i] - answered_ms[i] for i in tail), 1
+            ),
+            # over how long the tail was decided: a fraction of a second is one stall,
+            # most of the run's seconds a tail spread through it
+            "decided_over_s": round(
+                max(decided_at[i] for i in tail) - min(decided_at[i] for i in tail), 2
+            ),
+            "run_s": round(max(decided_at) - min(decided_at), 2),
+            "redis_commands_over_5_ms": len(slow),
+            "redis_longest_ms": round(longest["duration"] / 1000, 1) if longest else 0.0,
+            "redis_longest_command": _command_name(longest["command"]) if longest else "",
+            "redis_stalls_ms": stalls,
+            "redis_forks": forks,
+        },
     }
+
+
+def rewrite_append_only_file(redis: Any) -> None:
+    """Rewrite the stack's append-only file now and wait for it. Redis rewrites it on its
+    own once it has grown past 64 MB, which the parts before the latency part take it to;
+    the rewrite's child takes a core for about a second, and on two shared cores every
+    declaration in flight meanwhile waits 50 to 200 ms (the p99 of a window that holds
+    it). Done before the window, the file then has to double before the next."""
+    with contextlib.suppress(ResponseError):  # one already running: wait for it
+        redis.bgrewriteaof()
+    while True:
+        persistence = redis.info("persistence")
+        if not (persistence["aof_rewrite_in_progress"] or persistence["aof_rewrite_scheduled"]):
+            return
+        time.sleep(0.05)
+
+
+def _command_name(command: bytes | str) -> str:
+    """A SLOWLOG entry's command, its name and first argument (a script's sha, a key)."""
+    text = command.decode(errors="replace") if isinstance(command, bytes) else command
+    return " ".join(text.split()[:2])
 
 
 def all_at_once(clients: int, client: Callable[[int, asyncio.Event], Awaitable[None]]) -> float:

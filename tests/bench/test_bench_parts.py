@@ -1,13 +1,15 @@
-"""Pure parts of the benchmarks: how the permit rush sizes its applications, and how the
-memory map names a key's shape."""
+"""Parts of the benchmarks: how the permit rush sizes its applications, how the memory
+map names a key's shape, and how the latency part readies Redis for its window."""
 
 from __future__ import annotations
 
 import re
 
+from bench.e2e_bench import rewrite_append_only_file
 from bench.memory_map import group, shape
 from bench.rush_bench import applicant_number, units_each
 from schemas.identifiers import BN15
+from store import RedisStore
 
 
 def test_the_rush_asks_for_more_than_the_period_in_sizes_that_divide_it() -> None:
@@ -37,3 +39,17 @@ def test_the_memory_map_names_keys_by_shape_and_part() -> None:
     assert shape("checks:" + "ab" * 32) == "checks:{sha}"
     assert group("audit:{id}") != group("audit:checkpoints")
     assert group("decisions:{rule}") == group("decided")
+
+
+def test_the_latency_window_starts_after_a_rewrite_of_the_append_only_file(
+    store: RedisStore,
+) -> None:
+    """The latency part rewrites the stack's append-only file and waits for it, so that
+    Redis's own rewrite (a child taking a core for about a second) is not in the window."""
+    forks = store.client.info("stats")["total_forks"]
+    rewrite_append_only_file(store.client)
+    after = store.client.info("persistence")
+    assert store.client.info("stats")["total_forks"] == forks + 1
+    assert after["aof_last_bgrewrite_status"] == "ok"
+    assert after["aof_rewrite_in_progress"] == 0
+    assert after["aof_rewrite_scheduled"] == 0

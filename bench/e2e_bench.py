@@ -381,6 +381,7 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
     redis.slowlog_reset()
     redis.execute_command("LATENCY", "RESET")
     forks = redis.info("stats")["total_forks"]
+    checkpoints = redis.llen(stack.store.checkpoints_key)
     # the load generator's own heap (the earlier parts' results, the bodies) out of its
     # full collections: a 50 ms pause here sends the next declarations in a burst, whose
     # queue would read as the stack's latency
@@ -401,6 +402,7 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
         for name, _, _, longest in redis.execute_command("LATENCY", "LATEST")
     }
     forks = redis.info("stats")["total_forks"] - forks
+    checkpoints = redis.llen(stack.store.checkpoints_key) - checkpoints
     latencies, decided_at = [], []
     for declaration_id in ids:
         record = stack.store.get(declaration_id)
@@ -434,6 +436,9 @@ def latency(stack: Running, rate: float, seconds: float, label: str) -> dict[str
             "redis_longest_command": _command_name(longest["command"]) if longest else "",
             "redis_stalls_ms": stalls,
             "redis_forks": forks,
+            # the API's sweep tick checkpoints the trails changed since the last, in
+            # pieces (workers/schedule.py): how many fell in the window
+            "checkpoints_written": checkpoints,
         },
     }
 

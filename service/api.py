@@ -5,7 +5,6 @@ themselves come from the workers."""
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -188,10 +187,6 @@ def create_app(
             )
             if job is not None
         ]
-        # the packs and the app, loaded once, out of every full collection's walk (what
-        # loading left behind is collected first, not frozen for good)
-        gc.collect()
-        gc.freeze()
         services.waiters.start()
         yield
         await asyncio.to_thread(services.waiters.stop)

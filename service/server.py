@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -61,7 +62,14 @@ def build() -> FastAPI:
     # not after ACCORD_SWEEP_AFTER (service/recovery.py).
     RedisWatch(store, enqueue_bulk).start()
 
-    return create_app(
+    app = create_app(
         settings, store, enqueue, catalog=catalog, sweep=sweep, enqueue_bulk=enqueue_bulk,
         lost_watch=lost_watch,
     )  # fmt: skip
+    # What the process loaded once (the packs, the app) is kept out of the collector's
+    # full passes, which walked all of it: 45 to 80 ms each on the benchmark machine,
+    # every request in flight waiting (docs/performance.md). What loading left behind is
+    # collected first, not frozen for good.
+    gc.collect()
+    gc.freeze()
+    return app

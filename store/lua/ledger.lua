@@ -47,9 +47,6 @@ local function period_role(q, period_key) return q.id .. '|period|' .. period_ke
 
 local function day_score(day) return tonumber((string.gsub(day, '-', ''))) end
 
--- Change a period's stored count by `delta`, on the ledger date `day`: the count, what
--- changed that day (DAY|START|FIELD) and that month (YYYY-MM|START|FIELD) in
--- Q|daily|YEAR, indexed in Q|days|YEAR by YYYYMMDD and YYYYMM.
 -- Whether a change of a count can raise what a draw may take (`derive`'s free, general
 -- and reserve left, in its period or a later one): units given back, a draw or a grant
 -- undone, and any change of a reserve count (a reserve drawn lowers what the reserve

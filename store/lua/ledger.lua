@@ -80,13 +80,9 @@ end
 -- Q|raised|YEAR, with the days of a ledger written before it was kept: from each day's
 -- net changes in Q|daily|YEAR, once per quota year (the member '*', score 0, says it is
 -- whole). Returns its key.
-local raised_indexed = {}
 local function raised_days(q)
   local raised = key(q.id .. '|raised|' .. q.year)
-  if raised_indexed[raised] or redis.call('ZSCORE', raised, '*') then
-    raised_indexed[raised] = true
-    return raised
-  end
+  if redis.call('ZSCORE', raised, '*') then return raised end
   -- days only: a day scores YYYYMMDD (8 digits), a month YYYYMM (6)
   local members = redis.call('ZRANGEBYSCORE', key(q.id .. '|days|' .. q.year), 10000000, '+inf')
   if #members > 0 then
@@ -100,7 +96,6 @@ local function raised_days(q)
     end
   end
   redis.call('ZADD', raised, 0, '*')
-  raised_indexed[raised] = true
   return raised
 end
 
